@@ -1,1 +1,175 @@
-//! placeholder
+//! # rill-engine
+//!
+//! The semantic core of Rill: Redis Streams and the keyspace around them, with Redis's exact
+//! replies and errors, and no sockets or async runtime. `rill-server` puts it on TCP; the `rill`
+//! client links it directly (the embedded backend). Both enter through [`Session::execute`], so
+//! every command has exactly one implementation.
+//!
+//! ## Layout
+//!
+//! - [`id`]: stream IDs and every textual form of them.
+//! - [`stream`]: one stream in packed nodes (`node`), with trimming and range iteration.
+//! - [`keyspace`]: databases of keys with expiry, SCAN order and WATCH versions.
+//! - [`command`]: the command table; one module per command family, each parsing its arguments
+//!   into typed options and executing them on the keyspace.
+//! - [`reply`]: the RESP3-shaped reply value and its RESP2/RESP3 encoding.
+//! - [`session`]: per-connection state (database, protocol, MULTI queue, WATCH, auth).
+//! - [`config`], [`stats`], [`clients`]: what CONFIG, INFO and CLIENT read and write.
+#![deny(unsafe_code)]
+#![deny(clippy::unwrap_used)]
+
+pub mod args;
+pub mod clients;
+pub mod command;
+pub mod config;
+pub mod error;
+pub mod id;
+pub mod keyspace;
+pub mod reply;
+pub mod session;
+pub mod stats;
+pub mod stream;
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+
+pub use bytes::Bytes;
+pub use config::Config;
+pub use id::StreamId;
+pub use reply::Reply;
+pub use session::{Close, Session};
+
+/// Everything commands change, behind one lock. Commands run one at a time, which gives
+/// MULTI/EXEC and multi-key commands their atomicity for free; measure before splitting it.
+#[derive(Debug, Default)]
+pub struct State {
+    pub keyspace: keyspace::Keyspace,
+    pub config: Config,
+    pub stats: stats::Stats,
+    pub clients: clients::Clients,
+}
+
+/// What the engine shares between sessions.
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<State>,
+    pub(crate) started: Instant,
+    pub(crate) started_ms: u64,
+    /// Called when a client runs SHUTDOWN; the server uses it to stop.
+    pub(crate) shutdown_hook: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
+    /// Facts about the process that hosts the engine, shown by INFO server.
+    pub(crate) host: Mutex<HostInfo>,
+}
+
+/// Facts the host process (rill-server or an embedding program) tells INFO about itself.
+#[derive(Debug, Clone, Default)]
+pub struct HostInfo {
+    pub tcp_port: u16,
+    pub config_file: String,
+    pub executable: String,
+}
+
+/// A handle to one engine; clone it freely, every clone sees the same data.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new()
+    }
+}
+
+impl Engine {
+    /// An empty in-memory engine with Redis's default configuration.
+    pub fn new() -> Engine {
+        Engine::with_config(Config::default())
+    }
+
+    /// An empty engine with the given configuration.
+    pub fn with_config(config: Config) -> Engine {
+        let state = State {
+            config,
+            ..State::default()
+        };
+        Engine {
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+                started: Instant::now(),
+                started_ms: now_ms(),
+                shutdown_hook: Mutex::new(None),
+                host: Mutex::new(HostInfo::default()),
+            }),
+        }
+    }
+
+    /// A new client session (a connection, for the server; a handle, when embedded).
+    pub fn session(&self) -> Session {
+        Session::new(self.shared.clone())
+    }
+
+    /// A copy of the current configuration.
+    pub fn config(&self) -> Config {
+        self.shared.state.lock().config.clone()
+    }
+
+    /// Runs `f` with the configuration locked for change (used at start-up).
+    pub fn configure<R>(&self, f: impl FnOnce(&mut Config) -> R) -> R {
+        f(&mut self.shared.state.lock().config)
+    }
+
+    /// Registers what SHUTDOWN should do.
+    pub fn on_shutdown(&self, hook: Arc<dyn Fn() + Send + Sync>) {
+        *self.shared.shutdown_hook.lock() = Some(hook);
+    }
+
+    /// Tells INFO about the hosting process.
+    pub fn set_host_info(&self, info: HostInfo) {
+        *self.shared.host.lock() = info;
+    }
+
+    /// Reclaims expired keys; the host calls it `hz` times a second. Returns how many went.
+    pub fn active_expire_cycle(&self) -> usize {
+        let now = now_ms();
+        let mut state = self.shared.state.lock();
+        let mut removed = 0;
+        for db in 0..state.keyspace.dbs.len() {
+            let n = state.keyspace.dbs[db].expire_due(now, 1000);
+            removed += n;
+        }
+        state.stats.expired_keys += removed as u64;
+        removed
+    }
+
+    /// Counts a connection the host accepted or refused.
+    pub fn count_connection(&self, accepted: bool) {
+        let mut state = self.shared.state.lock();
+        if accepted {
+            state.stats.total_connections_received += 1;
+        } else {
+            state.stats.rejected_connections += 1;
+        }
+    }
+
+    /// Counts network traffic for INFO stats.
+    pub fn count_net(&self, input: u64, output: u64) {
+        let mut state = self.shared.state.lock();
+        state.stats.total_net_input_bytes += input;
+        state.stats.total_net_output_bytes += output;
+    }
+
+    /// Number of connected clients.
+    pub fn client_count(&self) -> usize {
+        self.shared.state.lock().clients.by_id.len()
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

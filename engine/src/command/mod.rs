@@ -1,0 +1,356 @@
+//! The command table and the path every command takes: look up, check arity, auth and MULTI,
+//! run, count. Each family of commands lives in its own module and registers its [`Spec`]s.
+
+pub mod connection;
+pub mod expire;
+pub mod introspection;
+pub mod keys;
+pub mod server;
+pub mod strings;
+pub mod transactions;
+pub mod trim_args;
+pub mod xadd;
+pub mod xdel;
+pub mod xinfo;
+pub mod xrange;
+pub mod xread;
+pub mod xsetid;
+pub mod xtrim;
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::error;
+use crate::keyspace::{Db, Value};
+use crate::reply::Reply;
+use crate::session::SessionState;
+use crate::stream::Stream;
+use crate::{Shared, State};
+
+/// A command handler: the whole argument vector in (name first), the reply out.
+pub type Handler = fn(&mut Ctx, &[Bytes]) -> Reply;
+
+/// Which family a command belongs to (its ACL category and `COMMAND DOCS` group).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    Stream,
+    Generic,
+    String,
+    Transactions,
+    Connection,
+    Server,
+    Scripting,
+}
+
+impl Group {
+    /// Name as `COMMAND DOCS` shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::Stream => "stream",
+            Group::Generic => "generic",
+            Group::String => "string",
+            Group::Transactions => "transactions",
+            Group::Connection => "connection",
+            Group::Server => "server",
+            Group::Scripting => "scripting",
+        }
+    }
+
+    fn acl(self) -> &'static str {
+        match self {
+            Group::Stream => "@stream",
+            Group::Generic => "@keyspace",
+            Group::String => "@string",
+            Group::Transactions => "@transaction",
+            Group::Connection => "@connection",
+            Group::Server => "@admin",
+            Group::Scripting => "@scripting",
+        }
+    }
+}
+
+/// What the table knows of one command or subcommand.
+#[derive(Clone)]
+pub struct Spec {
+    /// Lowercase; subcommands are `parent|sub`.
+    pub name: &'static str,
+    /// Redis's arity: N means exactly N words, -N at least N (the name counts).
+    pub arity: i32,
+    pub group: Group,
+    /// Redis's command flags (`write`, `readonly`, `fast`, `denyoom`, `admin`, `noscript`...).
+    pub flags: &'static [&'static str],
+    /// First key, last key, step (0, 0, 0 when the command takes no key).
+    pub keys: (i32, i32, i32),
+    /// One line for `COMMAND DOCS`.
+    pub summary: &'static str,
+    pub since: &'static str,
+    pub run: Handler,
+    pub subcommands: Vec<Spec>,
+}
+
+impl Spec {
+    /// A command with no subcommands.
+    pub fn new(
+        name: &'static str,
+        arity: i32,
+        group: Group,
+        flags: &'static [&'static str],
+        keys: (i32, i32, i32),
+        summary: &'static str,
+        run: Handler,
+    ) -> Spec {
+        Spec {
+            name,
+            arity,
+            group,
+            flags,
+            keys,
+            summary,
+            since: "1.0.0",
+            run,
+            subcommands: Vec::new(),
+        }
+    }
+
+    /// The Redis version that introduced the command, for `COMMAND DOCS`.
+    pub fn since(mut self, version: &'static str) -> Spec {
+        self.since = version;
+        self
+    }
+
+    /// Makes this a container command (CLIENT, CONFIG, XINFO...).
+    pub fn with_subcommands(mut self, subs: Vec<Spec>) -> Spec {
+        self.subcommands = subs;
+        self
+    }
+
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.flags.contains(&flag)
+    }
+
+    /// ACL categories as `COMMAND INFO` lists them.
+    pub fn acl_categories(&self) -> Vec<&'static str> {
+        let mut cats = Vec::new();
+        if self.has_flag("write") {
+            cats.push("@write");
+        }
+        if self.has_flag("readonly") {
+            cats.push("@read");
+        }
+        cats.push(self.group.acl());
+        if self.group == Group::Server {
+            cats.push("@slow");
+            cats.push("@dangerous");
+        } else if self.has_flag("fast") {
+            cats.push("@fast");
+        } else {
+            cats.push("@slow");
+        }
+        if self.has_flag("blocking") {
+            cats.push("@blocking");
+        }
+        cats
+    }
+
+    /// Name shown in stats and errors (`client|setname`).
+    pub fn display_name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// The whole table, by lowercase name.
+pub fn table() -> &'static HashMap<&'static str, Spec> {
+    static TABLE: OnceLock<HashMap<&'static str, Spec>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut all = Vec::new();
+        all.extend(xadd::specs());
+        all.extend(xrange::specs());
+        all.extend(xread::specs());
+        all.extend(xdel::specs());
+        all.extend(xtrim::specs());
+        all.extend(xsetid::specs());
+        all.extend(xinfo::specs());
+        all.extend(keys::specs());
+        all.extend(expire::specs());
+        all.extend(strings::specs());
+        all.extend(transactions::specs());
+        all.extend(connection::specs());
+        all.extend(server::specs());
+        all.extend(introspection::specs());
+        all.into_iter().map(|s| (s.name, s)).collect()
+    })
+}
+
+/// What a handler works on: the locked engine state and the calling session.
+pub struct Ctx<'a> {
+    pub state: &'a mut State,
+    pub session: &'a mut SessionState,
+    pub(crate) shared: &'a Arc<Shared>,
+    /// Wall-clock time of this command, fixed for its whole run.
+    pub now_ms: u64,
+}
+
+impl Ctx<'_> {
+    /// The session's selected database.
+    pub fn db(&mut self) -> &mut Db {
+        let db = self.session.db;
+        &mut self.state.keyspace.dbs[db]
+    }
+
+    /// Records a write to `key`: WATCH versions and the dirty counter.
+    pub fn touch(&mut self, key: &[u8]) {
+        let db = self.session.db;
+        self.state.keyspace.touch(db, key);
+        self.state.stats.dirty += 1;
+    }
+
+    /// The stream at `key`: `Ok(None)` when absent, WRONGTYPE when another type.
+    pub fn stream(&mut self, key: &[u8]) -> Result<Option<&Stream>, Reply> {
+        let now = self.now_ms;
+        match self.db().get(key, now) {
+            None => Ok(None),
+            Some(Value::Stream(s)) => Ok(Some(s)),
+            Some(_) => Err(Reply::error(error::WRONGTYPE)),
+        }
+    }
+
+    /// The stream at `key` for change.
+    pub fn stream_mut(&mut self, key: &[u8]) -> Result<Option<&mut Stream>, Reply> {
+        let now = self.now_ms;
+        match self.db().get_mut(key, now) {
+            None => Ok(None),
+            Some(Value::Stream(s)) => Ok(Some(s)),
+            Some(_) => Err(Reply::error(error::WRONGTYPE)),
+        }
+    }
+}
+
+/// Commands that run at once even inside MULTI.
+fn runs_inside_multi(name: &str) -> bool {
+    matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
+}
+
+/// Commands a client may run before authenticating.
+fn allowed_without_auth(name: &str) -> bool {
+    matches!(name, "auth" | "hello" | "quit" | "reset")
+}
+
+/// Finds the spec for `args`, descending into subcommands.
+fn lookup(args: &[Bytes]) -> Result<&'static Spec, String> {
+    let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+    let Some(spec) = table().get(name.as_str()) else {
+        return Err(error::unknown_command(&args[0], &args[1..]));
+    };
+    if spec.subcommands.is_empty() || args.len() < 2 {
+        return Ok(spec);
+    }
+    let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    match spec
+        .subcommands
+        .iter()
+        .find(|s| s.name.split('|').nth(1) == Some(sub.as_str()))
+    {
+        Some(s) => Ok(s),
+        None => Err(error::unknown_subcommand(spec.name, &args[1])),
+    }
+}
+
+fn arity_ok(spec: &Spec, argc: usize) -> bool {
+    let argc = argc as i32;
+    (spec.arity > 0 && argc == spec.arity) || (spec.arity < 0 && argc >= -spec.arity)
+}
+
+/// Runs a command for the session in `ctx`: the full path with every check.
+pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let spec = match lookup(args) {
+        Ok(spec) => spec,
+        Err(text) => return reject(ctx, None, text),
+    };
+    if !arity_ok(spec, args.len()) {
+        return reject(ctx, Some(spec), error::arity(spec.name));
+    }
+    let base = spec.name.split('|').next().unwrap_or(spec.name);
+    if !ctx.session.authenticated && !allowed_without_auth(base) {
+        return reject(ctx, Some(spec), error::NOAUTH.to_string());
+    }
+    if let Some(multi) = ctx.session.multi.as_mut() {
+        if !runs_inside_multi(base) {
+            multi.queue.push(args.to_vec());
+            return Reply::simple("QUEUED");
+        }
+    }
+    call(ctx, spec, args)
+}
+
+/// Answers an error for a command that was refused before it ran, and poisons an open MULTI.
+fn reject(ctx: &mut Ctx, spec: Option<&Spec>, text: String) -> Reply {
+    if let Some(multi) = ctx.session.multi.as_mut() {
+        multi.failed = true;
+    }
+    if let Some(spec) = spec {
+        ctx.state
+            .stats
+            .commands
+            .entry(spec.name.to_string())
+            .or_default()
+            .rejected_calls += 1;
+    }
+    ctx.state.stats.count_error(&text);
+    Reply::Error(text)
+}
+
+/// Runs a command that passed every check (also how EXEC runs its queue), and counts it.
+pub fn call(ctx: &mut Ctx, spec: &Spec, args: &[Bytes]) -> Reply {
+    let started = Instant::now();
+    let reply = (spec.run)(ctx, args);
+    let usec = started.elapsed().as_micros() as u64;
+    let stats = &mut ctx.state.stats;
+    stats.total_commands_processed += 1;
+    let entry = stats.commands.entry(spec.name.to_string()).or_default();
+    entry.calls += 1;
+    entry.usec += usec;
+    if let Reply::Error(text) = &reply {
+        entry.failed_calls += 1;
+        stats.count_error(text);
+    }
+    reply
+}
+
+/// Records the command in the client registry (CLIENT LIST's `cmd`, `idle`, `db`).
+pub fn note_client_activity(ctx: &mut Ctx, args: &[Bytes]) {
+    let name = match lookup(args) {
+        Ok(spec) => spec.name,
+        Err(_) => "NULL",
+    };
+    let (id, db, protocol) = (ctx.session.id, ctx.session.db, ctx.session.protocol);
+    let multi = ctx
+        .session
+        .multi
+        .as_ref()
+        .map(|m| m.queue.len() as i64)
+        .unwrap_or(-1);
+    let watching = ctx.session.watched.len();
+    if let Some(info) = ctx.state.clients.by_id.get_mut(&id) {
+        info.last_command = name.to_string();
+        info.last_interaction_ms = ctx.now_ms;
+        info.db = db;
+        info.protocol = protocol;
+        info.multi = multi;
+        info.watching = watching;
+    }
+}
+
+/// Handler for container commands called without a subcommand: Redis answers an arity error.
+pub fn container_arity(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    Reply::error(error::arity(
+        &String::from_utf8_lossy(&args[0]).to_ascii_lowercase(),
+    ))
+}
+
+/// Builds a `HELP` reply from lines of text.
+pub fn help_reply(lines: &[&str]) -> Reply {
+    Reply::Array(lines.iter().map(|l| Reply::simple(l)).collect())
+}

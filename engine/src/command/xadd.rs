@@ -1,0 +1,97 @@
+//! XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value [field value ...]
+//!
+//! Appends an entry, creating the stream unless NOMKSTREAM, then trims if asked. The ID is
+//! `*` (from the clock), `ms-*` (the sequence is picked), or explicit; it must be greater than
+//! the stream's last ID.
+
+use bytes::Bytes;
+
+use super::trim_args;
+use super::{Ctx, Group, Spec};
+use crate::error;
+use crate::id::StreamId;
+use crate::keyspace::Value;
+use crate::reply::Reply;
+use crate::stream::Stream;
+
+pub fn specs() -> Vec<Spec> {
+    vec![Spec::new(
+        "xadd",
+        -5,
+        Group::Stream,
+        &["write", "denyoom", "fast"],
+        (1, 1, 1),
+        "Appends a new entry to a stream, creating it if needed.",
+        run,
+    )
+    .since("5.0.0")]
+}
+
+fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let limits = ctx.state.config.node_limits;
+    let opts = match trim_args::parse(args, true, limits) {
+        Ok(o) => o,
+        Err(e) => return e,
+    };
+    let field_pos = opts.id_index + 1;
+    let rest = args.len().saturating_sub(field_pos);
+    if rest < 2 || rest % 2 == 1 {
+        return Reply::error(error::arity("xadd"));
+    }
+    if let Some(p) = opts.id {
+        if p.seq_given && p.id == StreamId::MIN {
+            return Reply::error("ERR The ID specified in XADD must be greater than 0-0");
+        }
+    }
+    let key = &args[1];
+    let now = ctx.now_ms;
+    let db = ctx.db();
+    let stream = match db.get_mut(key, now) {
+        Some(Value::Stream(s)) => s,
+        Some(_) => return Reply::error(error::WRONGTYPE),
+        None if opts.no_mkstream => return Reply::Null,
+        None => {
+            db.set(key.clone(), Value::Stream(Box::new(Stream::new())), false);
+            match db.get_mut(key, now) {
+                Some(Value::Stream(s)) => s,
+                _ => return Reply::error(error::WRONGTYPE),
+            }
+        }
+    };
+    if stream.last_id == StreamId::MAX {
+        return Reply::error(
+            "ERR The stream has exhausted the last possible ID, unable to add more items",
+        );
+    }
+    let id = match opts.id {
+        None => StreamId::next_auto(stream.last_id, now),
+        Some(p) if p.seq_given => p.id,
+        Some(p) => {
+            if stream.last_id.ms == p.id.ms {
+                if stream.last_id.seq == u64::MAX {
+                    return too_small();
+                }
+                StreamId::new(p.id.ms, stream.last_id.seq + 1)
+            } else {
+                p.id
+            }
+        }
+    };
+    if id <= stream.last_id {
+        return too_small();
+    }
+    let pairs: Vec<(&[u8], &[u8])> = args[field_pos..]
+        .chunks_exact(2)
+        .map(|kv| (kv[0].as_ref(), kv[1].as_ref()))
+        .collect();
+    stream.append(id, &pairs, limits);
+    if let Some(trim) = opts.trim {
+        stream.trim(trim);
+    }
+    ctx.touch(key);
+    id.to_reply()
+}
+
+fn too_small() -> Reply {
+    Reply::error("ERR The ID specified in XADD is equal or smaller than the target stream top item")
+}

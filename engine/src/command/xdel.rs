@@ -1,0 +1,64 @@
+//! XDEL key id [id ...]
+//!
+//! Deletes entries by ID; every ID is validated before anything is deleted. Replies with how
+//! many existed. Moves max-deleted-entry-id, and the first ID when the head went.
+
+use bytes::Bytes;
+
+use super::{Ctx, Group, Spec};
+use crate::id::{parse_strict_id, StreamId};
+use crate::reply::Reply;
+
+pub fn specs() -> Vec<Spec> {
+    vec![Spec::new(
+        "xdel",
+        -3,
+        Group::Stream,
+        &["write", "fast"],
+        (1, 1, 1),
+        "Deletes one or more entries from a stream by ID.",
+        run,
+    )
+    .since("5.0.0")]
+}
+
+fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match ctx.stream(&args[1]) {
+        Err(e) => return e,
+        Ok(None) => return Reply::Integer(0),
+        Ok(Some(_)) => {}
+    }
+    let mut ids = Vec::with_capacity(args.len() - 2);
+    for arg in &args[2..] {
+        match parse_strict_id(arg) {
+            Ok(id) => ids.push(id),
+            Err(e) => return e,
+        }
+    }
+    let Ok(Some(stream)) = ctx.stream_mut(&args[1]) else {
+        return Reply::Integer(0);
+    };
+    let mut deleted = 0i64;
+    let mut head_went = false;
+    for id in ids {
+        if stream.delete(id) {
+            if id == stream.first_id {
+                head_went = true;
+            }
+            if id > stream.max_deleted_id {
+                stream.max_deleted_id = id;
+            }
+            deleted += 1;
+        }
+    }
+    if deleted > 0 {
+        if stream.is_empty() {
+            stream.first_id = StreamId::MIN;
+        } else if head_went {
+            stream.refresh_first_id();
+        }
+        ctx.touch(&args[1]);
+        ctx.state.stats.dirty += deleted as u64 - 1;
+    }
+    Reply::Integer(deleted)
+}

@@ -1,0 +1,141 @@
+//! XRANGE key start end [COUNT count]
+//! XREVRANGE key end start [COUNT count]
+//! XLEN key
+//!
+//! Reads entries in ID order (or reverse) between two bounds; `(` makes a bound exclusive.
+
+use bytes::Bytes;
+
+use super::{Ctx, Group, Spec};
+use crate::args::{int_arg, is};
+use crate::error;
+use crate::id::{parse_range_bound, StreamId};
+use crate::reply::Reply;
+use crate::stream::EntryView;
+
+pub fn specs() -> Vec<Spec> {
+    vec![
+        Spec::new(
+            "xrange",
+            -4,
+            Group::Stream,
+            &["readonly"],
+            (1, 1, 1),
+            "Returns the entries of a stream within a range of IDs.",
+            xrange,
+        )
+        .since("5.0.0"),
+        Spec::new(
+            "xrevrange",
+            -4,
+            Group::Stream,
+            &["readonly"],
+            (1, 1, 1),
+            "Returns the entries of a stream within a range of IDs, newest first.",
+            xrevrange,
+        )
+        .since("5.0.0"),
+        Spec::new(
+            "xlen",
+            2,
+            Group::Stream,
+            &["readonly", "fast"],
+            (1, 1, 1),
+            "Returns the number of entries in a stream.",
+            xlen,
+        )
+        .since("5.0.0"),
+    ]
+}
+
+/// An entry as every stream read replies it: `[id, [field, value, ...]]`.
+pub fn entry_reply(entry: &EntryView<'_>) -> Reply {
+    let mut flat = Vec::with_capacity(entry.field_count() * 2);
+    for (f, v) in entry.fields() {
+        flat.push(Reply::bulk(f));
+        flat.push(Reply::bulk(v));
+    }
+    Reply::Array(vec![entry.id.to_reply(), Reply::Array(flat)])
+}
+
+fn xrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    range(ctx, args, false)
+}
+
+fn xrevrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    range(ctx, args, true)
+}
+
+fn range(ctx: &mut Ctx, args: &[Bytes], reverse: bool) -> Reply {
+    let (start_arg, end_arg) = if reverse {
+        (&args[3], &args[2])
+    } else {
+        (&args[2], &args[3])
+    };
+    let (mut start, start_ex) = match parse_range_bound(start_arg, 0) {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    if start_ex {
+        match start.successor() {
+            Some(s) => start = s,
+            None => return Reply::error("ERR invalid start ID for the interval"),
+        }
+    }
+    let (mut end, end_ex) = match parse_range_bound(end_arg, u64::MAX) {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    if end_ex {
+        match end.predecessor() {
+            Some(e) => end = e,
+            None => return Reply::error("ERR invalid end ID for the interval"),
+        }
+    }
+    let mut count: i64 = -1;
+    let mut j = 4;
+    while j < args.len() {
+        if is(&args[j], "count") && j + 1 < args.len() {
+            count = match int_arg(&args[j + 1]) {
+                Ok(n) => n.max(0),
+                Err(e) => return e,
+            };
+            j += 2;
+        } else {
+            return Reply::error(error::SYNTAX);
+        }
+    }
+    let stream = match ctx.stream(&args[1]) {
+        Err(e) => return e,
+        Ok(None) => return Reply::Array(Vec::new()),
+        Ok(Some(s)) => s,
+    };
+    if count == 0 {
+        return Reply::NullArray;
+    }
+    let limit = if count < 0 { usize::MAX } else { count as usize };
+    Reply::Array(read_range(stream, start, end, reverse, limit))
+}
+
+/// Entries between two inclusive bounds, at most `limit`, as replies.
+pub fn read_range(
+    stream: &crate::stream::Stream,
+    start: StreamId,
+    end: StreamId,
+    reverse: bool,
+    limit: usize,
+) -> Vec<Reply> {
+    stream
+        .range(start, end, reverse)
+        .take(limit)
+        .map(|e| entry_reply(&e))
+        .collect()
+}
+
+fn xlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match ctx.stream(&args[1]) {
+        Err(e) => e,
+        Ok(None) => Reply::Integer(0),
+        Ok(Some(s)) => Reply::Integer(s.len() as i64),
+    }
+}

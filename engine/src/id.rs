@@ -1,0 +1,215 @@
+//! `StreamId`: the `ms-seq` identity of a stream entry, and every textual form Redis accepts.
+
+use std::fmt;
+
+use crate::error;
+use crate::reply::Reply;
+
+/// A stream entry ID: milliseconds and a sequence number within that millisecond.
+/// Ordered first by `ms`, then by `seq`, which is also the order of entries in a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct StreamId {
+    pub ms: u64,
+    pub seq: u64,
+}
+
+impl StreamId {
+    /// `0-0`: smaller than every valid entry ID.
+    pub const MIN: StreamId = StreamId { ms: 0, seq: 0 };
+    /// The last ID a stream can ever hold.
+    pub const MAX: StreamId = StreamId {
+        ms: u64::MAX,
+        seq: u64::MAX,
+    };
+
+    pub const fn new(ms: u64, seq: u64) -> StreamId {
+        StreamId { ms, seq }
+    }
+
+    /// The next ID in order, `None` past [`StreamId::MAX`].
+    pub fn successor(self) -> Option<StreamId> {
+        if self.seq < u64::MAX {
+            Some(StreamId::new(self.ms, self.seq + 1))
+        } else if self.ms < u64::MAX {
+            Some(StreamId::new(self.ms + 1, 0))
+        } else {
+            None
+        }
+    }
+
+    /// The previous ID in order, `None` before [`StreamId::MIN`].
+    pub fn predecessor(self) -> Option<StreamId> {
+        if self.seq > 0 {
+            Some(StreamId::new(self.ms, self.seq - 1))
+        } else if self.ms > 0 {
+            Some(StreamId::new(self.ms - 1, u64::MAX))
+        } else {
+            None
+        }
+    }
+
+    /// The ID an auto-generated XADD takes after `last`, at wall-clock time `now_ms`:
+    /// the current millisecond when the clock moved on, else the next sequence number
+    /// (the clock may go backwards; IDs never do).
+    pub fn next_auto(last: StreamId, now_ms: u64) -> StreamId {
+        if now_ms > last.ms {
+            StreamId::new(now_ms, 0)
+        } else {
+            last.successor().unwrap_or(StreamId::MAX)
+        }
+    }
+
+    /// The ID as a bulk-string reply.
+    pub fn to_reply(self) -> Reply {
+        Reply::text(self.to_string())
+    }
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+/// An ID parsed from a command argument. `seq_given` is false for the `ms-*` form, where
+/// XADD picks the sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParsedId {
+    pub id: StreamId,
+    pub seq_given: bool,
+}
+
+/// Parses an ID the way every stream command does. `-` and `+` are the smallest and largest
+/// IDs unless `strict`; a bare `ms` takes `missing_seq`; `ms-*` is only accepted when
+/// `allow_auto_seq`. Anything else is Redis's "Invalid stream ID" error.
+pub fn parse_id(
+    arg: &[u8],
+    strict: bool,
+    missing_seq: u64,
+    allow_auto_seq: bool,
+) -> Result<ParsedId, Reply> {
+    let invalid = || Reply::error(error::INVALID_STREAM_ID);
+    // Redis copies the argument into a 128-byte C buffer first.
+    if arg.len() > 127 {
+        return Err(invalid());
+    }
+    // The C code stops at the first NUL byte.
+    let arg = match arg.iter().position(|&b| b == 0) {
+        Some(nul) => &arg[..nul],
+        None => arg,
+    };
+    if arg == b"-" || arg == b"+" {
+        if strict {
+            return Err(invalid());
+        }
+        let id = if arg == b"-" {
+            StreamId::MIN
+        } else {
+            StreamId::MAX
+        };
+        return Ok(ParsedId {
+            id,
+            seq_given: true,
+        });
+    }
+    let (ms_part, seq_part) = match arg.iter().position(|&b| b == b'-') {
+        Some(dash) => (&arg[..dash], Some(&arg[dash + 1..])),
+        None => (arg, None),
+    };
+    let ms = parse_u64_like_redis(ms_part).ok_or_else(invalid)?;
+    let (seq, seq_given) = match seq_part {
+        Some(b"*") if allow_auto_seq => (0, false),
+        Some(part) => (parse_u64_like_redis(part).ok_or_else(invalid)?, true),
+        None => (missing_seq, true),
+    };
+    Ok(ParsedId {
+        id: StreamId::new(ms, seq),
+        seq_given,
+    })
+}
+
+/// Parses an ID that must be a concrete ID (no `-`/`+`), with a bare `ms` meaning `ms-0`.
+pub fn parse_strict_id(arg: &[u8]) -> Result<StreamId, Reply> {
+    parse_id(arg, true, 0, false).map(|p| p.id)
+}
+
+/// A bound of an XRANGE-style interval: `-`, `+`, `ms`, `ms-seq`, or `(ms-seq` for an exclusive
+/// bound. Returns the ID and whether it excludes itself.
+pub fn parse_range_bound(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool), Reply> {
+    if arg.len() > 1 && arg[0] == b'(' {
+        let id = parse_id(&arg[1..], true, missing_seq, false)?.id;
+        Ok((id, true))
+    } else {
+        Ok((parse_id(arg, false, missing_seq, false)?.id, false))
+    }
+}
+
+/// Redis's `string2ull`: a strict signed integer that must not be negative, or else whatever
+/// C's `strtoull` accepts in full (leading blanks, a sign; `-N` wraps around as in C).
+pub fn parse_u64_like_redis(s: &[u8]) -> Option<u64> {
+    if let Some(v) = crate::args::parse_i64_strict(s) {
+        return if v < 0 { None } else { Some(v as u64) };
+    }
+    let mut i = 0;
+    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+        i += 1;
+    }
+    let mut negative = false;
+    if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
+        negative = s[i] == b'-';
+        i += 1;
+    }
+    let digits = &s[i..];
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for &d in digits {
+        value = value.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    Some(if negative { value.wrapping_neg() } else { value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms() {
+        assert_eq!(parse_strict_id(b"5").ok(), Some(StreamId::new(5, 0)));
+        assert_eq!(parse_strict_id(b"5-3").ok(), Some(StreamId::new(5, 3)));
+        assert!(parse_strict_id(b"-").is_err());
+        assert!(parse_strict_id(b"5-x").is_err());
+        assert!(parse_strict_id(b"-1").is_err());
+        assert_eq!(parse_strict_id(b"+5").ok(), Some(StreamId::new(5, 0)));
+        let p = parse_id(b"7-*", true, 0, true).ok();
+        assert_eq!(
+            p,
+            Some(ParsedId {
+                id: StreamId::new(7, 0),
+                seq_given: false
+            })
+        );
+        assert_eq!(
+            parse_range_bound(b"(5-1", 0).ok(),
+            Some((StreamId::new(5, 1), true))
+        );
+        assert_eq!(
+            parse_range_bound(b"+", u64::MAX).ok(),
+            Some((StreamId::MAX, false))
+        );
+        assert_eq!(
+            parse_strict_id(b"18446744073709551615-18446744073709551615").ok(),
+            Some(StreamId::MAX)
+        );
+        assert!(parse_strict_id(b"18446744073709551616").is_err());
+    }
+
+    #[test]
+    fn neighbours() {
+        assert_eq!(StreamId::new(1, u64::MAX).successor(), Some(StreamId::new(2, 0)));
+        assert_eq!(StreamId::MAX.successor(), None);
+        assert_eq!(StreamId::MIN.predecessor(), None);
+        assert_eq!(StreamId::next_auto(StreamId::new(10, 4), 5), StreamId::new(10, 5));
+    }
+}

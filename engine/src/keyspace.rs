@@ -1,0 +1,305 @@
+//! The databases: keys to values, with expiry, SCAN order, and WATCH bookkeeping.
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+
+use bytes::Bytes;
+
+use crate::stream::Stream;
+
+/// Redis's default number of databases.
+pub const DATABASES: usize = 16;
+
+/// A value stored under a key.
+#[derive(Debug, Clone)]
+pub enum Value {
+    Str(Bytes),
+    Stream(Box<Stream>),
+}
+
+impl Value {
+    /// The name TYPE reports.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::Stream(_) => "stream",
+        }
+    }
+
+    /// Approximate heap bytes, for INFO memory.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Value::Str(b) => b.len(),
+            Value::Stream(s) => s.heap_bytes() + std::mem::size_of::<Stream>(),
+        }
+    }
+}
+
+/// The position of a key in SCAN order: a stable hash, then the key itself. SCAN's cursor is
+/// the hash of the next key, so keys added or removed during a scan never make it skip a key
+/// that stayed for the whole scan (a key may be returned twice on a hash tie, as Redis allows).
+type ScanKey = (u64, Bytes);
+
+fn scan_hash(key: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    // Cursor 0 means "start" and "done", so no key may hash to it.
+    h.finish().max(1)
+}
+
+/// One database.
+#[derive(Debug, Default)]
+pub struct Db {
+    map: HashMap<Bytes, Value>,
+    expires: HashMap<Bytes, u64>,
+    /// Keys by expiry time, so active expiry finds due keys without sampling.
+    expiry_order: BTreeSet<(u64, Bytes)>,
+    scan_order: BTreeSet<ScanKey>,
+}
+
+impl Db {
+    /// Number of keys, counting keys that expired but were not yet reclaimed (as Redis does).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Keys with a time to live.
+    pub fn expires_count(&self) -> usize {
+        self.expires.len()
+    }
+
+    /// Drops `key` if its time has come. Returns true when it did.
+    fn expire_if_due(&mut self, key: &[u8], now_ms: u64) -> bool {
+        match self.expires.get(key) {
+            Some(&at) if at <= now_ms => {
+                self.remove(key);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether a live key exists.
+    pub fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
+        self.expire_if_due(key, now_ms);
+        self.map.contains_key(key)
+    }
+
+    /// The live value at `key`.
+    pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Value> {
+        self.expire_if_due(key, now_ms);
+        self.map.get(key)
+    }
+
+    /// The live value at `key`, for change.
+    pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Value> {
+        self.expire_if_due(key, now_ms);
+        self.map.get_mut(key)
+    }
+
+    /// Stores `value` at `key`, dropping any time to live unless `keep_ttl`.
+    pub fn set(&mut self, key: Bytes, value: Value, keep_ttl: bool) {
+        if !keep_ttl {
+            self.persist(&key);
+        }
+        if !self.map.contains_key(&key) {
+            self.scan_order.insert((scan_hash(&key), key.clone()));
+        }
+        self.map.insert(key, value);
+    }
+
+    /// Removes `key` and its time to live.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
+        let (owned, value) = self.map.remove_entry(key)?;
+        self.persist(key);
+        self.scan_order.remove(&(scan_hash(key), owned));
+        Some(value)
+    }
+
+    /// Sets the absolute expiry time (ms) of an existing key.
+    pub fn set_expiry(&mut self, key: &[u8], at_ms: u64) {
+        let Some((owned, _)) = self.map.get_key_value(key) else {
+            return;
+        };
+        let owned = owned.clone();
+        if let Some(old) = self.expires.insert(owned.clone(), at_ms) {
+            self.expiry_order.remove(&(old, owned.clone()));
+        }
+        self.expiry_order.insert((at_ms, owned));
+    }
+
+    /// Removes the time to live; returns whether there was one.
+    pub fn persist(&mut self, key: &[u8]) -> bool {
+        match self.expires.remove_entry(key) {
+            Some((owned, at)) => {
+                self.expiry_order.remove(&(at, owned));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Absolute expiry time of a key, if it has one.
+    pub fn expiry(&self, key: &[u8]) -> Option<u64> {
+        self.expires.get(key).copied()
+    }
+
+    /// Every key (expired-but-unreclaimed keys filtered by the caller's `now`).
+    pub fn keys(&self, now_ms: u64) -> impl Iterator<Item = &Bytes> {
+        self.map.keys().filter(move |k| match self.expires.get(*k) {
+            Some(&at) => at > now_ms,
+            None => true,
+        })
+    }
+
+    /// A uniformly chosen-ish key (RANDOMKEY); the first in scan order after a pseudo-random hash.
+    pub fn any_key(&self, seed: u64) -> Option<Bytes> {
+        self.scan_order
+            .range((seed, Bytes::new())..)
+            .next()
+            .or_else(|| self.scan_order.iter().next())
+            .map(|(_, k)| k.clone())
+    }
+
+    /// One SCAN step: up to `count` keys from `cursor` on, and the next cursor (0 when done).
+    pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<Bytes>) {
+        let mut keys = Vec::new();
+        let mut iter = self.scan_order.range((cursor, Bytes::new())..);
+        for (_, key) in iter.by_ref().take(count.max(1)) {
+            keys.push(key.clone());
+        }
+        let next = iter.next().map(|(h, _)| *h).unwrap_or(0);
+        (next, keys)
+    }
+
+    /// Removes every key.
+    pub fn clear(&mut self) {
+        *self = Db::default();
+    }
+
+    /// Reclaims up to `max` keys whose time has come; returns how many.
+    pub fn expire_due(&mut self, now_ms: u64, max: usize) -> usize {
+        let mut due = Vec::new();
+        for (at, key) in self.expiry_order.iter() {
+            if *at > now_ms || due.len() >= max {
+                break;
+            }
+            due.push(key.clone());
+        }
+        for key in &due {
+            self.remove(key);
+        }
+        due.len()
+    }
+
+    /// Heap bytes of all values (approximate).
+    pub fn heap_bytes(&self) -> usize {
+        self.map
+            .iter()
+            .map(|(k, v)| k.len() + v.heap_bytes() + 64)
+            .sum()
+    }
+}
+
+/// Every database plus the WATCH registry.
+#[derive(Debug)]
+pub struct Keyspace {
+    pub dbs: Vec<Db>,
+    /// Watched keys and their version: a write to a watched key bumps it, and EXEC compares.
+    watched: HashMap<(usize, Bytes), Watch>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Watch {
+    version: u64,
+    watchers: usize,
+}
+
+impl Default for Keyspace {
+    fn default() -> Self {
+        Keyspace {
+            dbs: (0..DATABASES).map(|_| Db::default()).collect(),
+            watched: HashMap::new(),
+        }
+    }
+}
+
+impl Keyspace {
+    /// Records that `key` in `db` changed, which aborts transactions that WATCH it.
+    pub fn touch(&mut self, db: usize, key: &[u8]) {
+        if self.watched.is_empty() {
+            return;
+        }
+        if let Some(w) = self.watched.get_mut(&(db, Bytes::copy_from_slice(key))) {
+            w.version += 1;
+        }
+    }
+
+    /// Touches every watched key of `db` (FLUSHDB, SWAPDB).
+    pub fn touch_db(&mut self, db: usize) {
+        for ((d, _), w) in self.watched.iter_mut() {
+            if *d == db {
+                w.version += 1;
+            }
+        }
+    }
+
+    /// Starts watching; returns the version to compare at EXEC.
+    pub fn watch(&mut self, db: usize, key: Bytes) -> u64 {
+        let w = self.watched.entry((db, key)).or_default();
+        w.watchers += 1;
+        w.version
+    }
+
+    /// Stops watching (UNWATCH, EXEC, DISCARD, disconnect).
+    pub fn unwatch(&mut self, db: usize, key: &Bytes) {
+        let slot = (db, key.clone());
+        if let Some(w) = self.watched.get_mut(&slot) {
+            w.watchers -= 1;
+            if w.watchers == 0 {
+                self.watched.remove(&slot);
+            }
+        }
+    }
+
+    /// Current version of a watched key.
+    pub fn watch_version(&self, db: usize, key: &Bytes) -> u64 {
+        self.watched
+            .get(&(db, key.clone()))
+            .map(|w| w.version)
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lazy_expiry_and_scan_cover_all_keys() {
+        let mut db = Db::default();
+        for i in 0..50 {
+            db.set(Bytes::from(format!("k{i}")), Value::Str(Bytes::new()), false);
+        }
+        db.set_expiry(b"k3", 100);
+        assert!(db.contains(b"k3", 99));
+        assert!(!db.contains(b"k3", 100));
+        let mut seen = Vec::new();
+        let mut cursor = 0;
+        loop {
+            let (next, keys) = db.scan(cursor, 7);
+            seen.extend(keys);
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 49);
+    }
+}

@@ -1,0 +1,207 @@
+//! `Reply`: the value every command returns, shaped like RESP3 and encodable as RESP2 or RESP3.
+
+use bytes::Bytes;
+
+/// A command's answer. It mirrors RESP3 so that one value serves both protocols: RESP2 encoding
+/// flattens maps and sets into arrays and turns doubles into bulk strings, as Redis does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// `+OK`: a status line. Never contains CR or LF.
+    Simple(String),
+    /// `-ERR ...`: an error. The text starts with its code (`ERR`, `WRONGTYPE`, `NOGROUP`...).
+    Error(String),
+    /// `:42`
+    Integer(i64),
+    /// `$3\r\nfoo`: binary-safe string.
+    Bulk(Bytes),
+    /// The null bulk string (`$-1` in RESP2, `_` in RESP3).
+    Null,
+    /// The null array (`*-1` in RESP2, `_` in RESP3): what XREAD answers when nothing came.
+    NullArray,
+    /// `*N`: an ordered list.
+    Array(Vec<Reply>),
+    /// `%N` in RESP3; a flat array of key, value, key, value in RESP2.
+    Map(Vec<(Reply, Reply)>),
+    /// `~N` in RESP3; an array in RESP2.
+    Set(Vec<Reply>),
+    /// `,1.5` in RESP3; a bulk string in RESP2.
+    Double(f64),
+    /// `#t` in RESP3; the integer 1 or 0 in RESP2.
+    Bool(bool),
+    /// `=N\r\ntxt:...` in RESP3; a bulk string in RESP2. Used by INFO and CLIENT INFO.
+    Verbatim(Bytes),
+}
+
+impl Reply {
+    /// `+OK`, the most common answer.
+    pub fn ok() -> Reply {
+        Reply::Simple("OK".to_string())
+    }
+
+    /// A status reply.
+    pub fn simple(text: &str) -> Reply {
+        Reply::Simple(text.to_string())
+    }
+
+    /// An error reply; `text` carries its code, e.g. `ERR syntax error`.
+    pub fn error(text: impl Into<String>) -> Reply {
+        Reply::Error(text.into())
+    }
+
+    /// A bulk string copied from a byte slice.
+    pub fn bulk(data: &[u8]) -> Reply {
+        Reply::Bulk(Bytes::copy_from_slice(data))
+    }
+
+    /// A bulk string from text.
+    pub fn text(data: impl Into<String>) -> Reply {
+        Reply::Bulk(Bytes::from(data.into()))
+    }
+
+    /// Whether this is an error reply (it counts as a failed call in the stats).
+    pub fn is_error(&self) -> bool {
+        matches!(self, Reply::Error(_))
+    }
+
+    /// Appends the RESP encoding of this reply for protocol version `protocol` (2 or 3).
+    pub fn encode(&self, protocol: u8, out: &mut Vec<u8>) {
+        let resp3 = protocol >= 3;
+        match self {
+            Reply::Simple(s) => line(out, b'+', s.as_bytes()),
+            Reply::Error(e) => line(out, b'-', e.as_bytes()),
+            Reply::Integer(n) => {
+                out.push(b':');
+                push_int(out, *n);
+                out.extend_from_slice(b"\r\n");
+            }
+            Reply::Bulk(b) => bulk(out, b),
+            Reply::Null if resp3 => out.extend_from_slice(b"_\r\n"),
+            Reply::Null => out.extend_from_slice(b"$-1\r\n"),
+            Reply::NullArray if resp3 => out.extend_from_slice(b"_\r\n"),
+            Reply::NullArray => out.extend_from_slice(b"*-1\r\n"),
+            Reply::Array(items) => {
+                header(out, b'*', items.len());
+                for item in items {
+                    item.encode(protocol, out);
+                }
+            }
+            Reply::Map(pairs) => {
+                if resp3 {
+                    header(out, b'%', pairs.len());
+                } else {
+                    header(out, b'*', pairs.len() * 2);
+                }
+                for (k, v) in pairs {
+                    k.encode(protocol, out);
+                    v.encode(protocol, out);
+                }
+            }
+            Reply::Set(items) => {
+                header(out, if resp3 { b'~' } else { b'*' }, items.len());
+                for item in items {
+                    item.encode(protocol, out);
+                }
+            }
+            Reply::Double(d) => {
+                let text = format_double(*d);
+                if resp3 {
+                    line(out, b',', text.as_bytes());
+                } else {
+                    bulk(out, text.as_bytes());
+                }
+            }
+            Reply::Bool(b) => {
+                if resp3 {
+                    out.extend_from_slice(if *b { b"#t\r\n" } else { b"#f\r\n" });
+                } else {
+                    out.extend_from_slice(if *b { b":1\r\n" } else { b":0\r\n" });
+                }
+            }
+            Reply::Verbatim(text) => {
+                if resp3 {
+                    header(out, b'=', text.len() + 4);
+                    out.extend_from_slice(b"txt:");
+                    out.extend_from_slice(text);
+                    out.extend_from_slice(b"\r\n");
+                } else {
+                    bulk(out, text);
+                }
+            }
+        }
+    }
+}
+
+/// Formats a double the way Redis prints it in replies (`%.17g`, shortest form that round-trips).
+fn format_double(d: f64) -> String {
+    if d.is_infinite() {
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if d.is_nan() {
+        return "nan".into();
+    }
+    format!("{d}")
+}
+
+fn line(out: &mut Vec<u8>, kind: u8, text: &[u8]) {
+    out.push(kind);
+    out.extend_from_slice(text);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn header(out: &mut Vec<u8>, kind: u8, len: usize) {
+    out.push(kind);
+    push_int(out, len as i64);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn bulk(out: &mut Vec<u8>, data: &[u8]) {
+    header(out, b'$', data.len());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes a decimal integer without allocating.
+fn push_int(out: &mut Vec<u8>, n: i64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let negative = n < 0;
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if negative {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(r: &Reply, p: u8) -> String {
+        let mut out = Vec::new();
+        r.encode(p, &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    #[test]
+    fn maps_flatten_in_resp2() {
+        let r = Reply::Map(vec![(Reply::text("a"), Reply::Integer(1))]);
+        assert_eq!(enc(&r, 2), "*2\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(enc(&r, 3), "%1\r\n$1\r\na\r\n:1\r\n");
+    }
+
+    #[test]
+    fn nulls_differ_by_protocol() {
+        assert_eq!(enc(&Reply::Null, 2), "$-1\r\n");
+        assert_eq!(enc(&Reply::NullArray, 2), "*-1\r\n");
+        assert_eq!(enc(&Reply::NullArray, 3), "_\r\n");
+        assert_eq!(enc(&Reply::Integer(i64::MIN), 2), ":-9223372036854775808\r\n");
+    }
+}

@@ -1,0 +1,170 @@
+//! `Session`: one client's state (selected database, protocol, MULTI queue, WATCHed keys, auth)
+//! and the entry point that runs a command for it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::clients::{ClientInfo, KillSwitch};
+use crate::command::{self, Ctx};
+use crate::reply::Reply;
+use crate::{now_ms, Shared};
+
+/// What the connection should do after writing the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Close {
+    /// Keep going.
+    #[default]
+    No,
+    /// Write the reply, then close (QUIT).
+    AfterReply,
+    /// Close without writing anything more (SHUTDOWN, CLIENT KILL of oneself).
+    Now,
+}
+
+/// A transaction being queued after MULTI.
+#[derive(Debug, Default)]
+pub struct Multi {
+    pub queue: Vec<Vec<Bytes>>,
+    /// A command was refused while queuing: EXEC must answer EXECABORT.
+    pub failed: bool,
+}
+
+/// Per-client state that commands read and change.
+#[derive(Debug)]
+pub struct SessionState {
+    pub id: u64,
+    pub db: usize,
+    pub protocol: u8,
+    pub authenticated: bool,
+    pub multi: Option<Multi>,
+    /// (db, key, version when watched).
+    pub watched: Vec<(usize, Bytes, u64)>,
+    pub close: Close,
+    /// EXEC is running the queued commands (blocking commands must not block then).
+    pub in_exec: bool,
+}
+
+/// A client of the engine: a TCP connection in `rill-server`, or an in-process handle.
+pub struct Session {
+    shared: Arc<Shared>,
+    state: SessionState,
+}
+
+impl Session {
+    pub(crate) fn new(shared: Arc<Shared>) -> Session {
+        let now = now_ms();
+        let id = {
+            let mut st = shared.state.lock();
+            let id = st.clients.next_id();
+            st.clients.by_id.insert(
+                id,
+                ClientInfo {
+                    id,
+                    addr: "embedded:0".into(),
+                    laddr: "embedded:0".into(),
+                    name: None,
+                    lib_name: None,
+                    lib_ver: None,
+                    db: 0,
+                    protocol: 2,
+                    created_ms: now,
+                    last_interaction_ms: now,
+                    last_command: String::new(),
+                    multi: -1,
+                    watching: 0,
+                    kill: None,
+                },
+            );
+            id
+        };
+        let authenticated = shared.state.lock().config.requirepass().is_none();
+        Session {
+            shared,
+            state: SessionState {
+                id,
+                db: 0,
+                protocol: 2,
+                authenticated,
+                multi: None,
+                watched: Vec::new(),
+                close: Close::No,
+                in_exec: false,
+            },
+        }
+    }
+
+    /// This client's ID (CLIENT ID).
+    pub fn id(&self) -> u64 {
+        self.state.id
+    }
+
+    /// RESP version chosen by HELLO (2 or 3).
+    pub fn protocol(&self) -> u8 {
+        self.state.protocol
+    }
+
+    /// What the connection should do after the last reply.
+    pub fn close_requested(&self) -> Close {
+        self.state.close
+    }
+
+    /// Whether a MULTI is open (its commands are queued, not run).
+    pub fn in_multi(&self) -> bool {
+        self.state.multi.is_some()
+    }
+
+    /// Records the peer and local addresses shown by CLIENT LIST, and how to close the client.
+    pub fn attach(&mut self, addr: String, laddr: String, kill: KillSwitch) {
+        let mut st = self.shared.state.lock();
+        if let Some(info) = st.clients.by_id.get_mut(&self.state.id) {
+            info.addr = addr;
+            info.laddr = laddr;
+            info.kill = Some(kill);
+        }
+    }
+
+    /// Runs one command (`args[0]` is its name) and returns its reply.
+    pub fn execute(&mut self, args: &[Bytes]) -> Reply {
+        if args.is_empty() {
+            return Reply::Null;
+        }
+        let now = now_ms();
+        let shared = self.shared.clone();
+        let mut guard = shared.state.lock();
+        let mut ctx = Ctx {
+            state: &mut guard,
+            session: &mut self.state,
+            shared: &shared,
+            now_ms: now,
+        };
+        let reply = command::dispatch(&mut ctx, args);
+        command::note_client_activity(&mut ctx, args);
+        drop(guard);
+        if self.state.close == Close::Now {
+            if let Some(hook) = self.take_shutdown_request() {
+                hook();
+            }
+        }
+        reply
+    }
+
+    fn take_shutdown_request(&self) -> Option<Arc<dyn Fn() + Send + Sync>> {
+        let st = self.shared.state.lock();
+        if st.clients.shutdown_requested {
+            self.shared.shutdown_hook.lock().clone()
+        } else {
+            None
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let mut st = self.shared.state.lock();
+        for (db, key, _) in self.state.watched.drain(..) {
+            st.keyspace.unwatch(db, &key);
+        }
+        st.clients.by_id.remove(&self.state.id);
+    }
+}

@@ -1,0 +1,319 @@
+//! One stream: packed nodes indexed by their first ID, plus the bookkeeping Redis keeps
+//! (length, last generated ID, max deleted ID, entries added, first ID).
+
+mod listpack_size;
+pub mod node;
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use crate::id::StreamId;
+pub use node::{EntryView, Node};
+
+/// Where a node ends, from `stream-node-max-entries` and `stream-node-max-bytes`.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeLimits {
+    pub max_entries: u64,
+    pub max_bytes: u64,
+}
+
+impl Default for NodeLimits {
+    fn default() -> Self {
+        NodeLimits {
+            max_entries: 100,
+            max_bytes: 4096,
+        }
+    }
+}
+
+/// Redis caps a listpack at 1 GiB whatever the configuration says.
+const LISTPACK_MAX_SIZE: u64 = 1 << 30;
+
+/// How a trim decides what goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrimStrategy {
+    /// Keep at most this many entries.
+    MaxLen(u64),
+    /// Drop entries with an ID below this one.
+    MinId(StreamId),
+}
+
+/// A trim request as XADD and XTRIM parse it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trim {
+    pub strategy: TrimStrategy,
+    /// `~`: only whole nodes go, so the stream may keep a few more entries than asked.
+    pub approx: bool,
+    /// With `~`, at most this many entries are removed (0: no limit).
+    pub limit: u64,
+}
+
+/// A stream value.
+#[derive(Debug, Clone, Default)]
+pub struct Stream {
+    nodes: BTreeMap<StreamId, Node>,
+    length: u64,
+    pub last_id: StreamId,
+    pub first_id: StreamId,
+    pub max_deleted_id: StreamId,
+    pub entries_added: u64,
+}
+
+impl Stream {
+    pub fn new() -> Stream {
+        Stream::default()
+    }
+
+    /// Live entries.
+    pub fn len(&self) -> u64 {
+        self.length
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.length == 0
+    }
+
+    /// Number of nodes (`radix-tree-keys` in XINFO STREAM).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Approximate heap bytes held (for INFO memory).
+    pub fn heap_bytes(&self) -> usize {
+        self.nodes
+            .values()
+            .map(|n| n.heap_bytes() + std::mem::size_of::<Node>() + 16)
+            .sum()
+    }
+
+    /// Appends an entry with an ID the caller validated to be greater than `last_id`.
+    pub fn append(&mut self, id: StreamId, fields: &[(&[u8], &[u8])], limits: NodeLimits) {
+        let payload: u64 = fields
+            .iter()
+            .map(|(f, v)| (f.len() + v.len()) as u64)
+            .sum();
+        let mut max_bytes = limits.max_bytes;
+        if max_bytes == 0 || max_bytes > LISTPACK_MAX_SIZE {
+            max_bytes = LISTPACK_MAX_SIZE;
+        }
+        let appended = match self.nodes.last_entry() {
+            Some(mut tail) => {
+                let node = tail.get_mut();
+                let full = node.listpack_bytes() as u64 + payload >= max_bytes
+                    || (limits.max_entries > 0 && node.stored() >= limits.max_entries);
+                if full {
+                    node.seal();
+                    false
+                } else {
+                    node.push(id, fields);
+                    true
+                }
+            }
+            None => false,
+        };
+        if !appended {
+            self.nodes.insert(id, Node::new(id, fields));
+        }
+        if self.length == 0 {
+            self.first_id = id;
+        }
+        self.length += 1;
+        self.entries_added += 1;
+        self.last_id = id;
+    }
+
+    /// Live entries with `start <= id <= end`, in order (or reverse order).
+    pub fn range(&self, start: StreamId, end: StreamId, reverse: bool) -> Range<'_> {
+        Range::new(self, start, end, reverse)
+    }
+
+    /// The first live entry.
+    pub fn first_entry(&self) -> Option<EntryView<'_>> {
+        self.range(StreamId::MIN, StreamId::MAX, false).next()
+    }
+
+    /// The last live entry.
+    pub fn last_entry(&self) -> Option<EntryView<'_>> {
+        self.range(StreamId::MIN, StreamId::MAX, true).next()
+    }
+
+    /// Deletes one entry; returns whether it was there. Empty nodes are dropped.
+    pub fn delete(&mut self, id: StreamId) -> bool {
+        let Some((&key, node)) = self.nodes.range_mut(..=id).next_back() else {
+            return false;
+        };
+        if !node.delete(id) {
+            return false;
+        }
+        if node.live() == 0 {
+            self.nodes.remove(&key);
+        }
+        self.length -= 1;
+        true
+    }
+
+    /// Recomputes `first_id` after deletions at the head, as Redis does.
+    pub fn refresh_first_id(&mut self) {
+        self.first_id = match self.first_entry() {
+            Some(e) => e.id,
+            None => StreamId::MIN,
+        };
+    }
+
+    /// Trims from the head. Returns how many entries went.
+    pub fn trim(&mut self, trim: Trim) -> u64 {
+        let mut removed = 0u64;
+        loop {
+            if let TrimStrategy::MaxLen(max) = trim.strategy {
+                if self.length <= max {
+                    break;
+                }
+            }
+            let Some(mut head) = self.nodes.first_entry() else {
+                break;
+            };
+            let live = head.get().live();
+            if trim.limit > 0 && removed + live > trim.limit {
+                break;
+            }
+            let whole = match trim.strategy {
+                TrimStrategy::MaxLen(max) => self.length - live >= max,
+                TrimStrategy::MinId(min) => head.get().last_id() < min,
+            };
+            if whole {
+                head.remove();
+                self.length -= live;
+                removed += live;
+                continue;
+            }
+            if trim.approx {
+                break;
+            }
+            let node = head.get_mut();
+            let marked = match trim.strategy {
+                TrimStrategy::MaxLen(max) => node.delete_prefix(None, self.length - max),
+                TrimStrategy::MinId(min) => node.delete_prefix(Some(min), u64::MAX),
+            };
+            self.length -= marked;
+            removed += marked;
+            break;
+        }
+        if removed > 0 {
+            self.refresh_first_id();
+        }
+        removed
+    }
+}
+
+/// Iterator over live entries in an ID interval.
+pub struct Range<'a> {
+    nodes: std::collections::btree_map::Range<'a, StreamId, Node>,
+    current: Option<NodeCursor<'a>>,
+    start: StreamId,
+    end: StreamId,
+    reverse: bool,
+    offsets: Vec<usize>,
+    done: bool,
+}
+
+enum NodeCursor<'a> {
+    Forward(node::NodeEntries<'a>),
+    Backward(&'a Node, usize),
+}
+
+impl<'a> Range<'a> {
+    fn new(stream: &'a Stream, start: StreamId, end: StreamId, reverse: bool) -> Range<'a> {
+        let done = start > end;
+        // The node holding `start` begins at or before it.
+        let first_key = stream
+            .nodes
+            .range(..=start)
+            .next_back()
+            .map(|(k, _)| *k)
+            .unwrap_or(start);
+        let nodes = if done {
+            stream.nodes.range(StreamId::MIN..StreamId::MIN)
+        } else {
+            stream
+                .nodes
+                .range((Bound::Included(first_key), Bound::Included(end)))
+        };
+        Range {
+            nodes,
+            current: None,
+            start,
+            end,
+            reverse,
+            offsets: Vec::new(),
+            done,
+        }
+    }
+
+    fn next_node(&mut self) -> Option<NodeCursor<'a>> {
+        let node = if self.reverse {
+            self.nodes.next_back()
+        } else {
+            self.nodes.next()
+        }?
+        .1;
+        Some(if self.reverse {
+            node.entry_offsets(&mut self.offsets);
+            NodeCursor::Backward(node, self.offsets.len())
+        } else {
+            NodeCursor::Forward(node.entries())
+        })
+    }
+}
+
+impl<'a> Iterator for Range<'a> {
+    type Item = EntryView<'a>;
+
+    fn next(&mut self) -> Option<EntryView<'a>> {
+        while !self.done {
+            if self.current.is_none() {
+                match self.next_node() {
+                    Some(c) => self.current = Some(c),
+                    None => {
+                        self.done = true;
+                        return None;
+                    }
+                }
+            }
+            let entry = match self.current.as_mut() {
+                Some(NodeCursor::Forward(it)) => it.next(),
+                Some(NodeCursor::Backward(node, left)) => {
+                    if *left == 0 {
+                        None
+                    } else {
+                        *left -= 1;
+                        Some(node.entry_at(self.offsets[*left]))
+                    }
+                }
+                None => None,
+            };
+            let Some(entry) = entry else {
+                self.current = None;
+                continue;
+            };
+            if self.reverse {
+                if entry.id < self.start {
+                    self.done = true;
+                    return None;
+                }
+                if entry.id > self.end || entry.deleted {
+                    continue;
+                }
+            } else {
+                if entry.id > self.end {
+                    self.done = true;
+                    return None;
+                }
+                if entry.id < self.start || entry.deleted {
+                    continue;
+                }
+            }
+            return Some(entry);
+        }
+        None
+    }
+}

@@ -1,0 +1,447 @@
+//! A packed node: up to `stream-node-max-entries` entries of one stream in a single byte block.
+//!
+//! Layout of `buf`:
+//!
+//! ```text
+//! master fields: varint count, then (varint len, bytes) per field name
+//! entry*:        flags u8 | varint ms-delta | varint seq | [varint n, (field, value)*] | value*
+//! ```
+//!
+//! IDs are stored against the node's master ID (its first entry): `ms - master.ms`, then
+//! `seq - master.seq` when the millisecond is the master's, else `seq` itself. An entry whose
+//! field names equal the master field list (the common case: every event of a stream has the
+//! same shape) stores only its values. Deleting marks the flags byte; the bytes stay until the
+//! node is dropped, as in Redis. No per-entry heap allocation anywhere.
+
+use super::listpack_size::{int_element, str_element, LISTPACK_OVERHEAD};
+use crate::id::StreamId;
+
+const FLAG_DELETED: u8 = 1;
+const FLAG_SAME_FIELDS: u8 = 2;
+
+/// One node of a stream.
+#[derive(Debug, Clone)]
+pub struct Node {
+    master_id: StreamId,
+    last_id: StreamId,
+    buf: Vec<u8>,
+    master_field_count: usize,
+    entries_start: usize,
+    live: u64,
+    deleted: u64,
+    /// Size of this node as a Redis listpack, not counting the live/deleted counters (whose
+    /// encoded size changes with their value).
+    lp_rest: usize,
+}
+
+/// A read-only view of one entry inside a node.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryView<'a> {
+    pub id: StreamId,
+    pub deleted: bool,
+    node: &'a Node,
+    /// Offset of the first field (or value, for same-field entries).
+    body: usize,
+    same_fields: bool,
+    field_count: usize,
+}
+
+impl<'a> EntryView<'a> {
+    /// Number of field/value pairs.
+    pub fn field_count(&self) -> usize {
+        self.field_count
+    }
+
+    /// The entry's field/value pairs, decoded lazily from the node's bytes.
+    pub fn fields(&self) -> FieldIter<'a> {
+        FieldIter {
+            buf: &self.node.buf,
+            pos: self.body,
+            master_pos: if self.same_fields {
+                Some(master_fields_start(&self.node.buf))
+            } else {
+                None
+            },
+            left: self.field_count,
+        }
+    }
+}
+
+/// Iterator over an entry's `(field, value)` pairs.
+pub struct FieldIter<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    master_pos: Option<usize>,
+    left: usize,
+}
+
+impl<'a> Iterator for FieldIter<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let field = match &mut self.master_pos {
+            Some(mp) => read_bytes(self.buf, mp),
+            None => read_bytes(self.buf, &mut self.pos),
+        };
+        let value = read_bytes(self.buf, &mut self.pos);
+        Some((field, value))
+    }
+}
+
+impl Node {
+    /// A node whose first entry is `id` with `fields` (name, value pairs); its field names
+    /// become the master field list.
+    pub fn new(id: StreamId, fields: &[(&[u8], &[u8])]) -> Node {
+        let mut buf = Vec::with_capacity(64);
+        write_varint(&mut buf, fields.len() as u64);
+        let mut lp_rest = LISTPACK_OVERHEAD + int_element(fields.len() as i64) + int_element(0);
+        for (name, _) in fields {
+            write_bytes(&mut buf, name);
+            lp_rest += str_element(name);
+        }
+        let entries_start = buf.len();
+        let mut node = Node {
+            master_id: id,
+            last_id: id,
+            buf,
+            master_field_count: fields.len(),
+            entries_start,
+            live: 0,
+            deleted: 0,
+            lp_rest,
+        };
+        node.push(id, fields);
+        node
+    }
+
+    pub fn master_id(&self) -> StreamId {
+        self.master_id
+    }
+
+    /// ID of the last entry stored, deleted or not.
+    pub fn last_id(&self) -> StreamId {
+        self.last_id
+    }
+
+    /// Entries not deleted.
+    pub fn live(&self) -> u64 {
+        self.live
+    }
+
+    /// Entries stored, deleted or not: what the entry limit counts.
+    pub fn stored(&self) -> u64 {
+        self.live + self.deleted
+    }
+
+    /// Size of the node as a Redis listpack, used for `stream-node-max-bytes`.
+    pub fn listpack_bytes(&self) -> usize {
+        self.lp_rest + int_element(self.live as i64) + int_element(self.deleted as i64)
+    }
+
+    /// Heap bytes this node holds.
+    pub fn heap_bytes(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Gives back unused capacity once no more entries will be appended.
+    pub fn seal(&mut self) {
+        self.buf.shrink_to_fit();
+    }
+
+    /// Appends an entry; `id` must be greater than every ID in the node.
+    pub fn push(&mut self, id: StreamId, fields: &[(&[u8], &[u8])]) {
+        let same = self.same_as_master(fields);
+        let ms_delta = id.ms.wrapping_sub(self.master_id.ms);
+        let seq_delta = id.seq.wrapping_sub(self.master_id.seq);
+        self.buf
+            .push(if same { FLAG_SAME_FIELDS } else { 0 });
+        write_varint(&mut self.buf, ms_delta);
+        write_varint(
+            &mut self.buf,
+            if ms_delta == 0 { seq_delta } else { id.seq },
+        );
+        // Redis's listpack: flags, ms-delta, seq-delta, [count, fields], values, lp-count.
+        let mut lp = int_element(if same { 2 } else { 0 })
+            + int_element(ms_delta as i64)
+            + int_element(seq_delta as i64);
+        let lp_count = if same {
+            fields.len() + 3
+        } else {
+            2 * fields.len() + 4
+        };
+        lp += int_element(lp_count as i64);
+        if same {
+            for (_, value) in fields {
+                write_bytes(&mut self.buf, value);
+                lp += str_element(value);
+            }
+        } else {
+            write_varint(&mut self.buf, fields.len() as u64);
+            lp += int_element(fields.len() as i64);
+            for (name, value) in fields {
+                write_bytes(&mut self.buf, name);
+                write_bytes(&mut self.buf, value);
+                lp += str_element(name) + str_element(value);
+            }
+        }
+        self.lp_rest += lp;
+        self.live += 1;
+        self.last_id = id;
+    }
+
+    fn same_as_master(&self, fields: &[(&[u8], &[u8])]) -> bool {
+        if fields.len() != self.master_field_count {
+            return false;
+        }
+        let mut pos = master_fields_start(&self.buf);
+        fields
+            .iter()
+            .all(|(name, _)| read_bytes(&self.buf, &mut pos) == *name)
+    }
+
+    /// Decodes the entry starting at `offset`; returns it and the offset of the next one.
+    fn decode_at(&self, offset: usize) -> (EntryView<'_>, usize) {
+        let mut pos = offset;
+        let flags = self.buf[pos];
+        pos += 1;
+        let ms_delta = read_varint(&self.buf, &mut pos);
+        let seq_raw = read_varint(&self.buf, &mut pos);
+        let id = StreamId::new(
+            self.master_id.ms.wrapping_add(ms_delta),
+            if ms_delta == 0 {
+                self.master_id.seq.wrapping_add(seq_raw)
+            } else {
+                seq_raw
+            },
+        );
+        let same_fields = flags & FLAG_SAME_FIELDS != 0;
+        let field_count = if same_fields {
+            self.master_field_count
+        } else {
+            read_varint(&self.buf, &mut pos) as usize
+        };
+        let body = pos;
+        let strings = if same_fields {
+            field_count
+        } else {
+            field_count * 2
+        };
+        for _ in 0..strings {
+            let len = read_varint(&self.buf, &mut pos) as usize;
+            pos += len;
+        }
+        (
+            EntryView {
+                id,
+                deleted: flags & FLAG_DELETED != 0,
+                node: self,
+                body,
+                same_fields,
+                field_count,
+            },
+            pos,
+        )
+    }
+
+    /// Every entry, deleted ones included, in ID order.
+    pub fn entries(&self) -> NodeEntries<'_> {
+        NodeEntries {
+            node: self,
+            pos: self.entries_start,
+        }
+    }
+
+    /// Offsets of every entry, for walking a node backwards.
+    pub fn entry_offsets(&self, out: &mut Vec<usize>) {
+        out.clear();
+        let mut pos = self.entries_start;
+        while pos < self.buf.len() {
+            out.push(pos);
+            pos = self.decode_at(pos).1;
+        }
+    }
+
+    /// The entry at an offset produced by [`Node::entry_offsets`].
+    pub fn entry_at(&self, offset: usize) -> EntryView<'_> {
+        self.decode_at(offset).0
+    }
+
+    /// Marks the live entry `id` deleted. Returns false when there is no such live entry.
+    pub fn delete(&mut self, id: StreamId) -> bool {
+        let mut pos = self.entries_start;
+        while pos < self.buf.len() {
+            let (entry, next) = self.decode_at(pos);
+            if entry.id == id {
+                if entry.deleted {
+                    return false;
+                }
+                self.buf[pos] |= FLAG_DELETED;
+                self.live -= 1;
+                self.deleted += 1;
+                return true;
+            }
+            if entry.id > id {
+                return false;
+            }
+            pos = next;
+        }
+        false
+    }
+
+    /// Marks entries deleted from the head of the node: those below `below` (when given), at
+    /// most `max_live` live ones. Returns how many live entries were marked.
+    pub fn delete_prefix(&mut self, below: Option<StreamId>, max_live: u64) -> u64 {
+        let mut pos = self.entries_start;
+        let mut marked = 0;
+        while pos < self.buf.len() && marked < max_live {
+            let (entry, next) = self.decode_at(pos);
+            if below.is_some_and(|min| entry.id >= min) {
+                break;
+            }
+            if !entry.deleted {
+                self.buf[pos] |= FLAG_DELETED;
+                marked += 1;
+            }
+            pos = next;
+        }
+        self.live -= marked;
+        self.deleted += marked;
+        marked
+    }
+}
+
+/// Forward iterator over a node's entries.
+pub struct NodeEntries<'a> {
+    node: &'a Node,
+    pos: usize,
+}
+
+impl<'a> Iterator for NodeEntries<'a> {
+    type Item = EntryView<'a>;
+
+    fn next(&mut self) -> Option<EntryView<'a>> {
+        if self.pos >= self.node.buf.len() {
+            return None;
+        }
+        let (entry, next) = self.node.decode_at(self.pos);
+        self.pos = next;
+        Some(entry)
+    }
+}
+
+fn master_fields_start(buf: &[u8]) -> usize {
+    let mut pos = 0;
+    read_varint(buf, &mut pos);
+    pos
+}
+
+fn write_varint(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+/// Reads a varint written by this module; the buffer is never foreign input.
+fn read_varint(buf: &[u8], pos: &mut usize) -> u64 {
+    let mut v = 0u64;
+    let mut shift = 0;
+    loop {
+        let b = buf[*pos];
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return v;
+        }
+        shift += 7;
+    }
+}
+
+fn write_bytes(buf: &mut Vec<u8>, data: &[u8]) {
+    write_varint(buf, data.len() as u64);
+    buf.extend_from_slice(data);
+}
+
+fn read_bytes<'a>(buf: &'a [u8], pos: &mut usize) -> &'a [u8] {
+    let len = read_varint(buf, pos) as usize;
+    let start = *pos;
+    *pos += len;
+    &buf[start..start + len]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(node: &Node) -> Vec<(StreamId, bool, Vec<(Vec<u8>, Vec<u8>)>)> {
+        node.entries()
+            .map(|e| {
+                (
+                    e.id,
+                    e.deleted,
+                    e.fields().map(|(f, v)| (f.to_vec(), v.to_vec())).collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn round_trip_same_and_different_fields() {
+        let mut node = Node::new(StreamId::new(5, 7), &[(b"f", b"v1"), (b"g", b"")]);
+        node.push(StreamId::new(5, 9), &[(b"f", b"v2"), (b"g", b"x")]);
+        node.push(StreamId::new(300, 0), &[(b"other", b"y")]);
+        node.push(StreamId::new(u64::MAX, u64::MAX), &[]);
+        let all = collect(&node);
+        assert_eq!(all.len(), 4);
+        assert_eq!(all[0].0, StreamId::new(5, 7));
+        assert_eq!(all[1].0, StreamId::new(5, 9));
+        assert_eq!(all[1].2[1], (b"g".to_vec(), b"x".to_vec()));
+        assert_eq!(all[2].0, StreamId::new(300, 0));
+        assert_eq!(all[2].2, vec![(b"other".to_vec(), b"y".to_vec())]);
+        assert_eq!(all[3].0, StreamId::MAX);
+        assert!(all[3].2.is_empty());
+        assert_eq!(node.live(), 4);
+    }
+
+    #[test]
+    fn seq_smaller_than_master_seq_in_later_ms() {
+        let mut node = Node::new(StreamId::new(1, 100), &[(b"a", b"1")]);
+        node.push(StreamId::new(2, 3), &[(b"a", b"2")]);
+        let ids: Vec<_> = node.entries().map(|e| e.id).collect();
+        assert_eq!(ids, vec![StreamId::new(1, 100), StreamId::new(2, 3)]);
+    }
+
+    #[test]
+    fn tombstones() {
+        let mut node = Node::new(StreamId::new(1, 0), &[(b"a", b"1")]);
+        node.push(StreamId::new(2, 0), &[(b"a", b"2")]);
+        node.push(StreamId::new(3, 0), &[(b"a", b"3")]);
+        assert!(node.delete(StreamId::new(2, 0)));
+        assert!(!node.delete(StreamId::new(2, 0)));
+        assert!(!node.delete(StreamId::new(9, 0)));
+        assert_eq!(node.live(), 2);
+        assert_eq!(node.stored(), 3);
+        let deleted: Vec<_> = node.entries().map(|e| e.deleted).collect();
+        assert_eq!(deleted, vec![false, true, false]);
+        assert_eq!(node.delete_prefix(Some(StreamId::new(3, 0)), u64::MAX), 1);
+        assert_eq!(node.live(), 1);
+        let mut offsets = Vec::new();
+        node.entry_offsets(&mut offsets);
+        let last = node.entry_at(offsets[2]);
+        assert_eq!(last.id, StreamId::new(3, 0));
+        assert_eq!(last.fields().next(), Some((&b"a"[..], &b"3"[..])));
+    }
+
+    #[test]
+    fn listpack_size_matches_redis_layout() {
+        // Redis: header 6 + count(2) + deleted(2) + nfields(2) + "f"(3) + terminator(2)
+        //        + entry flags(2) ms(2) seq(2) "v"(3) lp-count(2) + end 1 = 29.
+        let node = Node::new(StreamId::new(1, 0), &[(b"f", b"v")]);
+        assert_eq!(node.listpack_bytes(), 29);
+    }
+}

@@ -1,0 +1,208 @@
+//! What may differ between two correct servers, and how replies are normalised before comparing.
+//!
+//! Masking is opt-in per command line (see `tests/cases/README.md`), except for one rule that is
+//! always on: stream IDs made from the wall clock. Two servers given `XADD s * f v` a millisecond
+//! apart return different IDs and are both right, so a bulk string that is a stream ID whose
+//! millisecond part lies within a day of now becomes a placeholder numbered by first appearance
+//! (`<id1>`, `<id2>`...), per server and per case. The numbering keeps consistency checkable: if
+//! Redis returns its second auto ID somewhere, Rill must return its second auto ID there too.
+
+use crate::reply::Reply;
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// IDs this close to the current time are treated as clock-made (auto `*` IDs).
+const CLOCK_WINDOW_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// Per-line masking rules, written as directives in case files.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Masking {
+    /// `!sorted`: the order of the top-level array (or set) is unspecified (KEYS, SMEMBERS-like).
+    pub sorted: bool,
+    /// `!type-only`: only the RESP type must match (INFO, TIME, CLIENT ID).
+    pub type_only: bool,
+    /// `!ttl`: non-negative integers compare as one bucket; -1 and -2 stay exact.
+    pub ttl: bool,
+    /// `!near=N`: integers may differ by up to N (PTTL right after PEXPIRE).
+    pub near: Option<i64>,
+    /// `!mask=a,b`: values of these top-level map fields (or flat field/value arrays) are
+    /// replaced, because they describe internals (`radix-tree-nodes`) or the server (`version`).
+    pub fields: Vec<Vec<u8>>,
+}
+
+/// Numbers clock-made stream IDs in order of first appearance, for one server in one case.
+#[derive(Debug)]
+pub struct IdMasker {
+    now_ms: u64,
+    seen: HashMap<Vec<u8>, usize>,
+}
+
+impl Default for IdMasker {
+    fn default() -> Self {
+        IdMasker::new()
+    }
+}
+
+impl IdMasker {
+    /// A masker with no IDs seen yet, its window centred on the current time.
+    pub fn new() -> IdMasker {
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        IdMasker { now_ms, seen: HashMap::new() }
+    }
+
+    /// Replaces clock-made IDs anywhere in the reply by their placeholders.
+    pub fn mask(&mut self, reply: Reply) -> Reply {
+        match reply {
+            Reply::Bulk(bytes) | Reply::Simple(bytes) if self.is_clock_id(&bytes) => {
+                let next = self.seen.len() + 1;
+                let n = *self.seen.entry(bytes).or_insert(next);
+                Reply::Masked(format!("id{n}"))
+            }
+            Reply::Array(items) => Reply::Array(items.into_iter().map(|r| self.mask(r)).collect()),
+            Reply::Set(items) => Reply::Set(items.into_iter().map(|r| self.mask(r)).collect()),
+            Reply::Push(items) => Reply::Push(items.into_iter().map(|r| self.mask(r)).collect()),
+            Reply::Map(pairs) => Reply::Map(pairs.into_iter().map(|(k, v)| (self.mask(k), self.mask(v))).collect()),
+            other => other,
+        }
+    }
+
+    /// `<ms>-<seq>` with both parts decimal u64 and `ms` within the clock window.
+    fn is_clock_id(&self, bytes: &[u8]) -> bool {
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            return false;
+        };
+        let Some((ms, seq)) = text.split_once('-') else {
+            return false;
+        };
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(ms) || !digits(seq) || seq.parse::<u64>().is_err() {
+            return false;
+        }
+        match ms.parse::<u64>() {
+            Ok(ms) => ms.abs_diff(self.now_ms) <= CLOCK_WINDOW_MS,
+            Err(_) => false,
+        }
+    }
+}
+
+/// Applies a line's directives and the always-on ID masking to one server's reply.
+///
+/// Sorting happens before ID masking, so placeholders are numbered in the sorted order and two
+/// servers that agree up to order also agree on the numbering.
+pub fn normalize(reply: Reply, masking: &Masking, ids: &mut IdMasker) -> Reply {
+    if masking.type_only {
+        return Reply::Masked(format!("type:{}", reply.type_name()));
+    }
+    let mut reply = reply;
+    if masking.sorted {
+        reply = sort_top_level(reply);
+    }
+    if !masking.fields.is_empty() {
+        reply = mask_fields(reply, &masking.fields);
+    }
+    if masking.ttl {
+        reply = bucket_ttls(reply);
+    }
+    ids.mask(reply)
+}
+
+/// True when two normalised replies match, allowing the `!near=N` tolerance on integers.
+pub fn equivalent(a: &Reply, b: &Reply, masking: &Masking) -> bool {
+    let Some(tolerance) = masking.near else {
+        return a == b;
+    };
+    match (a, b) {
+        (Reply::Integer(x), Reply::Integer(y)) => x.abs_diff(*y) <= tolerance.unsigned_abs(),
+        (Reply::Array(xs), Reply::Array(ys)) | (Reply::Set(xs), Reply::Set(ys)) | (Reply::Push(xs), Reply::Push(ys)) => {
+            xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| equivalent(x, y, masking))
+        }
+        (Reply::Map(xs), Reply::Map(ys)) => {
+            xs.len() == ys.len()
+                && xs.iter().zip(ys).all(|((xk, xv), (yk, yv))| xk == yk && equivalent(xv, yv, masking))
+        }
+        _ => a == b,
+    }
+}
+
+/// Sorts the elements of a top-level array or set by their printed form.
+fn sort_top_level(reply: Reply) -> Reply {
+    let sort = |mut items: Vec<Reply>| {
+        items.sort_by_cached_key(|r| r.to_string());
+        items
+    };
+    match reply {
+        Reply::Array(items) => Reply::Array(sort(items)),
+        Reply::Set(items) => Reply::Set(sort(items)),
+        other => other,
+    }
+}
+
+/// Masks the values of the named fields in a map or a flat `field value ...` array.
+fn mask_fields(reply: Reply, fields: &[Vec<u8>]) -> Reply {
+    let listed = |key: &Reply| key.as_text().is_some_and(|k| fields.iter().any(|f| f.as_slice() == k));
+    let masked = |key: &Reply| Reply::Masked(format!("masked:{}", String::from_utf8_lossy(key.as_text().unwrap_or_default())));
+    match reply {
+        Reply::Map(pairs) => Reply::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| if listed(&k) { (k.clone(), masked(&k)) } else { (k, v) })
+                .collect(),
+        ),
+        Reply::Array(mut items) => {
+            for i in (0..items.len().saturating_sub(1)).step_by(2) {
+                if listed(&items[i]) {
+                    items[i + 1] = masked(&items[i]);
+                }
+            }
+            Reply::Array(items)
+        }
+        other => other,
+    }
+}
+
+/// `!ttl`: every non-negative integer becomes one bucket; -1 (no expiry) and -2 (no key) stay.
+fn bucket_ttls(reply: Reply) -> Reply {
+    match reply {
+        Reply::Integer(n) if n >= 0 => Reply::Masked("ttl>=0".into()),
+        Reply::Array(items) => Reply::Array(items.into_iter().map(bucket_ttls).collect()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Reply {
+        Reply::Bulk(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn clock_ids_are_numbered_by_first_appearance() {
+        let mut ids = IdMasker::new();
+        let now = ids.now_ms;
+        let a = format!("{now}-0");
+        let b = format!("{}-0", now + 1);
+        let reply = Reply::Array(vec![bulk(&a), bulk(&b), bulk(&a), bulk("5-0"), bulk("x-1")]);
+        let masked = normalize(reply, &Masking::default(), &mut ids);
+        assert_eq!(masked.to_string(), r#"[<id1>, <id2>, <id1>, "5-0", "x-1"]"#);
+    }
+
+    #[test]
+    fn fields_are_masked_in_maps_and_flat_arrays() {
+        let masking = Masking { fields: vec![b"radix-tree-nodes".to_vec()], ..Masking::default() };
+        let flat = Reply::Array(vec![bulk("length"), Reply::Integer(1), bulk("radix-tree-nodes"), Reply::Integer(2)]);
+        let out = normalize(flat, &masking, &mut IdMasker::new());
+        assert_eq!(out.to_string(), r#"["length", :1, "radix-tree-nodes", <masked:radix-tree-nodes>]"#);
+    }
+
+    #[test]
+    fn ttl_bucket_and_tolerance() {
+        let ttl = Masking { ttl: true, ..Masking::default() };
+        assert_eq!(normalize(Reply::Integer(99), &ttl, &mut IdMasker::new()), Reply::Masked("ttl>=0".into()));
+        assert_eq!(normalize(Reply::Integer(-2), &ttl, &mut IdMasker::new()), Reply::Integer(-2));
+        let near = Masking { near: Some(5), ..Masking::default() };
+        assert!(equivalent(&Reply::Integer(100), &Reply::Integer(96), &near));
+        assert!(!equivalent(&Reply::Integer(100), &Reply::Integer(94), &near));
+    }
+}
