@@ -40,6 +40,9 @@ pub struct SessionState {
     pub multi: Option<Multi>,
     /// (db, key, version when watched).
     pub watched: Vec<(usize, Bytes, u64)>,
+    /// Earliest expiry time among keys that were live when WATCHed: once it passes, a watched
+    /// key has expired and EXEC must fail, as in Redis.
+    pub watch_deadline: Option<u64>,
     pub close: Close,
     /// EXEC is running the queued commands (blocking commands must not block then).
     pub in_exec: bool,
@@ -88,6 +91,7 @@ impl Session {
                 authenticated,
                 multi: None,
                 watched: Vec::new(),
+                watch_deadline: None,
                 close: Close::No,
                 in_exec: false,
             },
@@ -102,6 +106,11 @@ impl Session {
     /// RESP version chosen by HELLO (2 or 3).
     pub fn protocol(&self) -> u8 {
         self.state.protocol
+    }
+
+    /// Whether the client may run commands (it authenticated, or no password is set).
+    pub fn is_authenticated(&self) -> bool {
+        self.state.authenticated
     }
 
     /// What the connection should do after the last reply.

@@ -1,1 +1,88 @@
-fn main() {}
+//! `rill-server [config-file] [--port N] [--bind ADDR] [--requirepass PW] [--maxclients N] ...`
+//!
+//! Serves the Rill engine over RESP on TCP (default 127.0.0.1:6379) until SIGINT, SIGTERM or
+//! SHUTDOWN.
+
+use std::process::ExitCode;
+
+use rill_server::{Config, Server};
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RILL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("Usage: rill-server [/path/to/rill.conf] [--port N] [--bind ADDR] [--dir DIR] [--requirepass PW] [--maxclients N] [--<directive> value ...]");
+        return ExitCode::SUCCESS;
+    }
+    if args.iter().any(|a| a == "--version" || a == "-v") {
+        println!("rill-server v={}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("*** FATAL CONFIG ERROR *** {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for name in &config.ignored {
+        tracing::warn!("ignoring directive '{name}': Rill does not support it");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        let server = match Server::bind(config).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(1);
+            }
+        };
+        let stop = server.shutdown_handle();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("Received a signal, scheduling shutdown...");
+            let _ = stop.send(true);
+        });
+        match server.local_addr() {
+            Ok(addr) => tracing::info!("Rill {} ready to accept connections tcp on {addr}", env!("CARGO_PKG_VERSION")),
+            Err(e) => tracing::warn!("cannot read the bound address: {e}"),
+        }
+        server.run().await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -239,7 +239,7 @@ fn allowed_without_auth(name: &str) -> bool {
 }
 
 /// Finds the spec for `args`, descending into subcommands.
-fn lookup(args: &[Bytes]) -> Result<&'static Spec, String> {
+pub fn lookup(args: &[Bytes]) -> Result<&'static Spec, String> {
     let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
     let Some(spec) = table().get(name.as_str()) else {
         return Err(error::unknown_command(&args[0], &args[1..]));

@@ -1,0 +1,155 @@
+//! Start-up configuration: `rill-server [config-file] [--name value ...]`, like redis-server,
+//! and config files in Redis's `directive value` syntax.
+
+use std::path::PathBuf;
+
+use crate::protocol::split_args;
+
+/// How the server starts: where it listens and the engine's parameters.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// TCP port; 0 picks a free one (tests).
+    pub port: u16,
+    /// Address to bind.
+    pub bind: String,
+    /// The config file given on the command line, if any (INFO shows it).
+    pub config_file: Option<PathBuf>,
+    /// Engine parameters (CONFIG GET/SET), including `port`/`bind` echoes for clients.
+    pub engine: rill_engine::Config,
+    /// Directives that Rill does not know; kept so the caller can warn about each.
+    pub ignored: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            port: 6379,
+            bind: "127.0.0.1".into(),
+            config_file: None,
+            engine: rill_engine::Config::default(),
+            ignored: Vec::new(),
+        }
+    }
+}
+
+/// A start-up error: printed, then the process exits non-zero.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Config {
+    /// Reads the command line (without the program name).
+    pub fn from_args(args: &[String]) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        let mut rest = args;
+        if let Some(first) = rest.first() {
+            if !first.starts_with("--") {
+                let path = PathBuf::from(first);
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    ConfigError(format!("Fatal error, can't open config file '{first}': {e}"))
+                })?;
+                config.apply_text(&text)?;
+                config.config_file = Some(path);
+                rest = &rest[1..];
+            }
+        }
+        let mut i = 0;
+        while i < rest.len() {
+            let Some(name) = rest[i].strip_prefix("--") else {
+                return Err(ConfigError(format!(
+                    "Invalid argument '{}': options are written --name value",
+                    rest[i]
+                )));
+            };
+            let mut values = Vec::new();
+            i += 1;
+            while i < rest.len() && !rest[i].starts_with("--") {
+                values.push(rest[i].clone());
+                i += 1;
+            }
+            config.apply(name, &values)?;
+        }
+        Ok(config)
+    }
+
+    /// Applies every directive of a config file.
+    pub fn apply_text(&mut self, text: &str) -> Result<(), ConfigError> {
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let words = split_args(line.as_bytes()).ok_or_else(|| {
+                ConfigError(format!("config line {}: unbalanced quotes", n + 1))
+            })?;
+            let words: Vec<String> = words
+                .iter()
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect();
+            if let Some((name, values)) = words.split_first() {
+                self.apply(name, values)
+                    .map_err(|e| ConfigError(format!("config line {}: {}", n + 1, e.0)))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one directive.
+    pub fn apply(&mut self, name: &str, values: &[String]) -> Result<(), ConfigError> {
+        let lower = name.to_ascii_lowercase();
+        let value = values.join(" ");
+        match lower.as_str() {
+            "port" => {
+                self.port = value
+                    .parse()
+                    .map_err(|_| ConfigError(format!("Invalid port '{value}'")))?;
+            }
+            "bind" => {
+                // Redis binds several addresses; Rill listens on the first.
+                self.bind = values.first().cloned().unwrap_or_default();
+            }
+            _ => {}
+        }
+        if rill_engine::config::PARAMS.iter().any(|p| p.name == lower) {
+            self.engine
+                .set(&lower, &value, true)
+                .map_err(ConfigError)?;
+        } else if !matches!(lower.as_str(), "port" | "bind") {
+            self.ignored.push(lower);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn command_line() {
+        let c = Config::from_args(&args(&["--port", "7000", "--requirepass", "pw"]));
+        let c = c.unwrap_or_default();
+        assert_eq!(c.port, 7000);
+        assert_eq!(c.engine.requirepass(), Some("pw"));
+        assert!(Config::from_args(&args(&["--port", "x"])).is_err());
+    }
+
+    #[test]
+    fn config_file_syntax() {
+        let mut c = Config::default();
+        let text = "# comment\nport 7001\nstream-node-max-entries 50\nsave \"\"\nlatency-tracking no\n";
+        assert!(c.apply_text(text).is_ok());
+        assert_eq!(c.port, 7001);
+        assert_eq!(c.engine.node_limits.max_entries, 50);
+        assert_eq!(c.ignored, vec!["latency-tracking".to_string()]);
+    }
+}

@@ -1,0 +1,281 @@
+//! Reading requests off the wire: RESP multibulk frames and inline commands, with Redis's
+//! limits and its exact `Protocol error: ...` texts.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+/// Longest inline command or multibulk header line Redis accepts (64 KiB).
+pub const INLINE_MAX: usize = 64 * 1024;
+
+/// Most arguments in one multibulk request (Redis: `INT_MAX`).
+pub const MAX_MULTIBULK: i64 = i32::MAX as i64;
+
+/// Before AUTH, Redis refuses huge frames so an unauthenticated peer cannot make it allocate.
+const UNAUTH_MULTIBULK_MAX: i64 = 10;
+const UNAUTH_BULK_MAX: i64 = 16384;
+
+/// Limits that come from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `proto-max-bulk-len`: longest single argument (512 MB by default).
+    pub max_bulk_len: u64,
+    /// Whether the client has authenticated (or no password is set).
+    pub authenticated: bool,
+}
+
+/// A malformed request: the connection answers this text and closes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolError(pub String);
+
+impl ProtocolError {
+    fn new(what: &str) -> ProtocolError {
+        ProtocolError(format!("ERR Protocol error: {what}"))
+    }
+}
+
+/// Takes one complete request from the front of `buf`. `Ok(None)`: need more bytes.
+/// An empty `Vec` is a blank line or `*0`, which Redis skips silently.
+pub fn parse_request(buf: &mut BytesMut, limits: Limits) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    if buf[0] == b'*' {
+        parse_multibulk(buf, limits)
+    } else {
+        parse_inline(buf)
+    }
+}
+
+fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
+    buf[from..]
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map(|p| p + from)
+}
+
+fn parse_multibulk(buf: &mut BytesMut, limits: Limits) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    let Some(eol) = find_crlf(buf, 0) else {
+        if buf.len() > INLINE_MAX {
+            return Err(ProtocolError::new("too big mbulk count string"));
+        }
+        return Ok(None);
+    };
+    let count = match rill_engine::args::parse_i64_strict(&buf[1..eol]) {
+        Some(n) if n <= MAX_MULTIBULK => n,
+        _ => return Err(ProtocolError::new("invalid multibulk length")),
+    };
+    if !limits.authenticated && count > UNAUTH_MULTIBULK_MAX {
+        return Err(ProtocolError::new("unauthenticated multibulk length"));
+    }
+    if count <= 0 {
+        buf.advance(eol + 2);
+        return Ok(Some(Vec::new()));
+    }
+    // First make sure the whole frame is here, then split it without copying.
+    let mut pos = eol + 2;
+    let mut spans = Vec::with_capacity(count.min(1024) as usize);
+    for _ in 0..count {
+        if pos >= buf.len() {
+            return Ok(None);
+        }
+        if buf[pos] != b'$' {
+            let got = buf[pos] as char;
+            return Err(ProtocolError(format!(
+                "ERR Protocol error: expected '$', got '{got}'"
+            )));
+        }
+        let Some(line_end) = find_crlf(buf, pos) else {
+            if buf.len() - pos > INLINE_MAX {
+                return Err(ProtocolError::new("too big bulk count string"));
+            }
+            return Ok(None);
+        };
+        let len = match rill_engine::args::parse_i64_strict(&buf[pos + 1..line_end]) {
+            Some(n) if n >= 0 && (n as u64) <= limits.max_bulk_len => n as usize,
+            _ => return Err(ProtocolError::new("invalid bulk length")),
+        };
+        if !limits.authenticated && len as i64 > UNAUTH_BULK_MAX {
+            return Err(ProtocolError::new("unauthenticated bulk length"));
+        }
+        let start = line_end + 2;
+        if buf.len() < start + len + 2 {
+            // Reserve room for the rest of a big argument in one allocation.
+            buf.reserve(start + len + 2 - buf.len());
+            return Ok(None);
+        }
+        spans.push((start, len));
+        pos = start + len + 2;
+    }
+    let frame = buf.split_to(pos).freeze();
+    Ok(Some(
+        spans
+            .into_iter()
+            .map(|(start, len)| frame.slice(start..start + len))
+            .collect(),
+    ))
+}
+
+fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+        if buf.len() > INLINE_MAX {
+            return Err(ProtocolError::new("too big inline request"));
+        }
+        return Ok(None);
+    };
+    let line = buf.split_to(nl + 1);
+    let mut text = &line[..nl];
+    if text.last() == Some(&b'\r') {
+        text = &text[..text.len() - 1];
+    }
+    split_args(text)
+        .map(Some)
+        .ok_or_else(|| ProtocolError::new("unbalanced quotes in request"))
+}
+
+/// Splits an inline command line like Redis's `sdssplitargs`: blanks separate words,
+/// `"..."` takes escapes (`\n`, `\xHH`...), `'...'` takes only `\'`; a closing quote must be
+/// followed by a blank or the end. `None` for unbalanced quotes.
+pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    let blank = |c: u8| matches!(c, b' ' | b'\n' | b'\r' | b'\t' | 0x0b | 0x0c);
+    loop {
+        while i < line.len() && blank(line[i]) {
+            i += 1;
+        }
+        if i >= line.len() {
+            return Some(out);
+        }
+        let mut word = Vec::new();
+        let mut in_double = false;
+        let mut in_single = false;
+        loop {
+            if in_double {
+                if i >= line.len() {
+                    return None;
+                }
+                let c = line[i];
+                if c == b'\\' && i + 3 < line.len() && line[i + 1] == b'x' {
+                    if let (Some(h), Some(l)) = (hex(line[i + 2]), hex(line[i + 3])) {
+                        word.push(h * 16 + l);
+                        i += 4;
+                        continue;
+                    }
+                }
+                if c == b'\\' && i + 1 < line.len() {
+                    i += 1;
+                    word.push(match line[i] {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 8,
+                        b'a' => 7,
+                        other => other,
+                    });
+                } else if c == b'"' {
+                    if i + 1 < line.len() && !blank(line[i + 1]) {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                } else {
+                    word.push(c);
+                }
+                i += 1;
+            } else if in_single {
+                if i >= line.len() {
+                    return None;
+                }
+                let c = line[i];
+                if c == b'\\' && i + 1 < line.len() && line[i + 1] == b'\'' {
+                    word.push(b'\'');
+                    i += 2;
+                    continue;
+                } else if c == b'\'' {
+                    if i + 1 < line.len() && !blank(line[i + 1]) {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                }
+                word.push(c);
+                i += 1;
+            } else {
+                if i >= line.len() {
+                    break;
+                }
+                match line[i] {
+                    c if blank(c) => break,
+                    b'"' => in_double = true,
+                    b'\'' => in_single = true,
+                    c => word.push(c),
+                }
+                i += 1;
+            }
+        }
+        out.push(Bytes::from(word));
+    }
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPEN: Limits = Limits {
+        max_bulk_len: 512 * 1024 * 1024,
+        authenticated: true,
+    };
+
+    fn words(v: &[&str]) -> Vec<Bytes> {
+        v.iter().map(|w| Bytes::from(w.to_string())).collect()
+    }
+
+    #[test]
+    fn multibulk_in_pieces() {
+        let mut buf = BytesMut::from(&b"*2\r\n$4\r\nECHO\r\n$3\r\nhi"[..]);
+        assert_eq!(parse_request(&mut buf, OPEN), Ok(None));
+        buf.extend_from_slice(b"!\r\n*1\r\n$4\r\nPING\r\n");
+        assert_eq!(parse_request(&mut buf, OPEN), Ok(Some(words(&["ECHO", "hi!"]))));
+        assert_eq!(parse_request(&mut buf, OPEN), Ok(Some(words(&["PING"]))));
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn protocol_errors() {
+        let mut buf = BytesMut::from(&b"*x\r\n"[..]);
+        assert_eq!(
+            parse_request(&mut buf, OPEN),
+            Err(ProtocolError("ERR Protocol error: invalid multibulk length".into()))
+        );
+        let mut buf = BytesMut::from(&b"*1\r\n:1\r\n"[..]);
+        assert_eq!(
+            parse_request(&mut buf, OPEN),
+            Err(ProtocolError("ERR Protocol error: expected '$', got ':'".into()))
+        );
+        let mut buf = BytesMut::from(&b"*1\r\n$-5\r\n"[..]);
+        assert!(parse_request(&mut buf, OPEN).is_err());
+        let mut buf = BytesMut::from(&b"SET \"a b\r\n"[..]);
+        assert_eq!(
+            parse_request(&mut buf, OPEN),
+            Err(ProtocolError("ERR Protocol error: unbalanced quotes in request".into()))
+        );
+    }
+
+    #[test]
+    fn inline_commands() {
+        let mut buf = BytesMut::from(&b"SET k \"a\\x41\\n\" 'it\\'s'\r\n\r\n"[..]);
+        assert_eq!(
+            parse_request(&mut buf, OPEN),
+            Ok(Some(vec![
+                Bytes::from("SET"),
+                Bytes::from("k"),
+                Bytes::from("aA\n"),
+                Bytes::from("it's")
+            ]))
+        );
+        assert_eq!(parse_request(&mut buf, OPEN), Ok(Some(Vec::new())));
+    }
+}
