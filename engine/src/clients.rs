@@ -23,7 +23,7 @@ pub struct ClientInfo {
     pub protocol: u8,
     pub created_ms: u64,
     pub last_interaction_ms: u64,
-    pub last_command: String,
+    pub last_command: &'static str,
     /// Commands queued in MULTI, or -1 outside MULTI.
     pub multi: i64,
     pub watching: usize,

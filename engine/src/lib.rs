@@ -115,6 +115,13 @@ impl Engine {
         self.shared.state.lock().config.clone()
     }
 
+    /// The limits a connection applies to requests: (`proto-max-bulk-len`,
+    /// `client-query-buffer-limit`). Cheap: read on every socket read.
+    pub fn wire_limits(&self) -> (u64, u64) {
+        let st = self.shared.state.lock();
+        (st.config.proto_max_bulk_len, st.config.query_buffer_limit)
+    }
+
     /// Runs `f` with the configuration locked for change (used at start-up).
     pub fn configure<R>(&self, f: impl FnOnce(&mut Config) -> R) -> R {
         f(&mut self.shared.state.lock().config)

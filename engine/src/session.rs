@@ -73,7 +73,7 @@ impl Session {
                     protocol: 2,
                     created_ms: now,
                     last_interaction_ms: now,
-                    last_command: String::new(),
+                    last_command: "",
                     multi: -1,
                     watching: 0,
                     kill: None,

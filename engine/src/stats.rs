@@ -16,7 +16,7 @@ pub struct CommandStat {
 /// Server-wide counters.
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
-    pub commands: BTreeMap<String, CommandStat>,
+    pub commands: BTreeMap<&'static str, CommandStat>,
     /// Error replies by their first word (`ERR`, `WRONGTYPE`...).
     pub errors: BTreeMap<String, u64>,
     pub total_commands_processed: u64,

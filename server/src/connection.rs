@@ -34,12 +34,12 @@ pub async fn serve(engine: Engine, mut socket: TcpStream, mut shutdown: watch::R
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let config = engine.config();
-        if input.len() as u64 > config.query_buffer_limit {
+        let (max_bulk_len, query_buffer_limit) = engine.wire_limits();
+        if input.len() as u64 > query_buffer_limit {
             tracing::warn!(%peer, "closing client that exceeded the query buffer limit");
             break;
         }
-        let (close, _) = run_buffered(&mut session, &mut input, &mut output, &config);
+        let (close, _) = run_buffered(&mut session, &mut input, &mut output, max_bulk_len);
         let written = output.len();
         if !output.is_empty() {
             if socket.write_all(&output).await.is_err() {
@@ -61,12 +61,12 @@ pub fn run_buffered(
     session: &mut Session,
     input: &mut BytesMut,
     output: &mut Vec<u8>,
-    config: &rill_engine::Config,
+    max_bulk_len: u64,
 ) -> (bool, usize) {
     let mut ran = 0;
     loop {
         let limits = Limits {
-            max_bulk_len: config.proto_max_bulk_len,
+            max_bulk_len,
             authenticated: session.is_authenticated(),
         };
         match parse_request(input, limits) {

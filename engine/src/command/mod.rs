@@ -240,8 +240,7 @@ fn allowed_without_auth(name: &str) -> bool {
 
 /// Finds the spec for `args`, descending into subcommands.
 pub fn lookup(args: &[Bytes]) -> Result<&'static Spec, String> {
-    let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
-    let Some(spec) = table().get(name.as_str()) else {
+    let Some(spec) = find(table(), &args[0]) else {
         return Err(error::unknown_command(&args[0], &args[1..]));
     };
     if spec.subcommands.is_empty() || args.len() < 2 {
@@ -255,6 +254,19 @@ pub fn lookup(args: &[Bytes]) -> Result<&'static Spec, String> {
     {
         Some(s) => Ok(s),
         None => Err(error::unknown_subcommand(spec.name, &args[1])),
+    }
+}
+
+/// Looks a command name up case-insensitively without allocating for ordinary names.
+fn find<'t>(table: &'t HashMap<&'static str, Spec>, name: &[u8]) -> Option<&'t Spec> {
+    let mut buf = [0u8; 32];
+    if name.len() <= buf.len() {
+        let lower = &mut buf[..name.len()];
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        std::str::from_utf8(lower).ok().and_then(|n| table.get(n))
+    } else {
+        None
     }
 }
 
@@ -294,7 +306,7 @@ fn reject(ctx: &mut Ctx, spec: Option<&Spec>, text: String) -> Reply {
         ctx.state
             .stats
             .commands
-            .entry(spec.name.to_string())
+            .entry(spec.name)
             .or_default()
             .rejected_calls += 1;
     }
@@ -309,7 +321,7 @@ pub fn call(ctx: &mut Ctx, spec: &Spec, args: &[Bytes]) -> Reply {
     let usec = started.elapsed().as_micros() as u64;
     let stats = &mut ctx.state.stats;
     stats.total_commands_processed += 1;
-    let entry = stats.commands.entry(spec.name.to_string()).or_default();
+    let entry = stats.commands.entry(spec.name).or_default();
     entry.calls += 1;
     entry.usec += usec;
     if let Reply::Error(text) = &reply {
@@ -325,6 +337,7 @@ pub fn note_client_activity(ctx: &mut Ctx, args: &[Bytes]) {
         Ok(spec) => spec.name,
         Err(_) => "NULL",
     };
+    let name: &'static str = name;
     let (id, db, protocol) = (ctx.session.id, ctx.session.db, ctx.session.protocol);
     let multi = ctx
         .session
@@ -334,7 +347,7 @@ pub fn note_client_activity(ctx: &mut Ctx, args: &[Bytes]) {
         .unwrap_or(-1);
     let watching = ctx.session.watched.len();
     if let Some(info) = ctx.state.clients.by_id.get_mut(&id) {
-        info.last_command = name.to_string();
+        info.last_command = name;
         info.last_interaction_ms = ctx.now_ms;
         info.db = db;
         info.protocol = protocol;
