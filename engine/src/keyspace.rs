@@ -209,6 +209,8 @@ impl Db {
 #[derive(Debug)]
 pub struct Keyspace {
     pub dbs: Vec<Db>,
+    /// Clients blocked on keys; every touch tells them.
+    pub blocking: crate::blocking::Blocking,
     /// Watched keys and their version: a write to a watched key bumps it, and EXEC compares.
     watched: HashMap<(usize, Bytes), Watch>,
 }
@@ -223,6 +225,7 @@ impl Default for Keyspace {
     fn default() -> Self {
         Keyspace {
             dbs: (0..DATABASES).map(|_| Db::default()).collect(),
+            blocking: crate::blocking::Blocking::default(),
             watched: HashMap::new(),
         }
     }
@@ -231,6 +234,7 @@ impl Default for Keyspace {
 impl Keyspace {
     /// Records that `key` in `db` changed, which aborts transactions that WATCH it.
     pub fn touch(&mut self, db: usize, key: &[u8]) {
+        self.blocking.signal(db, key);
         if self.watched.is_empty() {
             return;
         }
@@ -241,6 +245,7 @@ impl Keyspace {
 
     /// Touches every watched key of `db` (FLUSHDB, SWAPDB).
     pub fn touch_db(&mut self, db: usize) {
+        self.blocking.signal_db(db);
         for ((d, _), w) in self.watched.iter_mut() {
             if *d == db {
                 w.version += 1;

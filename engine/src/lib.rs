@@ -19,6 +19,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod args;
+pub mod blocking;
 pub mod clients;
 pub mod command;
 pub mod config;
@@ -40,6 +41,10 @@ pub use config::Config;
 pub use id::StreamId;
 pub use reply::Reply;
 pub use session::{Close, Session};
+
+/// The Redis version Rill claims to be (HELLO, INFO), so that clients enable the features of
+/// Redis 7.4 whose semantics Rill follows.
+pub const REDIS_VERSION: &str = "7.4.0";
 
 /// Everything commands change, behind one lock. Commands run one at a time, which gives
 /// MULTI/EXEC and multi-key commands their atomicity for free; measure before splitting it.
@@ -147,6 +152,7 @@ impl Engine {
             removed += n;
         }
         state.stats.expired_keys += removed as u64;
+        state.stats.sample(now);
         removed
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::blocking::{BlockedReply, Slot};
 use crate::clients::{ClientInfo, KillSwitch};
 use crate::command::{self, Ctx};
 use crate::reply::Reply;
@@ -46,6 +47,26 @@ pub struct SessionState {
     pub close: Close,
     /// EXEC is running the queued commands (blocking commands must not block then).
     pub in_exec: bool,
+    /// Set by a command that blocked: where its reply will land.
+    pub blocked: Option<Arc<Slot>>,
+}
+
+impl SessionState {
+    /// The state a blocked client's read runs with when the engine serves it.
+    pub(crate) fn for_waiter(id: u64, db: usize, protocol: u8) -> SessionState {
+        SessionState {
+            id,
+            db,
+            protocol,
+            authenticated: true,
+            multi: None,
+            watched: Vec::new(),
+            watch_deadline: None,
+            close: Close::No,
+            in_exec: false,
+            blocked: None,
+        }
+    }
 }
 
 /// A client of the engine: a TCP connection in `rill-server`, or an in-process handle.
@@ -94,6 +115,7 @@ impl Session {
                 watch_deadline: None,
                 close: Close::No,
                 in_exec: false,
+                blocked: None,
             },
         }
     }
@@ -149,6 +171,9 @@ impl Session {
         };
         let reply = command::dispatch(&mut ctx, args);
         command::note_client_activity(&mut ctx, args);
+        if ctx.state.keyspace.blocking.has_ready() {
+            command::serve_blocked(ctx.state, &shared, now);
+        }
         drop(guard);
         if self.state.close == Close::Now {
             if let Some(hook) = self.take_shutdown_request() {
@@ -156,6 +181,33 @@ impl Session {
             }
         }
         reply
+    }
+
+    /// After [`Session::execute`]: if the command blocked, the future of its reply and its
+    /// timeout in ms (0: forever). The caller awaits the future, or on timeout calls
+    /// [`Session::cancel_block`].
+    pub fn take_blocked(&mut self) -> Option<(BlockedReply, u64)> {
+        let slot = self.state.blocked.take()?;
+        let timeout = self
+            .shared
+            .state
+            .lock()
+            .keyspace
+            .blocking
+            .get(self.state.id)
+            .map(|w| w.timeout_ms)
+            .unwrap_or(0);
+        Some((BlockedReply { slot }, timeout))
+    }
+
+    /// Gives up a block (timeout): the reply if it arrived meanwhile, else the timeout reply.
+    pub fn cancel_block(&mut self) -> Reply {
+        let mut st = self.shared.state.lock();
+        match st.keyspace.blocking.remove(self.state.id) {
+            Some(waiter) => waiter.slot.take().unwrap_or(Reply::NullArray),
+            // Already served: the reply is in the slot the caller holds.
+            None => Reply::NullArray,
+        }
     }
 
     fn take_shutdown_request(&self) -> Option<Arc<dyn Fn() + Send + Sync>> {
@@ -171,6 +223,7 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         let mut st = self.shared.state.lock();
+        st.keyspace.blocking.remove(self.state.id);
         for (db, key, _) in self.state.watched.drain(..) {
             st.keyspace.unwatch(db, &key);
         }

@@ -1,15 +1,29 @@
 //! One client connection: read what is buffered, run every complete request, write all
 //! replies in one flush (pipelining); protocol errors are answered, then the connection closes.
+//! A blocking command (XREAD BLOCK) parks the connection until its reply, its timeout, or the
+//! client's departure; requests that arrive meanwhile wait their turn, as in Redis.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
+use rill_engine::blocking::BlockedReply;
 use rill_engine::{Close, Engine, Reply, Session};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 
 use crate::protocol::{parse_request, Limits};
+
+/// What a run over the buffered requests ended with.
+pub enum Batch {
+    /// Every complete request ran; read more.
+    NeedInput,
+    /// Write what is pending, then close.
+    Close,
+    /// A command blocked: write what is pending, then wait for its reply.
+    Blocked(BlockedReply, u64),
+}
 
 /// Serves one client until it leaves, is killed, breaks the protocol, or the server stops.
 pub async fn serve(engine: Engine, mut socket: TcpStream, mut shutdown: watch::Receiver<bool>) {
@@ -24,7 +38,7 @@ pub async fn serve(engine: Engine, mut socket: TcpStream, mut shutdown: watch::R
 
     let mut input = BytesMut::with_capacity(16 * 1024);
     let mut output: Vec<u8> = Vec::with_capacity(16 * 1024);
-    loop {
+    'connection: loop {
         let read = tokio::select! {
             r = socket.read_buf(&mut input) => r,
             _ = killed.notified() => break,
@@ -34,52 +48,95 @@ pub async fn serve(engine: Engine, mut socket: TcpStream, mut shutdown: watch::R
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let (max_bulk_len, query_buffer_limit) = engine.wire_limits();
-        if input.len() as u64 > query_buffer_limit {
-            tracing::warn!(%peer, "closing client that exceeded the query buffer limit");
-            break;
-        }
-        let (close, _) = run_buffered(&mut session, &mut input, &mut output, max_bulk_len);
-        let written = output.len();
-        if !output.is_empty() {
-            if socket.write_all(&output).await.is_err() {
-                break;
+        let mut written = 0;
+        loop {
+            let (max_bulk_len, query_buffer_limit) = engine.wire_limits();
+            if input.len() as u64 > query_buffer_limit {
+                tracing::warn!(%peer, "closing client that exceeded the query buffer limit");
+                break 'connection;
             }
-            output.clear();
+            let batch = run_buffered(&mut session, &mut input, &mut output, max_bulk_len);
+            if !output.is_empty() {
+                written += output.len();
+                if socket.write_all(&output).await.is_err() {
+                    break 'connection;
+                }
+                output.clear();
+            }
+            match batch {
+                Batch::NeedInput => break,
+                Batch::Close => {
+                    engine.count_net(n as u64, written as u64);
+                    break 'connection;
+                }
+                Batch::Blocked(reply, timeout_ms) => {
+                    let timer = async {
+                        if timeout_ms == 0 {
+                            std::future::pending::<()>().await
+                        } else {
+                            tokio::time::sleep(Duration::from_millis(timeout_ms)).await
+                        }
+                    };
+                    let reply = tokio::select! {
+                        r = reply => r,
+                        _ = timer => session.cancel_block(),
+                        _ = killed.notified() => break 'connection,
+                        _ = shutdown.changed() => break 'connection,
+                        gone = wait_for_departure(&mut socket, &mut input) => {
+                            if gone { break 'connection; }
+                            continue;
+                        }
+                    };
+                    reply.encode(session.protocol(), &mut output);
+                }
+            }
         }
         engine.count_net(n as u64, written as u64);
-        if close {
-            break;
-        }
     }
     tracing::debug!(%peer, "client gone");
 }
 
-/// Runs every complete request in `input`, appending replies to `output`. Returns whether
-/// the connection must close after the write, and how many requests ran.
+/// While blocked, keeps reading so a client that hangs up is noticed (and its block removed);
+/// bytes it sends meanwhile are kept for later. Returns true when the client is gone.
+async fn wait_for_departure(socket: &mut TcpStream, input: &mut BytesMut) -> bool {
+    loop {
+        match socket.read_buf(input).await {
+            Ok(0) | Err(_) => return true,
+            Ok(_) => {
+                // Still here; keep listening (bounded by the query buffer check later).
+                if input.len() > 64 * 1024 * 1024 {
+                    return true;
+                }
+            }
+        }
+    }
+}
+
+/// Runs every complete request in `input`, appending replies to `output`.
 pub fn run_buffered(
     session: &mut Session,
     input: &mut BytesMut,
     output: &mut Vec<u8>,
     max_bulk_len: u64,
-) -> (bool, usize) {
-    let mut ran = 0;
+) -> Batch {
     loop {
         let limits = Limits {
             max_bulk_len,
             authenticated: session.is_authenticated(),
         };
         match parse_request(input, limits) {
-            Ok(None) => return (false, ran),
+            Ok(None) => return Batch::NeedInput,
             Ok(Some(args)) if args.is_empty() => continue,
             Ok(Some(args)) => {
                 let reply = session.execute(&args);
-                ran += 1;
+                if let Some((blocked, timeout)) = session.take_blocked() {
+                    return Batch::Blocked(blocked, timeout);
+                }
                 match session.close_requested() {
-                    Close::Now => return (true, ran),
+                    Close::Now => return Batch::Close,
                     Close::AfterReply => {
                         reply.encode(session.protocol(), output);
-                        return (true, ran);
+                        return Batch::Close;
                     }
                     Close::No => reply.encode(session.protocol(), output),
                 }
@@ -87,7 +144,7 @@ pub fn run_buffered(
             Err(e) => {
                 Reply::Error(e.0).encode(session.protocol(), output);
                 input.clear();
-                return (true, ran);
+                return Batch::Close;
             }
         }
     }

@@ -356,6 +356,50 @@ pub fn note_client_activity(ctx: &mut Ctx, args: &[Bytes]) {
     }
 }
 
+/// Serves blocked clients whose keys were written, in the order they blocked, until no key
+/// is ready. Runs under the engine lock right after the writing command (or EXEC).
+pub(crate) fn serve_blocked(state: &mut State, shared: &Arc<Shared>, now_ms: u64) {
+    while state.keyspace.blocking.has_ready() {
+        for clients in state.keyspace.blocking.take_ready() {
+            for client in clients {
+                let Some(waiter) = state.keyspace.blocking.get(client) else {
+                    continue;
+                };
+                let (db, protocol, read) = (waiter.db, waiter.protocol, waiter.read.clone());
+                let mut session = SessionState::for_waiter(client, db, protocol);
+                let mut ctx = Ctx {
+                    state: &mut *state,
+                    session: &mut session,
+                    shared,
+                    now_ms,
+                };
+                if let Some(reply) = xread::retry_blocked(&mut ctx, &read) {
+                    if let Some(waiter) = state.keyspace.blocking.remove(client) {
+                        waiter.slot.fill(reply);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Ctx<'_> {
+    /// Blocks the calling client on `keys` until a write lets `read` answer, or the timeout.
+    pub fn block(&mut self, read: crate::blocking::BlockedRead, keys: &[Bytes], timeout_ms: u64) {
+        let slot = Arc::new(crate::blocking::Slot::default());
+        let waiter = crate::blocking::Waiter {
+            client: self.session.id,
+            db: self.session.db,
+            protocol: self.session.protocol,
+            read,
+            slot: slot.clone(),
+            timeout_ms,
+        };
+        self.state.keyspace.blocking.block(waiter, keys);
+        self.session.blocked = Some(slot);
+    }
+}
+
 /// Handler for container commands called without a subcommand: Redis answers an arity error.
 pub fn container_arity(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::error(error::arity(

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::xrange::entry_reply;
 use super::{Ctx, Group, Spec};
 use crate::args::{int_arg, is};
+use crate::blocking::BlockedRead;
 use crate::error;
 use crate::id::{parse_strict_id, StreamId};
 use crate::reply::Reply;
@@ -130,12 +131,43 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         from.push(start);
     }
     let reply = read_available(ctx, &req.keys, &from, req.count);
-    if reply == Reply::NullArray && req.block.is_some() && !ctx.session.in_exec {
-        // Blocking reads arrive with consumer groups; until then a BLOCK read that finds
-        // nothing says so plainly rather than pretending to have waited.
-        return Reply::error("ERR BLOCK is not supported yet by this server: retry without BLOCK");
+    match req.block {
+        Some(timeout) if reply == Reply::NullArray && !ctx.session.in_exec => {
+            // `+` on a stream with no entry waits for the next one, like `$`.
+            let from = from
+                .into_iter()
+                .zip(&req.keys)
+                .map(|(f, key)| match f {
+                    ReadFrom::Last => ReadFrom::After(
+                        ctx.stream(key)
+                            .ok()
+                            .flatten()
+                            .map(|s| s.last_id)
+                            .unwrap_or(StreamId::MIN),
+                    ),
+                    other => other,
+                })
+                .collect();
+            let read = BlockedRead::XRead {
+                keys: req.keys.clone(),
+                from,
+                count: req.count,
+            };
+            ctx.block(read, &req.keys, timeout);
+            Reply::NullArray
+        }
+        _ => reply,
     }
-    reply
+}
+
+/// Re-runs a blocked read; `Some` when it has an answer now.
+pub fn retry_blocked(ctx: &mut Ctx, read: &BlockedRead) -> Option<Reply> {
+    match read {
+        BlockedRead::XRead { keys, from, count } => {
+            let reply = read_available(ctx, keys, from, *count);
+            (reply != Reply::NullArray).then_some(reply)
+        }
+    }
 }
 
 /// Serves an XREAD from what the streams hold now: the reply, or null when nothing matched.

@@ -1,0 +1,194 @@
+//! Blocking reads: clients waiting on keys, served first-come first-served.
+//!
+//! A read that finds nothing and may block registers a [`Waiter`] on its keys. Every write
+//! marks its key ready; after the command (or the whole EXEC) the engine re-runs, under the
+//! same lock and in the order the clients blocked, the reads of the waiters on ready keys. A
+//! read that now has an answer (data, or an error such as NOGROUP) fills the waiter's slot and
+//! wakes its task. Nothing here needs an async runtime: the slot is a plain future.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use crate::reply::Reply;
+
+/// The read a waiter re-runs when one of its keys changes.
+#[derive(Debug, Clone)]
+pub enum BlockedRead {
+    /// XREAD: entries after these IDs.
+    XRead {
+        keys: Vec<Bytes>,
+        from: Vec<crate::command::xread::ReadFrom>,
+        count: usize,
+    },
+}
+
+/// Where the reply for a blocked client lands.
+#[derive(Default)]
+pub struct Slot {
+    inner: Mutex<SlotInner>,
+}
+
+#[derive(Default)]
+struct SlotInner {
+    reply: Option<Reply>,
+    waker: Option<Waker>,
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Slot")
+    }
+}
+
+impl Slot {
+    /// Delivers the reply and wakes the waiting task.
+    pub fn fill(&self, reply: Reply) {
+        let waker = {
+            let mut inner = self.inner.lock();
+            inner.reply = Some(reply);
+            inner.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Takes the reply if it came.
+    pub fn take(&self) -> Option<Reply> {
+        self.inner.lock().reply.take()
+    }
+}
+
+/// A future that resolves to the reply of a blocked command.
+pub struct BlockedReply {
+    pub(crate) slot: Arc<Slot>,
+}
+
+impl Future for BlockedReply {
+    type Output = Reply;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reply> {
+        let mut inner = self.slot.inner.lock();
+        match inner.reply.take() {
+            Some(r) => Poll::Ready(r),
+            None => {
+                inner.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// One blocked client.
+pub struct Waiter {
+    pub client: u64,
+    pub db: usize,
+    pub protocol: u8,
+    pub read: BlockedRead,
+    pub slot: Arc<Slot>,
+    /// Block timeout in ms; 0 waits forever.
+    pub timeout_ms: u64,
+}
+
+/// Every blocked client, by key and in blocking order.
+#[derive(Default)]
+pub struct Blocking {
+    waiters: HashMap<u64, Waiter>,
+    by_key: HashMap<(usize, Bytes), VecDeque<u64>>,
+    /// Keys written since waiters were last served.
+    ready: Vec<(usize, Bytes)>,
+}
+
+impl std::fmt::Debug for Blocking {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Blocking")
+            .field("waiters", &self.waiters.len())
+            .finish()
+    }
+}
+
+impl Blocking {
+    /// Number of blocked clients (INFO's `blocked_clients`).
+    pub fn count(&self) -> usize {
+        self.waiters.len()
+    }
+
+    /// Registers a waiter on its keys.
+    pub fn block(&mut self, waiter: Waiter, keys: &[Bytes]) {
+        for key in keys {
+            self.by_key
+                .entry((waiter.db, key.clone()))
+                .or_default()
+                .push_back(waiter.client);
+        }
+        self.waiters.insert(waiter.client, waiter);
+    }
+
+    /// Removes a client's waiter (served, timed out, or disconnected).
+    pub fn remove(&mut self, client: u64) -> Option<Waiter> {
+        let waiter = self.waiters.remove(&client)?;
+        let keys: Vec<Bytes> = match &waiter.read {
+            BlockedRead::XRead { keys, .. } => keys.clone(),
+        };
+        for key in keys {
+            let slot = (waiter.db, key);
+            if let Some(queue) = self.by_key.get_mut(&slot) {
+                queue.retain(|c| *c != client);
+                if queue.is_empty() {
+                    self.by_key.remove(&slot);
+                }
+            }
+        }
+        Some(waiter)
+    }
+
+    /// Notes a write to a key, if anyone waits on it.
+    pub fn signal(&mut self, db: usize, key: &[u8]) {
+        if self.by_key.is_empty() {
+            return;
+        }
+        let slot = (db, Bytes::copy_from_slice(key));
+        if self.by_key.contains_key(&slot) && !self.ready.contains(&slot) {
+            self.ready.push(slot);
+        }
+    }
+
+    /// Notes that every key of a database may have changed (FLUSHDB, SWAPDB...).
+    pub fn signal_db(&mut self, db: usize) {
+        let keys: Vec<(usize, Bytes)> = self
+            .by_key
+            .keys()
+            .filter(|(d, _)| *d == db)
+            .cloned()
+            .collect();
+        for slot in keys {
+            if !self.ready.contains(&slot) {
+                self.ready.push(slot);
+            }
+        }
+    }
+
+    /// Takes the ready keys and, per key, the clients waiting on it in blocking order.
+    pub fn take_ready(&mut self) -> Vec<Vec<u64>> {
+        std::mem::take(&mut self.ready)
+            .into_iter()
+            .filter_map(|slot| self.by_key.get(&slot).map(|q| q.iter().copied().collect()))
+            .collect()
+    }
+
+    /// Whether any key is waiting to be served.
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// The waiter of a client, if blocked.
+    pub fn get(&self, client: u64) -> Option<&Waiter> {
+        self.waiters.get(&client)
+    }
+}
