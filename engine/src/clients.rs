@@ -46,7 +46,7 @@ impl ClientInfo {
         };
         let flags = if self.multi >= 0 { "x" } else { "N" };
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} watch={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -56,6 +56,7 @@ impl ClientInfo {
             flags,
             self.db,
             self.multi,
+            self.watching,
             if self.last_command.is_empty() { "NULL" } else { &self.last_command },
             self.protocol,
             text(&self.lib_name),

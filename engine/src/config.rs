@@ -99,12 +99,21 @@ impl Config {
     }
 
     /// Every (name, value) pair whose name matches the glob `pattern`.
-    pub fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
+    /// A pattern without glob characters is looked up by name and answered with the name as
+    /// the client wrote it, as Redis does.
+    pub fn matching(&self, pattern: &[u8]) -> Vec<(String, String)> {
+        if !pattern.iter().any(|c| matches!(c, b'*' | b'?' | b'[')) {
+            let asked = String::from_utf8_lossy(pattern).into_owned();
+            return match self.get(&asked.to_ascii_lowercase()) {
+                Some(v) => vec![(asked, v.to_string())],
+                None => Vec::new(),
+            };
+        }
         PARAMS
             .iter()
             .zip(&self.values)
             .filter(|(p, _)| glob_match(pattern, p.name.as_bytes(), true))
-            .map(|(p, v)| (p.name, v.clone()))
+            .map(|(p, v)| (p.name.to_string(), v.clone()))
             .collect()
     }
 
@@ -180,6 +189,9 @@ fn check_range(name: &str, n: i64, min: i64, max: i64) -> Result<(), SetError> {
 /// Redis's memory units: `1k` = 1000, `1kb` = 1024, and so on, case-insensitive.
 pub fn parse_memory(value: &str) -> Option<i64> {
     let v = value.to_ascii_lowercase();
+    if v.starts_with('-') {
+        return None;
+    }
     let units: [(&str, i64); 6] = [
         ("gb", 1 << 30),
         ("mb", 1 << 20),

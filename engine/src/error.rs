@@ -19,22 +19,32 @@ pub fn arity(command: &str) -> String {
     format!("ERR wrong number of arguments for '{command}' command")
 }
 
-/// `ERR unknown command 'FOO', with args beginning with: 'a' 'b' `
+/// `ERR unknown command 'FOO', with args beginning with: 'a' 'b' `: like Redis, the quoted
+/// arguments are cut so that the list stays within 128 characters.
 pub fn unknown_command(name: &[u8], args: &[bytes::Bytes]) -> String {
-    let mut text = format!(
-        "ERR unknown command '{}', with args beginning with: ",
-        printable(name, 128)
-    );
-    let mut room = 128usize;
+    let mut list = String::new();
     for arg in args {
-        if room == 0 {
+        if list.len() >= 128 {
             break;
         }
-        let shown = printable(arg, room);
-        room = room.saturating_sub(arg.len().min(room));
-        text.push_str(&format!("'{shown}' "));
+        let room = 128 - list.len();
+        list.push('\'');
+        list.push_str(&printable(arg, room));
+        list.push_str("' ");
     }
-    text
+    format!(
+        "ERR unknown command '{}', with args beginning with: {list}",
+        printable(name, 128)
+    )
+}
+
+/// `ERR unknown subcommand or wrong number of arguments for 'STREAM'. Try XINFO HELP.`
+pub fn subcommand_syntax(command: &str, sub: &[u8]) -> String {
+    format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        printable(sub, 128),
+        command.to_ascii_uppercase()
+    )
 }
 
 /// `ERR unknown subcommand 'foo'. Try CLIENT HELP.`

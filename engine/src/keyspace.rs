@@ -253,6 +253,20 @@ impl Keyspace {
         }
     }
 
+    /// [`touch_db`](Self::touch_db) as Redis does it for FLUSHDB, FLUSHALL and SWAPDB: only the
+    /// watched keys that exist in `db`, or in `other` (the database swapped in), are touched,
+    /// so a transaction watching an absent key survives a flush. Call it before the change.
+    pub fn touch_db_existing(&mut self, db: usize, other: Option<usize>) {
+        self.blocking.signal_db(db);
+        let dbs = &self.dbs;
+        for ((d, key), w) in self.watched.iter_mut() {
+            let exists = |i: usize| dbs.get(i).is_some_and(|x| x.map.contains_key(key));
+            if *d == db && (exists(db) || other.is_some_and(exists)) {
+                w.version += 1;
+            }
+        }
+    }
+
     /// Starts watching; returns the version to compare at EXEC.
     pub fn watch(&mut self, db: usize, key: Bytes) -> u64 {
         let w = self.watched.entry((db, key)).or_default();

@@ -1,6 +1,6 @@
 //! Counters behind INFO: per-command calls and time, error counts by code, totals.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// One command's counters (`cmdstat_<name>` in INFO commandstats).
 #[derive(Debug, Default, Clone, Copy)]
@@ -30,7 +30,24 @@ pub struct Stats {
     pub total_net_output_bytes: u64,
     /// Writes since the last save (`rdb_changes_since_last_save`).
     pub dirty: u64,
+    /// Highest `used_memory` INFO has seen (`used_memory_peak`).
+    pub used_memory_peak: u64,
+    /// Recent counter samples behind INFO's `instantaneous_*` rates, oldest first.
+    pub samples: VecDeque<Sample>,
 }
+
+/// The counters at one moment, for rates over the last couple of seconds.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Sample {
+    pub at_ms: u64,
+    pub commands: u64,
+    pub net_input: u64,
+    pub net_output: u64,
+}
+
+/// Redis samples its rates every 100 ms and averages 16 samples: the same window here.
+const SAMPLE_EVERY_MS: u64 = 100;
+const SAMPLES_KEPT: usize = 16;
 
 impl Stats {
     /// Counts an error reply under its code.
@@ -41,6 +58,43 @@ impl Stats {
             *self.errors.entry(code.to_string()).or_default() += 1;
         }
         self.total_error_replies += 1;
+    }
+
+    /// Records the counters for the `instantaneous_*` rates; the host's cron calls it often,
+    /// and samples closer than 100 ms apart are skipped.
+    pub fn sample(&mut self, now_ms: u64) {
+        if let Some(last) = self.samples.back() {
+            if now_ms < last.at_ms + SAMPLE_EVERY_MS {
+                return;
+            }
+        }
+        if self.samples.len() == SAMPLES_KEPT {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(Sample {
+            at_ms: now_ms,
+            commands: self.total_commands_processed,
+            net_input: self.total_net_input_bytes,
+            net_output: self.total_net_output_bytes,
+        });
+    }
+
+    /// Commands per second, input KB/s and output KB/s over the sampled window (zeros until
+    /// two samples exist).
+    pub fn instantaneous(&self) -> (f64, f64, f64) {
+        let (Some(first), Some(last)) = (self.samples.front(), self.samples.back()) else {
+            return (0.0, 0.0, 0.0);
+        };
+        if last.at_ms <= first.at_ms {
+            return (0.0, 0.0, 0.0);
+        }
+        let secs = (last.at_ms - first.at_ms) as f64 / 1000.0;
+        let rate = |a: u64, b: u64| b.saturating_sub(a) as f64 / secs;
+        (
+            rate(first.commands, last.commands),
+            rate(first.net_input, last.net_input) / 1024.0,
+            rate(first.net_output, last.net_output) / 1024.0,
+        )
     }
 
     /// CONFIG RESETSTAT.

@@ -94,7 +94,10 @@ impl Step {
         let Action::Command(args) = &self.action else {
             return Vec::new();
         };
-        let is = |i: usize, word: &str| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(word.as_bytes()));
+        let is = |i: usize, word: &str| {
+            args.get(i)
+                .is_some_and(|a| a.eq_ignore_ascii_case(word.as_bytes()))
+        };
         if !(is(0, "CONFIG") && is(1, "SET")) {
             return Vec::new();
         }
@@ -128,8 +131,12 @@ pub fn load_dir(dir: &Path) -> Result<Vec<CaseFile>, String> {
     paths
         .iter()
         .map(|path| {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             parse_file(&name, &text)
         })
         .collect()
@@ -151,7 +158,12 @@ pub fn parse_file(name: &str, text: &str) -> Result<CaseFile, String> {
             if cases.iter().any(|c| c.name == title) {
                 return Err(err(format!("duplicate case name {title:?}")));
             }
-            cases.push(Case { name: title.to_string(), line, resp3: false, steps: Vec::new() });
+            cases.push(Case {
+                name: title.to_string(),
+                line,
+                resp3: false,
+                steps: Vec::new(),
+            });
             continue;
         }
         if trimmed.is_empty() || trimmed.starts_with('#') {
@@ -174,9 +186,15 @@ pub fn parse_file(name: &str, text: &str) -> Result<CaseFile, String> {
         case.steps.push(step);
     }
     if let Some(empty) = cases.iter().find(|c| c.steps.is_empty()) {
-        return Err(format!("{name}:{}: case {:?} has no commands", empty.line, empty.name));
+        return Err(format!(
+            "{name}:{}: case {:?} has no commands",
+            empty.line, empty.name
+        ));
     }
-    Ok(CaseFile { name: name.to_string(), cases })
+    Ok(CaseFile {
+        name: name.to_string(),
+        cases,
+    })
 }
 
 /// Parses `[2>] [!directive]... command args...`.
@@ -193,6 +211,7 @@ fn parse_step(line: usize, text: &str) -> Result<Step, String> {
             "1>" => connection = 0,
             "2>" => connection = 1,
             "!sorted" => masking.sorted = true,
+            "!sorted-pairs" => masking.sorted_pairs = true,
             "!type-only" => masking.type_only = true,
             "!ttl" => masking.ttl = true,
             "!scan" => scan = true,
@@ -202,7 +221,14 @@ fn parse_step(line: usize, text: &str) -> Result<Step, String> {
                     return Err("!raw needs a quoted payload".into());
                 }
                 let bytes = parts.concat();
-                return Ok(Step { line, source: text.to_string(), connection, masking, action: Action::Raw(bytes), repeat });
+                return Ok(Step {
+                    line,
+                    source: text.to_string(),
+                    connection,
+                    masking,
+                    action: Action::Raw(bytes),
+                    repeat,
+                });
             }
             _ if token.starts_with("!near=") => {
                 let n = &token["!near=".len()..];
@@ -214,7 +240,11 @@ fn parse_step(line: usize, text: &str) -> Result<Step, String> {
             }
             _ if token.starts_with("!mask=") => {
                 let fields = &token["!mask=".len()..];
-                masking.fields = fields.split(',').filter(|f| !f.is_empty()).map(|f| f.as_bytes().to_vec()).collect();
+                masking.fields = fields
+                    .split(',')
+                    .filter(|f| !f.is_empty())
+                    .map(|f| f.as_bytes().to_vec())
+                    .collect();
                 if masking.fields.is_empty() {
                     return Err(format!("no fields in {token}"));
                 }
@@ -236,7 +266,14 @@ fn parse_step(line: usize, text: &str) -> Result<Step, String> {
     } else {
         Action::Command(args)
     };
-    Ok(Step { line, source: text.to_string(), connection, masking, action, repeat })
+    Ok(Step {
+        line,
+        source: text.to_string(),
+        connection,
+        masking,
+        action,
+        repeat,
+    })
 }
 
 /// Splits a line into arguments with redis-cli's quoting rules (`sdssplitargs`): `"..."` with
@@ -264,7 +301,9 @@ pub fn split_args(line: &str) -> Result<Vec<Vec<u8>>, String> {
                             break;
                         }
                         Some(b'\\') => {
-                            let esc = *bytes.get(i + 1).ok_or_else(|| format!("dangling backslash in {line:?}"))?;
+                            let esc = *bytes
+                                .get(i + 1)
+                                .ok_or_else(|| format!("dangling backslash in {line:?}"))?;
                             i += 2;
                             match esc {
                                 b'n' => arg.push(b'\n'),
@@ -273,9 +312,12 @@ pub fn split_args(line: &str) -> Result<Vec<Vec<u8>>, String> {
                                 b'b' => arg.push(8),
                                 b'a' => arg.push(7),
                                 b'x' => {
-                                    let hex = bytes.get(i..i + 2).and_then(|h| std::str::from_utf8(h).ok());
+                                    let hex = bytes
+                                        .get(i..i + 2)
+                                        .and_then(|h| std::str::from_utf8(h).ok());
                                     let value = hex.and_then(|h| u8::from_str_radix(h, 16).ok());
-                                    let value = value.ok_or_else(|| format!("bad \\x escape in {line:?}"))?;
+                                    let value = value
+                                        .ok_or_else(|| format!("bad \\x escape in {line:?}"))?;
                                     arg.push(value);
                                     i += 2;
                                 }
@@ -289,7 +331,9 @@ pub fn split_args(line: &str) -> Result<Vec<Vec<u8>>, String> {
                     }
                 }
                 if bytes.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
-                    return Err(format!("closing quote must be followed by a space in {line:?}"));
+                    return Err(format!(
+                        "closing quote must be followed by a space in {line:?}"
+                    ));
                 }
             }
             b'\'' => {
@@ -312,7 +356,9 @@ pub fn split_args(line: &str) -> Result<Vec<Vec<u8>>, String> {
                     }
                 }
                 if bytes.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
-                    return Err(format!("closing quote must be followed by a space in {line:?}"));
+                    return Err(format!(
+                        "closing quote must be followed by a space in {line:?}"
+                    ));
                 }
             }
             _ => {
@@ -333,7 +379,17 @@ mod tests {
     #[test]
     fn quoting_follows_redis_cli() {
         let args = split_args(r#"SET "a b" 'it\'s' "\x00\r\n\"" plain """#).expect("valid");
-        assert_eq!(args, vec![b"SET".to_vec(), b"a b".to_vec(), b"it's".to_vec(), b"\x00\r\n\"".to_vec(), b"plain".to_vec(), Vec::new()]);
+        assert_eq!(
+            args,
+            vec![
+                b"SET".to_vec(),
+                b"a b".to_vec(),
+                b"it's".to_vec(),
+                b"\x00\r\n\"".to_vec(),
+                b"plain".to_vec(),
+                Vec::new()
+            ]
+        );
         assert!(split_args(r#"GET "open"#).is_err());
         assert!(split_args(r#"GET "a"b"#).is_err());
     }
@@ -349,10 +405,22 @@ mod tests {
         assert!(case.resp3);
         assert_eq!(case.steps[0].connection, 1);
         assert!(case.steps[0].masking.sorted);
-        assert_eq!(case.steps[0].masking.fields, vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(
+            case.steps[0].masking.fields,
+            vec![b"a".to_vec(), b"b".to_vec()]
+        );
         let expansions = case.steps[1].expansions();
         assert_eq!(expansions.len(), 3);
-        assert_eq!(expansions[2], Action::Command(vec![b"XADD".to_vec(), b"s".to_vec(), b"3-1".to_vec(), b"f".to_vec(), b"v".to_vec()]));
+        assert_eq!(
+            expansions[2],
+            Action::Command(vec![
+                b"XADD".to_vec(),
+                b"s".to_vec(),
+                b"3-1".to_vec(),
+                b"f".to_vec(),
+                b"v".to_vec()
+            ])
+        );
         assert_eq!(case.steps[2].action, Action::Raw(b"PING\r\n".to_vec()));
     }
 

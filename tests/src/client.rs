@@ -27,7 +27,10 @@ impl Connection {
         stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
         stream.set_write_timeout(Some(REPLY_TIMEOUT))?;
         stream.set_nodelay(true)?;
-        Ok(Connection { stream, pending: Vec::new() })
+        Ok(Connection {
+            stream,
+            pending: Vec::new(),
+        })
     }
 
     /// Sends one command as a RESP array of bulk strings.
@@ -45,7 +48,8 @@ impl Connection {
     pub fn read_reply(&mut self) -> io::Result<Reply> {
         loop {
             if !self.pending.is_empty() {
-                let decoded = decode_reply(&self.pending).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                let decoded = decode_reply(&self.pending)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
                 if let Some((reply, used)) = decoded {
                     self.pending.drain(..used);
                     return Ok(reply);
@@ -54,7 +58,10 @@ impl Connection {
             let mut chunk = [0u8; 16 * 1024];
             let n = self.stream.read(&mut chunk)?;
             if n == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed by server"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed by server",
+                ));
             }
             self.pending.extend_from_slice(&chunk[..n]);
         }
@@ -71,9 +78,9 @@ impl Connection {
 /// like any other answer (both servers closing after `QUIT` is a match).
 pub fn failure_as_reply(err: &io::Error) -> Reply {
     match err.kind() {
-        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => {
-            Reply::Missing("connection closed".into())
-        }
+        io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::BrokenPipe => Reply::Missing("connection closed".into()),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
             Reply::Missing(format!("timed out after {}s", REPLY_TIMEOUT.as_secs()))
         }

@@ -67,10 +67,19 @@ pub struct Mismatch {
 
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "MISMATCH {}:{}  case {:?}{}", self.file, self.line, self.case, self.context)?;
+        writeln!(
+            f,
+            "MISMATCH {}:{}  case {:?}{}",
+            self.file, self.line, self.case, self.context
+        )?;
         writeln!(f, "  command: {}", self.command)?;
         writeln!(f, "  redis:   {}", self.redis)?;
-        write!(f, "  {:<8} {}", format!("{}:", self.other_label), self.other)
+        write!(
+            f,
+            "  {:<8} {}",
+            format!("{}:", self.other_label),
+            self.other
+        )
     }
 }
 
@@ -122,7 +131,11 @@ pub fn run_case(file: &CaseFile, case: &Case, servers: &Servers, report: &mut Re
     report.cases += 1;
     let dump = std::env::var(DUMP_ENV).as_deref() == Ok("1");
     let mut duel = Duel::new(servers, case.resp3);
-    let params: Vec<Vec<u8>> = case.steps.iter().flat_map(Step::config_set_params).collect();
+    let params: Vec<Vec<u8>> = case
+        .steps
+        .iter()
+        .flat_map(Step::config_set_params)
+        .collect();
     let saved = duel.save_config(&params);
     let mismatch = |line: usize, command: String, context: String, outcome: Outcome| Mismatch {
         file: file.name.clone(),
@@ -136,7 +149,12 @@ pub fn run_case(file: &CaseFile, case: &Case, servers: &Servers, report: &mut Re
     };
     for (args, outcome) in duel.setup() {
         if !outcome.matches {
-            report.mismatches.push(mismatch(case.line, args, " (per-case setup)".into(), outcome));
+            report.mismatches.push(mismatch(
+                case.line,
+                args,
+                " (per-case setup)".into(),
+                outcome,
+            ));
         }
     }
     for step in &case.steps {
@@ -146,7 +164,13 @@ pub fn run_case(file: &CaseFile, case: &Case, servers: &Servers, report: &mut Re
         for (i, action) in expansions.iter().enumerate() {
             let outcome = duel.exchange(step.connection, action, &step.masking);
             if dump {
-                eprintln!("{}:{}  {}  => {}", file.name, step.line, describe(action), printable(&outcome.redis));
+                eprintln!(
+                    "{}:{}  {}  => {}",
+                    file.name,
+                    step.line,
+                    describe(action),
+                    printable(&outcome.redis)
+                );
             }
             if !outcome.matches {
                 let mut context = String::new();
@@ -154,9 +178,15 @@ pub fn run_case(file: &CaseFile, case: &Case, servers: &Servers, report: &mut Re
                     context.push_str(&format!(" (connection {})", step.connection + 1));
                 }
                 if step.repeat.is_some() {
-                    context.push_str(&format!(" (repetition {}/{total}: {})", i + 1, describe(action)));
+                    context.push_str(&format!(
+                        " (repetition {}/{total}: {})",
+                        i + 1,
+                        describe(action)
+                    ));
                 }
-                report.mismatches.push(mismatch(step.line, step.source.clone(), context, outcome));
+                report
+                    .mismatches
+                    .push(mismatch(step.line, step.source.clone(), context, outcome));
                 // One mismatch per line: the rest of a repeat usually fails the same way.
                 break;
             }
@@ -197,8 +227,12 @@ impl Duel {
         ["FLUSHALL", "SELECT 0"]
             .iter()
             .map(|command| {
-                let args: Vec<Vec<u8>> = command.split(' ').map(|a| a.as_bytes().to_vec()).collect();
-                (command.to_string(), self.exchange(0, &Action::Command(args), &Masking::default()))
+                let args: Vec<Vec<u8>> =
+                    command.split(' ').map(|a| a.as_bytes().to_vec()).collect();
+                (
+                    command.to_string(),
+                    self.exchange(0, &Action::Command(args), &Masking::default()),
+                )
             })
             .collect()
     }
@@ -210,7 +244,11 @@ impl Duel {
         let redis = normalize(redis, masking, &mut self.redis.ids);
         let other = normalize(other, masking, &mut self.other.ids);
         let matches = equivalent(&redis, &other, masking);
-        Outcome { redis, other, matches }
+        Outcome {
+            redis,
+            other,
+            matches,
+        }
     }
 
     /// Sends a command to Redis only, unnormalised. Generated tests use it to ask the oracle
@@ -224,7 +262,10 @@ impl Duel {
         if params.is_empty() {
             return SavedConfig::default();
         }
-        SavedConfig { redis: self.redis.config_values(params), other: self.other.config_values(params) }
+        SavedConfig {
+            redis: self.redis.config_values(params),
+            other: self.other.config_values(params),
+        }
     }
 
     /// Puts saved config parameters back on fresh connections.
@@ -255,7 +296,12 @@ struct Side {
 
 impl Side {
     fn new(addr: SocketAddr, resp3: bool) -> Side {
-        Side { addr, resp3, connections: [None, None], ids: IdMasker::new() }
+        Side {
+            addr,
+            resp3,
+            connections: [None, None],
+            ids: IdMasker::new(),
+        }
     }
 
     /// The connection, opened on first use (and reopened after `QUIT` or a failure).
@@ -271,7 +317,8 @@ impl Side {
             }
             *slot = Some(conn);
         }
-        slot.as_mut().ok_or_else(|| io::Error::other("connection slot empty"))
+        slot.as_mut()
+            .ok_or_else(|| io::Error::other("connection slot empty"))
     }
 
     /// Runs one action and returns the reply, or a `Missing` reply saying why there was none.
@@ -305,11 +352,15 @@ impl Side {
         for param in params {
             let args = vec![b"CONFIG".to_vec(), b"GET".to_vec(), param.clone()];
             let pair = match self.execute(0, &Action::Command(args)) {
-                Reply::Array(items) if items.len() == 2 => Some((items[0].clone(), items[1].clone())),
+                Reply::Array(items) if items.len() == 2 => {
+                    Some((items[0].clone(), items[1].clone()))
+                }
                 Reply::Map(pairs) if pairs.len() == 1 => pairs.into_iter().next(),
                 _ => None,
             };
-            if let Some((Some(name), Some(value))) = pair.as_ref().map(|(n, v)| (n.as_text(), v.as_text())) {
+            if let Some((Some(name), Some(value))) =
+                pair.as_ref().map(|(n, v)| (n.as_text(), v.as_text()))
+            {
                 values.push((name.to_vec(), value.to_vec()));
             }
         }
@@ -319,7 +370,12 @@ impl Side {
     fn restore(&mut self, values: &[(Vec<u8>, Vec<u8>)]) {
         self.connections = [None, None];
         for (name, value) in values {
-            let args = vec![b"CONFIG".to_vec(), b"SET".to_vec(), name.clone(), value.clone()];
+            let args = vec![
+                b"CONFIG".to_vec(),
+                b"SET".to_vec(),
+                name.clone(),
+                value.clone(),
+            ];
             let _ = self.execute(0, &Action::Command(args));
         }
         self.connections = [None, None];
@@ -330,7 +386,11 @@ impl Side {
 /// sorted union of everything returned. Cursors are an implementation detail; the set of keys
 /// a full iteration visits is not.
 fn scan_to_end(conn: &mut Connection, args: &[Vec<u8>]) -> io::Result<Reply> {
-    let cursor_at = if args[0].eq_ignore_ascii_case(b"SCAN") { 1 } else { 2 };
+    let cursor_at = if args[0].eq_ignore_ascii_case(b"SCAN") {
+        1
+    } else {
+        2
+    };
     let mut args = args.to_vec();
     let mut seen = BTreeSet::new();
     for _ in 0..MAX_SCAN_CALLS {
@@ -355,13 +415,18 @@ fn scan_to_end(conn: &mut Connection, args: &[Vec<u8>]) -> io::Result<Reply> {
         }
         args[cursor_at] = cursor.clone();
     }
-    Ok(Reply::Missing(format!("SCAN did not return cursor 0 within {MAX_SCAN_CALLS} calls")))
+    Ok(Reply::Missing(format!(
+        "SCAN did not return cursor 0 within {MAX_SCAN_CALLS} calls"
+    )))
 }
 
 /// Prints an action the way it would be typed into redis-cli.
 pub fn describe(action: &Action) -> String {
     let quote = |arg: &Vec<u8>| {
-        let plain = !arg.is_empty() && arg.iter().all(|b| b.is_ascii_graphic() && *b != b'"' && *b != b'\'' && *b != b'\\');
+        let plain = !arg.is_empty()
+            && arg
+                .iter()
+                .all(|b| b.is_ascii_graphic() && *b != b'"' && *b != b'\'' && *b != b'\\');
         if plain {
             String::from_utf8_lossy(arg).into_owned()
         } else {
@@ -370,7 +435,10 @@ pub fn describe(action: &Action) -> String {
     };
     match action {
         Action::Command(args) => args.iter().map(quote).collect::<Vec<_>>().join(" "),
-        Action::Scan(args) => format!("!scan {}", args.iter().map(quote).collect::<Vec<_>>().join(" ")),
+        Action::Scan(args) => format!(
+            "!scan {}",
+            args.iter().map(quote).collect::<Vec<_>>().join(" ")
+        ),
         Action::Raw(bytes) => format!("!raw \"{}\"", escape(bytes)),
     }
 }

@@ -28,4 +28,3 @@ pub mod oracle;
 pub mod reply;
 pub mod resp;
 pub mod rill;
-mod rill_server_stub; // TEMP

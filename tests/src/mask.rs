@@ -19,6 +19,9 @@ const CLOCK_WINDOW_MS: u64 = 24 * 60 * 60 * 1000;
 pub struct Masking {
     /// `!sorted`: the order of the top-level array (or set) is unspecified (KEYS, SMEMBERS-like).
     pub sorted: bool,
+    /// `!sorted-pairs`: the reply is field/value pairs in unspecified order (CONFIG GET with a
+    /// pattern): a flat array is sorted pair by pair, a map entry by entry.
+    pub sorted_pairs: bool,
     /// `!type-only`: only the RESP type must match (INFO, TIME, CLIENT ID).
     pub type_only: bool,
     /// `!ttl`: non-negative integers compare as one bucket; -1 and -2 stay exact.
@@ -46,8 +49,14 @@ impl Default for IdMasker {
 impl IdMasker {
     /// A masker with no IDs seen yet, its window centred on the current time.
     pub fn new() -> IdMasker {
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-        IdMasker { now_ms, seen: HashMap::new() }
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        IdMasker {
+            now_ms,
+            seen: HashMap::new(),
+        }
     }
 
     /// Replaces clock-made IDs anywhere in the reply by their placeholders.
@@ -61,7 +70,12 @@ impl IdMasker {
             Reply::Array(items) => Reply::Array(items.into_iter().map(|r| self.mask(r)).collect()),
             Reply::Set(items) => Reply::Set(items.into_iter().map(|r| self.mask(r)).collect()),
             Reply::Push(items) => Reply::Push(items.into_iter().map(|r| self.mask(r)).collect()),
-            Reply::Map(pairs) => Reply::Map(pairs.into_iter().map(|(k, v)| (self.mask(k), self.mask(v))).collect()),
+            Reply::Map(pairs) => Reply::Map(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (self.mask(k), self.mask(v)))
+                    .collect(),
+            ),
             other => other,
         }
     }
@@ -97,6 +111,9 @@ pub fn normalize(reply: Reply, masking: &Masking, ids: &mut IdMasker) -> Reply {
     if masking.sorted {
         reply = sort_top_level(reply);
     }
+    if masking.sorted_pairs {
+        reply = sort_pairs(reply);
+    }
     if !masking.fields.is_empty() {
         reply = mask_fields(reply, &masking.fields);
     }
@@ -113,12 +130,17 @@ pub fn equivalent(a: &Reply, b: &Reply, masking: &Masking) -> bool {
     };
     match (a, b) {
         (Reply::Integer(x), Reply::Integer(y)) => x.abs_diff(*y) <= tolerance.unsigned_abs(),
-        (Reply::Array(xs), Reply::Array(ys)) | (Reply::Set(xs), Reply::Set(ys)) | (Reply::Push(xs), Reply::Push(ys)) => {
+        (Reply::Array(xs), Reply::Array(ys))
+        | (Reply::Set(xs), Reply::Set(ys))
+        | (Reply::Push(xs), Reply::Push(ys)) => {
             xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| equivalent(x, y, masking))
         }
         (Reply::Map(xs), Reply::Map(ys)) => {
             xs.len() == ys.len()
-                && xs.iter().zip(ys).all(|((xk, xv), (yk, yv))| xk == yk && equivalent(xv, yv, masking))
+                && xs
+                    .iter()
+                    .zip(ys)
+                    .all(|((xk, xv), (yk, yv))| xk == yk && equivalent(xv, yv, masking))
         }
         _ => a == b,
     }
@@ -137,15 +159,49 @@ fn sort_top_level(reply: Reply) -> Reply {
     }
 }
 
+/// Sorts field/value pairs, keeping each value with its field.
+fn sort_pairs(reply: Reply) -> Reply {
+    match reply {
+        Reply::Array(items) if items.len() % 2 == 0 => {
+            let mut pairs: Vec<[Reply; 2]> = Vec::with_capacity(items.len() / 2);
+            let mut iter = items.into_iter();
+            while let (Some(k), Some(v)) = (iter.next(), iter.next()) {
+                pairs.push([k, v]);
+            }
+            pairs.sort_by_cached_key(|[k, v]| format!("{k} {v}"));
+            Reply::Array(pairs.into_iter().flatten().collect())
+        }
+        Reply::Map(mut pairs) => {
+            pairs.sort_by_cached_key(|(k, v)| format!("{k} {v}"));
+            Reply::Map(pairs)
+        }
+        other => other,
+    }
+}
+
 /// Masks the values of the named fields in a map or a flat `field value ...` array.
 fn mask_fields(reply: Reply, fields: &[Vec<u8>]) -> Reply {
-    let listed = |key: &Reply| key.as_text().is_some_and(|k| fields.iter().any(|f| f.as_slice() == k));
-    let masked = |key: &Reply| Reply::Masked(format!("masked:{}", String::from_utf8_lossy(key.as_text().unwrap_or_default())));
+    let listed = |key: &Reply| {
+        key.as_text()
+            .is_some_and(|k| fields.iter().any(|f| f.as_slice() == k))
+    };
+    let masked = |key: &Reply| {
+        Reply::Masked(format!(
+            "masked:{}",
+            String::from_utf8_lossy(key.as_text().unwrap_or_default())
+        ))
+    };
     match reply {
         Reply::Map(pairs) => Reply::Map(
             pairs
                 .into_iter()
-                .map(|(k, v)| if listed(&k) { (k.clone(), masked(&k)) } else { (k, v) })
+                .map(|(k, v)| {
+                    if listed(&k) {
+                        (k.clone(), masked(&k))
+                    } else {
+                        (k, v)
+                    }
+                })
                 .collect(),
         ),
         Reply::Array(mut items) => {
@@ -190,19 +246,57 @@ mod tests {
 
     #[test]
     fn fields_are_masked_in_maps_and_flat_arrays() {
-        let masking = Masking { fields: vec![b"radix-tree-nodes".to_vec()], ..Masking::default() };
-        let flat = Reply::Array(vec![bulk("length"), Reply::Integer(1), bulk("radix-tree-nodes"), Reply::Integer(2)]);
+        let masking = Masking {
+            fields: vec![b"radix-tree-nodes".to_vec()],
+            ..Masking::default()
+        };
+        let flat = Reply::Array(vec![
+            bulk("length"),
+            Reply::Integer(1),
+            bulk("radix-tree-nodes"),
+            Reply::Integer(2),
+        ]);
         let out = normalize(flat, &masking, &mut IdMasker::new());
-        assert_eq!(out.to_string(), r#"["length", :1, "radix-tree-nodes", <masked:radix-tree-nodes>]"#);
+        assert_eq!(
+            out.to_string(),
+            r#"["length", :1, "radix-tree-nodes", <masked:radix-tree-nodes>]"#
+        );
+    }
+
+    #[test]
+    fn pairs_stay_together_when_sorted() {
+        let masking = Masking {
+            sorted_pairs: true,
+            ..Masking::default()
+        };
+        let flat = Reply::Array(vec![bulk("b"), bulk("1"), bulk("a"), bulk("2")]);
+        let out = normalize(flat, &masking, &mut IdMasker::new());
+        assert_eq!(out.to_string(), r#"["a", "2", "b", "1"]"#);
     }
 
     #[test]
     fn ttl_bucket_and_tolerance() {
-        let ttl = Masking { ttl: true, ..Masking::default() };
-        assert_eq!(normalize(Reply::Integer(99), &ttl, &mut IdMasker::new()), Reply::Masked("ttl>=0".into()));
-        assert_eq!(normalize(Reply::Integer(-2), &ttl, &mut IdMasker::new()), Reply::Integer(-2));
-        let near = Masking { near: Some(5), ..Masking::default() };
+        let ttl = Masking {
+            ttl: true,
+            ..Masking::default()
+        };
+        assert_eq!(
+            normalize(Reply::Integer(99), &ttl, &mut IdMasker::new()),
+            Reply::Masked("ttl>=0".into())
+        );
+        assert_eq!(
+            normalize(Reply::Integer(-2), &ttl, &mut IdMasker::new()),
+            Reply::Integer(-2)
+        );
+        let near = Masking {
+            near: Some(5),
+            ..Masking::default()
+        };
         assert!(equivalent(&Reply::Integer(100), &Reply::Integer(96), &near));
-        assert!(!equivalent(&Reply::Integer(100), &Reply::Integer(94), &near));
+        assert!(!equivalent(
+            &Reply::Integer(100),
+            &Reply::Integer(94),
+            &near
+        ));
     }
 }

@@ -54,7 +54,10 @@ impl RedisServer {
                 Err(e) => last_error = e,
             }
         }
-        panic!("redis-server at {} failed to start {START_ATTEMPTS} times: {last_error}", binary.display());
+        panic!(
+            "redis-server at {} failed to start {START_ATTEMPTS} times: {last_error}",
+            binary.display()
+        );
     }
 
     /// Where the server listens.
@@ -87,7 +90,9 @@ fn warn_skipping() {
 /// Looks an executable up on PATH like a shell would.
 pub fn find_on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|candidate| candidate.is_file())
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
 }
 
 /// Asks the kernel for a free port by binding port 0, then releases it for redis-server.
@@ -112,7 +117,16 @@ fn launch(binary: &Path) -> Result<RedisServer, String> {
     let dir = scratch_dir().map_err(|e| format!("no scratch dir: {e}"))?;
     let log = dir.join("redis.log");
     let child = Command::new(binary)
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .args(["--daemonize", "no", "--dir"])
         .arg(&dir)
         .arg("--logfile")
@@ -151,7 +165,9 @@ fn is_ours(conn: &mut Connection, dir: &Path) -> bool {
     }
     let expected = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     match conn.call(&["CONFIG", "GET", "dir"]) {
-        Ok(Reply::Array(items)) => items.get(1).and_then(Reply::as_text) == Some(expected.as_os_str().as_encoded_bytes()),
+        Ok(Reply::Array(items)) => {
+            items.get(1).and_then(Reply::as_text) == Some(expected.as_os_str().as_encoded_bytes())
+        }
         _ => false,
     }
 }

@@ -6,7 +6,10 @@
 //! and `*-1` as the same `Null`.
 
 use crate::reply::Reply;
-use redis_protocol::resp3::{decode::complete::decode as decode_scalar, types::{OwnedFrame, VerbatimStringFormat}};
+use redis_protocol::resp3::{
+    decode::complete::decode as decode_scalar,
+    types::{OwnedFrame, VerbatimStringFormat},
+};
 
 /// A reply that is not valid RESP: the connection cannot be trusted after this.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +25,8 @@ impl std::error::Error for DecodeError {}
 
 /// Encodes a command the way every client library does: an array of bulk strings.
 pub fn encode_command<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + args.iter().map(|a| a.as_ref().len() + 16).sum::<usize>());
+    let mut out =
+        Vec::with_capacity(16 + args.iter().map(|a| a.as_ref().len() + 16).sum::<usize>());
     out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
     for arg in args {
         let arg = arg.as_ref();
@@ -63,7 +67,11 @@ fn decode_at(buf: &[u8], pos: usize) -> Result<Option<(Reply, usize)>, DecodeErr
 }
 
 /// Reads the `<count>\r\n` header of an aggregate and then each element in order.
-fn decode_aggregate(buf: &[u8], pos: usize, kind: u8) -> Result<Option<(Reply, usize)>, DecodeError> {
+fn decode_aggregate(
+    buf: &[u8],
+    pos: usize,
+    kind: u8,
+) -> Result<Option<(Reply, usize)>, DecodeError> {
     let start = pos + 1;
     let Some(len) = buf[start..].windows(2).position(|w| w == b"\r\n") else {
         return Ok(None);
@@ -72,12 +80,18 @@ fn decode_aggregate(buf: &[u8], pos: usize, kind: u8) -> Result<Option<(Reply, u
     let count: i64 = std::str::from_utf8(header)
         .ok()
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| DecodeError(format!("bad aggregate length {:?}", String::from_utf8_lossy(header))))?;
+        .ok_or_else(|| {
+            DecodeError(format!(
+                "bad aggregate length {:?}",
+                String::from_utf8_lossy(header)
+            ))
+        })?;
     let mut at = start + len + 2;
     if count == -1 && kind == b'*' {
         return Ok(Some((Reply::NullArray, at)));
     }
-    let count = usize::try_from(count).map_err(|_| DecodeError(format!("negative aggregate length {count}")))?;
+    let count = usize::try_from(count)
+        .map_err(|_| DecodeError(format!("negative aggregate length {count}")))?;
     let elements = if kind == b'%' { count * 2 } else { count };
     let mut items = Vec::with_capacity(elements.min(1024));
     for _ in 0..elements {
@@ -118,7 +132,9 @@ fn decode_leaf(buf: &[u8], pos: usize) -> Result<Option<(Reply, usize)>, DecodeE
         OwnedFrame::Null => Reply::Null,
         OwnedFrame::Boolean { data, .. } => Reply::Boolean(data),
         // Keep the digits the server wrote: `,1.5` and `,1.50` are different bytes.
-        OwnedFrame::Double { .. } => Reply::Double(slice[1..used.saturating_sub(2).max(1)].to_vec()),
+        OwnedFrame::Double { .. } => {
+            Reply::Double(slice[1..used.saturating_sub(2).max(1)].to_vec())
+        }
         OwnedFrame::BigNumber { data, .. } => Reply::BigNumber(data),
         OwnedFrame::VerbatimString { data, format, .. } => Reply::Verbatim {
             format: match format {
@@ -179,7 +195,10 @@ mod tests {
 
     #[test]
     fn scalars() {
-        assert_eq!(decode_all(b"-ERR x y\r\n"), Reply::Error(b"ERR x y".to_vec()));
+        assert_eq!(
+            decode_all(b"-ERR x y\r\n"),
+            Reply::Error(b"ERR x y".to_vec())
+        );
         assert_eq!(decode_all(b",1.50\r\n"), Reply::Double(b"1.50".to_vec()));
         assert_eq!(decode_all(b"#f\r\n"), Reply::Boolean(false));
         assert_eq!(decode_all(b"$0\r\n\r\n"), Reply::Bulk(Vec::new()));
@@ -187,6 +206,9 @@ mod tests {
 
     #[test]
     fn encodes_binary_arguments() {
-        assert_eq!(encode_command(&[&b"SET"[..], b"k\r\n", b""]), b"*3\r\n$3\r\nSET\r\n$3\r\nk\r\n\r\n$0\r\n\r\n");
+        assert_eq!(
+            encode_command(&[&b"SET"[..], b"k\r\n", b""]),
+            b"*3\r\n$3\r\nSET\r\n$3\r\nk\r\n\r\n$0\r\n\r\n"
+        );
     }
 }

@@ -5,7 +5,6 @@
 //! nondeterminism), not a Rill bug. This is how the cases themselves are validated.
 
 use crate::oracle::RedisServer;
-use crate::rill_server_stub as rill_server; // TEMP until rill-server exposes spawn
 use std::net::SocketAddr;
 
 /// Set to `1` to run the differential tests against a second redis-server instead of Rill.
@@ -35,7 +34,10 @@ impl ServerUnderTest {
         if selftest() {
             return RedisServer::start().map(ServerUnderTest::Redis);
         }
-        let config = rill_server::Config { port: 0, ..rill_server::Config::default() };
+        let config = rill_server::Config {
+            port: 0,
+            ..rill_server::Config::default()
+        };
         match rill_server::spawn(config) {
             Ok(server) => Some(ServerUnderTest::Rill(server)),
             Err(e) => panic!("rill-server failed to start in-process: {e}"),

@@ -7,6 +7,7 @@
 
 use rill_tests::case::{load_dir, CaseFile};
 use rill_tests::diff::{run_files, Servers};
+use std::io::Write;
 use std::path::Path;
 
 #[test]
@@ -28,7 +29,9 @@ fn rill_matches_redis_on_every_case() {
         return; // redis-server missing: the oracle printed a loud warning.
     };
     let report = run_files(&files, &servers);
+    // Every mismatch goes to the captured output (shown when the test fails); the summary is
+    // written to the real stderr so it shows on every run, passing or not.
     println!("{report}");
-    eprintln!("{}", report.summary());
+    let _ = writeln!(std::io::stderr(), "{}", report.summary());
     assert!(report.mismatches.is_empty(), "{}", report.summary());
 }

@@ -302,6 +302,15 @@ fn reject(ctx: &mut Ctx, spec: Option<&Spec>, text: String) -> Reply {
     if let Some(multi) = ctx.session.multi.as_mut() {
         multi.failed = true;
     }
+    // A refused EXEC ends any transaction there and then, and says so even outside MULTI.
+    if spec.is_some_and(|s| s.name == "exec") {
+        ctx.session.multi = None;
+        transactions::unwatch_all(ctx);
+        let reason = text.strip_prefix("ERR ").unwrap_or(&text);
+        let text = format!("EXECABORT Transaction discarded because of: {reason}");
+        ctx.state.stats.count_error(&text);
+        return Reply::Error(text);
+    }
     if let Some(spec) = spec {
         ctx.state
             .stats

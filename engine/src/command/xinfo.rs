@@ -59,8 +59,9 @@ fn stream(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut full = false;
     let mut count: i64 = 10;
     if args.len() > 3 {
+        let shape_error = || Reply::error(error::subcommand_syntax("xinfo", &args[1]));
         if !is(&args[3], "full") {
-            return Reply::error(error::SYNTAX);
+            return shape_error();
         }
         full = true;
         match args.len() {
@@ -71,7 +72,7 @@ fn stream(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                     Err(e) => return e,
                 }
             }
-            _ => return Reply::error(error::SYNTAX),
+            _ => return shape_error(),
         }
     }
     let s = match ctx.stream(&args[2]) {

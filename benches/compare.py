@@ -1,0 +1,651 @@
+#!/usr/bin/env python3
+"""Rill against redis-server, side by side: throughput and memory per stream entry.
+
+Throughput comes from redis-benchmark, run against each server in turn (Redis, Rill, Redis,
+Rill...) for several rounds so that drift on the machine hits both alike; the table reports the
+median of the rounds. Memory is the growth of the server's resident set (VmRSS) while one stream
+receives a known number of entries, divided by that number. Nothing here asks the servers how much
+memory they think they use: RSS is what the machine pays.
+
+Usage:
+    python3 benches/compare.py [--rill target/release/rill-server] [--rounds 3]
+                               [--requests N] [--entries 1000000]
+
+Stdlib only (Python 3.11). Both servers are killed on exit, on Ctrl-C and on errors.
+See benches/README.md for what each number means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import platform
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+WORKSPACE = Path(__file__).resolve().parent.parent
+DEFAULT_RILL = WORKSPACE / "target" / "release" / "rill-server"
+
+# Clients redis-benchmark opens, as the brief and the usual Redis comparisons use.
+CLIENTS = 50
+# Pipelined runs finish ~20x faster; give them more requests so each run lasts long enough
+# to be measured rather than dominated by connection set-up.
+PIPELINED_REQUEST_FACTOR = 10
+# Entries in the stream that the XRANGE workload reads from.
+XRANGE_PREFILL = 100_000
+# Commands per write in the raw-socket loader.
+LOAD_BATCH = 1000
+
+# The five-field event: field names and ~60-byte values. The first 48 bytes of each value are
+# fixed text, the last 12 vary per entry (redis-benchmark's __rand_int__ is 12 digits, the loader
+# writes a 12-digit counter), so no server can get away with storing one value a million times.
+FIVE_FIELDS = [
+    (b"user", b"user:7f3a9c2e-1b4d-4e8f-a6c5-0d9e8b7a6f5e:acct:-"),
+    (b"event", b"event:checkout.completed:web:region=eu-west-1:ab"),
+    (b"page", b"https://shop.example.com/cart/checkout/confirm?="),
+    (b"session", b"sess:5c0ffee0-dead-4bee-f00d-0123456789ab:seq:00"),
+    (b"agent", b"Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0 b:"),
+]
+for _name, _prefix in FIVE_FIELDS:
+    assert len(_prefix) == 48, (_name, len(_prefix))
+
+
+def five_field_benchmark_args() -> list[str]:
+    """The five-field XADD as redis-benchmark arguments; values end in __rand_int__ (12 digits)."""
+    args = ["XADD", "s", "*"]
+    for name, prefix in FIVE_FIELDS:
+        args += [name.decode(), prefix.decode() + "__rand_int__"]
+    return args
+
+
+@dataclass
+class Workload:
+    """One redis-benchmark run shape."""
+
+    name: str
+    command: list[str]
+    pipeline: int
+    # Passed as -r: only where the command contains __rand_int__.
+    keyspace: int | None = None
+    # Entries loaded (as `f v`) into stream `s` before the run, after FLUSHALL.
+    prefill: int = 0
+    requests_factor: int = 1
+
+
+WORKLOADS = [
+    Workload("XADD s * f v, P1", ["XADD", "s", "*", "f", "v"], pipeline=1),
+    Workload(
+        "XADD s * f v, P32",
+        ["XADD", "s", "*", "f", "v"],
+        pipeline=32,
+        requests_factor=PIPELINED_REQUEST_FACTOR,
+    ),
+    Workload("XADD 5 fields x 60 B, P1", five_field_benchmark_args(), pipeline=1, keyspace=1_000_000),
+    Workload(
+        f"XRANGE s - + COUNT 10 ({XRANGE_PREFILL // 1000}k entries), P1",
+        ["XRANGE", "s", "-", "+", "COUNT", "10"],
+        pipeline=1,
+        prefill=XRANGE_PREFILL,
+    ),
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# RESP over a plain socket
+# ---------------------------------------------------------------------------------------------
+
+
+def encode(args: list[bytes]) -> bytes:
+    """One command as a RESP array of bulk strings."""
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+class ServerError(Exception):
+    """An error reply (`-ERR ...`) from a server."""
+
+
+class RespConnection:
+    """A minimal RESP2 client: enough to load streams fast and read replies back."""
+
+    def __init__(self, port: int, timeout: float = 60.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+        self.pos = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(1 << 20)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        if self.pos:
+            del self.buf[: self.pos]
+            self.pos = 0
+        self.buf += chunk
+
+    def _line(self) -> bytes:
+        while True:
+            end = self.buf.find(b"\r\n", self.pos)
+            if end >= 0:
+                line = bytes(self.buf[self.pos : end])
+                self.pos = end + 2
+                return line
+            self._fill()
+
+    def read_reply(self):
+        """One reply; error replies come back as ServerError values (not raised)."""
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest
+        if kind == b"-":
+            return ServerError(rest.decode(errors="replace"))
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            while len(self.buf) - self.pos < n + 2:
+                self._fill()
+            data = bytes(self.buf[self.pos : self.pos + n])
+            self.pos += n + 2
+            return data
+        if kind in (b"*", b"~", b">"):
+            n = int(rest)
+            return None if n < 0 else [self.read_reply() for _ in range(n)]
+        if kind == b"%":
+            n = int(rest)
+            return [self.read_reply() for _ in range(2 * n)]
+        if kind == b"_":
+            return None
+        if kind in (b",", b"#", b"("):
+            return rest
+        raise ValueError(f"unexpected RESP reply line: {line!r}")
+
+    def call(self, *args: bytes | str):
+        """Send one command and return its reply; raise on an error reply."""
+        self.sock.sendall(encode([a.encode() if isinstance(a, str) else a for a in args]))
+        reply = self.read_reply()
+        if isinstance(reply, ServerError):
+            raise reply
+        return reply
+
+    def pipeline(self, payload: bytes, count: int) -> None:
+        """Send `count` pre-encoded commands in one write and read their replies."""
+        self.sock.sendall(payload)
+        for _ in range(count):
+            reply = self.read_reply()
+            if isinstance(reply, ServerError):
+                raise reply
+
+
+def fv_commands(start: int, count: int) -> bytes:
+    """`count` XADD s * f v commands (all identical: the ID is chosen by the server)."""
+    return encode([b"XADD", b"s", b"*", b"f", b"v"]) * count
+
+
+def five_field_commands(start: int, count: int) -> bytes:
+    """`count` five-field XADDs, values numbered start..start+count."""
+    head = b"*13\r\n$4\r\nXADD\r\n$1\r\ns\r\n$1\r\n*\r\n"
+    pieces = []
+    for name, prefix in FIVE_FIELDS:
+        pieces.append(b"$%d\r\n%s\r\n$60\r\n%s" % (len(name), name, prefix))
+    parts = []
+    for i in range(start, start + count):
+        suffix = b"%012d\r\n" % i
+        parts.append(head)
+        for p in pieces:
+            parts.append(p)
+            parts.append(suffix)
+    return b"".join(parts)
+
+
+def load_stream(port: int, entries: int, make_commands) -> float:
+    """Insert `entries` entries into stream `s` in pipelined batches; return seconds taken."""
+    conn = RespConnection(port)
+    started = time.perf_counter()
+    try:
+        done = 0
+        while done < entries:
+            n = min(LOAD_BATCH, entries - done)
+            conn.pipeline(make_commands(done, n), n)
+            done += n
+        length = conn.call("XLEN", "s")
+        if length != entries:
+            raise RuntimeError(f"XLEN s is {length} after inserting {entries} entries")
+    finally:
+        conn.close()
+    return time.perf_counter() - started
+
+
+# ---------------------------------------------------------------------------------------------
+# Server processes
+# ---------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def is_redis_binary(path: str) -> bool:
+    return Path(path).name.startswith("redis-server")
+
+
+class Server:
+    """A server process on a free port, with its log in a temp dir."""
+
+    def __init__(self, label: str, binary: str, workdir: Path, pin_cpu: int | None):
+        self.label = label
+        self.binary = binary
+        self.port = free_port()
+        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1"]
+        if is_redis_binary(binary):
+            # No snapshots, no AOF: an in-memory server, like rill-server by default.
+            args += ["--save", "", "--appendonly", "no"]
+        self.args = args
+        self.log_path = workdir / f"{label.lower()}-{self.port}.log"
+        self.log = open(self.log_path, "wb")
+        preexec = (lambda: os.sched_setaffinity(0, {pin_cpu})) if pin_cpu is not None else None
+        self.proc = subprocess.Popen(
+            args,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            # Own process group: a Ctrl-C in the terminal reaches only this script, which then
+            # stops the servers itself.
+            start_new_session=True,
+            preexec_fn=preexec,
+        )
+        _LIVE.append(self)
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.label} ({shlex.join(self.args)}) exited with {self.proc.returncode}:\n"
+                    + self.log_tail()
+                )
+            try:
+                conn = RespConnection(self.port, timeout=2.0)
+                try:
+                    if conn.call("PING") == b"PONG":
+                        return
+                finally:
+                    conn.close()
+            except (OSError, ServerError, ConnectionError) as e:
+                last_error = e
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.label} did not answer PING on port {self.port}: {last_error}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        self.log.flush()
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def rss_bytes(self) -> int:
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    kib = int(line.split()[1])
+                    return kib * 1024
+        raise RuntimeError("no VmRSS line")
+
+    def flushall(self) -> None:
+        conn = RespConnection(self.port)
+        try:
+            conn.call("FLUSHALL")
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        if self in _LIVE:
+            _LIVE.remove(self)
+
+
+_LIVE: list[Server] = []
+
+
+def stop_all() -> None:
+    for server in list(_LIVE):
+        try:
+            server.stop()
+        except Exception as e:  # keep stopping the others
+            print(f"warning: could not stop {server.label}: {e}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------------------------
+# Throughput
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    rps: float | None
+    error: str | None = None
+
+
+def run_benchmark(
+    server: Server, workload: Workload, requests: int, timeout: float, pin_cpu: int | None
+) -> RunResult:
+    cmd = [
+        "redis-benchmark", "-h", "127.0.0.1", "-p", str(server.port),
+        "-n", str(requests), "-c", str(CLIENTS), "-P", str(workload.pipeline), "--csv",
+    ]  # fmt: skip
+    if workload.keyspace is not None:
+        cmd += ["-r", str(workload.keyspace)]
+    cmd += workload.command
+    preexec = (lambda: os.sched_setaffinity(0, {pin_cpu})) if pin_cpu is not None else None
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, preexec_fn=preexec
+        )
+    except subprocess.TimeoutExpired:
+        return RunResult(None, f"redis-benchmark timed out after {timeout:.0f}s")
+    # redis-benchmark asks for CONFIG GET save/appendonly first; a server without CONFIG makes
+    # it print a harmless warning.
+    stderr = "\n".join(
+        l for l in done.stderr.splitlines() if l.strip() and "Could not fetch server CONFIG" not in l
+    )
+    if done.returncode != 0 or "Error from server" in stderr:
+        text = (stderr or done.stdout).strip()
+        first_line = text.splitlines()[0][:200] if text else f"exit status {done.returncode}"
+        return RunResult(None, first_line)
+    rows = list(csv.reader(io.StringIO(done.stdout)))
+    for row in rows[1:]:
+        if len(row) >= 2:
+            try:
+                return RunResult(float(row[1]))
+            except ValueError:
+                pass
+    return RunResult(None, f"no rps in redis-benchmark output: {done.stdout[:200]!r}")
+
+
+def prepare(server: Server, workload: Workload) -> None:
+    server.flushall()
+    if workload.prefill:
+        load_stream(server.port, workload.prefill, fv_commands)
+
+
+@dataclass
+class ThroughputRow:
+    workload: Workload
+    requests: int
+    runs: dict[str, list[RunResult]] = field(default_factory=dict)
+
+    def median(self, label: str) -> float | None:
+        rps = [r.rps for r in self.runs[label] if r.rps is not None]
+        if not rps or len(rps) != len(self.runs[label]):
+            return None
+        return statistics.median(rps)
+
+    def error(self, label: str) -> str | None:
+        return next((r.error for r in self.runs[label] if r.error), None)
+
+
+def throughput(servers: list[Server], args) -> list[ThroughputRow]:
+    rows = []
+    for workload in WORKLOADS:
+        row = ThroughputRow(workload, args.requests * workload.requests_factor)
+        row.runs = {s.label: [] for s in servers}
+        for s in servers:
+            prepare(s, workload)
+        for rnd in range(1, args.rounds + 1):
+            for s in servers:
+                if workload.prefill == 0:
+                    s.flushall()  # every XADD run starts from an empty stream
+                result = run_benchmark(s, workload, row.requests, args.timeout, args.bench_cpu)
+                row.runs[s.label].append(result)
+                shown = f"{result.rps:>12,.0f} ops/s" if result.rps is not None else f"ERROR {result.error}"
+                print(f"  [{workload.name}] round {rnd}/{args.rounds} {s.label:<5} {shown}", flush=True)
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MemoryResult:
+    entries: int
+    rss_before: int | None = None
+    rss_after: int | None = None
+    seconds: float | None = None
+    error: str | None = None
+
+    @property
+    def per_entry(self) -> float | None:
+        """Resident bytes the server grew by, per entry inserted."""
+        if self.rss_before is None or self.rss_after is None:
+            return None
+        return (self.rss_after - self.rss_before) / self.entries
+
+
+MEMORY_WORKLOADS = [
+    ("one field: f v", fv_commands),
+    ("five fields x 60 B", five_field_commands),
+]
+
+
+def memory(binaries: dict[str, str], workdir: Path, args) -> list[tuple[str, dict[str, MemoryResult]]]:
+    rows = []
+    for name, make_commands in MEMORY_WORKLOADS:
+        results: dict[str, MemoryResult] = {}
+        for label, binary in binaries.items():
+            result = MemoryResult(args.entries)
+            server = Server(label, binary, workdir, args.server_cpu)  # a fresh process each time
+            try:
+                time.sleep(0.2)
+                result.rss_before = server.rss_bytes()
+                result.seconds = load_stream(server.port, args.entries, make_commands)
+                time.sleep(0.5)  # let background allocator work settle
+                result.rss_after = server.rss_bytes()
+            except (ServerError, RuntimeError, OSError, ConnectionError) as e:
+                result.error = f"{type(e).__name__}: {e}"[:200]
+                result.rss_before = result.rss_after = None
+            finally:
+                server.stop()
+            results[label] = result
+            if result.error:
+                print(f"  [{name}] {label:<5} ERROR {result.error}", flush=True)
+            else:
+                print(
+                    f"  [{name}] {label:<5} RSS {result.rss_before / 2**20:.1f} MiB -> "
+                    f"{result.rss_after / 2**20:.1f} MiB, {result.per_entry:.1f} B/entry "
+                    f"(loaded in {result.seconds:.1f}s)",
+                    flush=True,
+                )
+        rows.append((name, results))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------------
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    right = [i > 0 for i in range(len(header))]
+
+    def fmt(cells):
+        out = []
+        for i, c in enumerate(cells):
+            out.append(c.rjust(widths[i]) if right[i] else c.ljust(widths[i]))
+        return "| " + " | ".join(out) + " |"
+
+    sep = "|" + "|".join(("-" * (w + 1) + ":") if right[i] else ("-" * (w + 2)) for i, w in enumerate(widths)) + "|"
+    return "\n".join([fmt(header), sep] + [fmt(r) for r in rows])
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or b == 0:
+        return "n/a"
+    return f"{a / b:.2f}"
+
+
+def ops(v: float | None) -> str:
+    return "error" if v is None else f"{v:,.0f}"
+
+
+def tool_version(cmd: list[str]) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def environment(args) -> list[str]:
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    commit = tool_version(["git", "-C", str(WORKSPACE), "describe", "--always", "--dirty"])
+    lines = [
+        f"machine:    {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
+        f"redis:      {tool_version([args.redis, '--version'])}",
+        f"rill:       {args.rill} (workspace {commit})",
+        f"benchmark:  redis-benchmark -c {CLIENTS}, {args.rounds} rounds, median; "
+        f"{args.requests:,} requests per run ({args.requests * PIPELINED_REQUEST_FACTOR:,} at P32)",
+    ]
+    if args.pin:
+        lines.append(f"pinning:    servers on CPU {args.server_cpu}, redis-benchmark on CPU {args.bench_cpu}")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rill", default=str(DEFAULT_RILL), help="rill-server binary (default: %(default)s)")
+    parser.add_argument("--redis", default="redis-server", help="redis-server binary (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each workload per server (default: %(default)s)")
+    parser.add_argument("--requests", type=int, default=200_000,
+                        help=f"requests per redis-benchmark run; x{PIPELINED_REQUEST_FACTOR} at pipeline 32 (default: %(default)s)")
+    parser.add_argument("--entries", type=int, default=1_000_000, help="entries inserted for the memory figures (default: %(default)s)")
+    parser.add_argument("--pin", action="store_true",
+                        help="pin the servers to CPU 0 and redis-benchmark to CPU 1, so neither steals the other's core")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds before one redis-benchmark run is abandoned")
+    parser.add_argument("--skip-throughput", action="store_true", help="only measure memory")
+    parser.add_argument("--skip-memory", action="store_true", help="only measure throughput")
+    args = parser.parse_args()
+
+    if args.rounds < 1 or args.requests < 1 or args.entries < 1:
+        parser.error("--rounds, --requests and --entries must be positive")
+    if args.rounds < 3:
+        print(f"note: {args.rounds} round(s); use at least 3 for figures worth publishing", file=sys.stderr)
+    args.server_cpu, args.bench_cpu = (0, 1) if args.pin else (None, None)
+    if args.pin and (os.cpu_count() or 1) < 2:
+        parser.error("--pin needs at least 2 CPUs")
+    for tool in ("redis-benchmark", args.redis):
+        if shutil.which(tool) is None:
+            parser.error(f"{tool} not found")
+    rill = shutil.which(args.rill) or (args.rill if os.access(args.rill, os.X_OK) else None)
+    if rill is None:
+        parser.error(f"Rill binary {args.rill} not found or not executable; "
+                     "build it with `cargo build --release -p rill-server`")
+    # absolute(), not resolve(): redis-server is a symlink whose name selects its mode.
+    args.rill = str(Path(rill).absolute()) if os.sep in rill else rill
+
+    command_line = shlex.join(["python3", *sys.argv])
+    # SIGTERM / SIGHUP should clean up like Ctrl-C does.
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+    binaries = {"Redis": args.redis, "Rill": args.rill}
+    throughput_rows: list[ThroughputRow] = []
+    memory_rows = []
+    with tempfile.TemporaryDirectory(prefix="rill-compare-") as tmp:
+        workdir = Path(tmp)
+        try:
+            if not args.skip_throughput:
+                print("== throughput (redis-benchmark, alternating servers)", flush=True)
+                servers = [Server(label, b, workdir, args.server_cpu) for label, b in binaries.items()]
+                for s in servers:
+                    print(f"  {s.label}: {shlex.join(s.args)} (pid {s.proc.pid})")
+                throughput_rows = throughput(servers, args)
+                for s in servers:
+                    s.stop()
+            if not args.skip_memory:
+                print(f"== memory (VmRSS growth over {args.entries:,} entries, fresh process each)", flush=True)
+                memory_rows = memory(binaries, workdir, args)
+        except KeyboardInterrupt:
+            print("\ninterrupted; stopping servers", file=sys.stderr)
+            return 130
+        except Exception:
+            for s in _LIVE:
+                print(f"--- {s.label} log tail ---\n{s.log_tail()}", file=sys.stderr)
+            raise
+        finally:
+            stop_all()
+
+    out = ["", "== results", "", f"command: {command_line}", ""]
+    out += environment(args)
+    if throughput_rows:
+        out += ["", "Throughput (ops/s, median of rounds; higher is better):", ""]
+        rows = []
+        for r in throughput_rows:
+            redis, rill = r.median("Redis"), r.median("Rill")
+            rows.append([r.workload.name, ops(redis), ops(rill), ratio(rill, redis)])
+        out.append(markdown_table(["workload", "Redis ops/s", "Rill ops/s", "Rill/Redis"], rows))
+        for r in throughput_rows:
+            for label in ("Redis", "Rill"):
+                if r.error(label):
+                    out.append(f"  {label} error in {r.workload.name!r}: {r.error(label)}")
+    if memory_rows:
+        out += ["", f"Memory (VmRSS growth / {args.entries:,} entries in one stream; lower is better):", ""]
+        rows = []
+        for name, results in memory_rows:
+            redis, rill = results["Redis"].per_entry, results["Rill"].per_entry
+            cell = lambda v: "error" if v is None else f"{v:.1f}"
+            rows.append([name, cell(redis), cell(rill), ratio(rill, redis)])
+        out.append(markdown_table(["stream entries", "Redis B/entry", "Rill B/entry", "Rill/Redis"], rows))
+        for name, results in memory_rows:
+            for label, res in results.items():
+                if res.error:
+                    out.append(f"  {label} error in {name!r}: {res.error}")
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    finally:
+        stop_all()
