@@ -32,7 +32,10 @@ pub struct ClientInfo {
 
 impl std::fmt::Debug for ClientInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientInfo").field("id", &self.id).field("addr", &self.addr).finish()
+        f.debug_struct("ClientInfo")
+            .field("id", &self.id)
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 

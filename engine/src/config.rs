@@ -33,32 +33,166 @@ const I64_MAX: i64 = i64::MAX;
 
 /// Every parameter Rill knows, with Redis's defaults.
 pub const PARAMS: &[Param] = &[
-    Param { name: "port", default: "6379", kind: Kind::Immutable },
-    Param { name: "bind", default: "127.0.0.1", kind: Kind::Immutable },
-    Param { name: "dir", default: ".", kind: Kind::Immutable },
-    Param { name: "databases", default: "16", kind: Kind::Immutable },
-    Param { name: "daemonize", default: "no", kind: Kind::Immutable },
-    Param { name: "requirepass", default: "", kind: Kind::Text },
-    Param { name: "maxclients", default: "10000", kind: Kind::Int { min: 1, max: I64_MAX } },
-    Param { name: "timeout", default: "0", kind: Kind::Int { min: 0, max: I64_MAX } },
-    Param { name: "tcp-keepalive", default: "300", kind: Kind::Int { min: 0, max: I64_MAX } },
-    Param { name: "appendonly", default: "no", kind: Kind::Bool },
-    Param { name: "appendfsync", default: "everysec", kind: Kind::Enum(&["always", "everysec", "no"]) },
-    Param { name: "appendfilename", default: "appendonly.aof", kind: Kind::Immutable },
-    Param { name: "save", default: "", kind: Kind::Text },
-    Param { name: "hz", default: "10", kind: Kind::Int { min: 1, max: 500 } },
-    Param { name: "loglevel", default: "notice", kind: Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]) },
-    Param { name: "logfile", default: "", kind: Kind::Immutable },
-    Param { name: "maxmemory", default: "0", kind: Kind::Memory { min: 0, max: I64_MAX } },
-    Param { name: "maxmemory-policy", default: "noeviction", kind: Kind::Enum(&["noeviction"]) },
-    Param { name: "proto-max-bulk-len", default: "536870912", kind: Kind::Memory { min: 1024 * 1024, max: I64_MAX } },
-    Param { name: "client-query-buffer-limit", default: "1073741824", kind: Kind::Memory { min: 1024 * 1024, max: I64_MAX } },
-    Param { name: "stream-node-max-bytes", default: "4096", kind: Kind::Memory { min: 0, max: I64_MAX } },
-    Param { name: "stream-node-max-entries", default: "100", kind: Kind::Int { min: 0, max: I64_MAX } },
-    Param { name: "slowlog-log-slower-than", default: "10000", kind: Kind::Int { min: -1, max: I64_MAX } },
-    Param { name: "slowlog-max-len", default: "128", kind: Kind::Int { min: 0, max: I64_MAX } },
-    Param { name: "notify-keyspace-events", default: "", kind: Kind::Text },
-    Param { name: "cluster-enabled", default: "no", kind: Kind::Immutable },
+    Param {
+        name: "port",
+        default: "6379",
+        kind: Kind::Immutable,
+    },
+    Param {
+        name: "bind",
+        default: "127.0.0.1",
+        kind: Kind::Immutable,
+    },
+    Param {
+        name: "dir",
+        default: ".",
+        kind: Kind::Immutable,
+    },
+    Param {
+        name: "databases",
+        default: "16",
+        kind: Kind::Immutable,
+    },
+    Param {
+        name: "daemonize",
+        default: "no",
+        kind: Kind::Immutable,
+    },
+    Param {
+        name: "requirepass",
+        default: "",
+        kind: Kind::Text,
+    },
+    Param {
+        name: "maxclients",
+        default: "10000",
+        kind: Kind::Int {
+            min: 1,
+            max: I64_MAX,
+        },
+    },
+    Param {
+        name: "timeout",
+        default: "0",
+        kind: Kind::Int {
+            min: 0,
+            max: I64_MAX,
+        },
+    },
+    Param {
+        name: "tcp-keepalive",
+        default: "300",
+        kind: Kind::Int {
+            min: 0,
+            max: I64_MAX,
+        },
+    },
+    Param {
+        name: "appendonly",
+        default: "no",
+        kind: Kind::Bool,
+    },
+    Param {
+        name: "appendfsync",
+        default: "everysec",
+        kind: Kind::Enum(&["always", "everysec", "no"]),
+    },
+    Param {
+        name: "appendfilename",
+        default: "appendonly.aof",
+        kind: Kind::Immutable,
+    },
+    Param {
+        name: "save",
+        default: "",
+        kind: Kind::Text,
+    },
+    Param {
+        name: "hz",
+        default: "10",
+        kind: Kind::Int { min: 1, max: 500 },
+    },
+    Param {
+        name: "loglevel",
+        default: "notice",
+        kind: Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
+    },
+    Param {
+        name: "logfile",
+        default: "",
+        kind: Kind::Immutable,
+    },
+    Param {
+        name: "maxmemory",
+        default: "0",
+        kind: Kind::Memory {
+            min: 0,
+            max: I64_MAX,
+        },
+    },
+    Param {
+        name: "maxmemory-policy",
+        default: "noeviction",
+        kind: Kind::Enum(&["noeviction"]),
+    },
+    Param {
+        name: "proto-max-bulk-len",
+        default: "536870912",
+        kind: Kind::Memory {
+            min: 1024 * 1024,
+            max: I64_MAX,
+        },
+    },
+    Param {
+        name: "client-query-buffer-limit",
+        default: "1073741824",
+        kind: Kind::Memory {
+            min: 1024 * 1024,
+            max: I64_MAX,
+        },
+    },
+    Param {
+        name: "stream-node-max-bytes",
+        default: "4096",
+        kind: Kind::Memory {
+            min: 0,
+            max: I64_MAX,
+        },
+    },
+    Param {
+        name: "stream-node-max-entries",
+        default: "100",
+        kind: Kind::Int {
+            min: 0,
+            max: I64_MAX,
+        },
+    },
+    Param {
+        name: "slowlog-log-slower-than",
+        default: "10000",
+        kind: Kind::Int {
+            min: -1,
+            max: I64_MAX,
+        },
+    },
+    Param {
+        name: "slowlog-max-len",
+        default: "128",
+        kind: Kind::Int {
+            min: 0,
+            max: I64_MAX,
+        },
+    },
+    Param {
+        name: "notify-keyspace-events",
+        default: "",
+        kind: Kind::Text,
+    },
+    Param {
+        name: "cluster-enabled",
+        default: "no",
+        kind: Kind::Immutable,
+    },
 ];
 
 /// Current values, in `PARAMS` order.
@@ -121,7 +255,9 @@ impl Config {
     pub fn set(&mut self, name: &str, value: &str, startup: bool) -> Result<(), SetError> {
         let lower = name.to_ascii_lowercase();
         let Some(i) = PARAMS.iter().position(|p| p.name == lower) else {
-            return Err(format!("Unknown option or number of arguments for CONFIG SET - '{name}'"));
+            return Err(format!(
+                "Unknown option or number of arguments for CONFIG SET - '{name}'"
+            ));
         };
         let param = PARAMS[i];
         let stored = match param.kind {
@@ -136,13 +272,17 @@ impl Config {
             Kind::Enum(words) => {
                 let v = value.to_ascii_lowercase();
                 if !words.contains(&v.as_str()) {
-                    return Err(invalid(param.name, "argument(s) must be one of the following"));
+                    return Err(invalid(
+                        param.name,
+                        "argument(s) must be one of the following",
+                    ));
                 }
                 v
             }
             Kind::Int { min, max } => {
-                let n = crate::args::parse_i64_strict(value.as_bytes())
-                    .ok_or_else(|| invalid(param.name, "argument couldn't be parsed into an integer"))?;
+                let n = crate::args::parse_i64_strict(value.as_bytes()).ok_or_else(|| {
+                    invalid(param.name, "argument couldn't be parsed into an integer")
+                })?;
                 check_range(param.name, n, min, max)?;
                 n.to_string()
             }
@@ -181,7 +321,10 @@ fn invalid(name: &str, why: &str) -> String {
 
 fn check_range(name: &str, n: i64, min: i64, max: i64) -> Result<(), SetError> {
     if n < min || n > max {
-        return Err(invalid(name, &format!("argument must be between {min} and {max} inclusive")));
+        return Err(invalid(
+            name,
+            &format!("argument must be between {min} and {max} inclusive"),
+        ));
     }
     Ok(())
 }

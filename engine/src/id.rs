@@ -167,7 +167,11 @@ pub fn parse_u64_like_redis(s: &[u8]) -> Option<u64> {
     for &d in digits {
         value = value.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
     }
-    Some(if negative { value.wrapping_neg() } else { value })
+    Some(if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    })
 }
 
 #[cfg(test)]
@@ -207,9 +211,15 @@ mod tests {
 
     #[test]
     fn neighbours() {
-        assert_eq!(StreamId::new(1, u64::MAX).successor(), Some(StreamId::new(2, 0)));
+        assert_eq!(
+            StreamId::new(1, u64::MAX).successor(),
+            Some(StreamId::new(2, 0))
+        );
         assert_eq!(StreamId::MAX.successor(), None);
         assert_eq!(StreamId::MIN.predecessor(), None);
-        assert_eq!(StreamId::next_auto(StreamId::new(10, 4), 5), StreamId::new(10, 5));
+        assert_eq!(
+            StreamId::next_auto(StreamId::new(10, 4), 5),
+            StreamId::new(10, 5)
+        );
     }
 }

@@ -302,7 +302,11 @@ mod tests {
     fn lazy_expiry_and_scan_cover_all_keys() {
         let mut db = Db::default();
         for i in 0..50 {
-            db.set(Bytes::from(format!("k{i}")), Value::Str(Bytes::new()), false);
+            db.set(
+                Bytes::from(format!("k{i}")),
+                Value::Str(Bytes::new()),
+                false,
+            );
         }
         db.set_expiry(b"k3", 100);
         assert!(db.contains(b"k3", 99));

@@ -202,6 +202,9 @@ mod tests {
         assert_eq!(enc(&Reply::Null, 2), "$-1\r\n");
         assert_eq!(enc(&Reply::NullArray, 2), "*-1\r\n");
         assert_eq!(enc(&Reply::NullArray, 3), "_\r\n");
-        assert_eq!(enc(&Reply::Integer(i64::MIN), 2), ":-9223372036854775808\r\n");
+        assert_eq!(
+            enc(&Reply::Integer(i64::MIN), 2),
+            ":-9223372036854775808\r\n"
+        );
     }
 }

@@ -51,7 +51,9 @@ impl Config {
             if !first.starts_with("--") {
                 let path = PathBuf::from(first);
                 let text = std::fs::read_to_string(&path).map_err(|e| {
-                    ConfigError(format!("Fatal error, can't open config file '{first}': {e}"))
+                    ConfigError(format!(
+                        "Fatal error, can't open config file '{first}': {e}"
+                    ))
                 })?;
                 config.apply_text(&text)?;
                 config.config_file = Some(path);
@@ -84,9 +86,8 @@ impl Config {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let words = split_args(line.as_bytes()).ok_or_else(|| {
-                ConfigError(format!("config line {}: unbalanced quotes", n + 1))
-            })?;
+            let words = split_args(line.as_bytes())
+                .ok_or_else(|| ConfigError(format!("config line {}: unbalanced quotes", n + 1)))?;
             let words: Vec<String> = words
                 .iter()
                 .map(|w| String::from_utf8_lossy(w).into_owned())
@@ -116,9 +117,7 @@ impl Config {
             _ => {}
         }
         if rill_engine::config::PARAMS.iter().any(|p| p.name == lower) {
-            self.engine
-                .set(&lower, &value, true)
-                .map_err(ConfigError)?;
+            self.engine.set(&lower, &value, true).map_err(ConfigError)?;
         } else if !matches!(lower.as_str(), "port" | "bind") {
             self.ignored.push(lower);
         }
@@ -146,7 +145,8 @@ mod tests {
     #[test]
     fn config_file_syntax() {
         let mut c = Config::default();
-        let text = "# comment\nport 7001\nstream-node-max-entries 50\nsave \"\"\nlatency-tracking no\n";
+        let text =
+            "# comment\nport 7001\nstream-node-max-entries 50\nsave \"\"\nlatency-tracking no\n";
         assert!(c.apply_text(text).is_ok());
         assert_eq!(c.port, 7001);
         assert_eq!(c.engine.node_limits.max_entries, 50);

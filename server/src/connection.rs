@@ -28,8 +28,14 @@ pub enum Batch {
 /// Serves one client until it leaves, is killed, breaks the protocol, or the server stops.
 pub async fn serve(engine: Engine, mut socket: TcpStream, mut shutdown: watch::Receiver<bool>) {
     let _ = socket.set_nodelay(true);
-    let peer = socket.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-    let local = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let peer = socket
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let local = socket
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let mut session = engine.session();
     let killed = Arc::new(Notify::new());
     let notify = killed.clone();

@@ -34,7 +34,10 @@ fn main() -> ExitCode {
     for name in &config.ignored {
         tracing::warn!("ignoring directive '{name}': Rill does not support it");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
@@ -56,7 +59,10 @@ fn main() -> ExitCode {
             let _ = stop.send(true);
         });
         match server.local_addr() {
-            Ok(addr) => tracing::info!("Rill {} ready to accept connections tcp on {addr}", env!("CARGO_PKG_VERSION")),
+            Ok(addr) => tracing::info!(
+                "Rill {} ready to accept connections tcp on {addr}",
+                env!("CARGO_PKG_VERSION")
+            ),
             Err(e) => tracing::warn!("cannot read the bound address: {e}"),
         }
         server.run().await;
@@ -69,7 +75,10 @@ async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
             (Ok(mut int), Ok(mut term)) => {
                 tokio::select! {
                     _ = int.recv() => {}

@@ -34,7 +34,10 @@ impl ProtocolError {
 
 /// Takes one complete request from the front of `buf`. `Ok(None)`: need more bytes.
 /// An empty `Vec` is a blank line or `*0`, which Redis skips silently.
-pub fn parse_request(buf: &mut BytesMut, limits: Limits) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+pub fn parse_request(
+    buf: &mut BytesMut,
+    limits: Limits,
+) -> Result<Option<Vec<Bytes>>, ProtocolError> {
     if buf.is_empty() {
         return Ok(None);
     }
@@ -52,7 +55,10 @@ fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
         .map(|p| p + from)
 }
 
-fn parse_multibulk(buf: &mut BytesMut, limits: Limits) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+fn parse_multibulk(
+    buf: &mut BytesMut,
+    limits: Limits,
+) -> Result<Option<Vec<Bytes>>, ProtocolError> {
     let Some(eol) = find_crlf(buf, 0) else {
         if buf.len() > INLINE_MAX {
             return Err(ProtocolError::new("too big mbulk count string"));
@@ -115,7 +121,13 @@ fn parse_multibulk(buf: &mut BytesMut, limits: Limits) -> Result<Option<Vec<Byte
 }
 
 fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
-    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+    // Redis looks for the newline with C's strchr, which stops at a NUL byte: a NUL before
+    // the newline leaves the request incomplete until it grows too big.
+    let newline = buf
+        .iter()
+        .position(|&b| b == b'\n' || b == 0)
+        .filter(|&i| buf[i] == b'\n');
+    let Some(nl) = newline else {
         if buf.len() > INLINE_MAX {
             return Err(ProtocolError::new("too big inline request"));
         }
@@ -238,7 +250,10 @@ mod tests {
         let mut buf = BytesMut::from(&b"*2\r\n$4\r\nECHO\r\n$3\r\nhi"[..]);
         assert_eq!(parse_request(&mut buf, OPEN), Ok(None));
         buf.extend_from_slice(b"!\r\n*1\r\n$4\r\nPING\r\n");
-        assert_eq!(parse_request(&mut buf, OPEN), Ok(Some(words(&["ECHO", "hi!"]))));
+        assert_eq!(
+            parse_request(&mut buf, OPEN),
+            Ok(Some(words(&["ECHO", "hi!"])))
+        );
         assert_eq!(parse_request(&mut buf, OPEN), Ok(Some(words(&["PING"]))));
         assert!(buf.is_empty());
     }
@@ -248,19 +263,25 @@ mod tests {
         let mut buf = BytesMut::from(&b"*x\r\n"[..]);
         assert_eq!(
             parse_request(&mut buf, OPEN),
-            Err(ProtocolError("ERR Protocol error: invalid multibulk length".into()))
+            Err(ProtocolError(
+                "ERR Protocol error: invalid multibulk length".into()
+            ))
         );
         let mut buf = BytesMut::from(&b"*1\r\n:1\r\n"[..]);
         assert_eq!(
             parse_request(&mut buf, OPEN),
-            Err(ProtocolError("ERR Protocol error: expected '$', got ':'".into()))
+            Err(ProtocolError(
+                "ERR Protocol error: expected '$', got ':'".into()
+            ))
         );
         let mut buf = BytesMut::from(&b"*1\r\n$-5\r\n"[..]);
         assert!(parse_request(&mut buf, OPEN).is_err());
         let mut buf = BytesMut::from(&b"SET \"a b\r\n"[..]);
         assert_eq!(
             parse_request(&mut buf, OPEN),
-            Err(ProtocolError("ERR Protocol error: unbalanced quotes in request".into()))
+            Err(ProtocolError(
+                "ERR Protocol error: unbalanced quotes in request".into()
+            ))
         );
     }
 

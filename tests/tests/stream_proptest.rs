@@ -50,7 +50,10 @@ enum NewId {
     /// After the largest id named so far: `dms` ms later with sequence `step`, or (dms 0) in the
     /// same ms with the sequence `step + 1` higher. Most entries are added like this, so streams
     /// grow instead of drowning in "equal or smaller than the target stream top item" errors.
-    Forward { dms: u64, step: u64 },
+    Forward {
+        dms: u64,
+        step: u64,
+    },
     /// Anywhere in the small space: collisions and ordering errors.
     Explicit(Id),
     MsOnly(u64),
@@ -310,7 +313,10 @@ impl Sequence {
     /// Each op with its arguments, `Forward` ids resolved in order.
     fn commands(&self) -> Vec<(&Op, Vec<Vec<u8>>)> {
         let mut cursor = Id(0, 0);
-        self.ops.iter().map(|op| (op, op.args(&mut cursor))).collect()
+        self.ops
+            .iter()
+            .map(|op| (op, op.args(&mut cursor)))
+            .collect()
     }
 
     /// The sequence as a case block, so a shrunk failure can be pasted into `tests/cases/`.
@@ -325,10 +331,7 @@ impl Sequence {
             } else {
                 ""
             };
-            out.push_str(&format!(
-                "{prefix}{}\n",
-                describe(&Action::Command(args))
-            ));
+            out.push_str(&format!("{prefix}{}\n", describe(&Action::Command(args))));
         }
         out
     }
@@ -422,7 +425,6 @@ fn run_sequence(servers: &Servers, sequence: &Sequence) -> Result<(), TestCaseEr
             )));
         }
     }
-    eprintln!("{transcript}");
     Ok(())
 }
 

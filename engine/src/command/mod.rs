@@ -230,7 +230,10 @@ impl Ctx<'_> {
 
 /// Commands that run at once even inside MULTI.
 fn runs_inside_multi(name: &str) -> bool {
-    matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
+    matches!(
+        name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
 }
 
 /// Commands a client may run before authenticating.

@@ -18,11 +18,56 @@ use crate::session::Multi;
 pub fn specs() -> Vec<Spec> {
     let flags: &'static [&'static str] = &["noscript", "loading", "stale", "fast", "allow_busy"];
     vec![
-        Spec::new("multi", 1, Group::Transactions, flags, (0, 0, 0), "Starts a transaction.", multi).since("1.2.0"),
-        Spec::new("exec", 1, Group::Transactions, &["noscript", "loading", "stale", "skip_slowlog"], (0, 0, 0), "Executes all commands in a transaction.", exec).since("1.2.0"),
-        Spec::new("discard", 1, Group::Transactions, flags, (0, 0, 0), "Discards a transaction.", discard).since("2.0.0"),
-        Spec::new("watch", -2, Group::Transactions, flags, (1, -1, 1), "Monitors changes to keys to determine the execution of a transaction.", watch).since("2.2.0"),
-        Spec::new("unwatch", 1, Group::Transactions, flags, (0, 0, 0), "Forgets about watched keys of a transaction.", unwatch).since("2.2.0"),
+        Spec::new(
+            "multi",
+            1,
+            Group::Transactions,
+            flags,
+            (0, 0, 0),
+            "Starts a transaction.",
+            multi,
+        )
+        .since("1.2.0"),
+        Spec::new(
+            "exec",
+            1,
+            Group::Transactions,
+            &["noscript", "loading", "stale", "skip_slowlog"],
+            (0, 0, 0),
+            "Executes all commands in a transaction.",
+            exec,
+        )
+        .since("1.2.0"),
+        Spec::new(
+            "discard",
+            1,
+            Group::Transactions,
+            flags,
+            (0, 0, 0),
+            "Discards a transaction.",
+            discard,
+        )
+        .since("2.0.0"),
+        Spec::new(
+            "watch",
+            -2,
+            Group::Transactions,
+            flags,
+            (1, -1, 1),
+            "Monitors changes to keys to determine the execution of a transaction.",
+            watch,
+        )
+        .since("2.2.0"),
+        Spec::new(
+            "unwatch",
+            1,
+            Group::Transactions,
+            flags,
+            (0, 0, 0),
+            "Forgets about watched keys of a transaction.",
+            unwatch,
+        )
+        .since("2.2.0"),
     ]
 }
 
@@ -136,7 +181,10 @@ mod tests {
         let engine = Engine::new();
         let mut s = engine.session();
         assert_eq!(cmd(&mut s, &["MULTI"]), Reply::ok());
-        assert_eq!(cmd(&mut s, &["XADD", "s", "1-1", "f", "v"]), Reply::simple("QUEUED"));
+        assert_eq!(
+            cmd(&mut s, &["XADD", "s", "1-1", "f", "v"]),
+            Reply::simple("QUEUED")
+        );
         assert_eq!(cmd(&mut s, &["XLEN", "s"]), Reply::simple("QUEUED"));
         assert_eq!(
             cmd(&mut s, &["EXEC"]),
@@ -169,6 +217,9 @@ mod tests {
         // The watch is gone after EXEC.
         cmd(&mut a, &["MULTI"]);
         cmd(&mut a, &["XLEN", "s"]);
-        assert_eq!(cmd(&mut a, &["EXEC"]), Reply::Array(vec![Reply::Integer(1)]));
+        assert_eq!(
+            cmd(&mut a, &["EXEC"]),
+            Reply::Array(vec![Reply::Integer(1)])
+        );
     }
 }

@@ -30,10 +30,38 @@ pub fn specs() -> Vec<Spec> {
     )
     .since("5.0.0")
     .with_subcommands(vec![
-        sub("xinfo|stream", -3, &["readonly"], (2, 2, 1), "Returns information about a stream.", stream),
-        sub("xinfo|groups", 3, &["readonly"], (2, 2, 1), "Returns a list of the consumer groups of a stream.", groups),
-        sub("xinfo|consumers", 4, &["readonly"], (2, 2, 1), "Returns a list of the consumers in a consumer group.", consumers),
-        sub("xinfo|help", 2, &["loading", "stale"], (0, 0, 0), "Returns helpful text about the different subcommands.", help),
+        sub(
+            "xinfo|stream",
+            -3,
+            &["readonly"],
+            (2, 2, 1),
+            "Returns information about a stream.",
+            stream,
+        ),
+        sub(
+            "xinfo|groups",
+            3,
+            &["readonly"],
+            (2, 2, 1),
+            "Returns a list of the consumer groups of a stream.",
+            groups,
+        ),
+        sub(
+            "xinfo|consumers",
+            4,
+            &["readonly"],
+            (2, 2, 1),
+            "Returns a list of the consumers in a consumer group.",
+            consumers,
+        ),
+        sub(
+            "xinfo|help",
+            2,
+            &["loading", "stale"],
+            (0, 0, 0),
+            "Returns helpful text about the different subcommands.",
+            help,
+        ),
     ])]
 }
 
@@ -82,7 +110,11 @@ fn stream(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let mut map = header(s);
     if full {
-        let limit = if count == 0 { usize::MAX } else { count as usize };
+        let limit = if count == 0 {
+            usize::MAX
+        } else {
+            count as usize
+        };
         let entries = s
             .range(crate::StreamId::MIN, crate::StreamId::MAX, false)
             .take(limit)
@@ -92,8 +124,14 @@ fn stream(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         map.push((text("groups"), Reply::Array(Vec::new())));
     } else {
         map.push((text("groups"), Reply::Integer(0)));
-        let first = s.first_entry().map(|e| entry_reply(&e)).unwrap_or(Reply::Null);
-        let last = s.last_entry().map(|e| entry_reply(&e)).unwrap_or(Reply::Null);
+        let first = s
+            .first_entry()
+            .map(|e| entry_reply(&e))
+            .unwrap_or(Reply::Null);
+        let last = s
+            .last_entry()
+            .map(|e| entry_reply(&e))
+            .unwrap_or(Reply::Null);
         map.push((text("first-entry"), first));
         map.push((text("last-entry"), last));
     }
@@ -104,13 +142,22 @@ fn stream(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn header(s: &Stream) -> Vec<(Reply, Reply)> {
     vec![
         (text("length"), Reply::Integer(s.len() as i64)),
-        (text("radix-tree-keys"), Reply::Integer(s.node_count() as i64)),
+        (
+            text("radix-tree-keys"),
+            Reply::Integer(s.node_count() as i64),
+        ),
         // Rill indexes nodes in an ordered map, not a radix tree: this counts the index's
         // entries plus its root, the closest honest equivalent.
-        (text("radix-tree-nodes"), Reply::Integer(s.node_count() as i64 + 1)),
+        (
+            text("radix-tree-nodes"),
+            Reply::Integer(s.node_count() as i64 + 1),
+        ),
         (text("last-generated-id"), s.last_id.to_reply()),
         (text("max-deleted-entry-id"), s.max_deleted_id.to_reply()),
-        (text("entries-added"), Reply::Integer(s.entries_added as i64)),
+        (
+            text("entries-added"),
+            Reply::Integer(s.entries_added as i64),
+        ),
         (text("recorded-first-entry-id"), s.first_id.to_reply()),
     ]
 }

@@ -113,7 +113,11 @@ fn range(ctx: &mut Ctx, args: &[Bytes], reverse: bool) -> Reply {
     if count == 0 {
         return Reply::NullArray;
     }
-    let limit = if count < 0 { usize::MAX } else { count as usize };
+    let limit = if count < 0 {
+        usize::MAX
+    } else {
+        count as usize
+    };
     Reply::Array(read_range(stream, start, end, reverse, limit))
 }
 

@@ -180,7 +180,11 @@ pub fn read_available(ctx: &mut Ctx, keys: &[Bytes], from: &[ReadFrom], count: u
             continue;
         };
         let entries: Vec<Reply> = match start {
-            ReadFrom::Last => stream.last_entry().map(|e| entry_reply(&e)).into_iter().collect(),
+            ReadFrom::Last => stream
+                .last_entry()
+                .map(|e| entry_reply(&e))
+                .into_iter()
+                .collect(),
             ReadFrom::After(id) => match id.successor() {
                 Some(first) => stream
                     .range(first, StreamId::MAX, false)

@@ -88,10 +88,7 @@ impl Stream {
 
     /// Appends an entry with an ID the caller validated to be greater than `last_id`.
     pub fn append(&mut self, id: StreamId, fields: &[(&[u8], &[u8])], limits: NodeLimits) {
-        let payload: u64 = fields
-            .iter()
-            .map(|(f, v)| (f.len() + v.len()) as u64)
-            .sum();
+        let payload: u64 = fields.iter().map(|(f, v)| (f.len() + v.len()) as u64).sum();
         let mut max_bytes = limits.max_bytes;
         if max_bytes == 0 || max_bytes > LISTPACK_MAX_SIZE {
             max_bytes = LISTPACK_MAX_SIZE;

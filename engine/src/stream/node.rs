@@ -157,8 +157,7 @@ impl Node {
         let same = self.same_as_master(fields);
         let ms_delta = id.ms.wrapping_sub(self.master_id.ms);
         let seq_delta = id.seq.wrapping_sub(self.master_id.seq);
-        self.buf
-            .push(if same { FLAG_SAME_FIELDS } else { 0 });
+        self.buf.push(if same { FLAG_SAME_FIELDS } else { 0 });
         write_varint(&mut self.buf, ms_delta);
         write_varint(
             &mut self.buf,

@@ -1,0 +1,141 @@
+//! The `rill-server` binary as a user runs it: flags, config file, port conflicts, signals.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_rill-server");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+/// Starts the binary and waits until it accepts connections.
+fn start(args: &[&str], port: u16) -> Child {
+    let child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "rill-server did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+fn call(port: u16, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("connect: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    s.write_all(request)
+        .unwrap_or_else(|e| panic!("write: {e}"));
+    let mut buf = [0u8; 1024];
+    let n = s.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+fn wait_exit(child: &mut Child) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("rill-server did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn flags_and_sigterm() {
+    let port = free_port();
+    let p = port.to_string();
+    let mut child = start(&["--port", &p, "--requirepass", "pw"], port);
+    assert_eq!(
+        call(port, b"PING\r\n"),
+        "-NOAUTH Authentication required.\r\n"
+    );
+    assert_eq!(call(port, b"AUTH pw\r\n"), "+OK\r\n");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap_or_else(|e| panic!("kill: {e}"));
+    assert!(status.success());
+    assert_eq!(wait_exit(&mut child), 0);
+}
+
+#[test]
+fn config_file_then_shutdown_command() {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("rill-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    let conf = dir.join("rill.conf");
+    std::fs::write(
+        &conf,
+        format!("# test config\nport {port}\nstream-node-max-entries 7\nsave \"\"\n"),
+    )
+    .unwrap_or_else(|e| panic!("write conf: {e}"));
+    let conf_path = conf.display().to_string();
+    let mut child = start(&[&conf_path], port);
+    assert_eq!(
+        call(port, b"CONFIG GET stream-node-max-entries\r\n"),
+        "*2\r\n$23\r\nstream-node-max-entries\r\n$1\r\n7\r\n"
+    );
+    // SHUTDOWN closes the connection without a reply and the process exits cleanly.
+    assert_eq!(call(port, b"SHUTDOWN\r\n"), "");
+    assert_eq!(wait_exit(&mut child), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn port_taken_is_one_clear_line_and_a_failure() {
+    let holder = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    let port = holder
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or(0)
+        .to_string();
+    let mut child = Command::new(BIN)
+        .args(["--port", &port])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
+    let code = wait_exit(&mut child);
+    assert_eq!(code, 1);
+    let mut err = String::new();
+    if let Some(stderr) = child.stderr.take() {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            err.push_str(&line);
+            err.push('\n');
+        }
+    }
+    assert!(
+        err.contains(&format!(
+            "Could not create server TCP listening socket 127.0.0.1:{port}: bind:"
+        )),
+        "stderr was: {err}"
+    );
+    assert_eq!(err.lines().count(), 1, "stderr was: {err}");
+}
+
+#[test]
+fn bad_flag_value_is_refused() {
+    let out = Command::new(BIN)
+        .args(["--port", "notaport"])
+        .output()
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Invalid port 'notaport'"));
+}

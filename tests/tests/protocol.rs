@@ -1,0 +1,191 @@
+//! Malformed and hostile input over real sockets: both servers get the same bytes and must
+//! answer the same bytes, then close (or not) the same way. A client that breaks the protocol
+//! or vanishes mid-frame must never disturb another client.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use rill_tests::oracle::RedisServer;
+
+fn rill() -> rill_server::RunningServer {
+    match rill_server::spawn(rill_server::Config {
+        port: 0,
+        ..rill_server::Config::default()
+    }) {
+        Ok(s) => s,
+        Err(e) => panic!("rill-server failed to start: {e}"),
+    }
+}
+
+/// Sends `input`, then reads until the server closes or stays quiet for a moment.
+/// Returns what came back and whether the server closed the connection.
+fn exchange(addr: SocketAddr, input: &[u8]) -> (Vec<u8>, bool) {
+    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_millis(300))).ok();
+    s.write_all(input).unwrap_or_else(|e| panic!("write: {e}"));
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (out, true),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return (out, false)
+            }
+            Err(_) => return (out, true),
+        }
+    }
+}
+
+const CASES: &[(&str, &[u8])] = &[
+    ("bad multibulk length", b"*x\r\n"),
+    ("multibulk length too large", b"*3000000000\r\n"),
+    ("not a bulk", b"*1\r\n:1\r\n"),
+    ("negative bulk length", b"*1\r\n$-5\r\n"),
+    (
+        "bulk length over proto-max-bulk-len",
+        b"*1\r\n$600000000\r\n",
+    ),
+    ("bulk length not a number", b"*1\r\n$abc\r\n"),
+    ("unbalanced quotes inline", b"SET \"a b\r\n"),
+    ("unbalanced single quote inline", b"SET 'a\r\n"),
+    ("closing quote followed by text", b"SET \"a\"b c\r\n"),
+    (
+        "pipelined then garbage",
+        b"PING\r\n*1\r\n$4\r\nPING\r\n*1\r\n!\r\n",
+    ),
+    (
+        "commands before the error still run",
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*1\r\n$3\r\nGET\r\n*x\r\n",
+    ),
+    (
+        "empty multibulk and blank lines are skipped",
+        b"*0\r\n\r\n\r\nPING\r\n*-1\r\nPING\r\n",
+    ),
+    ("inline with escapes", b"ECHO \"a\\x41\\tb\"\r\n"),
+    ("inline unknown command", b"NOPE a b\r\n"),
+    ("binary garbage", b"\x00\xff\xfe*\r\n"),
+];
+
+#[test]
+fn malformed_requests_get_redis_errors() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let rill = rill();
+    let mut mismatches = Vec::new();
+    for (name, input) in CASES {
+        let expected = exchange(redis.addr(), input);
+        let got = exchange(rill.addr(), input);
+        if expected != got {
+            mismatches.push(format!(
+                "{name}:\n  redis: {:?} closed={}\n  rill:  {:?} closed={}",
+                String::from_utf8_lossy(&expected.0),
+                expected.1,
+                String::from_utf8_lossy(&got.0),
+                got.1
+            ));
+        }
+    }
+    println!(
+        "protocol: {} cases, {} mismatches",
+        CASES.len(),
+        mismatches.len()
+    );
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
+fn oversized_inline_request_is_refused() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let rill = rill();
+    let big = vec![b'a'; 70 * 1024];
+    let expected = exchange(redis.addr(), &big);
+    let got = exchange(rill.addr(), &big);
+    assert_eq!(
+        String::from_utf8_lossy(&got.0),
+        String::from_utf8_lossy(&expected.0)
+    );
+    assert_eq!(got.1, expected.1);
+    assert!(got
+        .0
+        .starts_with(b"-ERR Protocol error: too big inline request"));
+}
+
+#[test]
+fn a_client_vanishing_mid_frame_disturbs_no_one() {
+    let rill = rill();
+    let addr = rill.addr();
+    let mut steady = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect: {e}"));
+    steady.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    for round in 0..20 {
+        // Half a frame, then gone.
+        {
+            let mut rude = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect: {e}"));
+            let _ = rude.write_all(b"*3\r\n$4\r\nXADD\r\n$1\r\ns\r\n$100\r\nabc");
+        }
+        // Garbage, then gone.
+        {
+            let mut rude = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect: {e}"));
+            let _ = rude.write_all(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03");
+        }
+        let cmd = format!(
+            "*5\r\n$4\r\nXADD\r\n$1\r\ns\r\n$1\r\n*\r\n$1\r\nf\r\n${}\r\n{}\r\n",
+            round.to_string().len(),
+            round
+        );
+        steady
+            .write_all(cmd.as_bytes())
+            .unwrap_or_else(|e| panic!("write: {e}"));
+        let mut buf = [0u8; 64];
+        let n = steady
+            .read(&mut buf)
+            .unwrap_or_else(|e| panic!("read: {e}"));
+        assert!(
+            buf[..n].starts_with(b"$"),
+            "unexpected reply {:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+    }
+    steady
+        .write_all(b"XLEN s\r\n")
+        .unwrap_or_else(|e| panic!("write: {e}"));
+    let mut buf = [0u8; 64];
+    let n = steady
+        .read(&mut buf)
+        .unwrap_or_else(|e| panic!("read: {e}"));
+    assert_eq!(&buf[..n], b":20\r\n");
+}
+
+#[test]
+fn unauthenticated_clients_cannot_send_huge_frames() {
+    let server = match rill_server::spawn(
+        rill_server::Config::from_args(&[
+            "--port".to_string(),
+            "0".to_string(),
+            "--requirepass".to_string(),
+            "secret".to_string(),
+        ])
+        .unwrap_or_else(|e| panic!("config: {e}")),
+    ) {
+        Ok(s) => s,
+        Err(e) => panic!("spawn: {e}"),
+    };
+    let (out, closed) = exchange(server.addr(), b"*20\r\n");
+    assert_eq!(
+        out,
+        b"-ERR Protocol error: unauthenticated multibulk length\r\n"
+    );
+    assert!(closed);
+    let (out, _) = exchange(server.addr(), b"XLEN s\r\nAUTH secret\r\nXLEN s\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "-NOAUTH Authentication required.\r\n+OK\r\n:0\r\n"
+    );
+}
