@@ -395,8 +395,8 @@ fn errorstats_section(ctx: &mut Ctx) -> Vec<String> {
         .collect()
 }
 
-/// How many keys with a TTL `avg_ttl` looks at, like Redis's sampling estimate.
-const TTL_SAMPLE_KEYS: usize = 1000;
+/// `avg_ttl` is an estimate, as in Redis: the TTLs among this many keys.
+const TTL_SAMPLE_KEYS: usize = 10_000;
 
 fn keyspace_section(ctx: &mut Ctx) -> Vec<String> {
     let now = ctx.now_ms;
@@ -409,8 +409,8 @@ fn keyspace_section(ctx: &mut Ctx) -> Vec<String> {
         if db.expires_count() > 0 {
             let ttls: Vec<u64> = db
                 .keys(now)
-                .filter_map(|k| db.expiry(k))
                 .take(TTL_SAMPLE_KEYS)
+                .filter_map(|k| db.expiry(k))
                 .map(|at| at.saturating_sub(now))
                 .collect();
             if !ttls.is_empty() {

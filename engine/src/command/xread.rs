@@ -90,7 +90,7 @@ fn parse(args: &[Bytes]) -> Result<XRead, Reply> {
         return Err(Reply::error(error::SYNTAX));
     };
     let rest = &args[at..];
-    if rest.len() % 2 != 0 {
+    if !rest.len().is_multiple_of(2) {
         return Err(Reply::error(
             "ERR Unbalanced 'xread' list of streams: for each stream key an ID, '+', or '$' must be specified.",
         ));

@@ -377,7 +377,9 @@ fn read_bytes<'a>(buf: &'a [u8], pos: &mut usize) -> &'a [u8] {
 mod tests {
     use super::*;
 
-    fn collect(node: &Node) -> Vec<(StreamId, bool, Vec<(Vec<u8>, Vec<u8>)>)> {
+    type Decoded = (StreamId, bool, Vec<(Vec<u8>, Vec<u8>)>);
+
+    fn collect(node: &Node) -> Vec<Decoded> {
         node.entries()
             .map(|e| {
                 (
