@@ -59,15 +59,15 @@ impl Group {
         }
     }
 
-    fn acl(self) -> &'static str {
+    fn acl(self) -> Option<&'static str> {
         match self {
-            Group::Stream => "@stream",
-            Group::Generic => "@keyspace",
-            Group::String => "@string",
-            Group::Transactions => "@transaction",
-            Group::Connection => "@connection",
-            Group::Server => "@admin",
-            Group::Scripting => "@scripting",
+            Group::Stream => Some("@stream"),
+            Group::Generic => Some("@keyspace"),
+            Group::String => Some("@string"),
+            Group::Transactions => Some("@transaction"),
+            Group::Connection => Some("@connection"),
+            Group::Server => None,
+            Group::Scripting => Some("@scripting"),
         }
     }
 }
@@ -131,24 +131,28 @@ impl Spec {
         self.flags.contains(&flag)
     }
 
-    /// ACL categories as `COMMAND INFO` lists them.
+    /// ACL categories as `COMMAND INFO` lists them: read/write, the family's category,
+    /// `@admin @dangerous` for admin commands, then fast or slow.
     pub fn acl_categories(&self) -> Vec<&'static str> {
         let mut cats = Vec::new();
         if self.has_flag("write") {
             cats.push("@write");
         }
-        if self.has_flag("readonly") {
+        if self.has_flag("readonly") && self.group != Group::Scripting {
             cats.push("@read");
         }
-        cats.push(self.group.acl());
-        if self.group == Group::Server {
-            cats.push("@slow");
-            cats.push("@dangerous");
-        } else if self.has_flag("fast") {
-            cats.push("@fast");
-        } else {
-            cats.push("@slow");
+        if let Some(family) = self.group.acl() {
+            cats.push(family);
         }
+        if self.has_flag("admin") {
+            cats.push("@admin");
+            cats.push("@dangerous");
+        }
+        cats.push(if self.has_flag("fast") {
+            "@fast"
+        } else {
+            "@slow"
+        });
         if self.has_flag("blocking") {
             cats.push("@blocking");
         }
