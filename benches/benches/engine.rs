@@ -46,6 +46,14 @@ fn run(session: &mut Session, parts: &[&str]) -> Reply {
     reply
 }
 
+/// Checks that an XRANGE answered what the bench claims to measure.
+fn assert_ten_entries(reply: Reply) {
+    match reply {
+        Reply::Array(entries) => assert_eq!(entries.len(), 10, "XRANGE ... COUNT 10"),
+        other => panic!("XRANGE answered {other:?}"),
+    }
+}
+
 /// Times `iters` XADDs built by `command(i)`, deleting the stream (untimed) whenever it
 /// reaches `XADD_STREAM_CAP` entries.
 fn timed_xadds(
@@ -63,6 +71,8 @@ fn timed_xadds(
             black_box(session.execute(black_box(cmd)));
         }
         total += started.elapsed();
+        // Every XADD must have added an entry: a bench of error replies measures nothing.
+        assert_eq!(run(session, &["XLEN", "s"]), Reply::Integer(chunk as i64));
         run(session, &["DEL", "s"]);
         done += chunk;
     }
@@ -125,6 +135,7 @@ fn xrange(c: &mut Criterion) {
 
     group.bench_function("from_start", |b| {
         let cmd = args(&["XRANGE", "s", "-", "+", "COUNT", "10"]);
+        assert_ten_entries(session.execute(&cmd));
         b.iter(|| black_box(session.execute(black_box(&cmd))));
     });
 
@@ -135,6 +146,9 @@ fn xrange(c: &mut Criterion) {
             args(&["XRANGE", "s", &ms.to_string(), "+", "COUNT", "10"])
         })
         .collect();
+    for cmd in &starts {
+        assert_ten_entries(session.execute(cmd));
+    }
     group.bench_function("from_scattered_ids", |b| {
         let mut next = 0;
         b.iter(|| {

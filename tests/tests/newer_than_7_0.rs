@@ -1,0 +1,137 @@
+//! Behaviours where Rill follows Redis 7.2–7.4 rather than the 7.0 oracle, so they cannot be
+//! differential: each is checked directly against the 7.4 reply (see cases/newer_than_7_0.md).
+
+use rill_tests::client::Connection;
+use rill_tests::reply::Reply;
+
+fn server() -> rill_server::RunningServer {
+    rill_server::spawn(rill_server::Config {
+        port: 0,
+        ..rill_server::Config::default()
+    })
+    .unwrap_or_else(|e| panic!("rill-server failed to start: {e}"))
+}
+
+fn call(c: &mut Connection, line: &str) -> Reply {
+    let args: Vec<&str> = line.split(' ').collect();
+    c.call(&args).unwrap_or_else(|e| panic!("{line}: {e}"))
+}
+
+fn bulk(s: &str) -> Reply {
+    Reply::Bulk(s.as_bytes().to_vec())
+}
+
+fn entry(id: &str, fields: &[&str]) -> Reply {
+    Reply::Array(vec![
+        bulk(id),
+        Reply::Array(fields.iter().map(|f| bulk(f)).collect()),
+    ])
+}
+
+fn error(text: &str) -> Reply {
+    Reply::Error(text.as_bytes().to_vec())
+}
+
+#[test]
+fn xread_plus_reads_the_last_live_entry() {
+    let rill = server();
+    let mut c = Connection::open(rill.addr()).unwrap_or_else(|e| panic!("connect: {e}"));
+    call(&mut c, "XADD s 1-1 a 1");
+    call(&mut c, "XADD s 1-2 b 2");
+    let last = Reply::Array(vec![Reply::Array(vec![
+        bulk("s"),
+        Reply::Array(vec![entry("1-2", &["b", "2"])]),
+    ])]);
+    assert_eq!(call(&mut c, "XREAD STREAMS s +"), last);
+    assert_eq!(call(&mut c, "XREAD COUNT 10 STREAMS s +"), last);
+    call(&mut c, "XDEL s 1-2");
+    assert_eq!(
+        call(&mut c, "XREAD STREAMS s +"),
+        Reply::Array(vec![Reply::Array(vec![
+            bulk("s"),
+            Reply::Array(vec![entry("1-1", &["a", "1"])]),
+        ])])
+    );
+    assert_eq!(call(&mut c, "XREAD STREAMS nosuch +"), Reply::NullArray);
+    call(&mut c, "XADD e MAXLEN 0 5-5 f v");
+    assert_eq!(call(&mut c, "XREAD STREAMS e +"), Reply::NullArray);
+    call(&mut c, "XADD t 9-9 x y");
+    let both = Reply::Array(vec![
+        Reply::Array(vec![
+            bulk("s"),
+            Reply::Array(vec![entry("1-1", &["a", "1"])]),
+        ]),
+        Reply::Array(vec![
+            bulk("t"),
+            Reply::Array(vec![entry("9-9", &["x", "y"])]),
+        ]),
+    ]);
+    assert_eq!(call(&mut c, "XREAD STREAMS s t + +"), both);
+    assert_eq!(call(&mut c, "XREAD STREAMS s t + 0"), both);
+    // With BLOCK, `+` on a stream with entries answers at once.
+    assert_eq!(
+        call(&mut c, "XREAD BLOCK 0 STREAMS t +").type_name(),
+        "array"
+    );
+    // RESP3: a map keyed by stream name.
+    call(&mut c, "HELLO 3");
+    assert_eq!(
+        call(&mut c, "XREAD STREAMS t +"),
+        Reply::Map(vec![(
+            bulk("t"),
+            Reply::Array(vec![entry("9-9", &["x", "y"])])
+        )])
+    );
+}
+
+#[test]
+fn xread_unbalanced_streams_uses_the_7_4_text() {
+    let rill = server();
+    let mut c = Connection::open(rill.addr()).unwrap_or_else(|e| panic!("connect: {e}"));
+    let text = "ERR Unbalanced 'xread' list of streams: for each stream key an ID, '+', or '$' must be specified.";
+    for line in [
+        "XREAD STREAMS s t 0",
+        "XREAD STREAMS a b c 0 0",
+        "XREAD COUNT 1 STREAMS s t 0",
+    ] {
+        assert_eq!(call(&mut c, line), error(text), "{line}");
+    }
+    assert_eq!(
+        call(&mut c, "XREAD STREAMS s"),
+        error("ERR wrong number of arguments for 'xread' command")
+    );
+}
+
+#[test]
+fn xsetid_below_max_deleted_id_is_refused() {
+    let rill = server();
+    let mut c = Connection::open(rill.addr()).unwrap_or_else(|e| panic!("connect: {e}"));
+    for line in [
+        "XADD s 1-1 a 1",
+        "XADD s 2-1 a 2",
+        "XADD s 3-1 a 3",
+        "XDEL s 3-1",
+    ] {
+        call(&mut c, line);
+    }
+    let refused =
+        error("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id");
+    assert_eq!(call(&mut c, "XSETID s 2-5"), refused);
+    assert_eq!(call(&mut c, "XSETID s 3-0"), refused);
+    assert_eq!(call(&mut c, "XSETID s 3-1"), Reply::Simple(b"OK".to_vec()));
+    assert_eq!(call(&mut c, "XSETID s 2-5 MAXDELETEDID 1-0"), refused);
+    assert_eq!(
+        call(&mut c, "XSETID s 5-0 MAXDELETEDID 1-0"),
+        Reply::Simple(b"OK".to_vec())
+    );
+    // The recorded max-deleted-entry-id moved back to 1-0.
+    let info = call(&mut c, "XINFO STREAM s");
+    let Reply::Array(fields) = info else {
+        panic!("XINFO STREAM: {info:?}")
+    };
+    let at = fields
+        .iter()
+        .position(|f| *f == bulk("max-deleted-entry-id"))
+        .unwrap_or_else(|| panic!("no max-deleted-entry-id"));
+    assert_eq!(fields[at + 1], bulk("1-0"));
+}
