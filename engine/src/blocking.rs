@@ -26,6 +26,18 @@ pub enum BlockedRead {
         from: Vec<crate::command::xread::ReadFrom>,
         count: usize,
     },
+    /// XREADGROUP with `>`: new entries for a consumer of a group.
+    XReadGroup(crate::command::xreadgroup::GroupRead),
+}
+
+impl BlockedRead {
+    /// The keys the read waits on.
+    pub fn keys(&self) -> &[Bytes] {
+        match self {
+            BlockedRead::XRead { keys, .. } => keys,
+            BlockedRead::XReadGroup(read) => &read.keys,
+        }
+    }
 }
 
 /// Where the reply for a blocked client lands.
@@ -119,9 +131,9 @@ impl Blocking {
         self.waiters.len()
     }
 
-    /// Registers a waiter on its keys.
-    pub fn block(&mut self, waiter: Waiter, keys: &[Bytes]) {
-        for key in keys {
+    /// Registers a waiter on the keys of its read.
+    pub fn block(&mut self, waiter: Waiter) {
+        for key in waiter.read.keys() {
             self.by_key
                 .entry((waiter.db, key.clone()))
                 .or_default()
@@ -133,10 +145,7 @@ impl Blocking {
     /// Removes a client's waiter (served, timed out, or disconnected).
     pub fn remove(&mut self, client: u64) -> Option<Waiter> {
         let waiter = self.waiters.remove(&client)?;
-        let keys: Vec<Bytes> = match &waiter.read {
-            BlockedRead::XRead { keys, .. } => keys.clone(),
-        };
-        for key in keys {
+        for key in waiter.read.keys().to_vec() {
             let slot = (waiter.db, key);
             if let Some(queue) = self.by_key.get_mut(&slot) {
                 queue.retain(|c| *c != client);

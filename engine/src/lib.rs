@@ -24,6 +24,7 @@ pub mod clients;
 pub mod command;
 pub mod config;
 pub mod error;
+pub mod group;
 pub mod id;
 pub mod keyspace;
 pub mod reply;

@@ -9,11 +9,17 @@ pub mod server;
 pub mod strings;
 pub mod transactions;
 pub mod trim_args;
+pub mod xack;
 pub mod xadd;
+pub mod xautoclaim;
+pub mod xclaim;
 pub mod xdel;
+pub mod xgroup;
 pub mod xinfo;
+pub mod xpending;
 pub mod xrange;
 pub mod xread;
+pub mod xreadgroup;
 pub mod xsetid;
 pub mod xtrim;
 
@@ -173,6 +179,12 @@ pub fn table() -> &'static HashMap<&'static str, Spec> {
         all.extend(xadd::specs());
         all.extend(xrange::specs());
         all.extend(xread::specs());
+        all.extend(xreadgroup::specs());
+        all.extend(xgroup::specs());
+        all.extend(xack::specs());
+        all.extend(xpending::specs());
+        all.extend(xclaim::specs());
+        all.extend(xautoclaim::specs());
         all.extend(xdel::specs());
         all.extend(xtrim::specs());
         all.extend(xsetid::specs());
@@ -389,7 +401,24 @@ pub(crate) fn serve_blocked(state: &mut State, shared: &Arc<Shared>, now_ms: u64
                     shared,
                     now_ms,
                 };
-                if let Some(reply) = xread::retry_blocked(&mut ctx, &read) {
+                let answer = match &read {
+                    crate::blocking::BlockedRead::XRead { .. } => {
+                        xread::retry_blocked(&mut ctx, &read)
+                    }
+                    crate::blocking::BlockedRead::XReadGroup(group_read) => {
+                        xreadgroup::retry_blocked(&mut ctx, group_read)
+                    }
+                };
+                if let Some(reply) = answer {
+                    if let Reply::Error(text) = &reply {
+                        // Released with an error: a failed call of its command, as any other.
+                        let name = match read {
+                            crate::blocking::BlockedRead::XRead { .. } => "xread",
+                            crate::blocking::BlockedRead::XReadGroup(_) => "xreadgroup",
+                        };
+                        state.stats.commands.entry(name).or_default().failed_calls += 1;
+                        state.stats.count_error(text);
+                    }
                     if let Some(waiter) = state.keyspace.blocking.remove(client) {
                         waiter.slot.fill(reply);
                     }
@@ -401,7 +430,7 @@ pub(crate) fn serve_blocked(state: &mut State, shared: &Arc<Shared>, now_ms: u64
 
 impl Ctx<'_> {
     /// Blocks the calling client on `keys` until a write lets `read` answer, or the timeout.
-    pub fn block(&mut self, read: crate::blocking::BlockedRead, keys: &[Bytes], timeout_ms: u64) {
+    pub fn block(&mut self, read: crate::blocking::BlockedRead, timeout_ms: u64) {
         let slot = Arc::new(crate::blocking::Slot::default());
         let waiter = crate::blocking::Waiter {
             client: self.session.id,
@@ -411,7 +440,7 @@ impl Ctx<'_> {
             slot: slot.clone(),
             timeout_ms,
         };
-        self.state.keyspace.blocking.block(waiter, keys);
+        self.state.keyspace.blocking.block(waiter);
         self.session.blocked = Some(slot);
     }
 }

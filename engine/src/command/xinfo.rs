@@ -12,6 +12,8 @@ use super::xrange::entry_reply;
 use super::{container_arity, help_reply, Ctx, Group, Spec};
 use crate::args::{int_arg, is};
 use crate::error;
+use crate::group::ConsumerGroup;
+use crate::id::StreamId;
 use crate::reply::Reply;
 use crate::stream::Stream;
 
@@ -116,14 +118,19 @@ fn stream(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             count as usize
         };
         let entries = s
-            .range(crate::StreamId::MIN, crate::StreamId::MAX, false)
+            .range(StreamId::MIN, StreamId::MAX, false)
             .take(limit)
             .map(|e| entry_reply(&e))
             .collect();
         map.push((text("entries"), Reply::Array(entries)));
-        map.push((text("groups"), Reply::Array(Vec::new())));
+        let groups = s
+            .groups
+            .iter()
+            .map(|(name, g)| full_group(s, name, g, limit))
+            .collect();
+        map.push((text("groups"), Reply::Array(groups)));
     } else {
-        map.push((text("groups"), Reply::Integer(0)));
+        map.push((text("groups"), Reply::Integer(s.groups.len() as i64)));
         let first = s
             .first_entry()
             .map(|e| entry_reply(&e))
@@ -136,6 +143,70 @@ fn stream(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         map.push((text("last-entry"), last));
     }
     Reply::Map(map)
+}
+
+/// A group in XINFO STREAM FULL: its position, lag, PEL and consumers with their PELs.
+fn full_group(s: &Stream, name: &Bytes, g: &ConsumerGroup, limit: usize) -> Reply {
+    let pel = g
+        .pel
+        .iter()
+        .take(limit)
+        .map(|(id, p)| {
+            Reply::Array(vec![
+                id.to_reply(),
+                Reply::Bulk(p.consumer.clone()),
+                Reply::Integer(p.delivery_time as i64),
+                Reply::Integer(p.delivery_count as i64),
+            ])
+        })
+        .collect();
+    let consumers = g
+        .consumers
+        .iter()
+        .map(|(cname, c)| {
+            let pending = c
+                .pending
+                .iter()
+                .take(limit)
+                .filter_map(|id| g.pel.get(id).map(|p| (id, p)))
+                .map(|(id, p)| {
+                    Reply::Array(vec![
+                        id.to_reply(),
+                        Reply::Integer(p.delivery_time as i64),
+                        Reply::Integer(p.delivery_count as i64),
+                    ])
+                })
+                .collect();
+            Reply::Map(vec![
+                (text("name"), Reply::Bulk(cname.clone())),
+                (text("seen-time"), Reply::Integer(c.seen_time as i64)),
+                (
+                    text("active-time"),
+                    Reply::Integer(c.active_time.map_or(-1, |t| t as i64)),
+                ),
+                (text("pel-count"), Reply::Integer(c.pending.len() as i64)),
+                (text("pending"), Reply::Array(pending)),
+            ])
+        })
+        .collect();
+    Reply::Map(vec![
+        (text("name"), Reply::Bulk(name.clone())),
+        (text("last-delivered-id"), g.last_id.to_reply()),
+        (text("entries-read"), entries_read(g)),
+        (text("lag"), lag(s, g)),
+        (text("pel-count"), Reply::Integer(g.pel.len() as i64)),
+        (text("pending"), Reply::Array(pel)),
+        (text("consumers"), Reply::Array(consumers)),
+    ])
+}
+
+fn entries_read(g: &ConsumerGroup) -> Reply {
+    g.entries_read
+        .map_or(Reply::Null, |n| Reply::Integer(n as i64))
+}
+
+fn lag(s: &Stream, g: &ConsumerGroup) -> Reply {
+    s.lag(g).map_or(Reply::Null, |n| Reply::Integer(n as i64))
 }
 
 /// The fields both forms of XINFO STREAM start with.
@@ -163,22 +234,59 @@ fn header(s: &Stream) -> Vec<(Reply, Reply)> {
 }
 
 fn groups(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match ctx.stream(&args[2]) {
-        Err(e) => e,
-        Ok(None) => Reply::error(error::NO_SUCH_KEY),
-        // Consumer groups arrive with XGROUP; until then no stream has any.
-        Ok(Some(_)) => Reply::Array(Vec::new()),
-    }
+    let s = match ctx.stream(&args[2]) {
+        Err(e) => return e,
+        Ok(None) => return Reply::error(error::NO_SUCH_KEY),
+        Ok(Some(s)) => s,
+    };
+    let groups = s
+        .groups
+        .iter()
+        .map(|(name, g)| {
+            Reply::Map(vec![
+                (text("name"), Reply::Bulk(name.clone())),
+                (text("consumers"), Reply::Integer(g.consumers.len() as i64)),
+                (text("pending"), Reply::Integer(g.pel.len() as i64)),
+                (text("last-delivered-id"), g.last_id.to_reply()),
+                (text("entries-read"), entries_read(g)),
+                (text("lag"), lag(s, g)),
+            ])
+        })
+        .collect();
+    Reply::Array(groups)
 }
 
 fn consumers(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match ctx.stream(&args[2]) {
-        Err(e) => e,
-        Ok(None) => Reply::error(error::NO_SUCH_KEY),
-        Ok(Some(_)) => Reply::error(format!(
+    let now = ctx.now_ms;
+    let s = match ctx.stream(&args[2]) {
+        Err(e) => return e,
+        Ok(None) => return Reply::error(error::NO_SUCH_KEY),
+        Ok(Some(s)) => s,
+    };
+    let Some(g) = s.groups.get(&args[3]) else {
+        return Reply::error(format!(
             "NOGROUP No such consumer group '{}' for key name '{}'",
             String::from_utf8_lossy(&args[3]),
             String::from_utf8_lossy(&args[2])
-        )),
-    }
+        ));
+    };
+    let list = g
+        .consumers
+        .iter()
+        .map(|(name, c)| {
+            Reply::Map(vec![
+                (text("name"), Reply::Bulk(name.clone())),
+                (text("pending"), Reply::Integer(c.pending.len() as i64)),
+                (
+                    text("idle"),
+                    Reply::Integer(now.saturating_sub(c.seen_time) as i64),
+                ),
+                (
+                    text("inactive"),
+                    Reply::Integer(c.active_time.map_or(-1, |t| now.saturating_sub(t) as i64)),
+                ),
+            ])
+        })
+        .collect();
+    Reply::Array(list)
 }

@@ -153,7 +153,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 from,
                 count: req.count,
             };
-            ctx.block(read, &req.keys, timeout);
+            ctx.block(read, timeout);
             Reply::NullArray
         }
         _ => reply,
@@ -167,6 +167,7 @@ pub fn retry_blocked(ctx: &mut Ctx, read: &BlockedRead) -> Option<Reply> {
             let reply = read_available(ctx, keys, from, *count);
             (reply != Reply::NullArray).then_some(reply)
         }
+        BlockedRead::XReadGroup(_) => None,
     }
 }
 

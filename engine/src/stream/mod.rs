@@ -7,6 +7,7 @@ pub mod node;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+use crate::group::ConsumerGroup;
 use crate::id::StreamId;
 pub use node::{EntryView, Node};
 
@@ -57,6 +58,8 @@ pub struct Stream {
     pub first_id: StreamId,
     pub max_deleted_id: StreamId,
     pub entries_added: u64,
+    /// Consumer groups by name, in name order (XINFO GROUPS lists them so).
+    pub groups: BTreeMap<bytes::Bytes, ConsumerGroup>,
 }
 
 impl Stream {
@@ -155,6 +158,81 @@ impl Stream {
             Some(e) => e.id,
             None => StreamId::MIN,
         };
+    }
+
+    /// Whether a live entry with this ID exists.
+    pub fn contains(&self, id: StreamId) -> bool {
+        self.range(id, id, false).next().is_some()
+    }
+
+    /// The ID of the last live entry (0-0 when empty).
+    pub fn last_valid_id(&self) -> StreamId {
+        self.last_entry().map(|e| e.id).unwrap_or(StreamId::MIN)
+    }
+
+    /// Whether a deleted entry may lie in `start..=end` (only the newest tombstone is known,
+    /// as in Redis).
+    pub fn range_has_tombstones(&self, start: StreamId, end: StreamId) -> bool {
+        if self.length == 0 || self.max_deleted_id == StreamId::MIN {
+            return false;
+        }
+        if self.first_id > self.max_deleted_id {
+            return false;
+        }
+        start <= self.max_deleted_id && self.max_deleted_id <= end
+    }
+
+    /// The logical read counter of `id` (its distance from the first entry ever added), when
+    /// it can be known without walking the stream.
+    pub fn estimate_entries_read(&self, id: StreamId) -> Option<u64> {
+        if self.entries_added == 0 {
+            return Some(0);
+        }
+        if self.length == 0 && id <= self.last_id {
+            return Some(self.entries_added);
+        }
+        // A tombstone after `id` makes its position unknowable.
+        if id != StreamId::MIN && id < self.max_deleted_id {
+            return None;
+        }
+        if id == self.last_id {
+            return Some(self.entries_added);
+        }
+        if id > self.last_id {
+            return None;
+        }
+        if self.max_deleted_id == StreamId::MIN || self.max_deleted_id < self.first_id {
+            if id < self.first_id {
+                return Some(self.entries_added - self.length);
+            }
+            if id == self.first_id {
+                return Some(self.entries_added - self.length + 1);
+            }
+        }
+        None
+    }
+
+    /// Whether a group's own entries-read counter still describes its position: known, not
+    /// behind the first entry (trimmed entries were never read), no tombstone after it.
+    pub fn group_counter_valid(&self, group: &ConsumerGroup) -> bool {
+        group.entries_read.is_some()
+            && group.last_id >= self.first_id
+            && !self.range_has_tombstones(group.last_id, StreamId::MAX)
+    }
+
+    /// Entries not yet delivered to the group; `None` when that cannot be known (XINFO
+    /// GROUPS shows null). Follows Redis 7.4 and its later fixes for trimmed streams.
+    pub fn lag(&self, group: &ConsumerGroup) -> Option<u64> {
+        if self.entries_added == 0 || self.length == 0 {
+            return Some(0);
+        }
+        if self.group_counter_valid(group) {
+            return group
+                .entries_read
+                .map(|read| self.entries_added.saturating_sub(read));
+        }
+        self.estimate_entries_read(group.last_id)
+            .map(|read| self.entries_added.saturating_sub(read))
     }
 
     /// Trims from the head. Returns how many entries went.

@@ -1,0 +1,142 @@
+//! XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]
+//!
+//! Walks the group's PEL from `start` like SCAN, claiming for `consumer` up to COUNT entries
+//! idle for at least min-idle-time and looking at no more than COUNT × 10. Replies with the
+//! cursor to continue from (0-0 at the end), the claimed entries, and the IDs it dropped from
+//! the PEL because their entries were deleted.
+
+use bytes::Bytes;
+
+use super::xpending::no_group;
+use super::xrange::entry_reply;
+use super::{Ctx, Group, Spec};
+use crate::args::{is, parse_i64_strict};
+use crate::error;
+use crate::id::{parse_range_bound, StreamId};
+use crate::reply::Reply;
+
+/// How many PEL entries one call may examine per entry it may claim.
+const ATTEMPTS_FACTOR: u64 = 10;
+
+pub fn specs() -> Vec<Spec> {
+    vec![Spec::new(
+        "xautoclaim",
+        -6,
+        Group::Stream,
+        &["write", "fast"],
+        (1, 1, 1),
+        "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member.",
+        run,
+    )
+    .since("6.2.0")]
+}
+
+fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (key, group_name, consumer) = (&args[1], &args[2], &args[3]);
+    let min_idle = match parse_i64_strict(&args[4]) {
+        Some(n) => n.max(0) as u64,
+        None => return Reply::error("ERR Invalid min-idle-time argument for XAUTOCLAIM"),
+    };
+    let mut start = match parse_range_bound(&args[5], 0) {
+        Ok((id, false)) => id,
+        Ok((id, true)) => match id.successor() {
+            Some(s) => s,
+            None => return Reply::error("ERR invalid start ID for the interval"),
+        },
+        Err(e) => return e,
+    };
+    let mut count: u64 = 100;
+    let mut justid = false;
+    let mut j = 6;
+    while j < args.len() {
+        let more = args.len() - 1 - j;
+        if is(&args[j], "count") && more > 0 {
+            let max = (i64::MAX / 16) as u64;
+            count = match parse_i64_strict(&args[j + 1]) {
+                Some(n) if n >= 1 && (n as u64) <= max => n as u64,
+                _ => return Reply::error("ERR COUNT must be > 0"),
+            };
+            j += 1;
+        } else if is(&args[j], "justid") {
+            justid = true;
+        } else {
+            return Reply::error(error::SYNTAX);
+        }
+        j += 1;
+    }
+    let now = ctx.now_ms;
+    let stream = match ctx.stream_mut(key) {
+        Err(e) => return e,
+        Ok(Some(s)) => s,
+        Ok(None) => return no_group(key, group_name),
+    };
+    let Some(mut group) = stream.groups.remove(group_name) else {
+        return no_group(key, group_name);
+    };
+    let mut attempts = count * ATTEMPTS_FACTOR;
+    let mut claimed = Vec::new();
+    let mut deleted = Vec::new();
+    let mut cursor = StreamId::MIN;
+    loop {
+        let next = group
+            .pel
+            .range(start..)
+            .next()
+            .map(|(id, p)| (*id, p.delivery_time));
+        let Some((id, delivered_at)) = next else {
+            break;
+        };
+        if attempts == 0 || count == 0 {
+            cursor = id;
+            break;
+        }
+        attempts -= 1;
+        start = match id.successor() {
+            Some(s) => s,
+            None => StreamId::MAX,
+        };
+        if !stream.contains(id) {
+            group.ack(id);
+            deleted.push(id.to_reply());
+            count -= 1;
+            if id == StreamId::MAX {
+                break;
+            }
+            continue;
+        }
+        if min_idle > 0 && now.saturating_sub(delivered_at) < min_idle {
+            if id == StreamId::MAX {
+                break;
+            }
+            continue;
+        }
+        if !group.consumers.contains_key(consumer) {
+            group.create_consumer(consumer, now);
+        }
+        group.claim(id, consumer, now, None, justid);
+        if let Some(c) = group.consumers.get_mut(consumer) {
+            c.seen_time = now;
+            c.active_time = Some(now);
+        }
+        claimed.push(if justid {
+            id.to_reply()
+        } else {
+            match stream.range(id, id, false).next() {
+                Some(entry) => entry_reply(&entry),
+                None => id.to_reply(),
+            }
+        });
+        count -= 1;
+        if id == StreamId::MAX {
+            break;
+        }
+    }
+    stream.groups.insert(group_name.clone(), group);
+    let changes = (claimed.len() + deleted.len()) as u64;
+    ctx.state.stats.dirty += changes;
+    Reply::Array(vec![
+        cursor.to_reply(),
+        Reply::Array(claimed),
+        Reply::Array(deleted),
+    ])
+}

@@ -1,0 +1,323 @@
+//! XREADGROUP GROUP group consumer [COUNT count] [BLOCK milliseconds] [NOACK]
+//!     STREAMS key [key ...] id [id ...]
+//!
+//! Reads as a consumer of a group. `>` delivers entries no consumer of the group has seen:
+//! the group's last-delivered ID and entries-read move, and each entry joins the group's and
+//! the consumer's pending lists (unless NOACK). An explicit ID re-reads the consumer's own
+//! pending entries after it (deleted ones come back with a null body) and never blocks.
+
+use bytes::Bytes;
+
+use super::xrange::entry_reply;
+use super::xread::parse_timeout;
+use super::{Ctx, Group, Spec};
+use crate::args::{int_arg, is};
+use crate::blocking::BlockedRead;
+use crate::error;
+use crate::group::ConsumerGroup;
+use crate::id::{parse_strict_id, StreamId};
+use crate::reply::Reply;
+use crate::stream::Stream;
+
+pub fn specs() -> Vec<Spec> {
+    vec![Spec::new(
+        "xreadgroup",
+        -7,
+        Group::Stream,
+        &["write", "blocking", "movablekeys"],
+        (0, 0, 0),
+        "Returns new or historical entries from a stream for a consumer in a group.",
+        run,
+    )
+    .since("5.0.0")]
+}
+
+/// A `>` read for a consumer, kept by a blocked client to re-run.
+#[derive(Debug, Clone)]
+pub struct GroupRead {
+    pub group: Bytes,
+    pub consumer: Bytes,
+    pub keys: Vec<Bytes>,
+    pub count: usize,
+    pub noack: bool,
+}
+
+/// Where a read starts in one stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum From {
+    /// `>`: entries never delivered to the group.
+    New,
+    /// The consumer's pending entries after this ID.
+    History(StreamId),
+}
+
+struct Request {
+    read: GroupRead,
+    block: Option<u64>,
+    ids: Vec<Bytes>,
+}
+
+const DOLLAR: &str = "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.";
+const PLUS: &str = "ERR The + ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The + ID would just return an empty result set.";
+
+fn parse(args: &[Bytes]) -> Result<Request, Reply> {
+    let mut count = 0usize;
+    let mut block = None;
+    let mut noack = false;
+    let mut names: Option<(Bytes, Bytes)> = None;
+    let mut streams_at = None;
+    let mut i = 1;
+    while i < args.len() {
+        let more = args.len() - 1 - i;
+        let opt = &args[i];
+        if is(opt, "block") && more > 0 {
+            i += 1;
+            block = Some(parse_timeout(&args[i])?);
+        } else if is(opt, "count") && more > 0 {
+            i += 1;
+            count = int_arg(&args[i])?.max(0) as usize;
+        } else if is(opt, "streams") && more > 0 {
+            streams_at = Some(i + 1);
+            if !(args.len() - i - 1).is_multiple_of(2) {
+                return Err(Reply::error(
+                    "ERR Unbalanced 'xreadgroup' list of streams: for each stream key an ID or '>' must be specified.",
+                ));
+            }
+            break;
+        } else if is(opt, "group") && more >= 2 {
+            names = Some((args[i + 1].clone(), args[i + 2].clone()));
+            i += 2;
+        } else if is(opt, "noack") {
+            noack = true;
+        } else {
+            return Err(Reply::error(error::SYNTAX));
+        }
+        i += 1;
+    }
+    let Some(at) = streams_at else {
+        return Err(Reply::error(error::SYNTAX));
+    };
+    let Some((group, consumer)) = names else {
+        return Err(Reply::error("ERR Missing GROUP option for XREADGROUP"));
+    };
+    let half = (args.len() - at) / 2;
+    Ok(Request {
+        read: GroupRead {
+            group,
+            consumer,
+            keys: args[at..at + half].to_vec(),
+            count,
+            noack,
+        },
+        block,
+        ids: args[at + half..].to_vec(),
+    })
+}
+
+/// `-NOGROUP No such key 'k' or consumer group 'g' in XREADGROUP with GROUP option`
+fn no_group(key: &[u8], group: &[u8]) -> Reply {
+    Reply::error(format!(
+        "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
+        String::from_utf8_lossy(key),
+        String::from_utf8_lossy(group)
+    ))
+}
+
+/// Checks that every key holds a stream with the group (WRONGTYPE / NOGROUP otherwise).
+fn check_groups(ctx: &mut Ctx, read: &GroupRead) -> Result<(), Reply> {
+    for key in &read.keys {
+        match ctx.stream(key)? {
+            Some(s) if s.groups.contains_key(&read.group) => {}
+            _ => return Err(no_group(key, &read.group)),
+        }
+    }
+    Ok(())
+}
+
+fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let req = match parse(args) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let mut from = Vec::with_capacity(req.ids.len());
+    for (key, id) in req.read.keys.iter().zip(&req.ids) {
+        match ctx.stream(key) {
+            Err(e) => return e,
+            Ok(Some(s)) if s.groups.contains_key(&req.read.group) => {}
+            Ok(_) => return no_group(key, &req.read.group),
+        }
+        from.push(match id.as_ref() {
+            b"$" => return Reply::error(DOLLAR),
+            b"+" => return Reply::error(PLUS),
+            b">" => From::New,
+            other => match parse_strict_id(other) {
+                Ok(id) => From::History(id),
+                Err(e) => return e,
+            },
+        });
+    }
+    let served = serve(ctx, &req.read, &from);
+    if served.is_empty() {
+        if let Some(timeout) = req.block {
+            if !ctx.session.in_exec && from.iter().all(|f| *f == From::New) {
+                ctx.block(BlockedRead::XReadGroup(req.read), timeout);
+                return Reply::NullArray;
+            }
+        }
+        return Reply::NullArray;
+    }
+    shape(ctx, served)
+}
+
+/// The reply for the streams that were served: an array of `[key, entries]`, or a map in RESP3.
+fn shape(ctx: &Ctx, served: Vec<(Bytes, Vec<Reply>)>) -> Reply {
+    if ctx.session.protocol >= 3 {
+        Reply::Map(
+            served
+                .into_iter()
+                .map(|(k, e)| (Reply::Bulk(k), Reply::Array(e)))
+                .collect(),
+        )
+    } else {
+        Reply::Array(
+            served
+                .into_iter()
+                .map(|(k, e)| Reply::Array(vec![Reply::Bulk(k), Reply::Array(e)]))
+                .collect(),
+        )
+    }
+}
+
+/// Serves each stream that has something for the consumer. History reads are always served
+/// (possibly empty); `>` reads only when the stream has entries past the group's position.
+fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, Vec<Reply>)> {
+    let now = ctx.now_ms;
+    let mut served = Vec::new();
+    let mut delivered_new = false;
+    for (key, start) in read.keys.iter().zip(from) {
+        let Ok(Some(stream)) = ctx.stream_mut(key) else {
+            continue;
+        };
+        let Some(mut group) = stream.groups.remove(&read.group) else {
+            continue;
+        };
+        group.touch_consumer(&read.consumer, now);
+        let entries = match *start {
+            From::History(after) => Some(history(
+                stream,
+                &mut group,
+                &read.consumer,
+                after,
+                read.count,
+                now,
+            )),
+            From::New => {
+                if stream.last_valid_id() > group.last_id {
+                    let entries = deliver_new(stream, &mut group, read, now);
+                    delivered_new |= !entries.is_empty();
+                    Some(entries)
+                } else {
+                    None
+                }
+            }
+        };
+        stream.groups.insert(read.group.clone(), group);
+        if let Some(entries) = entries {
+            served.push((key.clone(), entries));
+        }
+    }
+    if delivered_new {
+        // History reads change nothing a snapshot keeps; new deliveries do.
+        ctx.state.stats.dirty += 1;
+    }
+    served
+}
+
+/// Delivers entries after the group's last ID to the consumer.
+fn deliver_new(
+    stream: &Stream,
+    group: &mut ConsumerGroup,
+    read: &GroupRead,
+    now: u64,
+) -> Vec<Reply> {
+    let limit = if read.count == 0 {
+        usize::MAX
+    } else {
+        read.count
+    };
+    let Some(first) = group.last_id.successor() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in stream.range(first, StreamId::MAX, false).take(limit) {
+        let id = entry.id;
+        advance_group(stream, group, id);
+        out.push(entry_reply(&entry));
+        if !read.noack {
+            group.deliver(id, &read.consumer, now);
+        }
+    }
+    if !out.is_empty() {
+        if let Some(c) = group.consumers.get_mut(&read.consumer) {
+            c.active_time = Some(now);
+        }
+    }
+    out
+}
+
+/// Moves the group's last-delivered ID to `id` and keeps its entries-read counter exact when
+/// it can (Redis 7.4 rules, with the later fix for groups left behind by trimming).
+pub fn advance_group(stream: &Stream, group: &mut ConsumerGroup, id: StreamId) {
+    if id <= group.last_id {
+        return;
+    }
+    if stream.group_counter_valid(group) {
+        group.entries_read = group.entries_read.map(|n| n + 1);
+    } else if stream.entries_added > 0 {
+        group.entries_read = stream.estimate_entries_read(id);
+    }
+    group.last_id = id;
+}
+
+/// The consumer's pending entries after `after`, re-delivered (count + 1, time now).
+fn history(
+    stream: &Stream,
+    group: &mut ConsumerGroup,
+    consumer: &Bytes,
+    after: StreamId,
+    count: usize,
+    now: u64,
+) -> Vec<Reply> {
+    let Some(start) = after.successor() else {
+        return Vec::new();
+    };
+    let limit = if count == 0 { usize::MAX } else { count };
+    let ids: Vec<StreamId> = match group.consumers.get(consumer) {
+        Some(c) => c.pending.range(start..).take(limit).copied().collect(),
+        None => Vec::new(),
+    };
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        match stream.range(id, id, false).next() {
+            Some(entry) => {
+                out.push(entry_reply(&entry));
+                if let Some(p) = group.pel.get_mut(&id) {
+                    p.delivery_time = now;
+                    p.delivery_count += 1;
+                }
+            }
+            None => out.push(Reply::Array(vec![id.to_reply(), Reply::NullArray])),
+        }
+    }
+    out
+}
+
+/// Re-runs a blocked `>` read; `Some` with the reply when there is data or an error.
+pub fn retry_blocked(ctx: &mut Ctx, read: &GroupRead) -> Option<Reply> {
+    if let Err(e) = check_groups(ctx, read) {
+        return Some(e);
+    }
+    let from = vec![From::New; read.keys.len()];
+    let served = serve(ctx, read, &from);
+    (!served.is_empty()).then(|| shape(ctx, served))
+}
