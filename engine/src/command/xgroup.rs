@@ -104,7 +104,7 @@ fn help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
         "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
         "    Set the current group ID and entries_read counter.",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
     ])
 }
 
@@ -164,6 +164,10 @@ fn create(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     if !exists && !mkstream {
         return Reply::error(NEEDS_KEY);
+    }
+    // Redis takes at most three options' worth of words, checked only at this point.
+    if args.len() > 8 {
+        return Reply::error(error::subcommand_syntax("xgroup", &args[1]));
     }
     let id = if args[4].as_ref() == b"$" {
         match ctx.stream(key) {

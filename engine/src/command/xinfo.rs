@@ -77,7 +77,7 @@ fn help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
         "STREAM <key> [FULL [COUNT <count>]",
         "    Show information about the stream.",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
     ])
 }
 

@@ -151,6 +151,8 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             b"+" => return Reply::error(PLUS),
             b">" => From::New,
             other => match parse_strict_id(other) {
+                // Redis marks `>` internally as the maximum ID, so that ID reads as `>`.
+                Ok(StreamId::MAX) => From::New,
                 Ok(id) => From::History(id),
                 Err(e) => return e,
             },
