@@ -201,3 +201,118 @@ impl Blocking {
         self.waiters.get(&client)
     }
 }
+
+/// Timeouts of blocked embedded clients, run by one lazily started thread per engine, so the
+/// embedded engine's blocking reads work under any async runtime (or none).
+pub(crate) mod timer {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    use std::sync::{Arc, Weak};
+    use std::time::Instant;
+
+    use parking_lot::{Condvar, Mutex};
+
+    use super::Slot;
+    use crate::reply::Reply;
+    use crate::Shared;
+
+    struct Deadline {
+        at: Instant,
+        client: u64,
+        slot: Weak<Slot>,
+    }
+
+    impl PartialEq for Deadline {
+        fn eq(&self, other: &Self) -> bool {
+            self.at == other.at
+        }
+    }
+    impl Eq for Deadline {}
+    impl PartialOrd for Deadline {
+        fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(other))
+        }
+    }
+    impl Ord for Deadline {
+        fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+            self.at.cmp(&other.at)
+        }
+    }
+
+    /// The pending deadlines and the condition the timer thread sleeps on.
+    #[derive(Default)]
+    pub(crate) struct Timer {
+        queue: Mutex<BinaryHeap<Reverse<Deadline>>>,
+        wake: Condvar,
+        started: Mutex<bool>,
+    }
+
+    impl Timer {
+        /// Times out `slot` (the block of `client`) at `at`, unless it was served before.
+        pub(crate) fn schedule(&self, shared: &Arc<Shared>, at: Instant, client: u64, slot: &Arc<Slot>) {
+            {
+                let mut started = self.started.lock();
+                if !*started {
+                    *started = true;
+                    let weak = Arc::downgrade(shared);
+                    let _ = std::thread::Builder::new()
+                        .name("rill-block-timer".into())
+                        .spawn(move || run(weak));
+                }
+            }
+            self.queue.lock().push(Reverse(Deadline {
+                at,
+                client,
+                slot: Arc::downgrade(slot),
+            }));
+            self.wake.notify_one();
+        }
+    }
+
+    /// Fires due deadlines until the engine is gone.
+    fn run(shared: Weak<Shared>) {
+        loop {
+            let Some(engine) = shared.upgrade() else {
+                return;
+            };
+            let timer = &engine.timer;
+            let mut queue = timer.queue.lock();
+            let now = Instant::now();
+            let mut due = Vec::new();
+            while queue.peek().is_some_and(|Reverse(d)| d.at <= now) {
+                if let Some(Reverse(d)) = queue.pop() {
+                    due.push(d);
+                }
+            }
+            if due.is_empty() {
+                // Sleep until the next deadline, at most a second so a dropped engine is
+                // noticed.
+                let wait = queue
+                    .peek()
+                    .map(|Reverse(d)| d.at.saturating_duration_since(now))
+                    .unwrap_or(std::time::Duration::from_secs(1))
+                    .min(std::time::Duration::from_secs(1));
+                let _ = timer.wake.wait_for(&mut queue, wait);
+                continue;
+            }
+            drop(queue);
+            let mut state = engine.state.lock();
+            for d in due {
+                let Some(slot) = d.slot.upgrade() else {
+                    continue;
+                };
+                // The client may have been served and blocked again since: only its own
+                // block times out.
+                let same = state
+                    .keyspace
+                    .blocking
+                    .get(d.client)
+                    .is_some_and(|w| Arc::ptr_eq(&w.slot, &slot));
+                if same {
+                    state.keyspace.blocking.remove(d.client);
+                    slot.fill(Reply::NullArray);
+                }
+            }
+        }
+    }
+}

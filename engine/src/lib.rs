@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown_hook: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
     /// Facts about the process that hosts the engine, shown by INFO server.
     pub(crate) host: Mutex<HostInfo>,
+    /// Timeouts of blocked embedded clients.
+    pub(crate) timer: blocking::timer::Timer,
 }
 
 /// Facts the host process (rill-server or an embedding program) tells INFO about itself.
@@ -107,6 +109,7 @@ impl Engine {
                 started_ms: now_ms(),
                 shutdown_hook: Mutex::new(None),
                 host: Mutex::new(HostInfo::default()),
+                timer: blocking::timer::Timer::default(),
             }),
         }
     }

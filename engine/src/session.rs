@@ -200,6 +200,31 @@ impl Session {
         Some((BlockedReply { slot }, timeout))
     }
 
+    /// Runs a command like [`Session::execute`], waiting when it blocks (XREAD BLOCK,
+    /// XREADGROUP BLOCK) until its reply or its timeout. Works under any async runtime.
+    /// Dropping the future gives the block up.
+    pub async fn execute_async(&mut self, args: &[Bytes]) -> Reply {
+        let reply = self.execute(args);
+        let Some((blocked, timeout_ms)) = self.take_blocked() else {
+            return reply;
+        };
+        if timeout_ms > 0 {
+            let at = std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms);
+            self.shared
+                .timer
+                .schedule(&self.shared, at, self.state.id, &blocked.slot);
+        }
+        let guard = CancelOnDrop {
+            shared: &self.shared,
+            client: self.state.id,
+            armed: true,
+        };
+        let reply = blocked.await;
+        let mut guard = guard;
+        guard.armed = false;
+        reply
+    }
+
     /// Gives up a block (timeout): the reply if it arrived meanwhile, else the timeout reply.
     pub fn cancel_block(&mut self) -> Reply {
         let mut st = self.shared.state.lock();
@@ -216,6 +241,21 @@ impl Session {
             self.shared.shutdown_hook.lock().clone()
         } else {
             None
+        }
+    }
+}
+
+/// Removes a client's block if its future is dropped before the reply came.
+struct CancelOnDrop<'a> {
+    shared: &'a Arc<Shared>,
+    client: u64,
+    armed: bool,
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shared.state.lock().keyspace.blocking.remove(self.client);
         }
     }
 }

@@ -1,0 +1,120 @@
+//! The embedded engine's blocking reads as futures, driven by a bare executor to show that
+//! no particular async runtime is needed.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use rill_engine::{Bytes, Engine, Reply, Session};
+
+struct ThreadWaker(Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Polls a future on this thread, parking between wake-ups.
+fn block_on<F: Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park_timeout(Duration::from_millis(200));
+    }
+}
+
+fn args(line: &str) -> Vec<Bytes> {
+    line.split(' ').map(|w| Bytes::from(w.to_string())).collect()
+}
+
+fn run(s: &mut Session, line: &str) -> Reply {
+    s.execute(&args(line))
+}
+
+#[test]
+fn a_blocked_read_times_out_with_null() {
+    let engine = Engine::new();
+    let mut s = engine.session();
+    let started = Instant::now();
+    let reply = block_on(s.execute_async(&args("XREAD BLOCK 100 STREAMS s $")));
+    assert_eq!(reply, Reply::NullArray);
+    assert!(started.elapsed() >= Duration::from_millis(100));
+}
+
+#[test]
+fn a_write_from_another_thread_wakes_the_reader() {
+    let engine = Engine::new();
+    let reader_engine = engine.clone();
+    let reader = std::thread::spawn(move || {
+        let mut s = reader_engine.session();
+        block_on(s.execute_async(&args("XREAD BLOCK 0 STREAMS s $")))
+    });
+    // Wait until the reader is really blocked, then write.
+    let mut probe = engine.session();
+    while !String::from_utf8_lossy(&info_clients(&mut probe)).contains("blocked_clients:1") {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    run(&mut probe, "XADD s 7-1 f v");
+    let got = reader.join().unwrap_or(Reply::Null);
+    assert_eq!(
+        got,
+        Reply::Array(vec![Reply::Array(vec![
+            Reply::text("s"),
+            Reply::Array(vec![Reply::Array(vec![
+                Reply::text("7-1"),
+                Reply::Array(vec![Reply::text("f"), Reply::text("v")]),
+            ])]),
+        ])])
+    );
+}
+
+#[test]
+fn a_blocked_group_reader_is_released_with_nogroup_when_the_key_goes() {
+    let engine = Engine::new();
+    let mut admin = engine.session();
+    run(&mut admin, "XGROUP CREATE s g $ MKSTREAM");
+    let reader_engine = engine.clone();
+    let reader = std::thread::spawn(move || {
+        let mut s = reader_engine.session();
+        block_on(s.execute_async(&args("XREADGROUP GROUP g c BLOCK 0 STREAMS s >")))
+    });
+    while !String::from_utf8_lossy(&info_clients(&mut admin)).contains("blocked_clients:1") {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    run(&mut admin, "DEL s");
+    let got = reader.join().unwrap_or(Reply::Null);
+    assert_eq!(
+        got,
+        Reply::error("NOGROUP No such key 's' or consumer group 'g' in XREADGROUP with GROUP option")
+    );
+}
+
+#[test]
+fn a_dropped_future_gives_its_block_up() {
+    let engine = Engine::new();
+    let mut s = engine.session();
+    {
+        let words = args("XREAD BLOCK 0 STREAMS s $");
+        let fut = s.execute_async(&words);
+        let mut fut = std::pin::pin!(fut);
+        let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+    }
+    let mut probe = engine.session();
+    assert!(String::from_utf8_lossy(&info_clients(&mut probe)).contains("blocked_clients:0"));
+}
+
+fn info_clients(s: &mut Session) -> Vec<u8> {
+    match run(s, "INFO clients") {
+        Reply::Bulk(b) | Reply::Verbatim(b) => b.to_vec(),
+        other => panic!("INFO clients: {other:?}"),
+    }
+}
