@@ -249,7 +249,13 @@ pub(crate) mod timer {
 
     impl Timer {
         /// Times out `slot` (the block of `client`) at `at`, unless it was served before.
-        pub(crate) fn schedule(&self, shared: &Arc<Shared>, at: Instant, client: u64, slot: &Arc<Slot>) {
+        pub(crate) fn schedule(
+            &self,
+            shared: &Arc<Shared>,
+            at: Instant,
+            client: u64,
+            slot: &Arc<Slot>,
+        ) {
             {
                 let mut started = self.started.lock();
                 if !*started {

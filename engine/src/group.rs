@@ -161,7 +161,8 @@ impl ConsumerGroup {
         self.pel.entry(id).or_insert(PendingEntry {
             consumer: Bytes::new(),
             delivery_time: now_ms,
-            delivery_count: 0,
+            // As in Redis, a forced entry starts as delivered once; the claim then counts.
+            delivery_count: 1,
         });
     }
 }

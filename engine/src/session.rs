@@ -255,7 +255,12 @@ struct CancelOnDrop<'a> {
 impl Drop for CancelOnDrop<'_> {
     fn drop(&mut self) {
         if self.armed {
-            self.shared.state.lock().keyspace.blocking.remove(self.client);
+            self.shared
+                .state
+                .lock()
+                .keyspace
+                .blocking
+                .remove(self.client);
         }
     }
 }

@@ -31,7 +31,9 @@ fn block_on<F: Future>(fut: F) -> F::Output {
 }
 
 fn args(line: &str) -> Vec<Bytes> {
-    line.split(' ').map(|w| Bytes::from(w.to_string())).collect()
+    line.split(' ')
+        .map(|w| Bytes::from(w.to_string()))
+        .collect()
 }
 
 fn run(s: &mut Session, line: &str) -> Reply {
@@ -92,7 +94,9 @@ fn a_blocked_group_reader_is_released_with_nogroup_when_the_key_goes() {
     let got = reader.join().unwrap_or(Reply::Null);
     assert_eq!(
         got,
-        Reply::error("NOGROUP No such key 's' or consumer group 'g' in XREADGROUP with GROUP option")
+        Reply::error(
+            "NOGROUP No such key 's' or consumer group 'g' in XREADGROUP with GROUP option"
+        )
     );
 }
 

@@ -11,6 +11,7 @@
 //! !repeat=150 XADD big {i}-1 f v{i} <- run 150 times, {i} = 1..=150
 //! !scan SCAN 0 MATCH k*             <- loop SCAN to cursor 0; compare the sorted key union
 //! !raw "PING\r\n"                   <- send bytes verbatim, read one reply
+//! !mask-path=*.2 XPENDING s g - + 9 <- mask nested clock values (here: each entry's idle time)
 //! ```
 //!
 //! The full reference, with every directive, lives in `tests/cases/README.md`.
@@ -238,6 +239,15 @@ fn parse_step(line: usize, text: &str) -> Result<Step, String> {
                 let n = &token["!repeat=".len()..];
                 repeat = Some(n.parse().map_err(|_| format!("bad count in {token}"))?);
             }
+            _ if token.starts_with("!mask-path=") => {
+                let paths = &token["!mask-path=".len()..];
+                for path in paths.split(',').filter(|p| !p.is_empty()) {
+                    masking.paths.push(crate::mask::parse_path(path)?);
+                }
+                if masking.paths.is_empty() {
+                    return Err(format!("no paths in {token}"));
+                }
+            }
             _ if token.starts_with("!mask=") => {
                 let fields = &token["!mask=".len()..];
                 masking.fields = fields
@@ -398,7 +408,7 @@ mod tests {
     fn directives_and_connections() {
         let file = parse_file(
             "t.txt",
-            "# header\n### one\n@resp3\n2> !sorted !mask=a,b KEYS *\n!repeat=3 XADD s {i}-1 f v\n!raw \"PING\\r\\n\"\n",
+            "# header\n### one\n@resp3\n2> !sorted !mask=a,b KEYS *\n!repeat=3 XADD s {i}-1 f v\n!raw \"PING\\r\\n\"\n!mask-path=*.2,x.*.idle XPENDING s g - + 9\n",
         )
         .expect("valid");
         let case = &file.cases[0];
@@ -422,6 +432,7 @@ mod tests {
             ])
         );
         assert_eq!(case.steps[2].action, Action::Raw(b"PING\r\n".to_vec()));
+        assert_eq!(case.steps[3].masking.paths.len(), 2);
     }
 
     #[test]
@@ -430,5 +441,7 @@ mod tests {
         assert!(parse_file("t", "### a\n!bogus PING\n").is_err());
         assert!(parse_file("t", "### a\nPING\n### a\nPING\n").is_err());
         assert!(parse_file("t", "### a\n").is_err());
+        assert!(parse_file("t", "### a\n!mask-path= PING\n").is_err());
+        assert!(parse_file("t", "### a\n!mask-path=a..b PING\n").is_err());
     }
 }

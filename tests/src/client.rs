@@ -33,6 +33,13 @@ impl Connection {
         })
     }
 
+    /// Changes how long a read may wait (`None`: forever). Blocking commands (`XREADGROUP ...
+    /// BLOCK 0`) legitimately wait longer than [`REPLY_TIMEOUT`]; their tests bound the wait
+    /// themselves, with a message that says what was being waited for.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.stream.set_read_timeout(timeout)
+    }
+
     /// Sends one command as a RESP array of bulk strings.
     pub fn send<A: AsRef<[u8]>>(&mut self, args: &[A]) -> io::Result<()> {
         self.send_raw(&encode_command(args))

@@ -31,6 +31,38 @@ pub struct Masking {
     /// `!mask=a,b`: values of these top-level map fields (or flat field/value arrays) are
     /// replaced, because they describe internals (`radix-tree-nodes`) or the server (`version`).
     pub fields: Vec<Vec<u8>>,
+    /// `!mask-path=p1,p2`: values at these paths into nested replies are replaced by their RESP
+    /// type, because they are clock readings (XPENDING idle times, delivery timestamps). A path
+    /// is `.`-separated segments: `*` (every element of an array/set, every value of a map), a
+    /// number (that element of an array), or a name (the value after that field in a map or a
+    /// flat field/value array). `*.2` masks the third element of every top-level entry.
+    pub paths: Vec<Vec<PathSegment>>,
+}
+
+/// One step of a `!mask-path=` path.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PathSegment {
+    /// `*`: every element (array, set, push) or every map value.
+    Every,
+    /// `N`: the element at index N of an array.
+    Index(usize),
+    /// `name`: the value that follows this field in a map or flat field/value array.
+    Field(Vec<u8>),
+}
+
+/// Parses `a.*.2` into segments; an empty segment is an error.
+pub fn parse_path(text: &str) -> Result<Vec<PathSegment>, String> {
+    text.split('.')
+        .map(|seg| match seg {
+            "" => Err(format!("empty segment in path {text:?}")),
+            "*" => Ok(PathSegment::Every),
+            _ if seg.bytes().all(|b| b.is_ascii_digit()) => seg
+                .parse()
+                .map(PathSegment::Index)
+                .map_err(|_| format!("bad index {seg:?} in path {text:?}")),
+            _ => Ok(PathSegment::Field(seg.as_bytes().to_vec())),
+        })
+        .collect()
 }
 
 /// Numbers clock-made stream IDs in order of first appearance, for one server in one case.
@@ -116,6 +148,9 @@ pub fn normalize(reply: Reply, masking: &Masking, ids: &mut IdMasker) -> Reply {
     }
     if !masking.fields.is_empty() {
         reply = mask_fields(reply, &masking.fields);
+    }
+    for path in &masking.paths {
+        reply = mask_path(reply, path);
     }
     if masking.ttl {
         reply = bucket_ttls(reply);
@@ -216,6 +251,63 @@ fn mask_fields(reply: Reply, fields: &[Vec<u8>]) -> Reply {
     }
 }
 
+/// Replaces the value(s) at `path` by a placeholder naming their RESP type, so a clock reading
+/// compares equal to any other reading of the same type but a nil or an error still differs.
+/// Parts of the path that do not exist in this reply are ignored.
+fn mask_path(reply: Reply, path: &[PathSegment]) -> Reply {
+    let Some((first, rest)) = path.split_first() else {
+        return Reply::Masked(format!("masked:{}", reply.type_name()));
+    };
+    let field_matches = |key: &Reply, name: &[u8]| key.as_text() == Some(name);
+    match (first, reply) {
+        (PathSegment::Every, Reply::Array(items)) => {
+            Reply::Array(items.into_iter().map(|r| mask_path(r, rest)).collect())
+        }
+        (PathSegment::Every, Reply::Set(items)) => {
+            Reply::Set(items.into_iter().map(|r| mask_path(r, rest)).collect())
+        }
+        (PathSegment::Every, Reply::Push(items)) => {
+            Reply::Push(items.into_iter().map(|r| mask_path(r, rest)).collect())
+        }
+        (PathSegment::Every, Reply::Map(pairs)) => Reply::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k, mask_path(v, rest)))
+                .collect(),
+        ),
+        (PathSegment::Index(i), Reply::Array(mut items)) => {
+            if *i < items.len() {
+                let item = std::mem::replace(&mut items[*i], Reply::Null);
+                items[*i] = mask_path(item, rest);
+            }
+            Reply::Array(items)
+        }
+        (PathSegment::Field(name), Reply::Map(pairs)) => Reply::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = if field_matches(&k, name) {
+                        mask_path(v, rest)
+                    } else {
+                        v
+                    };
+                    (k, v)
+                })
+                .collect(),
+        ),
+        (PathSegment::Field(name), Reply::Array(mut items)) => {
+            for i in (0..items.len().saturating_sub(1)).step_by(2) {
+                if field_matches(&items[i], name) {
+                    let value = std::mem::replace(&mut items[i + 1], Reply::Null);
+                    items[i + 1] = mask_path(value, rest);
+                }
+            }
+            Reply::Array(items)
+        }
+        (_, other) => other,
+    }
+}
+
 /// `!ttl`: every non-negative integer becomes one bucket; -1 (no expiry) and -2 (no key) stay.
 fn bucket_ttls(reply: Reply) -> Reply {
     match reply {
@@ -261,6 +353,64 @@ mod tests {
             out.to_string(),
             r#"["length", :1, "radix-tree-nodes", <masked:radix-tree-nodes>]"#
         );
+    }
+
+    #[test]
+    fn paths_mask_nested_values_by_type() {
+        let masking = Masking {
+            paths: vec![
+                parse_path("*.2").expect("valid"),
+                parse_path("groups.*.consumers.*.seen-time").expect("valid"),
+            ],
+            ..Masking::default()
+        };
+        let pending = Reply::Array(vec![
+            Reply::Array(vec![
+                bulk("1-1"),
+                bulk("c"),
+                Reply::Integer(12),
+                Reply::Integer(1),
+            ]),
+            Reply::Array(vec![
+                bulk("1-2"),
+                bulk("c"),
+                Reply::Integer(0),
+                Reply::Integer(3),
+            ]),
+        ]);
+        let out = normalize(pending, &masking, &mut IdMasker::new());
+        assert_eq!(
+            out.to_string(),
+            r#"[["1-1", "c", <masked:integer>, :1], ["1-2", "c", <masked:integer>, :3]]"#
+        );
+        let consumer = Reply::Map(vec![
+            (bulk("name"), bulk("c")),
+            (bulk("seen-time"), Reply::Integer(99)),
+        ]);
+        let group = Reply::Array(vec![
+            bulk("name"),
+            bulk("g"),
+            bulk("consumers"),
+            Reply::Array(vec![consumer]),
+        ]);
+        let full = Reply::Array(vec![
+            bulk("length"),
+            Reply::Integer(1),
+            bulk("groups"),
+            Reply::Array(vec![group]),
+        ]);
+        let out = normalize(full, &masking, &mut IdMasker::new());
+        assert!(out.to_string().contains("<masked:integer>"), "{out}");
+        assert!(!out.to_string().contains(":99"), "{out}");
+        // A nil where a number is expected still differs from a masked number.
+        let nil = Reply::Array(vec![Reply::Array(vec![
+            bulk("1-1"),
+            bulk("c"),
+            Reply::NullBulk,
+        ])]);
+        let out = normalize(nil, &masking, &mut IdMasker::new());
+        assert_eq!(out.to_string(), r#"[["1-1", "c", <masked:null-bulk>]]"#);
+        assert!(parse_path("a..b").is_err());
     }
 
     #[test]

@@ -223,6 +223,13 @@ impl Ctx<'_> {
         self.state.stats.dirty += 1;
     }
 
+    /// Wakes clients blocked on `key` without counting a write that WATCH would see (XGROUP
+    /// DESTROY must release blocked group readers; Redis does not abort transactions for it).
+    pub fn signal_blocked(&mut self, key: &[u8]) {
+        let db = self.session.db;
+        self.state.keyspace.blocking.signal(db, key);
+    }
+
     /// The stream at `key`: `Ok(None)` when absent, WRONGTYPE when another type.
     pub fn stream(&mut self, key: &[u8]) -> Result<Option<&Stream>, Reply> {
         let now = self.now_ms;

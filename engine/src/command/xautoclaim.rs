@@ -73,6 +73,8 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(mut group) = stream.groups.remove(group_name) else {
         return no_group(key, group_name);
     };
+    // Since Redis 7.2 a claim attempt creates the consumer and counts as it being seen.
+    group.touch_consumer(consumer, now);
     let mut attempts = count * ATTEMPTS_FACTOR;
     let mut claimed = Vec::new();
     let mut deleted = Vec::new();
@@ -110,12 +112,8 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             }
             continue;
         }
-        if !group.consumers.contains_key(consumer) {
-            group.create_consumer(consumer, now);
-        }
         group.claim(id, consumer, now, None, justid);
         if let Some(c) = group.consumers.get_mut(consumer) {
-            c.seen_time = now;
             c.active_time = Some(now);
         }
         claimed.push(if justid {

@@ -108,6 +108,8 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(mut group) = stream.groups.remove(group_name) else {
         return no_group(key, group_name);
     };
+    // Since Redis 7.2 a claim attempt creates the consumer and counts as it being seen.
+    group.touch_consumer(consumer, now);
     let mut changes = 0u64;
     if last_id > group.last_id {
         group.last_id = last_id;
@@ -132,12 +134,8 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         if !forced && min_idle > 0 && now.saturating_sub(pending.delivery_time) < min_idle {
             continue;
         }
-        if !group.consumers.contains_key(consumer) {
-            group.create_consumer(consumer, now);
-        }
         group.claim(id, consumer, delivery_time, retry_count, justid);
         if let Some(c) = group.consumers.get_mut(consumer) {
-            c.seen_time = now;
             c.active_time = Some(now);
         }
         out.push(if justid {

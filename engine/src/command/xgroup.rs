@@ -183,6 +183,8 @@ fn create(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if !exists {
         ctx.db()
             .set(key.clone(), Value::Stream(Box::new(Stream::new())), false);
+        // Creating the key is the one group change WATCH sees.
+        ctx.touch(key);
     }
     let Ok(Some(stream)) = ctx.stream_mut(key) else {
         return Reply::error(error::WRONGTYPE);
@@ -193,7 +195,7 @@ fn create(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     stream
         .groups
         .insert(name.clone(), ConsumerGroup::new(id, entries_read));
-    ctx.touch(key);
+    ctx.state.stats.dirty += 1;
     Reply::ok()
 }
 
@@ -229,7 +231,7 @@ fn setid(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         group.last_id = id;
         group.entries_read = entries_read;
     }
-    ctx.touch(key);
+    ctx.state.stats.dirty += 1;
     Reply::ok()
 }
 
@@ -242,8 +244,9 @@ fn destroy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if stream.groups.remove(name).is_none() {
         return Reply::Integer(0);
     }
-    // Touching the key also releases clients blocked on the group, with NOGROUP.
-    ctx.touch(key);
+    // Clients blocked on the group are released, with NOGROUP.
+    ctx.signal_blocked(key);
+    ctx.state.stats.dirty += 1;
     Reply::Integer(1)
 }
 
@@ -259,7 +262,7 @@ fn create_consumer(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let created = group.create_consumer(consumer, now);
     if created {
-        ctx.touch(key);
+        ctx.state.stats.dirty += 1;
     }
     Reply::Integer(i64::from(created))
 }
@@ -274,6 +277,6 @@ fn delete_consumer(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return no_group(key, name);
     };
     let pending = group.delete_consumer(consumer);
-    ctx.touch(key);
+    ctx.state.stats.dirty += 1;
     Reply::Integer(pending as i64)
 }
