@@ -33,6 +33,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 WORKSPACE = Path(__file__).resolve().parent.parent
 DEFAULT_RILL = WORKSPACE / "target" / "release" / "rill-server"
@@ -44,6 +45,12 @@ CLIENTS = 50
 PIPELINED_REQUEST_FACTOR = 10
 # Entries in the stream that the XRANGE workload reads from.
 XRANGE_PREFILL = 100_000
+# Entries each XREADGROUP call delivers.
+XREADGROUP_COUNT = 10
+# The XACK workload's PEL holds this many entries per request of the run (-r is the same number).
+XACK_PEL_FACTOR = 2
+# Entries per XREADGROUP call when the raw client moves a whole stream into the PEL.
+PEL_READ_BATCH = 1000
 # Commands per write in the raw-socket loader.
 LOAD_BATCH = 1000
 
@@ -71,34 +78,27 @@ def five_field_benchmark_args() -> list[str]:
 
 @dataclass
 class Workload:
-    """One redis-benchmark run shape."""
+    """One redis-benchmark run shape, with the server state it needs.
+
+    The hooks get the server's port and the run's request count (-n). `fill` runs once per
+    server, after FLUSHALL, before the first round; `before_run` runs before every round (the
+    default, None, means FLUSHALL: every XADD run starts from an empty stream); `after_run` runs
+    after every successful round and returns a note for the progress line, or raises to mark the
+    run as failed (a server that did not do the work must not get a figure).
+    """
 
     name: str
     command: list[str]
     pipeline: int
-    # Passed as -r: only where the command contains __rand_int__.
-    keyspace: int | None = None
-    # Entries loaded (as `f v`) into stream `s` before the run, after FLUSHALL.
-    prefill: int = 0
+    # Passed as -r: only where the command contains __rand_int__. An int, or a function of -n.
+    keyspace: int | Callable[[int], int] | None = None
     requests_factor: int = 1
+    fill: Callable[[int, int], None] | None = None
+    before_run: Callable[[int, int], None] | None = None
+    after_run: Callable[[int, int], str | None] | None = None
 
-
-WORKLOADS = [
-    Workload("XADD s * f v, P1", ["XADD", "s", "*", "f", "v"], pipeline=1),
-    Workload(
-        "XADD s * f v, P32",
-        ["XADD", "s", "*", "f", "v"],
-        pipeline=32,
-        requests_factor=PIPELINED_REQUEST_FACTOR,
-    ),
-    Workload("XADD 5 fields x 60 B, P1", five_field_benchmark_args(), pipeline=1, keyspace=1_000_000),
-    Workload(
-        f"XRANGE s - + COUNT 10 ({XRANGE_PREFILL // 1000}k entries), P1",
-        ["XRANGE", "s", "-", "+", "COUNT", "10"],
-        pipeline=1,
-        prefill=XRANGE_PREFILL,
-    ),
-]
+    def keyspace_for(self, requests: int) -> int | None:
+        return self.keyspace(requests) if callable(self.keyspace) else self.keyspace
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,6 +235,148 @@ def load_stream(port: int, entries: int, make_commands) -> float:
     return time.perf_counter() - started
 
 
+def explicit_id_commands(start: int, count: int) -> bytes:
+    """`count` XADD s 1-<n> f v commands, n = start..start+count: IDs a client can name."""
+    return b"".join(
+        encode([b"XADD", b"s", b"1-%d" % n, b"f", b"v"]) for n in range(start, start + count)
+    )
+
+
+def pending_count(conn: RespConnection) -> int:
+    """Entries in the PEL of group g on stream s (XPENDING summary form)."""
+    return int(conn.call("XPENDING", "s", "g")[0])
+
+
+def reset_group(conn: RespConnection) -> None:
+    """Group g on stream s, created afresh at 0: nothing delivered, empty PEL."""
+    conn.call("XGROUP", "DESTROY", "s", "g")
+    conn.call("XGROUP", "CREATE", "s", "g", "0")
+
+
+# XREADGROUP GROUP g c COUNT 10 STREAMS s >: every call takes 10 new entries, so the stream holds
+# 10 per request plus a margin, and the group starts again from 0 before each round.
+
+
+def xreadgroup_entries(requests: int) -> int:
+    return requests * XREADGROUP_COUNT + max(10_000, requests)
+
+
+def xreadgroup_fill(port: int, requests: int) -> None:
+    load_stream(port, xreadgroup_entries(requests), fv_commands)
+
+
+def xreadgroup_before(port: int, requests: int) -> None:
+    conn = RespConnection(port)
+    try:
+        reset_group(conn)
+    finally:
+        conn.close()
+
+
+def xreadgroup_after(port: int, requests: int) -> str:
+    """Every call must have delivered 10 entries: the PEL holds exactly 10 x requests."""
+    conn = RespConnection(port)
+    try:
+        pending = pending_count(conn)
+    finally:
+        conn.close()
+    expected = requests * XREADGROUP_COUNT
+    if pending != expected:
+        raise RuntimeError(f"PEL holds {pending:,} entries after the run, expected {expected:,}")
+    left = xreadgroup_entries(requests) - pending
+    return f"{pending:,} entries delivered, {left:,} never read"
+
+
+# XACK s g 1-__rand_int__ with -r N: the stream holds IDs 1-0 .. 1-(N-1), all of them read into
+# the PEL of one consumer before each round; each call acks a random one of them, which may have
+# been acked earlier in the run (reply 0: the PEL lookup still happens).
+
+
+def xack_keyspace(requests: int) -> int:
+    return requests * XACK_PEL_FACTOR
+
+
+def xack_fill(port: int, requests: int) -> None:
+    load_stream(port, xack_keyspace(requests), explicit_id_commands)
+
+
+def xack_before(port: int, requests: int) -> None:
+    """Group g afresh, then every entry of s read into consumer c's PEL, in pipelined chunks."""
+    total = xack_keyspace(requests)
+    read = encode([b"XREADGROUP", b"GROUP", b"g", b"c", b"COUNT", b"%d" % PEL_READ_BATCH,
+                   b"STREAMS", b"s", b">"])  # fmt: skip
+    conn = RespConnection(port)
+    try:
+        reset_group(conn)
+        delivered = 0
+        while delivered < total:
+            calls = min(10, -(-(total - delivered) // PEL_READ_BATCH))
+            conn.sock.sendall(read * calls)
+            for _ in range(calls):
+                reply = conn.read_reply()
+                if isinstance(reply, ServerError):
+                    raise reply
+                if not reply:
+                    raise RuntimeError(f"XREADGROUP ran dry after {delivered:,} of {total:,} entries")
+                delivered += len(reply[0][1])
+        pending = pending_count(conn)
+        if pending != total:
+            raise RuntimeError(f"PEL holds {pending:,} entries before the run, expected {total:,}")
+    finally:
+        conn.close()
+
+
+def xack_after(port: int, requests: int) -> str:
+    conn = RespConnection(port)
+    try:
+        acked = xack_keyspace(requests) - pending_count(conn)
+    finally:
+        conn.close()
+    if acked <= 0:
+        raise RuntimeError("no entry left the PEL: XACK acked nothing")
+    return f"{acked / requests:.0%} of calls acked a pending entry"
+
+
+def keep_prefill(port: int, requests: int) -> None:
+    """Read-only workloads: the state from `fill` serves every round."""
+
+
+WORKLOADS = [
+    Workload("XADD s * f v, P1", ["XADD", "s", "*", "f", "v"], pipeline=1),
+    Workload(
+        "XADD s * f v, P32",
+        ["XADD", "s", "*", "f", "v"],
+        pipeline=32,
+        requests_factor=PIPELINED_REQUEST_FACTOR,
+    ),
+    Workload("XADD 5 fields x 60 B, P1", five_field_benchmark_args(), pipeline=1, keyspace=1_000_000),
+    Workload(
+        f"XRANGE s - + COUNT 10 ({XRANGE_PREFILL // 1000}k entries), P1",
+        ["XRANGE", "s", "-", "+", "COUNT", "10"],
+        pipeline=1,
+        fill=lambda port, _requests: load_stream(port, XRANGE_PREFILL, fv_commands),
+        before_run=keep_prefill,
+    ),
+    Workload(
+        f"XREADGROUP COUNT {XREADGROUP_COUNT} >, P1",
+        ["XREADGROUP", "GROUP", "g", "c", "COUNT", str(XREADGROUP_COUNT), "STREAMS", "s", ">"],
+        pipeline=1,
+        fill=xreadgroup_fill,
+        before_run=xreadgroup_before,
+        after_run=xreadgroup_after,
+    ),
+    Workload(
+        "XACK s g <pending id>, P1",
+        ["XACK", "s", "g", "1-__rand_int__"],
+        pipeline=1,
+        keyspace=xack_keyspace,
+        fill=xack_fill,
+        before_run=xack_before,
+        after_run=xack_after,
+    ),
+]
+
+
 # ---------------------------------------------------------------------------------------------
 # Server processes
 # ---------------------------------------------------------------------------------------------
@@ -353,6 +495,7 @@ def stop_all() -> None:
 class RunResult:
     rps: float | None
     error: str | None = None
+    note: str | None = None
 
 
 def run_benchmark(
@@ -362,8 +505,9 @@ def run_benchmark(
         "redis-benchmark", "-h", "127.0.0.1", "-p", str(server.port),
         "-n", str(requests), "-c", str(CLIENTS), "-P", str(workload.pipeline), "--csv",
     ]  # fmt: skip
-    if workload.keyspace is not None:
-        cmd += ["-r", str(workload.keyspace)]
+    keyspace = workload.keyspace_for(requests)
+    if keyspace is not None:
+        cmd += ["-r", str(keyspace)]
     cmd += workload.command
     preexec = (lambda: os.sched_setaffinity(0, {pin_cpu})) if pin_cpu is not None else None
     try:
@@ -391,10 +535,18 @@ def run_benchmark(
     return RunResult(None, f"no rps in redis-benchmark output: {done.stdout[:200]!r}")
 
 
-def prepare(server: Server, workload: Workload) -> None:
+def prepare(server: Server, workload: Workload, requests: int) -> None:
+    """Once per server, before the rounds."""
     server.flushall()
-    if workload.prefill:
-        load_stream(server.port, workload.prefill, fv_commands)
+    if workload.fill:
+        workload.fill(server.port, requests)
+
+
+def before_run(server: Server, workload: Workload, requests: int) -> None:
+    if workload.before_run is None:
+        server.flushall()  # every XADD run starts from an empty stream
+    else:
+        workload.before_run(server.port, requests)
 
 
 @dataclass
@@ -418,15 +570,31 @@ def throughput(servers: list[Server], args) -> list[ThroughputRow]:
     for workload in WORKLOADS:
         row = ThroughputRow(workload, args.requests * workload.requests_factor)
         row.runs = {s.label: [] for s in servers}
+        setup_error: dict[str, str] = {}
         for s in servers:
-            prepare(s, workload)
+            try:
+                prepare(s, workload, row.requests)
+            except (ServerError, RuntimeError, OSError, ConnectionError) as e:
+                setup_error[s.label] = f"setup: {type(e).__name__}: {e}"[:200]
         for rnd in range(1, args.rounds + 1):
             for s in servers:
-                if workload.prefill == 0:
-                    s.flushall()  # every XADD run starts from an empty stream
-                result = run_benchmark(s, workload, row.requests, args.timeout, args.bench_cpu)
+                if s.label in setup_error:
+                    result = RunResult(None, setup_error[s.label])
+                else:
+                    try:
+                        before_run(s, workload, row.requests)
+                        result = run_benchmark(s, workload, row.requests, args.timeout, args.bench_cpu)
+                    except (ServerError, RuntimeError, OSError, ConnectionError) as e:
+                        result = RunResult(None, f"before the run: {type(e).__name__}: {e}"[:200])
+                if result.rps is not None and workload.after_run:
+                    try:
+                        result.note = workload.after_run(s.port, row.requests)
+                    except (ServerError, RuntimeError, OSError, ConnectionError) as e:
+                        result = RunResult(None, f"after the run: {type(e).__name__}: {e}"[:200])
                 row.runs[s.label].append(result)
                 shown = f"{result.rps:>12,.0f} ops/s" if result.rps is not None else f"ERROR {result.error}"
+                if result.note:
+                    shown += f" ({result.note})"
                 print(f"  [{workload.name}] round {rnd}/{args.rounds} {s.label:<5} {shown}", flush=True)
         rows.append(row)
     return rows
@@ -624,6 +792,10 @@ def main() -> int:
             redis, rill = r.median("Redis"), r.median("Rill")
             rows.append([r.workload.name, ops(redis), ops(rill), ratio(rill, redis)])
         out.append(markdown_table(["workload", "Redis ops/s", "Rill ops/s", "Rill/Redis"], rows))
+        for r in throughput_rows:
+            notes = [f"{label}: {runs[-1].note}" for label, runs in r.runs.items() if runs and runs[-1].note]
+            if notes:
+                out.append(f"  {r.workload.name} (last round): " + "; ".join(notes))
         for r in throughput_rows:
             for label in ("Redis", "Rill"):
                 if r.error(label):

@@ -1,25 +1,174 @@
 //! # rill
 //!
-//! The typed client for Rill and Redis Streams. It will offer one stream API (publish, read,
-//! consume with consumer groups, acknowledge, reclaim, dead-letter, trim, health) over three
-//! backends: the embedded engine (`rill-engine`, in this process), `rill-server`, and real
-//! Redis or Redis Cluster.
-//!
-//! Today the crate re-exports the embedded engine, which already runs every stream command
-//! with Redis's semantics:
+//! One typed Redis Streams API over three backends: the embedded Rill engine (in this process,
+//! no server, no port), `rill-server`, and real Redis or Redis Cluster. The same code runs in a
+//! unit test with no Redis installed and in production against a cluster.
 //!
 //! ```
-//! use rill::engine::{Bytes, Engine, Reply};
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use rill::{Client, GroupStart};
+//! use serde::{Deserialize, Serialize};
+//! use std::time::Duration;
 //!
-//! let engine = Engine::new();
-//! let mut session = engine.session();
-//! let args: Vec<Bytes> = ["XADD", "orders", "1-1", "item", "book"]
-//!     .iter()
-//!     .map(|w| Bytes::from(w.to_string()))
-//!     .collect();
-//! assert_eq!(session.execute(&args), Reply::text("1-1"));
+//! #[derive(Serialize, Deserialize, Debug, PartialEq)]
+//! struct Order { item: String, qty: u32 }
+//!
+//! let client = Client::embedded();
+//! let orders = client.stream::<Order>("orders");
+//! orders.add(&Order { item: "book".into(), qty: 1 }).await?;
+//!
+//! orders.ensure_group("billing", GroupStart::Beginning).await?;
+//! let batch = orders.read_group("billing", "worker-1", 10, Some(Duration::from_millis(100))).await?;
+//! assert_eq!(batch[0].value, Order { item: "book".into(), qty: 1 });
+//! orders.ack("billing", &[batch[0].id]).await?;
+//! # Ok::<(), rill::Error>(())
+//! # }).unwrap();
 //! ```
+//!
+//! ## Layout
+//!
+//! - [`Client`] picks a backend (`backend`): the embedded engine, or a server through the
+//!   `redis` crate (reconnects, Redis Cluster; TLS with the `tls` feature).
+//! - [`Stream`]: typed operations on one stream; every reply is read by `parse`, the same for
+//!   both backends.
+//! - [`Codec`]: JSON (default), MessagePack, or flat fields (`flat`).
+//! - [`consumer`]: the consumer runtime (ack, retry, reclaim, dead letter, metrics) and the
+//!   [`WorkerPool`].
+//! - [`health`]: stream health reports against thresholds.
+//! - [`testing`]: an in-process `rill-server` for code that uses any Redis client.
 #![deny(unsafe_code)]
+#![deny(clippy::unwrap_used)]
 
-/// The embedded engine: link it and use streams with no server.
-pub use rill_engine as engine;
+mod backend;
+pub mod codec;
+pub mod consumer;
+mod error;
+mod flat;
+pub mod health;
+mod parse;
+mod stream;
+pub mod testing;
+mod types;
+
+pub use codec::Codec;
+pub use consumer::{ConsumerOptions, Metrics, WorkerPool};
+pub use error::{Error, Result};
+pub use health::{HealthReport, HealthThresholds, Problem};
+pub use parse::{parse_id, RawEntry};
+pub use rill_engine::{self as engine, Reply, StreamId};
+pub use stream::Stream;
+pub use types::*;
+
+use backend::Backend;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// A connection to streams: embedded, or a RESP server. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) backend: Backend,
+}
+
+impl Client {
+    /// A fresh in-memory engine in this process: no server, no port, starts in microseconds.
+    pub fn embedded() -> Client {
+        Client::from_engine(rill_engine::Engine::new())
+    }
+
+    /// A client on an existing embedded engine (share one engine between clients, or with an
+    /// in-process server).
+    pub fn from_engine(engine: rill_engine::Engine) -> Client {
+        Client {
+            backend: Backend::embedded(engine),
+        }
+    }
+
+    /// Connects to a RESP server: `redis://host:port/db` (rill-server or Redis), `rediss://`
+    /// with the `tls` feature. Reconnects on its own.
+    pub async fn connect(url: &str) -> Result<Client> {
+        Ok(Client {
+            backend: Backend::connect(url).await?,
+        })
+    }
+
+    /// Connects to a Redis Cluster through one or more of its nodes.
+    pub async fn connect_cluster(urls: &[&str]) -> Result<Client> {
+        Ok(Client {
+            backend: Backend::connect_cluster(urls).await?,
+        })
+    }
+
+    /// Connects to `RILL_URL` when it is set, else starts an embedded engine: how the examples
+    /// run unchanged against every backend.
+    pub async fn from_env() -> Result<Client> {
+        match std::env::var("RILL_URL") {
+            Ok(url) if !url.is_empty() => Client::connect(&url).await,
+            _ => Ok(Client::embedded()),
+        }
+    }
+
+    /// Whether this client runs the embedded engine.
+    pub fn is_embedded(&self) -> bool {
+        matches!(self.backend, Backend::Embedded(_))
+    }
+
+    /// A typed handle on the stream at `key` (JSON codec unless changed with
+    /// [`Stream::with_codec`]).
+    pub fn stream<T: Serialize + DeserializeOwned>(&self, key: &str) -> Stream<T> {
+        Stream::new(self.clone(), key)
+    }
+
+    /// Runs any command and returns the raw reply (server errors become [`Error::Server`]).
+    pub async fn command(&self, args: &[&str]) -> Result<Reply> {
+        let args = args.iter().map(|a| Bytes::from(a.to_string())).collect();
+        self.backend.call(args).await
+    }
+
+    /// Reads several streams at once (XREAD): entries after each given ID, per stream, at most
+    /// `count` each; with `block`, waits that long for the first entry on any of them.
+    pub async fn read_streams<T: Serialize + DeserializeOwned>(
+        &self,
+        from: &[(&Stream<T>, StreamId)],
+        count: Option<usize>,
+        block: Option<std::time::Duration>,
+    ) -> Result<Vec<(String, Vec<Entry<T>>)>> {
+        let mut args = vec![Bytes::from_static(b"XREAD")];
+        if let Some(n) = count {
+            args.push(Bytes::from_static(b"COUNT"));
+            args.push(Bytes::from(n.to_string()));
+        }
+        if let Some(b) = block {
+            args.push(Bytes::from_static(b"BLOCK"));
+            args.push(Bytes::from(b.as_millis().to_string()));
+        }
+        args.push(Bytes::from_static(b"STREAMS"));
+        args.extend(from.iter().map(|(s, _)| s.key.clone()));
+        args.extend(from.iter().map(|(_, id)| Bytes::from(id.to_string())));
+        let reply = if block.is_some() {
+            self.backend.call_blocking(args).await?
+        } else {
+            self.backend.call(args).await?
+        };
+        let mut out = Vec::new();
+        for (key, raw) in parse::streams(&reply)? {
+            let stream = from
+                .iter()
+                .find(|(s, _)| s.key() == key)
+                .map(|(s, _)| *s)
+                .ok_or_else(|| Error::UnexpectedReply(format!("unknown stream {key}")))?;
+            let mut entries = Vec::with_capacity(raw.len());
+            for r in raw {
+                let id = r.id;
+                let fields = r.fields.unwrap_or_default();
+                let value = stream
+                    .codec
+                    .decode(&fields)
+                    .map_err(|e| stream::with_id(e, id))?;
+                entries.push(Entry { id, value });
+            }
+            out.push((key, entries));
+        }
+        Ok(out)
+    }
+}

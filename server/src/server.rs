@@ -18,6 +18,9 @@ pub struct Server {
     engine: Engine,
     listener: TcpListener,
     shutdown_tx: watch::Sender<bool>,
+    /// Held from the start so that a stop requested before `run` begins is not lost (a watch
+    /// channel with no receiver drops what is sent).
+    shutdown_rx: watch::Receiver<bool>,
 }
 
 impl Server {
@@ -47,7 +50,7 @@ impl Server {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
         });
-        let (shutdown_tx, _) = watch::channel(false);
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let tx = shutdown_tx.clone();
         engine.on_shutdown(Arc::new(move || {
             let _ = tx.send(true);
@@ -56,6 +59,7 @@ impl Server {
             engine,
             listener,
             shutdown_tx,
+            shutdown_rx,
         })
     }
 
@@ -81,8 +85,11 @@ impl Server {
             engine,
             listener,
             shutdown_tx,
+            shutdown_rx: mut shutdown,
         } = self;
-        let mut shutdown = shutdown_tx.subscribe();
+        if *shutdown.borrow_and_update() {
+            return;
+        }
         let expiry_engine = engine.clone();
         let mut expiry_stop = shutdown_tx.subscribe();
         let expiry = tokio::spawn(async move {

@@ -257,6 +257,12 @@ impl Duel {
         self.redis.execute(0, &Action::Command(args.to_vec()))
     }
 
+    /// Sends a command to the server under test only, unnormalised: the counterpart of
+    /// [`Duel::ask_redis`], for generated tests that compare a reply under rules of their own.
+    pub fn ask_other(&mut self, args: &[Vec<u8>]) -> Reply {
+        self.other.execute(0, &Action::Command(args.to_vec()))
+    }
+
     /// Reads the current values of config parameters a case is about to change.
     fn save_config(&mut self, params: &[Vec<u8>]) -> SavedConfig {
         if params.is_empty() {

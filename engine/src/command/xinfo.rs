@@ -206,7 +206,7 @@ fn entries_read(g: &ConsumerGroup) -> Reply {
 }
 
 fn lag(s: &Stream, g: &ConsumerGroup) -> Reply {
-    s.lag(g).map_or(Reply::Null, |n| Reply::Integer(n as i64))
+    s.lag(g).map_or(Reply::Null, Reply::Integer)
 }
 
 /// The fields both forms of XINFO STREAM start with.

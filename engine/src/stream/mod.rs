@@ -167,6 +167,14 @@ impl Stream {
 
     /// The ID of the last live entry (0-0 when empty).
     pub fn last_valid_id(&self) -> StreamId {
+        // Only XDEL leaves a tombstone at the tail (trims never mark a node's last entry),
+        // and XDEL records it in max-deleted-entry-id: when that is below the tail's last ID,
+        // the tail's last entry is live and no walk is needed.
+        if let Some((_, tail)) = self.nodes.last_key_value() {
+            if self.max_deleted_id < tail.last_id() {
+                return tail.last_id();
+            }
+        }
         self.last_entry().map(|e| e.id).unwrap_or(StreamId::MIN)
     }
 
@@ -222,17 +230,17 @@ impl Stream {
 
     /// Entries not yet delivered to the group; `None` when that cannot be known (XINFO
     /// GROUPS shows null). Follows Redis 7.4 and its later fixes for trimmed streams.
-    pub fn lag(&self, group: &ConsumerGroup) -> Option<u64> {
+    /// A group given an ENTRIESREAD beyond the stream's count gets a negative lag, as in
+    /// Redis.
+    pub fn lag(&self, group: &ConsumerGroup) -> Option<i64> {
         if self.entries_added == 0 || self.length == 0 {
             return Some(0);
         }
+        let lag = |read: u64| (self.entries_added as i64).wrapping_sub(read as i64);
         if self.group_counter_valid(group) {
-            return group
-                .entries_read
-                .map(|read| self.entries_added.saturating_sub(read));
+            return group.entries_read.map(lag);
         }
-        self.estimate_entries_read(group.last_id)
-            .map(|read| self.entries_added.saturating_sub(read))
+        self.estimate_entries_read(group.last_id).map(lag)
     }
 
     /// Trims from the head. Returns how many entries went.

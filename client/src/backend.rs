@@ -1,0 +1,230 @@
+//! Where commands go: the embedded engine in this process, or a RESP server (rill-server,
+//! Redis, Redis Cluster) through the `redis` crate. Both take the same argument vectors and
+//! hand back the same [`Reply`] values, so everything above this module is shared.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
+use rill_engine::{Engine, Reply, Session};
+
+use crate::error::{Error, Result};
+
+/// How long a non-blocking command may take on a remote server before it fails.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A connected backend.
+#[derive(Clone)]
+pub(crate) enum Backend {
+    Embedded(Arc<Embedded>),
+    Remote(Arc<Remote>),
+}
+
+/// The engine in this process, with one session for ordinary commands.
+pub(crate) struct Embedded {
+    pub(crate) engine: Engine,
+    session: Mutex<Session>,
+}
+
+/// A RESP server. Blocking reads get connections of their own: on a shared, multiplexed
+/// connection a `BLOCK` would hold up every other caller's commands.
+pub(crate) struct Remote {
+    shared: RemoteConn,
+    target: RemoteTarget,
+    blocking_pool: tokio::sync::Mutex<Vec<RemoteConn>>,
+}
+
+#[derive(Clone)]
+enum RemoteConn {
+    Single(ConnectionManager),
+    Dedicated(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+enum RemoteTarget {
+    Single(redis::Client),
+    Cluster(Box<redis::cluster::ClusterClient>),
+}
+
+impl Backend {
+    /// The embedded engine.
+    pub(crate) fn embedded(engine: Engine) -> Backend {
+        let session = engine.session();
+        Backend::Embedded(Arc::new(Embedded {
+            engine,
+            session: Mutex::new(session),
+        }))
+    }
+
+    /// A single server (`redis://host:port/db`, `rediss://` with the `tls` feature).
+    pub(crate) async fn connect(url: &str) -> Result<Backend> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(Duration::from_secs(5)));
+        let manager = ConnectionManager::new_with_config(client.clone(), config).await?;
+        Ok(Backend::Remote(Arc::new(Remote {
+            shared: RemoteConn::Single(manager),
+            target: RemoteTarget::Single(client),
+            blocking_pool: tokio::sync::Mutex::new(Vec::new()),
+        })))
+    }
+
+    /// A Redis Cluster, from one or more seed nodes.
+    pub(crate) async fn connect_cluster(urls: &[&str]) -> Result<Backend> {
+        let client = redis::cluster::ClusterClientBuilder::new(urls.to_vec())
+            .response_timeout(RESPONSE_TIMEOUT)
+            .build()?;
+        let conn = client.get_async_connection().await?;
+        Ok(Backend::Remote(Arc::new(Remote {
+            shared: RemoteConn::Cluster(conn),
+            target: RemoteTarget::Cluster(Box::new(client)),
+            blocking_pool: tokio::sync::Mutex::new(Vec::new()),
+        })))
+    }
+
+    /// Runs a command that never blocks.
+    pub(crate) async fn call(&self, args: Vec<Bytes>) -> Result<Reply> {
+        match self {
+            Backend::Embedded(e) => check(e.session.lock().execute(&args)),
+            Backend::Remote(r) => {
+                let mut conn = r.shared.clone();
+                conn.query(&args).await
+            }
+        }
+    }
+
+    /// Runs several commands in one round trip; each gets its own result.
+    pub(crate) async fn call_many(&self, commands: Vec<Vec<Bytes>>) -> Result<Vec<Result<Reply>>> {
+        match self {
+            Backend::Embedded(e) => {
+                let mut session = e.session.lock();
+                Ok(commands
+                    .iter()
+                    .map(|args| check(session.execute(args)))
+                    .collect())
+            }
+            Backend::Remote(r) => {
+                let mut pipe = redis::Pipeline::new();
+                for args in &commands {
+                    let mut cmd = redis::Cmd::new();
+                    for a in args {
+                        cmd.arg(a.as_ref());
+                    }
+                    pipe.add_command(cmd);
+                }
+                pipe.ignore_errors();
+                let values: Vec<redis::Value> = match r.shared.clone() {
+                    RemoteConn::Single(mut c) => pipe.query_async(&mut c).await?,
+                    RemoteConn::Dedicated(mut c) => pipe.query_async(&mut c).await?,
+                    RemoteConn::Cluster(mut c) => pipe.query_async(&mut c).await?,
+                };
+                Ok(values.into_iter().map(|v| check(from_redis(v))).collect())
+            }
+        }
+    }
+
+    /// Runs a command that may block (XREAD/XREADGROUP with BLOCK) on a connection or session
+    /// of its own, so other calls keep flowing meanwhile.
+    pub(crate) async fn call_blocking(&self, args: Vec<Bytes>) -> Result<Reply> {
+        match self {
+            Backend::Embedded(e) => {
+                let mut session = e.engine.session();
+                check(session.execute_async(&args).await)
+            }
+            Backend::Remote(r) => {
+                let mut conn = r.take_blocking().await?;
+                let result = conn.query(&args).await;
+                if !matches!(result, Err(Error::Connection(_))) {
+                    r.blocking_pool.lock().await.push(conn);
+                }
+                result
+            }
+        }
+    }
+}
+
+impl Remote {
+    async fn take_blocking(&self) -> Result<RemoteConn> {
+        if let Some(conn) = self.blocking_pool.lock().await.pop() {
+            return Ok(conn);
+        }
+        match &self.target {
+            RemoteTarget::Single(client) => {
+                let config = redis::AsyncConnectionConfig::new()
+                    .set_response_timeout(None)
+                    .set_connection_timeout(Some(Duration::from_secs(5)));
+                let conn = client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await?;
+                Ok(RemoteConn::Dedicated(conn))
+            }
+            RemoteTarget::Cluster(client) => {
+                let config = redis::cluster::ClusterConfig::new()
+                    .set_response_timeout(Duration::from_secs(24 * 3600));
+                let conn = client.get_async_connection_with_config(config).await?;
+                Ok(RemoteConn::Cluster(conn))
+            }
+        }
+    }
+}
+
+impl RemoteConn {
+    async fn query(&mut self, args: &[Bytes]) -> Result<Reply> {
+        let mut cmd = redis::Cmd::new();
+        for a in args {
+            cmd.arg(a.as_ref());
+        }
+        let value: redis::Value = match self {
+            RemoteConn::Single(c) => cmd.query_async(c).await?,
+            RemoteConn::Dedicated(c) => cmd.query_async(c).await?,
+            RemoteConn::Cluster(c) => cmd.query_async(c).await?,
+        };
+        check(from_redis(value))
+    }
+}
+
+/// A server error reply becomes an [`Error::Server`].
+fn check(reply: Reply) -> Result<Reply> {
+    match reply {
+        Reply::Error(text) => Err(Error::server(&text)),
+        other => Ok(other),
+    }
+}
+
+/// The `redis` crate's value as the engine's reply, so replies parse the same either way.
+fn from_redis(value: redis::Value) -> Reply {
+    use redis::Value as V;
+    match value {
+        V::Nil => Reply::Null,
+        V::Int(n) => Reply::Integer(n),
+        V::BulkString(b) => Reply::Bulk(Bytes::from(b)),
+        V::Array(items) => Reply::Array(items.into_iter().map(from_redis).collect()),
+        V::SimpleString(s) => Reply::Simple(s),
+        V::Okay => Reply::ok(),
+        V::Map(pairs) => Reply::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (from_redis(k), from_redis(v)))
+                .collect(),
+        ),
+        V::Attribute { data, .. } => from_redis(*data),
+        V::Set(items) => Reply::Set(items.into_iter().map(from_redis).collect()),
+        V::Double(d) => Reply::Double(d),
+        V::Boolean(b) => Reply::Bool(b),
+        V::VerbatimString { text, .. } => Reply::Verbatim(Bytes::from(text)),
+        V::BigNumber(n) => Reply::Bulk(Bytes::from(format!("{n:?}"))),
+        V::Push { data, .. } => Reply::Array(data.into_iter().map(from_redis).collect()),
+        V::ServerError(e) => {
+            let text = match e.details() {
+                Some(d) => format!("{} {d}", e.code()),
+                None => e.code().to_string(),
+            };
+            Reply::Error(text)
+        }
+        _ => Reply::Null,
+    }
+}

@@ -1,0 +1,1635 @@
+//! The flat codec: one stream field per struct field, readable by `redis-cli` and by any language.
+//!
+//! A value `Order { id: 7, item: "book", price: 9.5, paid: true, note: None, tags: ["gift"] }`
+//! is stored as the entry
+//!
+//! ```text
+//! id 7  item book  price 9.5  paid true  tags ["gift"]
+//! ```
+//!
+//! - The top level is a struct or a map whose keys are strings (or numbers); its fields keep the
+//!   order they were serialized in.
+//! - Strings and bytes are stored as they are: no quotes, no escaping.
+//! - Integers, floats and booleans are stored as their plain text (`42`, `1.5`, `true`).
+//! - `None` and unit values leave the field out of the entry.
+//! - A unit enum variant is stored as its name (`Shipped`).
+//! - Everything else (nested structs, maps, sequences, tuples, variants carrying data) is stored
+//!   as compact JSON text.
+//!
+//! Decoding is driven by the target type, not by the text: a `String` field holding `123` or
+//! `{"a":1}` comes back as that string, while an `i64` field holding `123` is parsed as a number.
+//! So what was written round-trips, and an entry written by hand in another language decodes as
+//! long as each field's text reads as the type it lands in.
+
+use std::fmt;
+use std::num::{IntErrorKind, ParseIntError};
+use std::str::FromStr;
+
+use bytes::Bytes;
+use serde::de::value::BorrowedStrDeserializer;
+use serde::de::{DeserializeOwned, DeserializeSeed, MapAccess, Visitor};
+use serde::ser::{Impossible, SerializeMap, SerializeStruct};
+use serde::{Deserializer, Serialize, Serializer};
+use serde_json::de::SliceRead;
+
+use crate::codec::codec_error;
+use crate::error::Result;
+
+/// How much of a field's text an error message quotes.
+const QUOTED_CHARS: usize = 64;
+
+/// Encodes a struct or a string-keyed map into one stream field per field.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<(Bytes, Bytes)>> {
+    let fields = value.serialize(EntrySerializer).map_err(codec_error)?;
+    if fields.is_empty() {
+        // IMPORTANT: Redis refuses an XADD without fields, and would say so less clearly.
+        return Err(codec_error(
+            "nothing to store: every field is None or unit, and a stream entry needs at least one field",
+        ));
+    }
+    Ok(fields)
+}
+
+/// Decodes an entry's fields into a struct or a map, parsing each field's text as the type the
+/// target asks for.
+pub(crate) fn decode<T: DeserializeOwned>(fields: &[(Bytes, Bytes)]) -> Result<T> {
+    T::deserialize(EntryDeserializer { fields }).map_err(codec_error)
+}
+
+/// What went wrong while encoding or decoding a flat entry; becomes [`crate::error::Error::Codec`].
+#[derive(Debug)]
+struct FlatError(String);
+
+impl FlatError {
+    /// Says which field the problem is in, since an entry has many.
+    fn in_field(self, name: &[u8]) -> FlatError {
+        FlatError(format!(
+            "field '{}': {}",
+            String::from_utf8_lossy(name),
+            self.0
+        ))
+    }
+
+    /// The error for a value whose text does not read as the type asked for.
+    fn mismatch(expected: &str, text: &[u8]) -> FlatError {
+        FlatError(format!("expected {expected}, got {}", quoted(text)))
+    }
+
+    /// The error for a top-level value that has no fields to spread over the entry.
+    fn not_an_entry(kind: &str) -> FlatError {
+        FlatError(format!(
+            "the flat codec stores a struct or a map with string keys, not {kind}"
+        ))
+    }
+}
+
+impl fmt::Display for FlatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for FlatError {}
+
+impl serde::ser::Error for FlatError {
+    fn custom<M: fmt::Display>(message: M) -> FlatError {
+        FlatError(message.to_string())
+    }
+}
+
+impl serde::de::Error for FlatError {
+    fn custom<M: fmt::Display>(message: M) -> FlatError {
+        FlatError(message.to_string())
+    }
+}
+
+/// A field's text as an error message shows it: quoted, escaped, and cut if long.
+fn quoted(text: &[u8]) -> String {
+    let lossy = String::from_utf8_lossy(text);
+    if lossy.chars().count() <= QUOTED_CHARS {
+        format!("{lossy:?}")
+    } else {
+        let cut: String = lossy.chars().take(QUOTED_CHARS).collect();
+        format!("{cut:?}...")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+// ---------------------------------------------------------------------------------------------
+
+/// Serializes the top-level value: only structs and maps have fields to spread over an entry.
+struct EntrySerializer;
+
+/// Rejects every top-level shape that is not a struct or a map.
+macro_rules! reject_top_level {
+    ($($method:ident($($arg:ty),*) => $kind:literal;)*) => {$(
+        fn $method(self, $(_: $arg),*) -> std::result::Result<Self::Ok, FlatError> {
+            Err(FlatError::not_an_entry($kind))
+        }
+    )*};
+}
+
+impl Serializer for EntrySerializer {
+    type Ok = Vec<(Bytes, Bytes)>;
+    type Error = FlatError;
+    type SerializeSeq = Impossible<Self::Ok, FlatError>;
+    type SerializeTuple = Impossible<Self::Ok, FlatError>;
+    type SerializeTupleStruct = Impossible<Self::Ok, FlatError>;
+    type SerializeTupleVariant = Impossible<Self::Ok, FlatError>;
+    type SerializeMap = EntryFields;
+    type SerializeStruct = EntryFields;
+    type SerializeStructVariant = Impossible<Self::Ok, FlatError>;
+
+    reject_top_level! {
+        serialize_bool(bool) => "a boolean";
+        serialize_i8(i8) => "an integer";
+        serialize_i16(i16) => "an integer";
+        serialize_i32(i32) => "an integer";
+        serialize_i64(i64) => "an integer";
+        serialize_i128(i128) => "an integer";
+        serialize_u8(u8) => "an integer";
+        serialize_u16(u16) => "an integer";
+        serialize_u32(u32) => "an integer";
+        serialize_u64(u64) => "an integer";
+        serialize_u128(u128) => "an integer";
+        serialize_f32(f32) => "a float";
+        serialize_f64(f64) => "a float";
+        serialize_char(char) => "a character";
+        serialize_str(&str) => "a string";
+        serialize_bytes(&[u8]) => "bytes";
+        serialize_none() => "None";
+        serialize_unit() => "unit";
+        serialize_unit_struct(&'static str) => "a unit struct";
+        serialize_unit_variant(&'static str, u32, &'static str) => "an enum";
+    }
+
+    fn serialize_some<T: ?Sized + Serialize>(
+        self,
+        _value: &T,
+    ) -> std::result::Result<Self::Ok, FlatError> {
+        Err(FlatError::not_an_entry("an Option"))
+    }
+
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> std::result::Result<Self::Ok, FlatError> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _value: &T,
+    ) -> std::result::Result<Self::Ok, FlatError> {
+        Err(FlatError::not_an_entry("an enum"))
+    }
+
+    fn serialize_seq(
+        self,
+        _len: Option<usize>,
+    ) -> std::result::Result<Self::SerializeSeq, FlatError> {
+        Err(FlatError::not_an_entry("a sequence"))
+    }
+
+    fn serialize_tuple(self, _len: usize) -> std::result::Result<Self::SerializeTuple, FlatError> {
+        Err(FlatError::not_an_entry("a tuple"))
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> std::result::Result<Self::SerializeTupleStruct, FlatError> {
+        Err(FlatError::not_an_entry("a tuple struct"))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> std::result::Result<Self::SerializeTupleVariant, FlatError> {
+        Err(FlatError::not_an_entry("an enum"))
+    }
+
+    fn serialize_map(
+        self,
+        len: Option<usize>,
+    ) -> std::result::Result<Self::SerializeMap, FlatError> {
+        Ok(EntryFields::with_capacity(len.unwrap_or(0)))
+    }
+
+    fn serialize_struct(
+        self,
+        _name: &'static str,
+        len: usize,
+    ) -> std::result::Result<Self::SerializeStruct, FlatError> {
+        Ok(EntryFields::with_capacity(len))
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> std::result::Result<Self::SerializeStructVariant, FlatError> {
+        Err(FlatError::not_an_entry("an enum"))
+    }
+}
+
+/// The entry being built from a struct's or a map's fields.
+struct EntryFields {
+    fields: Vec<(Bytes, Bytes)>,
+    /// A map key waiting for its value.
+    key: Option<Bytes>,
+}
+
+impl EntryFields {
+    fn with_capacity(len: usize) -> EntryFields {
+        EntryFields {
+            fields: Vec::with_capacity(len),
+            key: None,
+        }
+    }
+
+    /// Adds one field, or nothing if the value is `None` or unit.
+    fn push<T: ?Sized + Serialize>(
+        &mut self,
+        name: Bytes,
+        value: &T,
+    ) -> std::result::Result<(), FlatError> {
+        let text = match value.serialize(FieldSerializer) {
+            Ok(Some(text)) => text,
+            Ok(None) => return Ok(()),
+            Err(FieldError::Compound) => match serde_json::to_vec(value) {
+                Ok(json) => Bytes::from(json),
+                Err(e) => return Err(FlatError(e.to_string()).in_field(&name)),
+            },
+            Err(FieldError::Failed(e)) => return Err(e.in_field(&name)),
+        };
+        self.fields.push((name, text));
+        Ok(())
+    }
+}
+
+impl SerializeStruct for EntryFields {
+    type Ok = Vec<(Bytes, Bytes)>;
+    type Error = FlatError;
+
+    fn serialize_field<T: ?Sized + Serialize>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> std::result::Result<(), FlatError> {
+        self.push(Bytes::from_static(key.as_bytes()), value)
+    }
+
+    fn end(self) -> std::result::Result<Self::Ok, FlatError> {
+        Ok(self.fields)
+    }
+}
+
+impl SerializeMap for EntryFields {
+    type Ok = Vec<(Bytes, Bytes)>;
+    type Error = FlatError;
+
+    fn serialize_key<T: ?Sized + Serialize>(
+        &mut self,
+        key: &T,
+    ) -> std::result::Result<(), FlatError> {
+        // Keys take the same path as scalar values, so numeric keys become their text.
+        let key = match key.serialize(FieldSerializer) {
+            Ok(Some(key)) => key,
+            Ok(None) => return Err(FlatError("a map key cannot be None or unit".into())),
+            Err(FieldError::Compound) => {
+                return Err(FlatError(
+                    "map keys must be strings or numbers, not sequences, maps or structs".into(),
+                ))
+            }
+            Err(FieldError::Failed(e)) => return Err(e),
+        };
+        self.key = Some(key);
+        Ok(())
+    }
+
+    fn serialize_value<T: ?Sized + Serialize>(
+        &mut self,
+        value: &T,
+    ) -> std::result::Result<(), FlatError> {
+        let key = self
+            .key
+            .take()
+            .ok_or_else(|| FlatError("a map value was serialized before its key".into()))?;
+        self.push(key, value)
+    }
+
+    fn end(self) -> std::result::Result<Self::Ok, FlatError> {
+        Ok(self.fields)
+    }
+}
+
+/// Why a field's value did not serialize as plain text.
+#[derive(Debug)]
+enum FieldError {
+    /// A sequence, map, struct or variant with data: the field is stored as JSON instead.
+    Compound,
+    /// The value's own `Serialize` failed.
+    Failed(FlatError),
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FieldError::Compound => f.write_str("a compound value"),
+            FieldError::Failed(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+impl serde::ser::Error for FieldError {
+    fn custom<M: fmt::Display>(message: M) -> FieldError {
+        FieldError::Failed(FlatError(message.to_string()))
+    }
+}
+
+/// Serializes one field's value into its text: `None` for a field left out, and
+/// [`FieldError::Compound`] for values that must go through JSON.
+struct FieldSerializer;
+
+type FieldResult = std::result::Result<Option<Bytes>, FieldError>;
+
+/// Stores a value as its `Display` text.
+fn plain(value: impl fmt::Display) -> FieldResult {
+    Ok(Some(Bytes::from(value.to_string())))
+}
+
+/// Stores a float as the shortest text that parses back to the same value; `Debug` rather than
+/// `Display` so that `1e300` is not written out as 301 digits.
+fn float(value: impl fmt::Debug) -> FieldResult {
+    Ok(Some(Bytes::from(format!("{value:?}"))))
+}
+
+impl Serializer for FieldSerializer {
+    type Ok = Option<Bytes>;
+    type Error = FieldError;
+    type SerializeSeq = Impossible<Option<Bytes>, FieldError>;
+    type SerializeTuple = Impossible<Option<Bytes>, FieldError>;
+    type SerializeTupleStruct = Impossible<Option<Bytes>, FieldError>;
+    type SerializeTupleVariant = Impossible<Option<Bytes>, FieldError>;
+    type SerializeMap = Impossible<Option<Bytes>, FieldError>;
+    type SerializeStruct = Impossible<Option<Bytes>, FieldError>;
+    type SerializeStructVariant = Impossible<Option<Bytes>, FieldError>;
+
+    fn serialize_bool(self, v: bool) -> FieldResult {
+        plain(v)
+    }
+    fn serialize_i8(self, v: i8) -> FieldResult {
+        plain(v)
+    }
+    fn serialize_i16(self, v: i16) -> FieldResult {
+        plain(v)
+    }
+    fn serialize_i32(self, v: i32) -> FieldResult {
+        plain(v)
+    }
+    fn serialize_i64(self, v: i64) -> FieldResult {
+        plain(v)
+    }
+    fn serialize_i128(self, v: i128) -> FieldResult {
+        plain(v)
+    }
+    fn serialize_u8(self, v: u8) -> FieldResult {
+        plain(v)
+    }
+    fn serialize_u16(self, v: u16) -> FieldResult {
+        plain(v)
+    }
+    fn serialize_u32(self, v: u32) -> FieldResult {
+        plain(v)
+    }
+    fn serialize_u64(self, v: u64) -> FieldResult {
+        plain(v)
+    }
+    fn serialize_u128(self, v: u128) -> FieldResult {
+        plain(v)
+    }
+    fn serialize_f32(self, v: f32) -> FieldResult {
+        float(v)
+    }
+    fn serialize_f64(self, v: f64) -> FieldResult {
+        float(v)
+    }
+    fn serialize_char(self, v: char) -> FieldResult {
+        plain(v)
+    }
+    fn serialize_str(self, v: &str) -> FieldResult {
+        Ok(Some(Bytes::copy_from_slice(v.as_bytes())))
+    }
+    fn serialize_bytes(self, v: &[u8]) -> FieldResult {
+        Ok(Some(Bytes::copy_from_slice(v)))
+    }
+    fn serialize_none(self) -> FieldResult {
+        Ok(None)
+    }
+    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> FieldResult {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> FieldResult {
+        Ok(None)
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> FieldResult {
+        Ok(None)
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> FieldResult {
+        Ok(Some(Bytes::from_static(variant.as_bytes())))
+    }
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> FieldResult {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _value: &T,
+    ) -> FieldResult {
+        Err(FieldError::Compound)
+    }
+    fn serialize_seq(
+        self,
+        _len: Option<usize>,
+    ) -> std::result::Result<Self::SerializeSeq, FieldError> {
+        Err(FieldError::Compound)
+    }
+    fn serialize_tuple(self, _len: usize) -> std::result::Result<Self::SerializeTuple, FieldError> {
+        Err(FieldError::Compound)
+    }
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> std::result::Result<Self::SerializeTupleStruct, FieldError> {
+        Err(FieldError::Compound)
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> std::result::Result<Self::SerializeTupleVariant, FieldError> {
+        Err(FieldError::Compound)
+    }
+    fn serialize_map(
+        self,
+        _len: Option<usize>,
+    ) -> std::result::Result<Self::SerializeMap, FieldError> {
+        Err(FieldError::Compound)
+    }
+    fn serialize_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> std::result::Result<Self::SerializeStruct, FieldError> {
+        Err(FieldError::Compound)
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> std::result::Result<Self::SerializeStructVariant, FieldError> {
+        Err(FieldError::Compound)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+// ---------------------------------------------------------------------------------------------
+
+/// Deserializes a whole entry: its fields are handed to the target as a map.
+struct EntryDeserializer<'de> {
+    fields: &'de [(Bytes, Bytes)],
+}
+
+impl<'de> EntryDeserializer<'de> {
+    fn fields(self) -> EntryAccess<'de> {
+        EntryAccess {
+            fields: self.fields.iter(),
+            value: None,
+        }
+    }
+}
+
+/// Rejects every target that cannot be built from a list of fields.
+macro_rules! reject_target {
+    ($($method:ident => $kind:literal;)*) => {$(
+        fn $method<V: Visitor<'de>>(self, _visitor: V) -> std::result::Result<V::Value, FlatError> {
+            Err(FlatError(format!(
+                "the flat codec decodes an entry into a struct or a map, not {}",
+                $kind
+            )))
+        }
+    )*};
+}
+
+impl<'de> Deserializer<'de> for EntryDeserializer<'de> {
+    type Error = FlatError;
+
+    fn deserialize_any<V: Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        visitor.visit_map(self.fields())
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        visitor.visit_map(self.fields())
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        visitor.visit_map(self.fields())
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        visitor.visit_unit()
+    }
+
+    reject_target! {
+        deserialize_bool => "a boolean";
+        deserialize_i8 => "an integer";
+        deserialize_i16 => "an integer";
+        deserialize_i32 => "an integer";
+        deserialize_i64 => "an integer";
+        deserialize_i128 => "an integer";
+        deserialize_u8 => "an integer";
+        deserialize_u16 => "an integer";
+        deserialize_u32 => "an integer";
+        deserialize_u64 => "an integer";
+        deserialize_u128 => "an integer";
+        deserialize_f32 => "a float";
+        deserialize_f64 => "a float";
+        deserialize_char => "a character";
+        deserialize_str => "a string";
+        deserialize_string => "a string";
+        deserialize_bytes => "bytes";
+        deserialize_byte_buf => "bytes";
+        deserialize_option => "an Option";
+        deserialize_unit => "unit";
+        deserialize_seq => "a sequence";
+        deserialize_identifier => "an identifier";
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        self.deserialize_unit(visitor)
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        _visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        Err(FlatError(
+            "the flat codec decodes an entry into a struct or a map, not an enum".into(),
+        ))
+    }
+}
+
+/// Walks an entry's fields as a map: names as keys, texts as values.
+struct EntryAccess<'de> {
+    fields: std::slice::Iter<'de, (Bytes, Bytes)>,
+    /// The field whose name was just handed out and whose value comes next.
+    value: Option<&'de (Bytes, Bytes)>,
+}
+
+impl<'de> MapAccess<'de> for EntryAccess<'de> {
+    type Error = FlatError;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> std::result::Result<Option<K::Value>, FlatError> {
+        let Some(field) = self.fields.next() else {
+            return Ok(None);
+        };
+        self.value = Some(field);
+        // Names go through the same text parser as values, so maps with numeric keys work and
+        // struct targets see identifiers (and can deny unknown ones).
+        seed.deserialize(FieldText { text: &field.0 })
+            .map(Some)
+            .map_err(|e| FlatError(format!("field name: {e}")))
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        let (name, text) = self
+            .value
+            .take()
+            .ok_or_else(|| FlatError("a field value was asked for before its name".into()))?;
+        seed.deserialize(FieldText { text })
+            .map_err(|e| e.in_field(name))
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.fields.len())
+    }
+}
+
+/// Deserializes one field's text as whatever type the target asks for.
+struct FieldText<'de> {
+    text: &'de [u8],
+}
+
+impl<'de> FieldText<'de> {
+    /// The text as UTF-8, or the error saying it is not the `expected` type.
+    fn utf8(&self, expected: &str) -> std::result::Result<&'de str, FlatError> {
+        std::str::from_utf8(self.text).map_err(|_| FlatError::mismatch(expected, self.text))
+    }
+
+    /// Parses an integer, telling "not a number" apart from "too big for the type".
+    fn integer<N: FromStr<Err = ParseIntError>>(
+        &self,
+        type_name: &str,
+    ) -> std::result::Result<N, FlatError> {
+        self.utf8("an integer")?
+            .parse::<N>()
+            .map_err(|e| match e.kind() {
+                IntErrorKind::PosOverflow | IntErrorKind::NegOverflow => {
+                    FlatError::mismatch(&format!("an integer that fits in {type_name}"), self.text)
+                }
+                _ => FlatError::mismatch("an integer", self.text),
+            })
+    }
+
+    /// Parses a float; `inf`, `-inf` and `NaN` are accepted since that is how they are written.
+    fn float<N: FromStr>(&self) -> std::result::Result<N, FlatError> {
+        self.utf8("a number")?
+            .parse::<N>()
+            .map_err(|_| FlatError::mismatch("a number", self.text))
+    }
+
+    /// Hands the text to serde_json, for the compound values stored as JSON.
+    fn json<T>(
+        self,
+        expected: &str,
+        read: impl FnOnce(&mut serde_json::Deserializer<SliceRead<'de>>) -> serde_json::Result<T>,
+    ) -> std::result::Result<T, FlatError> {
+        let mut json = serde_json::Deserializer::from_slice(self.text);
+        read(&mut json)
+            .and_then(|value| json.end().map(|()| value))
+            .map_err(|e| {
+                FlatError(format!(
+                    "expected {expected} as JSON, got {}: {e}",
+                    quoted(self.text)
+                ))
+            })
+    }
+}
+
+/// Parses the text as the integer type each method names.
+macro_rules! deserialize_integers {
+    ($($method:ident => $visit:ident($ty:ty);)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> std::result::Result<V::Value, FlatError> {
+            visitor.$visit(self.integer::<$ty>(stringify!($ty))?)
+        }
+    )*};
+}
+
+impl<'de> Deserializer<'de> for FieldText<'de> {
+    type Error = FlatError;
+
+    /// A target that does not say what it wants gets the text: the entry does not record types,
+    /// and guessing would turn the string `"123"` into a number.
+    fn deserialize_any<V: Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        match std::str::from_utf8(self.text) {
+            Ok(text) => visitor.visit_borrowed_str(text),
+            Err(_) => visitor.visit_borrowed_bytes(self.text),
+        }
+    }
+
+    fn deserialize_bool<V: Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        match self.text {
+            b"true" | b"1" => visitor.visit_bool(true),
+            b"false" | b"0" => visitor.visit_bool(false),
+            _ => Err(FlatError::mismatch("a boolean (true or false)", self.text)),
+        }
+    }
+
+    deserialize_integers! {
+        deserialize_i8 => visit_i8(i8);
+        deserialize_i16 => visit_i16(i16);
+        deserialize_i32 => visit_i32(i32);
+        deserialize_i64 => visit_i64(i64);
+        deserialize_i128 => visit_i128(i128);
+        deserialize_u8 => visit_u8(u8);
+        deserialize_u16 => visit_u16(u16);
+        deserialize_u32 => visit_u32(u32);
+        deserialize_u64 => visit_u64(u64);
+        deserialize_u128 => visit_u128(u128);
+    }
+
+    fn deserialize_f32<V: Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        visitor.visit_f32(self.float()?)
+    }
+
+    fn deserialize_f64<V: Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        visitor.visit_f64(self.float()?)
+    }
+
+    fn deserialize_char<V: Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        let mut chars = self.utf8("a single character")?.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) => visitor.visit_char(c),
+            _ => Err(FlatError::mismatch("a single character", self.text)),
+        }
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        match std::str::from_utf8(self.text) {
+            Ok(text) => visitor.visit_borrowed_str(text),
+            Err(e) => Err(FlatError(format!(
+                "expected UTF-8 text, got bytes that are not ({e})"
+            ))),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        visitor.visit_borrowed_bytes(self.text)
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        visitor.visit_borrowed_bytes(self.text)
+    }
+
+    /// A field that is present holds `Some`; a missing one never gets here, serde makes it `None`.
+    fn deserialize_option<V: Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        visitor.visit_unit()
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        visitor.visit_unit()
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        self.json("a sequence", |json| json.deserialize_seq(visitor))
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        len: usize,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        self.json("a tuple", |json| json.deserialize_tuple(len, visitor))
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        self.json("a tuple", |json| {
+            json.deserialize_tuple_struct(name, len, visitor)
+        })
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        self.json("a map", |json| json.deserialize_map(visitor))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        self.json("a struct", |json| {
+            json.deserialize_struct(name, fields, visitor)
+        })
+    }
+
+    /// A unit variant is stored as its bare name; a variant with data (or a JSON string) as JSON.
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        if matches!(self.text.trim_ascii_start().first(), Some(b'{' | b'"')) {
+            self.json("an enum", |json| {
+                json.deserialize_enum(name, variants, visitor)
+            })
+        } else {
+            let variant = self.utf8("an enum variant name")?;
+            visitor.visit_enum(BorrowedStrDeserializer::<FlatError>::new(variant))
+        }
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        self.deserialize_any(visitor)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> std::result::Result<V::Value, FlatError> {
+        visitor.visit_unit()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+
+    use bytes::Bytes;
+    use serde::de::DeserializeOwned;
+    use serde::{Deserialize, Serialize};
+
+    use super::{decode, encode};
+    use crate::error::Error;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    enum Status {
+        Pending,
+        #[serde(rename = "in_transit")]
+        InTransit,
+        Refunded(u64),
+        Split(u32, String),
+        Cancelled {
+            reason: String,
+        },
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Address {
+        city: String,
+        zip: Option<String>,
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+    struct OrderId(u64);
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Order {
+        id: OrderId,
+        item: String,
+        qty: i64,
+        price: f64,
+        paid: bool,
+        note: Option<String>,
+        tags: Vec<String>,
+        status: Status,
+        created_ms: u64,
+    }
+
+    fn order() -> Order {
+        Order {
+            id: OrderId(7),
+            item: "book".into(),
+            qty: 3,
+            price: 9.5,
+            paid: true,
+            note: None,
+            tags: vec!["gift".into(), "rush".into()],
+            status: Status::Pending,
+            created_ms: 1_700_000_000_123,
+        }
+    }
+
+    /// Fields given as text, the way `redis-cli` or another language would write them.
+    fn written(pairs: &[(&str, &str)]) -> Vec<(Bytes, Bytes)> {
+        pairs
+            .iter()
+            .map(|(f, v)| (Bytes::from(f.to_string()), Bytes::from(v.to_string())))
+            .collect()
+    }
+
+    /// The entry as text pairs, for asserting what `XRANGE` would show.
+    fn shown(fields: &[(Bytes, Bytes)]) -> Vec<(String, String)> {
+        fields
+            .iter()
+            .map(|(f, v)| {
+                (
+                    String::from_utf8(f.to_vec()).expect("UTF-8"),
+                    String::from_utf8(v.to_vec()).expect("UTF-8"),
+                )
+            })
+            .collect()
+    }
+
+    fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+        expected
+            .iter()
+            .map(|(f, v)| (f.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn round_trip<T: Serialize + DeserializeOwned>(value: &T) -> T {
+        let fields = encode(value).expect("encodes");
+        decode(&fields).expect("decodes")
+    }
+
+    fn codec_message(error: Error) -> String {
+        match error {
+            Error::Codec { id: None, message } => message,
+            other => panic!("expected a codec error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn entry_is_one_readable_field_per_struct_field_in_order() {
+        let fields = encode(&order()).expect("encodes");
+        assert_eq!(
+            shown(&fields),
+            pairs(&[
+                ("id", "7"),
+                ("item", "book"),
+                ("qty", "3"),
+                ("price", "9.5"),
+                ("paid", "true"),
+                ("tags", r#"["gift","rush"]"#),
+                ("status", "Pending"),
+                ("created_ms", "1700000000123"),
+            ])
+        );
+        assert_eq!(decode::<Order>(&fields).expect("decodes"), order());
+    }
+
+    #[test]
+    fn none_fields_are_left_out_and_come_back_as_none() {
+        let fields = encode(&order()).expect("encodes");
+        assert!(fields.iter().all(|(f, _)| f.as_ref() != b"note"));
+        assert_eq!(decode::<Order>(&fields).expect("decodes").note, None);
+
+        let with_note = Order {
+            note: Some("leave at door".into()),
+            ..order()
+        };
+        let fields = encode(&with_note).expect("encodes");
+        assert!(shown(&fields).contains(&("note".into(), "leave at door".into())));
+        assert_eq!(decode::<Order>(&fields).expect("decodes"), with_note);
+    }
+
+    #[test]
+    fn strings_that_look_like_other_types_stay_strings() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Texts {
+            number: String,
+            boolean: String,
+            object: String,
+            array: String,
+            quoted: String,
+            null: String,
+            empty: String,
+            unicode: String,
+            maybe: Option<String>,
+        }
+        let texts = Texts {
+            number: "123".into(),
+            boolean: "true".into(),
+            object: r#"{"a":1}"#.into(),
+            array: "[1,2]".into(),
+            quoted: r#""quoted""#.into(),
+            null: "null".into(),
+            empty: String::new(),
+            unicode: "héllo wörld ✓ 日本 🚀\n\ttab".into(),
+            maybe: Some(String::new()),
+        };
+        let fields = encode(&texts).expect("encodes");
+        assert_eq!(shown(&fields)[2], ("object".into(), r#"{"a":1}"#.into()));
+        assert_eq!(shown(&fields)[6], ("empty".into(), String::new()));
+        assert_eq!(decode::<Texts>(&fields).expect("decodes"), texts);
+    }
+
+    #[test]
+    fn integer_extremes_round_trip() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Extremes {
+            min: i64,
+            max: u64,
+            small: i8,
+            byte: u8,
+            wide: i128,
+            huge: u128,
+        }
+        let extremes = Extremes {
+            min: i64::MIN,
+            max: u64::MAX,
+            small: i8::MIN,
+            byte: u8::MAX,
+            wide: i128::MIN,
+            huge: u128::MAX,
+        };
+        let fields = encode(&extremes).expect("encodes");
+        assert_eq!(shown(&fields)[0].1, "-9223372036854775808");
+        assert_eq!(shown(&fields)[1].1, "18446744073709551615");
+        assert_eq!(decode::<Extremes>(&fields).expect("decodes"), extremes);
+    }
+
+    #[test]
+    fn floats_round_trip_exactly() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Floats {
+            a: f64,
+            b: f64,
+            c: f64,
+            d: f64,
+            e: f64,
+            f: f32,
+        }
+        for value in [
+            0.0,
+            -0.0,
+            1.5,
+            0.1 + 0.2,
+            1e300,
+            -2.5e-310,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::EPSILON,
+        ] {
+            let floats = Floats {
+                a: value,
+                b: -value,
+                c: f64::INFINITY,
+                d: f64::NEG_INFINITY,
+                e: value / 3.0,
+                f: 0.1,
+            };
+            let back = round_trip(&floats);
+            assert_eq!(back.a.to_bits(), value.to_bits());
+            assert_eq!(back, floats);
+        }
+        let fields = encode(&Floats {
+            a: 1.5,
+            b: 1e300,
+            c: 1.0,
+            d: 0.0,
+            e: 0.1,
+            f: 0.1,
+        })
+        .expect("encodes");
+        let texts: Vec<String> = shown(&fields).into_iter().map(|(_, v)| v).collect();
+        assert_eq!(texts, ["1.5", "1e300", "1.0", "0.0", "0.1", "0.1"]);
+
+        #[derive(Serialize, Deserialize)]
+        struct Nan {
+            x: f64,
+        }
+        assert!(round_trip(&Nan { x: f64::NAN }).x.is_nan());
+    }
+
+    #[test]
+    fn nested_values_are_compact_json() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Nested {
+            address: Address,
+            lines: Vec<Address>,
+            counts: HashMap<String, u32>,
+            sorted: BTreeMap<String, Vec<i64>>,
+            pair: (u8, String),
+            matrix: Vec<Vec<f64>>,
+            empty: Vec<u8>,
+            maybe_list: Option<Vec<String>>,
+        }
+        let nested = Nested {
+            address: Address {
+                city: "Paris".into(),
+                zip: None,
+            },
+            lines: vec![Address {
+                city: "Oslo".into(),
+                zip: Some("0150".into()),
+            }],
+            counts: HashMap::from([("a".into(), 1), ("b".into(), 2)]),
+            sorted: BTreeMap::from([("x".into(), vec![1, -2])]),
+            pair: (4, "four".into()),
+            matrix: vec![vec![1.5, 2.0], vec![]],
+            empty: vec![],
+            maybe_list: Some(vec![]),
+        };
+        let fields = encode(&nested).expect("encodes");
+        let texts = shown(&fields);
+        assert_eq!(texts[0].1, r#"{"city":"Paris","zip":null}"#);
+        assert_eq!(texts[3].1, r#"{"x":[1,-2]}"#);
+        assert_eq!(texts[4].1, r#"[4,"four"]"#);
+        assert_eq!(texts[6].1, "[]");
+        assert_eq!(decode::<Nested>(&fields).expect("decodes"), nested);
+    }
+
+    #[test]
+    fn enums_store_unit_variants_by_name_and_data_variants_as_json() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Shipment {
+            status: Status,
+            previous: Option<Status>,
+        }
+        let cases = [
+            (Status::Pending, "Pending"),
+            (Status::InTransit, "in_transit"),
+            (Status::Refunded(5), r#"{"Refunded":5}"#),
+            (Status::Split(2, "half".into()), r#"{"Split":[2,"half"]}"#),
+            (
+                Status::Cancelled {
+                    reason: "out of stock".into(),
+                },
+                r#"{"Cancelled":{"reason":"out of stock"}}"#,
+            ),
+        ];
+        for (status, text) in cases {
+            let shipment = Shipment {
+                status: status.clone(),
+                previous: Some(status),
+            };
+            let fields = encode(&shipment).expect("encodes");
+            assert_eq!(
+                shown(&fields),
+                pairs(&[("status", text), ("previous", text)])
+            );
+            assert_eq!(decode::<Shipment>(&fields).expect("decodes"), shipment);
+        }
+        // A unit variant written as a JSON string by another program reads too.
+        let quoted = decode::<Shipment>(&written(&[("status", r#""Pending""#)])).expect("decodes");
+        assert_eq!(quoted.status, Status::Pending);
+    }
+
+    #[test]
+    fn bytes_are_stored_raw() {
+        /// What `serde_bytes::ByteBuf` does: serialize as bytes, not as a sequence.
+        #[derive(Debug, PartialEq)]
+        struct Blob(Vec<u8>);
+
+        impl Serialize for Blob {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for Blob {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Blob, D::Error> {
+                struct BlobVisitor;
+                impl serde::de::Visitor<'_> for BlobVisitor {
+                    type Value = Blob;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("bytes")
+                    }
+                    fn visit_bytes<E>(self, v: &[u8]) -> Result<Blob, E> {
+                        Ok(Blob(v.to_vec()))
+                    }
+                }
+                d.deserialize_byte_buf(BlobVisitor)
+            }
+        }
+
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Packet {
+            payload: Blob,
+            empty: Blob,
+        }
+        let packet = Packet {
+            payload: Blob(vec![0, 159, 146, 150, 255, b'{']),
+            empty: Blob(vec![]),
+        };
+        let fields = encode(&packet).expect("encodes");
+        assert_eq!(fields[0].1.as_ref(), &[0, 159, 146, 150, 255, b'{']);
+        assert_eq!(fields[1].1.as_ref(), b"");
+        assert_eq!(decode::<Packet>(&fields).expect("decodes"), packet);
+    }
+
+    #[test]
+    fn maps_with_string_or_number_keys_are_entries_too() {
+        let labels: BTreeMap<String, String> =
+            BTreeMap::from([("env".into(), "prod".into()), ("count".into(), "12".into())]);
+        let fields = encode(&labels).expect("encodes");
+        assert_eq!(shown(&fields), pairs(&[("count", "12"), ("env", "prod")]));
+        assert_eq!(
+            decode::<BTreeMap<String, String>>(&fields).expect("decodes"),
+            labels
+        );
+
+        let numbers: HashMap<u32, f64> = HashMap::from([(1, 0.5), (20, -3.0)]);
+        assert_eq!(round_trip(&numbers), numbers);
+
+        // Any-typed values see the text, so a map of JSON values keeps strings as strings.
+        let any =
+            decode::<HashMap<String, serde_json::Value>>(&written(&[("n", "12"), ("s", "x")]))
+                .expect("decodes");
+        assert_eq!(any["n"], serde_json::Value::String("12".into()));
+        assert_eq!(any["s"], serde_json::Value::String("x".into()));
+    }
+
+    #[test]
+    fn flattened_fields_are_spread_over_the_entry() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Tagged {
+            name: String,
+            #[serde(flatten)]
+            labels: BTreeMap<String, String>,
+        }
+        let tagged = Tagged {
+            name: "job".into(),
+            labels: BTreeMap::from([("region".into(), "eu".into()), ("tier".into(), "2".into())]),
+        };
+        let fields = encode(&tagged).expect("encodes");
+        assert_eq!(
+            shown(&fields),
+            pairs(&[("name", "job"), ("region", "eu"), ("tier", "2")])
+        );
+        assert_eq!(decode::<Tagged>(&fields).expect("decodes"), tagged);
+    }
+
+    #[test]
+    fn entry_written_by_another_language_decodes() {
+        // XADD orders * id 17 item "Book" qty 2 price 12 paid 1 tags '["a","b"]'
+        //   status Refunded... as a Python script would write it, plus a field we do not model.
+        let entry = written(&[
+            ("id", "17"),
+            ("item", "Book"),
+            ("qty", "2"),
+            ("price", "12"),
+            ("paid", "1"),
+            ("tags", r#"[ "a", "b" ]"#),
+            ("status", r#"{"Cancelled": {"reason": "late"}}"#),
+            ("created_ms", "1700000000000"),
+            ("trace_id", "abc-123"),
+        ]);
+        let order = decode::<Order>(&entry).expect("decodes");
+        assert_eq!(
+            order,
+            Order {
+                id: OrderId(17),
+                item: "Book".into(),
+                qty: 2,
+                price: 12.0,
+                paid: true,
+                note: None,
+                tags: vec!["a".into(), "b".into()],
+                status: Status::Cancelled {
+                    reason: "late".into()
+                },
+                created_ms: 1_700_000_000_000,
+            }
+        );
+        // Field order does not matter when reading.
+        let mut reversed = entry.clone();
+        reversed.reverse();
+        assert_eq!(decode::<Order>(&reversed).expect("decodes"), order);
+    }
+
+    #[test]
+    fn missing_fields_use_defaults_or_fail() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Settings {
+            name: String,
+            #[serde(default)]
+            retries: u32,
+            #[serde(default = "default_mode")]
+            mode: String,
+            timeout: Option<u64>,
+            char_flag: Option<char>,
+            unit: Option<()>,
+        }
+        fn default_mode() -> String {
+            "fast".into()
+        }
+        let settings = decode::<Settings>(&written(&[("name", "a")])).expect("decodes");
+        assert_eq!(
+            settings,
+            Settings {
+                name: "a".into(),
+                retries: 0,
+                mode: "fast".into(),
+                timeout: None,
+                char_flag: None,
+                unit: None,
+            }
+        );
+        let settings = decode::<Settings>(&written(&[
+            ("name", "a"),
+            ("char_flag", "é"),
+            ("timeout", "30"),
+        ]))
+        .expect("decodes");
+        assert_eq!(settings.char_flag, Some('é'));
+        assert_eq!(settings.timeout, Some(30));
+
+        let error = decode::<Settings>(&written(&[("retries", "1")])).expect_err("fails");
+        assert_eq!(codec_message(error), "missing field `name`");
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_unless_denied() {
+        #[derive(Debug, PartialEq, Deserialize)]
+        struct Loose {
+            a: u8,
+        }
+        #[derive(Debug, PartialEq, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Strict {
+            a: u8,
+        }
+        let entry = written(&[("a", "1"), ("b", "{not json")]);
+        assert_eq!(decode::<Loose>(&entry).expect("decodes"), Loose { a: 1 });
+        let message = codec_message(decode::<Strict>(&entry).expect_err("fails"));
+        assert!(message.contains("unknown field `b`"), "{message}");
+    }
+
+    #[test]
+    fn values_that_do_not_read_as_the_type_name_the_field() {
+        let mut entry = written(&[
+            ("id", "7"),
+            ("item", "book"),
+            ("qty", "abc"),
+            ("price", "1"),
+            ("paid", "true"),
+            ("tags", "[]"),
+            ("status", "Pending"),
+            ("created_ms", "1"),
+        ]);
+        let error = decode::<Order>(&entry).expect_err("fails");
+        assert_eq!(
+            error,
+            Error::Codec {
+                id: None,
+                message: r#"field 'qty': expected an integer, got "abc""#.into()
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            r#"codec error: field 'qty': expected an integer, got "abc""#
+        );
+        entry[2].1 = Bytes::from_static(b"3");
+        assert!(decode::<Order>(&entry).is_ok());
+
+        let cases = [
+            ("qty", "1.5", r#"field 'qty': expected an integer, got "1.5""#),
+            ("qty", "", r#"field 'qty': expected an integer, got """#),
+            (
+                "created_ms",
+                "-1",
+                r#"field 'created_ms': expected an integer, got "-1""#,
+            ),
+            (
+                "qty",
+                "99999999999999999999",
+                r#"field 'qty': expected an integer that fits in i64, got "99999999999999999999""#,
+            ),
+            ("price", "cheap", r#"field 'price': expected a number, got "cheap""#),
+            (
+                "paid",
+                "yes",
+                r#"field 'paid': expected a boolean (true or false), got "yes""#,
+            ),
+            (
+                "status",
+                "Lost",
+                "field 'status': unknown variant `Lost`, expected one of `Pending`, `in_transit`, `Refunded`, `Split`, `Cancelled`",
+            ),
+            (
+                "status",
+                "Refunded",
+                "field 'status': invalid type: unit variant, expected newtype variant",
+            ),
+        ];
+        for (name, text, expected) in cases {
+            let mut bad = entry.clone();
+            for (field, value) in &mut bad {
+                if field.as_ref() == name.as_bytes() {
+                    *value = Bytes::from(text.to_string());
+                }
+            }
+            assert_eq!(
+                codec_message(decode::<Order>(&bad).expect_err("fails")),
+                expected
+            );
+        }
+
+        entry[5].1 = Bytes::from_static(b"gift");
+        let message = codec_message(decode::<Order>(&entry).expect_err("fails"));
+        assert!(
+            message.starts_with(r#"field 'tags': expected a sequence as JSON, got "gift": "#),
+            "{message}"
+        );
+
+        entry[5].1 = Bytes::from_static(b"[]");
+        entry[1].1 = Bytes::from_static(&[b'b', 0xff]);
+        let message = codec_message(decode::<Order>(&entry).expect_err("fails"));
+        assert!(
+            message.starts_with("field 'item': expected UTF-8 text"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn long_values_are_cut_in_error_messages() {
+        #[derive(Debug, Deserialize)]
+        struct Count {
+            #[allow(dead_code)]
+            n: u32,
+        }
+        let long = "x".repeat(1000);
+        let message = codec_message(decode::<Count>(&written(&[("n", &long)])).expect_err("fails"));
+        assert!(message.ends_with(r#"xxx"..."#), "{message}");
+        assert!(message.len() < 120, "{message}");
+    }
+
+    #[test]
+    fn only_structs_and_maps_are_entries() {
+        let expect = |result: crate::error::Result<Vec<(Bytes, Bytes)>>, kind: &str| {
+            assert_eq!(
+                codec_message(result.expect_err("fails")),
+                format!("the flat codec stores a struct or a map with string keys, not {kind}")
+            );
+        };
+        expect(encode(&42), "an integer");
+        expect(encode(&"text"), "a string");
+        expect(encode(&vec![1, 2]), "a sequence");
+        expect(encode(&(1, 2)), "a tuple");
+        expect(encode(&Status::Pending), "an enum");
+        expect(encode(&Status::Refunded(1)), "an enum");
+        expect(encode(&Some(order())), "an Option");
+
+        let message = codec_message(encode(&HashMap::from([((1, 2), "pair")])).expect_err("fails"));
+        assert!(
+            message.starts_with("map keys must be strings or numbers"),
+            "{message}"
+        );
+
+        let message = codec_message(decode::<u64>(&written(&[("a", "1")])).expect_err("fails"));
+        assert_eq!(
+            message,
+            "the flat codec decodes an entry into a struct or a map, not an integer"
+        );
+        assert!(decode::<Vec<String>>(&written(&[("a", "1")])).is_err());
+    }
+
+    #[test]
+    fn an_entry_needs_at_least_one_field() {
+        #[derive(Serialize)]
+        struct Sparse {
+            a: Option<u8>,
+            b: (),
+        }
+        let message = codec_message(encode(&Sparse { a: None, b: () }).expect_err("fails"));
+        assert!(message.starts_with("nothing to store"), "{message}");
+        assert_eq!(
+            shown(&encode(&Sparse { a: Some(1), b: () }).expect("encodes")),
+            pairs(&[("a", "1")])
+        );
+    }
+
+    #[test]
+    fn newtype_wrappers_pass_through() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Wrapped(Address);
+
+        let wrapped = Wrapped(Address {
+            city: "Rome".into(),
+            zip: Some("00100".into()),
+        });
+        let fields = encode(&wrapped).expect("encodes");
+        assert_eq!(shown(&fields), pairs(&[("city", "Rome"), ("zip", "00100")]));
+        assert_eq!(round_trip(&wrapped), wrapped);
+    }
+
+    #[test]
+    fn booleans_read_as_words_or_digits() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Flags {
+            a: bool,
+            b: bool,
+        }
+        assert_eq!(
+            round_trip(&Flags { a: true, b: false }),
+            Flags { a: true, b: false }
+        );
+        for (a, b) in [("true", "false"), ("1", "0")] {
+            let flags = decode::<Flags>(&written(&[("a", a), ("b", b)])).expect("decodes");
+            assert_eq!(flags, Flags { a: true, b: false });
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Reading replies: the one place that turns [`Reply`] values (from either backend) into the
+//! crate's types, so the embedded and remote paths cannot drift apart.
+
+use bytes::Bytes;
+use rill_engine::{Reply, StreamId};
+
+use crate::codec::Fields;
+use crate::error::{Error, Result};
+
+/// An entry as stored: its ID and fields; `None` fields for an entry deleted while pending.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawEntry {
+    pub id: StreamId,
+    pub fields: Option<Fields>,
+}
+
+/// Whether the reply is a null of either kind.
+pub(crate) fn is_nil(reply: &Reply) -> bool {
+    matches!(reply, Reply::Null | Reply::NullArray)
+}
+
+pub(crate) fn bytes(reply: &Reply) -> Result<Bytes> {
+    match reply {
+        Reply::Bulk(b) | Reply::Verbatim(b) => Ok(b.clone()),
+        Reply::Simple(s) => Ok(Bytes::from(s.clone())),
+        other => Err(Error::unexpected("expected a string", other)),
+    }
+}
+
+pub(crate) fn text(reply: &Reply) -> Result<String> {
+    let b = bytes(reply)?;
+    String::from_utf8(b.to_vec()).map_err(|_| Error::unexpected("expected UTF-8 text", reply))
+}
+
+pub(crate) fn integer(reply: &Reply) -> Result<i64> {
+    match reply {
+        Reply::Integer(n) => Ok(*n),
+        Reply::Bulk(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| Error::unexpected("expected an integer", reply)),
+        other => Err(Error::unexpected("expected an integer", other)),
+    }
+}
+
+/// An integer that may be null (XINFO's lag and entries-read).
+pub(crate) fn opt_integer(reply: &Reply) -> Result<Option<i64>> {
+    if is_nil(reply) {
+        Ok(None)
+    } else {
+        integer(reply).map(Some)
+    }
+}
+
+pub(crate) fn id(reply: &Reply) -> Result<StreamId> {
+    let t = text(reply)?;
+    parse_id(&t).ok_or_else(|| Error::unexpected("expected a stream ID", reply))
+}
+
+/// Parses `ms-seq`.
+pub fn parse_id(text: &str) -> Option<StreamId> {
+    let (ms, seq) = text.split_once('-')?;
+    Some(StreamId::new(ms.parse().ok()?, seq.parse().ok()?))
+}
+
+pub(crate) fn array(reply: &Reply) -> Result<&[Reply]> {
+    match reply {
+        Reply::Array(items) | Reply::Set(items) => Ok(items),
+        other => Err(Error::unexpected("expected an array", other)),
+    }
+}
+
+/// Key/value pairs from a RESP3 map or a RESP2 flat array.
+pub(crate) fn pairs(reply: &Reply) -> Result<Vec<(String, &Reply)>> {
+    match reply {
+        Reply::Map(m) => m.iter().map(|(k, v)| Ok((text(k)?, v))).collect(),
+        Reply::Array(items) => items
+            .chunks(2)
+            .map(|kv| match kv {
+                [k, v] => Ok((text(k)?, v)),
+                _ => Err(Error::unexpected("expected key/value pairs", reply)),
+            })
+            .collect(),
+        other => Err(Error::unexpected("expected a map", other)),
+    }
+}
+
+/// The value of `name` in a map-like reply.
+pub(crate) fn field<'a>(pairs: &[(String, &'a Reply)], name: &str) -> Result<&'a Reply> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| Error::UnexpectedReply(format!("no '{name}' field")))
+}
+
+/// One `[id, [field, value, ...]]` entry (the body may be null for a deleted pending entry).
+pub(crate) fn entry(reply: &Reply) -> Result<RawEntry> {
+    let parts = array(reply)?;
+    let [id_reply, body] = parts else {
+        return Err(Error::unexpected("expected [id, fields]", reply));
+    };
+    let id = id(id_reply)?;
+    if is_nil(body) {
+        return Ok(RawEntry { id, fields: None });
+    }
+    let flat = array(body)?;
+    let mut fields = Vec::with_capacity(flat.len() / 2);
+    for kv in flat.chunks(2) {
+        if let [k, v] = kv {
+            fields.push((bytes(k)?, bytes(v)?));
+        }
+    }
+    Ok(RawEntry {
+        id,
+        fields: Some(fields),
+    })
+}
+
+/// A list of entries (XRANGE, XCLAIM, ...); null counts as empty.
+pub(crate) fn entries(reply: &Reply) -> Result<Vec<RawEntry>> {
+    if is_nil(reply) {
+        return Ok(Vec::new());
+    }
+    array(reply)?.iter().map(entry).collect()
+}
+
+/// An XREAD / XREADGROUP reply: entries per stream key; null means nothing came.
+pub(crate) fn streams(reply: &Reply) -> Result<Vec<(String, Vec<RawEntry>)>> {
+    match reply {
+        Reply::Null | Reply::NullArray => Ok(Vec::new()),
+        Reply::Map(m) => m.iter().map(|(k, v)| Ok((text(k)?, entries(v)?))).collect(),
+        Reply::Array(items) => items
+            .iter()
+            .map(|pair| match array(pair)? {
+                [k, v] => Ok((text(k)?, entries(v)?)),
+                _ => Err(Error::unexpected("expected [key, entries]", pair)),
+            })
+            .collect(),
+        other => Err(Error::unexpected("expected streams", other)),
+    }
+}

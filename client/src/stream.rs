@@ -1,0 +1,605 @@
+//! `Stream<T>`: a typed handle on one stream key: publish, read, trim, consumer groups,
+//! pending entries, claims, and introspection.
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rill_engine::{Reply, StreamId};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::codec::Codec;
+use crate::error::{Error, Result};
+use crate::parse::{self, RawEntry};
+use crate::types::*;
+use crate::Client;
+
+/// A typed stream. Cheap to clone; every clone talks through the same client.
+pub struct Stream<T> {
+    pub(crate) client: Client,
+    pub(crate) key: Bytes,
+    pub(crate) codec: Codec,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Stream<T> {
+    fn clone(&self) -> Self {
+        Stream {
+            client: self.client.clone(),
+            key: self.key.clone(),
+            codec: self.codec,
+            _type: PhantomData,
+        }
+    }
+}
+
+/// Builds an argument vector from anything string-like.
+macro_rules! args {
+    ($($a:expr),* $(,)?) => {
+        vec![$(Bytes::from(AsRef::<[u8]>::as_ref(&$a).to_vec())),*]
+    };
+}
+
+impl<T: Serialize + DeserializeOwned> Stream<T> {
+    pub(crate) fn new(client: Client, key: &str) -> Stream<T> {
+        Stream {
+            client,
+            key: Bytes::from(key.to_string()),
+            codec: Codec::default(),
+            _type: PhantomData,
+        }
+    }
+
+    /// The same stream with another codec.
+    pub fn with_codec(mut self, codec: Codec) -> Stream<T> {
+        self.codec = codec;
+        self
+    }
+
+    /// The stream's key.
+    pub fn key(&self) -> &str {
+        std::str::from_utf8(&self.key).unwrap_or_default()
+    }
+
+    /// The codec entries are written and read with.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    fn decode(&self, raw: RawEntry) -> Result<Entry<T>> {
+        let id = raw.id;
+        let Some(fields) = raw.fields else {
+            return Err(Error::Codec {
+                id: Some(id.to_string()),
+                message: "the entry was deleted".into(),
+            });
+        };
+        let value = self.codec.decode(&fields).map_err(|e| with_id(e, id))?;
+        Ok(Entry { id, value })
+    }
+
+    fn decode_all(&self, raw: Vec<RawEntry>) -> Result<Vec<Entry<T>>> {
+        raw.into_iter().map(|r| self.decode(r)).collect()
+    }
+
+    fn xadd_args(&self, value: &T, id: Option<StreamId>, trim: Option<Trim>) -> Result<Vec<Bytes>> {
+        let mut a = args!["XADD", self.key];
+        if let Some(t) = trim {
+            a.extend(t.args().into_iter().map(Bytes::from));
+        }
+        a.push(Bytes::from(id.map_or("*".to_string(), |i| i.to_string())));
+        for (f, v) in self.codec.encode(value)? {
+            a.push(f);
+            a.push(v);
+        }
+        Ok(a)
+    }
+
+    /// Appends an entry with an auto-generated ID.
+    pub async fn add(&self, value: &T) -> Result<StreamId> {
+        self.add_with(value, None, None).await
+    }
+
+    /// Appends an entry with an explicit ID and/or a trim policy applied in the same command.
+    pub async fn add_with(
+        &self,
+        value: &T,
+        id: Option<StreamId>,
+        trim: Option<Trim>,
+    ) -> Result<StreamId> {
+        let reply = self
+            .client
+            .backend
+            .call(self.xadd_args(value, id, trim)?)
+            .await?;
+        parse::id(&reply)
+    }
+
+    /// Appends many entries in one round trip; IDs in order.
+    pub async fn add_batch(&self, values: &[T]) -> Result<Vec<StreamId>> {
+        let commands = values
+            .iter()
+            .map(|v| self.xadd_args(v, None, None))
+            .collect::<Result<Vec<_>>>()?;
+        let replies = self.client.backend.call_many(commands).await?;
+        replies.into_iter().map(|r| parse::id(&r?)).collect()
+    }
+
+    /// Entries in an ID range, oldest first, at most `count`.
+    pub async fn range(&self, range: IdRange, count: Option<usize>) -> Result<Vec<Entry<T>>> {
+        let mut a = args![
+            "XRANGE",
+            self.key,
+            range.start.arg(true),
+            range.end.arg(false)
+        ];
+        if let Some(n) = count {
+            a.extend(args!["COUNT", n.to_string()]);
+        }
+        let reply = self.client.backend.call(a).await?;
+        self.decode_all(parse::entries(&reply)?)
+    }
+
+    /// Entries in an ID range, newest first, at most `count`.
+    pub async fn rev_range(&self, range: IdRange, count: Option<usize>) -> Result<Vec<Entry<T>>> {
+        let mut a = args![
+            "XREVRANGE",
+            self.key,
+            range.end.arg(false),
+            range.start.arg(true)
+        ];
+        if let Some(n) = count {
+            a.extend(args!["COUNT", n.to_string()]);
+        }
+        let reply = self.client.backend.call(a).await?;
+        self.decode_all(parse::entries(&reply)?)
+    }
+
+    /// The newest `n` entries, oldest first.
+    pub async fn latest(&self, n: usize) -> Result<Vec<Entry<T>>> {
+        let mut entries = self.rev_range(IdRange::all(), Some(n)).await?;
+        entries.reverse();
+        Ok(entries)
+    }
+
+    /// Entries after `id` (XREAD), at most `count`; with `block`, waits that long for the first
+    /// one when there is none yet (`Duration::ZERO` waits forever).
+    pub async fn read_from(
+        &self,
+        id: StreamId,
+        count: Option<usize>,
+        block: Option<Duration>,
+    ) -> Result<Vec<Entry<T>>> {
+        let mut a = args!["XREAD"];
+        if let Some(n) = count {
+            a.extend(args!["COUNT", n.to_string()]);
+        }
+        if let Some(b) = block {
+            a.extend(args!["BLOCK", b.as_millis().to_string()]);
+        }
+        a.extend(args!["STREAMS", self.key, id.to_string()]);
+        let reply = if block.is_some() {
+            self.client.backend.call_blocking(a).await?
+        } else {
+            self.client.backend.call(a).await?
+        };
+        let mut streams = parse::streams(&reply)?;
+        match streams.pop() {
+            Some((_, raw)) => self.decode_all(raw),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Number of entries.
+    pub async fn len(&self) -> Result<u64> {
+        let reply = self.client.backend.call(args!["XLEN", self.key]).await?;
+        Ok(parse::integer(&reply)? as u64)
+    }
+
+    /// Whether the stream has no entries (or does not exist).
+    pub async fn is_empty(&self) -> Result<bool> {
+        Ok(self.len().await? == 0)
+    }
+
+    /// Deletes entries by ID; returns how many existed.
+    pub async fn delete(&self, ids: &[StreamId]) -> Result<u64> {
+        let mut a = args!["XDEL", self.key];
+        a.extend(ids.iter().map(|i| Bytes::from(i.to_string())));
+        let reply = self.client.backend.call(a).await?;
+        Ok(parse::integer(&reply)? as u64)
+    }
+
+    /// Trims the stream; returns how many entries went.
+    pub async fn trim(&self, trim: Trim) -> Result<u64> {
+        let mut a = args!["XTRIM", self.key];
+        a.extend(trim.args().into_iter().map(Bytes::from));
+        let reply = self.client.backend.call(a).await?;
+        Ok(parse::integer(&reply)? as u64)
+    }
+
+    /// Creates a consumer group (and the stream, if `mkstream`). Fails with BUSYGROUP if it
+    /// exists; see [`Stream::ensure_group`].
+    pub async fn create_group(&self, group: &str, start: GroupStart, mkstream: bool) -> Result<()> {
+        let mut a = args!["XGROUP", "CREATE", self.key, group, start.arg()];
+        if mkstream {
+            a.push(Bytes::from_static(b"MKSTREAM"));
+        }
+        self.client.backend.call(a).await.map(|_| ())
+    }
+
+    /// Creates the group and the stream unless the group exists: safe to call at every start.
+    pub async fn ensure_group(&self, group: &str, start: GroupStart) -> Result<()> {
+        match self.create_group(group, start, true).await {
+            Err(e) if e.is_busy_group() => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Deletes a consumer group; returns whether it existed.
+    pub async fn destroy_group(&self, group: &str) -> Result<bool> {
+        let reply = self
+            .client
+            .backend
+            .call(args!["XGROUP", "DESTROY", self.key, group])
+            .await?;
+        Ok(parse::integer(&reply)? == 1)
+    }
+
+    /// Moves a group's last-delivered ID.
+    pub async fn set_group_id(&self, group: &str, start: GroupStart) -> Result<()> {
+        self.client
+            .backend
+            .call(args!["XGROUP", "SETID", self.key, group, start.arg()])
+            .await
+            .map(|_| ())
+    }
+
+    /// Raw `>` read for a consumer (the consumer runtime decodes entry by entry).
+    pub(crate) async fn read_group_raw(
+        &self,
+        group: &str,
+        consumer: &str,
+        count: usize,
+        block: Option<Duration>,
+        noack: bool,
+    ) -> Result<Vec<RawEntry>> {
+        let mut a = args![
+            "XREADGROUP",
+            "GROUP",
+            group,
+            consumer,
+            "COUNT",
+            count.max(1).to_string()
+        ];
+        if let Some(b) = block {
+            a.extend(args!["BLOCK", b.as_millis().to_string()]);
+        }
+        if noack {
+            a.push(Bytes::from_static(b"NOACK"));
+        }
+        a.extend(args!["STREAMS", self.key, ">"]);
+        let reply = if block.is_some() {
+            self.client.backend.call_blocking(a).await?
+        } else {
+            self.client.backend.call(a).await?
+        };
+        Ok(parse::streams(&reply)?
+            .into_iter()
+            .flat_map(|(_, entries)| entries)
+            .collect())
+    }
+
+    /// New entries for `consumer` of `group` (XREADGROUP `>`): they join its pending list
+    /// until acknowledged. With `block`, waits that long for the first entry.
+    pub async fn read_group(
+        &self,
+        group: &str,
+        consumer: &str,
+        count: usize,
+        block: Option<Duration>,
+    ) -> Result<Vec<Entry<T>>> {
+        let raw = self
+            .read_group_raw(group, consumer, count, block, false)
+            .await?;
+        self.decode_all(raw)
+    }
+
+    /// Re-reads the consumer's own pending entries after `after` (XREADGROUP with an ID), e.g.
+    /// to recover after a restart. Deleted entries come back with `None`.
+    pub async fn read_own_pending(
+        &self,
+        group: &str,
+        consumer: &str,
+        after: StreamId,
+        count: usize,
+    ) -> Result<Vec<PendingRead<T>>> {
+        let a = args![
+            "XREADGROUP",
+            "GROUP",
+            group,
+            consumer,
+            "COUNT",
+            count.to_string(),
+            "STREAMS",
+            self.key,
+            after.to_string()
+        ];
+        let reply = self.client.backend.call(a).await?;
+        let mut out = Vec::new();
+        for (_, entries) in parse::streams(&reply)? {
+            for raw in entries {
+                let value = match &raw.fields {
+                    Some(f) => Some(self.codec.decode(f).map_err(|e| with_id(e, raw.id))?),
+                    None => None,
+                };
+                out.push(PendingRead { id: raw.id, value });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Acknowledges entries; returns how many were pending.
+    pub async fn ack(&self, group: &str, ids: &[StreamId]) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut a = args!["XACK", self.key, group];
+        a.extend(ids.iter().map(|i| Bytes::from(i.to_string())));
+        let reply = self.client.backend.call(a).await?;
+        Ok(parse::integer(&reply)? as u64)
+    }
+
+    /// The group's pending summary (XPENDING key group).
+    pub async fn pending(&self, group: &str) -> Result<PendingSummary> {
+        let reply = self
+            .client
+            .backend
+            .call(args!["XPENDING", self.key, group])
+            .await?;
+        let parts = parse::array(&reply)?;
+        let [count, first, last, owners] = parts else {
+            return Err(Error::unexpected("XPENDING summary", &reply));
+        };
+        let opt_id = |r: &Reply| {
+            if parse::is_nil(r) {
+                Ok(None)
+            } else {
+                parse::id(r).map(Some)
+            }
+        };
+        let mut consumers = Vec::new();
+        if !parse::is_nil(owners) {
+            for pair in parse::array(owners)? {
+                if let [name, n] = parse::array(pair)? {
+                    consumers.push((parse::text(name)?, parse::integer(n)? as u64));
+                }
+            }
+        }
+        Ok(PendingSummary {
+            count: parse::integer(count)? as u64,
+            first_id: opt_id(first)?,
+            last_id: opt_id(last)?,
+            consumers,
+        })
+    }
+
+    /// Pending entries in detail (XPENDING extended form).
+    pub async fn pending_entries(
+        &self,
+        group: &str,
+        query: &PendingQuery,
+    ) -> Result<Vec<PendingEntry>> {
+        let mut a = args!["XPENDING", self.key, group];
+        if let Some(idle) = query.min_idle {
+            a.extend(args!["IDLE", idle.as_millis().to_string()]);
+        }
+        a.extend(args![
+            query.range.start.arg(true),
+            query.range.end.arg(false),
+            query.count.to_string()
+        ]);
+        if let Some(c) = &query.consumer {
+            a.push(Bytes::from(c.clone()));
+        }
+        let reply = self.client.backend.call(a).await?;
+        parse::array(&reply)?
+            .iter()
+            .map(|row| match parse::array(row)? {
+                [id, consumer, idle, n] => Ok(PendingEntry {
+                    id: parse::id(id)?,
+                    consumer: parse::text(consumer)?,
+                    idle: Duration::from_millis(parse::integer(idle)?.max(0) as u64),
+                    deliveries: parse::integer(n)? as u64,
+                }),
+                _ => Err(Error::unexpected("XPENDING row", row)),
+            })
+            .collect()
+    }
+
+    /// Takes entries idle at least `min_idle` over to `consumer` (XCLAIM); their delivery
+    /// counts go up. Entries deleted from the stream are dropped from the PEL, not returned.
+    pub async fn claim(
+        &self,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        ids: &[StreamId],
+    ) -> Result<Vec<Entry<T>>> {
+        let mut a = args![
+            "XCLAIM",
+            self.key,
+            group,
+            consumer,
+            min_idle.as_millis().to_string()
+        ];
+        a.extend(ids.iter().map(|i| Bytes::from(i.to_string())));
+        let reply = self.client.backend.call(a).await?;
+        self.decode_all(parse::entries(&reply)?)
+    }
+
+    /// Scans the PEL from `start` and claims up to `count` entries idle at least `min_idle`
+    /// (XAUTOCLAIM). Call again from `next` until it is `0-0`.
+    pub async fn autoclaim(
+        &self,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        start: StreamId,
+        count: usize,
+    ) -> Result<AutoClaimed<T>> {
+        let raw = self
+            .autoclaim_raw(group, consumer, min_idle, start, count)
+            .await?;
+        Ok(AutoClaimed {
+            next: raw.next,
+            claimed: self.decode_all(raw.claimed.into_iter().map(|e| e.value).collect())?,
+            deleted: raw.deleted,
+        })
+    }
+
+    pub(crate) async fn autoclaim_raw(
+        &self,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        start: StreamId,
+        count: usize,
+    ) -> Result<AutoClaimed<RawEntry>> {
+        let a = args![
+            "XAUTOCLAIM",
+            self.key,
+            group,
+            consumer,
+            min_idle.as_millis().to_string(),
+            start.to_string(),
+            "COUNT",
+            count.max(1).to_string()
+        ];
+        let reply = self.client.backend.call(a).await?;
+        let parts = parse::array(&reply)?;
+        let [next, claimed, rest @ ..] = parts else {
+            return Err(Error::unexpected("XAUTOCLAIM", &reply));
+        };
+        let deleted = match rest.first() {
+            Some(d) => parse::array(d)?
+                .iter()
+                .map(parse::id)
+                .collect::<Result<_>>()?,
+            None => Vec::new(),
+        };
+        Ok(AutoClaimed {
+            next: parse::id(next)?,
+            claimed: parse::entries(claimed)?
+                .into_iter()
+                .map(|raw| Entry {
+                    id: raw.id,
+                    value: raw,
+                })
+                .collect(),
+            deleted,
+        })
+    }
+
+    /// XINFO STREAM.
+    pub async fn info(&self) -> Result<StreamInfo> {
+        let reply = self
+            .client
+            .backend
+            .call(args!["XINFO", "STREAM", self.key])
+            .await?;
+        let p = parse::pairs(&reply)?;
+        let entry_id = |name: &str| -> Result<Option<StreamId>> {
+            let r = parse::field(&p, name)?;
+            if parse::is_nil(r) {
+                Ok(None)
+            } else {
+                parse::entry(r).map(|e| Some(e.id))
+            }
+        };
+        Ok(StreamInfo {
+            length: parse::integer(parse::field(&p, "length")?)? as u64,
+            last_generated_id: parse::id(parse::field(&p, "last-generated-id")?)?,
+            max_deleted_entry_id: parse::id(parse::field(&p, "max-deleted-entry-id")?)?,
+            entries_added: parse::integer(parse::field(&p, "entries-added")?)? as u64,
+            recorded_first_entry_id: parse::id(parse::field(&p, "recorded-first-entry-id")?)?,
+            groups: parse::integer(parse::field(&p, "groups")?)? as u64,
+            first_entry_id: entry_id("first-entry")?,
+            last_entry_id: entry_id("last-entry")?,
+        })
+    }
+
+    /// XINFO GROUPS.
+    pub async fn groups(&self) -> Result<Vec<GroupInfo>> {
+        let reply = self
+            .client
+            .backend
+            .call(args!["XINFO", "GROUPS", self.key])
+            .await?;
+        parse::array(&reply)?
+            .iter()
+            .map(|g| {
+                let p = parse::pairs(g)?;
+                Ok(GroupInfo {
+                    name: parse::text(parse::field(&p, "name")?)?,
+                    consumers: parse::integer(parse::field(&p, "consumers")?)? as u64,
+                    pending: parse::integer(parse::field(&p, "pending")?)? as u64,
+                    last_delivered_id: parse::id(parse::field(&p, "last-delivered-id")?)?,
+                    entries_read: parse::opt_integer(parse::field(&p, "entries-read")?)?
+                        .map(|n| n as u64),
+                    lag: parse::opt_integer(parse::field(&p, "lag")?)?.map(|n| n as u64),
+                })
+            })
+            .collect()
+    }
+
+    /// XINFO CONSUMERS.
+    pub async fn consumers(&self, group: &str) -> Result<Vec<ConsumerInfo>> {
+        let reply = self
+            .client
+            .backend
+            .call(args!["XINFO", "CONSUMERS", self.key, group])
+            .await?;
+        parse::array(&reply)?
+            .iter()
+            .map(|c| {
+                let p = parse::pairs(c)?;
+                let inactive = match parse::field(&p, "inactive") {
+                    Ok(r) => parse::opt_integer(r)?
+                        .filter(|n| *n >= 0)
+                        .map(|n| Duration::from_millis(n as u64)),
+                    Err(_) => None,
+                };
+                Ok(ConsumerInfo {
+                    name: parse::text(parse::field(&p, "name")?)?,
+                    pending: parse::integer(parse::field(&p, "pending")?)? as u64,
+                    idle: Duration::from_millis(
+                        parse::integer(parse::field(&p, "idle")?)?.max(0) as u64
+                    ),
+                    inactive,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes a consumer and its pending entries; returns how many were pending.
+    pub async fn delete_consumer(&self, group: &str, consumer: &str) -> Result<u64> {
+        let reply = self
+            .client
+            .backend
+            .call(args!["XGROUP", "DELCONSUMER", self.key, group, consumer])
+            .await?;
+        Ok(parse::integer(&reply)? as u64)
+    }
+}
+
+/// Attaches the entry ID to a codec error.
+pub(crate) fn with_id(e: Error, id: StreamId) -> Error {
+    match e {
+        Error::Codec { message, .. } => Error::Codec {
+            id: Some(id.to_string()),
+            message,
+        },
+        other => other,
+    }
+}

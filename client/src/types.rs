@@ -1,0 +1,241 @@
+//! The typed values the stream API takes and returns.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rill_engine::StreamId;
+
+/// A decoded entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry<T> {
+    pub id: StreamId,
+    pub value: T,
+}
+
+/// One end of an ID range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// No limit on this side (`-` or `+`).
+    Unbounded,
+    Included(StreamId),
+    Excluded(StreamId),
+}
+
+impl Bound {
+    pub(crate) fn arg(self, low: bool) -> String {
+        match self {
+            Bound::Unbounded => (if low { "-" } else { "+" }).to_string(),
+            Bound::Included(id) => id.to_string(),
+            Bound::Excluded(id) => format!("({id}"),
+        }
+    }
+}
+
+/// A range of entry IDs, for range reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdRange {
+    pub start: Bound,
+    pub end: Bound,
+}
+
+impl IdRange {
+    /// Every entry.
+    pub fn all() -> IdRange {
+        IdRange {
+            start: Bound::Unbounded,
+            end: Bound::Unbounded,
+        }
+    }
+
+    /// From `id` on, inclusive.
+    pub fn from(id: StreamId) -> IdRange {
+        IdRange {
+            start: Bound::Included(id),
+            end: Bound::Unbounded,
+        }
+    }
+
+    /// Strictly after `id`.
+    pub fn after(id: StreamId) -> IdRange {
+        IdRange {
+            start: Bound::Excluded(id),
+            end: Bound::Unbounded,
+        }
+    }
+
+    /// Between two IDs, both included.
+    pub fn between(start: StreamId, end: StreamId) -> IdRange {
+        IdRange {
+            start: Bound::Included(start),
+            end: Bound::Included(end),
+        }
+    }
+
+    /// Entries added in a wall-clock window `[from, to)`. IDs carry Unix milliseconds, so the
+    /// window maps to `from_ms-0 ..= (to_ms-1)-max` exactly, with no unit mistakes to make.
+    pub fn window(from: SystemTime, to: SystemTime) -> IdRange {
+        IdRange {
+            start: Bound::Included(id_at(from)),
+            end: Bound::Excluded(id_at(to)),
+        }
+    }
+}
+
+/// The first possible ID at a wall-clock time: `unix_ms-0`.
+pub fn id_at(time: SystemTime) -> StreamId {
+    let ms = time
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    StreamId::new(ms, 0)
+}
+
+/// The wall-clock time an ID was generated at (auto IDs only carry meaning here).
+pub fn time_of(id: StreamId) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(id.ms)
+}
+
+/// How to trim a stream.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Trim {
+    /// Keep at most `len` entries; `approx` lets Redis keep a few more for speed (`~`).
+    MaxLen { len: u64, approx: bool },
+    /// Drop entries with IDs below `id`.
+    MinId { id: StreamId, approx: bool },
+    /// Drop entries older than `age`, by their ID's timestamp.
+    MaxAge { age: Duration, approx: bool },
+}
+
+impl Trim {
+    pub(crate) fn args(self) -> Vec<String> {
+        let (kind, approx, threshold) = match self {
+            Trim::MaxLen { len, approx } => ("MAXLEN", approx, len.to_string()),
+            Trim::MinId { id, approx } => ("MINID", approx, id.to_string()),
+            Trim::MaxAge { age, approx } => {
+                let cutoff = SystemTime::now().checked_sub(age).unwrap_or(UNIX_EPOCH);
+                ("MINID", approx, id_at(cutoff).to_string())
+            }
+        };
+        vec![
+            kind.to_string(),
+            (if approx { "~" } else { "=" }).to_string(),
+            threshold,
+        ]
+    }
+}
+
+/// Where a new consumer group starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupStart {
+    /// Every entry already in the stream (`0`).
+    Beginning,
+    /// Only entries added from now on (`$`).
+    NewOnly,
+    /// After a given ID.
+    After(StreamId),
+}
+
+impl GroupStart {
+    pub(crate) fn arg(self) -> String {
+        match self {
+            GroupStart::Beginning => "0".into(),
+            GroupStart::NewOnly => "$".into(),
+            GroupStart::After(id) => id.to_string(),
+        }
+    }
+}
+
+/// XINFO STREAM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamInfo {
+    pub length: u64,
+    pub last_generated_id: StreamId,
+    pub max_deleted_entry_id: StreamId,
+    pub entries_added: u64,
+    pub recorded_first_entry_id: StreamId,
+    pub groups: u64,
+    /// ID of the first and last entries, if any.
+    pub first_entry_id: Option<StreamId>,
+    pub last_entry_id: Option<StreamId>,
+}
+
+/// XINFO GROUPS, one group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupInfo {
+    pub name: String,
+    pub consumers: u64,
+    pub pending: u64,
+    pub last_delivered_id: StreamId,
+    /// `None` when the server cannot know it.
+    pub entries_read: Option<u64>,
+    /// Entries not yet delivered to the group; `None` when the server cannot know it.
+    pub lag: Option<u64>,
+}
+
+/// XINFO CONSUMERS, one consumer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsumerInfo {
+    pub name: String,
+    pub pending: u64,
+    /// Since the consumer last tried anything.
+    pub idle: Duration,
+    /// Since its last successful read or claim; `None` if never (or the server predates 7.2).
+    pub inactive: Option<Duration>,
+}
+
+/// XPENDING summary.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PendingSummary {
+    pub count: u64,
+    pub first_id: Option<StreamId>,
+    pub last_id: Option<StreamId>,
+    /// Pending count per consumer.
+    pub consumers: Vec<(String, u64)>,
+}
+
+/// XPENDING extended form, one entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingEntry {
+    pub id: StreamId,
+    pub consumer: String,
+    pub idle: Duration,
+    pub deliveries: u64,
+}
+
+/// What to list with [`crate::Stream::pending_entries`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingQuery {
+    pub range: IdRange,
+    pub count: usize,
+    /// Only entries of this consumer.
+    pub consumer: Option<String>,
+    /// Only entries idle at least this long.
+    pub min_idle: Option<Duration>,
+}
+
+impl Default for PendingQuery {
+    fn default() -> Self {
+        PendingQuery {
+            range: IdRange::all(),
+            count: 100,
+            consumer: None,
+            min_idle: None,
+        }
+    }
+}
+
+/// XAUTOCLAIM's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoClaimed<T> {
+    /// Where the next call should start; `0-0` once the whole PEL was scanned.
+    pub next: StreamId,
+    pub claimed: Vec<Entry<T>>,
+    /// Pending IDs whose entries were deleted: the server dropped them from the PEL.
+    pub deleted: Vec<StreamId>,
+}
+
+/// An entry re-read from a consumer's own pending list: `None` when it was deleted since.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingRead<T> {
+    pub id: StreamId,
+    pub value: Option<T>,
+}
