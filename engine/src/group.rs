@@ -62,6 +62,9 @@ impl ConsumerGroup {
 
     /// The consumer named `name`, created if absent; its seen-time becomes `now_ms`.
     pub fn touch_consumer(&mut self, name: &Bytes, now_ms: u64) -> &mut Consumer {
+        if !self.consumers.contains_key(name) {
+            self.create_consumer(name, now_ms);
+        }
         let consumer = self
             .consumers
             .entry(name.clone())
@@ -70,12 +73,22 @@ impl ConsumerGroup {
         consumer
     }
 
+    /// The consumer's name as stored by the group (its own allocation, not a slice of some
+    /// request buffer), for PEL entries to share.
+    fn owned_name(&self, name: &Bytes) -> Bytes {
+        self.consumers
+            .get_key_value(name)
+            .map(|(k, _)| k.clone())
+            .unwrap_or_else(|| Bytes::copy_from_slice(name))
+    }
+
     /// Creates a consumer; false when it existed.
     pub fn create_consumer(&mut self, name: &Bytes, now_ms: u64) -> bool {
         if self.consumers.contains_key(name) {
             return false;
         }
-        self.consumers.insert(name.clone(), Consumer::new(now_ms));
+        self.consumers
+            .insert(Bytes::copy_from_slice(name), Consumer::new(now_ms));
         true
     }
 
@@ -93,10 +106,11 @@ impl ConsumerGroup {
     /// Records a fresh delivery of `id` to `consumer` (count 1), taking the entry from any
     /// other consumer that owned it (possible after XGROUP SETID).
     pub fn deliver(&mut self, id: StreamId, consumer: &Bytes, now_ms: u64) {
+        let owner = self.owned_name(consumer);
         let previous = self.pel.insert(
             id,
             PendingEntry {
-                consumer: consumer.clone(),
+                consumer: owner,
                 delivery_time: now_ms,
                 delivery_count: 1,
             },
@@ -135,10 +149,11 @@ impl ConsumerGroup {
         retry_count: Option<u64>,
         keep_count: bool,
     ) -> bool {
+        let owner = self.owned_name(consumer);
         let Some(entry) = self.pel.get_mut(&id) else {
             return false;
         };
-        let previous = std::mem::replace(&mut entry.consumer, consumer.clone());
+        let previous = std::mem::replace(&mut entry.consumer, owner);
         entry.delivery_time = delivery_time;
         match retry_count {
             Some(n) => entry.delivery_count = n,

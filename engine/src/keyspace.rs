@@ -102,13 +102,23 @@ impl Db {
     }
 
     /// Stores `value` at `key`, dropping any time to live unless `keep_ttl`.
-    pub fn set(&mut self, key: Bytes, value: Value, keep_ttl: bool) {
+    pub fn set(&mut self, key: Bytes, mut value: Value, keep_ttl: bool) {
+        // String values are usually slices of the request that carried them: give them their
+        // own allocation, or each would pin the connection's whole read buffer.
+        if let Value::Str(text) = &mut value {
+            *text = Bytes::copy_from_slice(text);
+        }
         if !keep_ttl {
             self.persist(&key);
         }
-        if !self.map.contains_key(&key) {
-            self.scan_order.insert((scan_hash(&key), key.clone()));
+        if let Some(slot) = self.map.get_mut(&key) {
+            *slot = value;
+            return;
         }
+        // Keys arrive as slices of a connection's read buffer; a stored key gets its own
+        // allocation so that it does not pin that whole buffer for its lifetime.
+        let key = Bytes::copy_from_slice(&key);
+        self.scan_order.insert((scan_hash(&key), key.clone()));
         self.map.insert(key, value);
     }
 
@@ -269,7 +279,10 @@ impl Keyspace {
 
     /// Starts watching; returns the version to compare at EXEC.
     pub fn watch(&mut self, db: usize, key: Bytes) -> u64 {
-        let w = self.watched.entry((db, key)).or_default();
+        let w = self
+            .watched
+            .entry((db, Bytes::copy_from_slice(&key)))
+            .or_default();
         w.watchers += 1;
         w.version
     }
@@ -297,6 +310,23 @@ impl Keyspace {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_keys_and_strings_do_not_pin_the_request_buffer() {
+        let frame = Bytes::from(vec![b'x'; 16 * 1024]);
+        let inside = |b: &Bytes| {
+            let start = frame.as_ptr() as usize;
+            let p = b.as_ptr() as usize;
+            p >= start && p < start + frame.len()
+        };
+        let mut db = Db::default();
+        db.set(frame.slice(0..3), Value::Str(frame.slice(3..6)), false);
+        let Some((key, Value::Str(value))) = db.map.iter().next() else {
+            panic!("expected one string");
+        };
+        assert!(!inside(key));
+        assert!(!inside(value));
+    }
 
     #[test]
     fn lazy_expiry_and_scan_cover_all_keys() {

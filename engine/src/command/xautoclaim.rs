@@ -70,7 +70,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(Some(s)) => s,
         Ok(None) => return no_group(key, group_name),
     };
-    let Some(mut group) = stream.groups.remove(group_name) else {
+    let Some((stored_name, mut group)) = stream.groups.remove_entry(group_name) else {
         return no_group(key, group_name);
     };
     // Since Redis 7.2 a claim attempt creates the consumer and counts as it being seen.
@@ -129,7 +129,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             break;
         }
     }
-    stream.groups.insert(group_name.clone(), group);
+    stream.groups.insert(stored_name, group);
     let changes = (claimed.len() + deleted.len()) as u64;
     ctx.state.stats.dirty += changes;
     Reply::Array(vec![

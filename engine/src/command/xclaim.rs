@@ -105,7 +105,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Ok(Some(stream)) = ctx.stream_mut(key) else {
         return no_group(key, group_name);
     };
-    let Some(mut group) = stream.groups.remove(group_name) else {
+    let Some((stored_name, mut group)) = stream.groups.remove_entry(group_name) else {
         return no_group(key, group_name);
     };
     // Since Redis 7.2 a claim attempt creates the consumer and counts as it being seen.
@@ -148,7 +148,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         });
         changes += 1;
     }
-    stream.groups.insert(group_name.clone(), group);
+    stream.groups.insert(stored_name, group);
     if changes > 0 {
         ctx.state.stats.dirty += changes;
     }

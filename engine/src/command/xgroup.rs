@@ -192,9 +192,10 @@ fn create(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if stream.groups.contains_key(name) {
         return Reply::error("BUSYGROUP Consumer Group name already exists");
     }
-    stream
-        .groups
-        .insert(name.clone(), ConsumerGroup::new(id, entries_read));
+    stream.groups.insert(
+        Bytes::copy_from_slice(name),
+        ConsumerGroup::new(id, entries_read),
+    );
     ctx.state.stats.dirty += 1;
     Reply::ok()
 }

@@ -200,7 +200,7 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, Vec<Repl
         let Ok(Some(stream)) = ctx.stream_mut(key) else {
             continue;
         };
-        let Some(mut group) = stream.groups.remove(&read.group) else {
+        let Some((stored_name, mut group)) = stream.groups.remove_entry(&read.group) else {
             continue;
         };
         group.touch_consumer(&read.consumer, now);
@@ -223,7 +223,7 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, Vec<Repl
                 }
             }
         };
-        stream.groups.insert(read.group.clone(), group);
+        stream.groups.insert(stored_name, group);
         if let Some(entries) = entries {
             served.push((key.clone(), entries));
         }
