@@ -31,6 +31,8 @@ pub mod reply;
 pub mod session;
 pub mod stats;
 pub mod stream;
+#[cfg(test)]
+mod test_support;
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};

@@ -656,12 +656,9 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
-    use crate::{Bytes, Close, Config, Engine, Reply, Session};
+    use crate::{Close, Config, Engine, Reply};
 
-    fn run(s: &mut Session, words: &[&str]) -> Reply {
-        let args: Vec<Bytes> = words.iter().map(|w| Bytes::from(w.to_string())).collect();
-        s.execute(&args)
-    }
+    use crate::test_support::run;
 
     fn text(reply: Reply) -> String {
         match reply {

@@ -273,23 +273,8 @@ fn persist(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Engine, Session};
-
-    fn run(s: &mut Session, words: &[&str]) -> Reply {
-        let args: Vec<Bytes> = words
-            .iter()
-            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
-            .collect();
-        s.execute(&args)
-    }
-
-    fn int(n: i64) -> Reply {
-        Reply::Integer(n)
-    }
-
-    fn err(text: &str) -> Reply {
-        Reply::error(text)
-    }
+    use crate::test_support::{err, int, run};
+    use crate::Engine;
 
     #[test]
     fn expire_ttl_persist() {

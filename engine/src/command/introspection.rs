@@ -390,12 +390,9 @@ fn help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Bytes, Engine, Reply, Session};
+    use crate::{Engine, Reply, Session};
 
-    fn run(s: &mut Session, words: &[&str]) -> Reply {
-        let args: Vec<Bytes> = words.iter().map(|w| Bytes::from(w.to_string())).collect();
-        s.execute(&args)
-    }
+    use crate::test_support::run;
 
     fn array(reply: Reply) -> Vec<Reply> {
         match reply {

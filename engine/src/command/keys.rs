@@ -569,27 +569,8 @@ fn move_key(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Engine, Session};
-
-    fn run(s: &mut Session, words: &[&str]) -> Reply {
-        let args: Vec<Bytes> = words
-            .iter()
-            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
-            .collect();
-        s.execute(&args)
-    }
-
-    fn int(n: i64) -> Reply {
-        Reply::Integer(n)
-    }
-
-    fn bulk(s: &str) -> Reply {
-        Reply::bulk(s.as_bytes())
-    }
-
-    fn err(text: &str) -> Reply {
-        Reply::error(text)
-    }
+    use crate::test_support::{bulk, err, int, run};
+    use crate::Engine;
 
     /// The keys of an array reply, sorted.
     fn sorted(reply: Reply) -> Vec<Bytes> {

@@ -682,27 +682,8 @@ fn incr_by(ctx: &mut Ctx, key: &Bytes, delta: i64) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Engine, Session};
-
-    fn run(s: &mut Session, words: &[&str]) -> Reply {
-        let args: Vec<Bytes> = words
-            .iter()
-            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
-            .collect();
-        s.execute(&args)
-    }
-
-    fn int(n: i64) -> Reply {
-        Reply::Integer(n)
-    }
-
-    fn bulk(s: &str) -> Reply {
-        Reply::bulk(s.as_bytes())
-    }
-
-    fn err(text: &str) -> Reply {
-        Reply::error(text)
-    }
+    use crate::test_support::{bulk, err, int, run};
+    use crate::Engine;
 
     fn wrongtype() -> Reply {
         Reply::error(error::WRONGTYPE)

@@ -1,0 +1,26 @@
+//! Helpers for the engine's unit tests: run a command line on a session, build replies.
+
+use bytes::Bytes;
+
+use crate::{Reply, Session};
+
+/// Runs one command given as words.
+pub fn run(s: &mut Session, words: &[&str]) -> Reply {
+    let args: Vec<Bytes> = words
+        .iter()
+        .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+        .collect();
+    s.execute(&args)
+}
+
+pub fn int(n: i64) -> Reply {
+    Reply::Integer(n)
+}
+
+pub fn bulk(s: &str) -> Reply {
+    Reply::bulk(s.as_bytes())
+}
+
+pub fn err(text: &str) -> Reply {
+    Reply::error(text)
+}
