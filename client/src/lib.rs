@@ -51,7 +51,9 @@ pub mod testing;
 mod types;
 
 pub use codec::Codec;
-pub use consumer::{ConsumerOptions, Metrics, WorkerPool};
+pub use consumer::{
+    Consumer, ConsumerOptions, Metrics, MetricsSnapshot, RunSummary, Shutdown, WorkerPool,
+};
 pub use error::{Error, Result};
 pub use health::{HealthReport, HealthThresholds, Problem};
 pub use parse::{parse_id, RawEntry};
@@ -133,6 +135,9 @@ impl Client {
         count: Option<usize>,
         block: Option<std::time::Duration>,
     ) -> Result<Vec<(String, Vec<Entry<T>>)>> {
+        if from.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut args = vec![Bytes::from_static(b"XREAD")];
         if let Some(n) = count {
             args.push(Bytes::from_static(b"COUNT"));
@@ -140,7 +145,7 @@ impl Client {
         }
         if let Some(b) = block {
             args.push(Bytes::from_static(b"BLOCK"));
-            args.push(Bytes::from(b.as_millis().to_string()));
+            args.push(Bytes::from(stream::block_ms(b).to_string()));
         }
         args.push(Bytes::from_static(b"STREAMS"));
         args.extend(from.iter().map(|(s, _)| s.key.clone()));

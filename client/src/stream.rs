@@ -118,6 +118,9 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
 
     /// Appends many entries in one round trip; IDs in order.
     pub async fn add_batch(&self, values: &[T]) -> Result<Vec<StreamId>> {
+        if values.is_empty() {
+            return Ok(Vec::new());
+        }
         let commands = values
             .iter()
             .map(|v| self.xadd_args(v, None, None))
@@ -176,7 +179,7 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
             a.extend(args!["COUNT", n.to_string()]);
         }
         if let Some(b) = block {
-            a.extend(args!["BLOCK", b.as_millis().to_string()]);
+            a.extend(args!["BLOCK", block_ms(b).to_string()]);
         }
         a.extend(args!["STREAMS", self.key, id.to_string()]);
         let reply = if block.is_some() {
@@ -204,6 +207,9 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
 
     /// Deletes entries by ID; returns how many existed.
     pub async fn delete(&self, ids: &[StreamId]) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
         let mut a = args!["XDEL", self.key];
         a.extend(ids.iter().map(|i| Bytes::from(i.to_string())));
         let reply = self.client.backend.call(a).await?;
@@ -273,7 +279,7 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
             count.max(1).to_string()
         ];
         if let Some(b) = block {
-            a.extend(args!["BLOCK", b.as_millis().to_string()]);
+            a.extend(args!["BLOCK", block_ms(b).to_string()]);
         }
         if noack {
             a.push(Bytes::from_static(b"NOACK"));
@@ -306,7 +312,8 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
     }
 
     /// Re-reads the consumer's own pending entries after `after` (XREADGROUP with an ID), e.g.
-    /// to recover after a restart. Deleted entries come back with `None`.
+    /// to recover after a restart. Deleted entries come back with `None`. As in Redis, each
+    /// entry read this way counts one more delivery.
     pub async fn read_own_pending(
         &self,
         group: &str,
@@ -547,7 +554,7 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
                     last_delivered_id: parse::id(parse::field(&p, "last-delivered-id")?)?,
                     entries_read: parse::opt_integer(parse::field(&p, "entries-read")?)?
                         .map(|n| n as u64),
-                    lag: parse::opt_integer(parse::field(&p, "lag")?)?.map(|n| n as u64),
+                    lag: parse::opt_integer(parse::field(&p, "lag")?)?,
                 })
             })
             .collect()
@@ -591,6 +598,12 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
             .await?;
         Ok(parse::integer(&reply)? as u64)
     }
+}
+
+/// A BLOCK argument: whole milliseconds, rounded up so that a short wait never becomes
+/// `BLOCK 0` (which waits forever); `Duration::ZERO` does mean forever.
+pub(crate) fn block_ms(d: Duration) -> u128 {
+    d.as_nanos().div_ceil(1_000_000)
 }
 
 /// Attaches the entry ID to a codec error.

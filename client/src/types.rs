@@ -168,7 +168,9 @@ pub struct GroupInfo {
     /// `None` when the server cannot know it.
     pub entries_read: Option<u64>,
     /// Entries not yet delivered to the group; `None` when the server cannot know it.
-    pub lag: Option<u64>,
+    /// Negative when the group was given an entries-read count beyond the stream's (as
+    /// Redis reports it).
+    pub lag: Option<i64>,
 }
 
 /// XINFO CONSUMERS, one consumer.

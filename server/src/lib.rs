@@ -64,18 +64,43 @@ impl Drop for RunningServer {
 }
 
 /// Starts a server in this process (port 0 picks a free port) and returns once it listens.
+/// Everything runs on a thread of its own, so this may be called from inside an async
+/// runtime too (a test's `#[tokio::test]`, say).
 pub fn spawn(config: Config) -> std::io::Result<RunningServer> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let server = runtime.block_on(Server::bind(config))?;
-    let addr = server.local_addr()?;
-    let stop = server.shutdown_handle();
-    let engine = server.engine().clone();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
-        .name(format!("rill-server-{}", addr.port()))
-        .spawn(move || runtime.block_on(server.run()))?;
+        .name("rill-server".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            let server = match runtime.block_on(Server::bind(config)) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            let ready = server
+                .local_addr()
+                .map(|addr| (addr, server.shutdown_handle(), server.engine().clone()));
+            let failed = ready.is_err();
+            let _ = ready_tx.send(ready);
+            if !failed {
+                runtime.block_on(server.run());
+            }
+        })?;
+    let (addr, stop, engine) = ready_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("the server thread ended before listening"))??;
     Ok(RunningServer {
         addr,
         stop,

@@ -1,0 +1,704 @@
+//! The consumer runtime's promises, one test each: successes are acknowledged, a stopped
+//! consumer's entries are reclaimed, failures are retried with rising delivery counts, poison
+//! entries end in the dead-letter stream, shutdown loses nothing, competing workers handle
+//! every entry exactly once, undecodable entries are dead-lettered rather than skipped.
+//!
+//! Every wait is bounded by [`bounded`] only as a failure guard; no assertion depends on time.
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use rill::consumer::{RunSummary, Shutdown};
+use rill::{
+    Client, ConsumerOptions, GroupStart, IdRange, PendingQuery, Stream, StreamId, WorkerPool,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Barrier;
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct Job {
+    n: u32,
+    poison: bool,
+}
+
+fn job(n: u32) -> Job {
+    Job { n, poison: false }
+}
+
+const GROUP: &str = "workers";
+
+/// Fails the test if `fut` takes longer than this: a hang is a bug, not a slow machine.
+async fn bounded<F: Future>(fut: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(30), fut)
+        .await
+        .expect("the consumer did not finish in 30 s")
+}
+
+/// Quick options for tests: short blocks and backoffs.
+fn quick() -> ConsumerOptions {
+    ConsumerOptions::default()
+        .block(Duration::from_millis(20))
+        .backoff(Duration::from_millis(1), Duration::from_millis(5))
+}
+
+async fn stream_with(client: &Client, key: &str, n: u32) -> (Stream<Job>, Vec<StreamId>) {
+    let stream = client.stream::<Job>(key);
+    stream
+        .ensure_group(GROUP, GroupStart::Beginning)
+        .await
+        .expect("group");
+    let jobs: Vec<Job> = (0..n).map(job).collect();
+    let mut ids = Vec::new();
+    for chunk in jobs.chunks(1000) {
+        ids.extend(stream.add_batch(chunk).await.expect("add"));
+    }
+    (stream, ids)
+}
+
+/// Every pending entry of the group: ID -> (consumer, deliveries).
+async fn pel(stream: &Stream<Job>) -> HashMap<StreamId, (String, u64)> {
+    let query = PendingQuery {
+        count: 1_000_000,
+        ..PendingQuery::default()
+    };
+    stream
+        .pending_entries(GROUP, &query)
+        .await
+        .expect("xpending")
+        .into_iter()
+        .map(|p| (p.id, (p.consumer, p.deliveries)))
+        .collect()
+}
+
+/// The delivery count of one pending entry, and who holds it.
+async fn pending_one(stream: &Stream<Job>, id: StreamId) -> Option<(String, u64)> {
+    let query = PendingQuery {
+        range: IdRange::between(id, id),
+        count: 1,
+        ..PendingQuery::default()
+    };
+    let rows = stream
+        .pending_entries(GROUP, &query)
+        .await
+        .expect("xpending");
+    rows.into_iter().next().map(|p| (p.consumer, p.deliveries))
+}
+
+/// Runs the success path on any client: every entry handled once, in order, and acknowledged.
+async fn success_path(client: Client) {
+    let (stream, ids) = stream_with(&client, "jobs", 25).await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let shutdown = Shutdown::new();
+    let consumer = stream.consumer(GROUP, "c-1", quick().batch_size(10));
+    let handler = {
+        let (seen, stop) = (seen.clone(), shutdown.clone());
+        move |e: rill::Entry<Job>| {
+            let (seen, stop) = (seen.clone(), stop.clone());
+            async move {
+                let mut seen = seen.lock();
+                seen.push(e.id);
+                if seen.len() == 25 {
+                    stop.trigger();
+                }
+                Ok::<(), String>(())
+            }
+        }
+    };
+    let summary = bounded(consumer.run(handler, shutdown)).await.expect("run");
+    assert_eq!(*seen.lock(), ids, "each entry once, in ID order");
+    assert_eq!(summary.metrics.processed, 25);
+    assert_eq!(summary.metrics.failed, 0);
+    assert_eq!(summary.metrics.dead_lettered, 0);
+    assert_eq!(summary.metrics.last_error, None);
+    assert_eq!(summary.left_pending, 0);
+    assert!(pel(&stream).await.is_empty());
+    let group = &stream.groups().await.expect("groups")[0];
+    assert_eq!((group.pending, group.entries_read), (0, Some(25)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_acknowledges_every_entry() {
+    success_path(Client::embedded()).await;
+}
+
+/// The same over TCP through rill-server and the `redis` crate (blocking reads on their own
+/// connections).
+#[test]
+fn success_acknowledges_every_entry_over_tcp() {
+    // The server runs its own runtime: start it outside the test's.
+    let server = rill::testing::TestServer::start().expect("server");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let client = Client::connect(&server.url()).await.expect("connect");
+        success_path(client.clone()).await;
+        poison_path(client).await;
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_consumer_entries_are_reclaimed_by_another() {
+    let client = Client::embedded();
+    let (stream, ids) = stream_with(&client, "jobs", 5).await;
+
+    // Consumer A reads all five, fails the first and stops: five entries stay in its PEL.
+    let shutdown = Shutdown::new();
+    let stop = shutdown.clone();
+    let a = stream.consumer(
+        GROUP,
+        "a",
+        quick().backoff(Duration::from_secs(3600), Duration::from_secs(3600)),
+    );
+    let summary = bounded(a.run(
+        move |_e| {
+            let stop = stop.clone();
+            async move {
+                stop.trigger();
+                Err("crashed")
+            }
+        },
+        shutdown,
+    ))
+    .await
+    .expect("run a");
+    assert_eq!(summary.left_pending, 5);
+    assert_eq!(summary.metrics.failed, 1);
+    let before = pel(&stream).await;
+    assert!(before.values().all(|(owner, n)| owner == "a" && *n == 1));
+
+    // Consumer B reclaims them once idle for 50 ms; each comes with its delivery count at 2.
+    let shutdown = Shutdown::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let b = stream.consumer(
+        GROUP,
+        "b",
+        quick().claim_idle(Some(Duration::from_millis(50))),
+    );
+    let handler = {
+        let (seen, stop, stream) = (seen.clone(), shutdown.clone(), stream.clone());
+        move |e: rill::Entry<Job>| {
+            let (seen, stop, stream) = (seen.clone(), stop.clone(), stream.clone());
+            async move {
+                let holder = pending_one(&stream, e.id).await;
+                let mut seen = seen.lock();
+                seen.push((e.id, holder));
+                if seen.len() == 5 {
+                    stop.trigger();
+                }
+                Ok::<(), String>(())
+            }
+        }
+    };
+    let summary = bounded(b.run(handler, shutdown)).await.expect("run b");
+    let expected: Vec<_> = ids
+        .iter()
+        .map(|id| (*id, Some(("b".to_string(), 2))))
+        .collect();
+    assert_eq!(*seen.lock(), expected);
+    assert_eq!(summary.metrics.reclaimed, 5);
+    assert_eq!(summary.metrics.processed, 5);
+    assert!(pel(&stream).await.is_empty());
+}
+
+/// A handler failing twice, then succeeding: two retries after their backoff, each a new
+/// delivery that the server counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_entry_is_retried_until_it_succeeds() {
+    let client = Client::embedded();
+    let (stream, ids) = stream_with(&client, "jobs", 3).await;
+    let flaky = ids[1];
+    let attempts = Arc::new(Mutex::new(Vec::new()));
+    let shutdown = Shutdown::new();
+    let consumer = stream.consumer(GROUP, "c-1", quick().max_deliveries(Some(5)));
+    let metrics = consumer.metrics();
+    let handler = {
+        let (attempts, stop, stream) = (attempts.clone(), shutdown.clone(), stream.clone());
+        move |e: rill::Entry<Job>| {
+            let (attempts, stop, stream) = (attempts.clone(), stop.clone(), stream.clone());
+            async move {
+                let deliveries = pending_one(&stream, e.id).await.map(|(_, n)| n);
+                let mut attempts = attempts.lock();
+                attempts.push((e.id, deliveries));
+                let tries = attempts.iter().filter(|(id, _)| *id == flaky).count();
+                if e.id == flaky && tries < 3 {
+                    return Err(format!("attempt {tries} failed"));
+                }
+                if attempts.len() == 5 {
+                    stop.trigger();
+                }
+                Ok(())
+            }
+        }
+    };
+    let summary = bounded(consumer.run(handler, shutdown)).await.expect("run");
+    let flaky_deliveries: Vec<_> = attempts
+        .lock()
+        .iter()
+        .filter(|(id, _)| *id == flaky)
+        .map(|(_, n)| *n)
+        .collect();
+    assert_eq!(flaky_deliveries, [Some(1), Some(2), Some(3)]);
+    let m = metrics.snapshot();
+    assert_eq!(
+        (m.processed, m.failed, m.retries, m.dead_lettered),
+        (3, 2, 2, 0)
+    );
+    assert_eq!(
+        m.last_error,
+        Some(format!("entry {flaky}: attempt 2 failed"))
+    );
+    assert!(m.p50 <= m.p95 && m.p95 <= m.p99);
+    assert_eq!(summary.left_pending, 0);
+    assert!(pel(&stream).await.is_empty());
+    assert!(stream
+        .dead_letters(None, IdRange::all(), None)
+        .await
+        .expect("dlq")
+        .is_empty());
+}
+
+/// Poison: the handler fails every time; after `max_deliveries` attempts the entry is in the
+/// dead-letter stream with its metadata, and acknowledged.
+async fn poison_path(client: Client) {
+    let stream = client.stream::<Job>("poisoned");
+    stream
+        .ensure_group(GROUP, GroupStart::Beginning)
+        .await
+        .expect("group");
+    let good = stream.add(&job(1)).await.expect("add");
+    let poison = stream.add(&Job { n: 2, poison: true }).await.expect("add");
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let shutdown = Shutdown::new();
+    let options = quick()
+        .max_deliveries(Some(3))
+        .dead_letter_stream("graveyard");
+    let consumer = stream.consumer(GROUP, "c-1", options);
+    let metrics = consumer.metrics();
+    let handler = {
+        let (calls, stop, metrics) = (calls.clone(), shutdown.clone(), metrics.clone());
+        move |e: rill::Entry<Job>| {
+            let (calls, stop, metrics) = (calls.clone(), stop.clone(), metrics.clone());
+            async move {
+                calls.lock().push(e.id);
+                if !e.value.poison {
+                    return Ok(());
+                }
+                // The third failure is the last: stop once it is booked.
+                if calls.lock().iter().filter(|id| **id == e.id).count() == 3 {
+                    tokio::spawn(async move {
+                        while metrics.snapshot().dead_lettered == 0 {
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                        stop.trigger();
+                    });
+                }
+                Err(format!("cannot handle job {}", e.value.n))
+            }
+        }
+    };
+    let summary = bounded(consumer.run(handler, shutdown)).await.expect("run");
+    assert_eq!(*calls.lock(), [good, poison, poison, poison]);
+    let m = summary.metrics;
+    assert_eq!(
+        (m.processed, m.failed, m.retries, m.dead_lettered),
+        (1, 3, 2, 1)
+    );
+    assert_eq!(summary.left_pending, 0);
+    assert!(
+        pel(&stream).await.is_empty(),
+        "the poison entry is acknowledged"
+    );
+
+    let letters = stream
+        .dead_letters(Some("graveyard"), IdRange::all(), None)
+        .await
+        .expect("dead letters");
+    assert_eq!(letters.len(), 1);
+    let letter = &letters[0];
+    assert_eq!(letter.stream, "poisoned");
+    assert_eq!(letter.entry_id, poison);
+    assert_eq!(letter.group, GROUP);
+    assert_eq!(letter.consumer, "c-1");
+    assert_eq!(letter.deliveries, 3);
+    assert_eq!(letter.error, "cannot handle job 2");
+    assert_eq!(
+        letter.decode::<Job>(stream.codec()),
+        Ok(Job { n: 2, poison: true })
+    );
+    // Flat fields, readable with redis-cli.
+    let raw = client
+        .command(&["XRANGE", "graveyard", "-", "+"])
+        .await
+        .expect("xrange");
+    let text = format!("{raw:?}");
+    for field in [
+        "stream",
+        "id",
+        "group",
+        "consumer",
+        "deliveries",
+        "error",
+        "entry.data",
+    ] {
+        assert!(
+            text.contains(&format!("\"{field}\"")),
+            "{field} missing in {text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_entry_is_dead_lettered_after_max_deliveries() {
+    poison_path(Client::embedded()).await;
+}
+
+/// An entry whose consumers kept dying while handling it arrives with its delivery count past
+/// the limit: it goes to the dead-letter stream without running the handler again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entry_delivered_too_often_is_dead_lettered_without_handling() {
+    let client = Client::embedded();
+    let (stream, ids) = stream_with(&client, "jobs", 1).await;
+    stream
+        .read_group(GROUP, "crashed", 1, None)
+        .await
+        .expect("read");
+    for _ in 0..2 {
+        stream
+            .claim(GROUP, "crashed", Duration::ZERO, &ids)
+            .await
+            .expect("claim");
+    }
+    assert_eq!(
+        pending_one(&stream, ids[0]).await,
+        Some(("crashed".into(), 3))
+    );
+
+    let shutdown = Shutdown::new();
+    let options = quick()
+        .max_deliveries(Some(3))
+        .claim_idle(Some(Duration::from_millis(10)));
+    let consumer = stream.consumer(GROUP, "c-1", options);
+    let metrics = consumer.metrics();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        while metrics.snapshot().dead_lettered == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        stop.trigger();
+    });
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let summary = bounded(consumer.run(
+        move |_e| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<(), String>(()) }
+        },
+        shutdown,
+    ))
+    .await
+    .expect("run");
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert_eq!(summary.metrics.reclaimed, 1);
+    assert_eq!(summary.metrics.dead_lettered, 1);
+    assert!(pel(&stream).await.is_empty());
+    let letters = stream
+        .dead_letters(None, IdRange::all(), None)
+        .await
+        .expect("dlq");
+    assert_eq!(letters.len(), 1);
+    assert_eq!((letters[0].entry_id, letters[0].deliveries), (ids[0], 4));
+    assert!(
+        letters[0].error.contains("max_deliveries (3)"),
+        "{}",
+        letters[0].error
+    );
+}
+
+/// Shutdown in the middle of a batch: what was handled is acknowledged, what was not stays
+/// pending (or unread), nothing is acknowledged unhandled, and a restart of the same consumer
+/// picks the rest up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_mid_batch_loses_nothing() {
+    let client = Client::embedded();
+    let (stream, ids) = stream_with(&client, "jobs", 20).await;
+    let handled = Arc::new(Mutex::new(Vec::new()));
+    let run = |stop_after: Option<usize>| {
+        let shutdown = Shutdown::new();
+        let consumer = stream.consumer(GROUP, "c-1", quick().batch_size(10));
+        let (handled, stop) = (handled.clone(), shutdown.clone());
+        let total = ids.len();
+        consumer.run(
+            move |e: rill::Entry<Job>| {
+                let (handled, stop) = (handled.clone(), stop.clone());
+                async move {
+                    let mut handled = handled.lock();
+                    handled.push(e.id);
+                    if Some(handled.len()) == stop_after || handled.len() == total {
+                        stop.trigger();
+                    }
+                    Ok::<(), String>(())
+                }
+            },
+            shutdown,
+        )
+    };
+
+    let summary = bounded(run(Some(4))).await.expect("first run");
+    let first: Vec<StreamId> = handled.lock().clone();
+    assert_eq!(first, ids[..4]);
+    assert_eq!(summary.metrics.processed, 4);
+    // The rest of the first batch is pending, unhandled; the second batch was never read.
+    let pending: BTreeSet<StreamId> = pel(&stream).await.into_keys().collect();
+    assert_eq!(pending, ids[4..10].iter().copied().collect());
+    assert_eq!(summary.left_pending, 6);
+    let group = &stream.groups().await.expect("groups")[0];
+    assert_eq!(group.entries_read, Some(10));
+
+    // The same consumer again: it retries its six pending entries, then reads the rest.
+    let summary = bounded(run(None)).await.expect("second run");
+    let all: Vec<StreamId> = handled.lock().clone();
+    assert_eq!(all.len(), 20, "each entry handled exactly once: {all:?}");
+    assert_eq!(
+        all.iter().copied().collect::<BTreeSet<_>>(),
+        ids.iter().copied().collect()
+    );
+    assert_eq!(summary.metrics.retries, 6);
+    assert_eq!(summary.left_pending, 0);
+    assert!(pel(&stream).await.is_empty());
+}
+
+/// With concurrent handlers, shutdown lets the ones in flight finish and acknowledges them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_for_handlers_in_flight() {
+    let client = Client::embedded();
+    let (stream, ids) = stream_with(&client, "jobs", 10).await;
+    let shutdown = Shutdown::new();
+    let done = Arc::new(Mutex::new(BTreeSet::new()));
+    let consumer = stream.consumer(GROUP, "c-1", quick().batch_size(10).concurrency(4));
+    let first = ids[0];
+    // The first handler stops the consumer once all four run.
+    let all_started = Arc::new(Barrier::new(4));
+    let handler = {
+        let (done, stop) = (done.clone(), shutdown.clone());
+        move |e: rill::Entry<Job>| {
+            let (done, stop, all_started) = (done.clone(), stop.clone(), all_started.clone());
+            async move {
+                all_started.wait().await;
+                if e.id == first {
+                    stop.trigger();
+                } else {
+                    // Still running when shutdown comes; must be allowed to finish.
+                    stop.triggered().await;
+                    tokio::task::yield_now().await;
+                }
+                done.lock().insert(e.id);
+                Ok::<(), String>(())
+            }
+        }
+    };
+    let summary = bounded(consumer.run(handler, shutdown)).await.expect("run");
+    assert_eq!(*done.lock(), ids[..4].iter().copied().collect());
+    assert_eq!(summary.metrics.processed, 4);
+    let pending: BTreeSet<StreamId> = pel(&stream).await.into_keys().collect();
+    assert_eq!(pending, ids[4..].iter().copied().collect());
+}
+
+/// Four competing workers, 40,000 entries: each handled exactly once and acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_pool_handles_every_entry_exactly_once() {
+    const N: usize = 40_000;
+    let client = Client::embedded();
+    let (stream, ids) = stream_with(&client, "jobs", N as u32).await;
+    let seen = Arc::new(Mutex::new(HashMap::<StreamId, (u32, usize)>::new()));
+    let count = Arc::new(AtomicUsize::new(0));
+    let shutdown = Shutdown::new();
+    let pool = WorkerPool::new(&stream, GROUP, quick().batch_size(50).concurrency(2)).workers(4);
+    assert_eq!(
+        pool.consumer_names(),
+        ["worker-1", "worker-2", "worker-3", "worker-4"]
+    );
+    let metrics = pool.metrics();
+    let handler = {
+        let (seen, count, stop) = (seen.clone(), count.clone(), shutdown.clone());
+        move |e: rill::Entry<Job>| {
+            let (seen, count, stop) = (seen.clone(), count.clone(), stop.clone());
+            async move {
+                seen.lock().entry(e.id).or_insert((e.value.n, 0)).1 += 1;
+                if count.fetch_add(1, Ordering::SeqCst) + 1 == N {
+                    stop.trigger();
+                }
+                Ok::<(), String>(())
+            }
+        }
+    };
+    let started = std::time::Instant::now();
+    let summary: RunSummary = bounded(pool.run(handler, shutdown)).await.expect("pool");
+    eprintln!("4 workers, {N} entries: {:?}", started.elapsed());
+    let seen = std::mem::take(&mut *seen.lock());
+    assert_eq!(seen.len(), N);
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(seen.get(id), Some(&(i as u32, 1)), "entry {id}");
+    }
+    assert_eq!(summary.metrics.processed, N as u64);
+    assert_eq!(metrics.snapshot().processed, N as u64);
+    assert_eq!(summary.left_pending, 0);
+    assert!(pel(&stream).await.is_empty());
+    let consumers = stream.consumers(GROUP).await.expect("consumers");
+    assert_eq!(consumers.len(), 4, "all four workers joined the group");
+}
+
+/// Entries the codec cannot read are failures that go to the dead-letter stream at once,
+/// with their original fields; the handler never sees them and good entries still flow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_entries_are_dead_lettered_not_skipped() {
+    let client = Client::embedded();
+    let stream = client.stream::<Job>("jobs");
+    stream
+        .ensure_group(GROUP, GroupStart::Beginning)
+        .await
+        .expect("group");
+    let good = stream.add(&job(1)).await.expect("add");
+    let reply = client
+        .command(&["XADD", "jobs", "*", "data", "not json"])
+        .await
+        .expect("xadd");
+    let garbled = rill::parse_id(&String::from_utf8_lossy(&bulk(&reply))).expect("id");
+    client
+        .command(&["XADD", "jobs", "*", "other", "field"])
+        .await
+        .expect("xadd");
+    let good2 = stream.add(&job(2)).await.expect("add");
+
+    let handled = Arc::new(Mutex::new(Vec::new()));
+    let shutdown = Shutdown::new();
+    let consumer = stream.consumer(GROUP, "c-1", quick().max_deliveries(Some(5)));
+    let metrics = consumer.metrics();
+    let handler = {
+        let (handled, stop) = (handled.clone(), shutdown.clone());
+        move |e: rill::Entry<Job>| {
+            let (handled, stop) = (handled.clone(), stop.clone());
+            async move {
+                let mut handled = handled.lock();
+                handled.push(e.id);
+                if handled.len() == 2 {
+                    stop.trigger();
+                }
+                Ok::<(), String>(())
+            }
+        }
+    };
+    let summary = bounded(consumer.run(handler, shutdown)).await.expect("run");
+    assert_eq!(*handled.lock(), [good, good2]);
+    let m = metrics.snapshot();
+    assert_eq!(
+        (m.processed, m.failed, m.decode_errors, m.dead_lettered),
+        (2, 2, 2, 2)
+    );
+    assert_eq!(m.retries, 0);
+    assert!(m
+        .last_error
+        .as_deref()
+        .is_some_and(|e| e.contains("codec error")));
+    assert_eq!(summary.left_pending, 0);
+    assert!(pel(&stream).await.is_empty());
+
+    let letters = stream
+        .dead_letters(None, IdRange::all(), None)
+        .await
+        .expect("dlq");
+    assert_eq!(letters.len(), 2);
+    assert_eq!(letters[0].entry_id, garbled);
+    assert_eq!(letters[0].deliveries, 1);
+    assert!(letters[0]
+        .error
+        .contains(&format!("codec error in entry {garbled}")));
+    let field = |f: &'static str, v: &'static str| {
+        (
+            Bytes::from_static(f.as_bytes()),
+            Bytes::from_static(v.as_bytes()),
+        )
+    };
+    assert_eq!(letters[0].fields, [field("data", "not json")]);
+    assert!(letters[0].decode::<Job>(stream.codec()).is_err());
+    assert!(
+        letters[1].error.contains("no 'data' field"),
+        "{}",
+        letters[1].error
+    );
+    assert_eq!(letters[1].fields, [field("other", "field")]);
+}
+
+/// Metrics can be read while the consumer runs: each handler sees the successes before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_readable_while_running() {
+    let client = Client::embedded();
+    let (stream, _ids) = stream_with(&client, "jobs", 5).await;
+    let shutdown = Shutdown::new();
+    let consumer = stream.consumer(GROUP, "c-1", quick());
+    let metrics = consumer.metrics();
+    let observed = Arc::new(Mutex::new(Vec::new()));
+    let handler = {
+        let (observed, stop, metrics) = (observed.clone(), shutdown.clone(), metrics.clone());
+        move |e: rill::Entry<Job>| {
+            let (observed, stop, metrics) = (observed.clone(), stop.clone(), metrics.clone());
+            async move {
+                observed.lock().push(metrics.snapshot().processed);
+                if e.value.n == 4 {
+                    stop.trigger();
+                }
+                Ok::<(), String>(())
+            }
+        }
+    };
+    bounded(consumer.run(handler, shutdown)).await.expect("run");
+    assert_eq!(*observed.lock(), [0, 1, 2, 3, 4]);
+    let m = metrics.snapshot();
+    assert_eq!(m.processed, 5);
+    assert!(m.p50 <= m.p95 && m.p95 <= m.p99);
+}
+
+/// A missing group is an error from `run`, not a silent loop; `create_group` makes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_group_fails_unless_created() {
+    let client = Client::embedded();
+    let stream = client.stream::<Job>("jobs");
+    stream.add(&job(0)).await.expect("add");
+    let handler = |_e: rill::Entry<Job>| async { Ok::<(), String>(()) };
+    let err = bounded(
+        stream
+            .consumer(GROUP, "c-1", quick())
+            .run(handler, Shutdown::new()),
+    )
+    .await
+    .expect_err("no group");
+    assert!(err.is_no_group(), "{err}");
+
+    let shutdown = Shutdown::new();
+    let stop = shutdown.clone();
+    let options = quick().create_group(GroupStart::Beginning);
+    let summary = bounded(stream.consumer(GROUP, "c-1", options).run(
+        move |_e| {
+            stop.trigger();
+            async { Ok::<(), String>(()) }
+        },
+        shutdown,
+    ))
+    .await
+    .expect("run");
+    assert_eq!(summary.metrics.processed, 1);
+}
+
+fn bulk(reply: &rill::Reply) -> Vec<u8> {
+    match reply {
+        rill::Reply::Bulk(b) => b.to_vec(),
+        other => panic!("not a bulk string: {other:?}"),
+    }
+}
