@@ -59,6 +59,11 @@ pub const PARAMS: &[Param] = &[
         kind: Kind::Immutable,
     },
     Param {
+        name: "io-threads",
+        default: "1",
+        kind: Kind::Immutable,
+    },
+    Param {
         name: "requirepass",
         default: "",
         kind: Kind::Text,

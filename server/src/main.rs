@@ -34,7 +34,17 @@ fn main() -> ExitCode {
     for name in &config.ignored {
         tracing::warn!("ignoring directive '{name}': Rill does not support it");
     }
+    // `io-threads` (as in Redis, default 1) sets the runtime's worker threads. Commands run
+    // one at a time under the engine lock anyway; more threads only help when network work,
+    // not the engine, is the bottleneck, and on a small box they contend for that lock.
+    let threads = config
+        .engine
+        .get("io-threads")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
         .enable_all()
         .build()
     {
