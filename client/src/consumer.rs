@@ -348,7 +348,13 @@ impl Metrics {
 
     fn failure(&self, id: StreamId, error: &str) {
         Metrics::add(&self.inner.failed, 1);
-        *self.inner.last_error.lock() = Some(format!("entry {id}: {error}"));
+        // Codec errors already name their entry; say it once.
+        let text = if error.contains(&id.to_string()) {
+            error.to_string()
+        } else {
+            format!("entry {id}: {error}")
+        };
+        *self.inner.last_error.lock() = Some(text);
     }
 }
 
