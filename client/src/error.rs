@@ -8,9 +8,21 @@ use std::fmt;
 pub enum Error {
     /// The server answered an error: `code` is its first word (`NOGROUP`, `BUSYGROUP`,
     /// `WRONGTYPE`, `ERR`...), `message` the whole text.
-    Server { code: String, message: String },
+    Server {
+        /// The first word of the error: what to match on, since the rest of the text may change
+        /// between server versions.
+        code: String,
+        /// The whole error text as the server sent it, code included.
+        message: String,
+    },
     /// An entry could not be encoded or decoded with the stream's codec.
-    Codec { id: Option<String>, message: String },
+    Codec {
+        /// The ID of the stored entry that failed to decode; `None` when encoding (the entry has
+        /// no ID yet) or when no entry is known.
+        id: Option<String>,
+        /// What the codec reported.
+        message: String,
+    },
     /// The connection failed, timed out or was closed.
     Connection(String),
     /// The server answered something this client did not expect (a bug, or not Redis).

@@ -38,6 +38,7 @@
 //! - [`testing`]: an in-process `rill-server` for code that uses any Redis client.
 #![deny(unsafe_code)]
 #![deny(clippy::unwrap_used)]
+#![deny(missing_docs)]
 
 mod backend;
 pub mod codec;

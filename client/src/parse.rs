@@ -10,7 +10,10 @@ use crate::error::{Error, Result};
 /// An entry as stored: its ID and fields; `None` fields for an entry deleted while pending.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawEntry {
+    /// The entry's ID, known even when its fields are gone.
     pub id: StreamId,
+    /// Field/value pairs in the order they were written; `None` when the entry was deleted (XDEL or
+    /// trimming) while still pending, which Redis answers with a nil in its place.
     pub fields: Option<Fields>,
 }
 

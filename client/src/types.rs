@@ -7,7 +7,9 @@ use rill_engine::StreamId;
 /// A decoded entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry<T> {
+    /// The ID the server gave the entry: ack, claim and resume reading by it.
     pub id: StreamId,
+    /// The entry's fields, decoded with the stream's codec.
     pub value: T,
 }
 
@@ -16,7 +18,9 @@ pub struct Entry<T> {
 pub enum Bound {
     /// No limit on this side (`-` or `+`).
     Unbounded,
+    /// This ID and beyond (a plain ID argument).
     Included(StreamId),
+    /// Strictly beyond this ID (the `(id` form, Redis 6.2 and later).
     Excluded(StreamId),
 }
 
@@ -33,7 +37,9 @@ impl Bound {
 /// A range of entry IDs, for range reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdRange {
+    /// The low end, also for reverse reads (`-` when unbounded).
     pub start: Bound,
+    /// The high end, also for reverse reads (`+` when unbounded).
     pub end: Bound,
 }
 
@@ -98,11 +104,27 @@ pub fn time_of(id: StreamId) -> SystemTime {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Trim {
     /// Keep at most `len` entries; `approx` lets Redis keep a few more for speed (`~`).
-    MaxLen { len: u64, approx: bool },
+    MaxLen {
+        /// Entries to keep.
+        len: u64,
+        /// `~`: trim whole nodes only, so a few more entries may stay; much cheaper than exact.
+        approx: bool,
+    },
     /// Drop entries with IDs below `id`.
-    MinId { id: StreamId, approx: bool },
+    MinId {
+        /// The lowest ID to keep.
+        id: StreamId,
+        /// `~`: trim whole nodes only, so a few older entries may stay.
+        approx: bool,
+    },
     /// Drop entries older than `age`, by their ID's timestamp.
-    MaxAge { age: Duration, approx: bool },
+    MaxAge {
+        /// The oldest age to keep. It becomes a MINID when the command is built, from this
+        /// process's clock, not the server's.
+        age: Duration,
+        /// `~`: trim whole nodes only, so a few older entries may stay.
+        approx: bool,
+    },
 }
 
 impl Trim {
@@ -147,23 +169,38 @@ impl GroupStart {
 /// XINFO STREAM.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamInfo {
+    /// Entries in the stream now (what XLEN answers).
     pub length: u64,
+    /// The highest ID ever added. It does not go back when that entry is deleted, so it can be
+    /// above `last_entry_id`, and new auto IDs always come after it.
     pub last_generated_id: StreamId,
+    /// The highest ID ever removed by XDEL or trimming; `0-0` if none.
     pub max_deleted_entry_id: StreamId,
+    /// Entries ever added, deleted ones included: a count of XADDs, not the length.
     pub entries_added: u64,
+    /// The first live entry's ID as the server records it (`0-0` when empty); with
+    /// `max_deleted_entry_id` it decides whether a group's lag can be known.
     pub recorded_first_entry_id: StreamId,
+    /// Number of consumer groups.
     pub groups: u64,
     /// ID of the first and last entries, if any.
     pub first_entry_id: Option<StreamId>,
+    /// The last live entry's ID; `None` when empty. Below `last_generated_id` when the newest
+    /// entries were deleted.
     pub last_entry_id: Option<StreamId>,
 }
 
 /// XINFO GROUPS, one group.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupInfo {
+    /// The group's name.
     pub name: String,
+    /// Consumers the group knows, idle ones included: Redis only forgets a consumer on XGROUP
+    /// DELCONSUMER.
     pub consumers: u64,
+    /// Entries delivered to the group's consumers and not yet acknowledged (the PEL's size).
     pub pending: u64,
+    /// The last ID delivered to any consumer of the group: `>` reads continue after it.
     pub last_delivered_id: StreamId,
     /// `None` when the server cannot know it.
     pub entries_read: Option<u64>,
@@ -176,7 +213,9 @@ pub struct GroupInfo {
 /// XINFO CONSUMERS, one consumer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsumerInfo {
+    /// The consumer's name, as given to XREADGROUP.
     pub name: String,
+    /// Entries this consumer holds in the group's PEL: delivered, not yet acknowledged.
     pub pending: u64,
     /// Since the consumer last tried anything.
     pub idle: Duration,
@@ -187,8 +226,11 @@ pub struct ConsumerInfo {
 /// XPENDING summary.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PendingSummary {
+    /// Entries pending in the whole group.
     pub count: u64,
+    /// Lowest pending ID; `None` when nothing is pending.
     pub first_id: Option<StreamId>,
+    /// Highest pending ID; `None` when nothing is pending.
     pub last_id: Option<StreamId>,
     /// Pending count per consumer.
     pub consumers: Vec<(String, u64)>,
@@ -197,16 +239,23 @@ pub struct PendingSummary {
 /// XPENDING extended form, one entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingEntry {
+    /// The pending entry's ID.
     pub id: StreamId,
+    /// The consumer that holds it now.
     pub consumer: String,
+    /// Time since it was last delivered or claimed (the server's clock, ms resolution).
     pub idle: Duration,
+    /// Times it was delivered: 1 after the first read, one more for each re-read of the consumer's
+    /// history and each XCLAIM.
     pub deliveries: u64,
 }
 
 /// What to list with [`crate::Stream::pending_entries`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingQuery {
+    /// Which pending IDs to list; all by default.
     pub range: IdRange,
+    /// At most this many entries (100 by default): XPENDING's extended form always takes a count.
     pub count: usize,
     /// Only entries of this consumer.
     pub consumer: Option<String>,
@@ -230,6 +279,7 @@ impl Default for PendingQuery {
 pub struct AutoClaimed<T> {
     /// Where the next call should start; `0-0` once the whole PEL was scanned.
     pub next: StreamId,
+    /// The entries taken over, decoded; they now count as delivered to the claiming consumer.
     pub claimed: Vec<Entry<T>>,
     /// Pending IDs whose entries were deleted: the server dropped them from the PEL.
     pub deleted: Vec<StreamId>,
@@ -238,6 +288,8 @@ pub struct AutoClaimed<T> {
 /// An entry re-read from a consumer's own pending list: `None` when it was deleted since.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingRead<T> {
+    /// The pending entry's ID: acknowledge it even when `value` is `None`, or it stays pending.
     pub id: StreamId,
+    /// The decoded entry; `None` when it was deleted from the stream while pending.
     pub value: Option<T>,
 }

@@ -22,8 +22,12 @@ use crate::reply::Reply;
 pub enum BlockedRead {
     /// XREAD: entries after these IDs.
     XRead {
+        /// The streams, in the order XREAD named them; the reply keeps that order.
         keys: Vec<Bytes>,
+        /// Where each key's read starts, resolved when the client blocked: a `$` is already the ID
+        /// that was last then, so entries added meanwhile are not skipped.
         from: Vec<crate::command::xread::ReadFrom>,
+        /// COUNT per stream; 0 means no limit.
         count: usize,
     },
     /// XREADGROUP with `>`: new entries for a consumer of a group.
@@ -99,10 +103,15 @@ impl Future for BlockedReply {
 
 /// One blocked client.
 pub struct Waiter {
+    /// The blocked client's ID (CLIENT ID); waiters are registered by it.
     pub client: u64,
+    /// The database the keys live in: the one selected when the client blocked.
     pub db: usize,
+    /// RESP version (2 or 3) the reply is shaped for, fixed when the client blocked.
     pub protocol: u8,
+    /// The read re-run whenever one of its keys is written.
     pub read: BlockedRead,
+    /// Where the answer goes; the client's task awaits the other end as a `BlockedReply`.
     pub slot: Arc<Slot>,
     /// Block timeout in ms; 0 waits forever.
     pub timeout_ms: u64,

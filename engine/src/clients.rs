@@ -13,20 +13,37 @@ pub type KillSwitch = Arc<dyn Fn() + Send + Sync>;
 /// What the registry knows of one client.
 #[derive(Clone)]
 pub struct ClientInfo {
+    /// CLIENT ID: unique for the engine's lifetime, never reused.
     pub id: u64,
+    /// Peer address as CLIENT LIST's `addr` shows it (`ip:port`); `embedded:0` for in-process
+    /// sessions.
     pub addr: String,
+    /// Local address the client connected to (`laddr`); `embedded:0` for in-process sessions.
     pub laddr: String,
+    /// Set by CLIENT SETNAME; `None` until then (shown empty).
     pub name: Option<Bytes>,
+    /// The client library's name from CLIENT SETINFO LIB-NAME; `None` until sent.
     pub lib_name: Option<Bytes>,
+    /// The client library's version from CLIENT SETINFO LIB-VER; `None` until sent.
     pub lib_ver: Option<Bytes>,
+    /// Selected database, copied from the session after each command: the session's own value is
+    /// the truth, this is what CLIENT LIST shows.
     pub db: usize,
+    /// RESP version (2 or 3), copied from the session after each command.
     pub protocol: u8,
+    /// Unix time in ms when the client connected; CLIENT LIST's `age` (seconds) counts from it.
     pub created_ms: u64,
+    /// Unix time in ms of the client's last command; CLIENT LIST's `idle` (seconds) counts from it.
     pub last_interaction_ms: u64,
+    /// Table name of the last command (`client|list` for a subcommand), CLIENT LIST's `cmd`; empty
+    /// before the first command, and shown as `NULL` then.
     pub last_command: &'static str,
     /// Commands queued in MULTI, or -1 outside MULTI.
     pub multi: i64,
+    /// Keys the client WATCHes (CLIENT LIST's `watch`).
     pub watching: usize,
+    /// How CLIENT KILL closes the client; `None` for embedded sessions, which have no connection to
+    /// close.
     pub kill: Option<KillSwitch>,
 }
 
@@ -71,6 +88,7 @@ impl ClientInfo {
 /// Every connected client, by ID.
 #[derive(Debug, Default)]
 pub struct Clients {
+    /// Every live client. A BTreeMap because CLIENT LIST prints clients in ID order.
     pub by_id: BTreeMap<u64, ClientInfo>,
     next_id: u64,
     /// Clients waiting in a blocking command (INFO's `blocked_clients`).

@@ -8,9 +8,19 @@ use crate::stream::NodeLimits;
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
     /// An integer within bounds.
-    Int { min: i64, max: i64 },
+    Int {
+        /// The lowest accepted value, inclusive.
+        min: i64,
+        /// The highest accepted value, inclusive.
+        max: i64,
+    },
     /// A byte size: integer with an optional unit (`kb`, `mb`, `gb`, `k`, `m`, `g`).
-    Memory { min: i64, max: i64 },
+    Memory {
+        /// The lowest accepted size in bytes, inclusive, checked after the unit is applied.
+        min: i64,
+        /// The highest accepted size in bytes, inclusive.
+        max: i64,
+    },
     /// `yes` or `no`.
     Bool,
     /// One of a fixed set of words.
@@ -24,8 +34,11 @@ pub enum Kind {
 /// One parameter definition.
 #[derive(Debug, Clone, Copy)]
 pub struct Param {
+    /// Lowercase, as CONFIG GET/SET and the config file spell it.
     pub name: &'static str,
+    /// The value before any config file, command line or CONFIG SET: Redis's default.
     pub default: &'static str,
+    /// How CONFIG SET checks a new value, and whether it may change it at all.
     pub kind: Kind,
 }
 
@@ -206,8 +219,13 @@ pub struct Config {
     values: Vec<String>,
     /// Cached typed copies of the values read on hot paths.
     pub node_limits: NodeLimits,
+    /// `proto-max-bulk-len` in bytes: the largest bulk string a request may carry.
     pub proto_max_bulk_len: u64,
+    /// `client-query-buffer-limit` in bytes: a client whose unparsed input grows past it is
+    /// disconnected.
     pub query_buffer_limit: u64,
+    /// `maxclients`: connections beyond it are refused (and counted in `rejected_connections`);
+    /// embedded sessions count toward it too.
     pub maxclients: u64,
 }
 

@@ -1,17 +1,30 @@
 //! Redis's error texts, kept in one place so that every command answers with the exact words.
 
+/// An option the command does not know, or one in the wrong place.
 pub const SYNTAX: &str = "ERR syntax error";
+/// The key holds another type than the command works on (a string for XADD, a stream for GET).
 pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+/// An argument that must be an integer is not one, or does not fit in 64 bits.
 pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+/// An ID argument that is not `ms` or `ms-seq` (or `-`/`+` where a range bound is allowed).
 pub const INVALID_STREAM_ID: &str = "ERR Invalid stream ID specified as stream command argument";
+/// XINFO, XSETID, RENAME and the like on a key that does not exist.
 pub const NO_SUCH_KEY: &str = "ERR no such key";
+/// SELECT, MOVE, SWAPDB or COPY ... DB with a database number past the last database.
 pub const DB_INDEX_OUT_OF_RANGE: &str = "ERR DB index is out of range";
+/// INCR and friends when the result would leave the i64 range.
 pub const INCR_OVERFLOW: &str = "ERR increment or decrement would overflow";
+/// Any command but the handshake ones before AUTH, when `requirepass` is set.
 pub const NOAUTH: &str = "NOAUTH Authentication required.";
+/// MULTI while a MULTI is already open.
 pub const MULTI_NESTED: &str = "ERR MULTI calls can not be nested";
+/// EXEC with no MULTI open.
 pub const EXEC_WITHOUT_MULTI: &str = "ERR EXEC without MULTI";
+/// DISCARD with no MULTI open.
 pub const DISCARD_WITHOUT_MULTI: &str = "ERR DISCARD without MULTI";
+/// EXEC after a command was refused while queuing (unknown, wrong arity...): nothing runs.
 pub const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
+/// WATCH after MULTI: keys must be watched before the transaction opens.
 pub const WATCH_IN_MULTI: &str = "ERR WATCH inside MULTI is not allowed";
 
 /// `ERR wrong number of arguments for 'xadd' command`

@@ -14,6 +14,8 @@ pub struct PendingEntry {
     pub consumer: Bytes,
     /// When it was last delivered (ms), for idle times.
     pub delivery_time: u64,
+    /// Times delivered (XPENDING's fourth column): 1 on the first read, one more for each re-read
+    /// of the consumer's history and each XCLAIM without JUSTID.
     pub delivery_count: u64,
 }
 
@@ -41,16 +43,21 @@ impl Consumer {
 /// A consumer group of one stream.
 #[derive(Debug, Clone)]
 pub struct ConsumerGroup {
+    /// The last ID delivered to the group (`last-delivered-id`): `>` reads continue after it.
     pub last_id: StreamId,
     /// Logical read counter of `last_id` (how many entries precede it, plus one); `None` when
     /// unknown, in which case lag is estimated.
     pub entries_read: Option<u64>,
+    /// The group's pending entries list, by ID; each consumer's `pending` set indexes into it and
+    /// must stay in step.
     pub pel: BTreeMap<StreamId, PendingEntry>,
     /// By name, in name order (XINFO CONSUMERS and XPENDING list them so).
     pub consumers: BTreeMap<Bytes, Consumer>,
 }
 
 impl ConsumerGroup {
+    /// A group positioned at `last_id` (XGROUP CREATE's ID, `$` already resolved), with no
+    /// consumers and an empty PEL.
     pub fn new(last_id: StreamId, entries_read: Option<u64>) -> ConsumerGroup {
         ConsumerGroup {
             last_id,

@@ -9,7 +9,9 @@ use crate::reply::Reply;
 /// Ordered first by `ms`, then by `seq`, which is also the order of entries in a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct StreamId {
+    /// Unix time in milliseconds for auto-generated IDs; any number for explicit ones.
     pub ms: u64,
+    /// Order among entries of the same millisecond, from 0.
     pub seq: u64,
 }
 
@@ -22,6 +24,7 @@ impl StreamId {
         seq: u64::MAX,
     };
 
+    /// `ms-seq`; `const` so that IDs can be constants.
     pub const fn new(ms: u64, seq: u64) -> StreamId {
         StreamId { ms, seq }
     }
@@ -75,7 +78,9 @@ impl fmt::Display for StreamId {
 /// XADD picks the sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParsedId {
+    /// The ID; for `ms-*` its `seq` is 0 and means nothing until XADD picks one.
     pub id: StreamId,
+    /// False only for `ms-*`.
     pub seq_given: bool,
 }
 

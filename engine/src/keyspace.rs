@@ -13,7 +13,9 @@ pub const DATABASES: usize = 16;
 /// A value stored under a key.
 #[derive(Debug, Clone)]
 pub enum Value {
+    /// A string (SET, INCR...): the keyspace commands around streams need them.
     Str(Bytes),
+    /// A stream; boxed so that a `Value` stays as small as a string's.
     Stream(Box<Stream>),
 }
 
@@ -63,6 +65,7 @@ impl Db {
         self.map.len()
     }
 
+    /// No keys at all, counting expired keys not yet reclaimed, as `len` does.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
@@ -218,6 +221,7 @@ impl Db {
 /// Every database plus the WATCH registry.
 #[derive(Debug)]
 pub struct Keyspace {
+    /// The databases, indexed by SELECT's number; always `DATABASES` of them.
     pub dbs: Vec<Db>,
     /// Clients blocked on keys; every touch tells them.
     pub blocking: crate::blocking::Blocking,

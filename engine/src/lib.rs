@@ -17,6 +17,7 @@
 //! - [`config`], [`stats`], [`clients`]: what CONFIG, INFO and CLIENT read and write.
 #![deny(unsafe_code)]
 #![deny(clippy::unwrap_used)]
+#![deny(missing_docs)]
 
 pub mod args;
 pub mod blocking;
@@ -53,9 +54,13 @@ pub const REDIS_VERSION: &str = "7.4.0";
 /// MULTI/EXEC and multi-key commands their atomicity for free; measure before splitting it.
 #[derive(Debug, Default)]
 pub struct State {
+    /// Every database, with the WATCH and blocked-client registries.
     pub keyspace: keyspace::Keyspace,
+    /// The current CONFIG values.
     pub config: Config,
+    /// INFO's counters.
     pub stats: stats::Stats,
+    /// Connected clients, for CLIENT LIST and KILL and INFO clients.
     pub clients: clients::Clients,
 }
 
@@ -75,8 +80,12 @@ pub(crate) struct Shared {
 /// Facts the host process (rill-server or an embedding program) tells INFO about itself.
 #[derive(Debug, Clone, Default)]
 pub struct HostInfo {
+    /// The port the server listens on (INFO `tcp_port`); 0 for an embedded engine.
     pub tcp_port: u16,
+    /// Path of the config file the server started with (INFO `config_file`); empty when none, which
+    /// also makes CONFIG REWRITE refuse.
     pub config_file: String,
+    /// Path of the running binary (INFO `executable`); empty when unknown.
     pub executable: String,
 }
 

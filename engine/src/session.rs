@@ -26,6 +26,7 @@ pub enum Close {
 /// A transaction being queued after MULTI.
 #[derive(Debug, Default)]
 pub struct Multi {
+    /// The queued commands, each its whole argument vector, run in order by EXEC.
     pub queue: Vec<Vec<Bytes>>,
     /// A command was refused while queuing: EXEC must answer EXECABORT.
     pub failed: bool,
@@ -34,16 +35,22 @@ pub struct Multi {
 /// Per-client state that commands read and change.
 #[derive(Debug)]
 pub struct SessionState {
+    /// The client's ID (CLIENT ID), also its key in the client registry.
     pub id: u64,
+    /// The selected database (SELECT); 0 on connect.
     pub db: usize,
+    /// RESP version: 2 until HELLO 3.
     pub protocol: u8,
+    /// False until AUTH succeeds when `requirepass` is set; true from the start otherwise.
     pub authenticated: bool,
+    /// The open transaction; `None` outside MULTI.
     pub multi: Option<Multi>,
     /// (db, key, version when watched).
     pub watched: Vec<(usize, Bytes, u64)>,
     /// Earliest expiry time among keys that were live when WATCHed: once it passes, a watched
     /// key has expired and EXEC must fail, as in Redis.
     pub watch_deadline: Option<u64>,
+    /// What the connection does once this command's reply is written (QUIT, SHUTDOWN, CLIENT KILL).
     pub close: Close,
     /// EXEC is running the queued commands (blocking commands must not block then).
     pub in_exec: bool,

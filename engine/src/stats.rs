@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, VecDeque};
 /// One command's counters (`cmdstat_<name>` in INFO commandstats).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CommandStat {
+    /// Times it ran; rejected calls are not counted here.
     pub calls: u64,
+    /// Total time spent running it, in microseconds (INFO divides by `calls` for `usec_per_call`).
     pub usec: u64,
     /// Refused before running: unknown arity, auth, a queued error...
     pub rejected_calls: u64,
@@ -16,17 +18,29 @@ pub struct CommandStat {
 /// Server-wide counters.
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
+    /// Per command, by table name (`config|get` for a subcommand); only commands called since the
+    /// last reset appear.
     pub commands: BTreeMap<&'static str, CommandStat>,
     /// Error replies by their first word (`ERR`, `WRONGTYPE`...).
     pub errors: BTreeMap<String, u64>,
+    /// Commands run, including each one EXEC runs; refused commands are not counted.
     pub total_commands_processed: u64,
+    /// Every error reply, those of refused commands included.
     pub total_error_replies: u64,
+    /// Connections the host accepted; embedded sessions are not connections and do not count.
     pub total_connections_received: u64,
+    /// Connections refused because `maxclients` was reached.
     pub rejected_connections: u64,
+    /// Keys removed because their TTL passed. Only the active expiry cycle counts them so far; keys
+    /// dropped lazily on access are not counted (Redis counts both).
     pub expired_keys: u64,
+    /// Read lookups that found the key (Redis's `lookupKeyRead`); lookups for writes do not count.
     pub keyspace_hits: u64,
+    /// Read lookups that found no key (or an expired one).
     pub keyspace_misses: u64,
+    /// Bytes read from clients, as the host reports them; embedded sessions add nothing.
     pub total_net_input_bytes: u64,
+    /// Bytes written to clients, as the host reports them; embedded sessions add nothing.
     pub total_net_output_bytes: u64,
     /// Writes since the last save (`rdb_changes_since_last_save`).
     pub dirty: u64,
@@ -39,9 +53,13 @@ pub struct Stats {
 /// The counters at one moment, for rates over the last couple of seconds.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Sample {
+    /// Unix time in ms when the sample was taken.
     pub at_ms: u64,
+    /// `total_commands_processed` at that moment.
     pub commands: u64,
+    /// `total_net_input_bytes` at that moment.
     pub net_input: u64,
+    /// `total_net_output_bytes` at that moment.
     pub net_output: u64,
 }
 

@@ -12,6 +12,7 @@
 //! - [`server`]: bind, accept, active expiry, clean shutdown.
 #![deny(unsafe_code)]
 #![deny(clippy::unwrap_used)]
+#![deny(missing_docs)]
 
 pub mod config;
 pub mod connection;

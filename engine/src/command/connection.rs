@@ -1,12 +1,12 @@
-//! PING [message]
-//! ECHO message
-//! SELECT index
-//! HELLO [protover [AUTH username password] [SETNAME clientname]]
-//! AUTH [username] password
-//! CLIENT ID | INFO | LIST | KILL | SETNAME | GETNAME | SETINFO | NO-EVICT | NO-TOUCH | REPLY |
-//!        GETREDIR | TRACKINGINFO | UNPAUSE | HELP
-//! QUIT
-//! RESET
+//! `PING [message]`
+//! `ECHO message`
+//! `SELECT index`
+//! `HELLO [protover [AUTH username password] [SETNAME clientname]]`
+//! `AUTH [username] password`
+//! `CLIENT ID | INFO | LIST | KILL | SETNAME | GETNAME | SETINFO | NO-EVICT | NO-TOUCH | REPLY |`
+//!        `GETREDIR | TRACKINGINFO | UNPAUSE | HELP`
+//! `QUIT`
+//! `RESET`
 //!
 //! The connection's own state: its database, protocol, name and authentication, and what the
 //! client registry shows of every connection.
@@ -25,6 +25,8 @@ const NO_PASSWORD_CONFIGURED: &str = "ERR AUTH <password> called without any pas
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 const HELLO_NOAUTH: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
 
+/// Table entries for PING, ECHO, SELECT, HELLO, AUTH, QUIT, RESET and CLIENT with its subcommands.
+/// The handshake commands carry `no_auth` so that they work before AUTH.
 // The table reads best one command a line.
 #[rustfmt::skip]
 pub fn specs() -> Vec<Spec> {

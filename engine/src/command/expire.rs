@@ -20,6 +20,8 @@ use crate::args::{int_arg, is};
 use crate::error;
 use crate::reply::Reply;
 
+/// Table entries for EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT (arity -3: the NX|XX|GT|LT flag is
+/// optional), TTL, PTTL, EXPIRETIME, PEXPIRETIME and PERSIST (arity 2).
 pub fn specs() -> Vec<Spec> {
     let set = |name, since, summary, run| {
         Spec::new(

@@ -17,6 +17,8 @@ use crate::args::{glob_match, is, parse_i64_strict};
 use crate::error;
 use crate::reply::Reply;
 
+/// Table entries for COMMAND and its subcommands (COUNT, INFO, DOCS, LIST, GETKEYS...): what client
+/// libraries read to learn arities, flags and key positions.
 // The table reads best one command a line.
 #[rustfmt::skip]
 pub fn specs() -> Vec<Spec> {

@@ -1,19 +1,19 @@
-//! DEL key [key ...]
-//! UNLINK key [key ...]
-//! EXISTS key [key ...]
-//! TYPE key
-//! KEYS pattern
-//! SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
-//! DBSIZE
-//! RANDOMKEY
-//! TOUCH key [key ...]
-//! FLUSHDB [ASYNC|SYNC]
-//! FLUSHALL [ASYNC|SYNC]
-//! SWAPDB index1 index2
-//! RENAME key newkey
-//! RENAMENX key newkey
-//! COPY source destination [DB destination-db] [REPLACE]
-//! MOVE key db
+//! `DEL key [key ...]`
+//! `UNLINK key [key ...]`
+//! `EXISTS key [key ...]`
+//! `TYPE key`
+//! `KEYS pattern`
+//! `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`
+//! `DBSIZE`
+//! `RANDOMKEY`
+//! `TOUCH key [key ...]`
+//! `FLUSHDB [ASYNC|SYNC]`
+//! `FLUSHALL [ASYNC|SYNC]`
+//! `SWAPDB index1 index2`
+//! `RENAME key newkey`
+//! `RENAMENX key newkey`
+//! `COPY source destination [DB destination-db] [REPLACE]`
+//! `MOVE key db`
 //!
 //! The generic keyspace commands. Every write touches the keys it changes (WATCH, blocked
 //! readers) and counts in `dirty` the way Redis counts `server.dirty`.
@@ -28,6 +28,8 @@ use crate::error;
 use crate::keyspace::Value;
 use crate::reply::Reply;
 
+/// Table entries for the key commands (DEL, EXISTS, TYPE, KEYS, SCAN, RENAME, COPY, MOVE...) and
+/// the database ones (DBSIZE, FLUSHDB, FLUSHALL, SWAPDB).
 pub fn specs() -> Vec<Spec> {
     vec![
         Spec::new(

@@ -42,12 +42,20 @@ pub type Handler = fn(&mut Ctx, &[Bytes]) -> Reply;
 /// Which family a command belongs to (its ACL category and `COMMAND DOCS` group).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Group {
+    /// XADD, XREAD and the other X commands (ACL `@stream`).
     Stream,
+    /// Key commands: DEL, EXPIRE, SCAN, RENAME... (ACL `@keyspace`).
     Generic,
+    /// GET, SET, INCR and the other string commands (ACL `@string`).
     String,
+    /// MULTI, EXEC, DISCARD, WATCH, UNWATCH (ACL `@transaction`).
     Transactions,
+    /// PING, HELLO, AUTH, SELECT, CLIENT... (ACL `@connection`).
     Connection,
+    /// INFO, CONFIG, COMMAND, FLUSHALL...: Redis gives them no family ACL category.
     Server,
+    /// EVAL, FUNCTION...: listed as Redis lists them so clients see the same table; Rill runs no
+    /// scripts, so whatever would run or load one answers an error.
     Scripting,
 }
 
@@ -85,6 +93,7 @@ pub struct Spec {
     pub name: &'static str,
     /// Redis's arity: N means exactly N words, -N at least N (the name counts).
     pub arity: i32,
+    /// The family: `COMMAND DOCS` group and ACL category.
     pub group: Group,
     /// Redis's command flags (`write`, `readonly`, `fast`, `denyoom`, `admin`, `noscript`...).
     pub flags: &'static [&'static str],
@@ -92,8 +101,14 @@ pub struct Spec {
     pub keys: (i32, i32, i32),
     /// One line for `COMMAND DOCS`.
     pub summary: &'static str,
+    /// The Redis version that added the command, for `COMMAND DOCS`; `1.0.0` unless set with
+    /// `Spec::since`.
     pub since: &'static str,
+    /// The handler. It runs only after the arity, auth and MULTI checks passed, so it need not
+    /// repeat them.
     pub run: Handler,
+    /// For a container command (CONFIG, XINFO...), its `parent|sub` entries, which hold the real
+    /// arities; empty for other commands.
     pub subcommands: Vec<Spec>,
 }
 
@@ -133,6 +148,8 @@ impl Spec {
         self
     }
 
+    /// Whether Redis lists `flag` for the command; the ACL categories and COMMAND GETKEYS are
+    /// derived from the flags.
     pub fn has_flag(&self, flag: &str) -> bool {
         self.flags.contains(&flag)
     }
@@ -202,7 +219,9 @@ pub fn table() -> &'static HashMap<&'static str, Spec> {
 
 /// What a handler works on: the locked engine state and the calling session.
 pub struct Ctx<'a> {
+    /// The whole engine state, locked for the command's whole run (which is what makes it atomic).
     pub state: &'a mut State,
+    /// The calling client's state; when a blocked read is served, a stand-in built from its waiter.
     pub session: &'a mut SessionState,
     pub(crate) shared: &'a Arc<Shared>,
     /// Wall-clock time of this command, fixed for its whole run.

@@ -1,13 +1,13 @@
-//! INFO [section [section ...]]
-//! CONFIG GET parameter [parameter ...] | SET parameter value [parameter value ...] |
-//!        RESETSTAT | REWRITE | HELP
-//! TIME
-//! LASTSAVE
-//! SAVE
-//! BGSAVE [SCHEDULE]
-//! SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]
-//! MEMORY USAGE key [SAMPLES count] | DOCTOR | HELP
-//! FUNCTION LIST | FLUSH | STATS | KILL | HELP (and LOAD, DELETE, DUMP, RESTORE refused)
+//! `INFO [section [section ...]]`
+//! `CONFIG GET parameter [parameter ...] | SET parameter value [parameter value ...] |`
+//!        `RESETSTAT | REWRITE | HELP`
+//! `TIME`
+//! `LASTSAVE`
+//! `SAVE`
+//! `BGSAVE [SCHEDULE]`
+//! `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`
+//! `MEMORY USAGE key [SAMPLES count] | DOCTOR | HELP`
+//! `FUNCTION LIST | FLUSH | STATS | KILL | HELP` (and LOAD, DELETE, DUMP, RESTORE refused)
 //! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, FCALL, FCALL_RO, SCRIPT (refused: no scripting)
 //!
 //! The server as a whole: its statistics and configuration, its clock and its life cycle.
@@ -29,6 +29,9 @@ use crate::session::Close;
 const NO_SCRIPTING: &str =
     "ERR Rill does not support scripting (EVAL, EVALSHA, FCALL, SCRIPT and FUNCTION LOAD)";
 
+/// Table entries for INFO, TIME, CONFIG, MEMORY, SAVE, SHUTDOWN and the scripting commands. Those
+/// are listed as in Redis, but Rill runs no scripts: whatever would run or load one answers an
+/// error.
 // The table reads best one command a line.
 #[rustfmt::skip]
 pub fn specs() -> Vec<Spec> {

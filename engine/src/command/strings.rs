@@ -1,19 +1,19 @@
-//! SET key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time|PXAT unix-time-ms|KEEPTTL]
-//! GET key
-//! GETEX key [EX seconds|PX milliseconds|EXAT unix-time|PXAT unix-time-ms|PERSIST]
-//! GETDEL key
-//! GETSET key value
-//! SETNX key value
-//! SETEX key seconds value
-//! PSETEX key milliseconds value
-//! MGET key [key ...]
-//! MSET key value [key value ...]
-//! MSETNX key value [key value ...]
-//! APPEND key value
-//! STRLEN key
-//! GETRANGE key start end (and its old name SUBSTR)
-//! SETRANGE key offset value
-//! INCR key, DECR key, INCRBY key increment, DECRBY key decrement
+//! `SET key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time|PXAT unix-time-ms|KEEPTTL]`
+//! `GET key`
+//! `GETEX key [EX seconds|PX milliseconds|EXAT unix-time|PXAT unix-time-ms|PERSIST]`
+//! `GETDEL key`
+//! `GETSET key value`
+//! `SETNX key value`
+//! `SETEX key seconds value`
+//! `PSETEX key milliseconds value`
+//! `MGET key [key ...]`
+//! `MSET key value [key value ...]`
+//! `MSETNX key value [key value ...]`
+//! `APPEND key value`
+//! `STRLEN key`
+//! `GETRANGE key start end` (and its old name SUBSTR)
+//! `SETRANGE key offset value`
+//! `INCR key`, `DECR key`, `INCRBY key increment`, `DECRBY key decrement`
 //!
 //! String values. Writes that replace a value (SET, GETSET, MSET...) drop its time to live;
 //! writes that change it in place (APPEND, SETRANGE, INCR...) keep it.
@@ -27,6 +27,7 @@ use crate::error;
 use crate::keyspace::Value;
 use crate::reply::Reply;
 
+/// Table entries for the string commands (SET, GET, GETEX, MSET, INCR, APPEND...).
 pub fn specs() -> Vec<Spec> {
     let spec = |name: &'static str,
                 arity: i32,

@@ -15,6 +15,8 @@ use crate::error;
 use crate::reply::Reply;
 use crate::session::Multi;
 
+/// Table entries for MULTI, EXEC, DISCARD, WATCH and UNWATCH; all are `noscript`, and EXEC alone is
+/// not `fast` since it runs the whole queue.
 pub fn specs() -> Vec<Spec> {
     let flags: &'static [&'static str] = &["noscript", "loading", "stale", "fast", "allow_busy"];
     vec![

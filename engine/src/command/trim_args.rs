@@ -12,7 +12,9 @@ use crate::stream::{NodeLimits, Trim, TrimStrategy};
 /// Parsed XADD/XTRIM options.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AddOrTrimArgs {
+    /// The MAXLEN or MINID request; `None` when none was given.
     pub trim: Option<Trim>,
+    /// XADD NOMKSTREAM: answer nil rather than create a missing stream.
     pub no_mkstream: bool,
     /// XADD's explicit ID (`None` for `*`).
     pub id: Option<ParsedId>,

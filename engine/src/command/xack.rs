@@ -9,6 +9,7 @@ use super::{Ctx, Group, Spec};
 use crate::id::parse_strict_id;
 use crate::reply::Reply;
 
+/// XACK's table entry: arity -4 (key, group and at least one ID), a fast write.
 pub fn specs() -> Vec<Spec> {
     vec![Spec::new(
         "xack",

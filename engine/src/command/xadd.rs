@@ -1,4 +1,4 @@
-//! XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value [field value ...]
+//! `XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value [field value ...]`
 //!
 //! Appends an entry, creating the stream unless NOMKSTREAM, then trims if asked. The ID is
 //! `*` (from the clock), `ms-*` (the sequence is picked), or explicit; it must be greater than
@@ -14,6 +14,8 @@ use crate::keyspace::Value;
 use crate::reply::Reply;
 use crate::stream::Stream;
 
+/// XADD's table entry: arity -5 (key, ID and at least one field/value pair), flagged `denyoom`
+/// because it grows memory.
 pub fn specs() -> Vec<Spec> {
     vec![Spec::new(
         "xadd",

@@ -1,4 +1,4 @@
-//! XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]
+//! `XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]`
 //!
 //! Walks the group's PEL from `start` like SCAN, claiming for `consumer` up to COUNT entries
 //! idle for at least min-idle-time and looking at no more than COUNT × 10. Replies with the
@@ -18,6 +18,8 @@ use crate::reply::Reply;
 /// How many PEL entries one call may examine per entry it may claim.
 const ATTEMPTS_FACTOR: u64 = 10;
 
+/// XAUTOCLAIM's table entry: arity -6 (key, group, consumer, min-idle-time, start); Redis 6.2 and
+/// later.
 pub fn specs() -> Vec<Spec> {
     vec![Spec::new(
         "xautoclaim",

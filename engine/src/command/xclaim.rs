@@ -1,5 +1,5 @@
-//! XCLAIM key group consumer min-idle-time id [id ...] [IDLE ms] [TIME unix-ms]
-//!     [RETRYCOUNT count] [FORCE] [JUSTID] [LASTID lastid]
+//! `XCLAIM key group consumer min-idle-time id [id ...] [IDLE ms] [TIME unix-ms]`
+//!     `[RETRYCOUNT count] [FORCE] [JUSTID] [LASTID lastid]`
 //!
 //! Takes pending entries idle for at least min-idle-time over to `consumer` (how a worker
 //! reclaims what a crashed one left). Entries deleted from the stream leave the PEL and are
@@ -14,6 +14,7 @@ use crate::args::{is, parse_i64_strict};
 use crate::id::{parse_strict_id, StreamId};
 use crate::reply::Reply;
 
+/// XCLAIM's table entry: arity -6 (key, group, consumer, min-idle-time and at least one ID).
 pub fn specs() -> Vec<Spec> {
     vec![Spec::new(
         "xclaim",

@@ -9,6 +9,7 @@ use super::{Ctx, Group, Spec};
 use crate::id::{parse_strict_id, StreamId};
 use crate::reply::Reply;
 
+/// XDEL's table entry: arity -3 (key and at least one ID).
 pub fn specs() -> Vec<Spec> {
     vec![Spec::new(
         "xdel",

@@ -1,9 +1,9 @@
-//! XGROUP CREATE key group id|$ [MKSTREAM] [ENTRIESREAD entries-read]
-//! XGROUP SETID key group id|$ [ENTRIESREAD entries-read]
-//! XGROUP DESTROY key group
-//! XGROUP CREATECONSUMER key group consumer
-//! XGROUP DELCONSUMER key group consumer
-//! XGROUP HELP
+//! `XGROUP CREATE key group id|$ [MKSTREAM] [ENTRIESREAD entries-read]`
+//! `XGROUP SETID key group id|$ [ENTRIESREAD entries-read]`
+//! `XGROUP DESTROY key group`
+//! `XGROUP CREATECONSUMER key group consumer`
+//! `XGROUP DELCONSUMER key group consumer`
+//! `XGROUP HELP`
 //!
 //! Manages consumer groups. Every subcommand but CREATE ... MKSTREAM needs the stream to
 //! exist; all but CREATE and DESTROY need the group.
@@ -19,6 +19,8 @@ use crate::keyspace::Value;
 use crate::reply::Reply;
 use crate::stream::Stream;
 
+/// XGROUP's table entry: a container whose subcommands (CREATE, SETID, DESTROY, CREATECONSUMER,
+/// DELCONSUMER, HELP) hold the real arities, with the key as their second argument.
 pub fn specs() -> Vec<Spec> {
     let sub = |name, arity, flags, keys, summary, run| {
         Spec::new(name, arity, Group::Stream, flags, keys, summary, run).since("5.0.0")

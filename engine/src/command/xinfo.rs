@@ -17,6 +17,8 @@ use crate::id::StreamId;
 use crate::reply::Reply;
 use crate::stream::Stream;
 
+/// XINFO's table entry: a container for STREAM, GROUPS, CONSUMERS and HELP, which hold the real
+/// arities, with the key as their second argument.
 pub fn specs() -> Vec<Spec> {
     let sub = |name, arity, flags, keys, summary, run| {
         Spec::new(name, arity, Group::Stream, flags, keys, summary, run).since("5.0.0")

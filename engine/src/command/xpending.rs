@@ -1,4 +1,4 @@
-//! XPENDING key group [[IDLE min-idle-time] start end count [consumer]]
+//! `XPENDING key group [[IDLE min-idle-time] start end count [consumer]]`
 //!
 //! The summary form answers the PEL size, its first and last IDs and the pending count per
 //! consumer; the extended form lists entries (ID, owner, idle ms, deliveries) in an ID range,
@@ -12,6 +12,8 @@ use crate::error;
 use crate::id::parse_range_bound;
 use crate::reply::Reply;
 
+/// XPENDING's table entry: arity -3 (key and group for the summary; the extended form adds start,
+/// end and count).
 pub fn specs() -> Vec<Spec> {
     vec![Spec::new(
         "xpending",

@@ -13,6 +13,8 @@ use crate::id::{parse_range_bound, StreamId};
 use crate::reply::Reply;
 use crate::stream::EntryView;
 
+/// Table entries for XRANGE and XREVRANGE (arity -4: key and two bounds, COUNT optional) and XLEN
+/// (arity 2).
 pub fn specs() -> Vec<Spec> {
     vec![
         Spec::new(

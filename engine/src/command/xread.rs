@@ -14,6 +14,8 @@ use crate::error;
 use crate::id::{parse_strict_id, StreamId};
 use crate::reply::Reply;
 
+/// XREAD's table entry: arity -4 (STREAMS, a key and an ID at least). `movablekeys` with a (0, 0,
+/// 0) key spec, because the keys follow STREAMS at no fixed position.
 pub fn specs() -> Vec<Spec> {
     vec![Spec::new(
         "xread",
@@ -39,10 +41,14 @@ pub enum ReadFrom {
 /// Parsed XREAD arguments.
 #[derive(Debug, Clone)]
 pub struct XRead {
+    /// COUNT per stream; 0 (not given) means no limit.
     pub count: usize,
     /// BLOCK timeout in ms, when given.
     pub block: Option<u64>,
+    /// The streams: the first half of the words after STREAMS.
     pub keys: Vec<Bytes>,
+    /// One unparsed ID per key (`$`, `+` or an ID), resolved against its stream only when the read
+    /// runs.
     pub ids: Vec<Bytes>,
 }
 

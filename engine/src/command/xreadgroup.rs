@@ -1,5 +1,5 @@
-//! XREADGROUP GROUP group consumer [COUNT count] [BLOCK milliseconds] [NOACK]
-//!     STREAMS key [key ...] id [id ...]
+//! `XREADGROUP GROUP group consumer [COUNT count] [BLOCK milliseconds] [NOACK]`
+//!     `STREAMS key [key ...] id [id ...]`
 //!
 //! Reads as a consumer of a group. `>` delivers entries no consumer of the group has seen:
 //! the group's last-delivered ID and entries-read move, and each entry joins the group's and
@@ -19,6 +19,8 @@ use crate::id::{parse_strict_id, StreamId};
 use crate::reply::Reply;
 use crate::stream::Stream;
 
+/// XREADGROUP's table entry: arity -7 (GROUP group consumer STREAMS key ID). A write, because
+/// delivering entries fills the PEL.
 pub fn specs() -> Vec<Spec> {
     vec![Spec::new(
         "xreadgroup",
@@ -35,10 +37,15 @@ pub fn specs() -> Vec<Spec> {
 /// A `>` read for a consumer, kept by a blocked client to re-run.
 #[derive(Debug, Clone)]
 pub struct GroupRead {
+    /// The group's name.
     pub group: Bytes,
+    /// The consumer's name; the read creates the consumer when the group does not know it.
     pub consumer: Bytes,
+    /// The streams read; each must have the group, or NOGROUP.
     pub keys: Vec<Bytes>,
+    /// COUNT per stream; 0 means no limit.
     pub count: usize,
+    /// NOACK: delivered entries skip the PEL, so they need no XACK and can never be claimed.
     pub noack: bool,
 }
 

@@ -11,6 +11,8 @@ use crate::error;
 use crate::id::{parse_strict_id, StreamId};
 use crate::reply::Reply;
 
+/// XSETID's table entry: arity -3 (key and last ID). Redis calls it internal (for replication), but
+/// any client may send it.
 pub fn specs() -> Vec<Spec> {
     vec![Spec::new(
         "xsetid",

@@ -9,6 +9,7 @@ use super::trim_args;
 use super::{Ctx, Group, Spec};
 use crate::reply::Reply;
 
+/// XTRIM's table entry: arity -4 (key, MAXLEN or MINID, threshold).
 pub fn specs() -> Vec<Spec> {
     vec![Spec::new(
         "xtrim",

@@ -14,7 +14,11 @@ pub use node::{EntryView, Node};
 /// Where a node ends, from `stream-node-max-entries` and `stream-node-max-bytes`.
 #[derive(Debug, Clone, Copy)]
 pub struct NodeLimits {
+    /// Entries per node before a new node starts (`stream-node-max-entries`); 0 means no entry
+    /// limit.
     pub max_entries: u64,
+    /// Listpack bytes per node before a new node starts (`stream-node-max-bytes`); 0 or anything
+    /// above 1 GiB means 1 GiB.
     pub max_bytes: u64,
 }
 
@@ -42,6 +46,7 @@ pub enum TrimStrategy {
 /// A trim request as XADD and XTRIM parse it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Trim {
+    /// MAXLEN or MINID, with its threshold.
     pub strategy: TrimStrategy,
     /// `~`: only whole nodes go, so the stream may keep a few more entries than asked.
     pub approx: bool,
@@ -54,15 +59,23 @@ pub struct Trim {
 pub struct Stream {
     nodes: BTreeMap<StreamId, Node>,
     length: u64,
+    /// The last generated ID (`last-generated-id`). It does not go down when entries are deleted,
+    /// so new IDs stay unique; only XSETID moves it by hand.
     pub last_id: StreamId,
+    /// The first live entry's ID (`recorded-first-entry-id`), `0-0` when empty; lag estimates
+    /// compare it with `max_deleted_id`. Call `refresh_first_id` after deleting at the head.
     pub first_id: StreamId,
+    /// The highest ID ever deleted, by XDEL or trimming (`max-deleted-entry-id`); `0-0` if none. A
+    /// group that has not read past it cannot have an exact lag.
     pub max_deleted_id: StreamId,
+    /// Entries ever added (`entries-added`), deleted ones included; XSETID ENTRIESADDED can set it.
     pub entries_added: u64,
     /// Consumer groups by name, in name order (XINFO GROUPS lists them so).
     pub groups: BTreeMap<bytes::Bytes, ConsumerGroup>,
 }
 
 impl Stream {
+    /// An empty stream, as XADD or XGROUP CREATE MKSTREAM makes it.
     pub fn new() -> Stream {
         Stream::default()
     }
@@ -72,6 +85,7 @@ impl Stream {
         self.length
     }
 
+    /// No live entries. An empty stream is still a key: XDEL and trimming never delete it.
     pub fn is_empty(&self) -> bool {
         self.length == 0
     }

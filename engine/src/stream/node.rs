@@ -37,7 +37,10 @@ pub struct Node {
 /// A read-only view of one entry inside a node.
 #[derive(Debug, Clone, Copy)]
 pub struct EntryView<'a> {
+    /// The entry's ID.
     pub id: StreamId,
+    /// Marked deleted (XDEL, or an exact trim inside a node): its bytes stay until the node goes,
+    /// so readers must skip it.
     pub deleted: bool,
     node: &'a Node,
     /// Offset of the first field (or value, for same-field entries).
@@ -118,6 +121,8 @@ impl Node {
         node
     }
 
+    /// The node's first ID: the other entries' IDs are stored as deltas from it, and the stream
+    /// indexes the node by it.
     pub fn master_id(&self) -> StreamId {
         self.master_id
     }
