@@ -57,6 +57,9 @@ pub struct Db {
     /// Keys by expiry time, so active expiry finds due keys without sampling.
     expiry_order: BTreeSet<(u64, Bytes)>,
     scan_order: BTreeSet<ScanKey>,
+    /// Keys dropped on access because their time had come, not yet added to INFO's
+    /// `expired_keys` (see [`Db::take_lazily_expired`]).
+    lazily_expired: u64,
 }
 
 impl Db {
@@ -80,6 +83,7 @@ impl Db {
         match self.expires.get(key) {
             Some(&at) if at <= now_ms => {
                 self.remove(key);
+                self.lazily_expired += 1;
                 true
             }
             _ => false,
@@ -191,7 +195,14 @@ impl Db {
 
     /// Removes every key.
     pub fn clear(&mut self) {
+        let expired = self.lazily_expired;
         *self = Db::default();
+        self.lazily_expired = expired;
+    }
+
+    /// How many keys expired on access since the last call; the counter restarts at zero.
+    pub fn take_lazily_expired(&mut self) -> u64 {
+        std::mem::take(&mut self.lazily_expired)
     }
 
     /// Reclaims up to `max` keys whose time has come; returns how many.

@@ -64,6 +64,19 @@ pub struct State {
     pub clients: clients::Clients,
 }
 
+impl State {
+    /// Adds the keys the databases dropped on access to INFO's `expired_keys`.
+    pub fn gather_lazily_expired(&mut self) {
+        let lazily: u64 = self
+            .keyspace
+            .dbs
+            .iter_mut()
+            .map(|db| db.take_lazily_expired())
+            .sum();
+        self.stats.expired_keys += lazily;
+    }
+}
+
 /// What the engine shares between sessions.
 pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,

@@ -31,8 +31,8 @@ pub struct Stats {
     pub total_connections_received: u64,
     /// Connections refused because `maxclients` was reached.
     pub rejected_connections: u64,
-    /// Keys removed because their TTL passed. Only the active expiry cycle counts them so far; keys
-    /// dropped lazily on access are not counted (Redis counts both).
+    /// Keys removed because their TTL passed, by the active expiry cycle or on access (the
+    /// latter are gathered from the databases when INFO or the cycle runs).
     pub expired_keys: u64,
     /// Read lookups that found the key (Redis's `lookupKeyRead`); lookups for writes do not count.
     pub keyspace_hits: u64,

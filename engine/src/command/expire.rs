@@ -421,5 +421,10 @@ mod tests {
         assert_eq!(run(&mut s, &["TTL", "a"]), int(-2));
         assert_eq!(run(&mut s, &["GET", "a"]), Reply::Null);
         assert_eq!(run(&mut s, &["PERSIST", "a"]), int(0));
+        // Dropped on access, and counted as expired as Redis does.
+        let (Reply::Bulk(info) | Reply::Verbatim(info)) = run(&mut s, &["INFO", "stats"]) else {
+            panic!("INFO stats")
+        };
+        assert!(String::from_utf8_lossy(&info).contains("expired_keys:1\r\n"));
     }
 }

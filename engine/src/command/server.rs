@@ -298,6 +298,7 @@ fn persistence_section(ctx: &mut Ctx) -> Vec<String> {
 }
 
 fn stats_section(ctx: &mut Ctx) -> Vec<String> {
+    ctx.state.gather_lazily_expired();
     let s = &ctx.state.stats;
     let (ops, input_kbps, output_kbps) = s.instantaneous();
     fields! {
