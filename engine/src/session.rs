@@ -56,6 +56,8 @@ pub struct SessionState {
     pub in_exec: bool,
     /// Set by a command that blocked: where its reply will land.
     pub blocked: Option<Arc<Slot>>,
+    /// Name of the last command looked up (CLIENT LIST's `cmd`), `NULL` for an unknown one.
+    pub last_command: &'static str,
 }
 
 impl SessionState {
@@ -72,6 +74,7 @@ impl SessionState {
             close: Close::No,
             in_exec: false,
             blocked: None,
+            last_command: "",
         }
     }
 }
@@ -123,6 +126,7 @@ impl Session {
                 close: Close::No,
                 in_exec: false,
                 blocked: None,
+                last_command: "",
             },
         }
     }
@@ -177,7 +181,7 @@ impl Session {
             now_ms: now,
         };
         let reply = command::dispatch(&mut ctx, args);
-        command::note_client_activity(&mut ctx, args);
+        command::note_client_activity(&mut ctx);
         if ctx.state.keyspace.blocking.has_ready() {
             command::serve_blocked(ctx.state, &shared, now);
         }

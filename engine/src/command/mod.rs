@@ -5,6 +5,7 @@ pub mod connection;
 pub mod expire;
 pub mod introspection;
 pub mod keys;
+pub mod read_args;
 pub mod server;
 pub mod strings;
 pub mod transactions;
@@ -324,8 +325,12 @@ fn arity_ok(spec: &Spec, argc: usize) -> bool {
 pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let spec = match lookup(args) {
         Ok(spec) => spec,
-        Err(text) => return reject(ctx, None, text),
+        Err(text) => {
+            ctx.session.last_command = "NULL";
+            return reject(ctx, None, text);
+        }
     };
+    ctx.session.last_command = spec.name;
     if !arity_ok(spec, args.len()) {
         return reject(ctx, Some(spec), error::arity(spec.name));
     }
@@ -386,12 +391,8 @@ pub fn call(ctx: &mut Ctx, spec: &Spec, args: &[Bytes]) -> Reply {
 }
 
 /// Records the command in the client registry (CLIENT LIST's `cmd`, `idle`, `db`).
-pub fn note_client_activity(ctx: &mut Ctx, args: &[Bytes]) {
-    let name = match lookup(args) {
-        Ok(spec) => spec.name,
-        Err(_) => "NULL",
-    };
-    let name: &'static str = name;
+pub fn note_client_activity(ctx: &mut Ctx) {
+    let name = ctx.session.last_command;
     let (id, db, protocol) = (ctx.session.id, ctx.session.db, ctx.session.protocol);
     let multi = ctx
         .session

@@ -6,11 +6,10 @@
 
 use bytes::Bytes;
 
+use super::read_args;
 use super::xrange::entry_reply;
 use super::{Ctx, Group, Spec};
-use crate::args::{int_arg, is};
 use crate::blocking::BlockedRead;
-use crate::error;
 use crate::id::{parse_strict_id, StreamId};
 use crate::reply::Reply;
 
@@ -38,80 +37,8 @@ pub enum ReadFrom {
     Last,
 }
 
-/// Parsed XREAD arguments.
-#[derive(Debug, Clone)]
-pub struct XRead {
-    /// COUNT per stream; 0 (not given) means no limit.
-    pub count: usize,
-    /// BLOCK timeout in ms, when given.
-    pub block: Option<u64>,
-    /// The streams: the first half of the words after STREAMS.
-    pub keys: Vec<Bytes>,
-    /// One unparsed ID per key (`$`, `+` or an ID), resolved against its stream only when the read
-    /// runs.
-    pub ids: Vec<Bytes>,
-}
-
-/// Parses a BLOCK timeout the way Redis does.
-pub fn parse_timeout(arg: &[u8]) -> Result<u64, Reply> {
-    let n = crate::args::parse_i64_strict(arg)
-        .ok_or_else(|| Reply::error("ERR timeout is not an integer or out of range"))?;
-    if n < 0 {
-        return Err(Reply::error("ERR timeout is negative"));
-    }
-    Ok(n as u64)
-}
-
-fn parse(args: &[Bytes]) -> Result<XRead, Reply> {
-    let mut count = 0usize;
-    let mut block = None;
-    let mut streams_at = None;
-    let mut i = 1;
-    while i < args.len() {
-        let more = args.len() - 1 - i;
-        let opt = &args[i];
-        if is(opt, "block") && more > 0 {
-            i += 1;
-            block = Some(parse_timeout(&args[i])?);
-        } else if is(opt, "count") && more > 0 {
-            i += 1;
-            count = int_arg(&args[i])?.max(0) as usize;
-        } else if is(opt, "streams") && more > 0 {
-            streams_at = Some(i + 1);
-            break;
-        } else if is(opt, "group") && more >= 2 {
-            return Err(Reply::error(
-                "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
-            ));
-        } else if is(opt, "noack") {
-            return Err(Reply::error(
-                "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.",
-            ));
-        } else {
-            return Err(Reply::error(error::SYNTAX));
-        }
-        i += 1;
-    }
-    let Some(at) = streams_at else {
-        return Err(Reply::error(error::SYNTAX));
-    };
-    let rest = &args[at..];
-    if !rest.len().is_multiple_of(2) {
-        return Err(Reply::error(
-            "ERR Unbalanced 'xread' list of streams: for each stream key an ID, '+', or '$' must be specified.",
-        ));
-    }
-    let half = rest.len() / 2;
-    Ok(XRead {
-        count,
-        block,
-        keys: rest[..half].to_vec(),
-        ids: rest[half..].to_vec(),
-    })
-}
-
 fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let req = match parse(args) {
+    let req = match read_args::parse(args, false) {
         Ok(r) => r,
         Err(e) => return e,
     };

@@ -8,12 +8,10 @@
 
 use bytes::Bytes;
 
+use super::read_args;
 use super::xrange::entry_reply;
-use super::xread::parse_timeout;
 use super::{Ctx, Group, Spec};
-use crate::args::{int_arg, is};
 use crate::blocking::BlockedRead;
-use crate::error;
 use crate::group::ConsumerGroup;
 use crate::id::{parse_strict_id, StreamId};
 use crate::reply::Reply;
@@ -68,56 +66,20 @@ const DOLLAR: &str = "ERR The $ ID is meaningless in the context of XREADGROUP: 
 const PLUS: &str = "ERR The + ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The + ID would just return an empty result set.";
 
 fn parse(args: &[Bytes]) -> Result<Request, Reply> {
-    let mut count = 0usize;
-    let mut block = None;
-    let mut noack = false;
-    let mut names: Option<(Bytes, Bytes)> = None;
-    let mut streams_at = None;
-    let mut i = 1;
-    while i < args.len() {
-        let more = args.len() - 1 - i;
-        let opt = &args[i];
-        if is(opt, "block") && more > 0 {
-            i += 1;
-            block = Some(parse_timeout(&args[i])?);
-        } else if is(opt, "count") && more > 0 {
-            i += 1;
-            count = int_arg(&args[i])?.max(0) as usize;
-        } else if is(opt, "streams") && more > 0 {
-            streams_at = Some(i + 1);
-            if !(args.len() - i - 1).is_multiple_of(2) {
-                return Err(Reply::error(
-                    "ERR Unbalanced 'xreadgroup' list of streams: for each stream key an ID or '>' must be specified.",
-                ));
-            }
-            break;
-        } else if is(opt, "group") && more >= 2 {
-            names = Some((args[i + 1].clone(), args[i + 2].clone()));
-            i += 2;
-        } else if is(opt, "noack") {
-            noack = true;
-        } else {
-            return Err(Reply::error(error::SYNTAX));
-        }
-        i += 1;
-    }
-    let Some(at) = streams_at else {
-        return Err(Reply::error(error::SYNTAX));
-    };
-    let Some((group, consumer)) = names else {
-        return Err(Reply::error("ERR Missing GROUP option for XREADGROUP"));
-    };
-    let half = (args.len() - at) / 2;
+    let parsed = read_args::parse(args, true)?;
+    let (group, consumer) = parsed
+        .group
+        .ok_or_else(|| Reply::error("ERR Missing GROUP option for XREADGROUP"))?;
     Ok(Request {
         read: GroupRead {
             group,
             consumer,
-            keys: args[at..at + half].to_vec(),
-            count,
-            noack,
+            keys: parsed.keys,
+            count: parsed.count,
+            noack: parsed.noack,
         },
-        block,
-        ids: args[at + half..].to_vec(),
+        block: parsed.block,
+        ids: parsed.ids,
     })
 }
 
