@@ -62,6 +62,37 @@ pub struct State {
     pub stats: stats::Stats,
     /// Connected clients, for CLIENT LIST and KILL and INFO clients.
     pub clients: clients::Clients,
+    /// Wall-clock milliseconds derived from the monotonic clock, re-read once a second.
+    pub clock: WallClock,
+}
+
+/// Turns a monotonic instant into Unix milliseconds with one clock read per command instead
+/// of two: the wall clock is read again once a second, so clock adjustments show up quickly.
+#[derive(Debug, Clone, Copy)]
+pub struct WallClock {
+    base: Instant,
+    base_ms: u64,
+}
+
+impl Default for WallClock {
+    fn default() -> Self {
+        WallClock {
+            base: Instant::now(),
+            base_ms: now_ms(),
+        }
+    }
+}
+
+impl WallClock {
+    /// Unix milliseconds at `at`.
+    pub fn ms_at(&mut self, at: Instant) -> u64 {
+        let since = at.saturating_duration_since(self.base);
+        if since.as_secs() >= 1 {
+            *self = WallClock::default();
+            return self.base_ms;
+        }
+        self.base_ms + since.as_millis() as u64
+    }
 }
 
 impl State {

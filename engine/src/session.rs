@@ -171,19 +171,21 @@ impl Session {
         if args.is_empty() {
             return Reply::Null;
         }
-        let now = now_ms();
-        let shared = self.shared.clone();
+        let started = std::time::Instant::now();
+        let shared = &self.shared;
         let mut guard = shared.state.lock();
+        let now = guard.clock.ms_at(started);
         let mut ctx = Ctx {
             state: &mut guard,
             session: &mut self.state,
-            shared: &shared,
+            shared,
             now_ms: now,
+            started,
         };
         let reply = command::dispatch(&mut ctx, args);
         command::note_client_activity(&mut ctx);
         if ctx.state.keyspace.blocking.has_ready() {
-            command::serve_blocked(ctx.state, &shared, now);
+            command::serve_blocked(ctx.state, shared, now);
         }
         drop(guard);
         if self.state.close == Close::Now {

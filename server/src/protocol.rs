@@ -76,10 +76,13 @@ fn parse_multibulk(
         buf.advance(eol + 2);
         return Ok(Some(Vec::new()));
     }
-    // First make sure the whole frame is here, then split it without copying.
+    // First make sure the whole frame is here, then split it without copying. Most commands
+    // have a handful of arguments: their positions stay on the stack.
+    const ON_STACK: usize = 16;
+    let mut stack_spans = [(0usize, 0usize); ON_STACK];
+    let mut heap_spans: Vec<(usize, usize)> = Vec::new();
     let mut pos = eol + 2;
-    let mut spans = Vec::with_capacity(count.min(1024) as usize);
-    for _ in 0..count {
+    for k in 0..count as usize {
         if pos >= buf.len() {
             return Ok(None);
         }
@@ -108,14 +111,26 @@ fn parse_multibulk(
             buf.reserve(start + len + 2 - buf.len());
             return Ok(None);
         }
-        spans.push((start, len));
+        if k < ON_STACK {
+            stack_spans[k] = (start, len);
+        } else {
+            if heap_spans.is_empty() {
+                heap_spans.extend_from_slice(&stack_spans);
+            }
+            heap_spans.push((start, len));
+        }
         pos = start + len + 2;
     }
+    let spans: &[(usize, usize)] = if heap_spans.is_empty() {
+        &stack_spans[..count as usize]
+    } else {
+        &heap_spans
+    };
     let frame = buf.split_to(pos).freeze();
     Ok(Some(
         spans
-            .into_iter()
-            .map(|(start, len)| frame.slice(start..start + len))
+            .iter()
+            .map(|&(start, len)| frame.slice(start..start + len))
             .collect(),
     ))
 }
@@ -256,6 +271,21 @@ mod tests {
         );
         assert_eq!(parse_request(&mut buf, OPEN), Ok(Some(words(&["PING"]))));
         assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn long_commands_keep_every_argument() {
+        let words: Vec<String> = (0..40).map(|i| format!("w{i}")).collect();
+        let mut raw = format!("*{}\r\n", words.len());
+        for w in &words {
+            raw.push_str(&format!("${}\r\n{w}\r\n", w.len()));
+        }
+        let mut buf = BytesMut::from(raw.as_bytes());
+        let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+        assert_eq!(
+            parse_request(&mut buf, OPEN),
+            Ok(Some(super::tests::words(&refs)))
+        );
     }
 
     #[test]

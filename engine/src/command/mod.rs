@@ -227,6 +227,8 @@ pub struct Ctx<'a> {
     pub(crate) shared: &'a Arc<Shared>,
     /// Wall-clock time of this command, fixed for its whole run.
     pub now_ms: u64,
+    /// When the running command started, for its `usec` in INFO commandstats.
+    pub started: Instant,
 }
 
 impl Ctx<'_> {
@@ -375,9 +377,11 @@ fn reject(ctx: &mut Ctx, spec: Option<&Spec>, text: String) -> Reply {
 
 /// Runs a command that passed every check (also how EXEC runs its queue), and counts it.
 pub fn call(ctx: &mut Ctx, spec: &Spec, args: &[Bytes]) -> Reply {
-    let started = Instant::now();
     let reply = (spec.run)(ctx, args);
-    let usec = started.elapsed().as_micros() as u64;
+    // One clock read per command: it ends this one and starts the next (inside EXEC).
+    let ended = Instant::now();
+    let usec = ended.saturating_duration_since(ctx.started).as_micros() as u64;
+    ctx.started = ended;
     let stats = &mut ctx.state.stats;
     stats.total_commands_processed += 1;
     let entry = stats.commands.entry(spec.name).or_default();
@@ -427,6 +431,7 @@ pub(crate) fn serve_blocked(state: &mut State, shared: &Arc<Shared>, now_ms: u64
                     session: &mut session,
                     shared,
                     now_ms,
+                    started: Instant::now(),
                 };
                 let answer = match &read {
                     crate::blocking::BlockedRead::XRead { .. } => {
