@@ -41,6 +41,34 @@ pub fn parse_i64_strict(s: &[u8]) -> Option<i64> {
     }
 }
 
+/// C's `strtoull` applied to a whole argument: leading blanks, an optional sign (`-N` wraps
+/// around as in C), at least one digit, nothing after, no overflow. Redis reads stream IDs
+/// and SCAN cursors this way.
+pub fn c_strtoull(s: &[u8]) -> Option<u64> {
+    let mut i = 0;
+    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+        i += 1;
+    }
+    let mut negative = false;
+    if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
+        negative = s[i] == b'-';
+        i += 1;
+    }
+    let digits = &s[i..];
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for &d in digits {
+        value = value.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    Some(if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    })
+}
+
 /// An i64 argument, or Redis's "not an integer" error.
 pub fn int_arg(s: &[u8]) -> Result<i64, Reply> {
     parse_i64_strict(s).ok_or_else(|| Reply::error(error::NOT_INTEGER))

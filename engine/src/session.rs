@@ -63,11 +63,16 @@ pub struct SessionState {
 impl SessionState {
     /// The state a blocked client's read runs with when the engine serves it.
     pub(crate) fn for_waiter(id: u64, db: usize, protocol: u8) -> SessionState {
+        SessionState::new(id, db, protocol, true)
+    }
+
+    /// A client with nothing open yet.
+    fn new(id: u64, db: usize, protocol: u8, authenticated: bool) -> SessionState {
         SessionState {
             id,
             db,
             protocol,
-            authenticated: true,
+            authenticated,
             multi: None,
             watched: Vec::new(),
             watch_deadline: None,
@@ -115,19 +120,7 @@ impl Session {
         let authenticated = shared.state.lock().config.requirepass().is_none();
         Session {
             shared,
-            state: SessionState {
-                id,
-                db: 0,
-                protocol: 2,
-                authenticated,
-                multi: None,
-                watched: Vec::new(),
-                watch_deadline: None,
-                close: Close::No,
-                in_exec: false,
-                blocked: None,
-                last_command: "",
-            },
+            state: SessionState::new(id, 0, 2, authenticated),
         }
     }
 

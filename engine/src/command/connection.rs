@@ -244,27 +244,8 @@ fn set_client_name(ctx: &mut Ctx, name: Bytes) {
 /// Brings the caller's registry entry up to date before it is shown: the registry is otherwise
 /// updated after each command, and Redis shows the running command (`cmd=client|info`).
 pub(crate) fn sync_self(ctx: &mut Ctx, command: &'static str) {
-    let id = ctx.session.id;
-    let multi = ctx
-        .session
-        .multi
-        .as_ref()
-        .map(|m| m.queue.len() as i64)
-        .unwrap_or(-1);
-    let (db, protocol, watching, now) = (
-        ctx.session.db,
-        ctx.session.protocol,
-        ctx.session.watched.len(),
-        ctx.now_ms,
-    );
-    if let Some(info) = ctx.state.clients.by_id.get_mut(&id) {
-        info.last_command = command;
-        info.last_interaction_ms = now;
-        info.db = db;
-        info.protocol = protocol;
-        info.multi = multi;
-        info.watching = watching;
-    }
+    ctx.session.last_command = command;
+    super::note_client_activity(ctx);
 }
 
 fn client_id(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {

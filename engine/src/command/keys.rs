@@ -259,24 +259,11 @@ fn keys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// `-` wraps around, so `-1` is the largest cursor), digits that fit 64 bits, nothing after.
 /// The empty string reads as 0, as it does in Redis 7.
 fn parse_cursor(arg: &[u8]) -> Option<u64> {
-    let (negative, digits) = match arg.first() {
-        None => return Some(0),
-        Some(b'-') => (true, &arg[1..]),
-        Some(b'+') => (false, &arg[1..]),
-        Some(_) => (false, arg),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
+    match arg.first() {
+        None => Some(0),
+        Some(c) if c.is_ascii_whitespace() || *c == 0x0b => None,
+        Some(_) => crate::args::c_strtoull(arg),
     }
-    let mut value: u64 = 0;
-    for &d in digits {
-        value = value.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
-    Some(if negative {
-        value.wrapping_neg()
-    } else {
-        value
-    })
 }
 
 /// SCAN: fetches COUNT keys in hash order from the cursor, then filters them (expired, MATCH,
