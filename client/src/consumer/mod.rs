@@ -1,0 +1,261 @@
+//! The consumer runtime: reads a group's entries, hands them to an async handler, acknowledges
+//! successes, retries failures with backoff, dead-letters entries that keep failing, reclaims
+//! the entries of dead consumers, and stops cleanly on a [`Shutdown`] signal.
+//!
+//! # Guarantees
+//!
+//! At least once. An entry is acknowledged only after its handler returned `Ok` (or after it
+//! was copied to the dead-letter stream); until then it stays in the group's pending list
+//! (PEL), where a retry, a restart of the same consumer or another consumer's reclaim finds it.
+//! A handler can run twice for one entry when it outlives `claim_idle` (another consumer takes
+//! the entry over meanwhile) or when the process dies between the handler and the XACK, so
+//! handlers should be idempotent.
+//!
+//! # How an entry moves
+//!
+//! Each turn of a consumer's loop takes one batch, from the first source that has one:
+//!
+//! 1. **Retries that are due.** A failed entry stays in the consumer's own PEL and is put in an
+//!    in-memory retry queue, due `backoff(n)` after its `n`-th delivery failed, where
+//!    `backoff(n) = min(initial * 2^(n-1), max)`. When due, the consumer takes it again with
+//!    `XCLAIM` from itself. XCLAIM raises the entry's delivery count, so the count the server
+//!    keeps is the number of attempts, and `max_deliveries` holds across restarts and across
+//!    consumers. The XCLAIM's min-idle is the time since the consumer got the entry: if anyone
+//!    took the entry over meanwhile (its idle time restarted), the claim does nothing and the
+//!    retry is dropped, so two consumers never retry the same entry.
+//! 2. **Reclaims** (`claim_idle`): `XAUTOCLAIM` with a cursor scans the group's PEL for entries
+//!    idle longer than `claim_idle` (those of dead or stuck consumers, or own entries whose
+//!    retry got lost) and takes them over; a full pass starts every `claim_idle / 2`.
+//! 3. **New entries**: `XREADGROUP ... >`, blocking at most `block` (less when a retry or a
+//!    reclaim pass is due sooner), raced against the shutdown signal.
+//!
+//! On start, a consumer lists its own PEL (entries a previous run under the same name left
+//! behind) and schedules each of them as a retry.
+//!
+//! Before its handler runs, an entry is checked: an entry delivered more than `max_deliveries`
+//! times (its consumers died while handling it, e.g. it crashes the process) goes to the
+//! dead-letter stream without running the handler again; an entry the codec cannot decode is
+//! a failure (`decode_errors`) and goes to the dead-letter stream at once, whatever
+//! `max_deliveries` is, since decoding it again would fail again. A handler error on delivery
+//! `n` schedules a retry, or dead-letters the entry when `n >= max_deliveries`: the handler runs
+//! at most `max_deliveries` times for one entry. A panicking handler counts as a failed one.
+//!
+//! # Dead letters
+//!
+//! A dead letter is an `XADD` to the dead-letter stream (default `<stream>:dead`) with flat
+//! fields that `redis-cli` shows as they are: `stream`, `id`, `group`, `consumer`,
+//! `deliveries`, `error`, then every field of the original entry under the prefix `entry.`
+//! (`entry.data` for the JSON and MessagePack codecs). Then the original entry is acknowledged.
+//! [`Stream::dead_letters`] reads them back as [`DeadLetter`]s.
+//!
+//! # Shutdown
+//!
+//! [`Shutdown::trigger`] stops reading: a blocked read is abandoned at once, no new handler
+//! starts, the handlers already running finish, their successes are acknowledged, and `run`
+//! returns a [`RunSummary`]. Entries of the batch that were not started stay pending for the
+//! next run or another consumer; none is acknowledged without having been handled.
+
+mod dead_letter;
+mod metrics;
+mod options;
+mod pool;
+mod retry;
+mod shutdown;
+mod worker;
+
+pub use dead_letter::{DeadLetter, DEAD_LETTER_FIELD_PREFIX};
+pub use metrics::{Metrics, MetricsSnapshot};
+pub use options::ConsumerOptions;
+pub use pool::WorkerPool;
+pub use shutdown::Shutdown;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::parse;
+use crate::stream::Stream;
+use crate::types::{Entry, IdRange};
+
+use worker::Worker;
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> Stream<T> {
+    /// A consumer named `name` in `group`, to [`run`](Consumer::run) with a handler. Names must
+    /// be unique among the group's live consumers: a consumer takes over the pending entries
+    /// its name already holds when it starts.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use rill::consumer::Shutdown;
+    /// use rill::{Client, ConsumerOptions, GroupStart};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Order { item: String, qty: u32 }
+    ///
+    /// let client = Client::embedded();
+    /// let orders = client.stream::<Order>("orders");
+    /// orders.ensure_group("billing", GroupStart::Beginning).await?;
+    /// orders.add(&Order { item: "book".into(), qty: 1 }).await?;
+    /// orders.add(&Order { item: "pen".into(), qty: 3 }).await?;
+    ///
+    /// // In a service the shutdown would come from Ctrl-C; here the last order triggers it.
+    /// let shutdown = Shutdown::new();
+    /// let stop = shutdown.clone();
+    /// let consumer = orders.consumer("billing", "worker-1", ConsumerOptions::default());
+    /// let metrics = consumer.metrics(); // readable from elsewhere while it runs
+    /// let summary = consumer
+    ///     .run(
+    ///         move |order| {
+    ///             let stop = stop.clone();
+    ///             async move {
+    ///                 if order.value.qty == 0 {
+    ///                     return Err("empty order"); // retried after a backoff
+    ///                 }
+    ///                 if order.value.item == "pen" {
+    ///                     stop.trigger();
+    ///                 }
+    ///                 Ok(()) // acknowledged
+    ///             }
+    ///         },
+    ///         shutdown,
+    ///     )
+    ///     .await?;
+    /// assert_eq!(summary.metrics.processed, 2);
+    /// assert_eq!(summary.left_pending, 0);
+    /// assert_eq!(metrics.snapshot().processed, 2);
+    /// assert_eq!(orders.pending("billing").await?.count, 0);
+    /// # Ok::<(), rill::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn consumer(&self, group: &str, name: &str, options: ConsumerOptions) -> Consumer<T> {
+        Consumer {
+            stream: self.clone(),
+            group: group.to_string(),
+            name: name.to_string(),
+            options,
+            metrics: Metrics::new(),
+        }
+    }
+
+    /// Reads dead letters: from `dead_letter_stream`, or from `<this stream>:dead` when `None`.
+    /// A shared dead-letter stream may hold letters of other streams too (see
+    /// [`DeadLetter::stream`]).
+    pub async fn dead_letters(
+        &self,
+        dead_letter_stream: Option<&str>,
+        range: IdRange,
+        count: Option<usize>,
+    ) -> Result<Vec<DeadLetter>> {
+        let key = match dead_letter_stream {
+            Some(k) => k.to_string(),
+            None => format!("{}:dead", self.key()),
+        };
+        let mut args = vec![
+            Bytes::from_static(b"XRANGE"),
+            Bytes::from(key),
+            Bytes::from(range.start.arg(true)),
+            Bytes::from(range.end.arg(false)),
+        ];
+        if let Some(n) = count {
+            args.push(Bytes::from_static(b"COUNT"));
+            args.push(Bytes::from(n.to_string()));
+        }
+        let reply = self.client.backend.call(args).await?;
+        parse::entries(&reply)?
+            .iter()
+            .map(DeadLetter::from_raw)
+            .collect()
+    }
+}
+
+/// One named consumer of a group, ready to [`run`](Consumer::run). Made by
+/// [`Stream::consumer`].
+pub struct Consumer<T> {
+    stream: Stream<T>,
+    group: String,
+    name: String,
+    options: ConsumerOptions,
+    metrics: Metrics,
+}
+
+impl<T> fmt::Debug for Consumer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consumer")
+            .field("stream", &self.stream.key)
+            .field("group", &self.group)
+            .field("name", &self.name)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    /// The metrics when the run ended (for a pool: of all workers together).
+    pub metrics: MetricsSnapshot,
+    /// Entries left in the consumer's pending list (for a pool: all workers'): failures
+    /// waiting for their retry and entries of the last batch that were never started. The
+    /// next run under the same name, or another consumer's reclaim, picks them up.
+    pub left_pending: u64,
+}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> Consumer<T> {
+    /// The consumer's name in its group.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The group it consumes for.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// A handle on its metrics, readable while [`Consumer::run`] runs.
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.clone()
+    }
+
+    /// Runs the consumer until `shutdown` is triggered: each entry goes to `handler`, whose
+    /// `Ok` acknowledges it and whose error schedules a retry (see the [module
+    /// docs](crate::consumer) for the whole life of an entry).
+    ///
+    /// Handlers run as tokio tasks, so a panic fails one entry, not the consumer. The run
+    /// returns an error only for what retrying cannot fix: a missing group (NOGROUP), a
+    /// dead-letter stream of the wrong type, a reply it cannot read. Lost connections are
+    /// retried with the backoff. Dropping the future instead of triggering `shutdown` aborts
+    /// the handlers in flight; their entries stay pending.
+    pub async fn run<F, Fut, E>(self, handler: F, shutdown: Shutdown) -> Result<RunSummary>
+    where
+        F: Fn(Entry<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<(), E>> + Send + 'static,
+        E: fmt::Display + 'static,
+    {
+        self.run_shared(Arc::new(handler), shutdown).await
+    }
+
+    async fn run_shared<F, Fut, E>(self, handler: Arc<F>, shutdown: Shutdown) -> Result<RunSummary>
+    where
+        F: Fn(Entry<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<(), E>> + Send + 'static,
+        E: fmt::Display + 'static,
+    {
+        let mut worker = Worker::new(self);
+        let outcome = worker.run(&handler, &shutdown).await;
+        // Whatever ended the run, finished handlers' successes are acknowledged first.
+        let flushed = worker.flush_acks().await;
+        outcome?;
+        flushed?;
+        let left_pending = worker.own_pending().await?;
+        Ok(RunSummary {
+            metrics: worker.metrics.snapshot(),
+            left_pending,
+        })
+    }
+}

@@ -1,0 +1,466 @@
+//! [`Worker`]: the loop of one running consumer: read, handle, acknowledge, retry, reclaim.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rill_engine::StreamId;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::metrics::Metrics;
+use super::options::ConsumerOptions;
+use super::retry::{Retry, RetryQueue};
+use super::shutdown::Shutdown;
+use super::Consumer;
+use crate::codec::Fields;
+use crate::error::{Error, Result};
+use crate::parse;
+use crate::stream::{with_id, Stream};
+use crate::types::{Entry, IdRange, PendingQuery};
+
+/// How many own pending entries a consumer lists per XPENDING call when it starts.
+const RECOVERY_PAGE: usize = 1000;
+
+/// Room for rounding when comparing our clock with the server's idle times (ms resolution).
+const CLOCK_SLACK: Duration = Duration::from_millis(1);
+
+/// An entry the consumer holds: how many times the server delivered it, and since when this
+/// consumer has it (for the min-idle of its retry claim).
+pub(super) struct Delivery {
+    pub(super) id: StreamId,
+    pub(super) fields: Option<Fields>,
+    pub(super) deliveries: u64,
+    pub(super) held_since: Instant,
+}
+
+/// The running state of one consumer.
+pub(super) struct Worker<T> {
+    pub(super) stream: Stream<T>,
+    pub(super) group: String,
+    pub(super) name: String,
+    opts: ConsumerOptions,
+    pub(super) metrics: Metrics,
+    pub(super) dead_letter_key: String,
+    retries: RetryQueue,
+    recovered: bool,
+    reclaim_cursor: StreamId,
+    reclaim_at: Instant,
+    /// Handled (or dead-lettered) entries not acknowledged yet: one XACK per batch.
+    pub(super) acks: Vec<StreamId>,
+}
+
+/// Only a lost connection is worth waiting out; anything else is a bug or a misconfiguration.
+pub(super) fn is_transient(e: &Error) -> bool {
+    matches!(e, Error::Connection(_))
+}
+
+pub(super) fn arg(text: impl ToString) -> Bytes {
+    Bytes::from(text.to_string())
+}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
+    pub(super) fn new(c: Consumer<T>) -> Worker<T> {
+        let dead_letter_key = c.options.dead_letter_key(c.stream.key());
+        Worker {
+            stream: c.stream,
+            group: c.group,
+            name: c.name,
+            opts: c.options,
+            metrics: c.metrics,
+            dead_letter_key,
+            retries: RetryQueue::default(),
+            recovered: false,
+            reclaim_cursor: StreamId::MIN,
+            reclaim_at: Instant::now(),
+            acks: Vec::new(),
+        }
+    }
+
+    pub(super) async fn run<F, Fut, E>(
+        &mut self,
+        handler: &Arc<F>,
+        shutdown: &Shutdown,
+    ) -> Result<()>
+    where
+        F: Fn(Entry<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<(), E>> + Send + 'static,
+        E: fmt::Display + 'static,
+    {
+        let mut pause = self.opts.backoff_initial.max(Duration::from_millis(1));
+        while !shutdown.is_triggered() {
+            match self.step(handler, shutdown).await {
+                Ok(()) => pause = self.opts.backoff_initial.max(Duration::from_millis(1)),
+                Err(e) if is_transient(&e) => {
+                    tracing::warn!(consumer = %self.name, "{e}; trying again in {pause:?}");
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = shutdown.triggered() => {}
+                    }
+                    pause = (pause * 2).min(self.opts.backoff_max.max(pause));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// One turn: the next batch, its handlers, its acknowledgements.
+    async fn step<F, Fut, E>(&mut self, handler: &Arc<F>, shutdown: &Shutdown) -> Result<()>
+    where
+        F: Fn(Entry<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<(), E>> + Send + 'static,
+        E: fmt::Display + 'static,
+    {
+        if !self.recovered {
+            if let Some(start) = self.opts.create_group {
+                self.stream.ensure_group(&self.group, start).await?;
+            }
+            self.recover().await?;
+            self.recovered = true;
+        }
+        let batch = self.next_batch(shutdown).await?;
+        let outcome = self.process(batch, handler, shutdown).await;
+        let flushed = self.flush_acks().await;
+        outcome.and(flushed)
+    }
+
+    /// Schedules a retry for every entry this consumer's name already holds.
+    async fn recover(&mut self) -> Result<()> {
+        let mut query = PendingQuery {
+            range: IdRange::all(),
+            count: RECOVERY_PAGE,
+            consumer: Some(self.name.clone()),
+            min_idle: None,
+        };
+        loop {
+            let page = self.stream.pending_entries(&self.group, &query).await?;
+            let now = Instant::now();
+            for p in &page {
+                let held_since = now.checked_sub(p.idle).unwrap_or(now);
+                let due = held_since + self.opts.retry_delay(p.deliveries);
+                let retry = Retry {
+                    due: due.max(now),
+                    deliveries: p.deliveries,
+                    held_since,
+                };
+                self.retries.schedule(p.id, retry);
+            }
+            match page.last() {
+                Some(last) if page.len() == RECOVERY_PAGE => query.range = IdRange::after(last.id),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Due retries, else a reclaim pass's next page, else new entries.
+    async fn next_batch(&mut self, shutdown: &Shutdown) -> Result<Vec<Delivery>> {
+        let now = Instant::now();
+        let due = self.retries.take_due(now, self.opts.batch_size);
+        if !due.is_empty() {
+            return self.claim_retries(due).await;
+        }
+        if let Some(idle) = self.opts.claim_idle {
+            if now >= self.reclaim_at {
+                let batch = self.reclaim(idle).await?;
+                if !batch.is_empty() {
+                    return Ok(batch);
+                }
+                // An empty page: read new entries meanwhile (without blocking while the pass
+                // goes on) rather than scan a long PEL with nothing else happening.
+            }
+        }
+        let mut wait = self.opts.block;
+        if let Some(at) = self.retries.next_due() {
+            wait = wait.min(at.saturating_duration_since(now));
+        }
+        if self.opts.claim_idle.is_some() {
+            wait = wait.min(self.reclaim_at.saturating_duration_since(now));
+        }
+        // Never BLOCK 0: the server would wait for ever.
+        let block = (wait >= Duration::from_millis(1)).then_some(wait);
+        let read =
+            self.stream
+                .read_group_raw(&self.group, &self.name, self.opts.batch_size, block, false);
+        // A read abandoned here may still have been served: its entries then stay in this
+        // consumer's PEL, for the next run or a reclaim.
+        let raw = tokio::select! {
+            biased;
+            read = read => read?,
+            _ = shutdown.triggered() => return Ok(Vec::new()),
+        };
+        let held_since = Instant::now();
+        Ok(raw
+            .into_iter()
+            .map(|r| Delivery {
+                id: r.id,
+                fields: r.fields,
+                deliveries: 1,
+                held_since,
+            })
+            .collect())
+    }
+
+    /// Takes due retries back from this consumer's own PEL with XCLAIM (one per entry, in one
+    /// round trip), which raises their delivery counts.
+    async fn claim_retries(&mut self, due: Vec<(StreamId, Retry)>) -> Result<Vec<Delivery>> {
+        let commands = due
+            .iter()
+            .map(|(id, retry)| {
+                let min_idle = retry.held_since.elapsed().saturating_sub(CLOCK_SLACK);
+                vec![
+                    Bytes::from_static(b"XCLAIM"),
+                    self.stream.key.clone(),
+                    arg(&self.group),
+                    arg(&self.name),
+                    arg(min_idle.as_millis()),
+                    arg(id),
+                ]
+            })
+            .collect();
+        let replies = match self.stream.client.backend.call_many(commands).await {
+            Ok(replies) => replies,
+            Err(e) => {
+                for (id, retry) in due {
+                    self.retries.schedule(id, retry);
+                }
+                return Err(e);
+            }
+        };
+        let held_since = Instant::now();
+        let mut batch = Vec::with_capacity(due.len());
+        for ((id, retry), reply) in due.into_iter().zip(replies) {
+            // Nothing back: the entry was deleted, acknowledged, or taken over by another
+            // consumer since. Either way it is no longer this consumer's to retry.
+            for raw in parse::entries(&reply?)? {
+                if raw.id == id {
+                    Metrics::add(&self.metrics.inner.retries, 1);
+                    batch.push(Delivery {
+                        id,
+                        fields: raw.fields,
+                        deliveries: retry.deliveries + 1,
+                        held_since,
+                    });
+                }
+            }
+        }
+        Ok(batch)
+    }
+
+    /// The next page of a reclaim pass (XAUTOCLAIM from the cursor), with each entry's delivery
+    /// count read from XPENDING since XAUTOCLAIM does not return it.
+    async fn reclaim(&mut self, min_idle: Duration) -> Result<Vec<Delivery>> {
+        let claimed = self
+            .stream
+            .autoclaim_raw(
+                &self.group,
+                &self.name,
+                min_idle,
+                self.reclaim_cursor,
+                self.opts.batch_size,
+            )
+            .await?;
+        self.reclaim_cursor = claimed.next;
+        if claimed.next == StreamId::MIN {
+            self.reclaim_at = Instant::now() + (min_idle / 2).max(Duration::from_millis(1));
+        }
+        for id in &claimed.deleted {
+            self.retries.remove(*id);
+        }
+        if claimed.claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let held_since = Instant::now();
+        let commands = claimed
+            .claimed
+            .iter()
+            .map(|e| {
+                vec![
+                    Bytes::from_static(b"XPENDING"),
+                    self.stream.key.clone(),
+                    arg(&self.group),
+                    arg(e.id),
+                    arg(e.id),
+                    Bytes::from_static(b"1"),
+                ]
+            })
+            .collect();
+        let replies = self.stream.client.backend.call_many(commands).await?;
+        let mut batch = Vec::with_capacity(claimed.claimed.len());
+        for (entry, reply) in claimed.claimed.into_iter().zip(replies) {
+            let reply = reply?;
+            // No row, or another owner: acknowledged or taken over again in between.
+            let Some(row) = parse::array(&reply)?.first() else {
+                continue;
+            };
+            let [_, owner, _, deliveries] = parse::array(row)? else {
+                return Err(Error::unexpected("XPENDING row", row));
+            };
+            if parse::text(owner)? != self.name {
+                continue;
+            }
+            self.retries.remove(entry.id);
+            Metrics::add(&self.metrics.inner.reclaimed, 1);
+            batch.push(Delivery {
+                id: entry.id,
+                fields: entry.value.fields,
+                deliveries: parse::integer(deliveries)?.max(1) as u64,
+                held_since,
+            });
+        }
+        Ok(batch)
+    }
+
+    /// Runs the batch's handlers (up to `concurrency` at a time) and books their outcomes.
+    /// Stops starting handlers once shutdown is triggered; the ones started always finish.
+    async fn process<F, Fut, E>(
+        &mut self,
+        batch: Vec<Delivery>,
+        handler: &Arc<F>,
+        shutdown: &Shutdown,
+    ) -> Result<()>
+    where
+        F: Fn(Entry<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<(), E>> + Send + 'static,
+        E: fmt::Display + 'static,
+    {
+        let permits = Arc::new(Semaphore::new(self.opts.concurrency));
+        let mut tasks = JoinSet::new();
+        let mut running = HashMap::new();
+        let mut fatal = None;
+        for delivery in batch {
+            if shutdown.is_triggered() {
+                break;
+            }
+            self.retries.remove(delivery.id);
+            let Some(fields) = &delivery.fields else {
+                // Deleted from the stream while pending: nothing left to handle.
+                self.acks.push(delivery.id);
+                continue;
+            };
+            if let Some(max) = self.opts.max_deliveries {
+                if delivery.deliveries > max {
+                    let error = format!(
+                        "delivered {} times, more than max_deliveries ({max}), without an outcome",
+                        delivery.deliveries
+                    );
+                    self.dead_letter(delivery, error, &mut fatal).await;
+                    continue;
+                }
+            }
+            let value = match self.stream.codec.decode::<T>(fields) {
+                Ok(value) => value,
+                Err(e) => {
+                    let error = with_id(e, delivery.id).to_string();
+                    Metrics::add(&self.metrics.inner.decode_errors, 1);
+                    self.metrics.failure(delivery.id, &error);
+                    self.dead_letter(delivery, error, &mut fatal).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break; // never closed
+            };
+            if shutdown.is_triggered() {
+                break;
+            }
+            let handler = Arc::clone(handler);
+            let entry = Entry {
+                id: delivery.id,
+                value,
+            };
+            let metrics = self.metrics.clone();
+            let task = tasks.spawn(async move {
+                let (id, started) = (entry.id, Instant::now());
+                let outcome = handler(entry).await.map_err(|e| e.to_string());
+                // Booked here, before the next handler may start: live metrics stay exact.
+                metrics.inner.processing.record(started.elapsed());
+                match &outcome {
+                    Ok(()) => Metrics::add(&metrics.inner.processed, 1),
+                    Err(error) => metrics.failure(id, error),
+                }
+                drop(permit);
+                outcome
+            });
+            running.insert(task.id(), delivery);
+        }
+        while let Some(joined) = tasks.join_next_with_id().await {
+            let (task, outcome) = match joined {
+                Ok((task, outcome)) => (task, outcome),
+                Err(e) => {
+                    // The task never booked its outcome: the handler panicked.
+                    let (task, error) = (e.id(), panic_text(e));
+                    if let Some(delivery) = running.get(&task) {
+                        self.metrics.failure(delivery.id, &error);
+                    }
+                    (task, Err(error))
+                }
+            };
+            let Some(delivery) = running.remove(&task) else {
+                continue;
+            };
+            match outcome {
+                Ok(()) => {
+                    if self.opts.ack_on_success {
+                        self.acks.push(delivery.id);
+                    }
+                }
+                Err(error) => match self.opts.max_deliveries {
+                    Some(max) if delivery.deliveries >= max => {
+                        self.dead_letter(delivery, error, &mut fatal).await
+                    }
+                    _ => self.schedule_retry(delivery),
+                },
+            }
+        }
+        fatal.map_or(Ok(()), Err)
+    }
+
+    pub(super) fn schedule_retry(&mut self, delivery: Delivery) {
+        let retry = Retry {
+            due: Instant::now() + self.opts.retry_delay(delivery.deliveries),
+            deliveries: delivery.deliveries,
+            held_since: delivery.held_since,
+        };
+        self.retries.schedule(delivery.id, retry);
+    }
+
+    /// Acknowledges what was handled; on failure keeps the IDs for the next attempt.
+    pub(super) async fn flush_acks(&mut self) -> Result<()> {
+        if self.acks.is_empty() {
+            return Ok(());
+        }
+        self.stream.ack(&self.group, &self.acks).await?;
+        self.acks.clear();
+        Ok(())
+    }
+
+    /// How many entries this consumer still holds.
+    pub(super) async fn own_pending(&self) -> Result<u64> {
+        let summary = self.stream.pending(&self.group).await?;
+        Ok(summary
+            .consumers
+            .iter()
+            .find(|(name, _)| *name == self.name)
+            .map_or(0, |(_, n)| *n))
+    }
+}
+
+/// A failed handler task's message.
+fn panic_text(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return "handler cancelled".to_string();
+    }
+    let payload = e.into_panic();
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    format!("handler panicked: {text}")
+}
