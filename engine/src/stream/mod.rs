@@ -57,7 +57,9 @@ pub struct Trim {
 /// A stream value.
 #[derive(Debug, Clone, Default)]
 pub struct Stream {
-    nodes: BTreeMap<StreamId, Node>,
+    /// Nodes by first ID. Boxed: a B-tree slot then holds a pointer rather than the whole
+    /// node, and append-only B-trees leave many slots empty.
+    nodes: BTreeMap<StreamId, Box<Node>>,
     length: u64,
     /// The last generated ID (`last-generated-id`). It does not go down when entries are deleted,
     /// so new IDs stay unique; only XSETID moves it by hand.
@@ -126,7 +128,7 @@ impl Stream {
             None => false,
         };
         if !appended {
-            self.nodes.insert(id, Node::new(id, fields));
+            self.nodes.insert(id, Box::new(Node::new(id, fields)));
         }
         if self.length == 0 {
             self.first_id = id;
@@ -304,7 +306,7 @@ impl Stream {
 
 /// Iterator over live entries in an ID interval.
 pub struct Range<'a> {
-    nodes: std::collections::btree_map::Range<'a, StreamId, Node>,
+    nodes: std::collections::btree_map::Range<'a, StreamId, Box<Node>>,
     current: Option<NodeCursor<'a>>,
     start: StreamId,
     end: StreamId,
