@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 
-use crate::protocol::{parse_request, Limits};
+use crate::protocol::{Limits, RequestParser};
 
 /// What a run over the buffered requests ended with.
 pub enum Batch {
@@ -44,6 +44,7 @@ pub async fn serve(engine: Engine, mut socket: TcpStream, mut shutdown: watch::R
 
     let mut input = BytesMut::with_capacity(16 * 1024);
     let mut output: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut parser = RequestParser::default();
     'connection: loop {
         let read = tokio::select! {
             r = socket.read_buf(&mut input) => r,
@@ -61,7 +62,13 @@ pub async fn serve(engine: Engine, mut socket: TcpStream, mut shutdown: watch::R
                 tracing::warn!(%peer, "closing client that exceeded the query buffer limit");
                 break 'connection;
             }
-            let batch = run_buffered(&mut session, &mut input, &mut output, max_bulk_len);
+            let batch = run_buffered(
+                &mut session,
+                &mut parser,
+                &mut input,
+                &mut output,
+                max_bulk_len,
+            );
             if !output.is_empty() {
                 written += output.len();
                 if socket.write_all(&output).await.is_err() {
@@ -121,6 +128,7 @@ async fn wait_for_departure(socket: &mut TcpStream, input: &mut BytesMut) -> boo
 /// Runs every complete request in `input`, appending replies to `output`.
 pub fn run_buffered(
     session: &mut Session,
+    parser: &mut RequestParser,
     input: &mut BytesMut,
     output: &mut Vec<u8>,
     max_bulk_len: u64,
@@ -130,7 +138,7 @@ pub fn run_buffered(
             max_bulk_len,
             authenticated: session.is_authenticated(),
         };
-        match parse_request(input, limits) {
+        match parser.parse(input, limits) {
             Ok(None) => return Batch::NeedInput,
             Ok(Some(args)) if args.is_empty() => continue,
             Ok(Some(args)) => {

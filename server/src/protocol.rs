@@ -32,20 +32,26 @@ impl ProtocolError {
     }
 }
 
-/// Takes one complete request from the front of `buf`. `Ok(None)`: need more bytes.
-/// An empty `Vec` is a blank line or `*0`, which Redis skips silently.
+/// Reads requests from one connection's buffer. A multibulk frame that arrives in pieces is
+/// not rescanned from its start on every read: the parser remembers how far it got, as Redis
+/// does, so a huge command sent slowly costs linear time, not quadratic. The span list is
+/// reused from frame to frame, so a parsed command costs one allocation (its argument list).
+#[derive(Debug, Default)]
+pub struct RequestParser {
+    /// Where the next argument of the frame in progress starts; 0 when none is in progress.
+    pos: usize,
+    /// Arguments the frame in progress announced.
+    count: usize,
+    /// (start, length) of each argument found so far.
+    spans: Vec<(usize, usize)>,
+}
+
+/// Takes one complete request from the front of `buf` with a fresh parser (tests, one-offs).
 pub fn parse_request(
     buf: &mut BytesMut,
     limits: Limits,
 ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
-    if buf.is_empty() {
-        return Ok(None);
-    }
-    if buf[0] == b'*' {
-        parse_multibulk(buf, limits)
-    } else {
-        parse_inline(buf)
-    }
+    RequestParser::default().parse(buf, limits)
 }
 
 fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
@@ -55,84 +61,99 @@ fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
         .map(|p| p + from)
 }
 
-fn parse_multibulk(
-    buf: &mut BytesMut,
-    limits: Limits,
-) -> Result<Option<Vec<Bytes>>, ProtocolError> {
-    let Some(eol) = find_crlf(buf, 0) else {
-        if buf.len() > INLINE_MAX {
-            return Err(ProtocolError::new("too big mbulk count string"));
-        }
-        return Ok(None);
-    };
-    let count = match rill_engine::args::parse_i64_strict(&buf[1..eol]) {
-        Some(n) if n <= MAX_MULTIBULK => n,
-        _ => return Err(ProtocolError::new("invalid multibulk length")),
-    };
-    if !limits.authenticated && count > UNAUTH_MULTIBULK_MAX {
-        return Err(ProtocolError::new("unauthenticated multibulk length"));
-    }
-    if count <= 0 {
-        buf.advance(eol + 2);
-        return Ok(Some(Vec::new()));
-    }
-    // First make sure the whole frame is here, then split it without copying. Most commands
-    // have a handful of arguments: their positions stay on the stack.
-    const ON_STACK: usize = 16;
-    let mut stack_spans = [(0usize, 0usize); ON_STACK];
-    let mut heap_spans: Vec<(usize, usize)> = Vec::new();
-    let mut pos = eol + 2;
-    for k in 0..count as usize {
-        if pos >= buf.len() {
+impl RequestParser {
+    /// Takes one complete request from the front of `buf`. `Ok(None)`: need more bytes.
+    /// An empty `Vec` is a blank line or `*0`, which Redis skips silently.
+    pub fn parse(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: Limits,
+    ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        if buf.is_empty() {
             return Ok(None);
         }
-        if buf[pos] != b'$' {
-            let got = buf[pos] as char;
-            return Err(ProtocolError(format!(
-                "ERR Protocol error: expected '$', got '{got}'"
-            )));
-        }
-        let Some(line_end) = find_crlf(buf, pos) else {
-            if buf.len() - pos > INLINE_MAX {
-                return Err(ProtocolError::new("too big bulk count string"));
+        if buf[0] == b'*' {
+            let result = self.multibulk(buf, limits);
+            if result.is_err() {
+                *self = RequestParser::default();
             }
-            return Ok(None);
-        };
-        let len = match rill_engine::args::parse_i64_strict(&buf[pos + 1..line_end]) {
-            Some(n) if n >= 0 && (n as u64) <= limits.max_bulk_len => n as usize,
-            _ => return Err(ProtocolError::new("invalid bulk length")),
-        };
-        if !limits.authenticated && len as i64 > UNAUTH_BULK_MAX {
-            return Err(ProtocolError::new("unauthenticated bulk length"));
-        }
-        let start = line_end + 2;
-        if buf.len() < start + len + 2 {
-            // Reserve room for the rest of a big argument in one allocation.
-            buf.reserve(start + len + 2 - buf.len());
-            return Ok(None);
-        }
-        if k < ON_STACK {
-            stack_spans[k] = (start, len);
+            result
         } else {
-            if heap_spans.is_empty() {
-                heap_spans.extend_from_slice(&stack_spans);
-            }
-            heap_spans.push((start, len));
+            parse_inline(buf)
         }
-        pos = start + len + 2;
     }
-    let spans: &[(usize, usize)] = if heap_spans.is_empty() {
-        &stack_spans[..count as usize]
-    } else {
-        &heap_spans
-    };
-    let frame = buf.split_to(pos).freeze();
-    Ok(Some(
-        spans
+
+    fn multibulk(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: Limits,
+    ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        if self.pos == 0 {
+            let Some(eol) = find_crlf(buf, 0) else {
+                if buf.len() > INLINE_MAX {
+                    return Err(ProtocolError::new("too big mbulk count string"));
+                }
+                return Ok(None);
+            };
+            let count = match rill_engine::args::parse_i64_strict(&buf[1..eol]) {
+                Some(n) if n <= MAX_MULTIBULK => n,
+                _ => return Err(ProtocolError::new("invalid multibulk length")),
+            };
+            if !limits.authenticated && count > UNAUTH_MULTIBULK_MAX {
+                return Err(ProtocolError::new("unauthenticated multibulk length"));
+            }
+            if count <= 0 {
+                buf.advance(eol + 2);
+                return Ok(Some(Vec::new()));
+            }
+            self.count = count as usize;
+            self.pos = eol + 2;
+            self.spans.clear();
+        }
+        // Make sure the whole frame is here, then split it off without copying.
+        while self.spans.len() < self.count {
+            let pos = self.pos;
+            if pos >= buf.len() {
+                return Ok(None);
+            }
+            if buf[pos] != b'$' {
+                let got = buf[pos] as char;
+                return Err(ProtocolError(format!(
+                    "ERR Protocol error: expected '$', got '{got}'"
+                )));
+            }
+            let Some(line_end) = find_crlf(buf, pos) else {
+                if buf.len() - pos > INLINE_MAX {
+                    return Err(ProtocolError::new("too big bulk count string"));
+                }
+                return Ok(None);
+            };
+            let len = match rill_engine::args::parse_i64_strict(&buf[pos + 1..line_end]) {
+                Some(n) if n >= 0 && (n as u64) <= limits.max_bulk_len => n as usize,
+                _ => return Err(ProtocolError::new("invalid bulk length")),
+            };
+            if !limits.authenticated && len as i64 > UNAUTH_BULK_MAX {
+                return Err(ProtocolError::new("unauthenticated bulk length"));
+            }
+            let start = line_end + 2;
+            if buf.len() < start + len + 2 {
+                // Reserve room for the rest of a big argument in one allocation.
+                buf.reserve(start + len + 2 - buf.len());
+                return Ok(None);
+            }
+            self.spans.push((start, len));
+            self.pos = start + len + 2;
+        }
+        let frame = buf.split_to(self.pos).freeze();
+        let args = self
+            .spans
             .iter()
             .map(|&(start, len)| frame.slice(start..start + len))
-            .collect(),
-    ))
+            .collect();
+        self.pos = 0;
+        self.spans.clear();
+        Ok(Some(args))
+    }
 }
 
 fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
@@ -286,6 +307,31 @@ mod tests {
             parse_request(&mut buf, OPEN),
             Ok(Some(super::tests::words(&refs)))
         );
+    }
+
+    #[test]
+    fn a_frame_arriving_in_pieces_resumes_where_it_stopped() {
+        let words: Vec<String> = (0..1000).map(|i| format!("arg{i}")).collect();
+        let mut raw = format!("*{}\r\n", words.len());
+        for w in &words {
+            raw.push_str(&format!("${}\r\n{w}\r\n", w.len()));
+        }
+        raw.push_str("PING\r\n");
+        let mut parser = RequestParser::default();
+        let mut buf = BytesMut::new();
+        let mut got = Vec::new();
+        for piece in raw.as_bytes().chunks(7) {
+            buf.extend_from_slice(piece);
+            while let Ok(Some(args)) = parser.parse(&mut buf, OPEN) {
+                got.push(args);
+            }
+        }
+        let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+        assert_eq!(
+            got,
+            vec![super::tests::words(&refs), super::tests::words(&["PING"])]
+        );
+        assert!(buf.is_empty());
     }
 
     #[test]
