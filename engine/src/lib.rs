@@ -131,6 +131,10 @@ pub struct HostInfo {
     pub config_file: String,
     /// Path of the running binary (INFO `executable`); empty when unknown.
     pub executable: String,
+    /// Bytes the process has allocated, when the host counts them (rill-server does, with a
+    /// counting allocator, as Redis's zmalloc does). INFO's `used_memory` then costs O(1);
+    /// without it INFO walks every key to estimate.
+    pub allocated_bytes: Option<fn() -> u64>,
 }
 
 /// A handle to one engine; clone it freely, every clone sees the same data.

@@ -18,6 +18,9 @@ pub struct Config {
     pub engine: rill_engine::Config,
     /// Directives that Rill does not know; kept so the caller can warn about each.
     pub ignored: Vec<String>,
+    /// How many bytes the process has allocated, when the binary counts them (see
+    /// `main.rs`): INFO's `used_memory` then costs nothing.
+    pub allocated_bytes: Option<fn() -> u64>,
 }
 
 impl Default for Config {
@@ -28,6 +31,7 @@ impl Default for Config {
             config_file: None,
             engine: rill_engine::Config::default(),
             ignored: Vec::new(),
+            allocated_bytes: None,
         }
     }
 }

@@ -7,6 +7,67 @@ use std::process::ExitCode;
 
 use rill_server::{Config, Server};
 
+/// Counts the bytes the process holds, so INFO's `used_memory` is a counter read rather than
+/// a walk over every key (Redis's zmalloc does the same). The only unsafe code in Rill: a
+/// `GlobalAlloc` must be an `unsafe impl`; every call goes straight to the system allocator.
+#[allow(unsafe_code)]
+mod counting_alloc {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+    /// The system allocator, counting.
+    pub struct Counting;
+
+    static ALLOCATED: AtomicU64 = AtomicU64::new(0);
+
+    // SAFETY: every method forwards to `System` with the caller's arguments unchanged; the
+    // counter is only arithmetic on sizes.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let p = unsafe { System.alloc(layout) };
+            if !p.is_null() {
+                ALLOCATED.fetch_add(layout.size() as u64, Relaxed);
+            }
+            p
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            let p = unsafe { System.alloc_zeroed(layout) };
+            if !p.is_null() {
+                ALLOCATED.fetch_add(layout.size() as u64, Relaxed);
+            }
+            p
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(ptr, layout) };
+            ALLOCATED.fetch_sub(layout.size() as u64, Relaxed);
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let p = unsafe { System.realloc(ptr, layout, new_size) };
+            if !p.is_null() {
+                let old = layout.size() as u64;
+                let new = new_size as u64;
+                if new >= old {
+                    ALLOCATED.fetch_add(new - old, Relaxed);
+                } else {
+                    ALLOCATED.fetch_sub(old - new, Relaxed);
+                }
+            }
+            p
+        }
+    }
+
+    /// Bytes allocated right now.
+    pub fn allocated() -> u64 {
+        ALLOCATED.load(Relaxed)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -31,6 +92,8 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let mut config = config;
+    config.allocated_bytes = Some(counting_alloc::allocated);
     for name in &config.ignored {
         tracing::warn!("ignoring directive '{name}': Rill does not support it");
     }

@@ -49,6 +49,7 @@ impl Server {
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
+            allocated_bytes: config.allocated_bytes,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let tx = shutdown_tx.clone();

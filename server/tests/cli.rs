@@ -76,6 +76,43 @@ fn flags_and_sigterm() {
 }
 
 #[test]
+fn used_memory_comes_from_the_counting_allocator() {
+    let port = free_port();
+    let p = port.to_string();
+    let mut child = start(&["--port", &p], port);
+    let used = |port| {
+        let info = call(port, b"INFO memory\r\n");
+        info.split("\r\n")
+            .find_map(|l| {
+                l.strip_prefix("used_memory:")
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+            .unwrap_or(0)
+    };
+    let before = used(port);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("connect: {e}"));
+    let value = "x".repeat(1000);
+    let batch: String = (0..1000)
+        .map(|i| format!("XADD s {}-1 f {value}\r\n", i + 1))
+        .collect();
+    s.write_all(batch.as_bytes())
+        .unwrap_or_else(|e| panic!("write: {e}"));
+    let mut replies = 0;
+    let mut buf = [0u8; 65536];
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    while replies < 1000 {
+        let n = s.read(&mut buf).unwrap_or(0);
+        assert!(n > 0, "server stopped answering");
+        replies += buf[..n].iter().filter(|&&b| b == b'$').count();
+    }
+    let after = used(port);
+    // A thousand 1 KB entries: the counter must have grown by about a megabyte.
+    assert!(after > before + 900_000, "used_memory {before} -> {after}");
+    call(port, b"SHUTDOWN\r\n");
+    assert_eq!(wait_exit(&mut child), 0);
+}
+
+#[test]
 fn config_file_then_shutdown_command() {
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("rill-cli-{}", std::process::id()));

@@ -220,9 +220,12 @@ fn clients_section(ctx: &mut Ctx) -> Vec<String> {
     }
 }
 
-/// Bytes the data set takes, estimated from the values' own accounting (Rill has no counting
-/// allocator). Walks every key, so it costs time proportional to the key count.
+/// Bytes in use: what the host's counting allocator reports (rill-server), else an estimate
+/// from the values' own accounting, which walks every key (embedded engines).
 fn used_memory(ctx: &Ctx) -> u64 {
+    if let Some(allocated) = ctx.shared.host.lock().allocated_bytes {
+        return allocated();
+    }
     ctx.state
         .keyspace
         .dbs
