@@ -25,6 +25,7 @@ pub mod client;
 pub mod diff;
 pub mod mask;
 pub mod oracle;
+pub mod property;
 pub mod reply;
 pub mod resp;
 pub mod rill;

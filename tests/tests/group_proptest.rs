@@ -33,7 +33,7 @@
 //! to validate the masking.
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+use proptest::test_runner::{TestCaseError, TestError, TestRunner};
 use rill_tests::case::Action;
 use rill_tests::diff::{describe, Duel, Servers, DUMP_ENV};
 use rill_tests::mask::{parse_path, Masking};
@@ -41,9 +41,6 @@ use rill_tests::reply::Reply;
 use rill_tests::rill::selftest;
 use std::collections::BTreeSet;
 use std::io::Write;
-
-/// Sequences per run when `PROPTEST_CASES` is not set.
-const DEFAULT_CASES: u32 = 64;
 
 /// The one stream every command targets.
 const KEY: &str = "s";
@@ -857,13 +854,7 @@ fn random_consumer_group_sequences_match_redis() {
     let Some(servers) = Servers::start() else {
         return; // redis-server missing: the oracle printed a loud warning.
     };
-    let mut config = Config {
-        failure_persistence: None,
-        ..Config::default()
-    };
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = DEFAULT_CASES;
-    }
+    let config = rill_tests::property::config();
     let cases = config.cases;
     let mut runner = TestRunner::new(config);
     let result = runner.run(&sequence(), |ops| run_sequence(&servers, &ops));

@@ -11,16 +11,12 @@
 //! into `tests/cases/`. 64 sequences by default; `PROPTEST_CASES=N` overrides.
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+use proptest::test_runner::{TestCaseError, TestError, TestRunner};
 use rill_tests::case::Action;
 use rill_tests::diff::{describe, Duel, Servers};
 use rill_tests::mask::Masking;
 use rill_tests::reply::Reply;
 use std::io::Write;
-
-/// Sequences per run when `PROPTEST_CASES` is not set: enough to find interaction bugs while
-/// keeping the suite well under a minute.
-const DEFAULT_CASES: u32 = 64;
 
 /// The one stream every command targets (plus a missing key now and then).
 const KEY: &str = "s";
@@ -433,13 +429,7 @@ fn random_stream_command_sequences_match_redis() {
     let Some(servers) = Servers::start() else {
         return; // redis-server missing: the oracle printed a loud warning.
     };
-    let mut config = Config {
-        failure_persistence: None,
-        ..Config::default()
-    };
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = DEFAULT_CASES;
-    }
+    let config = rill_tests::property::config();
     let cases = config.cases;
     let mut runner = TestRunner::new(config);
     let result = runner.run(&sequence(), |sequence| run_sequence(&servers, &sequence));
