@@ -702,3 +702,44 @@ fn bulk(reply: &rill::Reply) -> Vec<u8> {
         other => panic!("not a bulk string: {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_handler_times_out_and_is_dead_lettered() {
+    let client = Client::embedded();
+    let stream = client.stream::<Job>("hanging");
+    stream
+        .ensure_group(GROUP, GroupStart::Beginning)
+        .await
+        .expect("group");
+    let id = stream.add(&job(7)).await.expect("add");
+    let shutdown = Shutdown::new();
+    let options = quick()
+        .max_deliveries(Some(2))
+        .handler_timeout(Some(Duration::from_millis(50)))
+        .dead_letter_stream("hanging:dead");
+    let consumer = stream.consumer(GROUP, "c-1", options);
+    let metrics = consumer.metrics();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        while metrics.snapshot().dead_lettered == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        stop.trigger();
+    });
+    // The handler never finishes: only the timeout can end each attempt.
+    let handler = |_e: rill::Entry<Job>| async move {
+        std::future::pending::<()>().await;
+        Ok::<(), String>(())
+    };
+    let summary = bounded(consumer.run(handler, shutdown)).await.expect("run");
+    assert_eq!(summary.metrics.failed, 2);
+    assert_eq!(summary.metrics.dead_lettered, 1);
+    let letters = stream
+        .dead_letters(Some("hanging:dead"), IdRange::all(), None)
+        .await
+        .expect("dead letters");
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].entry_id, id);
+    assert_eq!(letters[0].error, "handler timed out after 50ms");
+    assert!(pel(&stream).await.is_empty());
+}

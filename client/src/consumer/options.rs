@@ -30,6 +30,7 @@ pub struct ConsumerOptions {
     pub(super) claim_idle: Option<Duration>,
     pub(super) ack_on_success: bool,
     pub(super) create_group: Option<GroupStart>,
+    pub(super) handler_timeout: Option<Duration>,
 }
 
 impl Default for ConsumerOptions {
@@ -48,6 +49,7 @@ impl Default for ConsumerOptions {
             claim_idle: Some(Duration::from_secs(60)),
             ack_on_success: true,
             create_group: None,
+            handler_timeout: None,
         }
     }
 }
@@ -109,6 +111,14 @@ impl ConsumerOptions {
     /// handler acknowledges by itself (e.g. in the same transaction as its own writes).
     pub fn ack_on_success(mut self, ack: bool) -> Self {
         self.ack_on_success = ack;
+        self
+    }
+
+    /// Gives up on a handler that runs longer than this: the entry counts as failed (and is
+    /// retried or dead-lettered like any failure), and a hung handler cannot hold shutdown
+    /// up forever. None (the default) lets handlers take as long as they need.
+    pub fn handler_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.handler_timeout = timeout;
         self
     }
 

@@ -375,9 +375,16 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
                 value,
             };
             let metrics = self.metrics.clone();
+            let timeout = self.opts.handler_timeout;
             let task = tasks.spawn(async move {
                 let (id, started) = (entry.id, Instant::now());
-                let outcome = handler(entry).await.map_err(|e| e.to_string());
+                let outcome = match timeout {
+                    Some(limit) => match tokio::time::timeout(limit, handler(entry)).await {
+                        Ok(result) => result.map_err(|e| e.to_string()),
+                        Err(_) => Err(format!("handler timed out after {limit:?}")),
+                    },
+                    None => handler(entry).await.map_err(|e| e.to_string()),
+                };
                 // Booked here, before the next handler may start: live metrics stay exact.
                 metrics.inner.processing.record(started.elapsed());
                 match &outcome {
