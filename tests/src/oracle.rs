@@ -75,8 +75,12 @@ impl Drop for RedisServer {
 }
 
 /// The skip must be impossible to miss in test output: a skipped differential run proves nothing.
+/// Written straight to the process's stderr, not through `eprintln!`, so the test harness
+/// does not capture it: a skip must be seen even when every test passes.
 fn warn_skipping() {
-    eprintln!(
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
         "\n\
          ##################################################################\n\
          ##  WARNING: redis-server NOT FOUND ON PATH                     ##\n\
