@@ -4,14 +4,16 @@
 //!
 //! ```text
 //! master fields: varint count, then (varint len, bytes) per field name
-//! entry*:        flags u8 | varint ms-delta | varint seq | [varint n, (field, value)*] | value*
+//! entry*:        varint (ms-delta << 2 | flags) | varint seq | [varint n, (field, value)*] | value*
 //! ```
 //!
 //! IDs are stored against the node's master ID (its first entry): `ms - master.ms`, then
 //! `seq - master.seq` when the millisecond is the master's, else `seq` itself. An entry whose
 //! field names equal the master field list (the common case: every event of a stream has the
-//! same shape) stores only its values. Deleting marks the flags byte; the bytes stay until the
-//! node is dropped, as in Redis. No per-entry heap allocation anywhere.
+//! same shape) stores only its values. The two flags live in the low bits of the entry's first
+//! byte (most entries then spend one byte on flags and millisecond together); deleting sets a
+//! bit there, and the bytes stay until the node is dropped, as in Redis. No per-entry heap
+//! allocation anywhere.
 
 use super::listpack_size::{int_element, str_element, LISTPACK_OVERHEAD};
 use crate::id::StreamId;
@@ -25,13 +27,15 @@ pub struct Node {
     master_id: StreamId,
     last_id: StreamId,
     buf: Vec<u8>,
-    master_field_count: usize,
-    entries_start: usize,
-    live: u64,
-    deleted: u64,
+    // The counters below are u32: a node never exceeds 1 GiB (Redis's listpack cap, which the
+    // stream enforces), and a stream holds many nodes, so every byte here counts per node.
+    master_field_count: u32,
+    entries_start: u32,
+    live: u32,
+    deleted: u32,
     /// Size of this node as a Redis listpack, not counting the live/deleted counters (whose
     /// encoded size changes with their value).
-    lp_rest: usize,
+    lp_rest: u32,
 }
 
 /// A read-only view of one entry inside a node.
@@ -111,11 +115,11 @@ impl Node {
             master_id: id,
             last_id: id,
             buf,
-            master_field_count: fields.len(),
-            entries_start,
+            master_field_count: fields.len() as u32,
+            entries_start: entries_start as u32,
             live: 0,
             deleted: 0,
-            lp_rest,
+            lp_rest: lp_rest as u32,
         };
         node.push(id, fields);
         node
@@ -134,17 +138,19 @@ impl Node {
 
     /// Entries not deleted.
     pub fn live(&self) -> u64 {
-        self.live
+        u64::from(self.live)
     }
 
     /// Entries stored, deleted or not: what the entry limit counts.
     pub fn stored(&self) -> u64 {
-        self.live + self.deleted
+        u64::from(self.live) + u64::from(self.deleted)
     }
 
     /// Size of the node as a Redis listpack, used for `stream-node-max-bytes`.
     pub fn listpack_bytes(&self) -> usize {
-        self.lp_rest + int_element(self.live as i64) + int_element(self.deleted as i64)
+        self.lp_rest as usize
+            + int_element(i64::from(self.live))
+            + int_element(i64::from(self.deleted))
     }
 
     /// Heap bytes this node holds.
@@ -162,8 +168,8 @@ impl Node {
         let same = self.same_as_master(fields);
         let ms_delta = id.ms.wrapping_sub(self.master_id.ms);
         let seq_delta = id.seq.wrapping_sub(self.master_id.seq);
-        self.buf.push(if same { FLAG_SAME_FIELDS } else { 0 });
-        write_varint(&mut self.buf, ms_delta);
+        let flags = if same { FLAG_SAME_FIELDS } else { 0 };
+        write_head(&mut self.buf, flags, ms_delta);
         write_varint(
             &mut self.buf,
             if ms_delta == 0 { seq_delta } else { id.seq },
@@ -192,13 +198,13 @@ impl Node {
                 lp += str_element(name) + str_element(value);
             }
         }
-        self.lp_rest += lp;
+        self.lp_rest += lp as u32;
         self.live += 1;
         self.last_id = id;
     }
 
     fn same_as_master(&self, fields: &[(&[u8], &[u8])]) -> bool {
-        if fields.len() != self.master_field_count {
+        if fields.len() != self.master_field_count as usize {
             return false;
         }
         let mut pos = master_fields_start(&self.buf);
@@ -210,9 +216,7 @@ impl Node {
     /// Decodes the entry starting at `offset`; returns it and the offset of the next one.
     fn decode_at(&self, offset: usize) -> (EntryView<'_>, usize) {
         let mut pos = offset;
-        let flags = self.buf[pos];
-        pos += 1;
-        let ms_delta = read_varint(&self.buf, &mut pos);
+        let (flags, ms_delta) = read_head(&self.buf, &mut pos);
         let seq_raw = read_varint(&self.buf, &mut pos);
         let id = StreamId::new(
             self.master_id.ms.wrapping_add(ms_delta),
@@ -224,7 +228,7 @@ impl Node {
         );
         let same_fields = flags & FLAG_SAME_FIELDS != 0;
         let field_count = if same_fields {
-            self.master_field_count
+            self.master_field_count as usize
         } else {
             read_varint(&self.buf, &mut pos) as usize
         };
@@ -255,14 +259,14 @@ impl Node {
     pub fn entries(&self) -> NodeEntries<'_> {
         NodeEntries {
             node: self,
-            pos: self.entries_start,
+            pos: self.entries_start as usize,
         }
     }
 
     /// Offsets of every entry, for walking a node backwards.
     pub fn entry_offsets(&self, out: &mut Vec<usize>) {
         out.clear();
-        let mut pos = self.entries_start;
+        let mut pos = self.entries_start as usize;
         while pos < self.buf.len() {
             out.push(pos);
             pos = self.decode_at(pos).1;
@@ -276,7 +280,7 @@ impl Node {
 
     /// Marks the live entry `id` deleted. Returns false when there is no such live entry.
     pub fn delete(&mut self, id: StreamId) -> bool {
-        let mut pos = self.entries_start;
+        let mut pos = self.entries_start as usize;
         while pos < self.buf.len() {
             let (entry, next) = self.decode_at(pos);
             if entry.id == id {
@@ -299,7 +303,7 @@ impl Node {
     /// Marks entries deleted from the head of the node: those below `below` (when given), at
     /// most `max_live` live ones. Returns how many live entries were marked.
     pub fn delete_prefix(&mut self, below: Option<StreamId>, max_live: u64) -> u64 {
-        let mut pos = self.entries_start;
+        let mut pos = self.entries_start as usize;
         let mut marked = 0;
         while pos < self.buf.len() && marked < max_live {
             let (entry, next) = self.decode_at(pos);
@@ -312,8 +316,8 @@ impl Node {
             }
             pos = next;
         }
-        self.live -= marked;
-        self.deleted += marked;
+        self.live -= marked as u32;
+        self.deleted += marked as u32;
         marked
     }
 }
@@ -352,6 +356,32 @@ fn write_varint(buf: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Reads a varint written by this module; the buffer is never foreign input.
+/// An entry's first varint: the millisecond delta shifted past the two flag bits. Written as
+/// a 128-bit varint because a delta may use all 64 bits (explicit IDs far apart).
+fn write_head(buf: &mut Vec<u8>, flags: u8, ms_delta: u64) {
+    let mut v = (u128::from(ms_delta) << 2) | u128::from(flags);
+    while v >= 0x80 {
+        buf.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+/// Reads what [`write_head`] wrote: (flags, ms-delta).
+fn read_head(buf: &[u8], pos: &mut usize) -> (u8, u64) {
+    let mut v = 0u128;
+    let mut shift = 0;
+    loop {
+        let b = buf[*pos];
+        *pos += 1;
+        v |= u128::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return ((v & 3) as u8, (v >> 2) as u64);
+        }
+        shift += 7;
+    }
+}
+
 fn read_varint(buf: &[u8], pos: &mut usize) -> u64 {
     let mut v = 0u64;
     let mut shift = 0;
