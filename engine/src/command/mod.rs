@@ -484,7 +484,16 @@ pub fn container_arity(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     ))
 }
 
-/// Builds a `HELP` reply from lines of text.
-pub fn help_reply(lines: &[&str]) -> Reply {
-    Reply::Array(lines.iter().map(|l| Reply::simple(l)).collect())
+/// Builds a `HELP` reply the way Redis's `addReplyHelp` does: a header naming the command,
+/// the command's own lines, then the `HELP` entry every container command shares.
+pub fn help_reply(command: &str, lines: &[&str]) -> Reply {
+    let mut out = Vec::with_capacity(lines.len() + 3);
+    out.push(Reply::Simple(format!(
+        "{} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        command.to_ascii_uppercase()
+    )));
+    out.extend(lines.iter().map(|l| Reply::simple(l)));
+    out.push(Reply::simple("HELP"));
+    out.push(Reply::simple("    Prints this help."));
+    Reply::Array(out)
 }

@@ -581,19 +581,19 @@ fn config_rewrite(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 }
 
 fn config_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
-    help_reply(&[
-        "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        "GET <pattern>",
-        "    Return parameters matching the glob-like <pattern> and their values.",
-        "SET <directive> <value>",
-        "    Set the configuration <directive> to <value>.",
-        "RESETSTAT",
-        "    Reset statistics reported by the INFO command.",
-        "REWRITE",
-        "    Rewrite the configuration file.",
-        "HELP",
-        "    Prints this help.",
-    ])
+    help_reply(
+        "config",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -707,16 +707,16 @@ fn memory_doctor(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 }
 
 fn memory_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
-    help_reply(&[
-        "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        "DOCTOR",
-        "    Return memory problems reports.",
-        "USAGE <key> [SAMPLES <count>]",
-        "    Return memory in bytes used by <key> and its value. Nested values are",
-        "    sampled up to <count> times (default: 5, 0 means sample all).",
-        "HELP",
-        "    Prints this help.",
-    ])
+    help_reply(
+        "memory",
+        &[
+            "DOCTOR",
+            "    Return memory problems reports.",
+            "USAGE <key> [SAMPLES <count>]",
+            "    Return memory in bytes used by <key> and its value. Nested values are",
+            "    sampled up to <count> times (default: 5, 0 means sample all).",
+        ],
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -773,19 +773,19 @@ fn function_kill(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 }
 
 fn function_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
-    help_reply(&[
-        "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
-        "    Return general information on all the libraries (Rill has none).",
-        "STATS",
-        "    Return information about the current function running (never any in Rill).",
-        "KILL",
-        "    Kill the current running function.",
-        "FLUSH [ASYNC|SYNC]",
-        "    Delete all the libraries.",
-        "HELP",
-        "    Prints this help.",
-    ])
+    help_reply(
+        "function",
+        &[
+            "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+            "    Return general information on all the libraries (Rill has none).",
+            "STATS",
+            "    Return information about the current function running (never any in Rill).",
+            "KILL",
+            "    Kill the current running function.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Delete all the libraries.",
+        ],
+    )
 }
 
 #[cfg(test)]

@@ -70,17 +70,17 @@ pub fn specs() -> Vec<Spec> {
 }
 
 fn help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
-    help_reply(&[
-        "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        "CONSUMERS <key> <groupname>",
-        "    Show consumers of <groupname>.",
-        "GROUPS <key>",
-        "    Show the stream consumer groups.",
-        "STREAM <key> [FULL [COUNT <count>]",
-        "    Show information about the stream.",
-        "HELP",
-        "    Prints this help.",
-    ])
+    help_reply(
+        "xinfo",
+        &[
+            "CONSUMERS <key> <groupname>",
+            "    Show consumers of <groupname>.",
+            "GROUPS <key>",
+            "    Show the stream consumer groups.",
+            "STREAM <key> [FULL [COUNT <count>]",
+            "    Show information about the stream.",
+        ],
+    )
 }
 
 fn text(s: &str) -> Reply {
