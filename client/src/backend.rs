@@ -127,9 +127,19 @@ impl Backend {
         }
     }
 
+    /// Runs a read (XREAD, XREADGROUP): on its own connection when it carries BLOCK, on the
+    /// shared one otherwise.
+    pub(crate) async fn call_read(&self, args: Vec<Bytes>, blocking: bool) -> Result<Reply> {
+        if blocking {
+            self.call_blocking(args).await
+        } else {
+            self.call(args).await
+        }
+    }
+
     /// Runs a command that may block (XREAD/XREADGROUP with BLOCK) on a connection or session
     /// of its own, so other calls keep flowing meanwhile.
-    pub(crate) async fn call_blocking(&self, args: Vec<Bytes>) -> Result<Reply> {
+    async fn call_blocking(&self, args: Vec<Bytes>) -> Result<Reply> {
         match self {
             Backend::Embedded(e) => {
                 let mut session = e.engine.session();

@@ -151,11 +151,7 @@ impl Client {
         args.push(Bytes::from_static(b"STREAMS"));
         args.extend(from.iter().map(|(s, _)| s.key.clone()));
         args.extend(from.iter().map(|(_, id)| Bytes::from(id.to_string())));
-        let reply = if block.is_some() {
-            self.backend.call_blocking(args).await?
-        } else {
-            self.backend.call(args).await?
-        };
+        let reply = self.backend.call_read(args, block.is_some()).await?;
         let mut out = Vec::new();
         for (key, raw) in parse::streams(&reply)? {
             let stream = from

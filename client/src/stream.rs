@@ -131,27 +131,30 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
 
     /// Entries in an ID range, oldest first, at most `count`.
     pub async fn range(&self, range: IdRange, count: Option<usize>) -> Result<Vec<Entry<T>>> {
-        let mut a = args![
-            "XRANGE",
-            self.key,
-            range.start.arg(true),
-            range.end.arg(false)
-        ];
-        if let Some(n) = count {
-            a.extend(args!["COUNT", n.to_string()]);
-        }
-        let reply = self.client.backend.call(a).await?;
-        self.decode_all(parse::entries(&reply)?)
+        self.range_command("XRANGE", range.start.arg(true), range.end.arg(false), count)
+            .await
     }
 
     /// Entries in an ID range, newest first, at most `count`.
     pub async fn rev_range(&self, range: IdRange, count: Option<usize>) -> Result<Vec<Entry<T>>> {
-        let mut a = args![
+        self.range_command(
             "XREVRANGE",
-            self.key,
             range.end.arg(false),
-            range.start.arg(true)
-        ];
+            range.start.arg(true),
+            count,
+        )
+        .await
+    }
+
+    /// XRANGE or XREVRANGE, bounds already in the order the verb takes them.
+    async fn range_command(
+        &self,
+        verb: &str,
+        first: String,
+        second: String,
+        count: Option<usize>,
+    ) -> Result<Vec<Entry<T>>> {
+        let mut a = args![verb, self.key, first, second];
         if let Some(n) = count {
             a.extend(args!["COUNT", n.to_string()]);
         }
@@ -182,11 +185,7 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
             a.extend(args!["BLOCK", block_ms(b).to_string()]);
         }
         a.extend(args!["STREAMS", self.key, id.to_string()]);
-        let reply = if block.is_some() {
-            self.client.backend.call_blocking(a).await?
-        } else {
-            self.client.backend.call(a).await?
-        };
+        let reply = self.client.backend.call_read(a, block.is_some()).await?;
         let mut streams = parse::streams(&reply)?;
         match streams.pop() {
             Some((_, raw)) => self.decode_all(raw),
@@ -285,11 +284,7 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
             a.push(Bytes::from_static(b"NOACK"));
         }
         a.extend(args!["STREAMS", self.key, ">"]);
-        let reply = if block.is_some() {
-            self.client.backend.call_blocking(a).await?
-        } else {
-            self.client.backend.call(a).await?
-        };
+        let reply = self.client.backend.call_read(a, block.is_some()).await?;
         Ok(parse::streams(&reply)?
             .into_iter()
             .flat_map(|(_, entries)| entries)

@@ -24,3 +24,11 @@ pub fn bulk(s: &str) -> Reply {
 pub fn err(text: &str) -> Reply {
     Reply::error(text)
 }
+
+/// The text of a bulk or verbatim reply (INFO, CLIENT INFO...).
+pub fn text(reply: Reply) -> String {
+    match reply {
+        Reply::Verbatim(b) | Reply::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+        other => panic!("not text: {other:?}"),
+    }
+}

@@ -641,14 +641,7 @@ mod tests {
 
     use crate::{Close, Config, Engine, Reply};
 
-    use crate::test_support::run;
-
-    fn text(reply: Reply) -> String {
-        match reply {
-            Reply::Verbatim(b) | Reply::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
-            other => panic!("not text: {other:?}"),
-        }
-    }
+    use crate::test_support::{run, text};
 
     fn map_get(reply: &Reply, key: &str) -> Reply {
         match reply {

@@ -795,14 +795,7 @@ mod tests {
 
     use crate::{Close, Engine, Reply, Session};
 
-    use crate::test_support::run;
-
-    fn text(reply: Reply) -> String {
-        match reply {
-            Reply::Verbatim(b) | Reply::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
-            other => panic!("not text: {other:?}"),
-        }
-    }
+    use crate::test_support::{run, text};
 
     fn titles(info: &str) -> Vec<&str> {
         info.split("\r\n").filter(|l| l.starts_with("# ")).collect()
