@@ -6,9 +6,11 @@ use bytes::Bytes;
 /// flattens maps and sets into arrays and turns doubles into bulk strings, as Redis does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
-    /// `+OK`: a status line. Never contains CR or LF.
+    /// `+OK`: a status line. CR and LF in it are sent as spaces (see [`Reply::encode`]).
     Simple(String),
     /// `-ERR ...`: an error. The text starts with its code (`ERR`, `WRONGTYPE`, `NOGROUP`...).
+    /// Errors often echo what the client sent (a group name, an option); CR and LF in it are
+    /// sent as spaces (see [`Reply::encode`]).
     Error(String),
     /// `:42`
     Integer(i64),
@@ -69,6 +71,8 @@ impl Reply {
         match self {
             Reply::Simple(s) => line(out, b'+', s.as_bytes()),
             Reply::Error(e) => line(out, b'-', e.as_bytes()),
+            // Every line-shaped reply goes through `line`, which is what makes reply injection
+            // impossible: no text a client sent can end a line early.
             Reply::Integer(n) => {
                 out.push(b':');
                 push_int(out, *n);
@@ -142,9 +146,20 @@ fn format_double(d: f64) -> String {
     format!("{d}")
 }
 
+/// Writes a one-line reply (`+`, `-`, `,`). CR and LF become spaces, as Redis does for the
+/// errors it formats: an error that echoes a client's bytes (a group name, an option, a command
+/// name) could otherwise end early and smuggle a reply of the client's choosing onto the
+/// connection, answering the next command with it.
 fn line(out: &mut Vec<u8>, kind: u8, text: &[u8]) {
     out.push(kind);
-    out.extend_from_slice(text);
+    if text.iter().any(|&b| b == b'\r' || b == b'\n') {
+        out.extend(
+            text.iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
+    } else {
+        out.extend_from_slice(text);
+    }
     out.extend_from_slice(b"\r\n");
 }
 
@@ -195,6 +210,16 @@ mod tests {
         let r = Reply::Map(vec![(Reply::text("a"), Reply::Integer(1))]);
         assert_eq!(enc(&r, 2), "*2\r\n$1\r\na\r\n:1\r\n");
         assert_eq!(enc(&r, 3), "%1\r\n$1\r\na\r\n:1\r\n");
+    }
+
+    #[test]
+    fn line_replies_cannot_carry_a_line_break() {
+        let evil = "NOGROUP group 'g\r\n$6\r\nhacked'";
+        assert_eq!(
+            enc(&Reply::error(evil), 2),
+            "-NOGROUP group 'g  $6  hacked'\r\n"
+        );
+        assert_eq!(enc(&Reply::simple("a\nb"), 3), "+a b\r\n");
     }
 
     #[test]
