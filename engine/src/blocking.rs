@@ -115,15 +115,35 @@ pub struct Waiter {
     pub slot: Arc<Slot>,
     /// Block timeout in ms; 0 waits forever.
     pub timeout_ms: u64,
+    /// This block's number, set by [`Blocking::block`].
+    pub block: u64,
+}
+
+/// The clients blocked on one key, in blocking order.
+///
+/// Removing a waiter (served, timed out, gone) must cost O(1), or waking N readers of one key
+/// costs O(N^2). So removal only counts: the queue keeps the stale `(client, block)` entry,
+/// which readers of the queue skip (its waiter is gone, or blocked again under a newer block
+/// number), and the queue is compacted once stale entries outnumber live ones.
+#[derive(Debug, Default)]
+struct KeyQueue {
+    entries: VecDeque<(u64, u64)>,
+    live: usize,
+    /// Already in `Blocking::ready`: a key is served once per round however often written.
+    ready: bool,
 }
 
 /// Every blocked client, by key and in blocking order.
 #[derive(Default)]
 pub struct Blocking {
     waiters: HashMap<u64, Waiter>,
-    by_key: HashMap<(usize, Bytes), VecDeque<u64>>,
-    /// Keys written since waiters were last served.
+    /// Per database, the queue of each key someone waits on.
+    by_key: HashMap<usize, HashMap<Bytes, KeyQueue>>,
+    /// Keys written since waiters were last served, in the order they were first written.
     ready: Vec<(usize, Bytes)>,
+    /// Numbers each block, so a queue entry of an earlier block of the same client is told
+    /// apart from its current one.
+    next_block: u64,
 }
 
 impl std::fmt::Debug for Blocking {
@@ -140,28 +160,44 @@ impl Blocking {
         self.waiters.len()
     }
 
-    /// Registers a waiter on the keys of its read.
-    pub fn block(&mut self, waiter: Waiter) {
+    /// Registers a waiter on the keys of its read. A client blocks at most once at a time;
+    /// a previous block of the same client is dropped first.
+    pub fn block(&mut self, mut waiter: Waiter) {
+        self.remove(waiter.client);
+        self.next_block += 1;
+        waiter.block = self.next_block;
+        let keys = self.by_key.entry(waiter.db).or_default();
         for key in waiter.read.keys() {
-            self.by_key
-                .entry((waiter.db, key.clone()))
-                .or_default()
-                .push_back(waiter.client);
+            let queue = keys.entry(key.clone()).or_default();
+            queue.entries.push_back((waiter.client, waiter.block));
+            queue.live += 1;
         }
         self.waiters.insert(waiter.client, waiter);
     }
 
-    /// Removes a client's waiter (served, timed out, or disconnected).
+    /// Removes a client's waiter (served, timed out, or disconnected): O(1) per key, amortized.
     pub fn remove(&mut self, client: u64) -> Option<Waiter> {
         let waiter = self.waiters.remove(&client)?;
-        for key in waiter.read.keys().to_vec() {
-            let slot = (waiter.db, key);
-            if let Some(queue) = self.by_key.get_mut(&slot) {
-                queue.retain(|c| *c != client);
-                if queue.is_empty() {
-                    self.by_key.remove(&slot);
-                }
+        let Some(keys) = self.by_key.get_mut(&waiter.db) else {
+            return Some(waiter);
+        };
+        for key in waiter.read.keys() {
+            let Some(queue) = keys.get_mut(key) else {
+                continue;
+            };
+            queue.live = queue.live.saturating_sub(1);
+            if queue.live == 0 {
+                // A ready flag dies with the queue; `take_ready` skips keys no longer here.
+                keys.remove(key);
+            } else if queue.entries.len() > 2 * queue.live + 8 {
+                let waiters = &self.waiters;
+                queue
+                    .entries
+                    .retain(|(c, b)| waiters.get(c).is_some_and(|w| w.block == *b));
             }
+        }
+        if keys.is_empty() {
+            self.by_key.remove(&waiter.db);
         }
         Some(waiter)
     }
@@ -171,33 +207,48 @@ impl Blocking {
         if self.by_key.is_empty() {
             return;
         }
-        let slot = (db, Bytes::copy_from_slice(key));
-        if self.by_key.contains_key(&slot) && !self.ready.contains(&slot) {
-            self.ready.push(slot);
+        let Some(queue) = self.by_key.get_mut(&db).and_then(|keys| keys.get_mut(key)) else {
+            return;
+        };
+        if !queue.ready {
+            queue.ready = true;
+            self.ready.push((db, Bytes::copy_from_slice(key)));
         }
     }
 
     /// Notes that every key of a database may have changed (FLUSHDB, SWAPDB...).
     pub fn signal_db(&mut self, db: usize) {
-        let keys: Vec<(usize, Bytes)> = self
-            .by_key
-            .keys()
-            .filter(|(d, _)| *d == db)
-            .cloned()
-            .collect();
-        for slot in keys {
-            if !self.ready.contains(&slot) {
-                self.ready.push(slot);
+        let Some(keys) = self.by_key.get_mut(&db) else {
+            return;
+        };
+        for (key, queue) in keys.iter_mut() {
+            if !queue.ready {
+                queue.ready = true;
+                self.ready.push((db, key.clone()));
             }
         }
     }
 
     /// Takes the ready keys and, per key, the clients waiting on it in blocking order.
     pub fn take_ready(&mut self) -> Vec<Vec<u64>> {
-        std::mem::take(&mut self.ready)
-            .into_iter()
-            .filter_map(|slot| self.by_key.get(&slot).map(|q| q.iter().copied().collect()))
-            .collect()
+        let ready = std::mem::take(&mut self.ready);
+        let mut out = Vec::with_capacity(ready.len());
+        for (db, key) in ready {
+            let Some(queue) = self.by_key.get_mut(&db).and_then(|keys| keys.get_mut(&key)) else {
+                continue;
+            };
+            queue.ready = false;
+            let waiters = &self.waiters;
+            out.push(
+                queue
+                    .entries
+                    .iter()
+                    .filter(|(c, b)| waiters.get(c).is_some_and(|w| w.block == *b))
+                    .map(|(c, _)| *c)
+                    .collect(),
+            );
+        }
+        out
     }
 
     /// Whether any key is waiting to be served.

@@ -189,12 +189,15 @@ impl Session {
         reply
     }
 
-    /// After [`Session::execute`]: if the command blocked, the future of its reply and its
-    /// timeout in ms (0: forever). The caller awaits the future, or on timeout calls
-    /// [`Session::cancel_block`].
-    pub fn take_blocked(&mut self) -> Option<(BlockedReply, u64)> {
+    /// After [`Session::execute`]: if the command blocked, the future of its reply. Its
+    /// timeout is already armed on the engine's timer, which answers the timeout reply under
+    /// the engine lock only if no write served the waiter first; so exactly one of the two
+    /// ever fills the reply, and a served read's reply is never replaced by a nil (the
+    /// entries it moved into a PEL reach the client). Dropping the future keeps the block
+    /// until the session gives it up ([`Session::unblock`] or drop).
+    pub fn take_blocked(&mut self) -> Option<BlockedReply> {
         let slot = self.state.blocked.take()?;
-        let timeout = self
+        let timeout_ms = self
             .shared
             .state
             .lock()
@@ -203,7 +206,13 @@ impl Session {
             .get(self.state.id)
             .map(|w| w.timeout_ms)
             .unwrap_or(0);
-        Some((BlockedReply { slot }, timeout))
+        if timeout_ms > 0 {
+            let at = std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms);
+            self.shared
+                .timer
+                .schedule(&self.shared, at, self.state.id, &slot);
+        }
+        Some(BlockedReply { slot })
     }
 
     /// Runs a command like [`Session::execute`], waiting when it blocks (XREAD BLOCK,
@@ -211,15 +220,9 @@ impl Session {
     /// Dropping the future gives the block up.
     pub async fn execute_async(&mut self, args: &[Bytes]) -> Reply {
         let reply = self.execute(args);
-        let Some((blocked, timeout_ms)) = self.take_blocked() else {
+        let Some(blocked) = self.take_blocked() else {
             return reply;
         };
-        if timeout_ms > 0 {
-            let at = std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms);
-            self.shared
-                .timer
-                .schedule(&self.shared, at, self.state.id, &blocked.slot);
-        }
         let guard = CancelOnDrop {
             shared: &self.shared,
             client: self.state.id,
@@ -231,14 +234,14 @@ impl Session {
         reply
     }
 
-    /// Gives up a block (timeout): the reply if it arrived meanwhile, else the timeout reply.
-    pub fn cancel_block(&mut self) -> Reply {
-        let mut st = self.shared.state.lock();
-        match st.keyspace.blocking.remove(self.state.id) {
-            Some(waiter) => waiter.slot.take().unwrap_or(Reply::NullArray),
-            // Already served: the reply is in the slot the caller holds.
-            None => Reply::NullArray,
-        }
+    /// Gives up this client's block, if any (the client left, or was killed).
+    pub fn unblock(&mut self) {
+        self.shared
+            .state
+            .lock()
+            .keyspace
+            .blocking
+            .remove(self.state.id);
     }
 
     fn take_shutdown_request(&self) -> Option<Arc<dyn Fn() + Send + Sync>> {

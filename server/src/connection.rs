@@ -4,7 +4,6 @@
 //! client's departure; requests that arrive meanwhile wait their turn, as in Redis.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use rill_engine::blocking::BlockedReply;
@@ -22,7 +21,7 @@ pub enum Batch {
     /// Write what is pending, then close.
     Close,
     /// A command blocked: write what is pending, then wait for its reply.
-    Blocked(BlockedReply, u64),
+    Blocked(BlockedReply),
 }
 
 /// Serves one client until it leaves, is killed, breaks the protocol, or the server stops.
@@ -82,17 +81,11 @@ pub async fn serve(engine: Engine, mut socket: TcpStream, mut shutdown: watch::R
                     engine.count_net(n as u64, written as u64);
                     break 'connection;
                 }
-                Batch::Blocked(reply, timeout_ms) => {
-                    let timer = async {
-                        if timeout_ms == 0 {
-                            std::future::pending::<()>().await
-                        } else {
-                            tokio::time::sleep(Duration::from_millis(timeout_ms)).await
-                        }
-                    };
+                Batch::Blocked(reply) => {
+                    // The engine's timer answers a timeout; a served read's reply wins.
                     let reply = tokio::select! {
+                        biased;
                         r = reply => r,
-                        _ = timer => session.cancel_block(),
                         _ = killed.notified() => break 'connection,
                         _ = shutdown.changed() => break 'connection,
                         gone = wait_for_departure(&mut socket, &mut input) => {
@@ -143,8 +136,8 @@ pub fn run_buffered(
             Ok(Some(args)) if args.is_empty() => continue,
             Ok(Some(args)) => {
                 let reply = session.execute(&args);
-                if let Some((blocked, timeout)) = session.take_blocked() {
-                    return Batch::Blocked(blocked, timeout);
+                if let Some(blocked) = session.take_blocked() {
+                    return Batch::Blocked(blocked);
                 }
                 match session.close_requested() {
                     Close::Now => return Batch::Close,

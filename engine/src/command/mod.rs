@@ -471,6 +471,7 @@ impl Ctx<'_> {
             read,
             slot: slot.clone(),
             timeout_ms,
+            block: 0,
         };
         self.state.keyspace.blocking.block(waiter);
         self.session.blocked = Some(slot);
