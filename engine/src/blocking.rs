@@ -262,8 +262,9 @@ impl Blocking {
     }
 }
 
-/// Timeouts of blocked embedded clients, run by one lazily started thread per engine, so the
-/// embedded engine's blocking reads work under any async runtime (or none).
+/// Timeouts of blocked clients (embedded sessions and server connections alike), run by one
+/// lazily started thread per engine, so blocking reads work under any async runtime (or
+/// none), and a timeout and a wake-up decide under the engine lock which one answers.
 pub(crate) mod timer {
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
@@ -377,6 +378,9 @@ pub(crate) mod timer {
                 if same {
                     state.keyspace.blocking.remove(d.client);
                     slot.fill(Reply::NullArray);
+                    if let Some(info) = state.clients.by_id.get_mut(&d.client) {
+                        info.last_interaction_ms = crate::now_ms();
+                    }
                 }
             }
         }

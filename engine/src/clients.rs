@@ -45,6 +45,9 @@ pub struct ClientInfo {
     /// How CLIENT KILL closes the client; `None` for embedded sessions, which have no connection to
     /// close.
     pub kill: Option<KillSwitch>,
+    /// CLIENT NO-EVICT ON: flag `e` in CLIENT LIST. Rill does not evict clients for memory
+    /// (`maxmemory-clients` is not a Rill directive), so the flag only records the request.
+    pub no_evict: bool,
 }
 
 impl std::fmt::Debug for ClientInfo {
@@ -64,7 +67,16 @@ impl ClientInfo {
                 .map(|v| String::from_utf8_lossy(v).into_owned())
                 .unwrap_or_default()
         };
-        let flags = if self.multi >= 0 { "x" } else { "N" };
+        let mut flags = String::new();
+        if self.multi >= 0 {
+            flags.push('x');
+        }
+        if self.no_evict {
+            flags.push('e');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
         format!(
             "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} watch={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
@@ -95,9 +107,28 @@ pub struct Clients {
     pub blocked: u64,
     /// A client ran SHUTDOWN.
     pub shutdown_requested: bool,
+    /// CLIENT PAUSE in force, if any.
+    pub pause: Option<Pause>,
+}
+
+/// A CLIENT PAUSE: until when, and whether every command waits or only writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pause {
+    /// Unix ms at which the pause ends by itself.
+    pub until_ms: u64,
+    /// ALL: every command of every client waits; WRITE: only commands that may change data.
+    pub all: bool,
 }
 
 impl Clients {
+    /// The pause in force at `now_ms`, forgetting one that has ended.
+    pub fn pause_at(&mut self, now_ms: u64) -> Option<Pause> {
+        if self.pause.is_some_and(|p| now_ms >= p.until_ms) {
+            self.pause = None;
+        }
+        self.pause
+    }
+
     /// A fresh client ID; IDs are never reused.
     pub fn next_id(&mut self) -> u64 {
         self.next_id += 1;

@@ -27,8 +27,8 @@ pub enum Kind {
     Enum(&'static [&'static str]),
     /// Free text.
     Text,
-    /// Set at start-up only (`port`, `bind`, `databases`...).
-    Immutable,
+    /// `client-output-buffer-limit`: `<class> <hard> <soft> <soft seconds>` triples.
+    OutputBufferLimit,
 }
 
 /// One parameter definition.
@@ -38,180 +38,246 @@ pub struct Param {
     pub name: &'static str,
     /// The value before any config file, command line or CONFIG SET: Redis's default.
     pub default: &'static str,
-    /// How CONFIG SET checks a new value, and whether it may change it at all.
+    /// How a new value is checked.
     pub kind: Kind,
+    /// Whether CONFIG SET may change it; the others are set at start-up only (`port`,
+    /// `databases`...), as in Redis.
+    pub mutable: bool,
+    /// The only values Rill accepts for now, when a Redis value would promise a feature Rill
+    /// does not have yet (`appendonly yes` before the append-only log): accepting it and
+    /// doing nothing would lose a user's data. `None`: every valid value is enforced.
+    pub only: Option<&'static str>,
+}
+
+const fn param(name: &'static str, default: &'static str, kind: Kind) -> Param {
+    Param {
+        name,
+        default,
+        kind,
+        mutable: true,
+        only: None,
+    }
+}
+
+const fn fixed(name: &'static str, default: &'static str, kind: Kind) -> Param {
+    Param {
+        name,
+        default,
+        kind,
+        mutable: false,
+        only: None,
+    }
+}
+
+/// A parameter whose only accepted value is its default, for now; the error says why.
+const fn not_yet(name: &'static str, default: &'static str, kind: Kind, mutable: bool) -> Param {
+    Param {
+        name,
+        default,
+        kind,
+        mutable,
+        only: Some(default),
+    }
 }
 
 const I64_MAX: i64 = i64::MAX;
+const INT_MAX: i64 = i32::MAX as i64;
+const UINT_MAX: i64 = u32::MAX as i64;
 
-/// Every parameter Rill knows, with Redis's defaults.
+/// The eviction policies of `maxmemory-policy`.
+pub const EVICTION_POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+];
+
+/// Every parameter Rill knows, with Redis's defaults and ranges. Each one is enforced: a
+/// directive Rill does not implement is not in this table, so the config file and CONFIG SET
+/// refuse it instead of accepting it and doing nothing.
 pub const PARAMS: &[Param] = &[
-    Param {
-        name: "port",
-        default: "6379",
-        kind: Kind::Immutable,
-    },
-    Param {
-        name: "bind",
-        default: "127.0.0.1",
-        kind: Kind::Immutable,
-    },
-    Param {
-        name: "dir",
-        default: ".",
-        kind: Kind::Immutable,
-    },
-    Param {
-        name: "databases",
-        default: "16",
-        kind: Kind::Immutable,
-    },
-    Param {
-        name: "daemonize",
-        default: "no",
-        kind: Kind::Immutable,
-    },
-    Param {
-        name: "io-threads",
-        default: "1",
-        kind: Kind::Immutable,
-    },
-    Param {
-        name: "requirepass",
-        default: "",
-        kind: Kind::Text,
-    },
-    Param {
-        name: "maxclients",
-        default: "10000",
-        kind: Kind::Int {
+    fixed("port", "6379", Kind::Int { min: 0, max: 65535 }),
+    fixed("bind", "127.0.0.1", Kind::Text),
+    fixed("dir", ".", Kind::Text),
+    fixed(
+        "databases",
+        "16",
+        Kind::Int {
             min: 1,
-            max: I64_MAX,
+            max: INT_MAX,
         },
-    },
-    Param {
-        name: "timeout",
-        default: "0",
-        kind: Kind::Int {
+    ),
+    not_yet("daemonize", "no", Kind::Bool, false),
+    fixed("io-threads", "1", Kind::Int { min: 1, max: 128 }),
+    fixed(
+        "tcp-backlog",
+        "511",
+        Kind::Int {
+            min: 0,
+            max: INT_MAX,
+        },
+    ),
+    param("protected-mode", "yes", Kind::Bool),
+    param("requirepass", "", Kind::Text),
+    param(
+        "maxclients",
+        "10000",
+        Kind::Int {
+            min: 1,
+            max: UINT_MAX,
+        },
+    ),
+    param(
+        "timeout",
+        "0",
+        Kind::Int {
+            min: 0,
+            max: INT_MAX,
+        },
+    ),
+    param(
+        "tcp-keepalive",
+        "300",
+        Kind::Int {
+            min: 0,
+            max: INT_MAX,
+        },
+    ),
+    param(
+        "client-output-buffer-limit",
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        Kind::OutputBufferLimit,
+    ),
+    not_yet("appendonly", "no", Kind::Bool, true),
+    param(
+        "appendfsync",
+        "everysec",
+        Kind::Enum(&["always", "everysec", "no"]),
+    ),
+    fixed("appendfilename", "appendonly.aof", Kind::Text),
+    not_yet("save", "", Kind::Text, true),
+    param(
+        "hz",
+        "10",
+        Kind::Int {
+            min: 0,
+            max: INT_MAX,
+        },
+    ),
+    param(
+        "loglevel",
+        "notice",
+        Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
+    ),
+    fixed("logfile", "", Kind::Text),
+    param(
+        "maxmemory",
+        "0",
+        Kind::Memory {
             min: 0,
             max: I64_MAX,
         },
-    },
-    Param {
-        name: "tcp-keepalive",
-        default: "300",
-        kind: Kind::Int {
-            min: 0,
-            max: I64_MAX,
+    ),
+    param(
+        "maxmemory-policy",
+        "noeviction",
+        Kind::Enum(EVICTION_POLICIES),
+    ),
+    param(
+        "maxmemory-samples",
+        "5",
+        Kind::Int {
+            min: 1,
+            max: INT_MAX,
         },
-    },
-    Param {
-        name: "appendonly",
-        default: "no",
-        kind: Kind::Bool,
-    },
-    Param {
-        name: "appendfsync",
-        default: "everysec",
-        kind: Kind::Enum(&["always", "everysec", "no"]),
-    },
-    Param {
-        name: "appendfilename",
-        default: "appendonly.aof",
-        kind: Kind::Immutable,
-    },
-    Param {
-        name: "save",
-        default: "",
-        kind: Kind::Text,
-    },
-    Param {
-        name: "hz",
-        default: "10",
-        kind: Kind::Int { min: 1, max: 500 },
-    },
-    Param {
-        name: "loglevel",
-        default: "notice",
-        kind: Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
-    },
-    Param {
-        name: "logfile",
-        default: "",
-        kind: Kind::Immutable,
-    },
-    Param {
-        name: "maxmemory",
-        default: "0",
-        kind: Kind::Memory {
+    ),
+    param(
+        "lfu-log-factor",
+        "10",
+        Kind::Int {
             min: 0,
-            max: I64_MAX,
+            max: INT_MAX,
         },
-    },
-    Param {
-        name: "maxmemory-policy",
-        default: "noeviction",
-        kind: Kind::Enum(&["noeviction"]),
-    },
-    Param {
-        name: "proto-max-bulk-len",
-        default: "536870912",
-        kind: Kind::Memory {
+    ),
+    param(
+        "lfu-decay-time",
+        "1",
+        Kind::Int {
+            min: 0,
+            max: INT_MAX,
+        },
+    ),
+    param(
+        "proto-max-bulk-len",
+        "536870912",
+        Kind::Memory {
             min: 1024 * 1024,
             max: I64_MAX,
         },
-    },
-    Param {
-        name: "client-query-buffer-limit",
-        default: "1073741824",
-        kind: Kind::Memory {
+    ),
+    param(
+        "client-query-buffer-limit",
+        "1073741824",
+        Kind::Memory {
             min: 1024 * 1024,
             max: I64_MAX,
         },
-    },
-    Param {
-        name: "stream-node-max-bytes",
-        default: "4096",
-        kind: Kind::Memory {
+    ),
+    param(
+        "stream-node-max-bytes",
+        "4096",
+        Kind::Memory {
             min: 0,
             max: I64_MAX,
         },
-    },
-    Param {
-        name: "stream-node-max-entries",
-        default: "100",
-        kind: Kind::Int {
+    ),
+    param(
+        "stream-node-max-entries",
+        "100",
+        Kind::Int {
             min: 0,
             max: I64_MAX,
         },
-    },
-    Param {
-        name: "slowlog-log-slower-than",
-        default: "10000",
-        kind: Kind::Int {
+    ),
+    param(
+        "slowlog-log-slower-than",
+        "10000",
+        Kind::Int {
             min: -1,
             max: I64_MAX,
         },
-    },
-    Param {
-        name: "slowlog-max-len",
-        default: "128",
-        kind: Kind::Int {
+    ),
+    param(
+        "slowlog-max-len",
+        "128",
+        Kind::Int {
             min: 0,
             max: I64_MAX,
         },
-    },
-    Param {
-        name: "notify-keyspace-events",
-        default: "",
-        kind: Kind::Text,
-    },
-    Param {
-        name: "cluster-enabled",
-        default: "no",
-        kind: Kind::Immutable,
-    },
+    ),
+    not_yet("notify-keyspace-events", "", Kind::Text, true),
+    not_yet("cluster-enabled", "no", Kind::Bool, false),
 ];
+
+/// `client-output-buffer-limit` for one class of clients: a client whose pending output
+/// passes `hard` bytes, or stays above `soft` bytes for `soft_seconds`, is closed. Zero
+/// disables a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutputLimit {
+    /// Bytes that close the client at once; 0: no hard limit.
+    pub hard: u64,
+    /// Bytes the client may stay above for only `soft_seconds`; 0: no soft limit.
+    pub soft: u64,
+    /// How long the soft limit may be exceeded.
+    pub soft_seconds: u64,
+}
+
+/// The client classes of `client-output-buffer-limit`, in the order Redis prints them.
+pub const OUTPUT_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
 
 /// Current values, in `PARAMS` order.
 #[derive(Debug, Clone)]
@@ -227,6 +293,14 @@ pub struct Config {
     /// `maxclients`: connections beyond it are refused (and counted in `rejected_connections`);
     /// embedded sessions count toward it too.
     pub maxclients: u64,
+    /// `maxmemory` in bytes; 0: no limit.
+    pub maxmemory: u64,
+    /// `client-output-buffer-limit`, per class in [`OUTPUT_CLASSES`] order.
+    pub output_limits: [OutputLimit; 3],
+    /// `timeout` in seconds: idle clients are closed after it; 0 never.
+    pub timeout: u64,
+    /// `hz`, clamped to 1..=500 as Redis does: how often the server's cron runs per second.
+    pub hz: u64,
 }
 
 impl Default for Config {
@@ -234,9 +308,13 @@ impl Default for Config {
         let mut c = Config {
             values: PARAMS.iter().map(|p| p.default.to_string()).collect(),
             node_limits: NodeLimits::default(),
-            proto_max_bulk_len: 512 * 1024 * 1024,
-            query_buffer_limit: 1024 * 1024 * 1024,
-            maxclients: 10000,
+            proto_max_bulk_len: 0,
+            query_buffer_limit: 0,
+            maxclients: 0,
+            maxmemory: 0,
+            output_limits: [OutputLimit::default(); 3],
+            timeout: 0,
+            hz: 10,
         };
         c.refresh();
         c
@@ -253,6 +331,11 @@ impl Config {
             .iter()
             .position(|p| p.name == name)
             .map(|i| self.values[i].as_str())
+    }
+
+    /// A parameter's value as an integer (0 when absent or not a number).
+    pub fn int(&self, name: &str) -> u64 {
+        self.get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
     }
 
     /// Every (name, value) pair whose name matches the glob `pattern`.
@@ -283,11 +366,11 @@ impl Config {
             ));
         };
         let param = PARAMS[i];
+        if !param.mutable && !startup {
+            return Err(invalid(param.name, "can't set immutable config"));
+        }
         let stored = match param.kind {
-            Kind::Immutable if !startup => {
-                return Err(format!("CONFIG SET failed (possibly related to argument '{}') - can't set immutable config", param.name));
-            }
-            Kind::Immutable | Kind::Text => value.to_string(),
+            Kind::Text => value.to_string(),
             Kind::Bool => match value.to_ascii_lowercase().as_str() {
                 "yes" | "no" => value.to_ascii_lowercase(),
                 _ => return Err(invalid(param.name, "argument must be 'yes' or 'no'")),
@@ -297,7 +380,10 @@ impl Config {
                 if !words.contains(&v.as_str()) {
                     return Err(invalid(
                         param.name,
-                        "argument(s) must be one of the following",
+                        &format!(
+                            "argument(s) must be one of the following: {}",
+                            words.join(", ")
+                        ),
                     ));
                 }
                 v
@@ -307,7 +393,12 @@ impl Config {
                     invalid(param.name, "argument couldn't be parsed into an integer")
                 })?;
                 check_range(param.name, n, min, max)?;
-                n.to_string()
+                if param.name == "hz" {
+                    // Redis keeps hz within 1..=500 and shows the value it kept.
+                    n.clamp(1, 500).to_string()
+                } else {
+                    n.to_string()
+                }
             }
             Kind::Memory { min, max } => {
                 let n = parse_memory(value)
@@ -315,27 +406,103 @@ impl Config {
                 check_range(param.name, n, min, max)?;
                 n.to_string()
             }
+            Kind::OutputBufferLimit => {
+                let mut limits = self.output_limits;
+                parse_output_limits(value, &mut limits).map_err(|why| invalid(param.name, why))?;
+                format_output_limits(&limits)
+            }
         };
+        if let Some(only) = param.only {
+            if stored != only {
+                return Err(invalid(param.name, &not_supported(param.name, value)));
+            }
+        }
         self.values[i] = stored;
         self.refresh();
         Ok(())
     }
 
     fn refresh(&mut self) {
-        let int = |c: &Config, n: &str| c.get(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
         self.node_limits = NodeLimits {
-            max_entries: int(self, "stream-node-max-entries"),
-            max_bytes: int(self, "stream-node-max-bytes"),
+            max_entries: self.int("stream-node-max-entries"),
+            max_bytes: self.int("stream-node-max-bytes"),
         };
-        self.proto_max_bulk_len = int(self, "proto-max-bulk-len");
-        self.query_buffer_limit = int(self, "client-query-buffer-limit");
-        self.maxclients = int(self, "maxclients");
+        self.proto_max_bulk_len = self.int("proto-max-bulk-len");
+        self.query_buffer_limit = self.int("client-query-buffer-limit");
+        self.maxclients = self.int("maxclients");
+        self.maxmemory = self.int("maxmemory");
+        self.timeout = self.int("timeout");
+        self.hz = self.int("hz").clamp(1, 500);
+        let mut limits = [OutputLimit::default(); 3];
+        if let Some(text) = self.get("client-output-buffer-limit") {
+            // Stored only after it parsed, so this cannot fail.
+            let _ = parse_output_limits(text, &mut limits);
+        }
+        self.output_limits = limits;
     }
 
     /// The password clients must AUTH with, if any.
     pub fn requirepass(&self) -> Option<&str> {
         self.get("requirepass").filter(|p| !p.is_empty())
     }
+
+    /// `maxmemory-policy`.
+    pub fn eviction_policy(&self) -> &str {
+        self.get("maxmemory-policy").unwrap_or("noeviction")
+    }
+}
+
+/// Why a value Redis accepts is refused by Rill for now.
+fn not_supported(name: &str, value: &str) -> String {
+    let why = match name {
+        "appendonly" | "save" => "Rill does not persist data yet (the append-only log and RDB snapshots are on the way); refusing rather than pretending to save",
+        "notify-keyspace-events" => "Rill has no pub/sub yet, so keyspace notifications cannot be delivered",
+        "daemonize" => "Rill runs in the foreground; use a service manager to run it in the background",
+        "cluster-enabled" => "Rill does not implement Redis Cluster",
+        _ => "Rill does not support this value",
+    };
+    format!("'{value}' is not supported: {why}")
+}
+
+/// Parses `<class> <hard> <soft> <soft seconds>` triples into `limits` (classes not named
+/// keep their values), with Redis's errors.
+fn parse_output_limits(value: &str, limits: &mut [OutputLimit; 3]) -> Result<(), &'static str> {
+    let words: Vec<&str> = value.split_whitespace().collect();
+    if words.is_empty() || !words.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.");
+    }
+    let mut parsed = *limits;
+    for group in words.chunks(4) {
+        let class = match group[0].to_ascii_lowercase().as_str() {
+            "normal" => 0,
+            "slave" | "replica" => 1,
+            "pubsub" => 2,
+            _ => return Err("Invalid client class specified in buffer limit configuration."),
+        };
+        let bad = "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+        let hard = parse_memory(group[1]).ok_or(bad)?;
+        let soft = parse_memory(group[2]).ok_or(bad)?;
+        let seconds = crate::args::parse_i64_strict(group[3].as_bytes())
+            .filter(|n| *n >= 0)
+            .ok_or(bad)?;
+        parsed[class] = OutputLimit {
+            hard: hard as u64,
+            soft: soft as u64,
+            soft_seconds: seconds as u64,
+        };
+    }
+    *limits = parsed;
+    Ok(())
+}
+
+/// The form CONFIG GET shows: every class, sizes in bytes.
+fn format_output_limits(limits: &[OutputLimit; 3]) -> String {
+    OUTPUT_CLASSES
+        .iter()
+        .zip(limits)
+        .map(|(class, l)| format!("{class} {} {} {}", l.hard, l.soft, l.soft_seconds))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn invalid(name: &str, why: &str) -> String {
@@ -387,5 +554,61 @@ mod tests {
         assert!(c.set("proto-max-bulk-len", "2mb", false).is_ok());
         assert_eq!(c.proto_max_bulk_len, 2 << 20);
         assert_eq!(c.matching(b"stream-node-*").len(), 2);
+    }
+
+    #[test]
+    fn output_buffer_limits_use_redis_syntax() {
+        let mut c = Config::default();
+        assert_eq!(c.output_limits[0], OutputLimit::default());
+        assert!(c
+            .set(
+                "client-output-buffer-limit",
+                "normal 1mb 2kb 3 replica 1 2 3",
+                false
+            )
+            .is_ok());
+        assert_eq!(
+            c.get("client-output-buffer-limit"),
+            Some("normal 1048576 2048 3 slave 1 2 3 pubsub 33554432 8388608 60")
+        );
+        assert_eq!(
+            c.output_limits[0],
+            OutputLimit {
+                hard: 1 << 20,
+                soft: 2048,
+                soft_seconds: 3
+            }
+        );
+        let err = c.set("client-output-buffer-limit", "normal 1 2", false);
+        assert_eq!(err, Err("CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - Wrong number of arguments in buffer limit configuration.".to_string()));
+        assert!(c
+            .set("client-output-buffer-limit", "foo 1 2 3", false)
+            .is_err());
+        assert!(c
+            .set("client-output-buffer-limit", "normal 1 2 -3", false)
+            .is_err());
+    }
+
+    #[test]
+    fn values_promising_missing_features_are_refused() {
+        let mut c = Config::default();
+        assert!(c.set("appendonly", "yes", true).is_err());
+        assert!(c.set("appendonly", "no", false).is_ok());
+        assert!(c.set("save", "3600 1", false).is_err());
+        assert!(c.set("save", "", false).is_ok());
+        assert!(c.set("notify-keyspace-events", "KEA", false).is_err());
+        assert!(c.set("daemonize", "yes", true).is_err());
+    }
+
+    #[test]
+    fn ranges_follow_redis() {
+        let mut c = Config::default();
+        assert_eq!(
+            c.set("maxclients", "9223372036854775807", false),
+            Err("CONFIG SET failed (possibly related to argument 'maxclients') - argument must be between 1 and 4294967295 inclusive".to_string())
+        );
+        assert!(c.set("hz", "1000", false).is_ok());
+        assert_eq!((c.hz, c.get("hz")), (500, Some("500")));
+        assert_eq!(c.set("maxmemory-policy", "foo", false), Err("CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction".to_string()));
     }
 }

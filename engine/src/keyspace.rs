@@ -229,10 +229,20 @@ impl Db {
     }
 }
 
+impl Keyspace {
+    /// `databases` empty databases (the `databases` directive; Redis's default is 16).
+    pub fn with_databases(databases: usize) -> Keyspace {
+        Keyspace {
+            dbs: (0..databases.max(1)).map(|_| Db::default()).collect(),
+            ..Keyspace::default()
+        }
+    }
+}
+
 /// Every database plus the WATCH registry.
 #[derive(Debug)]
 pub struct Keyspace {
-    /// The databases, indexed by SELECT's number; always `DATABASES` of them.
+    /// The databases, indexed by SELECT's number: as many as the `databases` directive says.
     pub dbs: Vec<Db>,
     /// Clients blocked on keys; every touch tells them.
     pub blocking: crate::blocking::Blocking,

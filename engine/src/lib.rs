@@ -117,7 +117,7 @@ pub(crate) struct Shared {
     pub(crate) shutdown_hook: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
     /// Facts about the process that hosts the engine, shown by INFO server.
     pub(crate) host: Mutex<HostInfo>,
-    /// Timeouts of blocked embedded clients.
+    /// Timeouts of blocked clients.
     pub(crate) timer: blocking::timer::Timer,
 }
 
@@ -158,6 +158,7 @@ impl Engine {
     /// An empty engine with the given configuration.
     pub fn with_config(config: Config) -> Engine {
         let state = State {
+            keyspace: keyspace::Keyspace::with_databases(config.int("databases") as usize),
             config,
             ..State::default()
         };
@@ -183,11 +184,56 @@ impl Engine {
         self.shared.state.lock().config.clone()
     }
 
-    /// The limits a connection applies to requests: (`proto-max-bulk-len`,
-    /// `client-query-buffer-limit`). Cheap: read on every socket read.
-    pub fn wire_limits(&self) -> (u64, u64) {
+    /// Counts a connection's network traffic for INFO and returns the limits it must apply,
+    /// in one lock: a connection calls it once per batch, so CONFIG SET reaches open
+    /// connections at once.
+    pub fn account_traffic(&self, input: u64, output: u64) -> ConnectionLimits {
+        let mut st = self.shared.state.lock();
+        st.stats.total_net_input_bytes += input;
+        st.stats.total_net_output_bytes += output;
+        ConnectionLimits {
+            max_bulk_len: st.config.proto_max_bulk_len,
+            query_buffer_limit: st.config.query_buffer_limit,
+            output: st.config.output_limits[0],
+        }
+    }
+
+    /// Whether a client connecting from a non-loopback address must be refused with Redis's
+    /// DENIED error: `protected-mode yes` and no password set.
+    pub fn protected_mode_active(&self) -> bool {
         let st = self.shared.state.lock();
-        (st.config.proto_max_bulk_len, st.config.query_buffer_limit)
+        st.config.get("protected-mode") == Some("yes") && st.config.requirepass().is_none()
+    }
+
+    /// Closes every client idle for longer than `timeout` seconds (when it is not 0), except
+    /// blocked ones, whose own timeout rules them, as in Redis. Clients the engine cannot
+    /// close (embedded sessions) are left alone. Returns the IDs of those told to close.
+    pub fn close_idle_clients(&self) -> Vec<u64> {
+        let now = now_ms();
+        let st = self.shared.state.lock();
+        let timeout = st.config.timeout;
+        let mut closed = Vec::new();
+        if timeout == 0 {
+            return closed;
+        }
+        for info in st.clients.by_id.values() {
+            let idle_ms = now.saturating_sub(info.last_interaction_ms);
+            let blocked = st.keyspace.blocking.get(info.id).is_some();
+            if idle_ms / 1000 > timeout && !blocked {
+                if let Some(kill) = &info.kill {
+                    kill();
+                    closed.push(info.id);
+                }
+            }
+        }
+        closed
+    }
+
+    /// How often the host runs its periodic work (active expiry, idle clients): `hz` times a
+    /// second.
+    pub fn cron_interval(&self) -> std::time::Duration {
+        let hz = self.shared.state.lock().config.hz.max(1);
+        std::time::Duration::from_millis(1000 / hz)
     }
 
     /// Runs `f` with the configuration locked for change (used at start-up).
@@ -209,6 +255,10 @@ impl Engine {
     pub fn active_expire_cycle(&self) -> usize {
         let now = now_ms();
         let mut state = self.shared.state.lock();
+        if state.clients.pause_at(now).is_some() {
+            // CLIENT PAUSE freezes the dataset, expiry included, as in Redis.
+            return 0;
+        }
         let mut removed = 0;
         for db in 0..state.keyspace.dbs.len() {
             let n = state.keyspace.dbs[db].expire_due(now, 1000);
@@ -229,17 +279,21 @@ impl Engine {
         }
     }
 
-    /// Counts network traffic for INFO stats.
-    pub fn count_net(&self, input: u64, output: u64) {
-        let mut state = self.shared.state.lock();
-        state.stats.total_net_input_bytes += input;
-        state.stats.total_net_output_bytes += output;
-    }
-
     /// Number of connected clients.
     pub fn client_count(&self) -> usize {
         self.shared.state.lock().clients.by_id.len()
     }
+}
+
+/// The limits a server connection applies; see [`Engine::account_traffic`].
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// `proto-max-bulk-len`: the longest argument a request may carry.
+    pub max_bulk_len: u64,
+    /// `client-query-buffer-limit`: unparsed input beyond it closes the client.
+    pub query_buffer_limit: u64,
+    /// `client-output-buffer-limit` for normal clients.
+    pub output: config::OutputLimit,
 }
 
 /// Wall-clock milliseconds since the Unix epoch.

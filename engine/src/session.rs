@@ -58,6 +58,8 @@ pub struct SessionState {
     pub blocked: Option<Arc<Slot>>,
     /// Name of the last command looked up (CLIENT LIST's `cmd`), `NULL` for an unknown one.
     pub last_command: &'static str,
+    /// A server connection, which CLIENT PAUSE holds; embedded sessions are never held.
+    pub pausable: bool,
 }
 
 impl SessionState {
@@ -80,6 +82,7 @@ impl SessionState {
             in_exec: false,
             blocked: None,
             last_command: "",
+            pausable: false,
         }
     }
 }
@@ -113,6 +116,7 @@ impl Session {
                     multi: -1,
                     watching: 0,
                     kill: None,
+                    no_evict: false,
                 },
             );
             id
@@ -150,7 +154,10 @@ impl Session {
     }
 
     /// Records the peer and local addresses shown by CLIENT LIST, and how to close the client.
+    /// The session is a server connection from now on: CLIENT PAUSE holds its commands (see
+    /// [`Session::try_execute`]).
     pub fn attach(&mut self, addr: String, laddr: String, kill: KillSwitch) {
+        self.state.pausable = true;
         let mut st = self.shared.state.lock();
         if let Some(info) = st.clients.by_id.get_mut(&self.state.id) {
             info.addr = addr;
@@ -161,13 +168,30 @@ impl Session {
 
     /// Runs one command (`args[0]` is its name) and returns its reply.
     pub fn execute(&mut self, args: &[Bytes]) -> Reply {
+        let pausable = std::mem::replace(&mut self.state.pausable, false);
+        let reply = self.try_execute(args);
+        self.state.pausable = pausable;
+        reply.unwrap_or(Reply::Null)
+    }
+
+    /// Like [`Session::execute`], but for a connection that CLIENT PAUSE may hold: `None`
+    /// means the command did not run because a pause holds it; the caller keeps it and tries
+    /// again later, so the client's commands still run in order.
+    pub fn try_execute(&mut self, args: &[Bytes]) -> Option<Reply> {
         if args.is_empty() {
-            return Reply::Null;
+            return Some(Reply::Null);
         }
         let started = std::time::Instant::now();
         let shared = &self.shared;
         let mut guard = shared.state.lock();
         let now = guard.clock.ms_at(started);
+        if self.state.pausable {
+            if let Some(pause) = guard.clients.pause_at(now) {
+                if pause.all || command::may_write(&self.state, args) {
+                    return None;
+                }
+            }
+        }
         let mut ctx = Ctx {
             state: &mut guard,
             session: &mut self.state,
@@ -186,7 +210,7 @@ impl Session {
                 hook();
             }
         }
-        reply
+        Some(reply)
     }
 
     /// After [`Session::execute`]: if the command blocked, the future of its reply. Its

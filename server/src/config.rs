@@ -16,8 +16,6 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
     /// Engine parameters (CONFIG GET/SET), including `port`/`bind` echoes for clients.
     pub engine: rill_engine::Config,
-    /// Directives that Rill does not know; kept so the caller can warn about each.
-    pub ignored: Vec<String>,
     /// How many bytes the process has allocated, when the binary counts them (see
     /// `main.rs`): INFO's `used_memory` then costs nothing.
     pub allocated_bytes: Option<fn() -> u64>,
@@ -30,7 +28,6 @@ impl Default for Config {
             bind: "127.0.0.1".into(),
             config_file: None,
             engine: rill_engine::Config::default(),
-            ignored: Vec::new(),
             allocated_bytes: None,
         }
     }
@@ -78,7 +75,9 @@ impl Config {
                 values.push(rest[i].clone());
                 i += 1;
             }
-            config.apply(name, &values)?;
+            config
+                .apply(name, &values)
+                .map_err(|why| fatal("command line", name, &values, &why.0))?;
         }
         Ok(config)
     }
@@ -98,15 +97,21 @@ impl Config {
                 .collect();
             if let Some((name, values)) = words.split_first() {
                 self.apply(name, values)
-                    .map_err(|e| ConfigError(format!("config line {}: {}", n + 1, e.0)))?;
+                    .map_err(|why| fatal(&format!("at line {}", n + 1), name, values, &why.0))?;
             }
         }
         Ok(())
     }
 
-    /// Applies one directive.
+    /// Applies one directive. A directive Rill does not know is an error, never ignored: a
+    /// setting the server silently drops is a promise it silently breaks.
     pub fn apply(&mut self, name: &str, values: &[String]) -> Result<(), ConfigError> {
         let lower = name.to_ascii_lowercase();
+        if !rill_engine::config::PARAMS.iter().any(|p| p.name == lower) {
+            return Err(ConfigError(
+                "Bad directive or wrong number of arguments".into(),
+            ));
+        }
         let value = values.join(" ");
         match lower.as_str() {
             "port" => {
@@ -115,18 +120,39 @@ impl Config {
                     .map_err(|_| ConfigError(format!("Invalid port '{value}'")))?;
             }
             "bind" => {
-                // Redis binds several addresses; Rill listens on the first.
-                self.bind = values.first().cloned().unwrap_or_default();
+                if values.len() != 1 {
+                    return Err(ConfigError(
+                        "Rill listens on one address: give bind a single address".into(),
+                    ));
+                }
+                self.bind = values[0].clone();
             }
             _ => {}
         }
-        if rill_engine::config::PARAMS.iter().any(|p| p.name == lower) {
-            self.engine.set(&lower, &value, true).map_err(ConfigError)?;
-        } else if !matches!(lower.as_str(), "port" | "bind") {
-            self.ignored.push(lower);
-        }
-        Ok(())
+        self.engine.set(&lower, &value, true).map_err(|why| {
+            // The engine words its errors for CONFIG SET; a config file gets the reason alone.
+            let reason = why
+                .split_once(") - ")
+                .map(|(_, r)| r.to_string())
+                .unwrap_or(why);
+            ConfigError(reason)
+        })
     }
+}
+
+/// The message redis-server prints for a bad directive, naming where it came from.
+fn fatal(place: &str, name: &str, values: &[String], why: &str) -> ConfigError {
+    let quoted: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+    let reading = if place == "command line" {
+        "Reading the command line".to_string()
+    } else {
+        format!("Reading the configuration file, {place}")
+    };
+    ConfigError(format!(
+        "\n*** FATAL CONFIG FILE ERROR (Rill {}) ***\n{reading}\n>>> '{name} {}'\n{why}",
+        env!("CARGO_PKG_VERSION"),
+        quoted.join(" ")
+    ))
 }
 
 #[cfg(test)]
@@ -149,11 +175,24 @@ mod tests {
     #[test]
     fn config_file_syntax() {
         let mut c = Config::default();
-        let text =
-            "# comment\nport 7001\nstream-node-max-entries 50\nsave \"\"\nlatency-tracking no\n";
+        let text = "# comment\nport 7001\nstream-node-max-entries 50\nsave \"\"\n";
         assert!(c.apply_text(text).is_ok());
         assert_eq!(c.port, 7001);
         assert_eq!(c.engine.node_limits.max_entries, 50);
-        assert_eq!(c.ignored, vec!["latency-tracking".to_string()]);
+    }
+
+    #[test]
+    fn unknown_directives_are_fatal() {
+        let mut c = Config::default();
+        let err = c.apply_text("port 7001\nlatency-tracking no\n");
+        let Err(ConfigError(text)) = err else {
+            panic!("an unknown directive was accepted")
+        };
+        assert!(text.contains("at line 2\n>>> 'latency-tracking \"no\"'\nBad directive or wrong number of arguments"), "{text}");
+        let err = Config::from_args(&args(&["--appendonly", "yes"]));
+        let Err(ConfigError(text)) = err else {
+            panic!("appendonly yes was accepted without an append-only log")
+        };
+        assert!(text.contains("'yes' is not supported"), "{text}");
     }
 }

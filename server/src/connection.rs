@@ -1,31 +1,84 @@
-//! One client connection: read what is buffered, run every complete request, write all
-//! replies in one flush (pipelining); protocol errors are answered, then the connection closes.
-//! A blocking command (XREAD BLOCK) parks the connection until its reply, its timeout, or the
-//! client's departure; requests that arrive meanwhile wait their turn, as in Redis.
+//! One client connection: read, run complete requests in bounded batches, write their replies
+//! (pipelining) within the client's output-buffer limits. Protocol errors are answered, then
+//! the connection closes. A blocking command parks the connection until its reply; CLIENT
+//! PAUSE holds a command until the pause ends; requests that arrive meanwhile wait their turn,
+//! as in Redis.
+//!
+//! Memory a client can make the server hold is bounded: unparsed input by
+//! `client-query-buffer-limit`, pending output by one batch ([`BATCH_OUTPUT`] plus the reply
+//! that crossed it) and `client-output-buffer-limit`. An idle connection holds no buffers.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use rill_engine::blocking::BlockedReply;
+use rill_engine::config::OutputLimit;
 use rill_engine::{Close, Engine, Reply, Session};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 
 use crate::protocol::{Limits, RequestParser};
 
+/// A batch stops running commands once this much output waits, and writes it before running
+/// more. A client that pipelines large reads and never reads its replies is then held back
+/// by its own socket (the kernel's buffers fill, the write waits) instead of making the
+/// server buffer without limit; other clients are served meanwhile. Redis writes at most as
+/// much per event (`NET_MAX_WRITES_PER_EVENT`).
+pub const BATCH_OUTPUT: usize = 64 * 1024;
+
+/// Room made for each socket read (Redis's `PROTO_IOBUF_LEN`); a big argument gets room for
+/// all of itself from the request parser.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// How often a command held by CLIENT PAUSE checks whether the pause has ended.
+const PAUSE_POLL: Duration = Duration::from_millis(10);
+
 /// What a run over the buffered requests ended with.
-pub enum Batch {
+enum Batch {
     /// Every complete request ran; read more.
     NeedInput,
+    /// [`BATCH_OUTPUT`] bytes of replies wait: write them, then run more.
+    Full,
     /// Write what is pending, then close.
     Close,
     /// A command blocked: write what is pending, then wait for its reply.
     Blocked(BlockedReply),
+    /// CLIENT PAUSE holds the next command: write what is pending, wait, try again.
+    Paused,
 }
 
-/// Serves one client until it leaves, is killed, breaks the protocol, or the server stops.
-pub async fn serve(engine: Engine, mut socket: TcpStream, mut shutdown: watch::Receiver<bool>) {
+/// Why the connection ends.
+enum End {
+    /// The client left, was killed, or the server is stopping.
+    Gone,
+}
+
+/// One client's connection and the state kept between its reads.
+struct Connection {
+    engine: Engine,
+    socket: TcpStream,
+    session: Session,
+    parser: RequestParser,
+    /// Bytes read and not yet parsed. Released while the client is idle.
+    input: BytesMut,
+    /// Encoded replies not yet written. Released once written.
+    output: Vec<u8>,
+    /// A parsed command that CLIENT PAUSE held back; it runs before anything read after it.
+    held: Option<Vec<Bytes>>,
+    /// Since when pending output has been above the soft output-buffer limit.
+    soft_since: Option<Instant>,
+    /// Bytes read and written since traffic was last counted for INFO.
+    traffic: (u64, u64),
+    killed: Arc<Notify>,
+    shutdown: watch::Receiver<bool>,
+    peer: String,
+}
+
+/// Serves one client until it leaves, is killed, breaks the protocol, overruns a limit, or
+/// the server stops.
+pub async fn serve(engine: Engine, socket: TcpStream, shutdown: watch::Receiver<bool>) {
     let _ = socket.set_nodelay(true);
     let peer = socket
         .peer_addr()
@@ -40,119 +93,231 @@ pub async fn serve(engine: Engine, mut socket: TcpStream, mut shutdown: watch::R
     let notify = killed.clone();
     session.attach(peer.clone(), local, Arc::new(move || notify.notify_one()));
     tracing::debug!(%peer, id = session.id(), "client connected");
+    let mut connection = Connection {
+        engine,
+        socket,
+        session,
+        parser: RequestParser::default(),
+        input: BytesMut::new(),
+        output: Vec::new(),
+        held: None,
+        soft_since: None,
+        traffic: (0, 0),
+        killed,
+        shutdown,
+        peer,
+    };
+    let End::Gone = connection.run().await;
+    connection.count_traffic();
+    tracing::debug!(peer = %connection.peer, "client gone");
+}
 
-    let mut input = BytesMut::with_capacity(16 * 1024);
-    let mut output: Vec<u8> = Vec::with_capacity(16 * 1024);
-    let mut parser = RequestParser::default();
-    'connection: loop {
-        let read = tokio::select! {
-            r = socket.read_buf(&mut input) => r,
-            _ = killed.notified() => break,
-            _ = shutdown.changed() => break,
-        };
-        let n = match read {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        let mut written = 0;
+impl Connection {
+    async fn run(&mut self) -> End {
+        let mut need_input = true;
         loop {
-            let (max_bulk_len, query_buffer_limit) = engine.wire_limits();
-            if input.len() as u64 > query_buffer_limit {
-                tracing::warn!(%peer, "closing client that exceeded the query buffer limit");
-                break 'connection;
+            if need_input && !self.read().await {
+                return End::Gone;
             }
-            let batch = run_buffered(
-                &mut session,
-                &mut parser,
-                &mut input,
-                &mut output,
-                max_bulk_len,
-            );
-            if !output.is_empty() {
-                written += output.len();
-                if socket.write_all(&output).await.is_err() {
-                    break 'connection;
-                }
-                output.clear();
+            let limits = self.count_traffic();
+            if self.input.len() as u64 > limits.query_buffer_limit {
+                tracing::warn!(peer = %self.peer, "closing client that exceeded the query buffer limit");
+                return End::Gone;
             }
+            let batch = self.run_batch(limits.max_bulk_len);
+            if !self.flush(limits.output).await {
+                return End::Gone;
+            }
+            need_input = false;
             match batch {
-                Batch::NeedInput => break,
-                Batch::Close => {
-                    engine.count_net(n as u64, written as u64);
-                    break 'connection;
-                }
+                Batch::NeedInput => need_input = true,
+                Batch::Full => tokio::task::yield_now().await,
+                Batch::Close => return End::Gone,
                 Batch::Blocked(reply) => {
                     // The engine's timer answers a timeout; a served read's reply wins.
                     let reply = tokio::select! {
                         biased;
                         r = reply => r,
-                        _ = killed.notified() => break 'connection,
-                        _ = shutdown.changed() => break 'connection,
-                        gone = wait_for_departure(&mut socket, &mut input) => {
-                            if gone { break 'connection; }
-                            continue;
-                        }
+                        _ = self.killed.notified() => return End::Gone,
+                        _ = self.shutdown.changed() => return End::Gone,
+                        _ = wait_for_departure(&self.socket, &mut self.input) => return End::Gone,
                     };
-                    reply.encode(session.protocol(), &mut output);
+                    self.encode(&reply);
+                }
+                Batch::Paused => {
+                    tokio::select! {
+                        biased;
+                        _ = self.killed.notified() => return End::Gone,
+                        _ = self.shutdown.changed() => return End::Gone,
+                        _ = tokio::time::sleep(PAUSE_POLL) => {}
+                    }
                 }
             }
         }
-        engine.count_net(n as u64, written as u64);
     }
-    tracing::debug!(%peer, "client gone");
+
+    /// Waits for bytes from the client and appends them to `input`. False when the client
+    /// left, was killed, or the server is stopping. Between requests the connection holds
+    /// no buffer: room is made only when bytes are there to read.
+    async fn read(&mut self) -> bool {
+        if self.input.is_empty() {
+            self.input = BytesMut::new();
+        }
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.killed.notified() => return false,
+                _ = self.shutdown.changed() => return false,
+                ready = self.socket.readable() => if ready.is_err() { return false },
+            }
+            if self.input.capacity() - self.input.len() < READ_CHUNK {
+                self.input.reserve(READ_CHUNK);
+            }
+            match self.socket.try_read_buf(&mut self.input) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    self.traffic.0 += n as u64;
+                    return true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Runs complete requests from `input` until none is left, a batch's worth of output
+    /// waits, or a command blocks, is held by a pause, or closes the connection.
+    fn run_batch(&mut self, max_bulk_len: u64) -> Batch {
+        loop {
+            if self.output.len() >= BATCH_OUTPUT {
+                return Batch::Full;
+            }
+            let args = match self.held.take() {
+                Some(args) => args,
+                None => {
+                    let limits = Limits {
+                        max_bulk_len,
+                        authenticated: self.session.is_authenticated(),
+                    };
+                    match self.parser.parse(&mut self.input, limits) {
+                        Ok(None) => return Batch::NeedInput,
+                        Ok(Some(args)) if args.is_empty() => continue,
+                        Ok(Some(args)) => args,
+                        Err(e) => {
+                            self.encode(&Reply::Error(e.0));
+                            self.input.clear();
+                            return Batch::Close;
+                        }
+                    }
+                }
+            };
+            let Some(reply) = self.session.try_execute(&args) else {
+                self.held = Some(args);
+                return Batch::Paused;
+            };
+            if let Some(blocked) = self.session.take_blocked() {
+                return Batch::Blocked(blocked);
+            }
+            match self.session.close_requested() {
+                Close::Now => return Batch::Close,
+                Close::AfterReply => {
+                    self.encode(&reply);
+                    return Batch::Close;
+                }
+                Close::No => self.encode(&reply),
+            }
+        }
+    }
+
+    fn encode(&mut self, reply: &Reply) {
+        if self.output.capacity() == 0 {
+            self.output.reserve(4096);
+        }
+        reply.encode(self.session.protocol(), &mut self.output);
+    }
+
+    /// Writes the pending replies. False when the client must be closed: the socket failed,
+    /// the client was killed, or its pending output broke `client-output-buffer-limit` (the
+    /// hard limit at once; the soft one when exceeded for its seconds without a break).
+    async fn flush(&mut self, limit: OutputLimit) -> bool {
+        if self.output.is_empty() {
+            return true;
+        }
+        let mut written = 0;
+        while written < self.output.len() {
+            let pending = (self.output.len() - written) as u64;
+            let mut soft_deadline = None;
+            if limit.hard > 0 && pending > limit.hard {
+                self.over_limit();
+                return false;
+            }
+            if limit.soft > 0 && pending > limit.soft {
+                let since = *self.soft_since.get_or_insert_with(Instant::now);
+                let deadline = since + Duration::from_secs(limit.soft_seconds);
+                if Instant::now() >= deadline {
+                    self.over_limit();
+                    return false;
+                }
+                soft_deadline = Some(deadline);
+            } else {
+                self.soft_since = None;
+            }
+            let sleep = async {
+                match soft_deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = self.killed.notified() => return false,
+                w = self.socket.write(&self.output[written..]) => match w {
+                    Ok(0) | Err(_) => return false,
+                    Ok(n) => written += n,
+                },
+                // Wake to check the soft limit again while the client is not reading.
+                _ = sleep => {}
+            }
+        }
+        self.traffic.1 += written as u64;
+        self.soft_since = None;
+        // Give the buffer back: most replies are small, and an idle client holds nothing.
+        self.output = Vec::new();
+        true
+    }
+
+    fn over_limit(&self) {
+        tracing::warn!(
+            "Client id={} addr={} closed for overcoming of output buffer limits.",
+            self.session.id(),
+            self.peer
+        );
+    }
+
+    /// Hands INFO the traffic since the last call, and reads the current limits (one lock).
+    fn count_traffic(&mut self) -> rill_engine::ConnectionLimits {
+        let (input, output) = std::mem::take(&mut self.traffic);
+        self.engine.account_traffic(input, output)
+    }
 }
 
 /// While blocked, keeps reading so a client that hangs up is noticed (and its block removed);
-/// bytes it sends meanwhile are kept for later. Returns true when the client is gone.
-async fn wait_for_departure(socket: &mut TcpStream, input: &mut BytesMut) -> bool {
+/// bytes it sends meanwhile are kept for later. Resolves when the client is gone.
+async fn wait_for_departure(socket: &TcpStream, input: &mut BytesMut) {
     loop {
-        match socket.read_buf(input).await {
-            Ok(0) | Err(_) => return true,
-            Ok(_) => {
-                // Still here; keep listening (bounded by the query buffer check later).
-                if input.len() > 64 * 1024 * 1024 {
-                    return true;
-                }
-            }
+        if socket.readable().await.is_err() {
+            return;
         }
-    }
-}
-
-/// Runs every complete request in `input`, appending replies to `output`.
-pub fn run_buffered(
-    session: &mut Session,
-    parser: &mut RequestParser,
-    input: &mut BytesMut,
-    output: &mut Vec<u8>,
-    max_bulk_len: u64,
-) -> Batch {
-    loop {
-        let limits = Limits {
-            max_bulk_len,
-            authenticated: session.is_authenticated(),
-        };
-        match parser.parse(input, limits) {
-            Ok(None) => return Batch::NeedInput,
-            Ok(Some(args)) if args.is_empty() => continue,
-            Ok(Some(args)) => {
-                let reply = session.execute(&args);
-                if let Some(blocked) = session.take_blocked() {
-                    return Batch::Blocked(blocked);
-                }
-                match session.close_requested() {
-                    Close::Now => return Batch::Close,
-                    Close::AfterReply => {
-                        reply.encode(session.protocol(), output);
-                        return Batch::Close;
-                    }
-                    Close::No => reply.encode(session.protocol(), output),
-                }
-            }
-            Err(e) => {
-                Reply::Error(e.0).encode(session.protocol(), output);
-                input.clear();
-                return Batch::Close;
-            }
+        if input.capacity() - input.len() < READ_CHUNK {
+            input.reserve(READ_CHUNK);
+        }
+        match socket.try_read_buf(input) {
+            Ok(0) => return,
+            // Still here; what it sent waits (bounded by the query buffer check later).
+            Ok(_) if input.len() > 64 * 1024 * 1024 => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
         }
     }
 }

@@ -88,15 +88,12 @@ fn main() -> ExitCode {
     let config = match Config::from_args(&args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("*** FATAL CONFIG ERROR *** {e}");
+            eprintln!("{e}");
             return ExitCode::from(1);
         }
     };
     let mut config = config;
     config.allocated_bytes = Some(counting_alloc::allocated);
-    for name in &config.ignored {
-        tracing::warn!("ignoring directive '{name}': Rill does not support it");
-    }
     // `io-threads` (as in Redis, default 1) sets the runtime's worker threads. Commands run
     // one at a time under the engine lock anyway; more threads only help when network work,
     // not the engine, is the bottleneck, and on a small box they contend for that lock.

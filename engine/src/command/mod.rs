@@ -1,6 +1,7 @@
 //! The command table and the path every command takes: look up, check arity, auth and MULTI,
 //! run, count. Each family of commands lives in its own module and registers its [`Spec`]s.
 
+pub mod client;
 pub mod connection;
 pub mod expire;
 pub mod introspection;
@@ -394,6 +395,23 @@ pub fn call(ctx: &mut Ctx, spec: &Spec, args: &[Bytes]) -> Reply {
     reply
 }
 
+/// Whether a command may change data, so CLIENT PAUSE WRITE holds it: a `write` command, or
+/// an EXEC whose queue holds one.
+pub fn may_write(session: &SessionState, args: &[Bytes]) -> bool {
+    let Ok(spec) = lookup(args) else {
+        return false;
+    };
+    if spec.has_flag("write") {
+        return true;
+    }
+    spec.name == "exec"
+        && session.multi.as_ref().is_some_and(|m| {
+            m.queue
+                .iter()
+                .any(|queued| lookup(queued).is_ok_and(|s| s.has_flag("write")))
+        })
+}
+
 /// Records the command in the client registry (CLIENT LIST's `cmd`, `idle`, `db`).
 pub fn note_client_activity(ctx: &mut Ctx) {
     let name = ctx.session.last_command;
@@ -453,6 +471,10 @@ pub(crate) fn serve_blocked(state: &mut State, shared: &Arc<Shared>, now_ms: u64
                     }
                     if let Some(waiter) = state.keyspace.blocking.remove(client) {
                         waiter.slot.fill(reply);
+                    }
+                    // Being answered is interaction: `timeout` counts idleness from here.
+                    if let Some(info) = state.clients.by_id.get_mut(&client) {
+                        info.last_interaction_ms = now_ms;
                     }
                 }
             }
