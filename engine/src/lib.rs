@@ -236,6 +236,21 @@ impl Engine {
         std::time::Duration::from_millis(1000 / hz)
     }
 
+    /// A configuration parameter's current value.
+    pub fn config_value(&self, name: &str) -> Option<String> {
+        self.shared
+            .state
+            .lock()
+            .config
+            .get(name)
+            .map(str::to_string)
+    }
+
+    /// A configuration parameter as an integer (0 when not a number).
+    pub fn config_int(&self, name: &str) -> u64 {
+        self.shared.state.lock().config.int(name)
+    }
+
     /// Runs `f` with the configuration locked for change (used at start-up).
     pub fn configure<R>(&self, f: impl FnOnce(&mut Config) -> R) -> R {
         f(&mut self.shared.state.lock().config)

@@ -67,7 +67,11 @@ struct Connection {
     output: Vec<u8>,
     /// A parsed command that CLIENT PAUSE held back; it runs before anything read after it.
     held: Option<Vec<Bytes>>,
-    /// Since when pending output has been above the soft output-buffer limit.
+    /// Since when the client has been behind by more than the soft output-buffer limit: set
+    /// when pending output passes it, cleared only when the client has caught up (every
+    /// reply written, no request left to run). Rill runs a pipeline in bounded batches, so
+    /// a client that stops reading holds back its own requests rather than growing a
+    /// buffer; it is still behind, as far as the limit is concerned, until it catches up.
     soft_since: Option<Instant>,
     /// Bytes read and written since traffic was last counted for INFO.
     traffic: (u64, u64),
@@ -130,7 +134,10 @@ impl Connection {
             }
             need_input = false;
             match batch {
-                Batch::NeedInput => need_input = true,
+                Batch::NeedInput => {
+                    self.soft_since = None;
+                    need_input = true;
+                }
                 Batch::Full => tokio::task::yield_now().await,
                 Batch::Close => return End::Gone,
                 Batch::Blocked(reply) => {
@@ -237,8 +244,9 @@ impl Connection {
     }
 
     /// Writes the pending replies. False when the client must be closed: the socket failed,
-    /// the client was killed, or its pending output broke `client-output-buffer-limit` (the
-    /// hard limit at once; the soft one when exceeded for its seconds without a break).
+    /// the client was killed, or it broke `client-output-buffer-limit`: pending output past
+    /// the hard limit closes it at once; past the soft limit, it is closed if it has not
+    /// caught up within the soft seconds (see `soft_since`).
     async fn flush(&mut self, limit: OutputLimit) -> bool {
         if self.output.is_empty() {
             return true;
@@ -246,21 +254,22 @@ impl Connection {
         let mut written = 0;
         while written < self.output.len() {
             let pending = (self.output.len() - written) as u64;
-            let mut soft_deadline = None;
             if limit.hard > 0 && pending > limit.hard {
                 self.over_limit();
                 return false;
             }
-            if limit.soft > 0 && pending > limit.soft {
-                let since = *self.soft_since.get_or_insert_with(Instant::now);
-                let deadline = since + Duration::from_secs(limit.soft_seconds);
-                if Instant::now() >= deadline {
-                    self.over_limit();
-                    return false;
+            if limit.soft > 0 && pending > limit.soft && self.soft_since.is_none() {
+                self.soft_since = Some(Instant::now());
+            }
+            let soft_deadline = match self.soft_since {
+                Some(since) if limit.soft > 0 => {
+                    Some(since + Duration::from_secs(limit.soft_seconds))
                 }
-                soft_deadline = Some(deadline);
-            } else {
-                self.soft_since = None;
+                _ => None,
+            };
+            if soft_deadline.is_some_and(|at| Instant::now() >= at) {
+                self.over_limit();
+                return false;
             }
             let sleep = async {
                 match soft_deadline {
@@ -280,7 +289,6 @@ impl Connection {
             }
         }
         self.traffic.1 += written as u64;
-        self.soft_since = None;
         // Give the buffer back: most replies are small, and an idle client holds nothing.
         self.output = Vec::new();
         true

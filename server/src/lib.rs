@@ -8,14 +8,20 @@
 //!
 //! - [`config`]: command line and config file, redis-server style.
 //! - [`protocol`]: request framing (RESP multibulk and inline) with Redis's limits and errors.
-//! - [`connection`]: one client: read, run every complete request, flush all replies.
-//! - [`server`]: bind, accept, active expiry, clean shutdown.
+//! - [`listener`]: the listening socket and who becomes a client (maxclients, protected
+//!   mode, keepalive, running out of descriptors).
+//! - [`descriptors`]: the open-files limit `maxclients` needs.
+//! - [`connection`]: one client: read, run requests in bounded batches, flush replies within
+//!   the output-buffer limits.
+//! - [`server`]: bind, accept, the periodic work (expiry, idle clients), clean shutdown.
 #![deny(unsafe_code)]
 #![deny(clippy::unwrap_used)]
 #![deny(missing_docs)]
 
 pub mod config;
 pub mod connection;
+pub mod descriptors;
+pub mod listener;
 pub mod protocol;
 pub mod server;
 

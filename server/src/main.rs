@@ -4,8 +4,13 @@
 //! SHUTDOWN.
 
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use rill_server::{Config, Server};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, EnvFilter, Registry};
 
 /// Counts the bytes the process holds, so INFO's `used_memory` is a counter read rather than
 /// a walk over every key (Redis's zmalloc does the same). The only unsafe code in Rill: a
@@ -68,14 +73,53 @@ mod counting_alloc {
 #[global_allocator]
 static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
-fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RILL_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+/// The log filter, reloaded when CONFIG SET changes `loglevel`.
+static LOG_FILTER: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
+
+/// What `loglevel` lets through; `RILL_LOG` (tracing's filter syntax) overrides it.
+fn filter_for(level: &str) -> EnvFilter {
+    if let Ok(filter) = EnvFilter::try_from_env("RILL_LOG") {
+        return filter;
+    }
+    EnvFilter::new(match level {
+        "debug" | "verbose" => "debug",
+        "notice" => "info",
+        "warning" => "warn",
+        _ => "off",
+    })
+}
+
+fn set_log_level(level: &str) {
+    if let Some(handle) = LOG_FILTER.get() {
+        let _ = handle.reload(filter_for(level));
+    }
+}
+
+/// Logs go to `logfile` (appended to, as Redis does) or, when it is empty, to stdout.
+fn init_logging(config: &Config) -> Result<(), String> {
+    let level = config.engine.get("loglevel").unwrap_or("notice");
+    let (filter, handle) = reload::Layer::new(filter_for(level));
+    let _ = LOG_FILTER.set(handle);
+    let logfile = config.engine.get("logfile").unwrap_or("");
+    let writer = if logfile.is_empty() {
+        BoxMakeWriter::new(std::io::stdout)
+    } else {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(logfile)
+            .map_err(|e| format!("Can't open the log file: {e}"))?;
+        BoxMakeWriter::new(std::sync::Mutex::new(file))
+    };
+    let fmt = tracing_subscriber::fmt::layer()
         .with_target(false)
-        .init();
+        .with_ansi(logfile.is_empty())
+        .with_writer(writer);
+    tracing_subscriber::registry().with(filter).with(fmt).init();
+    Ok(())
+}
+
+fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("Usage: rill-server [/path/to/rill.conf] [--port N] [--bind ADDR] [--dir DIR] [--requirepass PW] [--maxclients N] [--<directive> value ...]");
@@ -92,8 +136,13 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Err(e) = init_logging(&config) {
+        eprintln!("{e}");
+        return ExitCode::from(1);
+    }
     let mut config = config;
     config.allocated_bytes = Some(counting_alloc::allocated);
+    config.log_level_hook = Some(set_log_level);
     // `io-threads` (as in Redis, default 1) sets the runtime's worker threads. Commands run
     // one at a time under the engine lock anyway; more threads only help when network work,
     // not the engine, is the bottleneck, and on a small box they contend for that lock.

@@ -1,17 +1,18 @@
-//! The listener: binds, accepts clients up to `maxclients`, runs active expiry, and stops
-//! cleanly on SIGINT, SIGTERM or SHUTDOWN.
+//! The server: binds, accepts clients (see `listener` for who gets in), runs the periodic
+//! work (active expiry, idle clients) `hz` times a second, and stops cleanly on SIGINT,
+//! SIGTERM or SHUTDOWN.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rill_engine::{Engine, HostInfo};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::Config;
+use crate::listener::{self, Admission, SpareDescriptor};
 
 /// A bound server, ready to run.
 pub struct Server {
@@ -21,18 +22,24 @@ pub struct Server {
     /// Held from the start so that a stop requested before `run` begins is not lost (a watch
     /// channel with no receiver drops what is sent).
     shutdown_rx: watch::Receiver<bool>,
+    /// Applies a changed `loglevel` to the process's logger.
+    log_level_hook: Option<fn(&str)>,
 }
 
 impl Server {
     /// Binds the listening socket. The error reads like Redis's when the port is taken.
     pub async fn bind(config: Config) -> std::io::Result<Server> {
         let addr = format!("{}:{}", config.bind, config.port);
-        let listener = TcpListener::bind(&addr).await.map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("Could not create server TCP listening socket {addr}: bind: {e}"),
-            )
-        })?;
+        let backlog = config.engine.int("tcp-backlog").min(i32::MAX as u64) as i32;
+        let listener = listener::bind(&addr, backlog)?;
+        let mut config = config;
+        let maxclients = crate::descriptors::fit_maxclients(config.engine.maxclients)
+            .map_err(std::io::Error::other)?;
+        if maxclients != config.engine.maxclients {
+            let _ = config
+                .engine
+                .set("maxclients", &maxclients.to_string(), true);
+        }
         let local = listener.local_addr()?;
         let engine = Engine::with_config(config.engine.clone());
         engine.configure(|c| {
@@ -61,6 +68,7 @@ impl Server {
             listener,
             shutdown_tx,
             shutdown_rx,
+            log_level_hook: config.log_level_hook,
         })
     }
 
@@ -87,43 +95,63 @@ impl Server {
             listener,
             shutdown_tx,
             shutdown_rx: mut shutdown,
+            log_level_hook,
         } = self;
         if *shutdown.borrow_and_update() {
             return;
         }
-        let expiry_engine = engine.clone();
-        let mut expiry_stop = shutdown_tx.subscribe();
-        let expiry = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let cron_engine = engine.clone();
+        let mut cron_stop = shutdown_tx.subscribe();
+        let cron = tokio::spawn(async move {
+            let mut log_level = cron_engine.config_value("loglevel");
             loop {
                 tokio::select! {
-                    _ = tick.tick() => { expiry_engine.active_expire_cycle(); }
-                    _ = expiry_stop.changed() => break,
+                    _ = tokio::time::sleep(cron_engine.cron_interval()) => {
+                        cron_engine.active_expire_cycle();
+                        for id in cron_engine.close_idle_clients() {
+                            tracing::debug!("Closing idle client id={id}");
+                        }
+                        let level = cron_engine.config_value("loglevel");
+                        if level != log_level {
+                            if let (Some(hook), Some(level)) = (log_level_hook, &level) {
+                                hook(level);
+                            }
+                            log_level = level;
+                        }
+                    }
+                    _ = cron_stop.changed() => break,
                 }
             }
         });
         let mut connections = JoinSet::new();
+        let mut spare = SpareDescriptor::new();
+        let mut accept_errors = listener::AcceptErrors::default();
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
-                    let (mut socket, peer) = match accepted {
+                    let (socket, peer) = match accepted {
                         Ok(a) => a,
                         Err(e) => {
-                            tracing::warn!("accept failed: {e}");
+                            accept_errors.record(&e);
+                            if listener::out_of_descriptors(&e) && spare.refuse_one(&listener).await {
+                                engine.count_connection(false);
+                                continue;
+                            }
                             tokio::time::sleep(Duration::from_millis(10)).await;
                             continue;
                         }
                     };
-                    let max = engine.config().maxclients as usize;
-                    if engine.client_count() >= max {
-                        engine.count_connection(false);
-                        tracing::warn!(%peer, "refusing client: max number of clients reached");
-                        let _ = socket.write_all(b"-ERR max number of clients reached\r\n").await;
-                        continue;
+                    match listener::admit(&engine, &peer) {
+                        Admission::Admit => {
+                            listener::set_keepalive(&socket, engine.config_int("tcp-keepalive"));
+                            let rx = shutdown_tx.subscribe();
+                            connections.spawn(crate::connection::serve(engine.clone(), socket, rx));
+                        }
+                        Admission::Refuse(answer) => {
+                            tracing::debug!(%peer, "refusing client: {}", String::from_utf8_lossy(&answer[..answer.len().min(60)]));
+                            connections.spawn(listener::refuse(socket, answer));
+                        }
                     }
-                    engine.count_connection(true);
-                    let rx = shutdown_tx.subscribe();
-                    connections.spawn(crate::connection::serve(engine.clone(), socket, rx));
                 }
                 _ = shutdown.changed() => break,
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -131,7 +159,7 @@ impl Server {
         }
         tracing::info!("shutting down: no new connections, finishing in-flight replies");
         drop(listener);
-        let _ = expiry.await;
+        let _ = cron.await;
         let deadline = tokio::time::sleep(Duration::from_secs(5));
         tokio::pin!(deadline);
         loop {

@@ -1,0 +1,193 @@
+//! Per-client limits and controls, side by side with Redis where Redis answers the same way:
+//! `client-output-buffer-limit` (hard and soft) and CLIENT PAUSE.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use rill_tests::oracle::RedisServer;
+
+fn rill() -> rill_server::RunningServer {
+    rill_server::spawn(rill_server::Config {
+        port: 0,
+        ..rill_server::Config::default()
+    })
+    .unwrap_or_else(|e| panic!("rill-server failed to start: {e}"))
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    s
+}
+
+/// Sends an inline command and reads its (short) reply.
+fn call(s: &mut TcpStream, line: &str) -> String {
+    s.write_all(format!("{line}\r\n").as_bytes())
+        .unwrap_or_else(|e| panic!("write: {e}"));
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// A stream of 500 entries of 200 bytes: `XRANGE s - +` answers about 110 KB.
+fn fill(addr: SocketAddr) {
+    let mut c = connect(addr);
+    let value = "x".repeat(200);
+    let mut pipeline = String::new();
+    for i in 1..=500 {
+        pipeline.push_str(&format!("XADD s {i}-1 f {value}\r\n"));
+    }
+    pipeline.push_str("QUIT\r\n");
+    c.write_all(pipeline.as_bytes())
+        .unwrap_or_else(|e| panic!("write: {e}"));
+    let mut sink = Vec::new();
+    let _ = c.read_to_end(&mut sink);
+}
+
+/// Reads until the server closes (true) or stays silent for `quiet` (false).
+fn drain(s: &mut TcpStream, quiet: Duration) -> (usize, bool) {
+    s.set_read_timeout(Some(quiet)).ok();
+    let mut total = 0;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (total, true),
+            Ok(n) => total += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (total, true),
+            Err(_) => return (total, false),
+        }
+    }
+}
+
+/// Every server under test: Rill, and Redis when installed.
+fn servers() -> (rill_server::RunningServer, Option<RedisServer>) {
+    (rill(), RedisServer::start())
+}
+
+#[test]
+fn a_reply_past_the_hard_output_limit_closes_the_client() {
+    let (rill, redis) = servers();
+    let mut addrs = vec![("rill", rill.addr())];
+    if let Some(redis) = &redis {
+        addrs.push(("redis", redis.addr()));
+    }
+    for (name, addr) in addrs {
+        fill(addr);
+        let mut admin = connect(addr);
+        assert_eq!(
+            call(
+                &mut admin,
+                "CONFIG SET client-output-buffer-limit \"normal 100kb 0 0\""
+            ),
+            "+OK\r\n",
+            "{name}"
+        );
+        // Small replies pass.
+        let mut c = connect(addr);
+        assert!(
+            call(&mut c, "XRANGE s - + COUNT 1").starts_with("*1\r\n"),
+            "{name}"
+        );
+        c.write_all(b"XRANGE s - +\r\n")
+            .unwrap_or_else(|e| panic!("write: {e}"));
+        let (got, closed) = drain(&mut c, Duration::from_secs(3));
+        assert!(closed, "{name}: a 110 KB reply passed a 100 KB hard limit");
+        assert!(got < 100 * 1024, "{name}: {got} bytes arrived");
+        // The limit is per client: the others go on.
+        assert_eq!(call(&mut admin, "PING"), "+PONG\r\n", "{name}");
+    }
+}
+
+#[test]
+fn output_above_the_soft_limit_for_its_seconds_closes_the_client() {
+    let (rill, redis) = servers();
+    let mut addrs = vec![("rill", rill.addr())];
+    if let Some(redis) = &redis {
+        addrs.push(("redis", redis.addr()));
+    }
+    for (name, addr) in addrs {
+        fill(addr);
+        let mut admin = connect(addr);
+        assert_eq!(
+            call(
+                &mut admin,
+                "CONFIG SET client-output-buffer-limit \"normal 0 100kb 1\""
+            ),
+            "+OK\r\n",
+            "{name}"
+        );
+        // 200 pipelined reads of 110 KB each, and the client does not read for 3 s. (Rill
+        // runs a pipeline in batches of about 64 KB of replies, so its pending output
+        // passes 100 KB only because each reply does.)
+        let mut c = connect(addr);
+        c.write_all(&b"XRANGE s - +\r\n".repeat(200))
+            .unwrap_or_else(|e| panic!("write: {e}"));
+        std::thread::sleep(Duration::from_secs(3));
+        let (got, closed) = drain(&mut c, Duration::from_secs(3));
+        assert!(closed, "{name}: the soft limit never closed the client");
+        assert!(
+            got < 200 * 110 * 1024,
+            "{name}: every reply arrived ({got} bytes)"
+        );
+        assert_eq!(call(&mut admin, "PING"), "+PONG\r\n", "{name}");
+    }
+}
+
+#[test]
+fn client_pause_holds_writes_or_everything_until_it_ends() {
+    let (rill, redis) = servers();
+    let mut addrs = vec![("rill", rill.addr())];
+    if let Some(redis) = &redis {
+        addrs.push(("redis", redis.addr()));
+    }
+    for (name, addr) in addrs {
+        let mut a = connect(addr);
+        let mut b = connect(addr);
+        assert_eq!(call(&mut a, "CLIENT PAUSE 600 WRITE"), "+OK\r\n", "{name}");
+        // Reads go on.
+        let started = Instant::now();
+        assert_eq!(call(&mut b, "GET k"), "$-1\r\n", "{name}");
+        assert!(started.elapsed() < Duration::from_millis(300), "{name}");
+        // A write waits for the end of the pause.
+        let started = Instant::now();
+        assert_eq!(call(&mut b, "SET k v"), "+OK\r\n", "{name}");
+        assert!(
+            started.elapsed() >= Duration::from_millis(400),
+            "{name}: SET ran {:?} into a 600 ms write pause",
+            started.elapsed()
+        );
+        // ALL holds reads too; UNPAUSE (itself held under ALL in Redis) is not needed: the
+        // pause ends on time.
+        assert_eq!(call(&mut a, "CLIENT PAUSE 500 ALL"), "+OK\r\n", "{name}");
+        let started = Instant::now();
+        assert_eq!(call(&mut b, "GET k"), "$1\r\nv\r\n", "{name}");
+        assert!(started.elapsed() >= Duration::from_millis(300), "{name}");
+        // UNPAUSE ends a write pause at once.
+        assert_eq!(
+            call(&mut a, "CLIENT PAUSE 100000 WRITE"),
+            "+OK\r\n",
+            "{name}"
+        );
+        let mut writer = connect(addr);
+        writer
+            .write_all(b"SET k w\r\n")
+            .unwrap_or_else(|e| panic!("write: {e}"));
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(call(&mut a, "CLIENT UNPAUSE"), "+OK\r\n", "{name}");
+        let mut buf = [0u8; 16];
+        let n = writer.read(&mut buf).unwrap_or(0);
+        assert_eq!(&buf[..n], b"+OK\r\n", "{name}");
+        // Argument errors as Redis words them.
+        assert_eq!(
+            call(&mut a, "CLIENT PAUSE x"),
+            "-ERR timeout is not an integer or out of range\r\n",
+            "{name}"
+        );
+        assert_eq!(
+            call(&mut a, "CLIENT PAUSE 10 SOME"),
+            "-ERR CLIENT PAUSE mode must be WRITE or ALL\r\n",
+            "{name}"
+        );
+    }
+}
