@@ -64,6 +64,8 @@ pub struct State {
     pub clients: clients::Clients,
     /// Wall-clock milliseconds derived from the monotonic clock, re-read once a second.
     pub clock: WallClock,
+    /// SLOWLOG's entries.
+    pub slowlog: command::slowlog::SlowLog,
 }
 
 /// Turns a monotonic instant into Unix milliseconds with one clock read per command instead

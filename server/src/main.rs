@@ -141,6 +141,17 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     let mut config = config;
+    // `dir`: the working directory, as in Redis (files the server writes land there).
+    let dir = config.engine.get("dir").unwrap_or(".").to_string();
+    if let Err(e) = std::env::set_current_dir(&dir) {
+        eprintln!("Can't chdir to '{dir}': {e}");
+        return ExitCode::from(1);
+    }
+    if let Ok(absolute) = std::env::current_dir() {
+        let _ = config
+            .engine
+            .set("dir", &absolute.display().to_string(), true);
+    }
     config.allocated_bytes = Some(counting_alloc::allocated);
     config.log_level_hook = Some(set_log_level);
     // `io-threads` (as in Redis, default 1) sets the runtime's worker threads. Commands run

@@ -8,6 +8,7 @@ pub mod introspection;
 pub mod keys;
 pub mod read_args;
 pub mod server;
+pub mod slowlog;
 pub mod strings;
 pub mod transactions;
 pub mod trim_args;
@@ -215,6 +216,7 @@ pub fn table() -> &'static HashMap<&'static str, Spec> {
         all.extend(connection::specs());
         all.extend(server::specs());
         all.extend(introspection::specs());
+        all.extend(slowlog::specs());
         all.into_iter().map(|s| (s.name, s)).collect()
     })
 }
@@ -391,6 +393,9 @@ pub fn call(ctx: &mut Ctx, spec: &Spec, args: &[Bytes]) -> Reply {
     if let Reply::Error(text) = &reply {
         entry.failed_calls += 1;
         stats.count_error(text);
+    }
+    if !spec.has_flag("skip_slowlog") {
+        slowlog::SlowLog::record(ctx, args, usec);
     }
     reply
 }
