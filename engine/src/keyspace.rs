@@ -49,10 +49,45 @@ fn scan_hash(key: &[u8]) -> u64 {
     h.finish().max(1)
 }
 
+/// How lookups record access to a key, for the eviction policies: the LRU clock (seconds),
+/// or Redis's LFU (decay time in minutes and a logarithmic counter), or not at all while a
+/// CLIENT NO-TOUCH client runs a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccessTracking {
+    /// Record when the key was last used.
+    #[default]
+    Lru,
+    /// Record how often it is used (`maxmemory-policy` *-lfu).
+    Lfu {
+        /// `lfu-log-factor`: how many hits it takes to raise the counter.
+        log_factor: u32,
+        /// `lfu-decay-time`: every this many minutes unused, the counter loses one.
+        decay_minutes: u32,
+    },
+    /// Leave access data alone (CLIENT NO-TOUCH).
+    Off,
+}
+
+/// The LFU counter a new key starts with (Redis's `LFU_INIT_VAL`), so that it is not the
+/// first to go.
+const LFU_INIT: u32 = 5;
+
+/// A stored value and the access data eviction reads (Redis keeps the same 24 bits in each
+/// object: an LRU clock, or LFU's 16-bit minute stamp and 8-bit counter).
+#[derive(Debug, Clone)]
+struct Slot {
+    value: Value,
+    access: u32,
+}
+
 /// One database.
 #[derive(Debug, Default)]
 pub struct Db {
-    map: HashMap<Bytes, Value>,
+    map: HashMap<Bytes, Slot>,
+    /// How lookups update `Slot::access`; set by [`Keyspace::set_access_tracking`].
+    tracking: AccessTracking,
+    /// State of the small random generator LFU's logarithmic increment draws from.
+    rng: u64,
     expires: HashMap<Bytes, u64>,
     /// Keys by expiry time, so active expiry finds due keys without sampling.
     expiry_order: BTreeSet<(u64, Bytes)>,
@@ -96,16 +131,71 @@ impl Db {
         self.map.contains_key(key)
     }
 
-    /// The live value at `key`.
+    /// The live value at `key`; the lookup counts as an access (LRU/LFU).
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Value> {
-        self.expire_if_due(key, now_ms);
-        self.map.get(key)
+        self.get_mut(key, now_ms).map(|v| &*v)
     }
 
-    /// The live value at `key`, for change.
+    /// The live value at `key`, for change; the lookup counts as an access (LRU/LFU).
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Value> {
         self.expire_if_due(key, now_ms);
-        self.map.get_mut(key)
+        let tracking = self.tracking;
+        let draw = match tracking {
+            AccessTracking::Lfu { .. } => self.next_random(),
+            _ => 0.0,
+        };
+        let slot = self.map.get_mut(key)?;
+        slot.access = touched(slot.access, tracking, now_ms, draw);
+        Some(&mut slot.value)
+    }
+
+    /// The access data of `key` without counting an access (eviction's sampling).
+    fn access_of(&self, key: &[u8]) -> Option<u32> {
+        self.map.get(key).map(|s| s.access)
+    }
+
+    /// How long `key` has gone unused, in seconds, by its LRU clock (OBJECT IDLETIME's
+    /// meaning); `None` when absent.
+    pub fn idle_seconds(&self, key: &[u8], now_ms: u64) -> Option<u64> {
+        self.access_of(key)
+            .map(|at| u64::from(lru_clock(now_ms).wrapping_sub(at)))
+    }
+
+    /// `key`'s LFU counter after decay (OBJECT FREQ's meaning); `None` when absent.
+    pub fn frequency(&self, key: &[u8], now_ms: u64) -> Option<u32> {
+        let decay = match self.tracking {
+            AccessTracking::Lfu { decay_minutes, .. } => decay_minutes,
+            _ => 1,
+        };
+        self.access_of(key)
+            .map(|access| lfu_decayed(access, decay, now_ms))
+    }
+
+    /// An eviction score for `key`: higher goes first. LRU: idle time; LFU: rarity.
+    pub fn eviction_score(&self, key: &[u8], lfu: bool, now_ms: u64) -> Option<u64> {
+        if lfu {
+            self.frequency(key, now_ms)
+                .map(|f| 255 - u64::from(f.min(255)))
+        } else {
+            self.idle_seconds(key, now_ms)
+        }
+    }
+
+    /// Sets how lookups record access.
+    pub fn set_tracking(&mut self, tracking: AccessTracking) {
+        self.tracking = tracking;
+    }
+
+    /// xorshift64*: LFU's coin tosses need no quality, only speed and no lock.
+    fn next_random(&mut self) -> f64 {
+        if self.rng == 0 {
+            self.rng = 0x9E37_79B9_7F4A_7C15;
+        }
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        let n = self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        (n >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// Stores `value` at `key`, dropping any time to live unless `keep_ttl`.
@@ -118,23 +208,24 @@ impl Db {
         if !keep_ttl {
             self.persist(&key);
         }
+        let access = new_access(self.tracking, now_for_new_key());
         if let Some(slot) = self.map.get_mut(&key) {
-            *slot = value;
+            *slot = Slot { value, access };
             return;
         }
         // Keys arrive as slices of a connection's read buffer; a stored key gets its own
         // allocation so that it does not pin that whole buffer for its lifetime.
         let key = Bytes::copy_from_slice(&key);
         self.scan_order.insert((scan_hash(&key), key.clone()));
-        self.map.insert(key, value);
+        self.map.insert(key, Slot { value, access });
     }
 
     /// Removes `key` and its time to live.
     pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
-        let (owned, value) = self.map.remove_entry(key)?;
+        let (owned, slot) = self.map.remove_entry(key)?;
         self.persist(key);
         self.scan_order.remove(&(scan_hash(key), owned));
-        Some(value)
+        Some(slot.value)
     }
 
     /// Sets the absolute expiry time (ms) of an existing key.
@@ -195,9 +286,26 @@ impl Db {
 
     /// Removes every key.
     pub fn clear(&mut self) {
-        let expired = self.lazily_expired;
+        let (expired, tracking) = (self.lazily_expired, self.tracking);
         *self = Db::default();
         self.lazily_expired = expired;
+        self.tracking = tracking;
+    }
+
+    /// The first key with a time to live at or after a pseudo-random point of SCAN order,
+    /// looking at most at `reach` keys; `None` when none was met.
+    pub fn any_volatile_key(&self, seed: u64, reach: usize) -> Option<Bytes> {
+        self.scan_order
+            .range((seed, Bytes::new())..)
+            .chain(self.scan_order.iter())
+            .take(reach)
+            .find(|(_, k)| self.expires.contains_key(k))
+            .map(|(_, k)| k.clone())
+    }
+
+    /// The key whose time to live ends first (volatile-ttl's choice).
+    pub fn soonest_expiring(&self) -> Option<(u64, Bytes)> {
+        self.expiry_order.iter().next().cloned()
     }
 
     /// How many keys expired on access since the last call; the counter restarts at zero.
@@ -224,12 +332,80 @@ impl Db {
     pub fn heap_bytes(&self) -> usize {
         self.map
             .iter()
-            .map(|(k, v)| k.len() + v.heap_bytes() + 64)
+            .map(|(k, s)| k.len() + s.value.heap_bytes() + 64)
             .sum()
     }
 }
 
+/// Redis's LRU clock: seconds, wrapping.
+fn lru_clock(now_ms: u64) -> u32 {
+    (now_ms / 1000) as u32
+}
+
+/// Redis's LFU minute stamp: minutes, 16 bits.
+fn lfu_minutes(now_ms: u64) -> u32 {
+    ((now_ms / 60_000) & 0xffff) as u32
+}
+
+/// The LFU counter of `access` after the decay the minutes since its stamp call for.
+fn lfu_decayed(access: u32, decay_minutes: u32, now_ms: u64) -> u32 {
+    let stamp = access >> 8;
+    let counter = access & 0xff;
+    if decay_minutes == 0 {
+        return counter;
+    }
+    let now = lfu_minutes(now_ms);
+    let elapsed = if now >= stamp {
+        now - stamp
+    } else {
+        0xffff - stamp + now
+    };
+    counter.saturating_sub(elapsed / decay_minutes)
+}
+
+/// The access data after one access.
+fn touched(access: u32, tracking: AccessTracking, now_ms: u64, draw: f64) -> u32 {
+    match tracking {
+        AccessTracking::Off => access,
+        AccessTracking::Lru => lru_clock(now_ms),
+        AccessTracking::Lfu {
+            log_factor,
+            decay_minutes,
+        } => {
+            let mut counter = lfu_decayed(access, decay_minutes, now_ms);
+            // Logarithmic: the higher the counter, the less likely a hit raises it.
+            if counter < 255 {
+                let base = counter.saturating_sub(LFU_INIT) as f64;
+                if draw < 1.0 / (base * f64::from(log_factor) + 1.0) {
+                    counter += 1;
+                }
+            }
+            (lfu_minutes(now_ms) << 8) | counter
+        }
+    }
+}
+
+/// The access data of a new key.
+fn new_access(tracking: AccessTracking, now_ms: u64) -> u32 {
+    match tracking {
+        AccessTracking::Lfu { .. } => (lfu_minutes(now_ms) << 8) | LFU_INIT,
+        _ => lru_clock(now_ms),
+    }
+}
+
+/// `set` has no clock argument; a new key's access stamp needs only second precision.
+fn now_for_new_key() -> u64 {
+    crate::now_ms()
+}
+
 impl Keyspace {
+    /// Sets how every database records access to keys.
+    pub fn set_access_tracking(&mut self, tracking: AccessTracking) {
+        for db in &mut self.dbs {
+            db.set_tracking(tracking);
+        }
+    }
+
     /// `databases` empty databases (the `databases` directive; Redis's default is 16).
     pub fn with_databases(databases: usize) -> Keyspace {
         Keyspace {
@@ -346,7 +522,14 @@ mod tests {
         };
         let mut db = Db::default();
         db.set(frame.slice(0..3), Value::Str(frame.slice(3..6)), false);
-        let Some((key, Value::Str(value))) = db.map.iter().next() else {
+        let Some((
+            key,
+            Slot {
+                value: Value::Str(value),
+                ..
+            },
+        )) = db.map.iter().next()
+        else {
             panic!("expected one string");
         };
         assert!(!inside(key));

@@ -25,6 +25,7 @@ pub mod clients;
 pub mod command;
 pub mod config;
 pub mod error;
+pub mod eviction;
 pub mod group;
 pub mod id;
 pub mod keyspace;
@@ -66,6 +67,21 @@ pub struct State {
     pub clock: WallClock,
     /// SLOWLOG's entries.
     pub slowlog: command::slowlog::SlowLog,
+    /// The host's allocation counter, if it has one (rill-server): what `used_memory` and
+    /// `maxmemory` read.
+    pub memory_counter: Option<fn() -> u64>,
+    /// An embedded engine's memory estimate, cached (see [`eviction::used_memory`]).
+    pub memory_estimate: eviction::Estimate,
+    /// The random generator eviction samples keys with.
+    pub eviction_rng: u64,
+}
+
+impl State {
+    /// Re-reads the eviction policy into how lookups record access (after CONFIG SET).
+    pub fn apply_eviction_policy(&mut self) {
+        let tracking = eviction::tracking_for(self);
+        self.keyspace.set_access_tracking(tracking);
+    }
 }
 
 /// Turns a monotonic instant into Unix milliseconds with one clock read per command instead
@@ -159,11 +175,12 @@ impl Engine {
 
     /// An empty engine with the given configuration.
     pub fn with_config(config: Config) -> Engine {
-        let state = State {
+        let mut state = State {
             keyspace: keyspace::Keyspace::with_databases(config.int("databases") as usize),
             config,
             ..State::default()
         };
+        state.apply_eviction_policy();
         Engine {
             shared: Arc::new(Shared {
                 state: Mutex::new(state),
@@ -265,6 +282,7 @@ impl Engine {
 
     /// Tells INFO about the hosting process.
     pub fn set_host_info(&self, info: HostInfo) {
+        self.shared.state.lock().memory_counter = info.allocated_bytes;
         *self.shared.host.lock() = info;
     }
 

@@ -60,6 +60,9 @@ pub struct SessionState {
     pub last_command: &'static str,
     /// A server connection, which CLIENT PAUSE holds; embedded sessions are never held.
     pub pausable: bool,
+    /// CLIENT NO-TOUCH ON: this client's commands leave keys' LRU/LFU data alone (TOUCH
+    /// still touches).
+    pub no_touch: bool,
 }
 
 impl SessionState {
@@ -83,6 +86,7 @@ impl SessionState {
             blocked: None,
             last_command: "",
             pausable: false,
+            no_touch: false,
         }
     }
 }
@@ -199,7 +203,16 @@ impl Session {
             now_ms: now,
             started,
         };
+        let untouched = ctx.session.no_touch && !args[0].eq_ignore_ascii_case(b"touch");
+        if untouched {
+            ctx.state
+                .keyspace
+                .set_access_tracking(crate::keyspace::AccessTracking::Off);
+        }
         let reply = command::dispatch(&mut ctx, args);
+        if untouched {
+            ctx.state.apply_eviction_policy();
+        }
         command::note_client_activity(&mut ctx);
         if ctx.state.keyspace.blocking.has_ready() {
             command::serve_blocked(ctx.state, shared, now);

@@ -44,6 +44,8 @@ pub struct Stats {
     pub total_net_output_bytes: u64,
     /// Writes since the last save (`rdb_changes_since_last_save`).
     pub dirty: u64,
+    /// Keys removed to stay under `maxmemory` (INFO's `evicted_keys`).
+    pub evicted_keys: u64,
     /// Highest `used_memory` INFO has seen (`used_memory_peak`).
     pub used_memory_peak: u64,
     /// Recent counter samples behind INFO's `instantaneous_*` rates, oldest first.

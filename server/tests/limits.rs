@@ -319,3 +319,215 @@ fn a_client_that_never_reads_cannot_grow_the_server_and_others_are_served() {
     );
     drop(writer.join());
 }
+
+/// One field of INFO (any section).
+fn info_field(c: &mut TcpStream, section: &str, field: &str) -> u64 {
+    let info = call(c, &format!("INFO {section}"));
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {info}"))
+}
+
+/// Sends `lines` as one pipeline and reads one reply per command, returning each reply's
+/// first line (a bulk reply's second line, its data, is read and dropped).
+fn pipeline(c: &mut TcpStream, lines: &[String]) -> Vec<String> {
+    let mut request = String::new();
+    for line in lines {
+        request.push_str(line);
+        request.push_str("\r\n");
+    }
+    c.write_all(request.as_bytes())
+        .unwrap_or_else(|e| panic!("write: {e}"));
+    let mut replies = Vec::new();
+    let mut pending = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    while replies.len() < lines.len() {
+        let n = c.read(&mut buf).unwrap_or(0);
+        assert!(n > 0, "server hung up");
+        pending.extend_from_slice(&buf[..n]);
+        while let Some(end) = pending.windows(2).position(|w| w == b"\r\n") {
+            let line = String::from_utf8_lossy(&pending[..end]).into_owned();
+            let data = match line.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
+                Some(len) => len + 2,
+                None => 0,
+            };
+            if pending.len() < end + 2 + data {
+                break;
+            }
+            replies.push(line);
+            pending.drain(..end + 2 + data);
+        }
+    }
+    replies
+}
+
+#[test]
+fn noeviction_refuses_writes_with_redis_oom_error_and_frees_on_delete() {
+    let server = start(&["--maxmemory", "8mb"]);
+    let mut c = connect(server.port);
+    let value = "v".repeat(10_000);
+    let mut refused = None;
+    'fill: for batch in 0..20 {
+        let lines: Vec<String> = (0..100)
+            .map(|i| format!("SET k:{batch}:{i} {value}"))
+            .collect();
+        for (i, reply) in pipeline(&mut c, &lines).into_iter().enumerate() {
+            if reply.starts_with('-') {
+                refused = Some((reply, batch * 100 + i));
+                break 'fill;
+            }
+        }
+    }
+    let Some((error, at)) = refused else {
+        panic!("20 MB of SETs under maxmemory 8mb were all accepted")
+    };
+    assert_eq!(
+        error,
+        "-OOM command not allowed when used memory > 'maxmemory'."
+    );
+    assert!(at > 100, "refused too early, after {at} SETs");
+    let used = info_field(&mut c, "memory", "used_memory");
+    assert!(used < 10 << 20, "used_memory {used} is far past maxmemory");
+    // Reads and deletes still run; a delete makes room again.
+    assert!(call(&mut c, "GET k:0:0").starts_with("$10000"));
+    assert_eq!(call(&mut c, "FLUSHALL"), "+OK\r\n");
+    assert_eq!(call(&mut c, "SET again v"), "+OK\r\n");
+    assert_eq!(info_field(&mut c, "stats", "evicted_keys"), 0);
+}
+
+#[test]
+fn allkeys_lru_evicts_the_least_recently_used_and_stays_under_maxmemory() {
+    let server = start(&["--maxmemory", "16mb", "--maxmemory-policy", "allkeys-lru"]);
+    let mut c = connect(server.port);
+    let value = "v".repeat(10_000);
+    let set = |prefix: &str, n: usize| -> Vec<String> {
+        (0..n)
+            .map(|i| format!("SET {prefix}:{i} {value}"))
+            .collect()
+    };
+    // Old keys, then new ones written over three seconds while a hot set keeps being read:
+    // the LRU clock counts seconds, as Redis's does.
+    assert!(pipeline(&mut c, &set("hot", 100))
+        .iter()
+        .all(|r| r == "+OK"));
+    assert!(pipeline(&mut c, &set("old", 600))
+        .iter()
+        .all(|r| r == "+OK"));
+    std::thread::sleep(Duration::from_millis(1100));
+    let reads: Vec<String> = (0..100).map(|i| format!("STRLEN hot:{i}")).collect();
+    // 30 MB more: every write succeeds, keys go instead.
+    for batch in 0..30 {
+        let replies = pipeline(&mut c, &set(&format!("new{batch}"), 100));
+        assert!(replies.iter().all(|r| r == "+OK"), "{replies:?}");
+        let hot = pipeline(&mut c, &reads);
+        assert!(
+            hot.iter().filter(|r| *r == ":10000").count() > 50,
+            "hot keys evicted"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let used = info_field(&mut c, "memory", "used_memory");
+    assert!(used <= 17 << 20, "used_memory {used} over maxmemory 16mb");
+    assert!(info_field(&mut c, "stats", "evicted_keys") > 1000);
+    let exists = |c: &mut TcpStream, prefix: &str, n: usize| -> usize {
+        let lines: Vec<String> = (0..n).map(|i| format!("EXISTS {prefix}:{i}")).collect();
+        pipeline(c, &lines).iter().filter(|r| *r == ":1").count()
+    };
+    let hot = exists(&mut c, "hot", 100);
+    let old = exists(&mut c, "old", 600);
+    assert!(
+        hot >= 90 && old < 60,
+        "LRU kept {hot}/100 recently read keys and {old}/600 old ones"
+    );
+}
+
+#[test]
+fn volatile_policies_evict_only_keys_with_a_ttl() {
+    let server = start(&["--maxmemory", "4mb", "--maxmemory-policy", "volatile-ttl"]);
+    let mut c = connect(server.port);
+    let value = "v".repeat(10_000);
+    // Keys without a TTL are never evicted; among those with one, the soonest to expire go.
+    let lines: Vec<String> = (0..300)
+        .map(|i| format!("SET ttl:{i} {value} EX {}", 1000 + i))
+        .collect();
+    assert!(pipeline(&mut c, &lines).iter().all(|r| r == "+OK"));
+    let lines: Vec<String> = (0..300).map(|i| format!("SET keep:{i} {value}")).collect();
+    let replies = pipeline(&mut c, &lines);
+    let kept = replies.iter().filter(|r| *r == "+OK").count();
+    assert!(kept > 200, "only {kept} writes succeeded");
+    assert!(info_field(&mut c, "stats", "evicted_keys") > 0);
+    // The longest TTLs survived, the shortest went first.
+    assert_eq!(call(&mut c, "EXISTS ttl:0"), ":0\r\n");
+    assert_eq!(call(&mut c, "EXISTS keep:0"), ":1\r\n");
+    // Once no key has a TTL, nothing can go: writes are refused.
+    let lines: Vec<String> = (300..900)
+        .map(|i| format!("SET keep:{i} {value}"))
+        .collect();
+    let replies = pipeline(&mut c, &lines);
+    assert!(
+        replies
+            .iter()
+            .any(|r| r == "-OOM command not allowed when used memory > 'maxmemory'."),
+        "writes never refused once only keys without TTL were left"
+    );
+    assert_eq!(call(&mut c, "EXISTS keep:0"), ":1\r\n");
+}
+
+#[test]
+fn accounted_memory_tracks_resident_memory_for_streams() {
+    let server = start(&[]);
+    let mut c = connect(server.port);
+    let used_before = info_field(&mut c, "memory", "used_memory") as f64;
+    let rss_before = info_field(&mut c, "memory", "used_memory_rss") as f64;
+    let fields: String = (0..5)
+        .map(|f| format!(" field{f} {}", "x".repeat(60)))
+        .collect();
+    for _ in 0..200 {
+        let lines: Vec<String> = (0..500).map(|_| format!("XADD s *{fields}")).collect();
+        let replies = pipeline(&mut c, &lines);
+        assert!(
+            replies.iter().all(|r| r.starts_with('$')),
+            "{:?}",
+            replies[0]
+        );
+    }
+    // What the data added, as the allocator counts it and as the kernel sees it (the
+    // process's fixed few MB of code and stacks are in RSS from the start, as in Redis).
+    let used = info_field(&mut c, "memory", "used_memory") as f64 - used_before;
+    let rss = info_field(&mut c, "memory", "used_memory_rss") as f64 - rss_before;
+    let ratio = rss / used;
+    assert!(
+        (0.9..=1.1).contains(&ratio),
+        "100,000 five-field entries: used_memory grew {used}, rss {rss}, ratio {ratio:.3}"
+    );
+}
+
+#[test]
+fn allkeys_lfu_keeps_frequently_used_keys() {
+    let server = start(&["--maxmemory", "8mb", "--maxmemory-policy", "allkeys-lfu"]);
+    let mut c = connect(server.port);
+    let value = "v".repeat(10_000);
+    let set = |prefix: &str, n: usize| -> Vec<String> {
+        (0..n)
+            .map(|i| format!("SET {prefix}:{i} {value}"))
+            .collect()
+    };
+    assert!(pipeline(&mut c, &set("hot", 50)).iter().all(|r| r == "+OK"));
+    // Fifty reads each: the counters of the hot keys climb (logarithmically).
+    let reads: Vec<String> = (0..50)
+        .flat_map(|_| (0..50).map(|i| format!("STRLEN hot:{i}")))
+        .collect();
+    assert!(pipeline(&mut c, &reads).iter().all(|r| r == ":10000"));
+    for batch in 0..20 {
+        let replies = pipeline(&mut c, &set(&format!("once{batch}"), 100));
+        assert!(replies.iter().all(|r| r == "+OK"), "{replies:?}");
+    }
+    assert!(info_field(&mut c, "stats", "evicted_keys") > 1000);
+    let lines: Vec<String> = (0..50).map(|i| format!("EXISTS hot:{i}")).collect();
+    let hot = pipeline(&mut c, &lines)
+        .iter()
+        .filter(|r| *r == ":1")
+        .count();
+    assert!(hot >= 45, "LFU kept only {hot}/50 frequently read keys");
+}

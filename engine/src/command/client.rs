@@ -362,10 +362,14 @@ fn client_no_evict(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::ok()
 }
 
-/// CLIENT NO-TOUCH ON|OFF: Rill keeps no LRU/LFU data for commands to touch.
-fn client_no_touch(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+/// CLIENT NO-TOUCH ON|OFF: while on, this client's commands do not change the LRU/LFU data
+/// eviction reads (a monitoring client must not keep keys alive); TOUCH still touches.
+fn client_no_touch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match on_off(&args[2]) {
-        Ok(_) => Reply::ok(),
+        Ok(on) => {
+            ctx.session.no_touch = on;
+            Reply::ok()
+        }
         Err(e) => e,
     }
 }

@@ -343,13 +343,42 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if !ctx.session.authenticated && !allowed_without_auth(base) {
         return reject(ctx, Some(spec), error::NOAUTH.to_string());
     }
+    if ctx.state.config.maxmemory > 0 {
+        let counter = ctx.state.memory_counter;
+        let under = crate::eviction::make_room(ctx.state, counter, ctx.now_ms);
+        if !under && may_grow_memory(ctx.session, spec) {
+            return reject(ctx, Some(spec), crate::eviction::OOM.to_string());
+        }
+    }
     if let Some(multi) = ctx.session.multi.as_mut() {
         if !runs_inside_multi(base) {
             multi.queue.push(args.to_vec());
             return Reply::simple("QUEUED");
         }
     }
-    call(ctx, spec, args)
+    let reply = call(ctx, spec, args);
+    if ctx.state.config.maxmemory > 0 && spec.has_flag("write") {
+        crate::eviction::note_write(ctx.state, args);
+    }
+    reply
+}
+
+/// Whether `maxmemory` refuses the command when memory cannot be freed: a `denyoom` command,
+/// an EXEC whose queue holds one, or anything but EXEC, DISCARD, QUIT and RESET inside MULTI,
+/// since queuing itself takes memory (Redis's rules).
+fn may_grow_memory(session: &SessionState, spec: &Spec) -> bool {
+    if spec.has_flag("denyoom") {
+        return true;
+    }
+    if session.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset") {
+        return true;
+    }
+    spec.name == "exec"
+        && session.multi.as_ref().is_some_and(|m| {
+            m.queue
+                .iter()
+                .any(|queued| lookup(queued).is_ok_and(|s| s.has_flag("denyoom")))
+        })
 }
 
 /// Answers an error for a command that was refused before it ran, and poisons an open MULTI.

@@ -220,18 +220,11 @@ fn clients_section(ctx: &mut Ctx) -> Vec<String> {
     }
 }
 
-/// Bytes in use: what the host's counting allocator reports (rill-server), else an estimate
-/// from the values' own accounting, which walks every key (embedded engines).
-fn used_memory(ctx: &Ctx) -> u64 {
-    if let Some(allocated) = ctx.shared.host.lock().allocated_bytes {
-        return allocated();
-    }
-    ctx.state
-        .keyspace
-        .dbs
-        .iter()
-        .map(|db| db.heap_bytes() as u64)
-        .sum()
+/// Bytes in use: what the host's counting allocator reports (rill-server), else the values'
+/// own accounting (embedded engines), as `maxmemory` sees it.
+fn used_memory(ctx: &mut Ctx) -> u64 {
+    let counter = ctx.state.memory_counter;
+    crate::eviction::measure(ctx.state, counter)
 }
 
 fn memory_section(ctx: &mut Ctx) -> Vec<String> {
@@ -317,7 +310,7 @@ fn stats_section(ctx: &mut Ctx) -> Vec<String> {
         "sync_partial_ok" => 0,
         "sync_partial_err" => 0,
         "expired_keys" => s.expired_keys,
-        "evicted_keys" => 0,
+        "evicted_keys" => ctx.state.stats.evicted_keys,
         "evicted_clients" => 0,
         "keyspace_hits" => s.keyspace_hits,
         "keyspace_misses" => s.keyspace_misses,
@@ -563,6 +556,7 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
     }
     ctx.state.config = config;
+    ctx.state.apply_eviction_policy();
     Reply::ok()
 }
 
