@@ -395,11 +395,12 @@ def is_redis_binary(path: str) -> bool:
 class Server:
     """A server process on a free port, with its log in a temp dir."""
 
-    def __init__(self, label: str, binary: str, workdir: Path, pin_cpu: int | None):
+    def __init__(self, label: str, binary: str, workdir: Path, pin_cpu: int | None,
+                 extra: list[str] | None = None):
         self.label = label
         self.binary = binary
         self.port = free_port()
-        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1"]
+        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1"] + (extra or [])
         if is_redis_binary(binary):
             # No snapshots, no AOF: an in-memory server, like rill-server by default.
             args += ["--save", "", "--appendonly", "no"]
@@ -664,6 +665,37 @@ def memory(binaries: dict[str, str], workdir: Path, args) -> list[tuple[str, dic
 # ---------------------------------------------------------------------------------------------
 
 
+def idle_connections(binaries: dict[str, str], workdir: Path, count: int) -> dict[str, float | None]:
+    """Resident bytes per idle client: a fresh server, `count` connections that each sent one
+    PING and then wait, RSS growth divided by `count`."""
+    results: dict[str, float | None] = {}
+    for label, binary in binaries.items():
+        server = Server(label, binary, workdir, None, extra=["--maxclients", str(count + 100)])
+        sockets: list[socket.socket] = []
+        try:
+            time.sleep(0.2)
+            before = server.rss_bytes()
+            for _ in range(count):
+                s = socket.create_connection(("127.0.0.1", server.port))
+                s.sendall(b"PING\r\n")
+                sockets.append(s)
+            for s in sockets:
+                if s.recv(16) != b"+PONG\r\n":
+                    raise RuntimeError("no PONG")
+            time.sleep(0.5)
+            after = server.rss_bytes()
+            results[label] = (after - before) / count
+            print(f"  [idle connections] {label:<5} {results[label]:.0f} B/connection", flush=True)
+        except (RuntimeError, OSError) as e:
+            print(f"  [idle connections] {label:<5} ERROR {e}", flush=True)
+            results[label] = None
+        finally:
+            for s in sockets:
+                s.close()
+            server.stop()
+    return results
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     right = [i > 0 for i in range(len(header))]
@@ -730,6 +762,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600, help="seconds before one redis-benchmark run is abandoned")
     parser.add_argument("--skip-throughput", action="store_true", help="only measure memory")
     parser.add_argument("--skip-memory", action="store_true", help="only measure throughput")
+    parser.add_argument("--connections", type=int, default=10_000,
+                        help="idle connections opened for the per-connection memory figure (default: %(default)s)")
     args = parser.parse_args()
 
     if args.rounds < 1 or args.requests < 1 or args.entries < 1:
@@ -759,6 +793,7 @@ def main() -> int:
     binaries = {"Redis": args.redis, "Rill": args.rill}
     throughput_rows: list[ThroughputRow] = []
     memory_rows = []
+    idle_rows: dict[str, float | None] = {}
     with tempfile.TemporaryDirectory(prefix="rill-compare-") as tmp:
         workdir = Path(tmp)
         try:
@@ -773,6 +808,8 @@ def main() -> int:
             if not args.skip_memory:
                 print(f"== memory (VmRSS growth over {args.entries:,} entries, fresh process each)", flush=True)
                 memory_rows = memory(binaries, workdir, args)
+                print(f"== memory per idle connection ({args.connections:,} connections)", flush=True)
+                idle_rows = idle_connections(binaries, workdir, args.connections)
         except KeyboardInterrupt:
             print("\ninterrupted; stopping servers", file=sys.stderr)
             return 130
@@ -812,6 +849,12 @@ def main() -> int:
             for label, res in results.items():
                 if res.error:
                     out.append(f"  {label} error in {name!r}: {res.error}")
+    if idle_rows:
+        out += ["", f"Memory per idle connection (VmRSS growth / {args.connections:,} connections; lower is better):", ""]
+        cell = lambda v: "error" if v is None else f"{v:.0f}"
+        redis, rill = idle_rows.get("Redis"), idle_rows.get("Rill")
+        out.append(markdown_table(["", "Redis B/conn", "Rill B/conn", "Rill/Redis"],
+                                  [["idle connection", cell(redis), cell(rill), ratio(rill, redis)]]))
     print("\n".join(out))
     return 0
 
