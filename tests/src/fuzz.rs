@@ -31,7 +31,7 @@ impl Rng {
     }
 
     /// The next 64 random bits.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -40,7 +40,7 @@ impl Rng {
 
     /// A number below `n` (n > 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 
     /// True with probability 1/`n`.
@@ -157,13 +157,11 @@ const SKIPPED: &[&str] = &["shutdown", "quit", "reset", "client|kill", "client|p
 /// One argument: a token, a random number, random bytes (with CR/LF and NUL), or long.
 fn argument(rng: &mut Rng) -> Bytes {
     match rng.below(10) {
-        0 => Bytes::from(rng.next().to_string()),
+        0 => Bytes::from(rng.next_u64().to_string()),
         1 => Bytes::from(format!("{}-{}", rng.below(5), rng.below(5))),
         2 => {
             let len = rng.below(12);
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| *rng.pick(&[b'\r', b'\n', 0, b' ', b'"', b'\'', b'a', 0xff, b'-', b'9']))
-                .collect();
+            let bytes: Vec<u8> = (0..len).map(|_| *rng.pick(b"\r\n\0 \"'a\xff-9")).collect();
             Bytes::from(bytes)
         }
         3 if rng.one_in(20) => Bytes::from(vec![b'x'; 1 + rng.below(100_000)]),
@@ -263,9 +261,9 @@ pub fn wire_input(rng: &mut Rng, names: &[Vec<Bytes>]) -> Vec<u8> {
                     // Damage: flip, cut or insert a byte.
                     let at = rng.below(f.len());
                     match rng.below(3) {
-                        0 => f[at] = rng.next() as u8,
+                        0 => f[at] = rng.next_u64() as u8,
                         1 => f.truncate(at),
-                        _ => f.insert(at, *rng.pick(&[b'\r', b'\n', b'*', b'$', b'-', b'0'])),
+                        _ => f.insert(at, *rng.pick(b"\r\n*$-0")),
                     }
                 }
                 out.extend_from_slice(&f);
