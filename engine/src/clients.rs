@@ -100,8 +100,10 @@ impl ClientInfo {
 /// Every connected client, by ID.
 #[derive(Debug, Default)]
 pub struct Clients {
-    /// Every live client. A BTreeMap because CLIENT LIST prints clients in ID order.
-    pub by_id: BTreeMap<u64, ClientInfo>,
+    /// Every live client. A BTreeMap because CLIENT LIST prints clients in ID order; boxed
+    /// entries keep the tree's nodes small (this registry is a good part of what an idle
+    /// connection costs).
+    pub by_id: BTreeMap<u64, Box<ClientInfo>>,
     next_id: u64,
     /// Clients waiting in a blocking command (INFO's `blocked_clients`).
     pub blocked: u64,

@@ -232,7 +232,10 @@ impl Engine {
         let st = self.shared.state.lock();
         let timeout = st.config.timeout;
         let mut closed = Vec::new();
-        if timeout == 0 {
+        // A paused client waits for the pause, not idly: Redis counts it as blocked. The
+        // engine does not know whose command a pause holds, so no one is closed meanwhile.
+        let paused = st.clients.pause.is_some_and(|p| p.until_ms > now);
+        if timeout == 0 || paused {
             return closed;
         }
         for info in st.clients.by_id.values() {

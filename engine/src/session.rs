@@ -105,7 +105,7 @@ impl Session {
             let id = st.clients.next_id();
             st.clients.by_id.insert(
                 id,
-                ClientInfo {
+                Box::new(ClientInfo {
                     id,
                     addr: "embedded:0".into(),
                     laddr: "embedded:0".into(),
@@ -121,7 +121,7 @@ impl Session {
                     watching: 0,
                     kill: None,
                     no_evict: false,
-                },
+                }),
             );
             id
         };

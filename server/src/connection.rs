@@ -28,7 +28,7 @@ use crate::protocol::{Limits, RequestParser};
 /// much per event (`NET_MAX_WRITES_PER_EVENT`).
 pub const BATCH_OUTPUT: usize = 64 * 1024;
 
-/// Room made for each socket read (Redis's `PROTO_IOBUF_LEN`); a big argument gets room for
+/// Most bytes taken per socket read (Redis's `PROTO_IOBUF_LEN`); a big argument gets room for
 /// all of itself from the request parser.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -81,8 +81,14 @@ struct Connection {
 }
 
 /// Serves one client until it leaves, is killed, breaks the protocol, overruns a limit, or
-/// the server stops.
-pub async fn serve(engine: Engine, socket: TcpStream, shutdown: watch::Receiver<bool>) {
+/// the server stops. The set-up runs before the returned future exists, so that the future
+/// (one per client, held as long as the client stays) carries only the connection and its
+/// loop, not the set-up's locals as well.
+pub fn serve(
+    engine: Engine,
+    socket: TcpStream,
+    shutdown: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> {
     let _ = socket.set_nodelay(true);
     let peer = socket
         .peer_addr()
@@ -111,9 +117,11 @@ pub async fn serve(engine: Engine, socket: TcpStream, shutdown: watch::Receiver<
         shutdown,
         peer,
     };
-    let End::Gone = connection.run().await;
-    connection.count_traffic();
-    tracing::debug!(peer = %connection.peer, "client gone");
+    async move {
+        let End::Gone = connection.run().await;
+        connection.count_traffic();
+        tracing::debug!(peer = %connection.peer, "client gone");
+    }
 }
 
 impl Connection {
@@ -141,25 +149,40 @@ impl Connection {
                 Batch::Full => tokio::task::yield_now().await,
                 Batch::Close => return End::Gone,
                 Batch::Blocked(reply) => {
-                    // The engine's timer answers a timeout; a served read's reply wins.
-                    let reply = tokio::select! {
-                        biased;
-                        r = reply => r,
-                        _ = self.killed.notified() => return End::Gone,
-                        _ = self.shutdown.changed() => return End::Gone,
-                        _ = wait_for_departure(&self.socket, &mut self.input) => return End::Gone,
+                    // Rare, so its state is boxed: an idle connection's task stays small.
+                    let Some(reply) = Box::pin(self.wait_blocked(reply)).await else {
+                        return End::Gone;
                     };
                     self.encode(&reply);
                 }
                 Batch::Paused => {
-                    tokio::select! {
-                        biased;
-                        _ = self.killed.notified() => return End::Gone,
-                        _ = self.shutdown.changed() => return End::Gone,
-                        _ = tokio::time::sleep(PAUSE_POLL) => {}
+                    if !Box::pin(self.wait_pause()).await {
+                        return End::Gone;
                     }
                 }
             }
+        }
+    }
+
+    /// Waits for a blocked command's reply; `None` when the client left, was killed, or the
+    /// server is stopping. The engine's timer answers a timeout; a served read's reply wins.
+    async fn wait_blocked(&mut self, reply: BlockedReply) -> Option<Reply> {
+        tokio::select! {
+            biased;
+            r = reply => Some(r),
+            _ = self.killed.notified() => None,
+            _ = self.shutdown.changed() => None,
+            _ = wait_for_departure(&self.socket, &mut self.input) => None,
+        }
+    }
+
+    /// Waits a moment for CLIENT PAUSE to end; false when the connection must end.
+    async fn wait_pause(&mut self) -> bool {
+        tokio::select! {
+            biased;
+            _ = self.killed.notified() => false,
+            _ = self.shutdown.changed() => false,
+            _ = tokio::time::sleep(PAUSE_POLL) => true,
         }
     }
 
@@ -177,10 +200,7 @@ impl Connection {
                 _ = self.shutdown.changed() => return false,
                 ready = self.socket.readable() => if ready.is_err() { return false },
             }
-            if self.input.capacity() - self.input.len() < READ_CHUNK {
-                self.input.reserve(READ_CHUNK);
-            }
-            match self.socket.try_read_buf(&mut self.input) {
+            match read_available(&self.socket, &mut self.input) {
                 Ok(0) => return false,
                 Ok(n) => {
                     self.traffic.0 += n as u64;
@@ -238,7 +258,8 @@ impl Connection {
 
     fn encode(&mut self, reply: &Reply) {
         if self.output.capacity() == 0 {
-            self.output.reserve(4096);
+            // Most replies are short; the buffer grows for the others.
+            self.output.reserve(256);
         }
         reply.encode(self.session.protocol(), &mut self.output);
     }
@@ -251,7 +272,38 @@ impl Connection {
         if self.output.is_empty() {
             return true;
         }
+        if limit.hard > 0 && self.output.len() as u64 > limit.hard {
+            // Redis checks a reply against the hard limit as it is queued, however fast
+            // the client reads.
+            self.over_limit();
+            return false;
+        }
+        if limit.soft > 0 && self.output.len() as u64 > limit.soft && self.soft_since.is_none() {
+            self.soft_since = Some(Instant::now());
+        }
+        // Usually the kernel takes everything at once; only a client that reads slowly
+        // needs the waiting path (boxed, so that an idle connection's task stays small).
         let mut written = 0;
+        while written < self.output.len() {
+            match self.socket.try_write(&self.output[written..]) {
+                Ok(0) => return false,
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => return false,
+            }
+        }
+        if written < self.output.len() && !Box::pin(self.write_rest(limit, written)).await {
+            return false;
+        }
+        self.traffic.1 += self.output.len() as u64;
+        // Give the buffer back: most replies are small, and an idle client holds nothing.
+        self.output = Vec::new();
+        true
+    }
+
+    /// Writes `output[written..]` to a client that is not taking it all, applying the
+    /// output-buffer limits while it waits.
+    async fn write_rest(&mut self, limit: OutputLimit, mut written: usize) -> bool {
         while written < self.output.len() {
             let pending = (self.output.len() - written) as u64;
             if limit.hard > 0 && pending > limit.hard {
@@ -288,9 +340,6 @@ impl Connection {
                 _ = sleep => {}
             }
         }
-        self.traffic.1 += written as u64;
-        // Give the buffer back: most replies are small, and an idle client holds nothing.
-        self.output = Vec::new();
         true
     }
 
@@ -309,6 +358,20 @@ impl Connection {
     }
 }
 
+/// Reads what the socket has into `input` without waiting. Bytes land in a buffer on the
+/// stack first and `input` grows by exactly what came, so a connection that is woken without
+/// data (readiness can be spurious) or sends a short command holds no 16 KiB buffer; a frame
+/// whose big argument the parser has already made room for is read into that room directly.
+fn read_available(socket: &TcpStream, input: &mut BytesMut) -> std::io::Result<usize> {
+    if input.capacity() - input.len() >= READ_CHUNK {
+        return socket.try_read_buf(input);
+    }
+    let mut chunk = [0u8; READ_CHUNK];
+    let n = socket.try_read(&mut chunk)?;
+    input.extend_from_slice(&chunk[..n]);
+    Ok(n)
+}
+
 /// While blocked, keeps reading so a client that hangs up is noticed (and its block removed);
 /// bytes it sends meanwhile are kept for later. Resolves when the client is gone.
 async fn wait_for_departure(socket: &TcpStream, input: &mut BytesMut) {
@@ -316,10 +379,7 @@ async fn wait_for_departure(socket: &TcpStream, input: &mut BytesMut) {
         if socket.readable().await.is_err() {
             return;
         }
-        if input.capacity() - input.len() < READ_CHUNK {
-            input.reserve(READ_CHUNK);
-        }
-        match socket.try_read_buf(input) {
+        match read_available(socket, input) {
             Ok(0) => return,
             // Still here; what it sent waits (bounded by the query buffer check later).
             Ok(_) if input.len() > 64 * 1024 * 1024 => return,

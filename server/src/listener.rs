@@ -185,3 +185,52 @@ pub fn out_of_descriptors(error: &std::io::Error) -> bool {
             || code == rustix::io::Errno::NFILE.raw_os_error()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn keepalive_follows_redis_timings() {
+        let listener = bind("127.0.0.1:0", 16).unwrap_or_else(|e| panic!("bind: {e}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("local_addr: {e}"));
+        let client = TcpStream::connect(addr)
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"));
+        set_keepalive(&client, 300);
+        let socket = SockRef::from(&client);
+        assert_eq!(socket.keepalive().ok(), Some(true));
+        assert_eq!(
+            socket.tcp_keepalive_time().ok(),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(
+            socket.tcp_keepalive_interval().ok(),
+            Some(Duration::from_secs(100))
+        );
+        assert_eq!(socket.tcp_keepalive_retries().ok(), Some(3));
+    }
+
+    #[test]
+    fn accept_errors_are_logged_at_most_once_a_second() {
+        let mut errors = AcceptErrors::default();
+        let e = std::io::Error::from_raw_os_error(rustix::io::Errno::MFILE.raw_os_error());
+        assert!(out_of_descriptors(&e));
+        for _ in 0..100 {
+            errors.record(&e);
+        }
+        assert_eq!(errors.suppressed, 99);
+    }
+
+    #[test]
+    fn loopback_peers() {
+        let local: SocketAddr = "127.0.0.5:1".parse().unwrap_or_else(|e| panic!("{e}"));
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:1"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let remote: SocketAddr = "192.0.2.2:1".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert!(is_loopback(&local) && is_loopback(&mapped) && !is_loopback(&remote));
+    }
+}

@@ -362,6 +362,13 @@ fn pipeline(c: &mut TcpStream, lines: &[String]) -> Vec<String> {
     replies
 }
 
+/// `SET prefix:0 value` ... `SET prefix:{n-1} value`.
+fn sets(prefix: &str, n: usize, value: &str) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("SET {prefix}:{i} {value}"))
+        .collect()
+}
+
 #[test]
 fn noeviction_refuses_writes_with_redis_oom_error_and_frees_on_delete() {
     let server = start(&["--maxmemory", "8mb"]);
@@ -401,11 +408,7 @@ fn allkeys_lru_evicts_the_least_recently_used_and_stays_under_maxmemory() {
     let server = start(&["--maxmemory", "16mb", "--maxmemory-policy", "allkeys-lru"]);
     let mut c = connect(server.port);
     let value = "v".repeat(10_000);
-    let set = |prefix: &str, n: usize| -> Vec<String> {
-        (0..n)
-            .map(|i| format!("SET {prefix}:{i} {value}"))
-            .collect()
-    };
+    let set = |prefix: &str, n: usize| sets(prefix, n, &value);
     // Old keys, then new ones written over three seconds while a hot set keeps being read:
     // the LRU clock counts seconds, as Redis's does.
     assert!(pipeline(&mut c, &set("hot", 100))
@@ -508,11 +511,7 @@ fn allkeys_lfu_keeps_frequently_used_keys() {
     let server = start(&["--maxmemory", "8mb", "--maxmemory-policy", "allkeys-lfu"]);
     let mut c = connect(server.port);
     let value = "v".repeat(10_000);
-    let set = |prefix: &str, n: usize| -> Vec<String> {
-        (0..n)
-            .map(|i| format!("SET {prefix}:{i} {value}"))
-            .collect()
-    };
+    let set = |prefix: &str, n: usize| sets(prefix, n, &value);
     assert!(pipeline(&mut c, &set("hot", 50)).iter().all(|r| r == "+OK"));
     // Fifty reads each: the counters of the hot keys climb (logarithmically).
     let reads: Vec<String> = (0..50)

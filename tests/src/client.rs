@@ -94,3 +94,27 @@ pub fn failure_as_reply(err: &io::Error) -> Reply {
         _ => Reply::Missing(err.to_string()),
     }
 }
+
+/// Sends `input` raw on a fresh connection, then reads until the server closes or stays quiet
+/// for 300 ms. Returns what came back and whether the server closed the connection: how
+/// malformed and hostile input is compared between servers.
+pub fn exchange(addr: SocketAddr, input: &[u8]) -> (Vec<u8>, bool) {
+    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_millis(300))).ok();
+    s.write_all(input)
+        .unwrap_or_else(|e| panic!("write to {addr}: {e}"));
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (out, true),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut =>
+            {
+                return (out, false)
+            }
+            Err(_) => return (out, true),
+        }
+    }
+}

@@ -3,9 +3,10 @@
 //! or vanishes mid-frame must never disturb another client.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
 
+use rill_tests::client::exchange;
 use rill_tests::oracle::RedisServer;
 
 fn rill() -> rill_server::RunningServer {
@@ -15,29 +16,6 @@ fn rill() -> rill_server::RunningServer {
     }) {
         Ok(s) => s,
         Err(e) => panic!("rill-server failed to start: {e}"),
-    }
-}
-
-/// Sends `input`, then reads until the server closes or stays quiet for a moment.
-/// Returns what came back and whether the server closed the connection.
-fn exchange(addr: SocketAddr, input: &[u8]) -> (Vec<u8>, bool) {
-    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_millis(300))).ok();
-    s.write_all(input).unwrap_or_else(|e| panic!("write: {e}"));
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return (out, true),
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e)
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.kind() == std::io::ErrorKind::TimedOut =>
-            {
-                return (out, false)
-            }
-            Err(_) => return (out, true),
-        }
     }
 }
 

@@ -6,10 +6,9 @@
 //! must be one line, byte for byte what Redis answers, and the `GET` must still answer nil:
 //! before the fix, a group name of `g\r\n$6\r\nhacked` made that `GET` answer "hacked".
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::net::SocketAddr;
 
+use rill_tests::client::exchange;
 use rill_tests::oracle::RedisServer;
 use rill_tests::resp::encode_command;
 
@@ -130,23 +129,6 @@ fn prepare(addr: SocketAddr) {
     setup.extend(encode_command(&["XGROUP", "CREATE", "s", "g", "0"]));
     let (out, _) = exchange(addr, &setup);
     assert_eq!(out, b"$3\r\n1-1\r\n+OK\r\n", "setup failed");
-}
-
-/// Sends `input` and reads until the server closes or stays quiet for a moment.
-fn exchange(addr: SocketAddr, input: &[u8]) -> (Vec<u8>, bool) {
-    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_millis(300))).ok();
-    s.write_all(input)
-        .unwrap_or_else(|e| panic!("write to {addr}: {e}"));
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return (out, true),
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(_) => return (out, false),
-        }
-    }
 }
 
 /// The first line and what follows it: the hostile command's reply and the rest.

@@ -373,12 +373,17 @@ fn may_grow_memory(session: &SessionState, spec: &Spec) -> bool {
     if session.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset") {
         return true;
     }
-    spec.name == "exec"
-        && session.multi.as_ref().is_some_and(|m| {
-            m.queue
-                .iter()
-                .any(|queued| lookup(queued).is_ok_and(|s| s.has_flag("denyoom")))
-        })
+    spec.name == "exec" && queue_has_flag(session, "denyoom")
+}
+
+/// Whether a command queued in the session's MULTI carries `flag`: what EXEC will run decides
+/// how pauses and `maxmemory` treat the EXEC.
+fn queue_has_flag(session: &SessionState, flag: &str) -> bool {
+    session.multi.as_ref().is_some_and(|m| {
+        m.queue
+            .iter()
+            .any(|queued| lookup(queued).is_ok_and(|s| s.has_flag(flag)))
+    })
 }
 
 /// Answers an error for a command that was refused before it ran, and poisons an open MULTI.
@@ -435,15 +440,7 @@ pub fn may_write(session: &SessionState, args: &[Bytes]) -> bool {
     let Ok(spec) = lookup(args) else {
         return false;
     };
-    if spec.has_flag("write") {
-        return true;
-    }
-    spec.name == "exec"
-        && session.multi.as_ref().is_some_and(|m| {
-            m.queue
-                .iter()
-                .any(|queued| lookup(queued).is_ok_and(|s| s.has_flag("write")))
-        })
+    spec.has_flag("write") || (spec.name == "exec" && queue_has_flag(session, "write"))
 }
 
 /// Records the command in the client registry (CLIENT LIST's `cmd`, `idle`, `db`).
