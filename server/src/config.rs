@@ -10,7 +10,7 @@ use crate::protocol::split_args;
 pub struct Config {
     /// TCP port; 0 picks a free one (tests).
     pub port: u16,
-    /// Address to bind.
+    /// Addresses to listen on, space-separated as in Redis's `bind` (`127.0.0.1 -::1`).
     pub bind: String,
     /// The config file given on the command line, if any (INFO shows it).
     pub config_file: Option<PathBuf>,
@@ -124,12 +124,12 @@ impl Config {
                     .map_err(|_| ConfigError(format!("Invalid port '{value}'")))?;
             }
             "bind" => {
-                if values.len() != 1 {
+                if values.is_empty() {
                     return Err(ConfigError(
-                        "Rill listens on one address: give bind a single address".into(),
+                        "Bad directive or wrong number of arguments".into(),
                     ));
                 }
-                self.bind = values[0].clone();
+                self.bind = values.join(" ");
             }
             _ => {}
         }

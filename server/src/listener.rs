@@ -17,6 +17,62 @@ pub const MAX_CLIENTS_REACHED: &[u8] = b"-ERR max number of clients reached\r\n"
 /// that users find the same advice they would get from Redis.
 pub const DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
+/// Binds every address of a `bind` directive (`127.0.0.1 -::1`, `* -::*`): `*` is every IPv4
+/// address, `::*` every IPv6 one, and a leading `-` marks an address that may be missing
+/// (skipped with a warning when it cannot be bound), as in Redis. With port 0 the first
+/// address picks a free port and the others use the same one.
+pub fn bind_all(addresses: &str, port: u16, backlog: i32) -> std::io::Result<Vec<TcpListener>> {
+    let mut listeners: Vec<TcpListener> = Vec::new();
+    for word in addresses.split_whitespace() {
+        let (optional, host) = match word.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, word),
+        };
+        let host = match host {
+            "*" => "0.0.0.0",
+            "::*" => "::",
+            other => other,
+        };
+        let port = match listeners.first() {
+            Some(first) if port == 0 => first.local_addr()?.port(),
+            _ => port,
+        };
+        let addr = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        match bind(&addr, backlog) {
+            Ok(listener) => listeners.push(listener),
+            Err(e) if optional => {
+                tracing::warn!("Could not bind optional address {addr}, skipping: {e}");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if listeners.is_empty() {
+        return Err(std::io::Error::other(format!(
+            "Failed listening on port {port} (tcp), aborting: no address of '{addresses}' could be bound"
+        )));
+    }
+    Ok(listeners)
+}
+
+/// Waits for a connection on any of `listeners`; returns which one and what accept gave.
+pub async fn accept_any(
+    listeners: &[TcpListener],
+) -> (usize, std::io::Result<(TcpStream, SocketAddr)>) {
+    std::future::poll_fn(|cx| {
+        for (i, listener) in listeners.iter().enumerate() {
+            if let std::task::Poll::Ready(result) = listener.poll_accept(cx) {
+                return std::task::Poll::Ready((i, result));
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
 /// Binds `addr` with the accept queue `backlog` long (`tcp-backlog`), warning as Redis does
 /// when the kernel caps it lower.
 pub fn bind(addr: &str, backlog: i32) -> std::io::Result<TcpListener> {
@@ -222,6 +278,19 @@ mod tests {
             errors.record(&e);
         }
         assert_eq!(errors.suppressed, 99);
+    }
+
+    #[tokio::test]
+    async fn several_addresses_share_one_port_and_optional_ones_may_fail() {
+        let listeners =
+            bind_all("127.0.0.1 -::1 -192.0.2.254", 0, 16).unwrap_or_else(|e| panic!("bind: {e}"));
+        let ports: Vec<u16> = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .map(|a| a.port())
+            .collect();
+        assert!(!ports.is_empty() && ports.iter().all(|p| *p == ports[0]));
+        assert!(bind_all("192.0.2.254", 0, 16).is_err());
     }
 
     #[test]

@@ -17,7 +17,8 @@ use crate::listener::{self, Admission, SpareDescriptor};
 /// A bound server, ready to run.
 pub struct Server {
     engine: Engine,
-    listener: TcpListener,
+    /// One listening socket per `bind` address.
+    listeners: Vec<TcpListener>,
     shutdown_tx: watch::Sender<bool>,
     /// Held from the start so that a stop requested before `run` begins is not lost (a watch
     /// channel with no receiver drops what is sent).
@@ -27,11 +28,11 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds the listening socket. The error reads like Redis's when the port is taken.
+    /// Binds the listening sockets, one per `bind` address. The error reads like Redis's when
+    /// the port is taken.
     pub async fn bind(config: Config) -> std::io::Result<Server> {
-        let addr = format!("{}:{}", config.bind, config.port);
         let backlog = config.engine.int("tcp-backlog").min(i32::MAX as u64) as i32;
-        let listener = listener::bind(&addr, backlog)?;
+        let listeners = listener::bind_all(&config.bind, config.port, backlog)?;
         let mut config = config;
         let maxclients = crate::descriptors::fit_maxclients(config.engine.maxclients)
             .map_err(std::io::Error::other)?;
@@ -40,7 +41,7 @@ impl Server {
                 .engine
                 .set("maxclients", &maxclients.to_string(), true);
         }
-        let local = listener.local_addr()?;
+        let local = listeners[0].local_addr()?;
         let engine = Engine::with_config(config.engine.clone());
         engine.configure(|c| {
             let _ = c.set("port", &local.port().to_string(), true);
@@ -65,7 +66,7 @@ impl Server {
         }));
         Ok(Server {
             engine,
-            listener,
+            listeners,
             shutdown_tx,
             shutdown_rx,
             log_level_hook: config.log_level_hook,
@@ -74,7 +75,7 @@ impl Server {
 
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+        self.listeners[0].local_addr()
     }
 
     /// The engine behind this server.
@@ -92,7 +93,7 @@ impl Server {
     pub async fn run(self) {
         let Server {
             engine,
-            listener,
+            listeners,
             shutdown_tx,
             shutdown_rx: mut shutdown,
             log_level_hook,
@@ -128,12 +129,12 @@ impl Server {
         let mut accept_errors = listener::AcceptErrors::default();
         loop {
             tokio::select! {
-                accepted = listener.accept() => {
+                (which, accepted) = listener::accept_any(&listeners) => {
                     let (socket, peer) = match accepted {
                         Ok(a) => a,
                         Err(e) => {
                             accept_errors.record(&e);
-                            if listener::out_of_descriptors(&e) && spare.refuse_one(&listener).await {
+                            if listener::out_of_descriptors(&e) && spare.refuse_one(&listeners[which]).await {
                                 engine.count_connection(false);
                                 continue;
                             }
@@ -158,7 +159,7 @@ impl Server {
             }
         }
         tracing::info!("shutting down: no new connections, finishing in-flight replies");
-        drop(listener);
+        drop(listeners);
         let _ = cron.await;
         let deadline = tokio::time::sleep(Duration::from_secs(5));
         tokio::pin!(deadline);
