@@ -304,6 +304,11 @@ impl Engine {
         }
         state.stats.expired_keys += removed as u64;
         state.stats.sample(now);
+        // The peak is watched between INFO calls too, as Redis's cron does (cheap only with
+        // a counting allocator; an embedded engine updates it when INFO measures).
+        if let Some(count) = state.memory_counter {
+            state.stats.used_memory_peak = state.stats.used_memory_peak.max(count());
+        }
         removed
     }
 

@@ -358,18 +358,28 @@ impl Connection {
     }
 }
 
-/// Reads what the socket has into `input` without waiting. Bytes land in a buffer on the
-/// stack first and `input` grows by exactly what came, so a connection that is woken without
+/// Reads what the socket has into `input` without waiting. Bytes land in the thread's read
+/// buffer first and `input` grows by exactly what came, so a connection that is woken without
 /// data (readiness can be spurious) or sends a short command holds no 16 KiB buffer; a frame
 /// whose big argument the parser has already made room for is read into that room directly.
 fn read_available(socket: &TcpStream, input: &mut BytesMut) -> std::io::Result<usize> {
     if input.capacity() - input.len() >= READ_CHUNK {
         return socket.try_read_buf(input);
     }
-    let mut chunk = [0u8; READ_CHUNK];
-    let n = socket.try_read(&mut chunk)?;
-    input.extend_from_slice(&chunk[..n]);
-    Ok(n)
+    READ_BUFFER.with(|chunk| {
+        let mut chunk = chunk.borrow_mut();
+        let n = socket.try_read(&mut chunk[..])?;
+        input.extend_from_slice(&chunk[..n]);
+        Ok(n)
+    })
+}
+
+thread_local! {
+    /// The buffer every connection on this thread reads into before its bytes are copied
+    /// to the connection's own input: one per thread, so no connection holds one while idle
+    /// and no read pays for zeroing a fresh one.
+    static READ_BUFFER: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0u8; READ_CHUNK].into_boxed_slice());
 }
 
 /// While blocked, keeps reading so a client that hangs up is noticed (and its block removed);

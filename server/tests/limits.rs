@@ -245,14 +245,18 @@ fn logs_go_to_the_logfile_at_the_loglevel() {
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
     let log = dir.join("rill.log");
     let log_arg = log.to_str().unwrap_or_default().to_string();
+    // A PING answered means the accept loop runs, so the start-up lines are written.
+    let ping = |server: &Server| assert_eq!(call(&mut connect(server.port), "PING"), "+PONG\r\n");
     {
-        let _server = start(&["--logfile", &log_arg]);
+        let server = start(&["--logfile", &log_arg]);
+        ping(&server);
     }
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(text.contains("ready to accept connections"), "{text}");
     std::fs::remove_file(&log).unwrap_or_else(|e| panic!("rm: {e}"));
     {
-        let _server = start(&["--logfile", &log_arg, "--loglevel", "warning"]);
+        let server = start(&["--logfile", &log_arg, "--loglevel", "warning"]);
+        ping(&server);
     }
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(!text.contains("ready to accept connections"), "{text}");
@@ -529,4 +533,23 @@ fn allkeys_lfu_keeps_frequently_used_keys() {
         .filter(|r| *r == ":1")
         .count();
     assert!(hot >= 45, "LFU kept only {hot}/50 frequently read keys");
+}
+
+#[test]
+fn an_idle_connection_holds_no_buffers() {
+    let server = start(&[]);
+    let mut admin = connect(server.port);
+    let before = info_field(&mut admin, "memory", "used_memory");
+    let mut idle = Vec::new();
+    for _ in 0..500 {
+        let mut c = connect(server.port);
+        assert_eq!(call(&mut c, "PING"), "+PONG\r\n");
+        idle.push(c);
+    }
+    // The allocator's own count, not RSS: what the server holds per client after a command.
+    let per_client = (info_field(&mut admin, "memory", "used_memory") - before) / 500;
+    assert!(
+        per_client < 2048,
+        "an idle client that sent one command holds {per_client} bytes"
+    );
 }

@@ -495,3 +495,51 @@ fn client_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
         ],
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::test_support::{run, text};
+    use crate::{Engine, Reply};
+
+    #[test]
+    fn no_evict_shows_as_flag_e() {
+        let mut s = Engine::new().session();
+        assert!(text(run(&mut s, &["CLIENT", "INFO"])).contains(" flags=N "));
+        assert_eq!(run(&mut s, &["CLIENT", "NO-EVICT", "on"]), Reply::ok());
+        assert!(text(run(&mut s, &["CLIENT", "INFO"])).contains(" flags=e "));
+        assert_eq!(run(&mut s, &["CLIENT", "NO-EVICT", "off"]), Reply::ok());
+        assert!(text(run(&mut s, &["CLIENT", "INFO"])).contains(" flags=N "));
+    }
+
+    #[test]
+    fn no_touch_leaves_the_lru_clock_alone() {
+        let engine = Engine::new();
+        let mut writer = engine.session();
+        let mut watcher = engine.session();
+        assert_eq!(run(&mut writer, &["SET", "k", "v"]), Reply::ok());
+        // Idle time as seen from one fixed instant: it changes only if the key's clock does.
+        let at = crate::now_ms() + 10_000;
+        let stamp = |engine: &Engine| {
+            let st = engine.shared.state.lock();
+            st.keyspace.dbs[0].idle_seconds(b"k", at)
+        };
+        let before = stamp(&engine);
+        assert_eq!(
+            run(&mut watcher, &["CLIENT", "NO-TOUCH", "on"]),
+            Reply::ok()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        run(&mut watcher, &["GET", "k"]);
+        assert_eq!(
+            stamp(&engine),
+            before,
+            "a NO-TOUCH read moved the LRU clock"
+        );
+        run(&mut writer, &["GET", "k"]);
+        assert_ne!(
+            stamp(&engine),
+            before,
+            "a normal read did not move the LRU clock"
+        );
+    }
+}
