@@ -303,10 +303,23 @@ pub(crate) mod timer {
     /// The pending deadlines and the condition the timer thread sleeps on.
     #[derive(Default)]
     pub(crate) struct Timer {
-        queue: Mutex<BinaryHeap<Reverse<Deadline>>>,
+        queue: Mutex<Deadlines>,
         wake: Condvar,
         started: Mutex<bool>,
     }
+
+    /// The pending deadlines. A block answered before its timeout leaves its deadline here
+    /// (removing it from a heap would cost a search); those are dropped in bulk whenever
+    /// the heap has doubled since the last sweep, so a busy worker loop of short blocks
+    /// cannot grow it without bound.
+    #[derive(Default)]
+    struct Deadlines {
+        heap: BinaryHeap<Reverse<Deadline>>,
+        sweep_at: usize,
+    }
+
+    /// The heap is never swept below this size.
+    const MIN_SWEEP: usize = 1024;
 
     impl Timer {
         /// Times out `slot` (the block of `client`) at `at`, unless it was served before.
@@ -327,11 +340,18 @@ pub(crate) mod timer {
                         .spawn(move || run(weak));
                 }
             }
-            self.queue.lock().push(Reverse(Deadline {
+            let mut queue = self.queue.lock();
+            queue.heap.push(Reverse(Deadline {
                 at,
                 client,
                 slot: Arc::downgrade(slot),
             }));
+            if queue.heap.len() >= queue.sweep_at.max(MIN_SWEEP) {
+                // A slot nobody holds any more belongs to a block already answered.
+                queue.heap.retain(|Reverse(d)| d.slot.strong_count() > 0);
+                queue.sweep_at = 2 * queue.heap.len();
+            }
+            drop(queue);
             self.wake.notify_one();
         }
     }
@@ -346,8 +366,8 @@ pub(crate) mod timer {
             let mut queue = timer.queue.lock();
             let now = Instant::now();
             let mut due = Vec::new();
-            while queue.peek().is_some_and(|Reverse(d)| d.at <= now) {
-                if let Some(Reverse(d)) = queue.pop() {
+            while queue.heap.peek().is_some_and(|Reverse(d)| d.at <= now) {
+                if let Some(Reverse(d)) = queue.heap.pop() {
                     due.push(d);
                 }
             }
@@ -355,6 +375,7 @@ pub(crate) mod timer {
                 // Sleep until the next deadline, at most a second so a dropped engine is
                 // noticed.
                 let wait = queue
+                    .heap
                     .peek()
                     .map(|Reverse(d)| d.at.saturating_duration_since(now))
                     .unwrap_or(std::time::Duration::from_secs(1))

@@ -2,7 +2,10 @@
 //! connection.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 
@@ -135,5 +138,63 @@ impl Clients {
     pub fn next_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
+    }
+}
+
+/// What CLIENT UNPAUSE opens: connections held by a pause wait on it as well as on the
+/// pause's end time, so they resume at once instead of polling. A plain future, like the
+/// blocking slots, so any async runtime can wait on it.
+#[derive(Default)]
+pub struct PauseGate {
+    inner: parking_lot::Mutex<GateState>,
+}
+
+#[derive(Default)]
+struct GateState {
+    /// Bumped by every UNPAUSE; a waiter is released once it differs from what it saw.
+    generation: u64,
+    wakers: Vec<Waker>,
+}
+
+impl PauseGate {
+    /// Releases everyone waiting (CLIENT UNPAUSE).
+    pub fn open(&self) {
+        let wakers = {
+            let mut state = self.inner.lock();
+            state.generation += 1;
+            std::mem::take(&mut state.wakers)
+        };
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+
+    /// A future that resolves at the next [`PauseGate::open`].
+    pub fn opened(self: &Arc<Self>) -> GateOpened {
+        GateOpened {
+            gate: self.clone(),
+            seen: self.inner.lock().generation,
+        }
+    }
+}
+
+/// Resolves when the gate opens after it was created.
+pub struct GateOpened {
+    gate: Arc<PauseGate>,
+    seen: u64,
+}
+
+impl Future for GateOpened {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.gate.inner.lock();
+        if state.generation != self.seen {
+            return Poll::Ready(());
+        }
+        if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            state.wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
     }
 }

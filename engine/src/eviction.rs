@@ -112,15 +112,20 @@ fn estimate(state: &mut State, counter: Option<fn() -> u64>, recompute: bool) ->
     state.memory_estimate.bytes
 }
 
-/// Grows an embedded engine's cached estimate by what a write may have added (its arguments
-/// and a key's overhead), so that a burst of writes between two measurements cannot go far
-/// past `maxmemory`; the next measurement replaces the guess with the real figure.
-pub fn note_write(state: &mut State, args: &[Bytes]) {
+/// Keeps an embedded engine's cached estimate honest after a write: a command that may grow
+/// memory (`denyoom`) adds what it could have added (its arguments and a key's overhead), so
+/// a burst of writes between two measurements cannot go far past `maxmemory`; any other write
+/// (DEL, XTRIM, FLUSHALL...) may have freed memory, so the next check measures again.
+pub fn note_write(state: &mut State, args: &[Bytes], may_grow: bool) {
     if state.memory_counter.is_some() {
         return;
     }
-    let added: usize = args.iter().map(|a| a.len()).sum::<usize>() + 64;
-    state.memory_estimate.bytes += added as u64;
+    if may_grow {
+        let added: usize = args.iter().map(|a| a.len()).sum::<usize>() + 64;
+        state.memory_estimate.bytes += added as u64;
+    } else {
+        state.memory_estimate.at = None;
+    }
 }
 
 /// Evicts keys until memory is under `maxmemory` (or there is no limit). Returns false when
@@ -130,9 +135,7 @@ pub fn make_room(state: &mut State, counter: Option<fn() -> u64>, now_ms: u64) -
     if limit == 0 {
         return true;
     }
-    if used_memory(state, counter) <= limit || measure(state, counter) <= limit {
-        // Over the limit by the cached estimate only (writes grow it pessimistically):
-        // measured again, it may be under.
+    if used_memory(state, counter) <= limit {
         return true;
     }
     let policy = Policy::from_config(state.config.eviction_policy());
@@ -212,7 +215,10 @@ fn choose_victim(
             let key = if all_keys {
                 d.any_key(seed)
             } else {
+                // Keys with a TTL may be rare among the others: when a walk from a random
+                // point meets none, the soonest to expire stands in.
                 d.any_volatile_key(seed, VOLATILE_REACH)
+                    .or_else(|| d.soonest_expiring().map(|(_, k)| k))
             };
             let Some(key) = key else { continue };
             let score = match pick {

@@ -50,8 +50,7 @@ fn scan_hash(key: &[u8]) -> u64 {
 }
 
 /// How lookups record access to a key, for the eviction policies: the LRU clock (seconds),
-/// or Redis's LFU (decay time in minutes and a logarithmic counter), or not at all while a
-/// CLIENT NO-TOUCH client runs a command.
+/// or Redis's LFU (decay time in minutes and a logarithmic counter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AccessTracking {
     /// Record when the key was last used.
@@ -64,8 +63,6 @@ pub enum AccessTracking {
         /// `lfu-decay-time`: every this many minutes unused, the counter loses one.
         decay_minutes: u32,
     },
-    /// Leave access data alone (CLIENT NO-TOUCH).
-    Off,
 }
 
 /// The LFU counter a new key starts with (Redis's `LFU_INIT_VAL`), so that it is not the
@@ -86,6 +83,11 @@ pub struct Db {
     map: HashMap<Bytes, Slot>,
     /// How lookups update `Slot::access`; set by [`Keyspace::set_access_tracking`].
     tracking: AccessTracking,
+    /// Lookups leave access data alone (a CLIENT NO-TOUCH client's command is running).
+    untouched: bool,
+    /// CLIENT PAUSE is in force: an expired key reads as missing but stays, as in Redis, so
+    /// the dataset does not change under a pause.
+    expiry_frozen: bool,
     /// State of the small random generator LFU's logarithmic increment draws from.
     rng: u64,
     expires: HashMap<Bytes, u64>,
@@ -113,12 +115,14 @@ impl Db {
         self.expires.len()
     }
 
-    /// Drops `key` if its time has come. Returns true when it did.
+    /// Whether `key`'s time has come; it is dropped then, unless a pause froze expiry.
     fn expire_if_due(&mut self, key: &[u8], now_ms: u64) -> bool {
         match self.expires.get(key) {
             Some(&at) if at <= now_ms => {
-                self.remove(key);
-                self.lazily_expired += 1;
+                if !self.expiry_frozen {
+                    self.remove(key);
+                    self.lazily_expired += 1;
+                }
                 true
             }
             _ => false,
@@ -127,8 +131,7 @@ impl Db {
 
     /// Whether a live key exists.
     pub fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
-        self.expire_if_due(key, now_ms);
-        self.map.contains_key(key)
+        !self.expire_if_due(key, now_ms) && self.map.contains_key(key)
     }
 
     /// The live value at `key`; the lookup counts as an access (LRU/LFU).
@@ -138,14 +141,19 @@ impl Db {
 
     /// The live value at `key`, for change; the lookup counts as an access (LRU/LFU).
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Value> {
-        self.expire_if_due(key, now_ms);
+        if self.expire_if_due(key, now_ms) {
+            return None;
+        }
         let tracking = self.tracking;
+        let untouched = self.untouched;
         let draw = match tracking {
-            AccessTracking::Lfu { .. } => self.next_random(),
+            AccessTracking::Lfu { .. } if !untouched => self.next_random(),
             _ => 0.0,
         };
         let slot = self.map.get_mut(key)?;
-        slot.access = touched(slot.access, tracking, now_ms, draw);
+        if !untouched {
+            slot.access = touched(slot.access, tracking, now_ms, draw);
+        }
         Some(&mut slot.value)
     }
 
@@ -184,6 +192,16 @@ impl Db {
     /// Sets how lookups record access.
     pub fn set_tracking(&mut self, tracking: AccessTracking) {
         self.tracking = tracking;
+    }
+
+    /// Whether lookups leave access data alone (CLIENT NO-TOUCH).
+    pub fn set_untouched(&mut self, untouched: bool) {
+        self.untouched = untouched;
+    }
+
+    /// Whether expired keys stay (CLIENT PAUSE).
+    pub fn set_expiry_frozen(&mut self, frozen: bool) {
+        self.expiry_frozen = frozen;
     }
 
     /// xorshift64*: LFU's coin tosses need no quality, only speed and no lock.
@@ -286,10 +304,11 @@ impl Db {
 
     /// Removes every key.
     pub fn clear(&mut self) {
-        let (expired, tracking) = (self.lazily_expired, self.tracking);
+        let (expired, tracking, frozen) = (self.lazily_expired, self.tracking, self.expiry_frozen);
         *self = Db::default();
         self.lazily_expired = expired;
         self.tracking = tracking;
+        self.expiry_frozen = frozen;
     }
 
     /// The first key with a time to live at or after a pseudo-random point of SCAN order,
@@ -347,26 +366,22 @@ fn lfu_minutes(now_ms: u64) -> u32 {
     ((now_ms / 60_000) & 0xffff) as u32
 }
 
-/// The LFU counter of `access` after the decay the minutes since its stamp call for.
+/// The LFU counter of `access` after the decay the minutes since its stamp call for. Access
+/// data written under the LRU policy reads as some LFU value, as in Redis, never as an error.
 fn lfu_decayed(access: u32, decay_minutes: u32, now_ms: u64) -> u32 {
-    let stamp = access >> 8;
+    let stamp = (access >> 8) & 0xffff;
     let counter = access & 0xff;
     if decay_minutes == 0 {
         return counter;
     }
-    let now = lfu_minutes(now_ms);
-    let elapsed = if now >= stamp {
-        now - stamp
-    } else {
-        0xffff - stamp + now
-    };
+    // Minutes since the stamp, on a 16-bit clock that wraps.
+    let elapsed = lfu_minutes(now_ms).wrapping_sub(stamp) & 0xffff;
     counter.saturating_sub(elapsed / decay_minutes)
 }
 
 /// The access data after one access.
 fn touched(access: u32, tracking: AccessTracking, now_ms: u64, draw: f64) -> u32 {
     match tracking {
-        AccessTracking::Off => access,
         AccessTracking::Lru => lru_clock(now_ms),
         AccessTracking::Lfu {
             log_factor,
@@ -389,7 +404,7 @@ fn touched(access: u32, tracking: AccessTracking, now_ms: u64, draw: f64) -> u32
 fn new_access(tracking: AccessTracking, now_ms: u64) -> u32 {
     match tracking {
         AccessTracking::Lfu { .. } => (lfu_minutes(now_ms) << 8) | LFU_INIT,
-        _ => lru_clock(now_ms),
+        AccessTracking::Lru => lru_clock(now_ms),
     }
 }
 
@@ -403,6 +418,24 @@ impl Keyspace {
     pub fn set_access_tracking(&mut self, tracking: AccessTracking) {
         for db in &mut self.dbs {
             db.set_tracking(tracking);
+        }
+    }
+
+    /// Whether lookups leave access data alone, while a CLIENT NO-TOUCH client's command runs.
+    pub fn set_untouched(&mut self, untouched: bool) {
+        for db in &mut self.dbs {
+            db.set_untouched(untouched);
+        }
+    }
+
+    /// Freezes or thaws expiry in every database (CLIENT PAUSE); cheap when unchanged.
+    pub fn set_expiry_frozen(&mut self, frozen: bool) {
+        if self.expiry_frozen == frozen {
+            return;
+        }
+        self.expiry_frozen = frozen;
+        for db in &mut self.dbs {
+            db.set_expiry_frozen(frozen);
         }
     }
 
@@ -424,6 +457,8 @@ pub struct Keyspace {
     pub blocking: crate::blocking::Blocking,
     /// Watched keys and their version: a write to a watched key bumps it, and EXEC compares.
     watched: HashMap<(usize, Bytes), Watch>,
+    /// Whether the databases' expiry is frozen (see [`Keyspace::set_expiry_frozen`]).
+    expiry_frozen: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -438,6 +473,7 @@ impl Default for Keyspace {
             dbs: (0..DATABASES).map(|_| Db::default()).collect(),
             blocking: crate::blocking::Blocking::default(),
             watched: HashMap::new(),
+            expiry_frozen: false,
         }
     }
 }

@@ -137,7 +137,12 @@ pub(crate) struct Shared {
     pub(crate) host: Mutex<HostInfo>,
     /// Timeouts of blocked clients.
     pub(crate) timer: blocking::timer::Timer,
+    /// Opened by CLIENT UNPAUSE, to release held connections at once.
+    pub(crate) pause_gate: Arc<clients::PauseGate>,
 }
+
+/// The host's veto on a CONFIG SET value: `Err` says why it cannot be honoured.
+pub type ConfigCheck = fn(name: &str, value: &str) -> Result<(), String>;
 
 /// Facts the host process (rill-server or an embedding program) tells INFO about itself.
 #[derive(Debug, Clone, Default)]
@@ -153,6 +158,9 @@ pub struct HostInfo {
     /// counting allocator, as Redis's zmalloc does). INFO's `used_memory` then costs O(1);
     /// without it INFO walks every key to estimate.
     pub allocated_bytes: Option<fn() -> u64>,
+    /// Asks the host whether it can honour a new parameter value before CONFIG SET applies
+    /// it (rill-server: `maxclients` needs that many open files); the error explains why not.
+    pub config_check: Option<ConfigCheck>,
 }
 
 /// A handle to one engine; clone it freely, every clone sees the same data.
@@ -189,6 +197,7 @@ impl Engine {
                 shutdown_hook: Mutex::new(None),
                 host: Mutex::new(HostInfo::default()),
                 timer: blocking::timer::Timer::default(),
+                pause_gate: Arc::default(),
             }),
         }
     }
@@ -206,10 +215,18 @@ impl Engine {
     /// Counts a connection's network traffic for INFO and returns the limits it must apply,
     /// in one lock: a connection calls it once per batch, so CONFIG SET reaches open
     /// connections at once.
-    pub fn account_traffic(&self, input: u64, output: u64) -> ConnectionLimits {
+    /// Traffic counts as interaction for `timeout`, as in Redis: a client sending a large
+    /// argument, or slowly taking a large reply, is not idle.
+    pub fn account_traffic(&self, client: u64, input: u64, output: u64) -> ConnectionLimits {
         let mut st = self.shared.state.lock();
         st.stats.total_net_input_bytes += input;
         st.stats.total_net_output_bytes += output;
+        if input + output > 0 {
+            let now = now_ms();
+            if let Some(info) = st.clients.by_id.get_mut(&client) {
+                info.last_interaction_ms = now;
+            }
+        }
         ConnectionLimits {
             max_bulk_len: st.config.proto_max_bulk_len,
             query_buffer_limit: st.config.query_buffer_limit,
@@ -320,6 +337,15 @@ impl Engine {
         } else {
             state.stats.rejected_connections += 1;
         }
+    }
+
+    /// When a CLIENT PAUSE in force ends (Unix ms), if one is; and a future that resolves
+    /// when CLIENT UNPAUSE ends it early. Take the future first, so an UNPAUSE in between is
+    /// not missed.
+    pub fn pause_wait(&self) -> (clients::GateOpened, Option<u64>) {
+        let opened = self.shared.pause_gate.opened();
+        let until = self.shared.state.lock().clients.pause.map(|p| p.until_ms);
+        (opened, until)
     }
 
     /// Number of connected clients.

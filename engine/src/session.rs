@@ -205,13 +205,13 @@ impl Session {
         };
         let untouched = ctx.session.no_touch && !args[0].eq_ignore_ascii_case(b"touch");
         if untouched {
-            ctx.state
-                .keyspace
-                .set_access_tracking(crate::keyspace::AccessTracking::Off);
+            ctx.state.keyspace.set_untouched(true);
         }
+        let paused = ctx.state.clients.pause_at(now).is_some();
+        ctx.state.keyspace.set_expiry_frozen(paused);
         let reply = command::dispatch(&mut ctx, args);
         if untouched {
-            ctx.state.apply_eviction_policy();
+            ctx.state.keyspace.set_untouched(false);
         }
         command::note_client_activity(&mut ctx);
         if ctx.state.keyspace.blocking.has_ready() {

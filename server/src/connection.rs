@@ -32,9 +32,6 @@ pub const BATCH_OUTPUT: usize = 64 * 1024;
 /// all of itself from the request parser.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// How often a command held by CLIENT PAUSE checks whether the pause has ended.
-const PAUSE_POLL: Duration = Duration::from_millis(10);
-
 /// What a run over the buffered requests ended with.
 enum Batch {
     /// Every complete request ran; read more.
@@ -150,7 +147,8 @@ impl Connection {
                 Batch::Close => return End::Gone,
                 Batch::Blocked(reply) => {
                     // Rare, so its state is boxed: an idle connection's task stays small.
-                    let Some(reply) = Box::pin(self.wait_blocked(reply)).await else {
+                    let limit = limits.query_buffer_limit;
+                    let Some(reply) = Box::pin(self.wait_blocked(reply, limit)).await else {
                         return End::Gone;
                     };
                     self.encode(&reply);
@@ -166,23 +164,29 @@ impl Connection {
 
     /// Waits for a blocked command's reply; `None` when the client left, was killed, or the
     /// server is stopping. The engine's timer answers a timeout; a served read's reply wins.
-    async fn wait_blocked(&mut self, reply: BlockedReply) -> Option<Reply> {
+    async fn wait_blocked(&mut self, reply: BlockedReply, input_limit: u64) -> Option<Reply> {
         tokio::select! {
             biased;
             r = reply => Some(r),
             _ = self.killed.notified() => None,
             _ = self.shutdown.changed() => None,
-            _ = wait_for_departure(&self.socket, &mut self.input) => None,
+            _ = wait_for_departure(&self.socket, &mut self.input, input_limit) => None,
         }
     }
 
-    /// Waits a moment for CLIENT PAUSE to end; false when the connection must end.
+    /// Waits for CLIENT PAUSE to end (its time, or UNPAUSE); false when the connection must
+    /// end. A pause that was extended meanwhile holds the command again.
     async fn wait_pause(&mut self) -> bool {
+        let (unpaused, until) = self.engine.pause_wait();
+        let remaining = until
+            .map(|at| at.saturating_sub(rill_engine::now_ms()))
+            .unwrap_or(0);
         tokio::select! {
             biased;
             _ = self.killed.notified() => false,
             _ = self.shutdown.changed() => false,
-            _ = tokio::time::sleep(PAUSE_POLL) => true,
+            _ = unpaused => true,
+            _ = tokio::time::sleep(Duration::from_millis(remaining)) => true,
         }
     }
 
@@ -292,10 +296,10 @@ impl Connection {
                 Err(_) => return false,
             }
         }
+        self.traffic.1 += written as u64;
         if written < self.output.len() && !Box::pin(self.write_rest(limit, written)).await {
             return false;
         }
-        self.traffic.1 += self.output.len() as u64;
         // Give the buffer back: most replies are small, and an idle client holds nothing.
         self.output = Vec::new();
         true
@@ -334,7 +338,12 @@ impl Connection {
                 _ = self.killed.notified() => return false,
                 w = self.socket.write(&self.output[written..]) => match w {
                     Ok(0) | Err(_) => return false,
-                    Ok(n) => written += n,
+                    Ok(n) => {
+                        written += n;
+                        // Progress is interaction: a slow reader is not idle.
+                        self.traffic.1 += n as u64;
+                        self.count_traffic();
+                    }
                 },
                 // Wake to check the soft limit again while the client is not reading.
                 _ = sleep => {}
@@ -354,7 +363,8 @@ impl Connection {
     /// Hands INFO the traffic since the last call, and reads the current limits (one lock).
     fn count_traffic(&mut self) -> rill_engine::ConnectionLimits {
         let (input, output) = std::mem::take(&mut self.traffic);
-        self.engine.account_traffic(input, output)
+        self.engine
+            .account_traffic(self.session.id(), input, output)
     }
 }
 
@@ -383,8 +393,9 @@ thread_local! {
 }
 
 /// While blocked, keeps reading so a client that hangs up is noticed (and its block removed);
-/// bytes it sends meanwhile are kept for later. Resolves when the client is gone.
-async fn wait_for_departure(socket: &TcpStream, input: &mut BytesMut) {
+/// bytes it sends meanwhile are kept for later, up to `client-query-buffer-limit`. Resolves
+/// when the client is gone or has sent more than that.
+async fn wait_for_departure(socket: &TcpStream, input: &mut BytesMut, limit: u64) {
     loop {
         if socket.readable().await.is_err() {
             return;
@@ -392,7 +403,10 @@ async fn wait_for_departure(socket: &TcpStream, input: &mut BytesMut) {
         match read_available(socket, input) {
             Ok(0) => return,
             // Still here; what it sent waits (bounded by the query buffer check later).
-            Ok(_) if input.len() > 64 * 1024 * 1024 => return,
+            Ok(_) if input.len() as u64 > limit => {
+                tracing::warn!("closing blocked client that exceeded the query buffer limit");
+                return;
+            }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(_) => return,

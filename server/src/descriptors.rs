@@ -53,3 +53,21 @@ pub fn fit_maxclients(maxclients: u64) -> Result<u64, String> {
     );
     Ok(fitted)
 }
+
+/// CONFIG SET's question to the host: a new `maxclients` must fit the open-files limit
+/// (raised if the hard limit allows), else it is refused with Redis's words.
+pub fn check_config(name: &str, value: &str) -> Result<(), String> {
+    if name != "maxclients" {
+        return Ok(());
+    }
+    let wanted: u64 = value
+        .parse()
+        .map_err(|_| "invalid maxclients".to_string())?;
+    let fitted = fit_maxclients(wanted)?;
+    if fitted < wanted {
+        return Err(format!(
+            "The operating system is not able to handle the specified number of clients, try with {fitted}"
+        ));
+    }
+    Ok(())
+}

@@ -87,6 +87,11 @@ pub fn bind(addr: &str, backlog: i32) -> std::io::Result<TcpListener> {
         .next()
         .ok_or_else(|| described(std::io::Error::other("no address")))?;
     let socket = Socket::new(Domain::for_address(target), Type::STREAM, None)?;
+    if target.is_ipv6() {
+        // As Redis does: `::` must not claim the IPv4 addresses too, or `bind * ::*` would
+        // collide with itself.
+        socket.set_only_v6(true)?;
+    }
     socket.set_reuse_address(true)?;
     socket.set_nonblocking(true)?;
     socket.bind(&target.into()).map_err(described)?;
@@ -291,6 +296,11 @@ mod tests {
             .collect();
         assert!(!ports.is_empty() && ports.iter().all(|p| *p == ports[0]));
         assert!(bind_all("192.0.2.254", 0, 16).is_err());
+        // `* ::*`: all IPv4 and all IPv6 addresses on one port, which needs IPV6_V6ONLY.
+        if std::net::TcpListener::bind("[::1]:0").is_ok() {
+            let all = bind_all("* ::*", 0, 16).unwrap_or_else(|e| panic!("bind * ::*: {e}"));
+            assert_eq!(all.len(), 2);
+        }
     }
 
     #[test]

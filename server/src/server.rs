@@ -58,6 +58,7 @@ impl Server {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
             allocated_bytes: config.allocated_bytes,
+            config_check: Some(crate::descriptors::check_config),
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let tx = shutdown_tx.clone();

@@ -152,6 +152,12 @@ fn a_low_open_files_limit_lowers_maxclients_and_extra_clients_get_an_error() {
     }
     // Everyone already in is still served.
     assert_eq!(call(&mut clients[5], "PING"), "+PONG\r\n");
+    // Raising maxclients past what the descriptors allow is refused, as in Redis.
+    assert_eq!(
+        call(&mut clients[0], "CONFIG SET maxclients 1000"),
+        "-ERR CONFIG SET failed (possibly related to argument 'maxclients') - The operating system is not able to handle the specified number of clients, try with 32\r\n"
+    );
+    assert_eq!(call(&mut clients[0], "CONFIG SET maxclients 20"), "+OK\r\n");
 }
 
 #[test]

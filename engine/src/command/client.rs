@@ -437,6 +437,7 @@ fn client_pause(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// CLIENT UNPAUSE: ends a pause at once; held commands run.
 fn client_unpause(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     ctx.state.clients.pause = None;
+    ctx.shared.pause_gate.open();
     Reply::ok()
 }
 

@@ -358,7 +358,7 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let reply = call(ctx, spec, args);
     if ctx.state.config.maxmemory > 0 && spec.has_flag("write") {
-        crate::eviction::note_write(ctx.state, args);
+        crate::eviction::note_write(ctx.state, args, spec.has_flag("denyoom"));
     }
     reply
 }

@@ -550,9 +550,15 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         names.push(param.name);
     }
     let mut config = ctx.state.config.clone();
+    let host_check = ctx.shared.host.lock().config_check;
     for ((_, value), name) in pairs.iter().zip(&names) {
-        if let Err(why) = config.set(name, &String::from_utf8_lossy(value), false) {
+        let value = String::from_utf8_lossy(value);
+        if let Err(why) = config.set(name, &value, false) {
             return Reply::error(format!("ERR {why}"));
+        }
+        let stored = config.get(name).unwrap_or_default();
+        if let Some(Err(why)) = host_check.map(|check| check(name, stored)) {
+            return failed(name, &why);
         }
     }
     ctx.state.config = config;

@@ -71,13 +71,32 @@ impl SlowLog {
     }
 }
 
-/// The arguments as the log keeps them: bounded in number and length, as Redis does, so a
-/// huge command does not make a huge log.
+/// Which arguments are secrets that SLOWLOG must not keep, as Redis redacts them: AUTH's,
+/// the user name and password after HELLO's AUTH, and the value CONFIG SET gives
+/// `requirepass`.
+fn is_secret(args: &[Bytes], i: usize) -> bool {
+    use crate::args::is;
+    if is(&args[0], "auth") {
+        return i > 0;
+    }
+    if is(&args[0], "hello") {
+        return (2..args.len()).any(|a| is(&args[a - 1], "auth") && (i == a || i == a + 1));
+    }
+    if is(&args[0], "config") && args.len() > 1 && is(&args[1], "set") {
+        return i >= 3 && (i - 3).is_multiple_of(2) && is(&args[i - 1], "requirepass");
+    }
+    false
+}
+
+/// The arguments as the log keeps them: secrets redacted, bounded in number and length, as
+/// Redis does, so a huge command does not make a huge log.
 fn kept_args(args: &[Bytes]) -> Vec<Bytes> {
     let kept = args.len().min(MAX_ARGS);
     let mut out = Vec::with_capacity(kept);
     for (i, arg) in args.iter().take(kept).enumerate() {
-        if i == kept - 1 && args.len() > kept {
+        if is_secret(args, i) {
+            out.push(Bytes::from_static(b"(redacted)"));
+        } else if i == kept - 1 && args.len() > kept {
             out.push(Bytes::from(format!(
                 "... ({} more arguments)",
                 args.len() - kept + 1
@@ -208,6 +227,17 @@ mod tests {
             run(&mut s, &["SLOWLOG", "GET", "-2"]),
             Reply::error("ERR count should be greater than or equal to -1")
         );
+        run(&mut s, &["CONFIG", "SET", "slowlog-max-len", "10"]);
+        run(&mut s, &["AUTH", "user", "secret"]);
+        run(&mut s, &["CONFIG", "SET", "requirepass", "pw2", "hz", "10"]);
+        let logged = format!("{:?}", run(&mut s, &["SLOWLOG", "GET", "3"]));
+        assert!(
+            !logged.contains("secret") && !logged.contains("pw2"),
+            "{logged}"
+        );
+        assert!(logged.contains("redacted"), "{logged}");
+        run(&mut s, &["AUTH", "pw2"]);
+        run(&mut s, &["CONFIG", "SET", "requirepass", ""]);
         run(&mut s, &["CONFIG", "SET", "slowlog-log-slower-than", "-1"]);
         run(&mut s, &["SLOWLOG", "RESET"]);
         run(&mut s, &["PING"]);
