@@ -168,6 +168,19 @@ fn client_pause_holds_writes_or_everything_until_it_ends() {
         let mut buf = [0u8; 16];
         let n = writer.read(&mut buf).unwrap_or(0);
         assert_eq!(&buf[..n], b"+OK\r\n", "{name}");
+        // A pause freezes the dataset: an expired key reads as missing but is not removed
+        // until the pause ends.
+        assert_eq!(call(&mut b, "SET e v PX 50"), "+OK\r\n", "{name}");
+        assert_eq!(call(&mut a, "CLIENT PAUSE 600 WRITE"), "+OK\r\n", "{name}");
+        std::thread::sleep(Duration::from_millis(150));
+        assert_eq!(call(&mut b, "GET e"), "$-1\r\n", "{name}");
+        assert_eq!(
+            call(&mut b, "DBSIZE"),
+            ":2\r\n",
+            "{name}: expired key removed in a pause"
+        );
+        std::thread::sleep(Duration::from_millis(900));
+        assert_eq!(call(&mut b, "DBSIZE"), ":1\r\n", "{name}");
         // Argument errors as Redis words them.
         assert_eq!(
             call(&mut a, "CLIENT PAUSE x"),
