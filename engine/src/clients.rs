@@ -23,12 +23,9 @@ pub struct ClientInfo {
     pub addr: String,
     /// Local address the client connected to (`laddr`); `embedded:0` for in-process sessions.
     pub laddr: String,
-    /// Set by CLIENT SETNAME; `None` until then (shown empty).
-    pub name: Option<Bytes>,
-    /// The client library's name from CLIENT SETINFO LIB-NAME; `None` until sent.
-    pub lib_name: Option<Bytes>,
-    /// The client library's version from CLIENT SETINFO LIB-VER; `None` until sent.
-    pub lib_ver: Option<Bytes>,
+    /// What the client calls itself; boxed because most clients never say, and every
+    /// connection pays for this registry entry.
+    pub names: Option<Box<ClientNames>>,
     /// Selected database, copied from the session after each command: the session's own value is
     /// the truth, this is what CLIENT LIST shows.
     pub db: usize,
@@ -51,6 +48,29 @@ pub struct ClientInfo {
     /// CLIENT NO-EVICT ON: flag `e` in CLIENT LIST. Rill does not evict clients for memory
     /// (`maxmemory-clients` is not a Rill directive), so the flag only records the request.
     pub no_evict: bool,
+}
+
+/// The names a client may give itself.
+#[derive(Debug, Clone, Default)]
+pub struct ClientNames {
+    /// Set by CLIENT SETNAME; `None` until then (shown empty).
+    pub name: Option<Bytes>,
+    /// The client library's name from CLIENT SETINFO LIB-NAME; `None` until sent.
+    pub lib_name: Option<Bytes>,
+    /// The client library's version from CLIENT SETINFO LIB-VER; `None` until sent.
+    pub lib_ver: Option<Bytes>,
+}
+
+impl ClientInfo {
+    /// The name from CLIENT SETNAME, if any.
+    pub fn name(&self) -> Option<&Bytes> {
+        self.names.as_ref().and_then(|n| n.name.as_ref())
+    }
+
+    /// The names, created on first use.
+    pub fn names_mut(&mut self) -> &mut ClientNames {
+        self.names.get_or_insert_with(Box::default)
+    }
 }
 
 impl std::fmt::Debug for ClientInfo {
@@ -85,7 +105,7 @@ impl ClientInfo {
             self.id,
             self.addr,
             self.laddr,
-            text(&self.name),
+            text(&self.names.as_ref().and_then(|n| n.name.clone())),
             now_ms.saturating_sub(self.created_ms) / 1000,
             now_ms.saturating_sub(self.last_interaction_ms) / 1000,
             flags,
@@ -94,8 +114,8 @@ impl ClientInfo {
             self.watching,
             if self.last_command.is_empty() { "NULL" } else { &self.last_command },
             self.protocol,
-            text(&self.lib_name),
-            text(&self.lib_ver),
+            text(&self.names.as_ref().and_then(|n| n.lib_name.clone())),
+            text(&self.names.as_ref().and_then(|n| n.lib_ver.clone())),
         )
     }
 }

@@ -165,6 +165,12 @@ impl Db {
     /// How long `key` has gone unused, in seconds, by its LRU clock (OBJECT IDLETIME's
     /// meaning); `None` when absent.
     pub fn idle_seconds(&self, key: &[u8], now_ms: u64) -> Option<u64> {
+        self.idle_ticks(key, now_ms)
+            .map(|t| t / LRU_TICKS_PER_SECOND)
+    }
+
+    /// How long `key` has gone unused, in LRU clock ticks (the finer unit eviction compares).
+    fn idle_ticks(&self, key: &[u8], now_ms: u64) -> Option<u64> {
         self.access_of(key)
             .map(|at| u64::from(lru_clock(now_ms).wrapping_sub(at)))
     }
@@ -185,7 +191,7 @@ impl Db {
             self.frequency(key, now_ms)
                 .map(|f| 255 - u64::from(f.min(255)))
         } else {
-            self.idle_seconds(key, now_ms)
+            self.idle_ticks(key, now_ms)
         }
     }
 
@@ -356,9 +362,14 @@ impl Db {
     }
 }
 
-/// Redis's LRU clock: seconds, wrapping.
+/// Ticks of the LRU clock per second. Redis counts seconds; tenths tell apart keys used
+/// within the same second (fewer ties among sampled keys), and 32 bits of tenths still wrap
+/// only every 13 years.
+const LRU_TICKS_PER_SECOND: u64 = 10;
+
+/// The LRU clock: tenths of a second, wrapping.
 fn lru_clock(now_ms: u64) -> u32 {
-    (now_ms / 1000) as u32
+    (now_ms / (1000 / LRU_TICKS_PER_SECOND)) as u32
 }
 
 /// Redis's LFU minute stamp: minutes, 16 bits.

@@ -139,6 +139,8 @@ pub(crate) struct Shared {
     pub(crate) timer: blocking::timer::Timer,
     /// Opened by CLIENT UNPAUSE, to release held connections at once.
     pub(crate) pause_gate: Arc<clients::PauseGate>,
+    /// Set once the host stops: connections finish what they write, then end.
+    pub(crate) shutting_down: std::sync::atomic::AtomicBool,
 }
 
 /// The host's veto on a CONFIG SET value: `Err` says why it cannot be honoured.
@@ -198,6 +200,7 @@ impl Engine {
                 host: Mutex::new(HostInfo::default()),
                 timer: blocking::timer::Timer::default(),
                 pause_gate: Arc::default(),
+                shutting_down: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -346,6 +349,27 @@ impl Engine {
         let opened = self.shared.pause_gate.opened();
         let until = self.shared.state.lock().clients.pause.map(|p| p.until_ms);
         (opened, until)
+    }
+
+    /// Tells every client the host is stopping, through the kill switch each registered;
+    /// [`Engine::is_shutting_down`] tells them apart from a kill.
+    pub fn close_all_clients(&self) {
+        self.shared
+            .shutting_down
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let st = self.shared.state.lock();
+        for info in st.clients.by_id.values() {
+            if let Some(kill) = &info.kill {
+                kill();
+            }
+        }
+    }
+
+    /// Whether the host is stopping (see [`Engine::close_all_clients`]).
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared
+            .shutting_down
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Number of connected clients.

@@ -8,7 +8,9 @@
 //! `client-query-buffer-limit`, pending output by one batch ([`BATCH_OUTPUT`] plus the reply
 //! that crossed it) and `client-output-buffer-limit`. An idle connection holds no buffers.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -17,7 +19,6 @@ use rill_engine::config::OutputLimit;
 use rill_engine::{Close, Engine, Reply, Session};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::{watch, Notify};
 
 use crate::protocol::{Limits, RequestParser};
 
@@ -72,20 +73,18 @@ struct Connection {
     soft_since: Option<Instant>,
     /// Bytes read and written since traffic was last counted for INFO.
     traffic: (u64, u64),
-    killed: Arc<Notify>,
-    shutdown: watch::Receiver<bool>,
-    peer: String,
+    /// Rung when the client is killed (CLIENT KILL, timeout) or the server stops (which
+    /// tells every client through the same switch).
+    killed: Arc<Doorbell>,
+    /// The server is stopping: finish the replies being written, then end.
+    closing: bool,
 }
 
 /// Serves one client until it leaves, is killed, breaks the protocol, overruns a limit, or
 /// the server stops. The set-up runs before the returned future exists, so that the future
 /// (one per client, held as long as the client stays) carries only the connection and its
 /// loop, not the set-up's locals as well.
-pub fn serve(
-    engine: Engine,
-    socket: TcpStream,
-    shutdown: watch::Receiver<bool>,
-) -> impl std::future::Future<Output = ()> {
+pub fn serve(engine: Engine, socket: TcpStream) -> impl std::future::Future<Output = ()> {
     let _ = socket.set_nodelay(true);
     let peer = socket
         .peer_addr()
@@ -96,9 +95,9 @@ pub fn serve(
         .map(|a| a.to_string())
         .unwrap_or_default();
     let mut session = engine.session();
-    let killed = Arc::new(Notify::new());
-    let notify = killed.clone();
-    session.attach(peer.clone(), local, Arc::new(move || notify.notify_one()));
+    let killed = Arc::new(Doorbell::default());
+    let bell = killed.clone();
+    session.attach(peer.clone(), local, Arc::new(move || bell.ring()));
     tracing::debug!(%peer, id = session.id(), "client connected");
     let mut connection = Connection {
         engine,
@@ -111,13 +110,12 @@ pub fn serve(
         soft_since: None,
         traffic: (0, 0),
         killed,
-        shutdown,
-        peer,
+        closing: false,
     };
     async move {
         let End::Gone = connection.run().await;
         connection.count_traffic();
-        tracing::debug!(peer = %connection.peer, "client gone");
+        tracing::debug!(id = connection.session.id(), "client gone");
     }
 }
 
@@ -125,12 +123,18 @@ impl Connection {
     async fn run(&mut self) -> End {
         let mut need_input = true;
         loop {
+            if self.closing {
+                return End::Gone;
+            }
             if need_input && !self.read().await {
                 return End::Gone;
             }
             let limits = self.count_traffic();
             if self.input.len() as u64 > limits.query_buffer_limit {
-                tracing::warn!(peer = %self.peer, "closing client that exceeded the query buffer limit");
+                tracing::warn!(
+                    id = self.session.id(),
+                    "closing client that exceeded the query buffer limit"
+                );
                 return End::Gone;
             }
             let batch = self.run_batch(limits.max_bulk_len);
@@ -168,8 +172,7 @@ impl Connection {
         tokio::select! {
             biased;
             r = reply => Some(r),
-            _ = self.killed.notified() => None,
-            _ = self.shutdown.changed() => None,
+            _ = self.killed.rung() => None,
             _ = wait_for_departure(&self.socket, &mut self.input, input_limit) => None,
         }
     }
@@ -183,8 +186,7 @@ impl Connection {
             .unwrap_or(0);
         tokio::select! {
             biased;
-            _ = self.killed.notified() => false,
-            _ = self.shutdown.changed() => false,
+            _ = self.killed.rung() => false,
             _ = unpaused => true,
             _ = tokio::time::sleep(Duration::from_millis(remaining)) => true,
         }
@@ -198,11 +200,17 @@ impl Connection {
             self.input = BytesMut::new();
         }
         loop {
-            tokio::select! {
-                biased;
-                _ = self.killed.notified() => return false,
-                _ = self.shutdown.changed() => return false,
-                ready = self.socket.readable() => if ready.is_err() { return false },
+            // Polled by hand rather than through `select!` over `readable()` and the bell:
+            // no sub-future is stored, so the task of an idle connection stays small.
+            let ready = std::future::poll_fn(|cx| {
+                if self.killed.poll_rung(cx) {
+                    return Poll::Ready(false);
+                }
+                self.socket.poll_read_ready(cx).map(|r| r.is_ok())
+            })
+            .await;
+            if !ready {
+                return false;
             }
             match read_available(&self.socket, &mut self.input) {
                 Ok(0) => return false,
@@ -333,9 +341,18 @@ impl Connection {
                     None => std::future::pending().await,
                 }
             };
+            let closing = self.closing;
             tokio::select! {
                 biased;
-                _ = self.killed.notified() => return false,
+                // A stopping server lets replies already made reach their client (its own
+                // deadline bounds how long); a killed client gets nothing more.
+                _ = self.killed.rung(), if !closing => {
+                    if self.engine.is_shutting_down() {
+                        self.closing = true;
+                    } else {
+                        return false;
+                    }
+                }
                 w = self.socket.write(&self.output[written..]) => match w {
                     Ok(0) | Err(_) => return false,
                     Ok(n) => {
@@ -354,9 +371,8 @@ impl Connection {
 
     fn over_limit(&self) {
         tracing::warn!(
-            "Client id={} addr={} closed for overcoming of output buffer limits.",
-            self.session.id(),
-            self.peer
+            "Client id={} closed for overcoming of output buffer limits.",
+            self.session.id()
         );
     }
 
@@ -365,6 +381,50 @@ impl Connection {
         let (input, output) = std::mem::take(&mut self.traffic);
         self.engine
             .account_traffic(self.session.id(), input, output)
+    }
+}
+
+/// How a connection learns it must end (killed, or the server stopping): a flag that stays
+/// set, and the waker of the connection's task. Cheaper to wait on than a `Notify`: waiting
+/// stores no future, which keeps every idle connection's task small.
+#[derive(Default)]
+struct Doorbell {
+    rung: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Doorbell {
+    /// Sets the flag and wakes the task (from any thread).
+    fn ring(&self) {
+        self.rung.store(true, Ordering::SeqCst);
+        let waker = self.waker.lock().map(|mut w| w.take()).unwrap_or(None);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Whether it rang; if not, the task is woken when it does.
+    fn poll_rung(&self, cx: &mut Context<'_>) -> bool {
+        if self.rung.load(Ordering::SeqCst) {
+            return true;
+        }
+        if let Ok(mut slot) = self.waker.lock() {
+            *slot = Some(cx.waker().clone());
+        }
+        // It may have rung between the check and storing the waker.
+        self.rung.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once it has rung.
+    async fn rung(&self) {
+        std::future::poll_fn(|cx| {
+            if self.poll_rung(cx) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
     }
 }
 

@@ -146,8 +146,7 @@ impl Server {
                     match listener::admit(&engine, &peer) {
                         Admission::Admit => {
                             listener::set_keepalive(&socket, engine.config_int("tcp-keepalive"));
-                            let rx = shutdown_tx.subscribe();
-                            connections.spawn(crate::connection::serve(engine.clone(), socket, rx));
+                            connections.spawn(crate::connection::serve(engine.clone(), socket));
                         }
                         Admission::Refuse(answer) => {
                             tracing::debug!(%peer, "refusing client: {}", String::from_utf8_lossy(&answer[..answer.len().min(60)]));
@@ -160,6 +159,7 @@ impl Server {
             }
         }
         tracing::info!("shutting down: no new connections, finishing in-flight replies");
+        engine.close_all_clients();
         drop(listeners);
         let _ = cron.await;
         let deadline = tokio::time::sleep(Duration::from_secs(5));

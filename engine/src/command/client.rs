@@ -51,7 +51,7 @@ pub(super) fn valid_client_attr(value: &[u8]) -> bool {
 pub(super) fn set_client_name(ctx: &mut Ctx, name: Bytes) {
     let id = ctx.session.id;
     if let Some(info) = ctx.state.clients.by_id.get_mut(&id) {
-        info.name = if name.is_empty() { None } else { Some(name) };
+        info.names_mut().name = if name.is_empty() { None } else { Some(name) };
     }
 }
 
@@ -295,7 +295,7 @@ fn client_getname(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
         .clients
         .by_id
         .get(&id)
-        .and_then(|c| c.name.clone())
+        .and_then(|c| c.name().cloned())
     {
         Some(name) => Reply::Bulk(name),
         None => Reply::Null,
@@ -329,9 +329,9 @@ fn client_setinfo(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             Some(value.clone())
         };
         if lib_name {
-            info.lib_name = stored;
+            info.names_mut().lib_name = stored;
         } else {
-            info.lib_ver = stored;
+            info.names_mut().lib_ver = stored;
         }
     }
     Reply::ok()

@@ -193,7 +193,9 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     ctx.session.authenticated = ctx.state.config.requirepass().is_none();
     let id = ctx.session.id;
     if let Some(info) = ctx.state.clients.by_id.get_mut(&id) {
-        info.name = None;
+        if let Some(names) = info.names.as_mut() {
+            names.name = None;
+        }
     }
     Reply::simple("RESET")
 }

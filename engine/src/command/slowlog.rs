@@ -54,7 +54,7 @@ impl SlowLog {
             .clients
             .by_id
             .get(&ctx.session.id)
-            .map(|c| (c.addr.clone(), c.name.clone().unwrap_or_default()))
+            .map(|c| (c.addr.clone(), c.name().cloned().unwrap_or_default()))
             .unwrap_or_default();
         let log = &mut ctx.state.slowlog;
         let entry = SlowEntry {
