@@ -45,6 +45,16 @@ fn fill(addr: SocketAddr) {
     let _ = c.read_to_end(&mut sink);
 }
 
+/// Fills the stream (see [`fill`]), sets `client-output-buffer-limit` to `limit` and returns
+/// the connection that did it.
+fn filled_with_limit(addr: SocketAddr, limit: &str) -> TcpStream {
+    fill(addr);
+    let mut admin = connect(addr);
+    let set = format!("CONFIG SET client-output-buffer-limit \"{limit}\"");
+    assert_eq!(call(&mut admin, &set), "+OK\r\n", "{addr}");
+    admin
+}
+
 /// Reads until the server closes (true) or stays silent for `quiet` (false).
 fn drain(s: &mut TcpStream, quiet: Duration) -> (usize, bool) {
     s.set_read_timeout(Some(quiet)).ok();
@@ -73,16 +83,7 @@ fn on_each_server(check: impl Fn(&str, SocketAddr)) {
 #[test]
 fn a_reply_past_the_hard_output_limit_closes_the_client() {
     on_each_server(|name, addr| {
-        fill(addr);
-        let mut admin = connect(addr);
-        assert_eq!(
-            call(
-                &mut admin,
-                "CONFIG SET client-output-buffer-limit \"normal 100kb 0 0\""
-            ),
-            "+OK\r\n",
-            "{name}"
-        );
+        let mut admin = filled_with_limit(addr, "normal 100kb 0 0");
         // Small replies pass.
         let mut c = connect(addr);
         assert!(
@@ -102,16 +103,7 @@ fn a_reply_past_the_hard_output_limit_closes_the_client() {
 #[test]
 fn output_above_the_soft_limit_for_its_seconds_closes_the_client() {
     on_each_server(|name, addr| {
-        fill(addr);
-        let mut admin = connect(addr);
-        assert_eq!(
-            call(
-                &mut admin,
-                "CONFIG SET client-output-buffer-limit \"normal 0 100kb 1\""
-            ),
-            "+OK\r\n",
-            "{name}"
-        );
+        let mut admin = filled_with_limit(addr, "normal 0 100kb 1");
         // 200 pipelined reads of 110 KB each, and the client does not read for 3 s. (Rill
         // runs a pipeline in batches of about 64 KB of replies, so its pending output
         // passes 100 KB only because each reply does.)
