@@ -202,6 +202,95 @@ pub fn lower_name(arg: &Bytes) -> String {
     String::from_utf8_lossy(arg).to_ascii_lowercase()
 }
 
+/// Splits an inline command line like Redis's `sdssplitargs`: blanks separate words,
+/// `"..."` takes escapes (`\n`, `\xHH`...), `'...'` takes only `\'`; a closing quote must be
+/// followed by a blank or the end. `None` for unbalanced quotes.
+pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    let blank = |c: u8| matches!(c, b' ' | b'\n' | b'\r' | b'\t' | 0x0b | 0x0c);
+    loop {
+        while i < line.len() && blank(line[i]) {
+            i += 1;
+        }
+        if i >= line.len() {
+            return Some(out);
+        }
+        let mut word = Vec::new();
+        let mut in_double = false;
+        let mut in_single = false;
+        loop {
+            if in_double {
+                if i >= line.len() {
+                    return None;
+                }
+                let c = line[i];
+                if c == b'\\' && i + 3 < line.len() && line[i + 1] == b'x' {
+                    if let (Some(h), Some(l)) = (hex(line[i + 2]), hex(line[i + 3])) {
+                        word.push(h * 16 + l);
+                        i += 4;
+                        continue;
+                    }
+                }
+                if c == b'\\' && i + 1 < line.len() {
+                    i += 1;
+                    word.push(match line[i] {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 8,
+                        b'a' => 7,
+                        other => other,
+                    });
+                } else if c == b'"' {
+                    if i + 1 < line.len() && !blank(line[i + 1]) {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                } else {
+                    word.push(c);
+                }
+                i += 1;
+            } else if in_single {
+                if i >= line.len() {
+                    return None;
+                }
+                let c = line[i];
+                if c == b'\\' && i + 1 < line.len() && line[i + 1] == b'\'' {
+                    word.push(b'\'');
+                    i += 2;
+                    continue;
+                } else if c == b'\'' {
+                    if i + 1 < line.len() && !blank(line[i + 1]) {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                }
+                word.push(c);
+                i += 1;
+            } else {
+                if i >= line.len() {
+                    break;
+                }
+                match line[i] {
+                    c if blank(c) => break,
+                    b'"' => in_double = true,
+                    b'\'' => in_single = true,
+                    c => word.push(c),
+                }
+                i += 1;
+            }
+        }
+        out.push(Bytes::from(word));
+    }
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

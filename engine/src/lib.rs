@@ -19,6 +19,7 @@
 #![deny(clippy::unwrap_used)]
 #![deny(missing_docs)]
 
+pub mod aof;
 pub mod args;
 pub mod blocking;
 pub mod clients;
