@@ -8,3 +8,4 @@
 
 pub mod log;
 pub mod manifest;
+pub mod replay;
