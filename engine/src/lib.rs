@@ -15,6 +15,9 @@
 //! - [`reply`]: the RESP3-shaped reply value and its RESP2/RESP3 encoding.
 //! - [`session`]: per-connection state (database, protocol, MULTI queue, WATCH, auth).
 //! - [`config`], [`stats`], [`clients`]: what CONFIG, INFO and CLIENT read and write.
+//! - [`eviction`]: `maxmemory` and its policies.
+//! - [`blocking`]: clients waiting on keys, and their timeouts.
+//! - [`aof`]: Redis 7's append-only file formats, replay and loading.
 #![deny(unsafe_code)]
 #![deny(clippy::unwrap_used)]
 #![deny(missing_docs)]
