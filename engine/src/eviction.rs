@@ -155,8 +155,12 @@ pub fn make_room(state: &mut State, counter: Option<fn() -> u64>, now_ms: u64) -
             .remove(&key)
             .map(|v| v.heap_bytes() as u64 + key.len() as u64 + 64)
             .unwrap_or(0);
-        // Watchers' transactions fail and blocked readers are told, as for DEL.
+        // Watchers' transactions fail and blocked readers are told, as for DEL; the journal
+        // logs it as one.
         state.keyspace.touch(db, &key);
+        state
+            .propagation
+            .push(db, vec![Bytes::from_static(b"DEL"), key.clone()]);
         state.stats.evicted_keys += 1;
         if counter.is_none() {
             let estimate = &mut state.memory_estimate;

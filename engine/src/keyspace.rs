@@ -88,6 +88,13 @@ pub struct Db {
     /// CLIENT PAUSE is in force: an expired key reads as missing but stays, as in Redis, so
     /// the dataset does not change under a pause.
     expiry_frozen: bool,
+    /// Keys removed because they expired, kept for the journal (a DEL each) while one is
+    /// attached; `None` otherwise.
+    expired_log: Option<Vec<Bytes>>,
+    /// A log is being loaded: keys never expire meanwhile, as in Redis, so that the commands
+    /// replay on exactly the data they first ran on (whatever the clock says now); what
+    /// expired goes once loading ends.
+    loading: bool,
     /// State of the small random generator LFU's logarithmic increment draws from.
     rng: u64,
     expires: HashMap<Bytes, u64>,
@@ -117,9 +124,18 @@ impl Db {
 
     /// Whether `key`'s time has come; it is dropped then, unless a pause froze expiry.
     fn expire_if_due(&mut self, key: &[u8], now_ms: u64) -> bool {
+        if self.loading {
+            return false;
+        }
         match self.expires.get(key) {
             Some(&at) if at <= now_ms => {
                 if !self.expiry_frozen {
+                    if let Some((owned, _)) = self.map.get_key_value(key) {
+                        let owned = owned.clone();
+                        if let Some(log) = self.expired_log.as_mut() {
+                            log.push(owned);
+                        }
+                    }
                     self.remove(key);
                     self.lazily_expired += 1;
                 }
@@ -203,6 +219,30 @@ impl Db {
     /// Whether lookups leave access data alone (CLIENT NO-TOUCH).
     pub fn set_untouched(&mut self, untouched: bool) {
         self.untouched = untouched;
+    }
+
+    /// Whether a log is being loaded (no key expires meanwhile).
+    pub fn set_loading(&mut self, loading: bool) {
+        self.loading = loading;
+    }
+
+    /// Whether a log is being loaded: a time already past then still sets an expiry instead
+    /// of deleting the key, as in Redis, so the replay meets the data the log was written on.
+    pub fn is_loading(&self) -> bool {
+        self.loading
+    }
+
+    /// Starts or stops keeping the keys that expire, for the journal.
+    pub fn set_expiry_logging(&mut self, on: bool) {
+        self.expired_log = if on { Some(Vec::new()) } else { None };
+    }
+
+    /// The keys that expired since the last call.
+    pub fn take_expired_log(&mut self) -> Vec<Bytes> {
+        self.expired_log
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Whether expired keys stay (CLIENT PAUSE).
@@ -311,10 +351,13 @@ impl Db {
     /// Removes every key.
     pub fn clear(&mut self) {
         let (expired, tracking, frozen) = (self.lazily_expired, self.tracking, self.expiry_frozen);
+        let (log, loading) = (self.expired_log.take(), self.loading);
         *self = Db::default();
+        self.loading = loading;
         self.lazily_expired = expired;
         self.tracking = tracking;
         self.expiry_frozen = frozen;
+        self.expired_log = log;
     }
 
     /// The first key with a time to live at or after a pseudo-random point of SCAN order,
@@ -349,6 +392,9 @@ impl Db {
         }
         for key in &due {
             self.remove(key);
+        }
+        if let Some(log) = self.expired_log.as_mut() {
+            log.extend(due.iter().cloned());
         }
         due.len()
     }
@@ -436,6 +482,20 @@ impl Keyspace {
     pub fn set_untouched(&mut self, untouched: bool) {
         for db in &mut self.dbs {
             db.set_untouched(untouched);
+        }
+    }
+
+    /// Marks every database as loading a log, or done loading.
+    pub fn set_loading(&mut self, loading: bool) {
+        for db in &mut self.dbs {
+            db.set_loading(loading);
+        }
+    }
+
+    /// Starts or stops keeping expired keys for the journal, in every database.
+    pub fn set_expiry_logging(&mut self, on: bool) {
+        for db in &mut self.dbs {
+            db.set_expiry_logging(on);
         }
     }
 

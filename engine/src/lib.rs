@@ -33,6 +33,7 @@ pub mod eviction;
 pub mod group;
 pub mod id;
 pub mod keyspace;
+pub mod propagate;
 pub mod reply;
 pub mod session;
 pub mod stats;
@@ -78,6 +79,8 @@ pub struct State {
     pub memory_estimate: eviction::Estimate,
     /// The random generator eviction samples keys with.
     pub eviction_rng: u64,
+    /// Where changes leave the engine (see [`propagate`]).
+    pub propagation: propagate::Propagation,
 }
 
 impl State {
@@ -327,6 +330,10 @@ impl Engine {
             removed += n;
         }
         state.stats.expired_keys += removed as u64;
+        if state.propagation.enabled() {
+            propagate::take_expired(&mut state, 0);
+            state.propagation.flush();
+        }
         state.stats.sample(now);
         // The peak is watched between INFO calls too, as Redis's cron does (cheap only with
         // a counting allocator; an embedded engine updates it when INFO measures).
@@ -374,6 +381,14 @@ impl Engine {
         self.shared
             .shutting_down
             .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Attaches the journal every change is handed to from now on (see [`propagate`]), or
+    /// detaches it with `None`.
+    pub fn set_journal(&self, journal: Option<Box<dyn propagate::Journal>>) {
+        let mut st = self.shared.state.lock();
+        st.keyspace.set_expiry_logging(journal.is_some());
+        st.propagation.set_journal(journal);
     }
 
     /// Number of connected clients.

@@ -218,6 +218,9 @@ impl Session {
             ctx.state.keyspace.set_untouched(false);
         }
         command::note_client_activity(&mut ctx);
+        if ctx.state.propagation.enabled() {
+            ctx.state.propagation.flush();
+        }
         if ctx.state.keyspace.blocking.has_ready() {
             command::serve_blocked(ctx.state, shared, now);
         }

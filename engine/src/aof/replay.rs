@@ -32,12 +32,25 @@ impl fmt::Display for ReplayError {
     }
 }
 
-/// Runs every record of `file` on `engine`, in order. Errors the commands themselves answer
-/// are dropped, as Redis drops them while loading; a command that does not exist stops the
-/// load, since skipping it would load a different dataset than the one logged.
+/// Runs every record of `file` on `engine`, in order, with expiry suspended (as Redis does
+/// while loading: each command meets the data it first ran on). Errors the commands
+/// themselves answer are dropped, as Redis drops them while loading; a command that does not
+/// exist stops the load, since skipping it would load a different dataset than the one
+/// logged.
 pub fn replay(engine: &Engine, file: &str, records: &[Record]) -> Result<usize, ReplayError> {
     let mut session = engine.session();
     session.authenticate_for_loading();
+    engine.shared.state.lock().keyspace.set_loading(true);
+    let result = run_records(&mut session, file, records);
+    engine.shared.state.lock().keyspace.set_loading(false);
+    result
+}
+
+fn run_records(
+    session: &mut crate::Session,
+    file: &str,
+    records: &[Record],
+) -> Result<usize, ReplayError> {
     let mut start = 0;
     for record in records {
         if crate::command::lookup(&record.args).is_err() {

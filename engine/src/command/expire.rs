@@ -215,8 +215,9 @@ fn set_expiry(ctx: &mut Ctx, args: &[Bytes], name: &str, seconds: bool, absolute
     if !condition.allows(current, when) {
         return Reply::Integer(0);
     }
+    let loading = db.is_loading();
     match u64::try_from(when) {
-        Ok(at) if at > now_ms => db.set_expiry(key, at),
+        Ok(at) if at > now_ms || loading => db.set_expiry(key, at),
         _ => {
             db.remove(key);
         }

@@ -414,7 +414,13 @@ fn reject(ctx: &mut Ctx, spec: Option<&Spec>, text: String) -> Reply {
 
 /// Runs a command that passed every check (also how EXEC runs its queue), and counts it.
 pub fn call(ctx: &mut Ctx, spec: &Spec, args: &[Bytes]) -> Reply {
+    let journaled = ctx.state.propagation.enabled();
+    let (dirty_before, effects_before) =
+        (ctx.state.stats.dirty, ctx.state.propagation.pending_len());
     let reply = (spec.run)(ctx, args);
+    if journaled {
+        propagate_call(ctx, spec, args, dirty_before, effects_before);
+    }
     // One clock read per command: it ends this one and starts the next (inside EXEC).
     let ended = Instant::now();
     let usec = ended.saturating_duration_since(ctx.started).as_micros() as u64;
@@ -441,6 +447,42 @@ pub fn may_write(session: &SessionState, args: &[Bytes]) -> bool {
         return false;
     };
     spec.has_flag("write") || (spec.name == "exec" && queue_has_flag(session, "write"))
+}
+
+/// After a command ran with a journal attached: if it changed data and logged nothing itself,
+/// it is logged as written, or as the state it left when its arguments hold relative times;
+/// keys that expired while it looked them up are logged as DELs before it.
+fn propagate_call(
+    ctx: &mut Ctx,
+    spec: &Spec,
+    args: &[Bytes],
+    dirty_before: u64,
+    effects_before: usize,
+) {
+    let changed = ctx.state.stats.dirty > dirty_before;
+    // EXEC's commands logged themselves through their own calls.
+    if changed && spec.name != "exec" && ctx.state.propagation.pending_len() == effects_before {
+        let db = ctx.session.db;
+        let name = spec.name;
+        match crate::propagate::rewrite(ctx.state, db, name, args, ctx.now_ms) {
+            Some(effects) => {
+                for effect in effects {
+                    ctx.state.propagation.push(db, effect);
+                }
+            }
+            None => ctx.state.propagation.push(db, args.to_vec()),
+        }
+    }
+    crate::propagate::take_expired(ctx.state, effects_before);
+}
+
+impl Ctx<'_> {
+    /// Logs `args` as (part of) what the running command did, in the session's database:
+    /// for commands whose own arguments would not replay the same way (XADD with `*`).
+    pub fn propagate(&mut self, args: Vec<Bytes>) {
+        let db = self.session.db;
+        self.state.propagation.push(db, args);
+    }
 }
 
 /// Records the command in the client registry (CLIENT LIST's `cmd`, `idle`, `db`).

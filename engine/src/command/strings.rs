@@ -355,8 +355,9 @@ fn store(ctx: &mut Ctx, key: &Bytes, value: Bytes, keep_ttl: bool, expire_at: Op
     let db = ctx.db();
     db.set(key.clone(), Value::Str(value), keep_ttl);
     match expire_at {
-        // EXAT/PXAT in the past: the key is written and at once expired.
-        Some(at) if at <= now => {
+        // EXAT/PXAT in the past: the key is written and at once expired (except while a
+        // log loads, when nothing expires).
+        Some(at) if at <= now && !db.is_loading() => {
             db.remove(key);
         }
         Some(at) => db.set_expiry(key, at),
@@ -429,7 +430,7 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             Err(e) => return e,
         };
         let db = ctx.db();
-        if at <= now {
+        if at <= now && !db.is_loading() {
             db.remove(key);
         } else {
             db.set_expiry(key, at);

@@ -87,11 +87,35 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .map(|kv| (kv[0].as_ref(), kv[1].as_ref()))
         .collect();
     stream.append(id, &pairs, limits);
-    if let Some(trim) = opts.trim {
-        stream.trim(trim);
-    }
+    let trimmed = opts.trim.map_or(0, |trim| stream.trim(trim));
+    let len_after = stream.len();
     ctx.touch(key);
+    if ctx.state.propagation.enabled() {
+        // Logged with the ID it got and, when it trimmed, an exact trim to the length it
+        // left: replayed, both remove the same entries whatever `~` and LIMIT allowed.
+        let mut logged = vec![
+            Bytes::from_static(b"XADD"),
+            key.clone(),
+            Bytes::from(id.to_string()),
+        ];
+        logged.extend(args[field_pos..].iter().cloned());
+        ctx.propagate(logged);
+        if trimmed > 0 {
+            ctx.propagate(exact_trim(key, len_after));
+        }
+    }
     id.to_reply()
+}
+
+/// `XTRIM key MAXLEN = len`: how a trim is logged, whatever form it was asked in.
+pub fn exact_trim(key: &Bytes, len: u64) -> Vec<Bytes> {
+    vec![
+        Bytes::from_static(b"XTRIM"),
+        key.clone(),
+        Bytes::from_static(b"MAXLEN"),
+        Bytes::from_static(b"="),
+        Bytes::from(len.to_string()),
+    ]
 }
 
 fn too_small() -> Reply {

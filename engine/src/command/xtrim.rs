@@ -32,14 +32,15 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(trim) = opts.trim else {
         return Reply::Integer(0);
     };
-    let removed = match ctx.stream_mut(&args[1]) {
+    let (removed, len_after) = match ctx.stream_mut(&args[1]) {
         Err(e) => return e,
         Ok(None) => return Reply::Integer(0),
-        Ok(Some(stream)) => stream.trim(trim),
+        Ok(Some(stream)) => (stream.trim(trim), stream.len()),
     };
     if removed > 0 {
         ctx.touch(&args[1]);
         ctx.state.stats.dirty += removed - 1;
+        ctx.propagate(super::xadd::exact_trim(&args[1], len_after));
     }
     Reply::Integer(removed as i64)
 }
