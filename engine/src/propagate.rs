@@ -7,12 +7,16 @@
 //!
 //! Without a journal nothing is collected, so the seam costs one branch per command.
 //!
-//! Covered so far (issue 8 in progress): every command whose arguments replay as they are
-//! (the default: a command that moved the dirty counter is logged verbatim), XADD and XTRIM
-//! rewritten, relative expiries (SET EX/PX, SETEX, PSETEX, GETEX, INCRBYFLOAT, EXPIRE and
-//! PEXPIRE) logged as absolute state, lazy and active expiry as DEL. Consumer-group commands
-//! that depend on the clock (XREADGROUP, XCLAIM, XAUTOCLAIM, XGROUP CREATE with `$`) still
-//! need their rewrites before a journal may be attached in production.
+//! How each change is logged: a command that moved the dirty counter and logged nothing
+//! itself is logged as written (Redis's default); XADD with its ID and, when it trimmed, an
+//! exact XTRIM; XTRIM as an exact trim; relative expiries (SET EX/PX, SETEX, PSETEX, GETEX,
+//! INCRBYFLOAT, EXPIRE, PEXPIRE, EXPIREAT) as the absolute state they left; XGROUP CREATE and
+//! SETID with the position and entries-read they set, never `$`; XREADGROUP (also when a
+//! blocked read is served later), XCLAIM and XAUTOCLAIM as Redis logs them: XCLAIM ... TIME
+//! RETRYCOUNT FORCE JUSTID LASTID per entry, XGROUP CREATECONSUMER, XACK for entries gone
+//! from the stream, XGROUP SETID ... ENTRIESREAD; lazy and active expiry and eviction as DEL.
+//! A PEL history read logs nothing (it changes nothing a snapshot keeps). The property test
+//! `engine/tests/propagation.rs` replays random sequences and compares the data.
 
 use bytes::Bytes;
 
@@ -144,8 +148,9 @@ enum Relative {
     Expiry,
 }
 
-/// The effects that replay what a command that moved the dirty counter did to `args[1]`
-/// when its own arguments would not (relative times); `None` to log it as written.
+/// The effects that replay what a command that moved the dirty counter did when its own
+/// arguments would not (relative times, a group position given as `$`); `None` to log it as
+/// written.
 pub(crate) fn rewrite(
     state: &mut State,
     db: usize,
@@ -153,6 +158,9 @@ pub(crate) fn rewrite(
     args: &[Bytes],
     now_ms: u64,
 ) -> Option<Vec<Vec<Bytes>>> {
+    if matches!(name, "xgroup|create" | "xgroup|setid") {
+        return group_position(state, db, name, args, now_ms);
+    }
     let kind = relative_time(name)?;
     let key = args.get(1)?.clone();
     let d = &mut state.keyspace.dbs[db];
@@ -176,4 +184,107 @@ pub(crate) fn rewrite(
             None => vec![vec![Bytes::from_static(b"PERSIST"), key]],
         },
     })
+}
+
+/// XGROUP CREATE / SETID logged with the position they set, never `$`, and the entries-read
+/// counter they left (-1 when unknown), so a replay sets both exactly.
+fn group_position(
+    state: &mut State,
+    db: usize,
+    name: &str,
+    args: &[Bytes],
+    now_ms: u64,
+) -> Option<Vec<Vec<Bytes>>> {
+    let (key, group_name) = (args.get(2)?, args.get(3)?);
+    let Some(Value::Stream(stream)) = state.keyspace.dbs[db].get(key, now_ms) else {
+        return None;
+    };
+    let group = stream.groups.get(group_name)?;
+    let mut logged = vec![
+        Bytes::from_static(b"XGROUP"),
+        args[1].clone(),
+        key.clone(),
+        group_name.clone(),
+        Bytes::from(group.last_id.to_string()),
+    ];
+    if name == "xgroup|create" && args[5..].iter().any(|a| crate::args::is(a, "mkstream")) {
+        logged.push(Bytes::from_static(b"MKSTREAM"));
+    }
+    logged.push(Bytes::from_static(b"ENTRIESREAD"));
+    logged.push(Bytes::from(
+        group
+            .entries_read
+            .map_or_else(|| "-1".to_string(), |n| n.to_string()),
+    ));
+    Some(vec![logged])
+}
+
+/// `XCLAIM key group consumer 0 id TIME t RETRYCOUNT n FORCE JUSTID LASTID last`: how a
+/// delivery or a claim is logged (Redis's form): it sets the PEL entry exactly, owner, time and
+/// count, whatever the entry was before.
+pub fn claim_effect(
+    key: &Bytes,
+    group: &Bytes,
+    pending: &crate::group::PendingEntry,
+    id: crate::StreamId,
+    last_id: crate::StreamId,
+) -> Vec<Bytes> {
+    vec![
+        Bytes::from_static(b"XCLAIM"),
+        key.clone(),
+        group.clone(),
+        pending.consumer.clone(),
+        Bytes::from_static(b"0"),
+        Bytes::from(id.to_string()),
+        Bytes::from_static(b"TIME"),
+        Bytes::from(pending.delivery_time.to_string()),
+        Bytes::from_static(b"RETRYCOUNT"),
+        Bytes::from(pending.delivery_count.to_string()),
+        Bytes::from_static(b"FORCE"),
+        Bytes::from_static(b"JUSTID"),
+        Bytes::from_static(b"LASTID"),
+        Bytes::from(last_id.to_string()),
+    ]
+}
+
+/// `XGROUP SETID key group id ENTRIESREAD n`: the group's position after a read.
+pub fn position_effect(
+    key: &Bytes,
+    group_name: &Bytes,
+    group: &crate::group::ConsumerGroup,
+) -> Vec<Bytes> {
+    vec![
+        Bytes::from_static(b"XGROUP"),
+        Bytes::from_static(b"SETID"),
+        key.clone(),
+        group_name.clone(),
+        Bytes::from(group.last_id.to_string()),
+        Bytes::from_static(b"ENTRIESREAD"),
+        Bytes::from(
+            group
+                .entries_read
+                .map_or_else(|| "-1".to_string(), |n| n.to_string()),
+        ),
+    ]
+}
+
+/// `XGROUP CREATECONSUMER key group consumer`: a consumer a read or claim created.
+pub fn consumer_effect(key: &Bytes, group: &Bytes, consumer: &Bytes) -> Vec<Bytes> {
+    vec![
+        Bytes::from_static(b"XGROUP"),
+        Bytes::from_static(b"CREATECONSUMER"),
+        key.clone(),
+        group.clone(),
+        consumer.clone(),
+    ]
+}
+
+/// `XACK key group id`: an entry that left the PEL because it was deleted from the stream.
+pub fn ack_effect(key: &Bytes, group: &Bytes, id: crate::StreamId) -> Vec<Bytes> {
+    vec![
+        Bytes::from_static(b"XACK"),
+        key.clone(),
+        group.clone(),
+        Bytes::from(id.to_string()),
+    ]
 }

@@ -52,34 +52,72 @@ const KEYS: [&str; 4] = ["a", "b", "s", "t"];
 
 /// One random command over a few keys, strings and streams mixed (WRONGTYPE errors are
 /// part of the test: they must log nothing).
-fn random_command(rng: &mut Rng) -> Vec<String> {
-    let key = KEYS[rng.below(4) as usize].to_string();
+fn random_command(rng: &mut Rng, clock: &mut u64) -> Vec<String> {
+    // Strings mostly on a and b, streams mostly on s and t; now and then the other kind.
+    let mixed = rng.below(8) == 0;
+    let string_key = KEYS[(rng.below(2) + if mixed { 2 } else { 0 }) as usize].to_string();
+    let stream_key = KEYS[(rng.below(2) + if mixed { 0 } else { 2 }) as usize].to_string();
     let n = rng.below(5).to_string();
     let w = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let g = ["g", "h"][rng.below(2) as usize];
+    let c = ["c1", "c2"][rng.below(2) as usize];
+    // IDs near the small clock the explicit XADDs below advance, so acks and claims hit.
+    let id = format!("{}-{}", clock.saturating_sub(rng.below(6)), rng.below(2));
     match rng.below(22) {
-        0 => w(&["SET", &key, &n]),
-        1 => w(&["SET", &key, &n, "EX", "1000"]),
-        2 => w(&["SET", &key, &n, "PX", "1"]),
-        3 => w(&["SET", &key, &n, "KEEPTTL", "XX"]),
-        4 => w(&["INCR", &key]),
-        5 => w(&["INCRBYFLOAT", &key, "1.5"]),
-        6 => w(&["DEL", &key]),
-        7 => w(&["EXPIRE", &key, "500"]),
-        8 => w(&["PEXPIRE", &key, "1"]),
-        9 => w(&["PERSIST", &key]),
-        10 => w(&["SETEX", &key, "100", "v"]),
-        11 | 12 => w(&["XADD", &key, "*", "f", &n]),
-        13 => w(&["XADD", &key, "MAXLEN", "~", "3", "*", "f", &n]),
-        14 => w(&[
-            "XADD", &key, "MINID", "~", "0-1", "LIMIT", "2", "*", "f", &n,
-        ]),
-        15 => w(&["XTRIM", &key, "MAXLEN", "2"]),
-        16 => w(&["XTRIM", &key, "MAXLEN", "~", "1"]),
-        17 => w(&["XDEL", &key, &format!("{}-0", rng.below(3))]),
+        _ if rng.below(3) == 0 => match rng.below(9) {
+            0 => w(&["XGROUP", "CREATE", &stream_key, g, "$", "MKSTREAM"]),
+            1 => w(&["XGROUP", "CREATE", &stream_key, g, "0"]),
+            2 | 3 => w(&[
+                "XREADGROUP",
+                "GROUP",
+                g,
+                c,
+                "COUNT",
+                "2",
+                "STREAMS",
+                &stream_key,
+                ">",
+            ]),
+            4 => w(&[
+                "XREADGROUP",
+                "GROUP",
+                g,
+                c,
+                "NOACK",
+                "STREAMS",
+                &stream_key,
+                ">",
+            ]),
+            5 => w(&["XACK", &stream_key, g, &id]),
+            6 => w(&["XCLAIM", &stream_key, g, c, "0", &id]),
+            7 => w(&["XAUTOCLAIM", &stream_key, g, c, "0", "0-0", "COUNT", "2"]),
+            _ => w(&["XGROUP", "SETID", &stream_key, g, "$"]),
+        },
+        0 => w(&["SET", &string_key, &n]),
+        1 => w(&["SET", &string_key, &n, "EX", "1000"]),
+        2 => w(&["SET", &string_key, &n, "PX", "1"]),
+        3 => w(&["SET", &stream_key, &n, "KEEPTTL", "XX"]),
+        4 => w(&["INCR", &string_key]),
+        5 => w(&["INCRBYFLOAT", &string_key, "1.5"]),
+        6 => w(&["DEL", &string_key]),
+        7 => w(&["EXPIRE", &string_key, "500"]),
+        8 => w(&["PEXPIRE", &string_key, "1"]),
+        9 => w(&["PERSIST", &string_key]),
+        10 => w(&["SETEX", &string_key, "100", "v"]),
+        11 => w(&["XADD", "t", "*", "f", &n]),
+        12 => {
+            *clock += rng.below(2);
+            w(&["XADD", &stream_key, &format!("{clock}-*"), "f", &n])
+        }
+        13 => w(&["XADD", "t", "MAXLEN", "~", "3", "*", "f", &n]),
+        14 => w(&["XADD", "t", "MINID", "~", "0-1", "LIMIT", "2", "*", "f", &n]),
+        15 => w(&["XTRIM", &stream_key, "MAXLEN", "2"]),
+        16 => w(&["XTRIM", &stream_key, "MAXLEN", "~", "1"]),
+        17 => w(&["XDEL", &stream_key, &format!("{}-0", rng.below(3))]),
         18 => w(&["SELECT", &rng.below(2).to_string()]),
-        19 => w(&["RENAME", &key, KEYS[rng.below(4) as usize]]),
-        20 => w(&["GETEX", &key, "PX", "100000"]),
-        _ => w(&["APPEND", &key, "x"]),
+        19 => w(&["RENAME", &string_key, KEYS[rng.below(4) as usize]]),
+        20 => w(&["GETEX", &string_key, "PX", "100000"]),
+        _ => w(&["APPEND", &string_key, "x"]),
     }
 }
 
@@ -100,33 +138,89 @@ fn dump(s: &mut Session, db: usize) -> Vec<String> {
         } else {
             format!("{:?}", exec(s, &["GET".into(), k.clone()]))
         };
-        let expiry = format!("{:?}", exec(s, &["PEXPIRETIME".into(), k.clone()]));
+        let groups = if kind.contains("stream") {
+            group_state(s, &k)
+        } else {
+            String::new()
+        };
+        let expiry = format!("{:?} {groups}", exec(s, &["PEXPIRETIME".into(), k.clone()]));
         out.push(format!("{db}/{key}: {kind} {value} {expiry}"));
+    }
+    out
+}
+
+/// A stream's groups as comparable text: position, counters, consumers and their pending
+/// counts, and the PEL (owner and delivery count; idle times leave out the clock).
+fn group_state(s: &mut Session, key: &str) -> String {
+    let mut out = format!(
+        "{:?}",
+        exec(s, &["XINFO".into(), "GROUPS".into(), key.into()])
+    );
+    for g in ["g", "h"] {
+        let consumers = exec(
+            s,
+            &["XINFO".into(), "CONSUMERS".into(), key.into(), g.into()],
+        );
+        if let Reply::Array(list) = consumers {
+            for c in list {
+                if let Reply::Map(fields) = c {
+                    let kept: Vec<_> = fields
+                        .into_iter()
+                        .filter(|(k, _)| matches!(k, Reply::Bulk(b) if &b[..] == b"name" || &b[..] == b"pending"))
+                        .collect();
+                    out.push_str(&format!(" {kept:?}"));
+                }
+            }
+        }
+        let pel = exec(
+            s,
+            &[
+                "XPENDING".into(),
+                key.into(),
+                g.into(),
+                "-".into(),
+                "+".into(),
+                "100".into(),
+            ],
+        );
+        if let Reply::Array(rows) = pel {
+            for row in rows {
+                if let Reply::Array(mut f) = row {
+                    if f.len() == 4 {
+                        f.remove(2);
+                    }
+                    out.push_str(&format!(" {f:?}"));
+                }
+            }
+        }
     }
     out
 }
 
 #[test]
 fn what_the_journal_receives_replays_to_the_same_data() {
+    // How often each rewritten form was replayed: the test must exercise them all.
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
     for seed in 1..=200u64 {
         let log = Arc::new(Mutex::new(Vec::new()));
         let source = Engine::new();
         source.set_journal(Some(Box::new(Collect(log.clone()))));
         let mut s = source.session();
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut clock = 1u64;
         for _ in 0..60 {
             if rng.below(10) == 0 {
                 // A transaction of a few commands.
                 exec(&mut s, &["MULTI".into()]);
                 for _ in 0..1 + rng.below(3) {
-                    let c = random_command(&mut rng);
+                    let c = random_command(&mut rng, &mut clock);
                     if c[0] != "SELECT" {
                         exec(&mut s, &c);
                     }
                 }
                 exec(&mut s, &["EXEC".into()]);
             } else {
-                exec(&mut s, &random_command(&mut rng));
+                exec(&mut s, &random_command(&mut rng, &mut clock));
             }
             if rng.below(15) == 0 {
                 std::thread::sleep(std::time::Duration::from_millis(2));
@@ -136,6 +230,16 @@ fn what_the_journal_receives_replays_to_the_same_data() {
         // Replayed as the AOF will be: SELECT when the database changes, loaded with
         // expiry suspended.
         let effects = log.lock().map(|l| l.clone()).unwrap_or_default();
+        for effect in &effects {
+            let mut name = String::from_utf8_lossy(&effect.args[0]).to_uppercase();
+            if name == "XGROUP" || name == "SET" {
+                name = format!(
+                    "{name} {}",
+                    String::from_utf8_lossy(&effect.args[effect.args.len().min(2) - 1])
+                );
+            }
+            *seen.entry(name).or_default() += 1;
+        }
         let mut records = Vec::new();
         let mut db = 0;
         for effect in &effects {
@@ -161,5 +265,24 @@ fn what_the_journal_receives_replays_to_the_same_data() {
                 "seed {seed}: replay differs; effects: {effects:?}"
             );
         }
+    }
+    // Each rewritten form, and the verbatim XACK, must have been replayed often enough.
+    for (form, least) in [
+        ("XCLAIM", 10),
+        ("XGROUP SETID", 10),
+        ("XGROUP CREATECONSUMER", 10),
+        ("XADD", 10),
+        ("XTRIM", 10),
+        ("DEL", 10),
+        ("PEXPIREAT", 10),
+        ("MULTI", 10),
+        ("XACK", 1),
+    ] {
+        let count: usize = seen
+            .iter()
+            .filter(|(k, _)| k.starts_with(form))
+            .map(|(_, n)| n)
+            .sum();
+        assert!(count >= least, "{form} replayed {count} times: {seen:?}");
     }
 }

@@ -545,6 +545,8 @@ pub(crate) fn serve_blocked(state: &mut State, shared: &Arc<Shared>, now_ms: u64
                     if let Some(waiter) = state.keyspace.blocking.remove(client) {
                         waiter.slot.fill(reply);
                     }
+                    // A served read is its own unit of change, after the write that served it.
+                    state.propagation.flush();
                     // Being answered is interaction: `timeout` counts idleness from here.
                     if let Some(info) = state.clients.by_id.get_mut(&client) {
                         info.last_interaction_ms = now_ms;

@@ -76,7 +76,9 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return no_group(key, group_name);
     };
     // Since Redis 7.2 a claim attempt creates the consumer and counts as it being seen.
+    let created = !group.consumers.contains_key(consumer);
     group.touch_consumer(consumer, now);
+    let (mut claimed_ids, mut gone) = (Vec::new(), Vec::new());
     let mut attempts = count * ATTEMPTS_FACTOR;
     let mut claimed = Vec::new();
     let mut deleted = Vec::new();
@@ -101,6 +103,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         };
         if !stream.contains(id) {
             group.ack(id);
+            gone.push(id);
             deleted.push(id.to_reply());
             count -= 1;
             if id == StreamId::MAX {
@@ -115,6 +118,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             continue;
         }
         group.claim(id, consumer, now, None, justid);
+        claimed_ids.push(id);
         if let Some(c) = group.consumers.get_mut(consumer) {
             c.active_time = Some(now);
         }
@@ -131,9 +135,24 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             break;
         }
     }
+    let effects = super::xclaim::claim_effects(
+        key,
+        group_name,
+        consumer,
+        &group,
+        created,
+        false,
+        &claimed_ids,
+        &gone,
+    );
     stream.groups.insert(stored_name, group);
     let changes = (claimed.len() + deleted.len()) as u64;
     ctx.state.stats.dirty += changes;
+    if ctx.state.propagation.enabled() {
+        for effect in effects {
+            ctx.propagate(effect);
+        }
+    }
     Reply::Array(vec![
         cursor.to_reply(),
         Reply::Array(claimed),

@@ -110,17 +110,21 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return no_group(key, group_name);
     };
     // Since Redis 7.2 a claim attempt creates the consumer and counts as it being seen.
+    let created = !group.consumers.contains_key(consumer);
     group.touch_consumer(consumer, now);
     let mut changes = 0u64;
-    if last_id > group.last_id {
+    let moved = last_id > group.last_id;
+    if moved {
         group.last_id = last_id;
         changes += 1;
     }
     let mut out = Vec::new();
+    let (mut claimed, mut gone) = (Vec::new(), Vec::new());
     for id in ids {
         if !stream.contains(id) {
             if group.ack(id) {
                 changes += 1;
+                gone.push(id);
             }
             continue;
         }
@@ -136,6 +140,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             continue;
         }
         group.claim(id, consumer, delivery_time, retry_count, justid);
+        claimed.push(id);
         if let Some(c) = group.consumers.get_mut(consumer) {
             c.active_time = Some(now);
         }
@@ -149,9 +154,50 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         });
         changes += 1;
     }
+    let effects = claim_effects(
+        key, group_name, consumer, &group, created, moved, &claimed, &gone,
+    );
     stream.groups.insert(stored_name, group);
     if changes > 0 {
         ctx.state.stats.dirty += changes;
     }
+    if ctx.state.propagation.enabled() {
+        for effect in effects {
+            ctx.propagate(effect);
+        }
+    }
     Reply::Array(out)
+}
+
+/// What a claim logs: the consumer it created, each claimed entry as Redis's absolute
+/// XCLAIM form, each entry it dropped because it was deleted as an XACK, the position it
+/// moved to.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn claim_effects(
+    key: &Bytes,
+    group_name: &Bytes,
+    consumer: &Bytes,
+    group: &crate::group::ConsumerGroup,
+    created: bool,
+    moved: bool,
+    claimed: &[StreamId],
+    gone: &[StreamId],
+) -> Vec<Vec<Bytes>> {
+    use crate::propagate::{ack_effect, claim_effect, consumer_effect, position_effect};
+    let mut effects = Vec::new();
+    if created {
+        effects.push(consumer_effect(key, group_name, consumer));
+    }
+    for id in claimed {
+        if let Some(pending) = group.pel.get(id) {
+            effects.push(claim_effect(key, group_name, pending, *id, group.last_id));
+        }
+    }
+    for id in gone {
+        effects.push(ack_effect(key, group_name, *id));
+    }
+    if moved {
+        effects.push(position_effect(key, group_name, group));
+    }
+    effects
 }

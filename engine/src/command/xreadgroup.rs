@@ -163,6 +163,8 @@ fn shape(ctx: &Ctx, served: Vec<(Bytes, Vec<Reply>)>) -> Reply {
 /// (possibly empty); `>` reads only when the stream has entries past the group's position.
 fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, Vec<Reply>)> {
     let now = ctx.now_ms;
+    let journaled = ctx.state.propagation.enabled();
+    let mut effects = Vec::new();
     let mut served = Vec::new();
     let mut delivered_new = false;
     for (key, start) in read.keys.iter().zip(from) {
@@ -172,7 +174,15 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, Vec<Repl
         let Some((stored_name, mut group)) = stream.groups.remove_entry(&read.group) else {
             continue;
         };
+        let created = !group.consumers.contains_key(&read.consumer);
         group.touch_consumer(&read.consumer, now);
+        if journaled && created {
+            effects.push(crate::propagate::consumer_effect(
+                key,
+                &read.group,
+                &read.consumer,
+            ));
+        }
         let entries = match *start {
             From::History(after) => Some(history(
                 stream,
@@ -184,8 +194,27 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, Vec<Repl
             )),
             From::New => {
                 if stream.last_valid_id() > group.last_id {
-                    let entries = deliver_new(stream, &mut group, read, now);
+                    let mut ids = Vec::new();
+                    let entries = deliver_new(stream, &mut group, read, now, &mut ids);
                     delivered_new |= !entries.is_empty();
+                    if journaled && !ids.is_empty() {
+                        // Logged as Redis logs it: each delivery as an absolute XCLAIM
+                        // (a NOACK read leaves no PEL entry), then the group's position.
+                        if !read.noack {
+                            for id in &ids {
+                                if let Some(pending) = group.pel.get(id) {
+                                    effects.push(crate::propagate::claim_effect(
+                                        key,
+                                        &read.group,
+                                        pending,
+                                        *id,
+                                        group.last_id,
+                                    ));
+                                }
+                            }
+                        }
+                        effects.push(crate::propagate::position_effect(key, &read.group, &group));
+                    }
                     Some(entries)
                 } else {
                     None
@@ -201,6 +230,9 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, Vec<Repl
         // History reads change nothing a snapshot keeps; new deliveries do.
         ctx.state.stats.dirty += 1;
     }
+    for effect in effects {
+        ctx.propagate(effect);
+    }
     served
 }
 
@@ -210,6 +242,7 @@ fn deliver_new(
     group: &mut ConsumerGroup,
     read: &GroupRead,
     now: u64,
+    ids: &mut Vec<StreamId>,
 ) -> Vec<Reply> {
     let limit = if read.count == 0 {
         usize::MAX
@@ -223,6 +256,7 @@ fn deliver_new(
     for entry in stream.range(first, StreamId::MAX, false).take(limit) {
         let id = entry.id;
         advance_group(stream, group, id);
+        ids.push(id);
         out.push(entry_reply(&entry));
         if !read.noack {
             group.deliver(id, &read.consumer, now);
