@@ -152,13 +152,15 @@ pub const PARAMS: &[Param] = &[
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
         Kind::OutputBufferLimit,
     ),
-    not_yet("appendonly", "no", Kind::Bool, true),
+    param("appendonly", "no", Kind::Bool),
     param(
         "appendfsync",
         "everysec",
         Kind::Enum(&["always", "everysec", "no"]),
     ),
     fixed("appendfilename", "appendonly.aof", Kind::Text),
+    fixed("appenddirname", "appendonlydir", Kind::Text),
+    param("aof-load-truncated", "yes", Kind::Bool),
     not_yet("save", "", Kind::Text, true),
     param(
         "hz",
@@ -455,7 +457,7 @@ impl Config {
 /// Why a value Redis accepts is refused by Rill for now.
 fn not_supported(name: &str, value: &str) -> String {
     let why = match name {
-        "appendonly" | "save" => "Rill does not persist data yet (the append-only log and RDB snapshots are on the way); refusing rather than pretending to save",
+        "save" => "Rill does not write RDB snapshots yet (use appendonly yes); refusing rather than pretending to save",
         "notify-keyspace-events" => "Rill has no pub/sub yet, so keyspace notifications cannot be delivered",
         "daemonize" => "Rill runs in the foreground; use a service manager to run it in the background",
         "cluster-enabled" => "Rill does not implement Redis Cluster",
@@ -592,8 +594,7 @@ mod tests {
     #[test]
     fn values_promising_missing_features_are_refused() {
         let mut c = Config::default();
-        assert!(c.set("appendonly", "yes", true).is_err());
-        assert!(c.set("appendonly", "no", false).is_ok());
+        assert!(c.set("appendonly", "yes", true).is_ok());
         assert!(c.set("save", "3600 1", false).is_err());
         assert!(c.set("save", "", false).is_ok());
         assert!(c.set("notify-keyspace-events", "KEA", false).is_err());

@@ -193,10 +193,10 @@ mod tests {
             panic!("an unknown directive was accepted")
         };
         assert!(text.contains("at line 2\n>>> 'latency-tracking \"no\"'\nBad directive or wrong number of arguments"), "{text}");
-        let err = Config::from_args(&args(&["--appendonly", "yes"]));
+        let err = Config::from_args(&args(&["--save", "3600", "1"]));
         let Err(ConfigError(text)) = err else {
-            panic!("appendonly yes was accepted without an append-only log")
+            panic!("a save point was accepted without RDB snapshots")
         };
-        assert!(text.contains("'yes' is not supported"), "{text}");
+        assert!(text.contains("'3600 1' is not supported"), "{text}");
     }
 }

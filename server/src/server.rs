@@ -60,6 +60,9 @@ impl Server {
             allocated_bytes: config.allocated_bytes,
             config_check: Some(crate::descriptors::check_config),
         });
+        if config.engine.get("appendonly") == Some("yes") {
+            open_log(&engine, &config.engine)?;
+        }
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let tx = shutdown_tx.clone();
         engine.on_shutdown(Arc::new(move || {
@@ -170,6 +173,37 @@ impl Server {
                 _ = &mut deadline => { connections.abort_all(); break; }
             }
         }
+        // The log's last writes reach the disk before the process ends.
+        engine.set_journal(None);
         tracing::info!("Rill is now ready to exit, bye bye...");
     }
+}
+
+/// Loads and opens the append-only log (`appendonly yes`): `<dir>/<appenddirname>`, Redis 7's
+/// layout. A load failure stops the start, naming the file and offset.
+fn open_log(engine: &Engine, config: &rill_engine::Config) -> std::io::Result<()> {
+    use rill_engine::aof::{open_dir, writer::Fsync};
+    let dir = std::path::Path::new(config.get("dir").unwrap_or("."))
+        .join(config.get("appenddirname").unwrap_or("appendonlydir"));
+    let started = std::time::Instant::now();
+    let report = open_dir(
+        engine,
+        &dir,
+        config.get("appendfilename").unwrap_or("appendonly.aof"),
+        Fsync::from_config(config.get("appendfsync").unwrap_or("everysec")),
+        config.get("aof-load-truncated") != Some("no"),
+    )
+    .map_err(|e| std::io::Error::other(e.0))?;
+    if let Some((file, len)) = &report.truncated {
+        tracing::warn!(
+            "!!! Warning: short read while loading the AOF file {file}!!! AOF loaded anyway because aof-load-truncated is enabled; the file was cut to {len} bytes"
+        );
+    }
+    tracing::info!(
+        "DB loaded from append only file: {} commands from {} files in {:.3} seconds",
+        report.commands,
+        report.files.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
