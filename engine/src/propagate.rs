@@ -211,11 +211,7 @@ fn group_position(
         logged.push(Bytes::from_static(b"MKSTREAM"));
     }
     logged.push(Bytes::from_static(b"ENTRIESREAD"));
-    logged.push(Bytes::from(
-        group
-            .entries_read
-            .map_or_else(|| "-1".to_string(), |n| n.to_string()),
-    ));
+    logged.push(entries_read_arg(group));
     Some(vec![logged])
 }
 
@@ -260,11 +256,7 @@ pub fn position_effect(
         group_name.clone(),
         Bytes::from(group.last_id.to_string()),
         Bytes::from_static(b"ENTRIESREAD"),
-        Bytes::from(
-            group
-                .entries_read
-                .map_or_else(|| "-1".to_string(), |n| n.to_string()),
-        ),
+        entries_read_arg(group),
     ]
 }
 
@@ -287,4 +279,13 @@ pub fn ack_effect(key: &Bytes, group: &Bytes, id: crate::StreamId) -> Vec<Bytes>
         group.clone(),
         Bytes::from(id.to_string()),
     ]
+}
+
+/// A group's entries-read counter as ENTRIESREAD takes it: -1 when unknown.
+fn entries_read_arg(group: &crate::group::ConsumerGroup) -> Bytes {
+    Bytes::from(
+        group
+            .entries_read
+            .map_or_else(|| "-1".to_string(), |n| n.to_string()),
+    )
 }

@@ -1,26 +1,19 @@
 //! The append-only log, as an operator relies on it: `appendonly yes` keeps every
 //! acknowledged write through SIGKILL, and Redis 7.0 and Rill open each other's directories.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_rill-server");
+mod common;
+
+use common::{call, connect, free_port, start_command, Server, BIN};
 
 /// The tests of this file start and kill servers in quick succession; run one at a time so
 /// that one test's free port is never another's server.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
-}
 
 fn scratch(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("rill-aof-{tag}-{}", std::process::id()));
@@ -29,36 +22,10 @@ fn scratch(tag: &str) -> PathBuf {
     dir
 }
 
-/// A server process, killed when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn spawn(program: &str, args: &[&str], port: u16) -> Server {
-    let child = Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
-    let server = Server { child, port };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "{program} did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    server
+    let mut command = Command::new(program);
+    command.args(args);
+    start_command(command, "127.0.0.1", port)
 }
 
 fn rill(dir: &Path, fsync: &str) -> Server {
@@ -79,20 +46,6 @@ fn rill(dir: &Path, fsync: &str) -> Server {
         ],
         port,
     )
-}
-
-fn connect(port: u16) -> TcpStream {
-    let s = TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("connect: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    s
-}
-
-fn call(s: &mut TcpStream, line: &str) -> String {
-    s.write_all(format!("{line}\r\n").as_bytes())
-        .unwrap_or_else(|e| panic!("write: {e}"));
-    let mut buf = vec![0u8; 64 * 1024];
-    let n = s.read(&mut buf).unwrap_or(0);
-    String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
 #[test]

@@ -3,73 +3,13 @@
 //! files, and a client that never reads its replies.
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, Command, Output, Stdio};
+use std::net::{IpAddr, TcpStream, UdpSocket};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_rill-server");
+mod common;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
-}
-
-/// A server process, killed when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `command` (the binary, or a shell that execs it) and waits until `host:port`
-/// accepts connections.
-fn start_command(mut command: Command, host: &str, port: u16) -> Server {
-    let child = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
-    let server = Server { child, port };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect((host, port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "rill-server did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    server
-}
-
-fn start(args: &[&str]) -> Server {
-    let port = free_port();
-    let mut command = Command::new(BIN);
-    command.args(["--port", &port.to_string()]).args(args);
-    start_command(command, "127.0.0.1", port)
-}
-
-fn connect(port: u16) -> TcpStream {
-    let s = TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("connect: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    s
-}
-
-/// Sends an inline command and reads what comes back in one read.
-fn call(s: &mut TcpStream, line: &str) -> String {
-    s.write_all(format!("{line}\r\n").as_bytes())
-        .unwrap_or_else(|e| panic!("write: {e}"));
-    let mut buf = vec![0u8; 64 * 1024];
-    let n = s.read(&mut buf).unwrap_or(0);
-    String::from_utf8_lossy(&buf[..n]).into_owned()
-}
+use common::{call, connect, free_port, start, start_command, Server, BIN};
 
 /// Whether the server closed `s` within `within` (a read timing out means it did not).
 fn closed_within(s: &mut TcpStream, within: Duration) -> bool {

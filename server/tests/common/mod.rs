@@ -1,0 +1,76 @@
+//! What the binary's tests share: starting a server process on a free port and talking to it.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_rill-server");
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+/// A server process, killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `command` (the binary, redis-server, or a shell that execs one) and waits until
+/// `host:port` accepts connections.
+pub fn start_command(mut command: Command, host: &str, port: u16) -> Server {
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let server = Server { child, port };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while TcpStream::connect((host, port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{command:?} did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server
+}
+
+/// Starts the binary on a free port with `args`.
+pub fn start(args: &[&str]) -> Server {
+    let port = free_port();
+    let mut command = Command::new(BIN);
+    command.args(["--port", &port.to_string()]).args(args);
+    start_command(command, "127.0.0.1", port)
+}
+
+/// A connection with a 5 s read timeout.
+pub fn connect(port: u16) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("connect: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    s
+}
+
+/// Sends an inline command and reads what comes back in one read.
+pub fn call(s: &mut TcpStream, line: &str) -> String {
+    s.write_all(format!("{line}\r\n").as_bytes())
+        .unwrap_or_else(|e| panic!("write: {e}"));
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = s.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
