@@ -181,3 +181,48 @@ fn which(name: &str) -> Option<PathBuf> {
             .find(|p| p.is_file())
     })
 }
+
+#[test]
+fn a_torn_tail_is_cut_or_refused_as_aof_load_truncated_says() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("torn");
+    {
+        let server = rill(&dir, "always");
+        let mut c = connect(server.port);
+        for i in 1..=3 {
+            assert!(call(&mut c, &format!("XADD s {i}-1 f v{i}")).contains(&format!("{i}-1")));
+        }
+    }
+    // A crash in the middle of writing the last record: its last bytes never reached the disk.
+    let incr = dir.join("appendonlydir").join("appendonly.aof.1.incr.aof");
+    let whole = std::fs::read(&incr).unwrap_or_else(|e| panic!("read: {e}"));
+    std::fs::write(&incr, &whole[..whole.len() - 5]).unwrap_or_else(|e| panic!("write: {e}"));
+    // aof-load-truncated no: the server refuses to start and says why.
+    let out = Command::new(BIN)
+        .args([
+            "--port",
+            &free_port().to_string(),
+            "--dir",
+            dir.to_str().unwrap_or_default(),
+            "--appendonly",
+            "yes",
+            "--aof-load-truncated",
+            "no",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("run: {e}"));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("Unexpected end of file"), "{text}");
+    // The default (yes): the torn record is cut, the rest loads, and writing goes on after it.
+    let server = rill(&dir, "always");
+    let mut c = connect(server.port);
+    assert_eq!(call(&mut c, "XLEN s"), ":2\r\n");
+    assert!(call(&mut c, "XADD s 4-1 f v4").contains("4-1"));
+    drop(server);
+    let server = rill(&dir, "always");
+    let mut c = connect(server.port);
+    assert_eq!(call(&mut c, "XLEN s"), ":3\r\n");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
