@@ -165,13 +165,15 @@ pub(crate) fn rewrite(
     let key = args.get(1)?.clone();
     let d = &mut state.keyspace.dbs[db];
     let expiry = d.expiry(&key);
-    let value = match d.get(&key, now_ms) {
+    // Only a string's text is needed (a cheap `Bytes` clone); a stream is never copied.
+    let text = match d.get(&key, now_ms) {
         None => return Some(vec![vec![Bytes::from_static(b"DEL"), key]]),
-        Some(v) => v.clone(),
+        Some(Value::Str(text)) => Some(text.clone()),
+        Some(_) => None,
     };
     let at = |ms: u64| Bytes::from(ms.to_string());
-    Some(match (kind, value) {
-        (Relative::StringValue, Value::Str(text)) => {
+    Some(match (kind, text) {
+        (Relative::StringValue, Some(text)) => {
             let mut set = vec![Bytes::from_static(b"SET"), key, text];
             if let Some(ms) = expiry {
                 set.push(Bytes::from_static(b"PXAT"));
