@@ -161,6 +161,26 @@ pub const PARAMS: &[Param] = &[
     fixed("appendfilename", "appendonly.aof", Kind::Text),
     fixed("appenddirname", "appendonlydir", Kind::Text),
     param("aof-load-truncated", "yes", Kind::Bool),
+    param(
+        "auto-aof-rewrite-percentage",
+        "100",
+        Kind::Int {
+            min: 0,
+            max: INT_MAX,
+        },
+    ),
+    param(
+        "auto-aof-rewrite-min-size",
+        "67108864",
+        Kind::Memory {
+            min: 0,
+            max: i64::MAX,
+        },
+    ),
+    param("aof-rewrite-incremental-fsync", "yes", Kind::Bool),
+    // Redis's default is yes (an RDB base); Rill writes bases as commands until it has RDB.
+    not_yet("aof-use-rdb-preamble", "no", Kind::Bool, true),
+    not_yet("aof-timestamp-enabled", "no", Kind::Bool, true),
     not_yet("save", "", Kind::Text, true),
     param(
         "hz",
@@ -458,6 +478,8 @@ impl Config {
 fn not_supported(name: &str, value: &str) -> String {
     let why = match name {
         "save" => "Rill does not write RDB snapshots yet (use appendonly yes); refusing rather than pretending to save",
+        "aof-use-rdb-preamble" => "Rill cannot write RDB yet, so its AOF base files are commands (as aof-use-rdb-preamble no)",
+        "aof-timestamp-enabled" => "Rill does not write timestamp annotations in the AOF",
         "notify-keyspace-events" => "Rill has no pub/sub yet, so keyspace notifications cannot be delivered",
         "daemonize" => "Rill runs in the foreground; use a service manager to run it in the background",
         "cluster-enabled" => "Rill does not implement Redis Cluster",

@@ -320,6 +320,17 @@ impl Db {
         self.expires.get(key).copied()
     }
 
+    /// A copy of every key, value and expiry, for an AOF rewrite. Cheap per key: strings
+    /// share their bytes and streams their nodes (copied on write later), so the engine lock
+    /// is held for a walk over the keys, not a copy of the data. Keys already expired are
+    /// kept with their time: the rewrite writes what the log would replay.
+    pub fn snapshot(&self) -> Vec<(Bytes, Value, Option<u64>)> {
+        self.map
+            .iter()
+            .map(|(k, slot)| (k.clone(), slot.value.clone(), self.expires.get(k).copied()))
+            .collect()
+    }
+
     /// Every key (expired-but-unreclaimed keys filtered by the caller's `now`).
     pub fn keys(&self, now_ms: u64) -> impl Iterator<Item = &Bytes> {
         self.map.keys().filter(move |k| match self.expires.get(*k) {

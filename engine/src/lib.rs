@@ -81,6 +81,8 @@ pub struct State {
     pub eviction_rng: u64,
     /// Where changes leave the engine (see [`propagate`]).
     pub propagation: propagate::Propagation,
+    /// The append-only log and rewrites (see [`aof`]).
+    pub persistence: aof::Persistence,
 }
 
 impl State {
@@ -148,6 +150,8 @@ pub(crate) struct Shared {
     pub(crate) pause_gate: Arc<clients::PauseGate>,
     /// Set once the host stops: connections finish what they write, then end.
     pub(crate) shutting_down: std::sync::atomic::AtomicBool,
+    /// The append-only log is being loaded: commands not flagged `loading` get LOADING.
+    pub(crate) loading: std::sync::atomic::AtomicBool,
 }
 
 /// The host's veto on a CONFIG SET value: `Err` says why it cannot be honoured.
@@ -208,6 +212,7 @@ impl Engine {
                 timer: blocking::timer::Timer::default(),
                 pause_gate: Arc::default(),
                 shutting_down: std::sync::atomic::AtomicBool::new(false),
+                loading: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -318,6 +323,15 @@ impl Engine {
 
     /// Reclaims expired keys; the host calls it `hz` times a second. Returns how many went.
     pub fn active_expire_cycle(&self) -> usize {
+        if self
+            .shared
+            .loading
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            // Nothing expires while the log loads: its commands replay on the data they
+            // first ran on, as in Redis.
+            return 0;
+        }
         let now = now_ms();
         let mut state = self.shared.state.lock();
         if state.clients.pause_at(now).is_some() {
@@ -389,6 +403,79 @@ impl Engine {
         let mut st = self.shared.state.lock();
         st.keyspace.set_expiry_logging(journal.is_some());
         st.propagation.set_journal(journal);
+    }
+
+    /// An engine that keeps its data in `dir` across restarts: the append-only log of Redis
+    /// 7 (`<dir>/appendonlydir`, the same files rill-server and Redis 7 use), loaded now
+    /// and appended to from now on with `config`'s `appendfsync` (and other AOF directives).
+    /// Call [`Engine::close`] before exiting so that the last writes reach the disk under
+    /// `everysec` and `no`; under `always` every command that returned is already there.
+    pub fn open(
+        dir: impl AsRef<std::path::Path>,
+        config: Config,
+    ) -> Result<Engine, aof::load::LoadError> {
+        let mut config = config;
+        let dir = dir.as_ref().display().to_string();
+        config
+            .set("dir", &dir, true)
+            .and_then(|_| config.set("appendonly", "yes", true))
+            .map_err(|e| aof::load::LoadError(e.to_string()))?;
+        let engine = Engine::with_config(config);
+        engine.open_log()?;
+        engine.spawn_cron();
+        Ok(engine)
+    }
+
+    /// Opens the append-only log the configuration describes (`appendonly yes` at start):
+    /// loads the directory, then appends every change to it.
+    pub fn open_log(&self) -> Result<aof::load::LoadReport, aof::load::LoadError> {
+        let options = aof::Options::from_config(&self.config());
+        let loading = &self.shared.loading;
+        loading.store(true, std::sync::atomic::Ordering::Relaxed);
+        let report = aof::Aof::open(self, &options);
+        loading.store(false, std::sync::atomic::Ordering::Relaxed);
+        report
+    }
+
+    /// Closes the append-only log, if open: everything appended is written and synced. The
+    /// engine goes on without persistence (rill-server calls it as it stops).
+    pub fn close(&self) {
+        aof::Aof::disable(&mut self.shared.state.lock());
+    }
+
+    /// Starts an automatic rewrite when the log has grown enough (the host calls it from
+    /// its periodic work).
+    pub fn persistence_cron(&self) {
+        let mut st = self.shared.state.lock();
+        let Some(growth) = st.persistence.rewrite_due(&st.config) else {
+            return;
+        };
+        let Some(target) = st.persistence.log.as_ref().map(|l| l.target().clone()) else {
+            return;
+        };
+        if let Err(e) = aof::rewrite::start(&mut st, &target) {
+            eprintln!("Automatic AOF rewrite on {growth}% growth could not start: {e}");
+        }
+    }
+
+    /// For an embedded engine: a thread doing the periodic work a server's cron does
+    /// (active expiry, automatic rewrites) `hz` times a second, for as long as a handle to
+    /// the engine exists.
+    fn spawn_cron(&self) {
+        let weak = Arc::downgrade(&self.shared);
+        let _ = std::thread::Builder::new()
+            .name("rill-cron".into())
+            .spawn(move || loop {
+                let Some(shared) = weak.upgrade() else {
+                    return;
+                };
+                let engine = Engine { shared };
+                let interval = engine.cron_interval();
+                engine.active_expire_cycle();
+                engine.persistence_cron();
+                drop(engine);
+                std::thread::sleep(interval);
+            });
     }
 
     /// Number of connected clients.

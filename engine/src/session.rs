@@ -63,6 +63,8 @@ pub struct SessionState {
     /// CLIENT NO-TOUCH ON: this client's commands leave keys' LRU/LFU data alone (TOUCH
     /// still touches).
     pub no_touch: bool,
+    /// The client that loads the append-only log: it runs while others get LOADING.
+    pub loader: bool,
 }
 
 impl SessionState {
@@ -87,6 +89,7 @@ impl SessionState {
             last_command: "",
             pausable: false,
             no_touch: false,
+            loader: false,
         }
     }
 }
@@ -95,6 +98,30 @@ impl SessionState {
 pub struct Session {
     shared: Arc<Shared>,
     state: SessionState,
+    /// What the replies so far must wait for before they leave: the log reaching the offset
+    /// it had when they were made (see [`Session::take_durability`]).
+    durability: Option<Durability>,
+}
+
+/// A point of the append-only log that replies wait for: with `appendfsync always`, until it
+/// is on disk; with the other policies, until it is written to the file. A reply never
+/// leaves before the changes it shows are as durable as the policy promises, and one write
+/// (and sync) covers every client waiting for it.
+pub struct Durability {
+    writer: Arc<crate::aof::writer::LogWriter>,
+    offset: u64,
+}
+
+impl Durability {
+    /// Waits without blocking the thread (a server connection, `execute_async`).
+    pub async fn wait(self) {
+        self.writer.wait(self.offset).await
+    }
+
+    /// Blocks the calling thread until the point is durable.
+    pub fn wait_blocking(self) {
+        self.writer.wait_blocking(self.offset)
+    }
 }
 
 impl Session {
@@ -127,6 +154,7 @@ impl Session {
         Session {
             shared,
             state: SessionState::new(id, 0, 2, authenticated),
+            durability: None,
         }
     }
 
@@ -144,6 +172,7 @@ impl Session {
     /// itself logged (Redis's AOF client is never asked to authenticate).
     pub(crate) fn authenticate_for_loading(&mut self) {
         self.state.authenticated = true;
+        self.state.loader = true;
     }
 
     /// Whether the client may run commands (it authenticated, or no password is set).
@@ -174,12 +203,42 @@ impl Session {
         }
     }
 
-    /// Runs one command (`args[0]` is its name) and returns its reply.
+    /// Runs one command (`args[0]` is its name) and returns its reply, once what it changed
+    /// or read is as durable as `appendfsync` promises (the thread blocks meanwhile, as a
+    /// client would wait for its reply).
     pub fn execute(&mut self, args: &[Bytes]) -> Reply {
+        let reply = self.execute_now(args);
+        if let Some(durability) = self.take_durability() {
+            durability.wait_blocking();
+        }
+        reply
+    }
+
+    /// Runs one command without waiting for the log.
+    fn execute_now(&mut self, args: &[Bytes]) -> Reply {
         let pausable = std::mem::replace(&mut self.state.pausable, false);
         let reply = self.try_execute(args);
         self.state.pausable = pausable;
         reply.unwrap_or(Reply::Null)
+    }
+
+    /// What the replies produced since the last call must wait for before they are sent,
+    /// if anything: the log's group commit (see [`Durability`]). A connection takes it once
+    /// per batch of replies, so one sync answers a whole pipeline.
+    pub fn take_durability(&mut self) -> Option<Durability> {
+        self.durability.take()
+    }
+
+    /// A blocked command's reply arrived: it waits for everything the log holds now (the
+    /// write that served it included).
+    pub fn note_served_reply(&mut self) {
+        let st = self.shared.state.lock();
+        if let Some(log) = &st.persistence.log {
+            self.durability = Some(Durability {
+                writer: log.writer().clone(),
+                offset: log.writer().appended(),
+            });
+        }
     }
 
     /// Like [`Session::execute`], but for a connection that CLIENT PAUSE may hold: `None`
@@ -224,6 +283,18 @@ impl Session {
         if ctx.state.keyspace.blocking.has_ready() {
             command::serve_blocked(ctx.state, shared, now);
         }
+        if let Some(log) = &ctx.state.persistence.log {
+            // Reads wait too when they may show unsynced data, as in Redis, where every
+            // reply of an event-loop round leaves after that round's write and fsync.
+            let writer = log.writer();
+            let offset = writer.appended();
+            if !writer.is_durable(offset) {
+                self.durability = Some(Durability {
+                    writer: writer.clone(),
+                    offset,
+                });
+            }
+        }
         drop(guard);
         if self.state.close == Close::Now {
             if let Some(hook) = self.take_shutdown_request() {
@@ -263,8 +334,11 @@ impl Session {
     /// XREADGROUP BLOCK) until its reply or its timeout. Works under any async runtime.
     /// Dropping the future gives the block up.
     pub async fn execute_async(&mut self, args: &[Bytes]) -> Reply {
-        let reply = self.execute(args);
+        let reply = self.execute_now(args);
         let Some(blocked) = self.take_blocked() else {
+            if let Some(durability) = self.take_durability() {
+                durability.wait().await;
+            }
             return reply;
         };
         let guard = CancelOnDrop {
@@ -275,6 +349,11 @@ impl Session {
         let reply = blocked.await;
         let mut guard = guard;
         guard.armed = false;
+        drop(guard);
+        self.note_served_reply();
+        if let Some(durability) = self.take_durability() {
+            durability.wait().await;
+        }
         reply
     }
 

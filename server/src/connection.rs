@@ -138,6 +138,11 @@ impl Connection {
                 return End::Gone;
             }
             let batch = self.run_batch(limits.max_bulk_len);
+            if let Some(durability) = self.session.take_durability() {
+                // The batch's replies leave once what they show is in the log as the
+                // policy promises (appendfsync always: on disk; one sync for many clients).
+                durability.wait().await;
+            }
             if !self.flush(limits.output).await {
                 return End::Gone;
             }
@@ -155,6 +160,7 @@ impl Connection {
                     let Some(reply) = Box::pin(self.wait_blocked(reply, limit)).await else {
                         return End::Gone;
                     };
+                    self.session.note_served_reply();
                     self.encode(&reply);
                 }
                 Batch::Paused => {

@@ -57,13 +57,6 @@ pub fn fit_maxclients(maxclients: u64) -> Result<u64, String> {
 /// CONFIG SET's question to the host: a new `maxclients` must fit the open-files limit
 /// (raised if the hard limit allows), else it is refused with Redis's words.
 pub fn check_config(name: &str, value: &str) -> Result<(), String> {
-    if name == "appendonly" || name == "appendfsync" {
-        // The log is opened at start-up; turning it on or off, or changing how it syncs,
-        // while running is not implemented yet.
-        return Err(format!(
-            "changing {name} at runtime is not supported yet by Rill: restart the server with --{name} {value}"
-        ));
-    }
     if name != "maxclients" {
         return Ok(());
     }

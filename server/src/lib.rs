@@ -102,7 +102,9 @@ pub fn spawn(config: Config) -> std::io::Result<RunningServer> {
             let failed = ready.is_err();
             let _ = ready_tx.send(ready);
             if !failed {
-                runtime.block_on(server.run());
+                if let Err(e) = runtime.block_on(server.run()) {
+                    tracing::error!("{e}");
+                }
             }
         })?;
     let (addr, stop, engine) = ready_rx

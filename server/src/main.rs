@@ -199,8 +199,14 @@ fn main() -> ExitCode {
             ),
             Err(e) => tracing::warn!("cannot read the bound address: {e}"),
         }
-        server.run().await;
-        ExitCode::SUCCESS
+        match server.run().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                // Logged by the server; said again on stderr for whoever started it.
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        }
     })
 }
 

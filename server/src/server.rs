@@ -60,9 +60,6 @@ impl Server {
             allocated_bytes: config.allocated_bytes,
             config_check: Some(crate::descriptors::check_config),
         });
-        if config.engine.get("appendonly") == Some("yes") {
-            open_log(&engine, &config.engine)?;
-        }
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let tx = shutdown_tx.clone();
         engine.on_shutdown(Arc::new(move || {
@@ -93,8 +90,10 @@ impl Server {
     }
 
     /// Accepts and serves clients until shutdown; then waits for connections to finish the
-    /// replies they are writing.
-    pub async fn run(self) {
+    /// replies they are writing. With `appendonly yes` the log loads first, in the
+    /// background: clients meanwhile get Redis's LOADING error (INFO and the like still
+    /// answer). A log that cannot be loaded stops the server with the reason.
+    pub async fn run(self) -> std::io::Result<()> {
         let Server {
             engine,
             listeners,
@@ -103,8 +102,15 @@ impl Server {
             log_level_hook,
         } = self;
         if *shutdown.borrow_and_update() {
-            return;
+            return Ok(());
         }
+        let mut loader = if engine.config_value("appendonly").as_deref() == Some("yes") {
+            let engine = engine.clone();
+            Some(tokio::task::spawn_blocking(move || open_log(&engine)))
+        } else {
+            None
+        };
+        let mut load_failed = None;
         let cron_engine = engine.clone();
         let mut cron_stop = shutdown_tx.subscribe();
         let cron = tokio::spawn(async move {
@@ -113,6 +119,7 @@ impl Server {
                 tokio::select! {
                     _ = tokio::time::sleep(cron_engine.cron_interval()) => {
                         cron_engine.active_expire_cycle();
+                        cron_engine.persistence_cron();
                         for id in cron_engine.close_idle_clients() {
                             tracing::debug!("Closing idle client id={id}");
                         }
@@ -159,6 +166,23 @@ impl Server {
                 }
                 _ = shutdown.changed() => break,
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                loaded = async {
+                    match loader.as_mut() {
+                        Some(load) => load.await,
+                        None => std::future::pending().await,
+                    }
+                }, if loader.is_some() => {
+                    loader = None;
+                    let failure = match loaded {
+                        Ok(Ok(())) => continue,
+                        Ok(Err(e)) => e,
+                        Err(e) => std::io::Error::other(e),
+                    };
+                    tracing::error!("{failure}");
+                    load_failed = Some(failure);
+                    let _ = shutdown_tx.send(true);
+                    break;
+                }
             }
         }
         tracing::info!("shutting down: no new connections, finishing in-flight replies");
@@ -174,26 +198,20 @@ impl Server {
             }
         }
         // The log's last writes reach the disk before the process ends.
-        engine.set_journal(None);
+        engine.close();
+        if let Some(e) = load_failed {
+            return Err(e);
+        }
         tracing::info!("Rill is now ready to exit, bye bye...");
+        Ok(())
     }
 }
 
 /// Loads and opens the append-only log (`appendonly yes`): `<dir>/<appenddirname>`, Redis 7's
-/// layout. A load failure stops the start, naming the file and offset.
-fn open_log(engine: &Engine, config: &rill_engine::Config) -> std::io::Result<()> {
-    use rill_engine::aof::{open_dir, writer::Fsync};
-    let dir = std::path::Path::new(config.get("dir").unwrap_or("."))
-        .join(config.get("appenddirname").unwrap_or("appendonlydir"));
+/// layout. A load failure stops the server, naming the file and offset.
+fn open_log(engine: &Engine) -> std::io::Result<()> {
     let started = std::time::Instant::now();
-    let report = open_dir(
-        engine,
-        &dir,
-        config.get("appendfilename").unwrap_or("appendonly.aof"),
-        Fsync::from_config(config.get("appendfsync").unwrap_or("everysec")),
-        config.get("aof-load-truncated") != Some("no"),
-    )
-    .map_err(|e| std::io::Error::other(e.0))?;
+    let report = engine.open_log().map_err(|e| std::io::Error::other(e.0))?;
     if let Some((file, len)) = &report.truncated {
         tracing::warn!(
             "!!! Warning: short read while loading the AOF file {file}!!! AOF loaded anyway because aof-load-truncated is enabled; the file was cut to {len} bytes"

@@ -23,6 +23,10 @@ pub struct LoadReport {
     /// When the last file ended torn and was loaded up to a point: the file and the length
     /// of its valid part (the host truncates the file there before appending to it).
     pub truncated: Option<(String, usize)>,
+    /// The manifest the files were listed in.
+    pub manifest: Manifest,
+    /// The size of each file read (after a cut), in the order of `files`.
+    pub sizes: Vec<u64>,
 }
 
 /// Why a directory could not be loaded; the text says which file and where.
@@ -96,9 +100,15 @@ pub fn load_dir(
             }
             report.truncated = Some((name.to_string(), valid_len));
         }
+        let size = match &report.truncated {
+            Some((_, valid)) if last => *valid as u64,
+            _ => data.len() as u64,
+        };
+        report.sizes.push(size);
         report.commands += replay(engine, name, &records).map_err(|e| LoadError(e.to_string()))?;
         report.files.push(name.to_string());
     }
+    report.manifest = manifest;
     Ok(report)
 }
 

@@ -1,39 +1,51 @@
-//! Writing the log: the journal that appends each unit of change to the current incremental
-//! file, with Redis's `appendfsync` policies, and the directory set-up (Redis 7's names).
+//! Writing the log: the journal that turns each unit of change into RESP commands, and the
+//! writer that gets them into the current incremental file with Redis's `appendfsync`
+//! policies.
 //!
-//! - `always`: the unit is on disk (fdatasync) before the engine lock is released, so before
-//!   any reply to the command leaves; a write or sync error stops the process, as Redis does,
-//!   since acknowledging writes that are not durable is the one thing this mode promises not to
-//!   do.
-//! - `everysec`: a thread syncs once a second: a crash of the machine loses at most about a
-//!   second; a crash of the process loses nothing the kernel already has.
-//! - `no`: the kernel decides when.
+//! Commands append to an in-memory buffer under the engine lock (a copy, no system call).
+//! Before a client is answered, its connection makes sure what it saw is in the file:
+//!
+//! - `always`: written and fdatasync'ed. One sync covers everything appended before it, from
+//!   every client (group commit): whoever needs the sync first does it ([`LogWriter::wait`]),
+//!   and the clients that appended meanwhile are answered by that one sync or the next. A
+//!   reply whose command found nothing unsynced goes out at once.
+//! - `everysec`: written before the reply (a crash of the process loses nothing
+//!   acknowledged); a thread syncs once a second, so a crash of the machine loses about a
+//!   second at most.
+//! - `no`: written before the reply; the kernel decides when it reaches the disk.
+//!
+//! A write or sync error under `always` stops the process, as Redis does: the one promise of
+//! that mode is never to acknowledge a write that is not on disk. Under the other policies the
+//! data stays buffered, is written again on the next attempt, and INFO says
+//! `aof_last_write_status:err`.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::{Poll, Waker};
+use std::time::Duration;
 
 use bytes::Bytes;
+use parking_lot::Mutex;
 
 use super::log::encode;
-use super::manifest::{AofFile, FileKind, Manifest};
 use crate::propagate::{Effect, Journal};
 
 /// `appendfsync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fsync {
-    /// Sync every unit before its replies.
-    Always,
+    /// Sync before the replies of what was written.
+    Always = 0,
     /// Sync once a second.
-    EverySec,
+    EverySec = 1,
     /// Leave it to the kernel.
-    No,
+    No = 2,
 }
 
 impl Fsync {
-    /// Parses the directive's value.
+    /// Parses the directive's value (the config table already checked it).
     pub fn from_config(value: &str) -> Fsync {
         match value {
             "always" => Fsync::Always,
@@ -41,95 +53,360 @@ impl Fsync {
             _ => Fsync::EverySec,
         }
     }
-}
 
-/// The journal that appends to the incremental file.
-pub struct AofWriter {
-    file: Arc<File>,
-    fsync: Fsync,
-    /// The database the file's last command ran in; a SELECT goes first when it changes.
-    db: Option<usize>,
-    buffer: Vec<u8>,
-    /// Tells the everysec thread to stop.
-    stop: Arc<AtomicBool>,
-}
-
-impl AofWriter {
-    /// Appends to `file` (already positioned at its end) with the given policy.
-    pub fn new(file: File, fsync: Fsync) -> AofWriter {
-        let file = Arc::new(file);
-        let stop = Arc::new(AtomicBool::new(false));
-        if fsync == Fsync::EverySec {
-            let (file, stop) = (file.clone(), stop.clone());
-            let _ = std::thread::Builder::new()
-                .name("rill-aof-fsync".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(std::time::Duration::from_secs(1));
-                        let _ = file.sync_data();
-                    }
-                });
-        }
-        AofWriter {
-            file,
-            fsync,
-            db: None,
-            buffer: Vec::new(),
-            stop,
+    fn from_u8(v: u8) -> Fsync {
+        match v {
+            0 => Fsync::Always,
+            2 => Fsync::No,
+            _ => Fsync::EverySec,
         }
     }
 }
 
-impl Journal for AofWriter {
-    fn append(&mut self, effects: &[Effect]) {
-        self.buffer.clear();
-        for effect in effects {
-            if self.db != Some(effect.db) {
-                encode(
-                    &[
-                        Bytes::from_static(b"SELECT"),
-                        Bytes::from(effect.db.to_string()),
-                    ],
-                    &mut self.buffer,
-                );
-                self.db = Some(effect.db);
-            }
-            encode(&effect.args, &mut self.buffer);
+/// Commands appended and not yet written, in the order the engine ran them.
+struct Pending {
+    buf: Vec<u8>,
+    /// The database the log's last command runs in; a SELECT goes first when it changes.
+    db: Option<usize>,
+}
+
+/// The file being appended to.
+struct Io {
+    file: Arc<File>,
+    /// Bytes in `file` (INFO `aof_current_size` adds the earlier files).
+    size: u64,
+    /// A buffer kept between writes so that appending reuses its capacity.
+    spare: Vec<u8>,
+}
+
+/// The tail of an open log: the incremental file being appended to, and how far appended
+/// bytes got (written, synced). Offsets count every byte ever appended, across files.
+pub struct LogWriter {
+    policy: AtomicU8,
+    pending: Mutex<Pending>,
+    io: Mutex<Io>,
+    appended: AtomicU64,
+    written: AtomicU64,
+    synced: AtomicU64,
+    /// Clients waiting for a sync someone else is doing.
+    waiters: Mutex<Vec<Waker>>,
+    /// The last write error, until a write succeeds again.
+    error: Mutex<Option<String>>,
+    stopped: AtomicBool,
+}
+
+impl std::fmt::Debug for LogWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogWriter")
+            .field("appended", &self.appended.load(Ordering::Relaxed))
+            .field("written", &self.written.load(Ordering::Relaxed))
+            .field("synced", &self.synced.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl LogWriter {
+    /// Appends to `file` (positioned at its end, `size` bytes long) with `policy`; a thread
+    /// does the once-a-second sync of `everysec` for as long as the writer lives.
+    pub fn new(file: File, size: u64, policy: Fsync) -> Arc<LogWriter> {
+        let writer = Arc::new(LogWriter {
+            policy: AtomicU8::new(policy as u8),
+            pending: Mutex::new(Pending {
+                buf: Vec::new(),
+                db: None,
+            }),
+            io: Mutex::new(Io {
+                file: Arc::new(file),
+                size,
+                spare: Vec::new(),
+            }),
+            appended: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            synced: AtomicU64::new(0),
+            waiters: Mutex::new(Vec::new()),
+            error: Mutex::new(None),
+            stopped: AtomicBool::new(false),
+        });
+        let weak = Arc::downgrade(&writer);
+        let _ = std::thread::Builder::new()
+            .name("rill-aof-fsync".into())
+            .spawn(move || sync_every_second(weak));
+        writer
+    }
+
+    /// The `appendfsync` policy in force.
+    pub fn policy(&self) -> Fsync {
+        Fsync::from_u8(self.policy.load(Ordering::Relaxed))
+    }
+
+    /// Changes the policy (CONFIG SET appendfsync); what was written so far is synced first
+    /// when moving to `always`.
+    pub fn set_policy(&self, policy: Fsync) {
+        if policy == Fsync::Always {
+            self.sync_all();
         }
-        let mut file: &File = &self.file;
-        let written = file.write_all(&self.buffer);
-        let synced = match (&written, self.fsync) {
-            (Ok(()), Fsync::Always) => file.sync_data(),
+        self.policy.store(policy as u8, Ordering::Relaxed);
+    }
+
+    /// Adds one unit of effects to the buffer (under the engine lock).
+    pub fn append(&self, effects: &[Effect]) {
+        let mut pending = self.pending.lock();
+        let before = pending.buf.len();
+        for effect in effects {
+            if pending.db != Some(effect.db) {
+                let db = Bytes::from(effect.db.to_string());
+                encode(&[Bytes::from_static(b"SELECT"), db], &mut pending.buf);
+                pending.db = Some(effect.db);
+            }
+            encode(&effect.args, &mut pending.buf);
+        }
+        let added = (pending.buf.len() - before) as u64;
+        self.appended.fetch_add(added, Ordering::Release);
+    }
+
+    /// How many bytes were ever appended: a client that saw the data up to here waits for
+    /// this offset.
+    pub fn appended(&self) -> u64 {
+        self.appended.load(Ordering::Acquire)
+    }
+
+    /// Whether what was appended up to `offset` is as durable as the policy promises before
+    /// a reply (synced for `always`, written otherwise). After a write error under another
+    /// policy, replies are not held (the data stays buffered and INFO reports the error).
+    pub fn is_durable(&self, offset: u64) -> bool {
+        let reached = match self.policy() {
+            Fsync::Always => self.synced.load(Ordering::Acquire),
+            _ => self.written.load(Ordering::Acquire),
+        };
+        reached >= offset || (self.policy() != Fsync::Always && self.error.lock().is_some())
+    }
+
+    /// Blocks the calling thread until `offset` is durable, doing the write (and sync) itself
+    /// unless another thread is doing it.
+    pub fn wait_blocking(&self, offset: u64) {
+        while !self.is_durable(offset) {
+            let mut io = self.io.lock();
+            if self.is_durable(offset) {
+                break;
+            }
+            self.write_pending(&mut io);
+        }
+    }
+
+    /// Resolves once `offset` is durable. The first client to need it does the write (and
+    /// sync) itself in its poll; the others wait for it and are woken when it is done.
+    pub async fn wait(self: Arc<Self>, offset: u64) {
+        std::future::poll_fn(|cx| {
+            if self.is_durable(offset) {
+                return Poll::Ready(());
+            }
+            // Registered before trying the lock: a writer that finishes after the failed
+            // try below wakes this task, so no wake-up is missed.
+            self.waiters.lock().push(cx.waker().clone());
+            if self.is_durable(offset) {
+                return Poll::Ready(());
+            }
+            let Some(mut io) = self.io.try_lock() else {
+                return Poll::Pending;
+            };
+            while !self.is_durable(offset) {
+                self.write_pending(&mut io);
+            }
+            drop(io);
+            self.wake_waiters();
+            Poll::Ready(())
+        })
+        .await
+    }
+
+    fn wake_waiters(&self) {
+        let waiters = std::mem::take(&mut *self.waiters.lock());
+        for waker in waiters {
+            waker.wake();
+        }
+    }
+
+    /// Writes what is pending, and syncs under `always`. The caller holds the I/O lock.
+    fn write_pending(&self, io: &mut Io) {
+        let end = {
+            let mut pending = self.pending.lock();
+            std::mem::swap(&mut pending.buf, &mut io.spare);
+            self.appended.load(Ordering::Acquire)
+        };
+        let always = self.policy() == Fsync::Always;
+        let mut file: &File = &io.file;
+        let written = file.write_all(&io.spare);
+        let synced = match (&written, always) {
+            (Ok(()), true) => io.file.sync_data(),
             _ => Ok(()),
         };
-        if let Err(e) = written.and(synced) {
-            // Redis exits here too: the writes it would acknowledge next could not be kept.
-            eprintln!("Can't write to the append only file: {e}. Exiting...");
-            std::process::exit(1);
+        match written.and(synced) {
+            Ok(()) => {
+                io.size += io.spare.len() as u64;
+                io.spare.clear();
+                self.written.store(end, Ordering::Release);
+                if always {
+                    self.synced.store(end, Ordering::Release);
+                }
+                *self.error.lock() = None;
+            }
+            Err(e) => {
+                if always {
+                    // Redis exits here too: the writes it would acknowledge next could not
+                    // be kept.
+                    eprintln!("Can't write to the append only file: {e}. Exiting...");
+                    std::process::exit(1);
+                }
+                // A short write may have left part of the data: cut the file back, and keep
+                // everything buffered (in order) for the next attempt.
+                let _ = io.file.set_len(io.size);
+                let mut pending = self.pending.lock();
+                let newer = std::mem::take(&mut pending.buf);
+                pending.buf = std::mem::take(&mut io.spare);
+                pending.buf.extend_from_slice(&newer);
+                *self.error.lock() = Some(e.to_string());
+            }
+        }
+        self.wake_waiters();
+    }
+
+    /// Writes and syncs everything appended so far (shutdown, turning the log off, a file
+    /// switch).
+    pub fn sync_all(&self) {
+        let mut io = self.io.lock();
+        self.write_pending(&mut io);
+        let end = self.written.load(Ordering::Acquire);
+        if io.file.sync_data().is_ok() {
+            self.synced.fetch_max(end, Ordering::Release);
+        }
+    }
+
+    /// Continues the log in `file` (a rewrite started): everything appended so far goes to
+    /// the old file, which is synced; the new file starts with a SELECT.
+    pub fn switch_to(&self, file: File) {
+        let mut io = self.io.lock();
+        self.write_pending(&mut io);
+        let end = self.written.load(Ordering::Acquire);
+        if io.file.sync_data().is_ok() {
+            self.synced.fetch_max(end, Ordering::Release);
+        }
+        io.file = Arc::new(file);
+        io.size = 0;
+        self.pending.lock().db = None;
+    }
+
+    /// Bytes in the current incremental file.
+    pub fn file_size(&self) -> u64 {
+        self.io.lock().size
+    }
+
+    /// Bytes appended and not yet written (INFO `aof_buffer_length`).
+    pub fn buffered(&self) -> u64 {
+        self.appended()
+            .saturating_sub(self.written.load(Ordering::Acquire))
+    }
+
+    /// The last write error, while it lasts.
+    pub fn last_error(&self) -> Option<String> {
+        self.error.lock().clone()
+    }
+
+    /// Stops the sync thread and makes everything durable (the log is closing).
+    pub fn close(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+        self.sync_all();
+    }
+}
+
+impl Drop for LogWriter {
+    fn drop(&mut self) {
+        // The last handle went (an embedded engine dropped without `close`): what was
+        // appended still reaches the disk.
+        if !self.stopped.load(Ordering::Relaxed) {
+            self.close();
         }
     }
 }
 
-impl Drop for AofWriter {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // Shutting down (or turning the log off): what was written reaches the disk.
-        let _ = self.file.sync_data();
+/// The `everysec` thread: writes what is pending and syncs it, once a second, for as long as
+/// the writer is open.
+fn sync_every_second(writer: Weak<LogWriter>) {
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let Some(writer) = writer.upgrade() else {
+            return;
+        };
+        if writer.stopped.load(Ordering::Relaxed) {
+            return;
+        }
+        if writer.policy() != Fsync::EverySec {
+            continue;
+        }
+        let (file, end) = {
+            let mut io = writer.io.lock();
+            writer.write_pending(&mut io);
+            (io.file.clone(), writer.written.load(Ordering::Acquire))
+        };
+        // Synced outside the lock: clients keep writing meanwhile, as with Redis's
+        // background fsync.
+        if writer.synced.load(Ordering::Acquire) < end && file.sync_data().is_ok() {
+            writer.synced.fetch_max(end, Ordering::Release);
+        }
     }
 }
 
-/// The names Redis 7 gives the files of a new AOF: `<name>.1.base.aof`,
-/// `<name>.1.incr.aof`, `<name>.manifest`.
-fn file_name(base: &str, seq: u64, kind: FileKind) -> String {
-    match kind {
-        FileKind::Base => format!("{base}.{seq}.base.aof"),
-        _ => format!("{base}.{seq}.incr.aof"),
+/// The journal the engine hands its changes to: appends them to a [`LogWriter`].
+pub struct AofJournal {
+    writer: Arc<LogWriter>,
+}
+
+impl AofJournal {
+    /// A journal appending to `writer`.
+    pub fn new(writer: Arc<LogWriter>) -> AofJournal {
+        AofJournal { writer }
     }
+}
+
+impl Journal for AofJournal {
+    fn append(&mut self, effects: &[Effect]) {
+        self.writer.append(effects);
+    }
+}
+
+/// Opens the file new changes are appended to: the manifest's last incremental file, cut to
+/// `valid_len` first when loading found it torn. Returns it with its length.
+pub fn open_for_append(path: &Path, valid_len: Option<usize>) -> std::io::Result<(File, u64)> {
+    let file = OpenOptions::new().append(true).open(path)?;
+    if let Some(len) = valid_len {
+        file.set_len(len as u64)?;
+        file.sync_all()?;
+    }
+    let size = file.metadata()?.len();
+    Ok((file, size))
+}
+
+/// Creates a new, empty file and syncs the directory entry (a file named in the manifest
+/// must exist after a crash).
+pub fn create_file(path: &Path) -> std::io::Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(path)?;
+    file.sync_all()?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(file)
 }
 
 /// Writes `manifest` as Redis does: to a temporary file, synced, renamed over the old one,
 /// and the directory synced, so a crash leaves either the old manifest or the new one.
-pub fn write_manifest(dir: &Path, name: &str, manifest: &Manifest) -> std::io::Result<()> {
+pub fn write_manifest(
+    dir: &Path,
+    name: &str,
+    manifest: &super::manifest::Manifest,
+) -> std::io::Result<()> {
     let temp = dir.join(format!("temp-{name}"));
     {
         let mut f = File::create(&temp)?;
@@ -139,41 +416,4 @@ pub fn write_manifest(dir: &Path, name: &str, manifest: &Manifest) -> std::io::R
     std::fs::rename(&temp, dir.join(name))?;
     // IMPORTANT: the rename is durable only once the directory is synced.
     File::open(dir)?.sync_all()
-}
-
-/// Creates a new AOF directory for an empty dataset: an empty base, an empty incremental
-/// file, the manifest listing both. Returns the incremental file's path.
-pub fn create_dir(dir: &Path, appendfilename: &str) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    let base = file_name(appendfilename, 1, FileKind::Base);
-    let incr = file_name(appendfilename, 1, FileKind::Incr);
-    for name in [&base, &incr] {
-        File::create(dir.join(name))?.sync_all()?;
-    }
-    let manifest = Manifest {
-        base: Some(AofFile {
-            name: base,
-            seq: 1,
-            kind: FileKind::Base,
-        }),
-        incrs: vec![AofFile {
-            name: incr.clone(),
-            seq: 1,
-            kind: FileKind::Incr,
-        }],
-        history: Vec::new(),
-    };
-    write_manifest(dir, &format!("{appendfilename}.manifest"), &manifest)?;
-    Ok(dir.join(incr))
-}
-
-/// Opens the file new changes are appended to: the manifest's last incremental file, cut to
-/// `valid_len` first when loading found it torn.
-pub fn open_for_append(path: &Path, valid_len: Option<usize>) -> std::io::Result<File> {
-    let file = OpenOptions::new().append(true).open(path)?;
-    if let Some(len) = valid_len {
-        file.set_len(len as u64)?;
-        file.sync_all()?;
-    }
-    Ok(file)
 }

@@ -4,8 +4,10 @@
 pub mod client;
 pub mod connection;
 pub mod expire;
+pub mod info;
 pub mod introspection;
 pub mod keys;
+pub mod persistence;
 pub mod read_args;
 pub mod server;
 pub mod slowlog;
@@ -215,6 +217,7 @@ pub fn table() -> &'static HashMap<&'static str, Spec> {
         all.extend(transactions::specs());
         all.extend(connection::specs());
         all.extend(server::specs());
+        all.extend(persistence::specs());
         all.extend(introspection::specs());
         all.extend(slowlog::specs());
         all.into_iter().map(|s| (s.name, s)).collect()
@@ -350,6 +353,9 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             return reject(ctx, Some(spec), crate::eviction::OOM.to_string());
         }
     }
+    if let Some(text) = persistence_refusal(ctx, spec) {
+        return reject(ctx, Some(spec), text);
+    }
     if let Some(multi) = ctx.session.multi.as_mut() {
         if !runs_inside_multi(base) {
             multi.queue.push(args.to_vec());
@@ -361,6 +367,31 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         crate::eviction::note_write(ctx.state, args, spec.has_flag("denyoom"));
     }
     reply
+}
+
+/// Redis's refusals while persistence cannot take the command: writes (and PING) after a
+/// failed AOF write (`MISCONF`), and anything not flagged `loading` while the log loads.
+fn persistence_refusal(ctx: &Ctx, spec: &Spec) -> Option<String> {
+    if ctx.session.loader {
+        return None;
+    }
+    if let Some(why) = ctx
+        .state
+        .persistence
+        .log
+        .as_ref()
+        .and_then(|l| l.writer().last_error())
+    {
+        if spec.has_flag("write") || spec.name == "ping" {
+            return Some(format!("MISCONF Errors writing to the AOF file: {why}"));
+        }
+    }
+    let loading = ctx
+        .shared
+        .loading
+        .load(std::sync::atomic::Ordering::Relaxed);
+    (loading && !spec.has_flag("loading"))
+        .then(|| "LOADING Redis is loading the dataset in memory".to_string())
 }
 
 /// Whether `maxmemory` refuses the command when memory cannot be freed: a `denyoom` command,

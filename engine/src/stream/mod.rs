@@ -6,6 +6,7 @@ pub mod node;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::Arc;
 
 use crate::group::ConsumerGroup;
 use crate::id::StreamId;
@@ -57,9 +58,11 @@ pub struct Trim {
 /// A stream value.
 #[derive(Debug, Clone, Default)]
 pub struct Stream {
-    /// Nodes by first ID. Boxed: a B-tree slot then holds a pointer rather than the whole
-    /// node, and append-only B-trees leave many slots empty.
-    nodes: BTreeMap<StreamId, Box<Node>>,
+    /// Nodes by first ID. Behind a pointer: a B-tree slot then holds a pointer rather than
+    /// the whole node, and append-only B-trees leave many slots empty. Shared (`Arc`) so that
+    /// a copy of the stream (an AOF rewrite's snapshot) costs a pointer per node; a node is
+    /// copied only when written while a snapshot still holds it (copy on write).
+    nodes: BTreeMap<StreamId, Arc<Node>>,
     length: u64,
     /// The last generated ID (`last-generated-id`). It does not go down when entries are deleted,
     /// so new IDs stay unique; only XSETID moves it by hand.
@@ -114,7 +117,7 @@ impl Stream {
         }
         let appended = match self.nodes.last_entry() {
             Some(mut tail) => {
-                let node = tail.get_mut();
+                let node = Arc::make_mut(tail.get_mut());
                 let full = node.listpack_bytes() as u64 + payload >= max_bytes
                     || (limits.max_entries > 0 && node.stored() >= limits.max_entries);
                 if full {
@@ -128,7 +131,7 @@ impl Stream {
             None => false,
         };
         if !appended {
-            self.nodes.insert(id, Box::new(Node::new(id, fields)));
+            self.nodes.insert(id, Arc::new(Node::new(id, fields)));
         }
         if self.length == 0 {
             self.first_id = id;
@@ -158,7 +161,7 @@ impl Stream {
         let Some((&key, node)) = self.nodes.range_mut(..=id).next_back() else {
             return false;
         };
-        if !node.delete(id) {
+        if !Arc::make_mut(node).delete(id) {
             return false;
         }
         if node.live() == 0 {
@@ -288,7 +291,7 @@ impl Stream {
             if trim.approx {
                 break;
             }
-            let node = head.get_mut();
+            let node = Arc::make_mut(head.get_mut());
             let marked = match trim.strategy {
                 TrimStrategy::MaxLen(max) => node.delete_prefix(None, self.length - max),
                 TrimStrategy::MinId(min) => node.delete_prefix(Some(min), u64::MAX),
@@ -306,7 +309,7 @@ impl Stream {
 
 /// Iterator over live entries in an ID interval.
 pub struct Range<'a> {
-    nodes: std::collections::btree_map::Range<'a, StreamId, Box<Node>>,
+    nodes: std::collections::btree_map::Range<'a, StreamId, Arc<Node>>,
     current: Option<NodeCursor<'a>>,
     start: StreamId,
     end: StreamId,

@@ -41,14 +41,30 @@ pub fn start_command(mut command: Command, host: &str, port: u16) -> Server {
         .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
     let server = Server { child, port };
     let deadline = Instant::now() + Duration::from_secs(15);
-    while TcpStream::connect((host, port)).is_err() {
+    // Listening is not enough: a server loading its log answers LOADING until it is done.
+    while !answers(host, port) {
         assert!(
             Instant::now() < deadline,
-            "{command:?} did not start listening"
+            "{command:?} did not start answering"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
     server
+}
+
+/// Whether the server at `host:port` accepts a connection and answers PING with anything
+/// but LOADING (PONG, or a refusal some tests expect).
+fn answers(host: &str, port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect((host, port)) else {
+        return false;
+    };
+    s.set_read_timeout(Some(Duration::from_secs(1))).ok();
+    if s.write_all(b"PING\r\n").is_err() {
+        return true;
+    }
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).unwrap_or(0);
+    !buf[..n].starts_with(b"-LOADING")
 }
 
 /// Starts the binary on a free port with `args`.

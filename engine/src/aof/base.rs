@@ -1,0 +1,205 @@
+//! A rewrite's new base: the whole dataset as the shortest commands that rebuild it, written
+//! from a snapshot taken under the engine lock (cheap: values share their bytes and stream
+//! nodes, see [`crate::keyspace::Db::snapshot`]) by a thread of its own, while the server
+//! keeps serving.
+//!
+//! Each value is written as Redis's rewrite writes it, so Redis loads Rill's base and the
+//! other way round:
+//!
+//! - a string: `SET key value`;
+//! - a stream: one `XADD key id field value ...` per live entry (an empty stream:
+//!   `XADD key MAXLEN 0 <last-id> x y`), then `XSETID key <last-id> ENTRIESADDED n
+//!   MAXDELETEDID id`; per group `XGROUP CREATE key group <last-delivered> ENTRIESREAD n`, per
+//!   consumer `XGROUP CREATECONSUMER`, and its pending entries as `XCLAIM key group consumer
+//!   0 id TIME ms RETRYCOUNT n JUSTID FORCE`;
+//! - a time to live: `PEXPIREAT key ms` after the value.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+
+use bytes::Bytes;
+
+use super::log::encode_parts;
+use crate::group::ConsumerGroup;
+use crate::keyspace::Value;
+use crate::stream::Stream;
+use crate::{State, StreamId};
+
+/// The dataset as it was when a rewrite started: per database, its keys, values and expiry
+/// times.
+pub struct Snapshot {
+    dbs: Vec<Vec<(Bytes, Value, Option<u64>)>>,
+}
+
+impl Snapshot {
+    /// Copies the dataset (under the engine lock; the cost is one pointer copy per key and
+    /// per stream node, plus the consumer groups).
+    pub fn take(state: &State) -> Snapshot {
+        Snapshot {
+            dbs: state.keyspace.dbs.iter().map(|db| db.snapshot()).collect(),
+        }
+    }
+
+    /// Number of keys.
+    pub fn keys(&self) -> usize {
+        self.dbs.iter().map(Vec::len).sum()
+    }
+}
+
+/// Bytes written between syncs with `aof-rewrite-incremental-fsync yes` (Redis's 4 MB), so the
+/// final sync does not stall on a large backlog of dirty pages.
+const INCREMENTAL_FSYNC_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Writes `snapshot` as a base file at `path` and syncs it. Returns its size.
+pub fn write_base(
+    snapshot: &Snapshot,
+    path: &Path,
+    incremental_fsync: bool,
+) -> std::io::Result<u64> {
+    let mut file = File::create(path)?;
+    let mut out = Vec::with_capacity(64 * 1024);
+    let mut total = 0u64;
+    let mut since_sync = 0u64;
+    let mut flush = |out: &mut Vec<u8>, file: &mut File| -> std::io::Result<()> {
+        file.write_all(out)?;
+        total += out.len() as u64;
+        since_sync += out.len() as u64;
+        out.clear();
+        if incremental_fsync && since_sync >= INCREMENTAL_FSYNC_BYTES {
+            file.sync_data()?;
+            since_sync = 0;
+        }
+        Ok(())
+    };
+    for (db, keys) in snapshot.dbs.iter().enumerate() {
+        if keys.is_empty() {
+            continue;
+        }
+        let db = db.to_string();
+        command(&mut out, &[b"SELECT", db.as_bytes()]);
+        for (key, value, expiry) in keys {
+            match value {
+                Value::Str(text) => command(&mut out, &[b"SET", key, text]),
+                Value::Stream(stream) => {
+                    write_stream(key, stream, &mut out, &mut |out| flush(out, &mut file))?
+                }
+            }
+            if let Some(at) = expiry {
+                command(&mut out, &[b"PEXPIREAT", key, at.to_string().as_bytes()]);
+            }
+            if out.len() >= 64 * 1024 {
+                flush(&mut out, &mut file)?;
+            }
+        }
+    }
+    flush(&mut out, &mut file)?;
+    file.sync_all()?;
+    Ok(total)
+}
+
+/// Appends one command.
+fn command(out: &mut Vec<u8>, args: &[&[u8]]) {
+    encode_parts(args.iter().copied(), args.len(), out);
+}
+
+/// A stream with its metadata, groups and pending entries; `flush` empties `out` into the
+/// file now and then (a stream may be far larger than memory should buffer).
+fn write_stream(
+    key: &[u8],
+    stream: &Stream,
+    out: &mut Vec<u8>,
+    flush: &mut dyn FnMut(&mut Vec<u8>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    if stream.is_empty() {
+        // Redis's way to create an empty stream that keeps its last ID.
+        let last = stream.last_id.to_string();
+        command(
+            out,
+            &[b"XADD", key, b"MAXLEN", b"0", last.as_bytes(), b"x", b"y"],
+        );
+    } else {
+        for entry in stream.range(StreamId::MIN, StreamId::MAX, false) {
+            let id = entry.id.to_string();
+            let mut args: Vec<&[u8]> = Vec::with_capacity(3 + 2 * entry.field_count());
+            args.extend_from_slice(&[b"XADD", key, id.as_bytes()]);
+            for (field, value) in entry.fields() {
+                args.push(field);
+                args.push(value);
+            }
+            command(out, &args);
+            if out.len() >= 64 * 1024 {
+                flush(out)?;
+            }
+        }
+    }
+    command(
+        out,
+        &[
+            b"XSETID",
+            key,
+            stream.last_id.to_string().as_bytes(),
+            b"ENTRIESADDED",
+            stream.entries_added.to_string().as_bytes(),
+            b"MAXDELETEDID",
+            stream.max_deleted_id.to_string().as_bytes(),
+        ],
+    );
+    for (name, group) in &stream.groups {
+        write_group(key, name, group, out, flush)?;
+    }
+    Ok(())
+}
+
+fn write_group(
+    key: &[u8],
+    name: &[u8],
+    group: &ConsumerGroup,
+    out: &mut Vec<u8>,
+    flush: &mut dyn FnMut(&mut Vec<u8>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let entries_read = group
+        .entries_read
+        .map_or_else(|| "-1".to_string(), |n| n.to_string());
+    command(
+        out,
+        &[
+            b"XGROUP",
+            b"CREATE",
+            key,
+            name,
+            group.last_id.to_string().as_bytes(),
+            b"ENTRIESREAD",
+            entries_read.as_bytes(),
+        ],
+    );
+    for (consumer, state) in &group.consumers {
+        command(out, &[b"XGROUP", b"CREATECONSUMER", key, name, consumer]);
+        for id in &state.pending {
+            let Some(pending) = group.pel.get(id) else {
+                continue;
+            };
+            command(
+                out,
+                &[
+                    b"XCLAIM",
+                    key,
+                    name,
+                    consumer,
+                    b"0",
+                    id.to_string().as_bytes(),
+                    b"TIME",
+                    pending.delivery_time.to_string().as_bytes(),
+                    b"RETRYCOUNT",
+                    pending.delivery_count.to_string().as_bytes(),
+                    b"JUSTID",
+                    b"FORCE",
+                ],
+            );
+            if out.len() >= 64 * 1024 {
+                flush(out)?;
+            }
+        }
+    }
+    Ok(())
+}
