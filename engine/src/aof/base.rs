@@ -8,7 +8,7 @@
 //!
 //! - a string: `SET key value`;
 //! - a stream: one `XADD key id field value ...` per live entry (an empty stream:
-//!   `XADD key MAXLEN 0 <last-id> x y`), then `XSETID key <last-id> ENTRIESADDED n
+//!   `XADD key MAXLEN 0 0-1 x y`), then `XSETID key <last-id> ENTRIESADDED n
 //!   MAXDELETEDID id`; per group `XGROUP CREATE key group <last-delivered> ENTRIESREAD n`, per
 //!   consumer `XGROUP CREATECONSUMER`, and its pending entries as `XCLAIM key group consumer
 //!   0 id TIME ms RETRYCOUNT n JUSTID FORCE`;
@@ -112,12 +112,9 @@ fn write_stream(
     flush: &mut dyn FnMut(&mut Vec<u8>) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     if stream.is_empty() {
-        // Redis's way to create an empty stream that keeps its last ID.
-        let last = stream.last_id.to_string();
-        command(
-            out,
-            &[b"XADD", key, b"MAXLEN", b"0", last.as_bytes(), b"x", b"y"],
-        );
+        // Redis's way to create an empty stream: add an entry and trim it at once; the
+        // XSETID below then puts the last ID and the counters back.
+        command(out, &[b"XADD", key, b"MAXLEN", b"0", b"0-1", b"x", b"y"]);
     } else {
         for entry in stream.range(StreamId::MIN, StreamId::MAX, false) {
             let id = entry.id.to_string();

@@ -453,7 +453,6 @@ mod tests {
     use crate::test_support::{run, text};
     use crate::{Engine, Session};
 
-
     fn titles(info: &str) -> Vec<&str> {
         info.split("\r\n").filter(|l| l.starts_with("# ")).collect()
     }
