@@ -341,3 +341,112 @@ fn a_torn_tail_is_cut_or_refused_as_aof_load_truncated_says() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn appendonly_turned_on_and_off_at_run_time() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("runtime");
+    let d = dir.to_str().unwrap_or_default().to_string();
+    let port = free_port();
+    let p = port.to_string();
+    let server = spawn(BIN, &["--port", &p, "--dir", &d], port);
+    let mut c = connect(server.port);
+    assert!(call(&mut c, "XADD s 1-1 f v1").contains("1-1"));
+    assert_eq!(call(&mut c, "SET k v"), "+OK\r\n");
+    assert!(call(&mut c, "INFO persistence").contains("aof_enabled:0"));
+    // On: a rewrite writes the data so far as the base; changes go to the file after it.
+    assert_eq!(call(&mut c, "CONFIG SET appendonly yes"), "+OK\r\n");
+    assert!(call(&mut c, "INFO persistence").contains("aof_enabled:1"));
+    wait_for_rewrite(&mut c);
+    assert!(call(&mut c, "XADD s 2-1 f v2").contains("2-1"));
+    assert_eq!(call(&mut c, "CONFIG SET appendfsync always"), "+OK\r\n");
+    assert!(call(&mut c, "XADD s 3-1 f v3").contains("3-1"));
+    let info = call(&mut c, "INFO persistence");
+    assert!(
+        info.contains("aof_rewrites:1") && info.contains("aof_last_bgrewrite_status:ok"),
+        "{info}"
+    );
+    drop(server); // SIGKILL
+    let server = rill(&dir, "everysec");
+    let mut c = connect(server.port);
+    assert_eq!(call(&mut c, "XLEN s"), ":3\r\n");
+    assert_eq!(call(&mut c, "GET k"), "$1\r\nv\r\n");
+    // Off: nothing more is logged.
+    assert_eq!(call(&mut c, "CONFIG SET appendonly no"), "+OK\r\n");
+    assert!(call(&mut c, "INFO persistence").contains("aof_enabled:0"));
+    assert!(call(&mut c, "XADD s 4-1 f v4").contains("4-1"));
+    drop(server);
+    let server = rill(&dir, "everysec");
+    let mut c = connect(server.port);
+    assert_eq!(call(&mut c, "XLEN s"), ":3\r\n");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn clients_get_loading_while_the_log_loads() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("loading");
+    let aof = dir.join("appendonlydir");
+    std::fs::create_dir_all(&aof).unwrap_or_else(|e| panic!("{e}"));
+    const ENTRIES: usize = 300_000;
+    let mut base = Vec::with_capacity(ENTRIES * 60);
+    for i in 1..=ENTRIES {
+        let id = format!("{i}-1");
+        base.extend_from_slice(
+            format!(
+                "*5\r\n$4\r\nXADD\r\n$1\r\ns\r\n${}\r\n{id}\r\n$1\r\nf\r\n$1\r\nv\r\n",
+                id.len()
+            )
+            .as_bytes(),
+        );
+    }
+    std::fs::write(aof.join("appendonly.aof.1.base.aof"), &base).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(aof.join("appendonly.aof.1.incr.aof"), b"").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        aof.join("appendonly.aof.manifest"),
+        "file appendonly.aof.1.base.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--dir",
+            dir.to_str().unwrap_or_default(),
+            "--appendonly",
+            "yes",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let server = Server { child, port };
+    let mut c = loop {
+        if let Ok(c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            c.set_read_timeout(Some(Duration::from_secs(5))).ok();
+            break c;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let (mut loading, mut info_while_loading) = (0, false);
+    loop {
+        let reply = call(&mut c, "PING");
+        if reply == "+PONG\r\n" {
+            break;
+        }
+        assert_eq!(reply, "-LOADING Redis is loading the dataset in memory\r\n");
+        loading += 1;
+        info_while_loading |= call(&mut c, "INFO persistence").contains("\r\nloading:1\r\n");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        loading > 0 && info_while_loading,
+        "the load of {ENTRIES} entries was never seen"
+    );
+    assert_eq!(call(&mut c, "XLEN s"), format!(":{ENTRIES}\r\n"));
+    assert!(call(&mut c, "INFO persistence").contains("\r\nloading:0\r\n"));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
