@@ -27,6 +27,9 @@ pub enum Error {
     Connection(String),
     /// The server answered something this client did not expect (a bug, or not Redis).
     UnexpectedReply(String),
+    /// An embedded engine's data directory could not be opened or loaded (the text names
+    /// the file and, for a damaged log, the offset).
+    Storage(String),
 }
 
 impl Error {
@@ -78,6 +81,7 @@ impl fmt::Display for Error {
             Error::Codec { id: None, message } => write!(f, "codec error: {message}"),
             Error::Connection(m) => write!(f, "connection error: {m}"),
             Error::UnexpectedReply(m) => write!(f, "unexpected reply: {m}"),
+            Error::Storage(m) => write!(f, "storage error: {m}"),
         }
     }
 }

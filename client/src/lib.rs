@@ -79,6 +79,25 @@ impl Client {
         Client::from_engine(rill_engine::Engine::new())
     }
 
+    /// An embedded engine that keeps its streams in `dir` across restarts: Redis 7's
+    /// append-only log (`<dir>/appendonlydir`, the same files rill-server and Redis 7 read
+    /// and write), synced once a second (`appendfsync everysec`). For another policy, open
+    /// the engine with [`engine::Engine::open`] and pass it to [`Client::from_engine`]. Call
+    /// [`Client::close`] before the process exits.
+    pub fn open(dir: impl AsRef<std::path::Path>) -> Result<Client> {
+        let engine = rill_engine::Engine::open(dir, rill_engine::Config::default())
+            .map_err(|e| Error::Storage(e.0))?;
+        Ok(Client::from_engine(engine))
+    }
+
+    /// Writes and syncs what an embedded engine's log holds, and closes it (the engine keeps
+    /// serving from memory). Nothing to do for a remote server.
+    pub fn close(&self) {
+        if let Backend::Embedded(e) = &self.backend {
+            e.engine.close();
+        }
+    }
+
     /// A client on an existing embedded engine (share one engine between clients, or with an
     /// in-process server).
     pub fn from_engine(engine: rill_engine::Engine) -> Client {

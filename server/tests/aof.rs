@@ -450,3 +450,34 @@ fn clients_get_loading_while_the_log_loads() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_embedded_engine_and_the_server_open_each_other_s_directories() {
+    use rill_engine::{Bytes, Config, Engine, Reply};
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("embedded");
+    let run = |engine: &Engine, words: &[&str]| -> Reply {
+        let args: Vec<Bytes> = words.iter().map(|w| Bytes::from(w.to_string())).collect();
+        engine.session().execute(&args)
+    };
+    let engine = Engine::open(&dir, Config::default()).unwrap_or_else(|e| panic!("{e}"));
+    run(&engine, &["XADD", "s", "1-1", "f", "v1"]);
+    run(&engine, &["XGROUP", "CREATE", "s", "g", "0"]);
+    run(
+        &engine,
+        &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"],
+    );
+    engine.close();
+    drop(engine);
+    let server = rill(&dir, "everysec");
+    let mut c = connect(server.port);
+    assert_eq!(call(&mut c, "XLEN s"), ":1\r\n");
+    assert!(call(&mut c, "XPENDING s g").starts_with("*4\r\n:1\r\n"));
+    assert!(call(&mut c, "XADD s 2-1 f v2").contains("2-1"));
+    let _ = call(&mut c, "SHUTDOWN");
+    drop(server);
+    let engine = Engine::open(&dir, Config::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(run(&engine, &["XLEN", "s"]), Reply::Integer(2));
+    engine.close();
+    let _ = std::fs::remove_dir_all(&dir);
+}
