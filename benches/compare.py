@@ -396,14 +396,24 @@ class Server:
     """A server process on a free port, with its log in a temp dir."""
 
     def __init__(self, label: str, binary: str, workdir: Path, pin_cpu: int | None,
-                 extra: list[str] | None = None):
+                 extra: list[str] | None = None, appendfsync: str | None = None):
         self.label = label
         self.binary = binary
         self.port = free_port()
         args = [binary, "--port", str(self.port), "--bind", "127.0.0.1"] + (extra or [])
+        if appendfsync:
+            # The same append-only log on both sides, each in a directory of its own.
+            data = workdir / f"{label.lower()}-data"
+            data.mkdir(exist_ok=True)
+            args += ["--dir", str(data), "--appendonly", "yes", "--appendfsync", appendfsync]
         if is_redis_binary(binary):
-            # No snapshots, no AOF: an in-memory server, like rill-server by default.
-            args += ["--save", "", "--appendonly", "no"]
+            # No snapshots: only the AOF when asked for, like rill-server.
+            args += ["--save", ""]
+            if appendfsync:
+                # Rill writes AOF bases as commands; so does Redis then.
+                args += ["--aof-use-rdb-preamble", "no"]
+            else:
+                args += ["--appendonly", "no"]
         self.args = args
         self.log_path = workdir / f"{label.lower()}-{self.port}.log"
         self.log = open(self.log_path, "wb")
@@ -568,7 +578,8 @@ class ThroughputRow:
 
 def throughput(servers: list[Server], args) -> list[ThroughputRow]:
     rows = []
-    for workload in WORKLOADS:
+    chosen = [w for w in WORKLOADS if not args.only or any(o.lower() in w.name.lower() for o in args.only)]
+    for workload in chosen:
         row = ThroughputRow(workload, args.requests * workload.requests_factor)
         row.runs = {s.label: [] for s in servers}
         setup_error: dict[str, str] = {}
@@ -741,6 +752,8 @@ def environment(args) -> list[str]:
         f"machine:    {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
         f"redis:      {tool_version([args.redis, '--version'])}",
         f"rill:       {args.rill} (workspace {commit})",
+        f"persistence: " + (f"appendonly yes, appendfsync {args.appendfsync} (both servers)"
+                            if args.appendfsync else "none (both servers)"),
         f"benchmark:  redis-benchmark -c {CLIENTS}, {args.rounds} rounds, median; "
         f"{args.requests:,} requests per run ({args.requests * PIPELINED_REQUEST_FACTOR:,} at P32)",
     ]
@@ -761,6 +774,10 @@ def main() -> int:
                         help="pin the servers to CPU 0 and redis-benchmark to CPU 1, so neither steals the other's core")
     parser.add_argument("--timeout", type=float, default=600, help="seconds before one redis-benchmark run is abandoned")
     parser.add_argument("--skip-throughput", action="store_true", help="only measure memory")
+    parser.add_argument("--appendfsync", choices=["always", "everysec", "no"],
+                        help="run both servers with appendonly yes and this appendfsync (default: no persistence)")
+    parser.add_argument("--only", action="append", default=[],
+                        help="run only the workloads whose name contains this text (repeatable)")
     parser.add_argument("--skip-memory", action="store_true", help="only measure throughput")
     parser.add_argument("--connections", type=int, default=10_000,
                         help="idle connections opened for the per-connection memory figure (default: %(default)s)")
@@ -799,7 +816,8 @@ def main() -> int:
         try:
             if not args.skip_throughput:
                 print("== throughput (redis-benchmark, alternating servers)", flush=True)
-                servers = [Server(label, b, workdir, args.server_cpu) for label, b in binaries.items()]
+                servers = [Server(label, b, workdir, args.server_cpu, appendfsync=args.appendfsync)
+                           for label, b in binaries.items()]
                 for s in servers:
                     print(f"  {s.label}: {shlex.join(s.args)} (pid {s.proc.pid})")
                 throughput_rows = throughput(servers, args)

@@ -443,6 +443,23 @@ impl Engine {
         aof::Aof::disable(&mut self.shared.state.lock());
     }
 
+    /// The host's event loop is about to wait for more work: the clients that ran in this
+    /// round are answered by one sync of the log (see
+    /// [`aof::writer::LogWriter::before_sleep`]). Cheap when there is no log.
+    pub fn before_sleep(&self) {
+        let writer = self
+            .shared
+            .state
+            .lock()
+            .persistence
+            .log
+            .as_ref()
+            .map(|l| l.writer().clone());
+        if let Some(writer) = writer {
+            writer.before_sleep();
+        }
+    }
+
     /// Starts an automatic rewrite when the log has grown enough (the host calls it from
     /// its periodic work).
     pub fn persistence_cron(&self) {

@@ -4,7 +4,7 @@
 //! SHUTDOWN.
 
 use std::process::ExitCode;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use rill_server::{Config, Server};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
@@ -171,6 +171,15 @@ fn main() -> ExitCode {
         b.worker_threads(threads);
         b
     };
+    // The log's group commit syncs once per round of the event loop, like Redis's
+    // beforeSleep: the hook needs the engine, which exists only once the server is bound.
+    let park_engine: Arc<OnceLock<rill_engine::Engine>> = Arc::default();
+    let on_park = park_engine.clone();
+    builder.on_thread_park(move || {
+        if let Some(engine) = on_park.get() {
+            engine.before_sleep();
+        }
+    });
     let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -186,6 +195,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         };
+        let _ = park_engine.set(server.engine().clone());
         let stop = server.shutdown_handle();
         tokio::spawn(async move {
             wait_for_signal().await;

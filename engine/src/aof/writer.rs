@@ -28,7 +28,7 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::log::encode;
 use crate::propagate::{Effect, Journal};
@@ -88,8 +88,14 @@ pub struct LogWriter {
     appended: AtomicU64,
     written: AtomicU64,
     synced: AtomicU64,
-    /// Clients waiting for a sync someone else is doing.
-    waiters: Mutex<Vec<Waker>>,
+    /// Clients waiting for the log to reach an offset, and whether the syncer was asked to
+    /// write (see [`LogWriter::wait`]).
+    waiters: Mutex<Waiters>,
+    /// Wakes the syncer thread.
+    wake_syncer: Condvar,
+    /// The host asks for the sync when its event loop is about to sleep
+    /// ([`LogWriter::before_sleep`]), rather than each waiting client at its next turn.
+    synced_before_sleep: AtomicBool,
     /// The last write error, until a write succeeds again.
     error: Mutex<Option<String>>,
     stopped: AtomicBool,
@@ -123,14 +129,16 @@ impl LogWriter {
             appended: AtomicU64::new(0),
             written: AtomicU64::new(0),
             synced: AtomicU64::new(0),
-            waiters: Mutex::new(Vec::new()),
+            waiters: Mutex::new(Waiters::default()),
+            wake_syncer: Condvar::new(),
+            synced_before_sleep: AtomicBool::new(false),
             error: Mutex::new(None),
             stopped: AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&writer);
         let _ = std::thread::Builder::new()
-            .name("rill-aof-fsync".into())
-            .spawn(move || sync_every_second(weak));
+            .name("rill-aof-sync".into())
+            .spawn(move || syncer(weak));
         writer
     }
 
@@ -146,6 +154,8 @@ impl LogWriter {
             self.sync_all();
         }
         self.policy.store(policy as u8, Ordering::Relaxed);
+        // Clients waiting under the old policy are answered under the new one.
+        self.sync_all();
     }
 
     /// Adds one unit of effects to the buffer (under the engine lock).
@@ -193,35 +203,85 @@ impl LogWriter {
         }
     }
 
-    /// Resolves once `offset` is durable. The first client to need it does the write (and
-    /// sync) itself in its poll; the others wait for it and are woken when it is done.
+    /// Resolves once `offset` is durable, without blocking the caller's thread: under
+    /// `always` the syncer thread writes and syncs while the caller's thread goes on running
+    /// other clients' commands, whose appends the next sync then covers too (group commit);
+    /// under the other policies the write is a short system call, made once per round by
+    /// [`LogWriter::before_sleep`] when the host calls it, else here.
     pub async fn wait(self: Arc<Self>, offset: u64) {
+        let mut registered = false;
         std::future::poll_fn(|cx| {
             if self.is_durable(offset) {
                 return Poll::Ready(());
             }
-            // Registered before trying the lock: a writer that finishes after the failed
-            // try below wakes this task, so no wake-up is missed.
-            self.waiters.lock().push(cx.waker().clone());
+            let host_drives = self.synced_before_sleep.load(Ordering::Relaxed);
+            if self.policy() != Fsync::Always && !host_drives {
+                let mut io = self.io.lock();
+                while !self.is_durable(offset) {
+                    self.write_pending(&mut io);
+                }
+                return Poll::Ready(());
+            }
+            let mut waiters = self.waiters.lock();
+            // Checked again under the waiters' lock: the syncer wakes whoever is registered
+            // once it has published a new offset, so none is missed.
             if self.is_durable(offset) {
                 return Poll::Ready(());
             }
-            let Some(mut io) = self.io.try_lock() else {
+            if !registered {
+                // First registered, then asked for at the next turn: the task goes to the
+                // back of its runtime's queue, so the clients already waiting to run get
+                // their commands appended first and one sync covers them all (what Redis
+                // gets by syncing once per event-loop round).
+                registered = true;
+                waiters.list.push((offset, cx.waker().clone()));
+                cx.waker().wake_by_ref();
                 return Poll::Pending;
-            };
-            while !self.is_durable(offset) {
-                self.write_pending(&mut io);
             }
-            drop(io);
-            self.wake_waiters();
-            Poll::Ready(())
+            if !waiters.requested && !host_drives {
+                waiters.requested = true;
+                drop(waiters);
+                self.wake_syncer.notify_one();
+            }
+            Poll::Pending
         })
         .await
     }
 
+    /// Called by a host whose event loop is about to wait for more work (Redis's
+    /// `beforeSleep`): every client that ran in this round has appended by now, so one sync
+    /// covers them all. From the first call on, waiting clients leave the request to it.
+    pub fn before_sleep(&self) {
+        self.synced_before_sleep.store(true, Ordering::Relaxed);
+        let mut waiters = self.waiters.lock();
+        if waiters.list.is_empty() {
+            return;
+        }
+        if self.policy() != Fsync::Always {
+            // One write for the whole round, made here: a short system call.
+            drop(waiters);
+            let mut io = self.io.lock();
+            self.write_pending(&mut io);
+            return;
+        }
+        if !waiters.requested {
+            waiters.requested = true;
+            drop(waiters);
+            self.wake_syncer.notify_one();
+        }
+    }
+
+    /// Wakes the clients whose offset is now durable.
     fn wake_waiters(&self) {
-        let waiters = std::mem::take(&mut *self.waiters.lock());
-        for waker in waiters {
+        let ready: Vec<Waker> = {
+            let mut waiters = self.waiters.lock();
+            let (done, left): (Vec<_>, Vec<_>) = std::mem::take(&mut waiters.list)
+                .into_iter()
+                .partition(|(offset, _)| self.is_durable(*offset));
+            waiters.list = left;
+            done.into_iter().map(|(_, waker)| waker).collect()
+        };
+        for waker in ready {
             waker.wake();
         }
     }
@@ -314,6 +374,7 @@ impl LogWriter {
     /// Stops the sync thread and makes everything durable (the log is closing).
     pub fn close(&self) {
         self.stopped.store(true, Ordering::Relaxed);
+        self.wake_syncer.notify_one();
         self.sync_all();
     }
 }
@@ -328,29 +389,63 @@ impl Drop for LogWriter {
     }
 }
 
-/// The `everysec` thread: writes what is pending and syncs it, once a second, for as long as
-/// the writer is open.
-fn sync_every_second(writer: Weak<LogWriter>) {
+/// Clients waiting for the log (under `always`).
+#[derive(Default)]
+struct Waiters {
+    list: Vec<(u64, Waker)>,
+    /// A client asked for a write since the syncer last looked.
+    requested: bool,
+}
+
+/// The syncer thread, one per open log: under `always`, writes and syncs whatever is pending
+/// as soon as a client waits for it, then again while clients still wait (each sync covers
+/// every command appended before it started); under `everysec`, writes and syncs once a
+/// second. Ends when the log closes.
+fn syncer(writer: Weak<LogWriter>) {
+    let mut last_second = std::time::Instant::now();
     loop {
-        std::thread::sleep(Duration::from_secs(1));
         let Some(writer) = writer.upgrade() else {
             return;
         };
         if writer.stopped.load(Ordering::Relaxed) {
             return;
         }
-        if writer.policy() != Fsync::EverySec {
-            continue;
-        }
-        let (file, end) = {
-            let mut io = writer.io.lock();
-            writer.write_pending(&mut io);
-            (io.file.clone(), writer.written.load(Ordering::Acquire))
+        let requested = {
+            let mut waiters = writer.waiters.lock();
+            if !waiters.requested {
+                // Clients waiting without a request yet (their host asks before it sleeps,
+                // and may be too busy to sleep soon): synced after a millisecond at most.
+                let timeout = if waiters.list.is_empty() { 100 } else { 1 };
+                writer
+                    .wake_syncer
+                    .wait_for(&mut waiters, Duration::from_millis(timeout));
+            }
+            std::mem::take(&mut waiters.requested)
         };
-        // Synced outside the lock: clients keep writing meanwhile, as with Redis's
-        // background fsync.
-        if writer.synced.load(Ordering::Acquire) < end && file.sync_data().is_ok() {
-            writer.synced.fetch_max(end, Ordering::Release);
+        let waiting = !writer.waiters.lock().list.is_empty();
+        if requested || waiting {
+            let mut io = writer.io.lock();
+            if !writer.waiters.lock().list.is_empty() {
+                writer.write_pending(&mut io);
+            }
+            drop(io);
+            // Requests made while syncing are dropped: the host asks again at its next
+            // sleep, after it has answered the clients this sync released and run the
+            // commands that came in meanwhile, so the next sync covers them all.
+            writer.waiters.lock().requested = false;
+        }
+        if writer.policy() == Fsync::EverySec && last_second.elapsed() >= Duration::from_secs(1) {
+            last_second = std::time::Instant::now();
+            let (file, end) = {
+                let mut io = writer.io.lock();
+                writer.write_pending(&mut io);
+                (io.file.clone(), writer.written.load(Ordering::Acquire))
+            };
+            // Synced outside the lock: clients keep writing meanwhile, as with Redis's
+            // background fsync.
+            if writer.synced.load(Ordering::Acquire) < end && file.sync_data().is_ok() {
+                writer.synced.fetch_max(end, Ordering::Release);
+            }
         }
     }
 }

@@ -52,8 +52,8 @@ pub fn start_command(mut command: Command, host: &str, port: u16) -> Server {
     server
 }
 
-/// Whether the server at `host:port` accepts a connection and answers PING with anything
-/// but LOADING (PONG, or a refusal some tests expect).
+/// Whether the server at `host:port` accepts a connection and answers PING within a second
+/// with anything but LOADING (PONG, or a refusal some tests expect).
 fn answers(host: &str, port: u16) -> bool {
     let Ok(mut s) = TcpStream::connect((host, port)) else {
         return false;
@@ -64,7 +64,7 @@ fn answers(host: &str, port: u16) -> bool {
     }
     let mut buf = [0u8; 64];
     let n = s.read(&mut buf).unwrap_or(0);
-    !buf[..n].starts_with(b"-LOADING")
+    n > 0 && !buf[..n].starts_with(b"-LOADING")
 }
 
 /// Starts the binary on a free port with `args`.
