@@ -396,7 +396,8 @@ class Server:
     """A server process on a free port, with its log in a temp dir."""
 
     def __init__(self, label: str, binary: str, workdir: Path, pin_cpu: int | None,
-                 extra: list[str] | None = None, appendfsync: str | None = None):
+                 extra: list[str] | None = None, appendfsync: str | None = None,
+                 ready_timeout: float = 15.0):
         self.label = label
         self.binary = binary
         self.port = free_port()
@@ -430,7 +431,7 @@ class Server:
             preexec_fn=preexec,
         )
         _LIVE.append(self)
-        self._wait_ready()
+        self._wait_ready(ready_timeout)
 
     def _wait_ready(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout

@@ -163,7 +163,8 @@ fn line(out: &mut Vec<u8>, kind: u8, text: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-fn header(out: &mut Vec<u8>, kind: u8, len: usize) {
+/// `<kind><len>\r\n`: an aggregate's or a bulk string's header (also the AOF's encoding).
+pub(crate) fn header(out: &mut Vec<u8>, kind: u8, len: usize) {
     out.push(kind);
     push_int(out, len as i64);
     out.extend_from_slice(b"\r\n");

@@ -121,6 +121,22 @@ fn random_command(rng: &mut Rng, clock: &mut u64) -> Vec<String> {
     }
 }
 
+/// One random command, or now and then a transaction of a few.
+fn random_step(s: &mut Session, rng: &mut Rng, clock: &mut u64) {
+    if rng.below(10) != 0 {
+        exec(s, &random_command(rng, clock));
+        return;
+    }
+    exec(s, &["MULTI".into()]);
+    for _ in 0..1 + rng.below(3) {
+        let c = random_command(rng, clock);
+        if c[0] != "SELECT" {
+            exec(s, &c);
+        }
+    }
+    exec(s, &["EXEC".into()]);
+}
+
 /// What a key holds, as comparable text: type, value or stream entries and counters, and
 /// its absolute expiry.
 fn dump(s: &mut Session, db: usize) -> Vec<String> {
@@ -209,19 +225,7 @@ fn what_the_journal_receives_replays_to_the_same_data() {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let mut clock = 1u64;
         for _ in 0..60 {
-            if rng.below(10) == 0 {
-                // A transaction of a few commands.
-                exec(&mut s, &["MULTI".into()]);
-                for _ in 0..1 + rng.below(3) {
-                    let c = random_command(&mut rng, &mut clock);
-                    if c[0] != "SELECT" {
-                        exec(&mut s, &c);
-                    }
-                }
-                exec(&mut s, &["EXEC".into()]);
-            } else {
-                exec(&mut s, &random_command(&mut rng, &mut clock));
-            }
+            random_step(&mut s, &mut rng, &mut clock);
             if rng.below(15) == 0 {
                 std::thread::sleep(std::time::Duration::from_millis(2));
                 source.active_expire_cycle();
@@ -356,18 +360,7 @@ fn a_rewritten_log_reloads_to_the_same_data() {
                 );
                 wait_for_rewrite(&mut s);
             }
-            if rng.below(10) == 0 {
-                exec(&mut s, &["MULTI".into()]);
-                for _ in 0..1 + rng.below(3) {
-                    let c = random_command(&mut rng, &mut clock);
-                    if c[0] != "SELECT" {
-                        exec(&mut s, &c);
-                    }
-                }
-                exec(&mut s, &["EXEC".into()]);
-            } else {
-                exec(&mut s, &random_command(&mut rng, &mut clock));
-            }
+            random_step(&mut s, &mut rng, &mut clock);
         }
         source.close();
         let replica = Engine::open(&dir, rill_engine::Config::default())

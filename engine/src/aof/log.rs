@@ -182,30 +182,12 @@ pub fn encode(args: &[Bytes], out: &mut Vec<u8>) {
 
 /// Encodes a command given as `count` byte strings.
 pub fn encode_parts<'a>(args: impl Iterator<Item = &'a [u8]>, count: usize, out: &mut Vec<u8>) {
-    push_header(out, b'*', count);
+    crate::reply::header(out, b'*', count);
     for arg in args {
-        push_header(out, b'$', arg.len());
+        crate::reply::header(out, b'$', arg.len());
         out.extend_from_slice(arg);
         out.extend_from_slice(b"\r\n");
     }
-}
-
-/// `*<n>\r\n` or `$<n>\r\n`, without going through `format!`.
-fn push_header(out: &mut Vec<u8>, kind: u8, n: usize) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.push(kind);
-    out.extend_from_slice(&digits[at..]);
-    out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]

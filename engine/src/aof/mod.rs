@@ -43,7 +43,7 @@ impl Persistence {
     pub fn rewrite_due(&self, config: &crate::Config) -> Option<u64> {
         let log = self.log.as_ref()?;
         let status = self.rewrite.lock();
-        if status.running_since.is_some() {
+        if status.running_since.is_some() || status.backing_off() {
             return None;
         }
         if status.scheduled {

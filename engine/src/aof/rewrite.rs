@@ -39,6 +39,8 @@ pub struct RewriteStatus {
     pub completed: u64,
     /// Rewrites that failed in a row.
     pub consecutive_failures: u64,
+    /// When the last rewrite failed.
+    pub last_failure: Option<Instant>,
     /// Microseconds the engine was held for the last snapshot (INFO `latest_fork_usec`, the
     /// pause Redis reports for its fork).
     pub last_pause_us: u64,
@@ -56,9 +58,24 @@ impl Default for RewriteStatus {
             last_seconds: -1,
             completed: 0,
             consecutive_failures: 0,
+            last_failure: None,
             last_pause_us: 0,
             snapshots: 0,
         }
+    }
+}
+
+impl RewriteStatus {
+    /// Whether automatic rewrites wait after failures, as Redis 7 does: after three failures
+    /// in a row, one minute, doubling with each further failure up to an hour (BGREWRITEAOF
+    /// by hand is never held back).
+    pub fn backing_off(&self) -> bool {
+        if self.consecutive_failures < 3 {
+            return false;
+        }
+        let doublings = (self.consecutive_failures - 3).min(6) as u32;
+        let wait = std::time::Duration::from_secs((60u64 << doublings).min(3600));
+        self.last_failure.is_some_and(|at| at.elapsed() < wait)
     }
 }
 
@@ -199,6 +216,7 @@ impl Job {
             Err(e) => {
                 s.last_failed = true;
                 s.consecutive_failures += 1;
+                s.last_failure = Some(Instant::now());
                 // A log turned on at run time has no listed files until its first rewrite
                 // succeeds: try again.
                 s.scheduled = self

@@ -342,17 +342,21 @@ impl LogWriter {
     }
 
     /// Continues the log in `file` (a rewrite started): everything appended so far goes to
-    /// the old file, which is synced; the new file starts with a SELECT.
+    /// the old file; the new file starts with a SELECT.
     pub fn switch_to(&self, file: File) {
         let mut io = self.io.lock();
         self.write_pending(&mut io);
-        let end = self.written.load(Ordering::Acquire);
-        if io.file.sync_data().is_ok() {
-            self.synced.fetch_max(end, Ordering::Release);
-        }
-        io.file = Arc::new(file);
+        let old = std::mem::replace(&mut io.file, Arc::new(file));
         io.size = 0;
         self.pending.lock().db = None;
+        if self.policy() != Fsync::Always {
+            // What the old file holds unsynced (up to a second of writes under everysec) is
+            // synced in the background, as Redis does when it moves to a new file, so the
+            // switch does not stall the engine for it. Under `always` it is synced already.
+            let _ = std::thread::Builder::new()
+                .name("rill-aof-close".into())
+                .spawn(move || old.sync_data());
+        }
     }
 
     /// Bytes in the current incremental file.
