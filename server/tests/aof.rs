@@ -257,7 +257,8 @@ fn redis_and_rill_open_each_other_s_directories() {
 }
 
 /// What both servers must agree on after a reload: the entries, the groups' positions,
-/// counters and lag, and the PEL (owner and delivery count; times left out), of `s` and `e`.
+/// counters and lag, and the PEL (owner and delivery count; times left out), of `s` and `e`,
+/// and the absolute expiry time of `k`.
 fn stream_view(c: &mut std::net::TcpStream) -> String {
     let mut view = String::new();
     for command in [
@@ -266,6 +267,7 @@ fn stream_view(c: &mut std::net::TcpStream) -> String {
         "XPENDING s g - + 100",
         "XLEN e",
         "XINFO GROUPS e",
+        "PEXPIRETIME k",
     ] {
         let reply = call(c, command);
         view.push_str(&if command.starts_with("XPENDING") {

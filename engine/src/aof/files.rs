@@ -249,6 +249,10 @@ impl Aof {
             write_manifest(&self.target.dir, &name, &next)?;
             *manifest = next;
             self.sizes.lock().earlier_incrs += old_size;
+        } else {
+            // A log turned on at run time whose first rewrite failed: its file was never
+            // listed, and this rewrite's snapshot holds everything it had.
+            let _ = std::fs::remove_file(self.target.dir.join(&current.name));
         }
         *current = incr.clone();
         Ok(incr)

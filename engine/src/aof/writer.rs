@@ -63,6 +63,13 @@ impl Fsync {
     }
 }
 
+/// Under `always`, rounds that appended at least this much are synced by the syncer thread
+/// while the event loop goes on (pipelined clients: parsing and running the next round
+/// overlaps the sync); smaller ones are synced in the event loop's own thread, as Redis does.
+/// Measured with redis-benchmark, 50 clients: pipeline 1 appends about 1.5 KB a round,
+/// pipeline 32 about 90 KB.
+const OVERLAP_BYTES: u64 = 16 * 1024;
+
 /// Commands appended and not yet written, in the order the engine ran them.
 struct Pending {
     buf: Vec<u8>,
@@ -257,18 +264,23 @@ impl LogWriter {
         if waiters.list.is_empty() {
             return;
         }
-        if self.policy() != Fsync::Always {
-            // One write for the whole round, made here: a short system call.
-            drop(waiters);
-            let mut io = self.io.lock();
-            self.write_pending(&mut io);
+        let large = self.buffered() >= OVERLAP_BYTES;
+        if self.policy() == Fsync::Always && large {
+            // A large round: the syncer thread syncs it while the event loop parses and
+            // runs the next one.
+            if !waiters.requested {
+                waiters.requested = true;
+                drop(waiters);
+                self.wake_syncer.notify_one();
+            }
             return;
         }
-        if !waiters.requested {
-            waiters.requested = true;
-            drop(waiters);
-            self.wake_syncer.notify_one();
-        }
+        // One write (and under `always`, one sync) for the whole round, made here as Redis
+        // does in beforeSleep: a small round leaves the event loop little to overlap with
+        // the sync, and waking another thread would cost more than it saves.
+        drop(waiters);
+        let mut io = self.io.lock();
+        self.write_pending(&mut io);
     }
 
     /// Wakes the clients whose offset is now durable.
