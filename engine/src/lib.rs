@@ -17,7 +17,8 @@
 //! - [`config`], [`stats`], [`clients`]: what CONFIG, INFO and CLIENT read and write.
 //! - [`eviction`]: `maxmemory` and its policies.
 //! - [`blocking`]: clients waiting on keys, and their timeouts.
-//! - [`aof`]: Redis 7's append-only file formats, replay and loading.
+//! - [`aof`]: Redis 7's append-only file: formats, loading, writing, rewrites.
+//! - [`rdb`]: Redis's RDB value encodings (DUMP/RESTORE).
 #![deny(unsafe_code)]
 #![deny(clippy::unwrap_used)]
 #![deny(missing_docs)]
@@ -34,6 +35,7 @@ pub mod group;
 pub mod id;
 pub mod keyspace;
 pub mod propagate;
+pub mod rdb;
 pub mod reply;
 pub mod session;
 pub mod stats;

@@ -1,0 +1,343 @@
+//! Values in RDB form, as Redis's `rdbSaveObject` / `rdbLoadObject` write and read them:
+//! strings, and streams in every encoding Redis has used (listpacks v1 from Redis 5, v2 from
+//! 7.0 with the lag counters, v3 from 7.2 with consumers' active time).
+//!
+//! A stream is a run of nodes, each a 16-byte master ID (big-endian milliseconds and
+//! sequence) and a listpack: the master entry (live count, deleted count, the master field
+//! names, a 0), then per entry its flags, ID deltas from the master, its fields (or only
+//! values when its field names are the master's), and its element count. Then the stream's
+//! counters, and its consumer groups with their PELs and consumers.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+
+use super::encoding::{write_length, write_millis, write_string, BadFormat, Reader};
+use super::listpack::{self, Element};
+use crate::group::{Consumer, ConsumerGroup, PendingEntry};
+use crate::keyspace::Value;
+use crate::stream::{NodeLimits, Stream};
+use crate::StreamId;
+
+/// `RDB_TYPE_STRING`.
+pub const TYPE_STRING: u8 = 0;
+/// `RDB_TYPE_STREAM_LISTPACKS` (Redis 5 to 6.2).
+pub const TYPE_STREAM_V1: u8 = 15;
+/// `RDB_TYPE_STREAM_LISTPACKS_2` (Redis 7.0): first ID, max deleted ID, entries added,
+/// entries read.
+pub const TYPE_STREAM_V2: u8 = 19;
+/// `RDB_TYPE_STREAM_LISTPACKS_3` (Redis 7.2 on): consumers' active time.
+pub const TYPE_STREAM_V3: u8 = 21;
+
+const FLAG_DELETED: i64 = 1;
+const FLAG_SAME_FIELDS: i64 = 2;
+
+/// Entries per node when writing (Redis's default `stream-node-max-entries`).
+const NODE_ENTRIES: usize = 100;
+
+/// The RDB type a value is written as for an RDB `version` (streams: the newest encoding that
+/// version reads).
+pub fn type_for(value: &Value, version: u16) -> u8 {
+    match value {
+        Value::Str(_) => TYPE_STRING,
+        Value::Stream(_) if version >= 11 => TYPE_STREAM_V3,
+        Value::Stream(_) if version >= 10 => TYPE_STREAM_V2,
+        Value::Stream(_) => TYPE_STREAM_V1,
+    }
+}
+
+/// Appends `value` in the encoding `kind` (from [`type_for`]).
+pub fn write(out: &mut Vec<u8>, value: &Value, kind: u8, compress: bool) {
+    match value {
+        Value::Str(s) => write_string(out, s, compress),
+        Value::Stream(stream) => write_stream(out, stream, kind, compress),
+    }
+}
+
+/// Reads a value of RDB type `kind`.
+pub fn read(r: &mut Reader<'_>, kind: u8, limits: NodeLimits) -> Result<Value, BadFormat> {
+    match kind {
+        TYPE_STRING => Ok(Value::Str(Bytes::from(r.string()?))),
+        TYPE_STREAM_V1 | TYPE_STREAM_V2 | TYPE_STREAM_V3 => {
+            Ok(Value::Stream(Box::new(read_stream(r, kind, limits)?)))
+        }
+        _ => Err(BadFormat("a value type Rill does not hold")),
+    }
+}
+
+fn write_id(out: &mut Vec<u8>, id: StreamId) {
+    write_length(out, id.ms);
+    write_length(out, id.seq);
+}
+
+fn raw_id(id: StreamId) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&id.ms.to_be_bytes());
+    key[8..].copy_from_slice(&id.seq.to_be_bytes());
+    key
+}
+
+fn write_stream(out: &mut Vec<u8>, stream: &Stream, kind: u8, compress: bool) {
+    let entries: Vec<_> = stream.range(StreamId::MIN, StreamId::MAX, false).collect();
+    let chunks: Vec<_> = entries.chunks(NODE_ENTRIES).collect();
+    write_length(out, chunks.len() as u64);
+    for chunk in chunks {
+        let master = chunk[0];
+        let master_fields: Vec<&[u8]> = master.fields().map(|(f, _)| f).collect();
+        let mut lp = listpack::Builder::new();
+        lp.int(chunk.len() as i64);
+        lp.int(0);
+        lp.int(master_fields.len() as i64);
+        for f in &master_fields {
+            lp.string(f);
+        }
+        lp.int(0);
+        for entry in chunk {
+            let same = entry.field_count() == master_fields.len()
+                && entry
+                    .fields()
+                    .zip(&master_fields)
+                    .all(|((f, _), m)| f == *m);
+            lp.int(if same { FLAG_SAME_FIELDS } else { 0 });
+            lp.int(entry.id.ms.wrapping_sub(master.id.ms) as i64);
+            lp.int(entry.id.seq.wrapping_sub(master.id.seq) as i64);
+            if same {
+                for (_, v) in entry.fields() {
+                    lp.string(v);
+                }
+                lp.int(3 + entry.field_count() as i64);
+            } else {
+                lp.int(entry.field_count() as i64);
+                for (f, v) in entry.fields() {
+                    lp.string(f);
+                    lp.string(v);
+                }
+                lp.int(4 + 2 * entry.field_count() as i64);
+            }
+        }
+        write_string(out, &raw_id(master.id), false);
+        write_string(out, &lp.finish(), compress);
+    }
+    write_length(out, stream.len());
+    write_id(out, stream.last_id);
+    if kind >= TYPE_STREAM_V2 {
+        write_id(out, stream.first_id);
+        write_id(out, stream.max_deleted_id);
+        write_length(out, stream.entries_added);
+    }
+    write_length(out, stream.groups.len() as u64);
+    for (name, group) in &stream.groups {
+        write_string(out, name, false);
+        write_id(out, group.last_id);
+        if kind >= TYPE_STREAM_V2 {
+            // Redis stores "unknown" (-1) as the largest length.
+            write_length(out, group.entries_read.unwrap_or(u64::MAX));
+        }
+        write_length(out, group.pel.len() as u64);
+        for (id, pending) in &group.pel {
+            out.extend_from_slice(&raw_id(*id));
+            write_millis(out, pending.delivery_time);
+            write_length(out, pending.delivery_count);
+        }
+        write_length(out, group.consumers.len() as u64);
+        for (consumer_name, consumer) in &group.consumers {
+            write_string(out, consumer_name, false);
+            write_millis(out, consumer.seen_time);
+            if kind >= TYPE_STREAM_V3 {
+                write_millis(out, consumer.active_time.unwrap_or(u64::MAX));
+            }
+            write_length(out, consumer.pending.len() as u64);
+            for id in &consumer.pending {
+                out.extend_from_slice(&raw_id(*id));
+            }
+        }
+    }
+}
+
+fn read_raw_id(r: &mut Reader<'_>) -> Result<StreamId, BadFormat> {
+    let b = r.bytes(16)?;
+    let mut ms = [0u8; 8];
+    let mut seq = [0u8; 8];
+    ms.copy_from_slice(&b[..8]);
+    seq.copy_from_slice(&b[8..]);
+    Ok(StreamId::new(
+        u64::from_be_bytes(ms),
+        u64::from_be_bytes(seq),
+    ))
+}
+
+fn read_id(r: &mut Reader<'_>) -> Result<StreamId, BadFormat> {
+    Ok(StreamId::new(r.length()?, r.length()?))
+}
+
+fn read_stream(r: &mut Reader<'_>, kind: u8, limits: NodeLimits) -> Result<Stream, BadFormat> {
+    let mut stream = Stream::new();
+    let nodes = r.count(2)?;
+    let mut last_read: Option<StreamId> = None;
+    for _ in 0..nodes {
+        let key = r.string()?;
+        if key.len() != 16 {
+            return Err(BadFormat("stream node key is not an ID"));
+        }
+        let master = read_raw_id(&mut Reader::new(&key))?;
+        let lp = r.string()?;
+        let elements = listpack::elements(&lp)?;
+        read_node(&elements, master, &mut stream, &mut last_read, limits)?;
+    }
+    let length = r.length()?;
+    if length != stream.len() {
+        return Err(BadFormat("stream length does not match its entries"));
+    }
+    stream.last_id = read_id(r)?;
+    if last_read.is_some_and(|id| id > stream.last_id) {
+        return Err(BadFormat("stream entry after the last ID"));
+    }
+    if kind >= TYPE_STREAM_V2 {
+        stream.first_id = read_id(r)?;
+        stream.max_deleted_id = read_id(r)?;
+        stream.entries_added = r.length()?;
+    } else {
+        stream.entries_added = stream.len();
+    }
+    let groups = r.count(3)?;
+    for _ in 0..groups {
+        let name = Bytes::from(r.string()?);
+        let last_id = read_id(r)?;
+        let entries_read = if kind >= TYPE_STREAM_V2 {
+            Some(r.length()?).filter(|&n| n != u64::MAX)
+        } else {
+            stream.estimate_entries_read(last_id)
+        };
+        let mut group = ConsumerGroup::new(last_id, entries_read);
+        let pending = r.count(16 + 8 + 1)?;
+        let mut unowned: BTreeMap<StreamId, (u64, u64)> = BTreeMap::new();
+        for _ in 0..pending {
+            let id = read_raw_id(r)?;
+            let delivery_time = r.millis()?;
+            let delivery_count = r.length()?;
+            if unowned
+                .insert(id, (delivery_time, delivery_count))
+                .is_some()
+            {
+                return Err(BadFormat("duplicate PEL entry"));
+            }
+        }
+        let consumers = r.count(9)?;
+        for _ in 0..consumers {
+            let consumer_name = Bytes::from(r.string()?);
+            let seen_time = r.millis()?;
+            let active_time = if kind >= TYPE_STREAM_V3 {
+                Some(r.millis()?).filter(|&t| t != u64::MAX)
+            } else {
+                // Before 7.2 Redis kept one time; it loads it as both.
+                Some(seen_time)
+            };
+            let owned = r.count(16)?;
+            let mut ids = BTreeSet::new();
+            for _ in 0..owned {
+                let id = read_raw_id(r)?;
+                let Some((delivery_time, delivery_count)) = unowned.remove(&id) else {
+                    return Err(BadFormat("consumer PEL entry missing from the group PEL"));
+                };
+                group.pel.insert(
+                    id,
+                    PendingEntry {
+                        consumer: consumer_name.clone(),
+                        delivery_time,
+                        delivery_count,
+                    },
+                );
+                ids.insert(id);
+            }
+            let consumer = Consumer {
+                seen_time,
+                active_time,
+                pending: ids,
+            };
+            if group.consumers.insert(consumer_name, consumer).is_some() {
+                return Err(BadFormat("duplicate consumer"));
+            }
+        }
+        if !unowned.is_empty() {
+            return Err(BadFormat("group PEL entry without a consumer"));
+        }
+        if stream.groups.insert(name, group).is_some() {
+            return Err(BadFormat("duplicate consumer group"));
+        }
+    }
+    Ok(stream)
+}
+
+/// The entries of one node, appended to `stream` in order.
+fn read_node(
+    elements: &[Element<'_>],
+    master: StreamId,
+    stream: &mut Stream,
+    last_read: &mut Option<StreamId>,
+    limits: NodeLimits,
+) -> Result<(), BadFormat> {
+    let mut it = elements.iter().copied();
+    let mut next = || it.next().ok_or(BadFormat("stream node truncated"));
+    let count = next()?.as_int()?;
+    let deleted = next()?.as_int()?;
+    let master_count = next()?.as_int()?;
+    if count < 0 || deleted < 0 || master_count < 0 || count + deleted == 0 {
+        return Err(BadFormat("bad stream node header"));
+    }
+    let mut master_fields = Vec::new();
+    for _ in 0..master_count {
+        master_fields.push(next()?.to_bytes());
+    }
+    if next()?.as_int()? != 0 {
+        return Err(BadFormat("bad stream master entry terminator"));
+    }
+    let (mut live, mut dead) = (0, 0);
+    for _ in 0..count + deleted {
+        let flags = next()?.as_int()?;
+        let ms = master.ms.wrapping_add(next()?.as_int()? as u64);
+        let seq = master.seq.wrapping_add(next()?.as_int()? as u64);
+        let id = StreamId::new(ms, seq);
+        let mut fields: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        if flags & FLAG_SAME_FIELDS != 0 {
+            for f in &master_fields {
+                fields.push((f.clone(), next()?.to_bytes()));
+            }
+        } else {
+            let n = next()?.as_int()?;
+            if n < 0 || n as usize > elements.len() {
+                return Err(BadFormat("bad stream entry field count"));
+            }
+            for _ in 0..n {
+                let f = next()?.to_bytes();
+                fields.push((f, next()?.to_bytes()));
+            }
+        }
+        let lp_count = next()?.as_int()?;
+        let expected = if flags & FLAG_SAME_FIELDS != 0 {
+            3 + fields.len()
+        } else {
+            4 + 2 * fields.len()
+        };
+        if lp_count != expected as i64 {
+            return Err(BadFormat("bad stream entry element count"));
+        }
+        if last_read.is_some_and(|last| id <= last) {
+            return Err(BadFormat("stream entries out of order"));
+        }
+        *last_read = Some(id);
+        if flags & FLAG_DELETED != 0 {
+            dead += 1;
+            continue;
+        }
+        live += 1;
+        let pairs: Vec<(&[u8], &[u8])> = fields
+            .iter()
+            .map(|(f, v)| (f.as_slice(), v.as_slice()))
+            .collect();
+        stream.append(id, &pairs, limits);
+    }
+    if live != count || dead != deleted || next().is_ok() {
+        return Err(BadFormat("stream node counts do not match its entries"));
+    }
+    Ok(())
+}
