@@ -178,6 +178,10 @@ pub const PARAMS: &[Param] = &[
         },
     ),
     param("aof-rewrite-incremental-fsync", "yes", Kind::Bool),
+    param("rdbcompression", "yes", Kind::Bool),
+    // Rill's own: the RDB version DUMP (and later snapshots) write. 12 is Redis 7.4's; Redis
+    // refuses anything newer than its own (7.0: 10, 7.2: 11).
+    param("rdb-write-version", "12", Kind::Int { min: 9, max: 12 }),
     // Redis's default is yes (an RDB base); Rill writes bases as commands until it has RDB.
     not_yet("aof-use-rdb-preamble", "no", Kind::Bool, true),
     not_yet("aof-timestamp-enabled", "no", Kind::Bool, true),

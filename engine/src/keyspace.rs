@@ -201,6 +201,32 @@ impl Db {
             .map(|access| lfu_decayed(access, decay, now_ms))
     }
 
+    /// Sets `key`'s access data as RESTORE's IDLETIME or FREQ asks (Redis's
+    /// `objectSetLRUOrLFU`): the idle time under an LRU policy, the counter under an LFU one;
+    /// the other is ignored, as in Redis.
+    pub fn restore_access(
+        &mut self,
+        key: &[u8],
+        idle_seconds: Option<u64>,
+        freq: Option<u8>,
+        now_ms: u64,
+    ) {
+        let tracking = self.tracking;
+        let Some(slot) = self.map.get_mut(key) else {
+            return;
+        };
+        match (tracking, idle_seconds, freq) {
+            (AccessTracking::Lfu { .. }, _, Some(f)) => {
+                slot.access = (lfu_minutes(now_ms) << 8) | u32::from(f);
+            }
+            (AccessTracking::Lru, Some(idle), _) => {
+                let ticks = idle.saturating_mul(LRU_TICKS_PER_SECOND) as u32;
+                slot.access = lru_clock(now_ms).wrapping_sub(ticks);
+            }
+            _ => {}
+        }
+    }
+
     /// An eviction score for `key`: higher goes first. LRU: idle time; LFU: rarity.
     pub fn eviction_score(&self, key: &[u8], lfu: bool, now_ms: u64) -> Option<u64> {
         if lfu {

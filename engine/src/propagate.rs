@@ -161,6 +161,9 @@ pub(crate) fn rewrite(
     if matches!(name, "xgroup|create" | "xgroup|setid") {
         return group_position(state, db, name, args, now_ms);
     }
+    if name == "restore" {
+        return restore_absolute(state, db, args);
+    }
     let kind = relative_time(name)?;
     let key = args.get(1)?.clone();
     let d = &mut state.keyspace.dbs[db];
@@ -186,6 +189,24 @@ pub(crate) fn rewrite(
             None => vec![vec![Bytes::from_static(b"PERSIST"), key]],
         },
     })
+}
+
+/// RESTORE with a relative TTL logged with the absolute time it set (`ABSTTL`), as Redis 7
+/// propagates it; a key that was already expired logs as DEL.
+fn restore_absolute(state: &mut State, db: usize, args: &[Bytes]) -> Option<Vec<Vec<Bytes>>> {
+    let key = args.get(1)?;
+    if args.get(2).is_some_and(|t| &t[..] == b"0")
+        || args[4..].iter().any(|a| crate::args::is(a, "absttl"))
+    {
+        return None;
+    }
+    let Some(at) = state.keyspace.dbs[db].expiry(key) else {
+        return Some(vec![vec![Bytes::from_static(b"DEL"), key.clone()]]);
+    };
+    let mut logged = args.to_vec();
+    logged[2] = Bytes::from(at.to_string());
+    logged.push(Bytes::from_static(b"ABSTTL"));
+    Some(vec![logged])
 }
 
 /// XGROUP CREATE / SETID logged with the position they set, never `$`, and the entries-read

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod connection;
+pub mod dump;
 pub mod expire;
 pub mod info;
 pub mod introspection;
@@ -212,6 +213,7 @@ pub fn table() -> &'static HashMap<&'static str, Spec> {
         all.extend(xsetid::specs());
         all.extend(xinfo::specs());
         all.extend(keys::specs());
+        all.extend(dump::specs());
         all.extend(expire::specs());
         all.extend(strings::specs());
         all.extend(transactions::specs());

@@ -18,7 +18,7 @@ pub mod value;
 
 /// The RDB version Rill writes by default: Redis 7.4's, whose semantics Rill follows. Redis
 /// refuses payloads and files newer than its own (7.0 reads up to 10, 7.2 up to 11): the
-/// `rdb-version` directive makes Rill write an older one.
+/// `rdb-write-version` directive makes Rill write an older one.
 pub const RDB_VERSION: u16 = 12;
 
 /// The oldest version Rill writes: Redis 6.2's (streams without the lag counters).
