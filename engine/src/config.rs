@@ -29,6 +29,8 @@ pub enum Kind {
     Text,
     /// `client-output-buffer-limit`: `<class> <hard> <soft> <soft seconds>` triples.
     OutputBufferLimit,
+    /// `save`: `<seconds> <changes>` pairs, or empty for none.
+    SavePoints,
 }
 
 /// One parameter definition.
@@ -185,7 +187,12 @@ pub const PARAMS: &[Param] = &[
     // Redis's default is yes (an RDB base); Rill writes bases as commands until it has RDB.
     not_yet("aof-use-rdb-preamble", "no", Kind::Bool, true),
     not_yet("aof-timestamp-enabled", "no", Kind::Bool, true),
-    not_yet("save", "", Kind::Text, true),
+    // Redis's built-in default is "3600 1 300 100 60 10000"; Rill starts without save points
+    // so that a server started without a config never writes dump.rdb unasked.
+    param("save", "", Kind::SavePoints),
+    fixed("dbfilename", "dump.rdb", Kind::Text),
+    fixed("rdbchecksum", "yes", Kind::Bool),
+    param("stop-writes-on-bgsave-error", "yes", Kind::Bool),
     param(
         "hz",
         "10",
@@ -432,6 +439,15 @@ impl Config {
                 check_range(param.name, n, min, max)?;
                 n.to_string()
             }
+            Kind::SavePoints => {
+                let words: Vec<&str> = value.split_whitespace().collect();
+                let valid =
+                    words.len().is_multiple_of(2) && words.iter().all(|w| w.parse::<u64>().is_ok());
+                if !valid {
+                    return Err(invalid(param.name, "Invalid save parameters"));
+                }
+                words.join(" ")
+            }
             Kind::OutputBufferLimit => {
                 let mut limits = self.output_limits;
                 parse_output_limits(value, &mut limits).map_err(|why| invalid(param.name, why))?;
@@ -481,7 +497,6 @@ impl Config {
 /// Why a value Redis accepts is refused by Rill for now.
 fn not_supported(name: &str, value: &str) -> String {
     let why = match name {
-        "save" => "Rill does not write RDB snapshots yet (use appendonly yes); refusing rather than pretending to save",
         "aof-use-rdb-preamble" => "Rill cannot write RDB yet, so its AOF base files are commands (as aof-use-rdb-preamble no)",
         "aof-timestamp-enabled" => "Rill does not write timestamp annotations in the AOF",
         "notify-keyspace-events" => "Rill has no pub/sub yet, so keyspace notifications cannot be delivered",
@@ -621,7 +636,8 @@ mod tests {
     fn values_promising_missing_features_are_refused() {
         let mut c = Config::default();
         assert!(c.set("appendonly", "yes", true).is_ok());
-        assert!(c.set("save", "3600 1", false).is_err());
+        assert!(c.set("save", "3600 1", false).is_ok());
+        assert!(c.set("save", "3600", false).is_err());
         assert!(c.set("save", "", false).is_ok());
         assert!(c.set("notify-keyspace-events", "KEA", false).is_err());
         assert!(c.set("daemonize", "yes", true).is_err());

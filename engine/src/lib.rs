@@ -445,6 +445,26 @@ impl Engine {
         aof::Aof::disable(&mut self.shared.state.lock());
     }
 
+    /// Loads `<dir>/<dbfilename>` at start (when there is no append-only log): how many keys,
+    /// or `None` when there is no file.
+    pub fn load_snapshot(&self) -> Result<Option<usize>, String> {
+        let loading = &self.shared.loading;
+        loading.store(true, std::sync::atomic::Ordering::Relaxed);
+        let result = rdb::save::load(self);
+        loading.store(false, std::sync::atomic::Ordering::Relaxed);
+        result
+    }
+
+    /// The host is stopping (SIGTERM, SIGINT): saves the snapshot when `save` points are set,
+    /// as Redis does, unless SHUTDOWN already settled it.
+    pub fn save_on_exit(&self) -> Result<(), String> {
+        let mut st = self.shared.state.lock();
+        if st.persistence.save.lock().exit_settled || !rdb::save::has_save_points(&st.config) {
+            return Ok(());
+        }
+        rdb::save::save_now(&mut st, now_ms())
+    }
+
     /// The host's event loop is about to wait for more work: the clients that ran in this
     /// round are answered by one sync of the log (see
     /// [`aof::writer::LogWriter::before_sleep`]). Cheap when there is no log.
@@ -466,6 +486,14 @@ impl Engine {
     /// its periodic work).
     pub fn persistence_cron(&self) {
         let mut st = self.shared.state.lock();
+        let now = now_ms();
+        let rewriting = st.persistence.rewrite.lock().running_since.is_some();
+        let scheduled = st.persistence.save.lock().scheduled;
+        if (scheduled && !rewriting) || rdb::save::save_point_due(&st, now) {
+            if let Err(e) = rdb::save::start_background(&mut st, now) {
+                eprintln!("Background saving could not start: {e}");
+            }
+        }
         let Some(growth) = st.persistence.rewrite_due(&st.config) else {
             return;
         };

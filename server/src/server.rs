@@ -104,11 +104,16 @@ impl Server {
         if *shutdown.borrow_and_update() {
             return Ok(());
         }
-        let mut loader = if engine.config_value("appendonly").as_deref() == Some("yes") {
+        // The append-only log when it is on, else the RDB snapshot (Redis's order).
+        let mut loader = {
             let engine = engine.clone();
-            Some(tokio::task::spawn_blocking(move || open_log(&engine)))
-        } else {
-            None
+            Some(tokio::task::spawn_blocking(move || {
+                if engine.config_value("appendonly").as_deref() == Some("yes") {
+                    open_log(&engine)
+                } else {
+                    load_snapshot(&engine)
+                }
+            }))
         };
         let mut load_failed = None;
         let cron_engine = engine.clone();
@@ -197,7 +202,13 @@ impl Server {
                 _ = &mut deadline => { connections.abort_all(); break; }
             }
         }
-        // The log's last writes reach the disk before the process ends.
+        // A snapshot when save points are set (unless SHUTDOWN settled it), and the log's
+        // last writes reach the disk, before the process ends.
+        if load_failed.is_none() {
+            if let Err(e) = engine.save_on_exit() {
+                tracing::warn!("Error trying to save the DB on exit: {e}");
+            }
+        }
         engine.close();
         if let Some(e) = load_failed {
             return Err(e);
@@ -205,6 +216,20 @@ impl Server {
         tracing::info!("Rill is now ready to exit, bye bye...");
         Ok(())
     }
+}
+
+/// Loads `<dir>/<dbfilename>` when it exists (no append-only log). A file that cannot be
+/// read stops the server, naming the file and the offset.
+fn load_snapshot(engine: &Engine) -> std::io::Result<()> {
+    let started = std::time::Instant::now();
+    match engine.load_snapshot().map_err(std::io::Error::other)? {
+        Some(keys) => tracing::info!(
+            "DB loaded from disk: {keys} keys in {:.3} seconds",
+            started.elapsed().as_secs_f64()
+        ),
+        None => tracing::debug!("no RDB file to load"),
+    }
+    Ok(())
 }
 
 /// Loads and opens the append-only log (`appendonly yes`): `<dir>/<appenddirname>`, Redis 7's

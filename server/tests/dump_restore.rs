@@ -4,112 +4,11 @@
 //! nodes, different field sets, deletions, trims, consumer groups with PELs and consumers,
 //! an empty stream with a group).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::Command;
-use std::time::Duration;
-
 mod common;
 
-use common::{free_port, start_command, Server, BIN};
-
-/// A reply, parsed enough to compare and print.
-#[derive(Debug, Clone, PartialEq)]
-enum Resp {
-    Simple(String),
-    Error(String),
-    Int(i64),
-    Bulk(Option<Vec<u8>>),
-    Array(Option<Vec<Resp>>),
-}
-
-struct Conn {
-    reader: BufReader<TcpStream>,
-}
-
-impl Conn {
-    fn new(port: u16) -> Conn {
-        let s = TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("connect: {e}"));
-        s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-        Conn {
-            reader: BufReader::new(s),
-        }
-    }
-
-    fn call(&mut self, args: &[&[u8]]) -> Resp {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
-        self.reader
-            .get_mut()
-            .write_all(&out)
-            .unwrap_or_else(|e| panic!("write: {e}"));
-        self.read()
-    }
-
-    fn cmd(&mut self, line: &str) -> Resp {
-        let words: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
-        self.call(&words)
-    }
-
-    fn read(&mut self) -> Resp {
-        let mut line = String::new();
-        self.reader
-            .read_line(&mut line)
-            .unwrap_or_else(|e| panic!("read: {e}"));
-        let line = line.trim_end_matches("\r\n");
-        let (kind, rest) = line.split_at(1);
-        match kind {
-            "+" => Resp::Simple(rest.into()),
-            "-" => Resp::Error(rest.into()),
-            ":" => Resp::Int(rest.parse().unwrap_or(0)),
-            "$" => {
-                let n: i64 = rest.parse().unwrap_or(-1);
-                if n < 0 {
-                    return Resp::Bulk(None);
-                }
-                let mut data = vec![0u8; n as usize + 2];
-                self.reader
-                    .read_exact(&mut data)
-                    .unwrap_or_else(|e| panic!("read: {e}"));
-                data.truncate(n as usize);
-                Resp::Bulk(Some(data))
-            }
-            "*" => {
-                let n: i64 = rest.parse().unwrap_or(-1);
-                if n < 0 {
-                    return Resp::Array(None);
-                }
-                Resp::Array(Some((0..n).map(|_| self.read()).collect()))
-            }
-            _ => panic!("unexpected reply line {line:?}"),
-        }
-    }
-}
-
-fn redis_available() -> bool {
-    let found = std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|p| p.join("redis-server").is_file())
-    });
-    if !found {
-        eprintln!("SKIPPED DUMP/RESTORE interchange: redis-server is not installed");
-        assert!(
-            std::env::var("RILL_REQUIRE_REDIS").as_deref() != Ok("1"),
-            "redis-server is required"
-        );
-    }
-    found
-}
-
-fn start(program: &str, extra: &[&str]) -> Server {
-    let port = free_port();
-    let mut command = Command::new(program);
-    command.args(["--port", &port.to_string()]).args(extra);
-    start_command(command, "127.0.0.1", port)
-}
+use common::resp::{redis_available, start};
+use common::resp::{Conn, Resp};
+use common::BIN;
 
 /// The same dataset on either server.
 fn fill(c: &mut Conn) {

@@ -41,6 +41,11 @@ impl Snapshot {
         }
     }
 
+    /// Per database, its keys with their values and expiry times.
+    pub fn dbs(&self) -> &[Vec<(Bytes, Value, Option<u64>)>] {
+        &self.dbs
+    }
+
     /// Number of keys.
     pub fn keys(&self) -> usize {
         self.dbs.iter().map(Vec::len).sum()

@@ -28,12 +28,26 @@ pub use files::{Aof, Options};
 
 /// The engine's persistence state: the open log, if any, and what rewrites did (kept with
 /// the log off too: BGREWRITEAOF works without it, as in Redis).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Persistence {
     /// The open append-only log (`appendonly yes`).
     pub log: Option<Arc<Aof>>,
     /// Rewrites, running and past; shared with the thread running one.
     pub rewrite: Arc<Mutex<rewrite::RewriteStatus>>,
+    /// RDB snapshots, running and past; shared with the thread running one.
+    pub save: Arc<Mutex<crate::rdb::save::SaveStatus>>,
+}
+
+impl Default for Persistence {
+    fn default() -> Self {
+        Persistence {
+            log: None,
+            rewrite: Arc::default(),
+            save: Arc::new(Mutex::new(crate::rdb::save::SaveStatus::new(
+                crate::now_ms() / 1000,
+            ))),
+        }
+    }
 }
 
 impl Persistence {

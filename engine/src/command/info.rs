@@ -191,6 +191,7 @@ fn memory_section(ctx: &mut Ctx) -> Vec<String> {
 fn persistence_section(ctx: &mut Ctx) -> Vec<String> {
     let log = ctx.state.persistence.log.clone();
     let rewrite = ctx.state.persistence.rewrite.lock();
+    let save = ctx.state.persistence.save.lock();
     let running = rewrite
         .running_since
         .map_or(-1, |t| t.elapsed().as_secs() as i64);
@@ -207,13 +208,13 @@ fn persistence_section(ctx: &mut Ctx) -> Vec<String> {
         "current_fork_perc" => "0.00",
         "current_save_keys_processed" => 0,
         "current_save_keys_total" => 0,
-        "rdb_changes_since_last_save" => ctx.state.stats.dirty,
-        "rdb_bgsave_in_progress" => 0,
-        "rdb_last_save_time" => ctx.shared.started_ms / 1000,
-        "rdb_last_bgsave_status" => "ok",
-        "rdb_last_bgsave_time_sec" => -1,
-        "rdb_current_bgsave_time_sec" => -1,
-        "rdb_saves" => 0,
+        "rdb_changes_since_last_save" => ctx.state.stats.dirty.saturating_sub(save.dirty_at_save),
+        "rdb_bgsave_in_progress" => u8::from(save.running.is_some()),
+        "rdb_last_save_time" => save.last_save,
+        "rdb_last_bgsave_status" => if save.last_failed { "err" } else { "ok" },
+        "rdb_last_bgsave_time_sec" => save.last_seconds,
+        "rdb_current_bgsave_time_sec" => save.running.map_or(-1, |(t, _)| t.elapsed().as_secs() as i64),
+        "rdb_saves" => save.saves,
         "rdb_last_cow_size" => 0,
         "rdb_last_load_keys_expired" => 0,
         "rdb_last_load_keys_loaded" => 0,

@@ -388,6 +388,15 @@ fn persistence_refusal(ctx: &Ctx, spec: &Spec) -> Option<String> {
             return Some(format!("MISCONF Errors writing to the AOF file: {why}"));
         }
     }
+    // A failed background save stops writes while save points are set
+    // (stop-writes-on-bgsave-error); checked in that order, the cheapest first.
+    if ctx.state.persistence.save.lock().last_failed
+        && (spec.has_flag("write") || spec.name == "ping")
+        && ctx.state.config.get("stop-writes-on-bgsave-error") != Some("no")
+        && crate::rdb::save::has_save_points(&ctx.state.config)
+    {
+        return Some("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.".to_string());
+    }
     let loading = ctx
         .shared
         .loading

@@ -3,8 +3,8 @@
 //! `SAVE`
 //! `BGSAVE [SCHEDULE]`
 //!
-//! Saving the dataset: the append-only log's rewrite (see [`crate::aof::rewrite`]); RDB
-//! snapshots are refused until Rill writes RDB.
+//! Saving the dataset: the append-only log's rewrite (see [`crate::aof::rewrite`]) and RDB
+//! snapshots (see [`crate::rdb::save`]).
 
 use bytes::Bytes;
 
@@ -12,6 +12,7 @@ use super::{Ctx, Group, Spec};
 use crate::aof;
 use crate::args::is;
 use crate::error;
+use crate::rdb;
 use crate::reply::Reply;
 
 /// Table entries for the persistence commands.
@@ -40,18 +41,43 @@ fn bgrewriteaof(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     }
 }
 
-/// LASTSAVE: with nothing ever saved, Redis answers its start time; so does Rill.
+/// LASTSAVE: the Unix time of the last successful save (the start time before any).
 fn lastsave(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
-    Reply::Integer((ctx.shared.started_ms / 1000) as i64)
+    Reply::Integer(ctx.state.persistence.save.lock().last_save as i64)
 }
 
-fn save(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
-    Reply::error("ERR SAVE is not supported: Rill has no snapshot persistence")
-}
-
-fn bgsave(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    if args.len() > 2 || (args.len() == 2 && !is(&args[1], "schedule")) {
-        return Reply::error(error::SYNTAX);
+/// SAVE: writes `<dir>/<dbfilename>` now; the server waits, as Redis's does.
+fn save(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    match rdb::save::save_now(ctx.state, ctx.now_ms) {
+        Ok(()) => Reply::ok(),
+        Err(e) if e.contains("already in progress") => Reply::error(format!("ERR {e}")),
+        Err(e) => {
+            eprintln!("Failed saving the DB: {e}");
+            Reply::error("ERR")
+        }
     }
-    Reply::error("ERR BGSAVE is not supported: Rill has no snapshot persistence")
+}
+
+/// BGSAVE [SCHEDULE]: a snapshot written by a thread; with SCHEDULE, once a running AOF
+/// rewrite ends.
+fn bgsave(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let schedule = match args.len() {
+        1 => false,
+        2 if is(&args[1], "schedule") => true,
+        _ => return Reply::error(error::SYNTAX),
+    };
+    if ctx.state.persistence.save.lock().running.is_some() {
+        return Reply::error("ERR Background save already in progress");
+    }
+    if ctx.state.persistence.rewrite.lock().running_since.is_some() {
+        if !schedule {
+            return Reply::error("ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.");
+        }
+        ctx.state.persistence.save.lock().scheduled = true;
+        return Reply::simple("Background saving scheduled");
+    }
+    match rdb::save::start_background(ctx.state, ctx.now_ms) {
+        Ok(()) => Reply::simple("Background saving started"),
+        Err(e) => Reply::error(format!("ERR {e}")),
+    }
 }

@@ -246,6 +246,18 @@ fn shutdown(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             "ERR SHUTDOWN without NOW or ABORT isn't allowed for DENY BLOCKING client",
         );
     }
+    // Redis saves on the way out when save points are set (or SAVE asks), unless NOSAVE;
+    // a failed save cancels the shutdown unless FORCE.
+    let wants_save = save || (!nosave && crate::rdb::save::has_save_points(&ctx.state.config));
+    if wants_save {
+        if let Err(e) = crate::rdb::save::save_now(ctx.state, ctx.now_ms) {
+            eprintln!("Error trying to save the DB, can't exit: {e}");
+            if !force {
+                return Reply::error("ERR Errors trying to SHUTDOWN. Check logs.");
+            }
+        }
+    }
+    ctx.state.persistence.save.lock().exit_settled = true;
     ctx.state.clients.shutdown_requested = true;
     ctx.session.close = Close::Now;
     // Never written to a socket (the connection closes without a reply); an embedding program
@@ -476,8 +488,6 @@ mod tests {
             Reply::Integer(t) => assert!((t as u64) <= now + 1 && t as u64 + 5 >= now),
             other => panic!("{other:?}"),
         }
-        assert!(run(&mut s, &["SAVE"]).is_error());
-        assert!(run(&mut s, &["BGSAVE", "SCHEDULE"]).is_error());
         assert_eq!(
             run(&mut s, &["BGSAVE", "x"]),
             Reply::error("ERR syntax error")

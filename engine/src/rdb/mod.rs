@@ -12,8 +12,10 @@
 pub mod crc64;
 pub mod dump;
 pub mod encoding;
+pub mod file;
 pub mod listpack;
 pub mod lzf;
+pub mod save;
 pub mod value;
 
 /// The RDB version Rill writes by default: Redis 7.4's, whose semantics Rill follows. Redis

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod resp;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,268 @@
+//! RDB files: `REDIS` and a 4-digit version, auxiliary fields, then per database a SELECTDB
+//! and RESIZEDB followed by its keys (each with its expiry time, if any), then EOF and a
+//! CRC-64 of everything before it (0 when `rdbchecksum no`).
+//!
+//! Reading accepts what Redis 5 to 7.4 write (versions up to [`RDB_VERSION`]): aux fields are
+//! kept for the log, LRU/LFU hints applied, seconds and milliseconds expiry times read,
+//! slot info skipped. A value of a type Rill does not hold stops the load naming the key and
+//! the type. Every length is checked before it is trusted.
+
+use std::io::Write;
+use std::path::Path;
+
+use bytes::Bytes;
+
+use super::crc64::crc64;
+use super::encoding::{write_length, write_string, BadFormat, Reader};
+use super::value;
+use super::RDB_VERSION;
+use crate::aof::base::Snapshot;
+use crate::keyspace::Value;
+use crate::stream::NodeLimits;
+
+const OP_SLOT_INFO: u8 = 0xf4;
+const OP_FUNCTION2: u8 = 0xf5;
+const OP_MODULE_AUX: u8 = 0xf7;
+const OP_IDLE: u8 = 0xf8;
+const OP_FREQ: u8 = 0xf9;
+const OP_AUX: u8 = 0xfa;
+const OP_RESIZEDB: u8 = 0xfb;
+const OP_EXPIRETIME_MS: u8 = 0xfc;
+const OP_EXPIRETIME: u8 = 0xfd;
+const OP_SELECTDB: u8 = 0xfe;
+const OP_EOF: u8 = 0xff;
+
+/// How to write a file.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteOptions {
+    /// The RDB version (`rdb-write-version`).
+    pub version: u16,
+    /// `rdbcompression`.
+    pub compress: bool,
+    /// `rdbchecksum`: without it the trailer is 0, as Redis writes it.
+    pub checksum: bool,
+    /// Whether the file is an AOF base (the `aof-base` aux field).
+    pub aof_base: bool,
+}
+
+/// The bytes of an RDB file holding `snapshot`.
+pub fn encode(snapshot: &Snapshot, options: WriteOptions, now_ms: u64) -> Vec<u8> {
+    let mut out = format!("REDIS{:04}", options.version).into_bytes();
+    let aux = |out: &mut Vec<u8>, key: &str, value: &str| {
+        out.push(OP_AUX);
+        write_string(out, key.as_bytes(), false);
+        write_string(out, value.as_bytes(), false);
+    };
+    aux(&mut out, "redis-ver", crate::REDIS_VERSION);
+    aux(&mut out, "redis-bits", "64");
+    aux(&mut out, "ctime", &(now_ms / 1000).to_string());
+    aux(&mut out, "used-mem", "0");
+    aux(
+        &mut out,
+        "aof-base",
+        if options.aof_base { "1" } else { "0" },
+    );
+    for (db, keys) in snapshot.dbs().iter().enumerate() {
+        if keys.is_empty() {
+            continue;
+        }
+        out.push(OP_SELECTDB);
+        write_length(&mut out, db as u64);
+        out.push(OP_RESIZEDB);
+        write_length(&mut out, keys.len() as u64);
+        write_length(
+            &mut out,
+            keys.iter().filter(|k| k.2.is_some()).count() as u64,
+        );
+        for (key, value, expiry) in keys {
+            if let Some(at) = expiry {
+                out.push(OP_EXPIRETIME_MS);
+                out.extend_from_slice(&at.to_le_bytes());
+            }
+            let kind = value::type_for(value, options.version);
+            out.push(kind);
+            write_string(&mut out, key, false);
+            value::write(&mut out, value, kind, options.compress);
+        }
+    }
+    out.push(OP_EOF);
+    let crc = if options.checksum { crc64(&out) } else { 0 };
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Writes `bytes` to `path` as Redis does: a temporary file in the same directory, synced,
+/// renamed over the old file, the directory synced.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let temp = dir.join(format!("temp-{}.rdb", std::process::id()));
+    {
+        let mut f = std::fs::File::create(&temp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&temp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// One key read from a file.
+pub struct LoadedKey {
+    /// Its database.
+    pub db: usize,
+    /// Its name.
+    pub key: Bytes,
+    /// Its value.
+    pub value: Value,
+    /// Its expiry time (ms), if any.
+    pub expiry: Option<u64>,
+    /// RESTORE-style access hints: idle seconds, LFU counter.
+    pub idle: Option<u64>,
+    /// The LFU counter.
+    pub freq: Option<u8>,
+}
+
+/// What a file held.
+pub struct Loaded {
+    /// Its keys, in file order.
+    pub keys: Vec<LoadedKey>,
+    /// Its aux fields.
+    pub aux: Vec<(String, String)>,
+    /// Its version.
+    pub version: u16,
+}
+
+/// Why a file could not be read: Redis-like words and the byte offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError(pub String);
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Reads a whole RDB file (or an AOF base in RDB form, which ends at its EOF and checksum:
+/// the bytes after it are returned as the rest).
+pub fn decode(
+    data: &[u8],
+    databases: usize,
+    limits: NodeLimits,
+) -> Result<(Loaded, usize), FileError> {
+    let at = |r: &Reader<'_>, why: &str| FileError(format!("{why} at offset {}", r.position()));
+    let mut r = Reader::new(data);
+    let magic = r
+        .bytes(9)
+        .map_err(|_| FileError("Wrong signature trying to load DB from file".into()))?;
+    if &magic[..5] != b"REDIS" {
+        return Err(FileError(
+            "Wrong signature trying to load DB from file".into(),
+        ));
+    }
+    let version: u16 = std::str::from_utf8(&magic[5..])
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| FileError("Wrong signature trying to load DB from file".into()))?;
+    if !(1..=RDB_VERSION).contains(&version) {
+        return Err(FileError(format!(
+            "Can't handle RDB format version {version}"
+        )));
+    }
+    let mut loaded = Loaded {
+        keys: Vec::new(),
+        aux: Vec::new(),
+        version,
+    };
+    let mut db = 0usize;
+    let (mut expiry, mut idle, mut freq) = (None, None, None);
+    loop {
+        let op = r.u8().map_err(|_| {
+            at(
+                &r,
+                "Short read or OOM loading DB. Unrecoverable error, aborting now.",
+            )
+        })?;
+        let bad = |r: &Reader<'_>, e: BadFormat| {
+            at(r, &format!("Internal error in RDB reading ({})", e.0))
+        };
+        match op {
+            OP_EOF => break,
+            OP_SELECTDB => {
+                let n = r.length().map_err(|e| bad(&r, e))?;
+                if n >= databases as u64 {
+                    return Err(at(&r, &format!("FATAL: Data file was created with a Redis server configured to handle more than {databases} databases. Exiting")));
+                }
+                db = n as usize;
+            }
+            OP_RESIZEDB => {
+                r.length().map_err(|e| bad(&r, e))?;
+                r.length().map_err(|e| bad(&r, e))?;
+            }
+            OP_AUX => {
+                let k = r.string().map_err(|e| bad(&r, e))?;
+                let v = r.string().map_err(|e| bad(&r, e))?;
+                loaded.aux.push((
+                    String::from_utf8_lossy(&k).into_owned(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                ));
+            }
+            OP_EXPIRETIME_MS => expiry = Some(r.millis().map_err(|e| bad(&r, e))?),
+            OP_EXPIRETIME => {
+                let b = r.bytes(4).map_err(|e| bad(&r, e))?;
+                expiry = Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64 * 1000);
+            }
+            OP_IDLE => idle = Some(r.length().map_err(|e| bad(&r, e))?),
+            OP_FREQ => freq = Some(r.u8().map_err(|e| bad(&r, e))?),
+            OP_SLOT_INFO => {
+                for _ in 0..3 {
+                    r.length().map_err(|e| bad(&r, e))?;
+                }
+            }
+            OP_FUNCTION2 | OP_MODULE_AUX => {
+                return Err(at(
+                    &r,
+                    "The RDB file holds functions or module data, which Rill does not support",
+                ));
+            }
+            kind => {
+                let key = r.string().map_err(|e| bad(&r, e))?;
+                let value = match value::read(&mut r, kind, limits) {
+                    Ok(v) => v,
+                    Err(BadFormat("a value type Rill does not hold")) => {
+                        return Err(at(
+                            &r,
+                            &format!(
+                                "Key '{}' has RDB type {kind}, which Rill does not support yet",
+                                String::from_utf8_lossy(&key)
+                            ),
+                        ));
+                    }
+                    Err(e) => return Err(bad(&r, e)),
+                };
+                loaded.keys.push(LoadedKey {
+                    db,
+                    key: Bytes::from(key),
+                    value,
+                    expiry: expiry.take(),
+                    idle: idle.take(),
+                    freq: freq.take(),
+                });
+            }
+        }
+    }
+    let end = r.position();
+    if version >= 5 {
+        let stored = r.millis().map_err(|_| {
+            at(
+                &r,
+                "Short read or OOM loading DB. Unrecoverable error, aborting now.",
+            )
+        })?;
+        if stored != 0 && stored != crc64(&data[..end]) {
+            return Err(FileError("Wrong RDB checksum. Aborting now.".into()));
+        }
+    }
+    Ok((loaded, r.position()))
+}

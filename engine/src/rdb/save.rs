@@ -1,0 +1,197 @@
+//! Snapshots to `<dir>/<dbfilename>`: SAVE (in the command, as Redis blocks for it), BGSAVE
+//! (a copy-on-write snapshot taken under the engine lock, written by a thread), `save`
+//! points checked by the cron, and loading the file at start.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use super::file::{self, WriteOptions};
+use crate::aof::base::Snapshot;
+use crate::{Engine, State};
+
+/// What INFO persistence and LASTSAVE tell about snapshots, shared with a saving thread.
+#[derive(Debug)]
+pub struct SaveStatus {
+    /// The background save running now: when it started, and the dirty counter then.
+    pub running: Option<(Instant, u64)>,
+    /// A BGSAVE SCHEDULE waits for the running AOF rewrite.
+    pub scheduled: bool,
+    /// Unix seconds of the last successful save (LASTSAVE); the start time before any.
+    pub last_save: u64,
+    /// Whether the last background save failed.
+    pub last_failed: bool,
+    /// Seconds the last background save took; -1 before any.
+    pub last_seconds: i64,
+    /// Saves completed (`rdb_saves`).
+    pub saves: u64,
+    /// The dirty counter as of the last successful save (`rdb_changes_since_last_save` is
+    /// what it grew by since).
+    pub dirty_at_save: u64,
+    /// When the last save attempt started (save points wait 5 s after a failure, as Redis).
+    pub last_attempt: Option<Instant>,
+    /// SHUTDOWN already decided about saving (it saved, or NOSAVE): the host does not save
+    /// again on its way out.
+    pub exit_settled: bool,
+}
+
+impl SaveStatus {
+    /// A status for a server started at `started_s` (Unix seconds).
+    pub fn new(started_s: u64) -> SaveStatus {
+        SaveStatus {
+            running: None,
+            scheduled: false,
+            last_save: started_s,
+            last_failed: false,
+            last_seconds: -1,
+            saves: 0,
+            dirty_at_save: 0,
+            last_attempt: None,
+            exit_settled: false,
+        }
+    }
+}
+
+/// `<dir>/<dbfilename>`.
+pub fn path(config: &crate::Config) -> PathBuf {
+    PathBuf::from(config.get("dir").unwrap_or("."))
+        .join(config.get("dbfilename").unwrap_or("dump.rdb"))
+}
+
+fn options(config: &crate::Config) -> WriteOptions {
+    WriteOptions {
+        version: config.int("rdb-write-version") as u16,
+        compress: config.get("rdbcompression") != Some("no"),
+        checksum: config.get("rdbchecksum") != Some("no"),
+        aof_base: false,
+    }
+}
+
+/// SAVE: writes the file now, in the caller's thread (the engine waits, as Redis does).
+pub fn save_now(state: &mut State, now_ms: u64) -> Result<(), String> {
+    if state.persistence.save.lock().running.is_some() {
+        return Err("Background save already in progress".into());
+    }
+    let snapshot = Snapshot::take(state);
+    let bytes = file::encode(&snapshot, options(&state.config), now_ms);
+    let result = file::write_atomically(&path(&state.config), &bytes).map_err(|e| e.to_string());
+    let mut s = state.persistence.save.lock();
+    s.last_attempt = Some(Instant::now());
+    if result.is_ok() {
+        s.last_save = now_ms / 1000;
+        s.saves += 1;
+        s.dirty_at_save = state.stats.dirty;
+        s.last_failed = false;
+    }
+    result
+}
+
+/// BGSAVE: a snapshot now, written by a thread.
+pub fn start_background(state: &mut State, now_ms: u64) -> Result<(), String> {
+    let status = state.persistence.save.clone();
+    if status.lock().running.is_some() {
+        return Err("Background save already in progress".into());
+    }
+    let snapshot = Snapshot::take(state);
+    let (target, opts) = (path(&state.config), options(&state.config));
+    let dirty = state.stats.dirty;
+    {
+        let mut s = status.lock();
+        s.running = Some((Instant::now(), dirty));
+        s.scheduled = false;
+        s.last_attempt = Some(Instant::now());
+    }
+    let thread_status = status.clone();
+    let spawned = std::thread::Builder::new()
+        .name("rill-bgsave".into())
+        .spawn(move || write_in_background(snapshot, target, opts, now_ms, thread_status));
+    if let Err(e) = spawned {
+        status.lock().running = None;
+        return Err(e.to_string());
+    }
+    Ok(())
+}
+
+fn write_in_background(
+    snapshot: Snapshot,
+    target: PathBuf,
+    opts: WriteOptions,
+    now_ms: u64,
+    status: Arc<Mutex<SaveStatus>>,
+) {
+    let bytes = file::encode(&snapshot, opts, now_ms);
+    let result = file::write_atomically(&target, &bytes);
+    let mut s = status.lock();
+    let (started, dirty) = s.running.take().unwrap_or((Instant::now(), 0));
+    s.last_seconds = started.elapsed().as_secs() as i64;
+    match result {
+        Ok(()) => {
+            s.last_save = now_ms / 1000;
+            s.saves += 1;
+            s.dirty_at_save = dirty;
+            s.last_failed = false;
+        }
+        Err(e) => {
+            s.last_failed = true;
+            eprintln!("Background saving error: {e}");
+        }
+    }
+}
+
+/// Whether `save` points are configured.
+pub fn has_save_points(config: &crate::Config) -> bool {
+    !config.get("save").unwrap_or("").trim().is_empty()
+}
+
+/// Whether a `save` point is due: `changes` writes within `seconds` since the last save
+/// (after a failure, retried no sooner than 5 seconds later, as Redis does).
+pub fn save_point_due(state: &State, now_ms: u64) -> bool {
+    let s = state.persistence.save.lock();
+    if s.running.is_some() {
+        return false;
+    }
+    if s.last_failed && s.last_attempt.is_some_and(|t| t.elapsed().as_secs() < 5) {
+        return false;
+    }
+    let changes = state.stats.dirty.saturating_sub(s.dirty_at_save);
+    let elapsed = (now_ms / 1000).saturating_sub(s.last_save);
+    let points: Vec<u64> = state
+        .config
+        .get("save")
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    points
+        .chunks(2)
+        .any(|p| p.len() == 2 && changes >= p[1] && elapsed >= p[0] && p[1] > 0)
+}
+
+/// Loads `<dir>/<dbfilename>` into an empty engine, if the file exists: the number of keys
+/// loaded, or why the file could not be read.
+pub fn load(engine: &Engine) -> Result<Option<usize>, String> {
+    let config = engine.config();
+    let target = path(&config);
+    let data = match std::fs::read(&target) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", target.display())),
+    };
+    let databases = config.int("databases") as usize;
+    let (loaded, _) = file::decode(&data, databases, config.node_limits)
+        .map_err(|e| format!("{}: {e}", target.display()))?;
+    let mut st = engine.shared.state.lock();
+    let now = crate::now_ms();
+    let count = loaded.keys.len();
+    for k in loaded.keys {
+        let db = &mut st.keyspace.dbs[k.db];
+        db.set(k.key.clone(), k.value, false);
+        if let Some(at) = k.expiry {
+            db.set_expiry(&k.key, at);
+        }
+        db.restore_access(&k.key, k.idle, k.freq, now);
+    }
+    Ok(Some(count))
+}

@@ -1,0 +1,170 @@
+//! RDB snapshots as an operator relies on them: SAVE, BGSAVE and save points write
+//! `<dir>/<dbfilename>`, it loads at start, Redis 7.0 loads Rill's file (written with
+//! `rdb-write-version 10`) and Rill loads Redis's, SHUTDOWN saves or not as Redis does, and a
+//! damaged file stops the start naming the file.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+mod common;
+
+use common::resp::{redis_available, start, Conn, Resp};
+use common::BIN;
+
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rill-rdb-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    dir
+}
+
+fn d(dir: &Path) -> &str {
+    dir.to_str().unwrap_or_default()
+}
+
+fn fill(c: &mut Conn) {
+    for line in [
+        "SET n 42",
+        "SET k hello",
+        "SET ttl v PX 100000",
+        "XADD s 1-1 a 1 b 2",
+        "XADD s 2-1 c x",
+        "XADD s 3-1 a 5 b 6",
+        "XDEL s 2-1",
+        "XGROUP CREATE s g 0",
+        "XREADGROUP GROUP g alice COUNT 1 STREAMS s >",
+        "SELECT 3",
+        "SET other-db yes",
+        "SELECT 0",
+    ] {
+        let r = c.cmd(line);
+        assert!(!matches!(r, Resp::Error(_)), "{line}: {r:?}");
+    }
+}
+
+/// What must survive a save and a load, in both servers' words.
+fn view(c: &mut Conn) -> Vec<Resp> {
+    let mut out = Vec::new();
+    for q in [
+        "GET n",
+        "GET k",
+        "XRANGE s - +",
+        "XINFO GROUPS s",
+        "XLEN s",
+        "SELECT 3",
+        "GET other-db",
+        "SELECT 0",
+    ] {
+        out.push(c.cmd(q));
+    }
+    let pending = c.cmd("XPENDING s g - + 10");
+    out.push(match pending {
+        Resp::Array(Some(mut rows)) => {
+            for row in &mut rows {
+                if let Resp::Array(Some(f)) = row {
+                    f[2] = Resp::Int(0);
+                }
+            }
+            Resp::Array(Some(rows))
+        }
+        other => other,
+    });
+    let ttl = c.cmd("PTTL ttl");
+    assert!(matches!(ttl, Resp::Int(t) if t > 50_000), "{ttl:?}");
+    out
+}
+
+#[test]
+fn redis_and_rill_load_each_other_s_snapshots() {
+    if !redis_available() {
+        return;
+    }
+    // Rill saves (in the version Redis 7.0 reads), Redis loads.
+    let dir = scratch("to-redis");
+    let rill = start(BIN, &["--dir", d(&dir), "--rdb-write-version", "10"]);
+    let mut c = Conn::new(rill.port);
+    fill(&mut c);
+    let rill_view = view(&mut c);
+    assert_eq!(c.cmd("SAVE"), Resp::Simple("OK".into()));
+    drop(rill);
+    let check = Command::new("redis-check-rdb")
+        .arg(dir.join("dump.rdb"))
+        .output();
+    if let Ok(out) = check {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("RDB looks OK"), "{text}");
+    }
+    let redis = start("redis-server", &["--dir", d(&dir), "--appendonly", "no"]);
+    let mut r = Conn::new(redis.port);
+    assert_eq!(view(&mut r), rill_view);
+    // Redis saves, Rill loads.
+    assert_eq!(r.cmd("XADD s 9-1 z z"), Resp::Bulk(Some(b"9-1".to_vec())));
+    let redis_view = view(&mut r);
+    assert_eq!(r.cmd("SAVE"), Resp::Simple("OK".into()));
+    drop(redis);
+    let rill = start(BIN, &["--dir", d(&dir)]);
+    let mut c = Conn::new(rill.port);
+    assert_eq!(view(&mut c), redis_view);
+    drop(rill);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bgsave_save_points_and_shutdown() {
+    let dir = scratch("points");
+    let rill = start(BIN, &["--dir", d(&dir), "--save", "1 1"]);
+    let mut c = Conn::new(rill.port);
+    let before = c.cmd("LASTSAVE");
+    assert_eq!(c.cmd("XADD s 1-1 f v"), Resp::Bulk(Some(b"1-1".to_vec())));
+    // The save point (1 change within 1 second) writes the file in the background.
+    let mut saved = false;
+    for _ in 0..60 {
+        std::thread::sleep(Duration::from_millis(50));
+        if let Resp::Bulk(Some(info)) = c.cmd("INFO persistence") {
+            let info = String::from_utf8_lossy(&info).into_owned();
+            if info.contains("rdb_saves:1") && info.contains("rdb_changes_since_last_save:0") {
+                assert!(info.contains("rdb_last_bgsave_status:ok"), "{info}");
+                saved = true;
+                break;
+            }
+        }
+    }
+    assert!(saved, "the save point never saved");
+    assert!(dir.join("dump.rdb").exists());
+    assert_ne!(c.cmd("LASTSAVE"), before);
+    assert_eq!(
+        c.cmd("BGSAVE"),
+        Resp::Simple("Background saving started".into())
+    );
+    // SHUTDOWN saves (save points are set): the entry added since is in the file.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(c.cmd("XADD s 2-1 f v"), Resp::Bulk(Some(b"2-1".to_vec())));
+    let _ = c.call(&[b"SHUTDOWN"]);
+    drop(rill);
+    let rill = start(BIN, &["--dir", d(&dir)]);
+    let mut c = Conn::new(rill.port);
+    assert_eq!(c.cmd("XLEN s"), Resp::Int(2));
+    // NOSAVE: what came after the last save is gone, as the user asked.
+    assert_eq!(c.cmd("XADD s 3-1 f v"), Resp::Bulk(Some(b"3-1".to_vec())));
+    let _ = c.call(&[b"SHUTDOWN", b"NOSAVE"]);
+    drop(rill);
+    let rill = start(BIN, &["--dir", d(&dir)]);
+    let mut c = Conn::new(rill.port);
+    assert_eq!(c.cmd("XLEN s"), Resp::Int(2));
+    drop(rill);
+    // A damaged file stops the start, naming it.
+    let file = dir.join("dump.rdb");
+    let mut bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("{e}"));
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0xff;
+    std::fs::write(&file, &bytes).unwrap_or_else(|e| panic!("{e}"));
+    let out = Command::new(BIN)
+        .args(["--port", &common::free_port().to_string(), "--dir", d(&dir)])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("dump.rdb"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
