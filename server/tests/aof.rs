@@ -483,3 +483,60 @@ fn the_embedded_engine_and_the_server_open_each_other_s_directories() {
     engine.close();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn rill_loads_a_redis_directory_whose_base_is_rdb() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if which("redis-server").is_none() {
+        eprintln!("SKIPPED AOF RDB base: redis-server is not installed");
+        assert!(
+            std::env::var("RILL_REQUIRE_REDIS").as_deref() != Ok("1"),
+            "redis-server is required"
+        );
+        return;
+    }
+    // Redis's defaults: aof-use-rdb-preamble yes, so its rewrite writes an RDB base.
+    let dir = scratch("rdb-base");
+    let port = free_port();
+    let p = port.to_string();
+    let d = dir.to_str().unwrap_or_default().to_string();
+    let redis = spawn(
+        "redis-server",
+        &[
+            "--port",
+            &p,
+            "--dir",
+            &d,
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+        ],
+        port,
+    );
+    let mut r = connect(redis.port);
+    for i in 1..=3 {
+        assert!(call(&mut r, &format!("XADD s {i}-1 f v{i}")).contains(&format!("{i}-1")));
+    }
+    assert_eq!(call(&mut r, "XGROUP CREATE s g 0"), "+OK\r\n");
+    assert!(call(&mut r, "XREADGROUP GROUP g c COUNT 2 STREAMS s >").starts_with("*1"));
+    assert!(call(&mut r, "BGREWRITEAOF").contains("rewriting"));
+    wait_for_rewrite(&mut r);
+    // After the base: commands in the incremental file.
+    assert!(call(&mut r, "XADD s 4-1 f v4").contains("4-1"));
+    assert_eq!(call(&mut r, "SET k v"), "+OK\r\n");
+    let redis_view = stream_view(&mut r);
+    let _ = call(&mut r, "SHUTDOWN");
+    drop(redis);
+    let base = std::fs::read_dir(dir.join("appendonlydir"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(".base.rdb"));
+    assert!(base.is_some(), "Redis wrote no RDB base");
+    let server = rill(&dir, "everysec");
+    let mut c = connect(server.port);
+    assert_eq!(stream_view(&mut c), redis_view);
+    assert_eq!(call(&mut c, "GET k"), "$1\r\nv\r\n");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,8 +1,8 @@
 //! Loading an AOF directory: the manifest, then the base, then every incremental file in
 //! order, with Redis's rules for damage: only the very last file may end torn (cut when
 //! `aof-load-truncated` allows it, refused otherwise), anything else is refused naming the
-//! file and the offset, and a base in RDB form is refused naming the file until Rill reads
-//! RDB.
+//! file and the offset. A base in RDB form (Redis's default `aof-use-rdb-preamble yes`) is
+//! read as a snapshot.
 
 use std::path::{Path, PathBuf};
 
@@ -75,34 +75,50 @@ pub fn load_dir(
                 path.display()
             ))
         })?;
+        // A base in RDB form (aof-use-rdb-preamble yes): the snapshot, then any commands
+        // after it (Redis before 7 appended them to the same file).
+        let mut data = data;
+        let mut preamble = 0;
         if log::has_rdb_preamble(&data) {
-            return Err(LoadError(format!(
-                "The AOF base file {} is in RDB form (aof-use-rdb-preamble yes); Rill cannot read RDB yet. Rewrite it with aof-use-rdb-preamble no in Redis (BGREWRITEAOF) first.",
-                path.display()
-            )));
+            let (databases, limits) = {
+                let config = engine.config();
+                (config.int("databases") as usize, config.node_limits)
+            };
+            let (loaded, used) =
+                crate::rdb::file::decode(&data, databases, limits).map_err(|e| {
+                    LoadError(format!(
+                        "Bad file format reading the RDB preamble of the append only file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+            report.commands += loaded.keys.len();
+            crate::rdb::save::apply(engine, loaded.keys);
+            data.drain(..used);
+            preamble = used;
         }
         let data = Bytes::from(data);
         let (records, tail) = log::read(&data).map_err(|c| {
             LoadError(format!(
                 "Bad file format reading the append only file {} at offset {}: make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>",
                 path.display(),
-                c.offset
+                c.offset + preamble
             ))
         })?;
         let last = i + 1 == files.len();
         if let Tail::Truncated { valid_len } = tail {
+            let valid_len = valid_len + preamble;
             if !last || !load_truncated {
                 return Err(LoadError(format!(
                     "Unexpected end of file reading the append only file {} (valid up to offset {valid_len} of {}). You can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server.",
                     path.display(),
-                    data.len()
+                    preamble + data.len()
                 )));
             }
             report.truncated = Some((name.to_string(), valid_len));
         }
         let size = match &report.truncated {
             Some((_, valid)) if last => *valid as u64,
-            _ => data.len() as u64,
+            _ => (preamble + data.len()) as u64,
         };
         report.sizes.push(size);
         report.commands += replay(engine, name, &records).map_err(|e| LoadError(e.to_string()))?;
@@ -188,7 +204,8 @@ mod tests {
         std::fs::write(&base, b"REDIS0010\xfa").unwrap_or_else(|e| panic!("{e}"));
         let err = load_dir(&Engine::new(), &dir, "appendonly.aof.manifest", true);
         assert!(
-            err.as_ref().is_err_and(|e| e.0.contains("is in RDB form")),
+            err.as_ref()
+                .is_err_and(|e| e.0.contains("RDB preamble") && e.0.contains("2.base.aof")),
             "{err:?}"
         );
         let _ = std::fs::remove_dir_all(&dir);

@@ -182,10 +182,16 @@ pub fn load(engine: &Engine) -> Result<Option<usize>, String> {
     let databases = config.int("databases") as usize;
     let (loaded, _) = file::decode(&data, databases, config.node_limits)
         .map_err(|e| format!("{}: {e}", target.display()))?;
+    let count = loaded.keys.len();
+    apply(engine, loaded.keys);
+    Ok(Some(count))
+}
+
+/// Puts keys read from an RDB file (a snapshot, or an AOF base in RDB form) into `engine`.
+pub fn apply(engine: &Engine, keys: Vec<super::file::LoadedKey>) {
     let mut st = engine.shared.state.lock();
     let now = crate::now_ms();
-    let count = loaded.keys.len();
-    for k in loaded.keys {
+    for k in keys {
         let db = &mut st.keyspace.dbs[k.db];
         db.set(k.key.clone(), k.value, false);
         if let Some(at) = k.expiry {
@@ -193,5 +199,4 @@ pub fn load(engine: &Engine) -> Result<Option<usize>, String> {
         }
         db.restore_access(&k.key, k.idle, k.freq, now);
     }
-    Ok(Some(count))
 }
