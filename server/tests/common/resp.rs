@@ -109,9 +109,16 @@ pub fn redis_available() -> bool {
 }
 
 /// Starts `program` on a free port with `extra` arguments.
+/// Without a `--dir` in `extra`, it runs in a fresh temporary directory, so that no file of
+/// another run (a dump.rdb) is loaded and none is left behind in the source tree.
 pub fn start(program: &str, extra: &[&str]) -> Server {
     let port = free_port();
     let mut command = Command::new(program);
     command.args(["--port", &port.to_string()]).args(extra);
+    if !extra.contains(&"--dir") {
+        let dir = std::env::temp_dir().join(format!("rill-test-{}-{port}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        command.arg("--dir").arg(dir);
+    }
     start_command(command, "127.0.0.1", port)
 }
