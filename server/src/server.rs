@@ -136,7 +136,8 @@ impl Server {
                             log_level = level;
                         }
                     }
-                    _ = cron_stop.changed() => break,
+                    // wait_for, not changed: a stop sent before this task subscribed counts.
+                    _ = cron_stop.wait_for(|stop| *stop) => break,
                 }
             }
         });

@@ -182,12 +182,7 @@ fn crash_loop(tag: &str, extra: &[&str], rewrites: bool) {
 #[test]
 fn redis_and_rill_open_each_other_s_directories() {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if which("redis-server").is_none() {
-        eprintln!("SKIPPED AOF interchange: redis-server is not installed");
-        assert!(
-            std::env::var("RILL_REQUIRE_REDIS").as_deref() != Ok("1"),
-            "redis-server is required"
-        );
+    if !common::resp::redis_available() {
         return;
     }
     // Rill writes, Redis 7.0 reads: a rewritten base (streams, groups, PEL as Redis
@@ -289,14 +284,6 @@ fn mask_idle(reply: &str) -> String {
         out.push(if idle { ":T" } else { line });
     }
     out.join("\r\n")
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(name))
-            .find(|p| p.is_file())
-    })
 }
 
 #[test]
@@ -487,12 +474,7 @@ fn the_embedded_engine_and_the_server_open_each_other_s_directories() {
 #[test]
 fn rill_loads_a_redis_directory_whose_base_is_rdb() {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if which("redis-server").is_none() {
-        eprintln!("SKIPPED AOF RDB base: redis-server is not installed");
-        assert!(
-            std::env::var("RILL_REQUIRE_REDIS").as_deref() != Ok("1"),
-            "redis-server is required"
-        );
+    if !common::resp::redis_available() {
         return;
     }
     // Redis's defaults: aof-use-rdb-preamble yes, so its rewrite writes an RDB base.

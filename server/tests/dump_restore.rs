@@ -112,6 +112,19 @@ fn view(c: &mut Conn, key: &str) -> Vec<Resp> {
     out
 }
 
+/// DUMPs `key` on `from`, RESTOREs it on `to` as `<prefix>:<key>`, and compares the copy
+/// with the original.
+fn copy_and_compare(from: &mut Conn, to: &mut Conn, key: &str, prefix: &str, what: &str) {
+    let p = payload(from.cmd(&format!("DUMP {key}")));
+    let copy = format!("{prefix}:{key}");
+    assert_eq!(
+        to.call(&[b"RESTORE", copy.as_bytes(), b"0", &p]),
+        Resp::Simple("OK".into()),
+        "{key}"
+    );
+    same(view(to, &copy), view(from, key), &format!("{key} {what}"));
+}
+
 /// Asserts two views are equal, showing the first part that differs.
 fn same(got: Vec<Resp>, expected: Vec<Resp>, what: &str) {
     for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
@@ -139,36 +152,13 @@ fn payloads_move_between_redis_and_rill() {
     fill(&mut r);
     fill(&mut w);
     for key in KEYS {
-        // Redis -> Rill.
-        let p = payload(r.cmd(&format!("DUMP {key}")));
-        let copy = format!("from-redis:{key}");
-        assert_eq!(
-            w.call(&[b"RESTORE", copy.as_bytes(), b"0", &p]),
-            Resp::Simple("OK".into()),
-            "{key}"
-        );
-        same(
-            view(&mut w, &copy),
-            view(&mut r, key),
-            &format!("{key} restored in Rill"),
-        );
+        copy_and_compare(&mut r, &mut w, key, "from-redis", "restored in Rill");
         // Rill -> Redis 7.0, in the RDB version 7.0 reads.
         assert_eq!(
             w.cmd("CONFIG SET rdb-write-version 10"),
             Resp::Simple("OK".into())
         );
-        let p = payload(w.cmd(&format!("DUMP {key}")));
-        let copy = format!("from-rill:{key}");
-        assert_eq!(
-            r.call(&[b"RESTORE", copy.as_bytes(), b"0", &p]),
-            Resp::Simple("OK".into()),
-            "{key}"
-        );
-        same(
-            view(&mut r, &copy),
-            view(&mut w, key),
-            &format!("{key} restored in Redis"),
-        );
+        copy_and_compare(&mut w, &mut r, key, "from-rill", "restored in Redis");
         // Rill's default version is newer than Redis 7.0's: refused there, restored here.
         assert_eq!(
             w.cmd("CONFIG SET rdb-write-version 12"),
