@@ -104,17 +104,20 @@ impl Server {
         if *shutdown.borrow_and_update() {
             return Ok(());
         }
-        // The append-only log when it is on, else the RDB snapshot (Redis's order).
-        let mut loader = {
+        // The append-only log when it is on, else the RDB snapshot if there is one (Redis's
+        // order); with neither, clients are served at once.
+        let aof = engine.config_value("appendonly").as_deref() == Some("yes");
+        let snapshot = rill_engine::rdb::save::path(&engine.config()).exists();
+        let mut loader = (aof || snapshot).then(|| {
             let engine = engine.clone();
-            Some(tokio::task::spawn_blocking(move || {
-                if engine.config_value("appendonly").as_deref() == Some("yes") {
+            tokio::task::spawn_blocking(move || {
+                if aof {
                     open_log(&engine)
                 } else {
                     load_snapshot(&engine)
                 }
-            }))
-        };
+            })
+        });
         let mut load_failed = None;
         let cron_engine = engine.clone();
         let mut cron_stop = shutdown_tx.subscribe();

@@ -391,16 +391,26 @@ pub fn execute_case(
     Ok(())
 }
 
+/// An engine whose files (SAVE, BGSAVE, BGREWRITEAOF among the fuzzed commands) go to a
+/// scratch directory, never the working directory.
+fn scratch_engine() -> Engine {
+    let dir = std::env::temp_dir().join(format!("rill-fuzz-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let mut config = rill_engine::Config::default();
+    let _ = config.set("dir", &dir.display().to_string(), true);
+    Engine::with_config(config)
+}
+
 /// Runs `total` execute inputs in sessions of `per_session` commands on one engine (reset
 /// now and then so that state does not only grow), from `first_seed` on.
 pub fn execute_run(first_seed: u64, total: u64, per_session: usize) -> Result<(), String> {
     let names = command_names();
-    let mut engine = Engine::new();
+    let mut engine = scratch_engine();
     let mut done = 0u64;
     let mut seed = first_seed;
     while done < total {
         if seed.is_multiple_of(64) {
-            engine = Engine::new();
+            engine = scratch_engine();
         }
         let mut session = engine.session();
         let n = per_session.min((total - done) as usize);

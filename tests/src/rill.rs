@@ -23,6 +23,9 @@ pub enum ServerUnderTest {
     Redis(RedisServer),
 }
 
+/// Servers started by this process, to give each its own directory.
+static SERVERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 impl ServerUnderTest {
     /// Starts Rill, or a second redis-server in selftest mode (`None` if it is not installed,
     /// with the same skip/require rule as the oracle).
@@ -34,10 +37,19 @@ impl ServerUnderTest {
         if selftest() {
             return RedisServer::start().map(ServerUnderTest::Redis);
         }
-        let config = rill_server::Config {
+        let mut config = rill_server::Config {
             port: 0,
             ..rill_server::Config::default()
         };
+        // Files (a SAVE, a BGSAVE in a generated sequence) go to a scratch directory, never
+        // the source tree, and nothing there is loaded at start.
+        let dir = std::env::temp_dir().join(format!(
+            "rill-under-test-{}-{}",
+            std::process::id(),
+            SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = config.engine.set("dir", &dir.display().to_string(), true);
         match rill_server::spawn(config) {
             Ok(server) => Some(ServerUnderTest::Rill(server)),
             Err(e) => panic!("rill-server failed to start in-process: {e}"),
