@@ -50,6 +50,17 @@ fn rill_with(dir: &Path, fsync: &str, extra: &[&str]) -> Server {
     spawn(BIN, &args, port)
 }
 
+/// Starts Rill on `dir` (loading its log) and answers XLEN s.
+fn xlen_after_restart(dir: &Path, fsync: &str) -> usize {
+    let server = rill(dir, fsync);
+    let mut c = connect(server.port);
+    let len = call(&mut c, "XLEN s");
+    len.trim()
+        .trim_start_matches(':')
+        .parse()
+        .unwrap_or(usize::MAX)
+}
+
 /// Waits until the server at `c` has no rewrite running.
 fn wait_for_rewrite(c: &mut std::net::TcpStream) {
     for _ in 0..1000 {
@@ -324,10 +335,7 @@ fn a_torn_tail_is_cut_or_refused_as_aof_load_truncated_says() {
     assert_eq!(call(&mut c, "XLEN s"), ":2\r\n");
     assert!(call(&mut c, "XADD s 4-1 f v4").contains("4-1"));
     drop(server);
-    let server = rill(&dir, "always");
-    let mut c = connect(server.port);
-    assert_eq!(call(&mut c, "XLEN s"), ":3\r\n");
-    drop(server);
+    assert_eq!(xlen_after_restart(&dir, "always"), 3);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -365,10 +373,7 @@ fn appendonly_turned_on_and_off_at_run_time() {
     assert!(call(&mut c, "INFO persistence").contains("aof_enabled:0"));
     assert!(call(&mut c, "XADD s 4-1 f v4").contains("4-1"));
     drop(server);
-    let server = rill(&dir, "everysec");
-    let mut c = connect(server.port);
-    assert_eq!(call(&mut c, "XLEN s"), ":3\r\n");
-    drop(server);
+    assert_eq!(xlen_after_restart(&dir, "everysec"), 3);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
