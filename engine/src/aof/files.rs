@@ -86,8 +86,12 @@ impl Aof {
         std::fs::create_dir_all(&target.dir).map_err(io)?;
         remove_stale_temp_files(target);
         let mut report = if target.manifest_path().exists() {
-            let name = format!("{}.manifest", target.filename);
-            load_dir(engine, &target.dir, &name, options.load_truncated)?
+            load_dir(
+                engine,
+                &target.dir,
+                &target.manifest_name(),
+                options.load_truncated,
+            )?
         } else {
             LoadReport::default()
         };
@@ -134,8 +138,7 @@ impl Aof {
                 };
                 let file = create_file(&target.dir.join(&incr.name)).map_err(io)?;
                 manifest.incrs.push(incr.clone());
-                let name = format!("{}.manifest", target.filename);
-                write_manifest(&target.dir, &name, &manifest).map_err(io)?;
+                write_manifest(target, &manifest).map_err(io)?;
                 (incr, file, 0)
             }
         };
@@ -245,8 +248,7 @@ impl Aof {
         if listed {
             let mut next = manifest.clone();
             next.incrs.push(incr.clone());
-            let name = format!("{}.manifest", self.target.filename);
-            write_manifest(&self.target.dir, &name, &next)?;
+            write_manifest(&self.target, &next)?;
             *manifest = next;
             self.sizes.lock().earlier_incrs += old_size;
         } else {

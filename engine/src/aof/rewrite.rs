@@ -109,9 +109,14 @@ pub struct Target {
 }
 
 impl Target {
+    /// The manifest's file name: `<appendfilename>.manifest`.
+    pub fn manifest_name(&self) -> String {
+        format!("{}.manifest", self.filename)
+    }
+
     /// The manifest's path.
     pub fn manifest_path(&self) -> PathBuf {
-        self.dir.join(format!("{}.manifest", self.filename))
+        self.dir.join(self.manifest_name())
     }
 }
 
@@ -265,8 +270,7 @@ impl Job {
                 ..old.clone()
             });
         }
-        let name = format!("{}.manifest", self.target.filename);
-        write_manifest(&self.target.dir, &name, &next)?;
+        write_manifest(&self.target, &next)?;
         if let Some(log) = &self.log {
             log.rewritten(base_size);
         }
@@ -278,7 +282,7 @@ impl Job {
             let _ = std::fs::remove_file(self.target.dir.join(&old.name));
         }
         next.history.clear();
-        write_manifest(&self.target.dir, &name, &next)?;
+        write_manifest(&self.target, &next)?;
         *manifest = next;
         Ok(())
     }

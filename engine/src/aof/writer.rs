@@ -511,20 +511,35 @@ pub fn create_file(path: &Path) -> std::io::Result<File> {
     Ok(file)
 }
 
-/// Writes `manifest` as Redis does: to a temporary file, synced, renamed over the old one,
-/// and the directory synced, so a crash leaves either the old manifest or the new one.
-pub fn write_manifest(
-    dir: &Path,
-    name: &str,
-    manifest: &super::manifest::Manifest,
-) -> std::io::Result<()> {
-    let temp = dir.join(format!("temp-{name}"));
+/// Replaces the file at `path` with `bytes` as Redis replaces its files: written to
+/// `temp_name` in the same directory, synced, renamed over the old file, and the directory
+/// synced, so a crash leaves either the old file or the new one. (Manifests here; RDB
+/// snapshots too.)
+pub fn replace_file(path: &Path, temp_name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let temp = dir.join(temp_name);
     {
         let mut f = File::create(&temp)?;
-        f.write_all(manifest.to_text().as_bytes())?;
+        f.write_all(bytes)?;
         f.sync_all()?;
     }
-    std::fs::rename(&temp, dir.join(name))?;
+    std::fs::rename(&temp, path)?;
     // IMPORTANT: the rename is durable only once the directory is synced.
     File::open(dir)?.sync_all()
+}
+
+/// Writes the manifest of the AOF at `target` (see [`replace_file`]).
+pub fn write_manifest(
+    target: &super::rewrite::Target,
+    manifest: &super::manifest::Manifest,
+) -> std::io::Result<()> {
+    let name = target.manifest_name();
+    replace_file(
+        &target.dir.join(&name),
+        &format!("temp-{name}"),
+        manifest.to_text().as_bytes(),
+    )
 }

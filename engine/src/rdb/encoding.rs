@@ -213,8 +213,8 @@ mod tests {
 
     #[test]
     fn lengths_and_strings_round_trip() {
-        let mut out = Vec::new();
-        for n in [
+        // Each boundary of the 6-, 14-, 32- and 64-bit length encodings.
+        let lengths = [
             0u64,
             63,
             64,
@@ -222,7 +222,9 @@ mod tests {
             16384,
             u32::MAX as u64,
             u32::MAX as u64 + 1,
-        ] {
+        ];
+        let mut out = Vec::new();
+        for n in lengths {
             write_length(&mut out, n);
         }
         let strings: [&[u8]; 7] = [
@@ -238,15 +240,7 @@ mod tests {
             write_string(&mut out, s, true);
         }
         let mut r = Reader::new(&out);
-        for n in [
-            0u64,
-            63,
-            64,
-            16383,
-            16384,
-            u32::MAX as u64,
-            u32::MAX as u64 + 1,
-        ] {
+        for n in lengths {
             assert_eq!(r.length(), Ok(n));
         }
         for s in strings {

@@ -7,9 +7,6 @@
 //! slot info skipped. A value of a type Rill does not hold stops the load naming the key and
 //! the type. Every length is checked before it is trusted.
 
-use std::io::Write;
-use std::path::Path;
-
 use bytes::Bytes;
 
 use super::crc64::crc64;
@@ -89,23 +86,6 @@ pub fn encode(snapshot: &Snapshot, options: WriteOptions, now_ms: u64) -> Vec<u8
     let crc = if options.checksum { crc64(&out) } else { 0 };
     out.extend_from_slice(&crc.to_le_bytes());
     out
-}
-
-/// Writes `bytes` to `path` as Redis does: a temporary file in the same directory, synced,
-/// renamed over the old file, the directory synced.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let temp = dir.join(format!("temp-{}.rdb", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&temp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&temp, path)?;
-    std::fs::File::open(dir)?.sync_all()
 }
 
 /// One key read from a file.

@@ -76,7 +76,7 @@ pub fn save_now(state: &mut State, now_ms: u64) -> Result<(), String> {
     }
     let snapshot = Snapshot::take(state);
     let bytes = file::encode(&snapshot, options(&state.config), now_ms);
-    let result = file::write_atomically(&path(&state.config), &bytes).map_err(|e| e.to_string());
+    let result = write_snapshot(&path(&state.config), &bytes).map_err(|e| e.to_string());
     let mut s = state.persistence.save.lock();
     s.last_attempt = Some(Instant::now());
     if result.is_ok() {
@@ -122,7 +122,7 @@ fn write_in_background(
     status: Arc<Mutex<SaveStatus>>,
 ) {
     let bytes = file::encode(&snapshot, opts, now_ms);
-    let result = file::write_atomically(&target, &bytes);
+    let result = write_snapshot(&target, &bytes);
     let mut s = status.lock();
     let (started, dirty) = s.running.take().unwrap_or((Instant::now(), 0));
     s.last_seconds = started.elapsed().as_secs() as i64;
@@ -138,6 +138,12 @@ fn write_in_background(
             eprintln!("Background saving error: {e}");
         }
     }
+}
+
+/// Replaces the snapshot file (Redis's `temp-<pid>.rdb`, then a rename).
+fn write_snapshot(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let temp = format!("temp-{}.rdb", std::process::id());
+    crate::aof::writer::replace_file(path, &temp, bytes)
 }
 
 /// Whether `save` points are configured.
