@@ -12,9 +12,6 @@ use std::net::SocketAddr;
 
 use crate::error::{Error, Result};
 
-/// Servers started by this process, to give each its own directory.
-static SERVERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
 /// An in-process server; stops on drop.
 pub struct TestServer {
     server: rill_server::RunningServer,
@@ -24,17 +21,7 @@ impl TestServer {
     /// Starts a server with Rill's defaults on a free loopback port, its files (SAVE,
     /// BGSAVE) in a scratch directory of its own rather than the working directory.
     pub fn start() -> Result<TestServer> {
-        let mut config = rill_server::Config {
-            port: 0,
-            ..rill_server::Config::default()
-        };
-        let dir = std::env::temp_dir().join(format!(
-            "rill-test-server-{}-{}",
-            std::process::id(),
-            SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).map_err(|e| Error::Storage(e.to_string()))?;
-        let _ = config.engine.set("dir", &dir.display().to_string(), true);
+        let config = rill_server::Config::scratch().map_err(|e| Error::Storage(e.to_string()))?;
         TestServer::with_config(config)
     }
 

@@ -180,16 +180,14 @@ pub const PARAMS: &[Param] = &[
         },
     ),
     param("aof-rewrite-incremental-fsync", "yes", Kind::Bool),
+    param("rdb-save-incremental-fsync", "yes", Kind::Bool),
     param("rdbcompression", "yes", Kind::Bool),
-    // Rill's own: the RDB version DUMP (and later snapshots) write. 12 is Redis 7.4's; Redis
+    // Rill's own: the RDB version DUMP, snapshots and RDB AOF bases write. 12 is Redis 7.4's; Redis
     // refuses anything newer than its own (7.0: 10, 7.2: 11).
     param("rdb-write-version", "12", Kind::Int { min: 9, max: 12 }),
-    // Redis's default is yes (an RDB base); Rill writes bases as commands until it has RDB.
-    not_yet("aof-use-rdb-preamble", "no", Kind::Bool, true),
+    param("aof-use-rdb-preamble", "yes", Kind::Bool),
     not_yet("aof-timestamp-enabled", "no", Kind::Bool, true),
-    // Redis's built-in default is "3600 1 300 100 60 10000"; Rill starts without save points
-    // so that a server started without a config never writes dump.rdb unasked.
-    param("save", "", Kind::SavePoints),
+    param("save", "3600 1 300 100 60 10000", Kind::SavePoints),
     fixed("dbfilename", "dump.rdb", Kind::Text),
     fixed("rdbchecksum", "yes", Kind::Bool),
     param("stop-writes-on-bgsave-error", "yes", Kind::Bool),
@@ -497,10 +495,13 @@ impl Config {
 /// Why a value Redis accepts is refused by Rill for now.
 fn not_supported(name: &str, value: &str) -> String {
     let why = match name {
-        "aof-use-rdb-preamble" => "Rill cannot write RDB yet, so its AOF base files are commands (as aof-use-rdb-preamble no)",
         "aof-timestamp-enabled" => "Rill does not write timestamp annotations in the AOF",
-        "notify-keyspace-events" => "Rill has no pub/sub yet, so keyspace notifications cannot be delivered",
-        "daemonize" => "Rill runs in the foreground; use a service manager to run it in the background",
+        "notify-keyspace-events" => {
+            "Rill has no pub/sub yet, so keyspace notifications cannot be delivered"
+        }
+        "daemonize" => {
+            "Rill runs in the foreground; use a service manager to run it in the background"
+        }
         "cluster-enabled" => "Rill does not implement Redis Cluster",
         _ => "Rill does not support this value",
     };

@@ -47,7 +47,33 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
+/// Scratch servers started by this process, to give each its own directory.
+static SCRATCH_SERVERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 impl Config {
+    /// A configuration for a throwaway server (tests, examples): a free loopback port, and a
+    /// fresh directory of its own under the system's temporary directory as `dir`, so that
+    /// its snapshots (SAVE, save points, the save on shutdown) never land in the working
+    /// directory and no other run's file is loaded at start.
+    pub fn scratch() -> std::io::Result<Config> {
+        let mut config = Config {
+            port: 0,
+            ..Config::default()
+        };
+        let dir = std::env::temp_dir().join(format!(
+            "rill-scratch-{}-{}",
+            std::process::id(),
+            SCRATCH_SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        config
+            .engine
+            .set("dir", &dir.display().to_string(), true)
+            .map_err(std::io::Error::other)?;
+        Ok(config)
+    }
+
     /// Reads the command line (without the program name).
     pub fn from_args(args: &[String]) -> Result<Config, ConfigError> {
         let mut config = Config::default();

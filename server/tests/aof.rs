@@ -183,7 +183,7 @@ fn crash_loop(tag: &str, extra: &[&str], rewrites: bool) {
         let manifest = std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest"))
             .unwrap_or_default();
         assert!(
-            !manifest.contains("appendonly.aof.1.base.aof"),
+            !manifest.contains("appendonly.aof.1.base."),
             "no rewrite completed: {manifest}"
         );
     }
@@ -191,17 +191,28 @@ fn crash_loop(tag: &str, extra: &[&str], rewrites: bool) {
 }
 
 #[test]
-fn redis_and_rill_open_each_other_s_directories() {
+fn redis_and_rill_open_each_other_s_directories_with_rdb_bases() {
+    // Redis 7.0 reads RDB up to version 10.
+    open_each_other_s_directories("rdb", &["--rdb-write-version", "10"]);
+}
+
+#[test]
+fn redis_and_rill_open_each_other_s_directories_with_command_bases() {
+    open_each_other_s_directories("aof", &["--aof-use-rdb-preamble", "no"]);
+}
+
+/// Rill writes, Redis 7.0 reads: a rewritten base (`base_form`: "rdb" or "aof", as `options`
+/// choose) and the incremental file after it; then Redis appends and rewrites its own base
+/// of the same form, and Rill reads that.
+fn open_each_other_s_directories(base_form: &str, options: &[&str]) {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if !common::resp::redis_available() {
         return;
     }
-    // Rill writes, Redis 7.0 reads: a rewritten base (streams, groups, PEL as Redis
-    // rewrites them) and the incremental file after it.
-    let dir = scratch("to-redis");
+    let dir = scratch(&format!("to-redis-{base_form}"));
     let rill_view;
     {
-        let server = rill(&dir, "everysec");
+        let server = rill_with(&dir, "everysec", options);
         let mut c = connect(server.port);
         for i in 1..=3 {
             assert!(call(&mut c, &format!("XADD s {i}-1 f v{i}")).contains(&format!("{i}-1")));
@@ -223,10 +234,14 @@ fn redis_and_rill_open_each_other_s_directories() {
     }
     let manifest = std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest"))
         .unwrap_or_default();
-    assert!(manifest.contains("appendonly.aof.2.base.aof"), "{manifest}");
+    assert!(
+        manifest.contains(&format!("appendonly.aof.2.base.{base_form}")),
+        "{manifest}"
+    );
     let port = free_port();
     let p = port.to_string();
     let d = dir.to_str().unwrap_or_default().to_string();
+    let preamble = if base_form == "rdb" { "yes" } else { "no" };
     let redis_args = [
         "--port",
         &p,
@@ -237,7 +252,7 @@ fn redis_and_rill_open_each_other_s_directories() {
         "--save",
         "",
         "--aof-use-rdb-preamble",
-        "no",
+        preamble,
     ];
     let redis = spawn("redis-server", &redis_args, port);
     let mut r = connect(redis.port);
@@ -253,7 +268,13 @@ fn redis_and_rill_open_each_other_s_directories() {
     let redis_view = stream_view(&mut r);
     let _ = call(&mut r, "SHUTDOWN");
     drop(redis);
-    let server = rill(&dir, "everysec");
+    let manifest = std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest"))
+        .unwrap_or_default();
+    assert!(
+        manifest.contains(&format!("appendonly.aof.3.base.{base_form}")),
+        "{manifest}"
+    );
+    let server = rill_with(&dir, "everysec", options);
     let mut c = connect(server.port);
     assert_eq!(stream_view(&mut c), redis_view);
     assert_eq!(call(&mut c, "GET n"), "$1\r\n1\r\n");

@@ -14,10 +14,15 @@ fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("no free port: {e}"))
 }
 
-/// Starts the binary and waits until it accepts connections.
+/// Starts the binary and waits until it accepts connections. It runs in a fresh temporary
+/// directory: on SIGTERM it saves dump.rdb there (Redis's default save points), not in the
+/// source tree.
 fn start(args: &[&str], port: u16) -> Child {
+    let cwd = std::env::temp_dir().join(format!("rill-cli-{}-{port}", std::process::id()));
+    let _ = std::fs::create_dir_all(&cwd);
     let child = Command::new(BIN)
         .args(args)
+        .current_dir(cwd)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

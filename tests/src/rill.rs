@@ -10,6 +10,17 @@ use std::net::SocketAddr;
 /// Set to `1` to run the differential tests against a second redis-server instead of Rill.
 pub const SELFTEST_ENV: &str = "RILL_DIFF_SELFTEST";
 
+/// An in-process rill-server on a free port with its files in a scratch directory.
+///
+/// # Panics
+///
+/// When it cannot start: that is a bug to see.
+pub fn in_process() -> rill_server::RunningServer {
+    rill_server::Config::scratch()
+        .and_then(rill_server::spawn)
+        .unwrap_or_else(|e| panic!("rill-server failed to start in-process: {e}"))
+}
+
 /// True when the run should validate the harness and cases (Redis against Redis).
 pub fn selftest() -> bool {
     std::env::var(SELFTEST_ENV).as_deref() == Ok("1")
@@ -23,9 +34,6 @@ pub enum ServerUnderTest {
     Redis(RedisServer),
 }
 
-/// Servers started by this process, to give each its own directory.
-static SERVERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
 impl ServerUnderTest {
     /// Starts Rill, or a second redis-server in selftest mode (`None` if it is not installed,
     /// with the same skip/require rule as the oracle).
@@ -37,19 +45,10 @@ impl ServerUnderTest {
         if selftest() {
             return RedisServer::start().map(ServerUnderTest::Redis);
         }
-        let mut config = rill_server::Config {
-            port: 0,
-            ..rill_server::Config::default()
-        };
         // Files (a SAVE, a BGSAVE in a generated sequence) go to a scratch directory, never
         // the source tree, and nothing there is loaded at start.
-        let dir = std::env::temp_dir().join(format!(
-            "rill-under-test-{}-{}",
-            std::process::id(),
-            SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        let _ = std::fs::create_dir_all(&dir);
-        let _ = config.engine.set("dir", &dir.display().to_string(), true);
+        let config = rill_server::Config::scratch()
+            .unwrap_or_else(|e| panic!("no scratch directory for rill-server: {e}"));
         match rill_server::spawn(config) {
             Ok(server) => Some(ServerUnderTest::Rill(server)),
             Err(e) => panic!("rill-server failed to start in-process: {e}"),

@@ -51,11 +51,7 @@ fn delivered_ids(reply: &Reply) -> Vec<String> {
 
 #[test]
 fn a_served_block_is_never_answered_nil() {
-    let server = rill_server::spawn(rill_server::Config {
-        port: 0,
-        ..rill_server::Config::default()
-    })
-    .unwrap_or_else(|e| panic!("rill-server failed to start: {e}"));
+    let server = rill_tests::rill::in_process();
     let addr = server.addr();
     let mut admin = Connection::open(addr).unwrap_or_else(|e| panic!("connect: {e}"));
     let created = admin

@@ -7,11 +7,7 @@ use rill_tests::client::Connection;
 use rill_tests::reply::Reply;
 
 fn server() -> rill_server::RunningServer {
-    rill_server::spawn(rill_server::Config {
-        port: 0,
-        ..rill_server::Config::default()
-    })
-    .unwrap_or_else(|e| panic!("rill-server failed to start: {e}"))
+    rill_tests::rill::in_process()
 }
 
 fn connect(rill: &rill_server::RunningServer) -> Connection {

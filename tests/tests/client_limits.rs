@@ -8,11 +8,7 @@ use std::time::{Duration, Instant};
 use rill_tests::oracle::RedisServer;
 
 fn rill() -> rill_server::RunningServer {
-    rill_server::spawn(rill_server::Config {
-        port: 0,
-        ..rill_server::Config::default()
-    })
-    .unwrap_or_else(|e| panic!("rill-server failed to start: {e}"))
+    rill_tests::rill::in_process()
 }
 
 fn connect(addr: SocketAddr) -> TcpStream {

@@ -10,13 +10,7 @@ use rill_tests::client::exchange;
 use rill_tests::oracle::RedisServer;
 
 fn rill() -> rill_server::RunningServer {
-    match rill_server::spawn(rill_server::Config {
-        port: 0,
-        ..rill_server::Config::default()
-    }) {
-        Ok(s) => s,
-        Err(e) => panic!("rill-server failed to start: {e}"),
-    }
+    rill_tests::rill::in_process()
 }
 
 const CASES: &[(&str, &[u8])] = &[
@@ -143,18 +137,15 @@ fn a_client_vanishing_mid_frame_disturbs_no_one() {
 
 #[test]
 fn unauthenticated_clients_cannot_send_huge_frames() {
-    let server = match rill_server::spawn(
-        rill_server::Config::from_args(&[
-            "--port".to_string(),
-            "0".to_string(),
-            "--requirepass".to_string(),
-            "secret".to_string(),
-        ])
-        .unwrap_or_else(|e| panic!("config: {e}")),
-    ) {
-        Ok(s) => s,
-        Err(e) => panic!("spawn: {e}"),
-    };
+    let server = rill_server::Config::scratch()
+        .and_then(|mut config| {
+            config
+                .engine
+                .set("requirepass", "secret", false)
+                .map_err(std::io::Error::other)?;
+            rill_server::spawn(config)
+        })
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
     let (out, closed) = exchange(server.addr(), b"*20\r\n");
     assert_eq!(
         out,

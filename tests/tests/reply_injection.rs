@@ -17,11 +17,7 @@ use rill_tests::resp::encode_command;
 const EVIL: &[u8] = b"x\r\n$6\r\nhacked\r\n";
 
 fn rill() -> rill_server::RunningServer {
-    rill_server::spawn(rill_server::Config {
-        port: 0,
-        ..rill_server::Config::default()
-    })
-    .unwrap_or_else(|e| panic!("rill-server failed to start: {e}"))
+    rill_tests::rill::in_process()
 }
 
 /// Every command that echoes client bytes in its error, with the hostile bytes in that place.

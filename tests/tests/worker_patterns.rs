@@ -185,11 +185,7 @@ fn story(con: &mut Connection) -> Vec<String> {
 
 #[test]
 fn worker_pool_reclaim_and_dead_letter_tell_the_same_story_on_both_servers() {
-    let rill = rill_server::spawn(rill_server::Config {
-        port: 0,
-        ..rill_server::Config::default()
-    })
-    .unwrap_or_else(|e| panic!("rill-server: {e}"));
+    let rill = rill_tests::rill::in_process();
     let rill_story = story(&mut open(rill.addr()));
     // What Rill did is what a user expects, whatever Redis says:
     assert!(

@@ -41,6 +41,11 @@ impl Snapshot {
         }
     }
 
+    /// No keys at all (the first base of a new log).
+    pub fn empty() -> Snapshot {
+        Snapshot { dbs: Vec::new() }
+    }
+
     /// Per database, its keys with their values and expiry times.
     pub fn dbs(&self) -> &[Vec<(Bytes, Value, Option<u64>)>] {
         &self.dbs
@@ -52,9 +57,9 @@ impl Snapshot {
     }
 }
 
-/// Bytes written between syncs with `aof-rewrite-incremental-fsync yes` (Redis's 4 MB), so the
+/// Bytes written between syncs with `aof-rewrite-incremental-fsync yes` (Redis's 4 MB; RDB snapshots too), so the
 /// final sync does not stall on a large backlog of dirty pages.
-const INCREMENTAL_FSYNC_BYTES: u64 = 4 * 1024 * 1024;
+pub const INCREMENTAL_FSYNC_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Writes `snapshot` as a base file at `path` and syncs it. Returns its size.
 pub fn write_base(

@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::base::Snapshot;
 use super::load::{load_dir, LoadError, LoadReport};
 use super::manifest::{AofFile, FileKind, Manifest};
 use super::rewrite::{self, Refused, Target};
 use super::writer::{create_file, open_for_append, write_manifest, AofJournal, Fsync, LogWriter};
+use crate::rdb::file::WriteOptions;
 use crate::{Engine, State};
 
 /// How to open the log: the `appendonly` directives.
@@ -22,6 +24,9 @@ pub struct Options {
     pub fsync: Fsync,
     /// `aof-load-truncated`.
     pub load_truncated: bool,
+    /// How bases are written: in RDB form with these options (`aof-use-rdb-preamble yes`),
+    /// or as commands.
+    pub rdb_base: Option<WriteOptions>,
 }
 
 impl Options {
@@ -40,17 +45,27 @@ impl Options {
             },
             fsync: Fsync::from_config(config.get("appendfsync").unwrap_or("everysec")),
             load_truncated: config.get("aof-load-truncated") != Some("no"),
+            rdb_base: rdb_base(config),
         }
     }
 }
 
-/// The names Redis 7 gives the files of an AOF: `<name>.<seq>.base.aof`,
-/// `<name>.<seq>.incr.aof`.
-pub fn file_name(stem: &str, seq: u64, kind: FileKind) -> String {
-    match kind {
-        FileKind::Base => format!("{stem}.{seq}.base.aof"),
-        _ => format!("{stem}.{seq}.incr.aof"),
-    }
+/// `aof-use-rdb-preamble yes`: bases are RDB files, written with these options.
+pub fn rdb_base(config: &crate::Config) -> Option<WriteOptions> {
+    (config.get("aof-use-rdb-preamble") != Some("no"))
+        .then(|| crate::rdb::save::options(config, true))
+}
+
+/// The name Redis 7 gives an incremental file: `<name>.<seq>.incr.aof`.
+pub fn incr_name(stem: &str, seq: u64) -> String {
+    format!("{stem}.{seq}.incr.aof")
+}
+
+/// The name Redis 7 gives a base: `<name>.<seq>.base.rdb` in RDB form, `.base.aof` as
+/// commands.
+pub fn base_name(stem: &str, seq: u64, rdb: bool) -> String {
+    let ext = if rdb { "rdb" } else { "aof" };
+    format!("{stem}.{seq}.base.{ext}")
 }
 
 /// Sizes INFO reports and the automatic rewrite compares.
@@ -124,15 +139,26 @@ impl Aof {
                 // changes go to a new incremental file, listed before anything is written.
                 if manifest.base.is_none() {
                     let base = AofFile {
-                        name: file_name(&target.filename, 1, FileKind::Base),
+                        name: base_name(&target.filename, 1, options.rdb_base.is_some()),
                         seq: 1,
                         kind: FileKind::Base,
                     };
-                    create_file(&target.dir.join(&base.name)).map_err(io)?;
+                    let mut file = create_file(&target.dir.join(&base.name)).map_err(io)?;
+                    if let Some(rdb) = options.rdb_base {
+                        // An empty dataset in RDB form, as Redis writes its first base.
+                        crate::rdb::save::write_file(
+                            &mut file,
+                            &Snapshot::empty(),
+                            rdb,
+                            crate::now_ms(),
+                        )
+                        .and_then(|_| file.sync_all())
+                        .map_err(io)?;
+                    }
                     manifest.base = Some(base);
                 }
                 let incr = AofFile {
-                    name: file_name(&target.filename, 1, FileKind::Incr),
+                    name: incr_name(&target.filename, 1),
                     seq: 1,
                     kind: FileKind::Incr,
                 };
@@ -174,7 +200,7 @@ impl Aof {
         };
         let seq = manifest.incrs.last().map_or(0, |f| f.seq) + 1;
         let incr = AofFile {
-            name: file_name(&target.filename, seq, FileKind::Incr),
+            name: incr_name(&target.filename, seq),
             seq,
             kind: FileKind::Incr,
         };
@@ -237,7 +263,7 @@ impl Aof {
         let mut current = self.current.lock();
         let seq = current.seq.max(manifest.incrs.last().map_or(0, |f| f.seq)) + 1;
         let incr = AofFile {
-            name: file_name(&self.target.filename, seq, FileKind::Incr),
+            name: incr_name(&self.target.filename, seq),
             seq,
             kind: FileKind::Incr,
         };

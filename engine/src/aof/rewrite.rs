@@ -17,9 +17,11 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 use super::base::{write_base, Snapshot};
-use super::files::{file_name, Aof};
+use super::files::{base_name, Aof};
 use super::manifest::{AofFile, FileKind, Manifest};
 use super::writer::write_manifest;
+use crate::rdb::file::WriteOptions;
+use crate::rdb::save;
 use crate::State;
 
 /// What INFO persistence tells about rewrites, shared with the thread doing one.
@@ -159,6 +161,7 @@ pub fn start(state: &mut State, target: &Target) -> Result<(), Refused> {
     let incremental_fsync = state.config.get("aof-rewrite-incremental-fsync") != Some("no");
     let job = Job {
         target: target.clone(),
+        rdb_base: super::files::rdb_base(&state.config),
         snapshot,
         manifest,
         continues_in,
@@ -182,6 +185,8 @@ pub fn start(state: &mut State, target: &Target) -> Result<(), Refused> {
 /// A rewrite in progress, owned by its thread.
 struct Job {
     target: Target,
+    /// The base in RDB form with these options, or (None) as commands.
+    rdb_base: Option<WriteOptions>,
     snapshot: Snapshot,
     /// The manifest to swap (the open log's, or the one on disk).
     manifest: Arc<Mutex<Manifest>>,
@@ -201,8 +206,15 @@ impl Job {
             .target
             .dir
             .join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
-        let result = write_base(&self.snapshot, &temp, self.incremental_fsync)
-            .and_then(|size| self.swap(&temp, size));
+        let result = match self.rdb_base {
+            Some(options) => std::fs::File::create(&temp).and_then(|mut f| {
+                let size = save::write_file(&mut f, &self.snapshot, options, crate::now_ms())?;
+                f.sync_all()?;
+                Ok(size)
+            }),
+            None => write_base(&self.snapshot, &temp, self.incremental_fsync),
+        }
+        .and_then(|size| self.swap(&temp, size));
         let cancelled = self.cancel.load(Ordering::Relaxed);
         if result.is_err() || cancelled {
             let _ = std::fs::remove_file(&temp);
@@ -241,7 +253,7 @@ impl Job {
         }
         let seq = manifest.base.as_ref().map_or(0, |b| b.seq) + 1;
         let base = AofFile {
-            name: file_name(&self.target.filename, seq, FileKind::Base),
+            name: base_name(&self.target.filename, seq, self.rdb_base.is_some()),
             seq,
             kind: FileKind::Base,
         };

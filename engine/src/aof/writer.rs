@@ -516,15 +516,28 @@ pub fn create_file(path: &Path) -> std::io::Result<File> {
 /// synced, so a crash leaves either the old file or the new one. (Manifests here; RDB
 /// snapshots too.)
 pub fn replace_file(path: &Path, temp_name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    replace_file_with(path, temp_name, |f| f.write_all(bytes))
+}
+
+/// [`replace_file`] with the contents written by `fill` (a large snapshot is written as it
+/// is encoded). The temporary file is removed when `fill` fails.
+pub fn replace_file_with(
+    path: &Path,
+    temp_name: &str,
+    fill: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let temp = dir.join(temp_name);
-    {
-        let mut f = File::create(&temp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+    let written = File::create(&temp).and_then(|mut f| {
+        fill(&mut f)?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
     }
     std::fs::rename(&temp, path)?;
     // IMPORTANT: the rename is durable only once the directory is synced.

@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 
-use super::crc64::crc64;
+use super::crc64::{crc64, update};
 use super::encoding::{write_length, write_string, BadFormat, Reader};
 use super::value;
 use super::RDB_VERSION;
@@ -40,10 +40,31 @@ pub struct WriteOptions {
     pub checksum: bool,
     /// Whether the file is an AOF base (the `aof-base` aux field).
     pub aof_base: bool,
+    /// Sync every 4 MB while writing (`rdb-save-incremental-fsync`, or
+    /// `aof-rewrite-incremental-fsync` for an AOF base).
+    pub incremental_fsync: bool,
 }
 
-/// The bytes of an RDB file holding `snapshot`.
+/// The bytes of an RDB file holding `snapshot` (in memory: for tests and small datasets;
+/// files are written by [`write`]).
 pub fn encode(snapshot: &Snapshot, options: WriteOptions, now_ms: u64) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    // Into memory: the sink cannot fail.
+    let _ = write(snapshot, options, now_ms, &mut |chunk| {
+        bytes.extend_from_slice(chunk);
+        Ok(())
+    });
+    bytes
+}
+
+/// Writes an RDB file holding `snapshot` into `sink`, a buffer's worth at a time, and
+/// returns its size. What the chosen version cannot hold is left out and said in the log.
+pub fn write(
+    snapshot: &Snapshot,
+    options: WriteOptions,
+    now_ms: u64,
+    sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<u64> {
     let mut out = format!("REDIS{:04}", options.version).into_bytes();
     let aux = |out: &mut Vec<u8>, key: &str, value: &str| {
         out.push(OP_AUX);
@@ -59,6 +80,17 @@ pub fn encode(snapshot: &Snapshot, options: WriteOptions, now_ms: u64) -> Vec<u8
         "aof-base",
         if options.aof_base { "1" } else { "0" },
     );
+    let (mut crc, mut size) = (0u64, 0u64);
+    let mut spill = |out: &mut Vec<u8>| -> std::io::Result<()> {
+        if options.checksum {
+            crc = update(crc, out);
+        }
+        sink(out)?;
+        size += out.len() as u64;
+        out.clear();
+        Ok(())
+    };
+    let (mut counters_dropped, mut active_dropped) = (0, 0);
     for (db, keys) in snapshot.dbs().iter().enumerate() {
         if keys.is_empty() {
             continue;
@@ -79,13 +111,32 @@ pub fn encode(snapshot: &Snapshot, options: WriteOptions, now_ms: u64) -> Vec<u8
             let kind = value::type_for(value, options.version);
             out.push(kind);
             write_string(&mut out, key, false);
-            value::write(&mut out, value, kind, options.compress);
+            value::write(&mut out, value, kind, options.compress, &mut spill)?;
+            let (counters, active) = value::omitted_by(value, options.version);
+            counters_dropped += counters;
+            active_dropped += active;
+            if out.len() >= value::SPILL_BYTES {
+                spill(&mut out)?;
+            }
         }
     }
     out.push(OP_EOF);
-    let crc = if options.checksum { crc64(&out) } else { 0 };
-    out.extend_from_slice(&crc.to_le_bytes());
-    out
+    spill(&mut out)?;
+    let crc = if options.checksum { crc } else { 0 };
+    sink(&crc.to_le_bytes())?;
+    if counters_dropped > 0 {
+        eprintln!(
+            "RDB version {} cannot hold streams' entries-added, max-deleted-id and groups' entries-read: left out for {counters_dropped} stream(s)",
+            options.version
+        );
+    }
+    if active_dropped > 0 {
+        eprintln!(
+            "RDB version {} cannot hold consumers' active time: left out for {active_dropped} consumer(s)",
+            options.version
+        );
+    }
+    Ok(size + 8)
 }
 
 /// One key read from a file.

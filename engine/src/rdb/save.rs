@@ -2,6 +2,8 @@
 //! (a copy-on-write snapshot taken under the engine lock, written by a thread), `save`
 //! points checked by the cron, and loading the file at start.
 
+use std::fs::File;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,7 +11,7 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 use super::file::{self, WriteOptions};
-use crate::aof::base::Snapshot;
+use crate::aof::base::{Snapshot, INCREMENTAL_FSYNC_BYTES};
 use crate::{Engine, State};
 
 /// What INFO persistence and LASTSAVE tell about snapshots, shared with a saving thread.
@@ -60,13 +62,39 @@ pub fn path(config: &crate::Config) -> PathBuf {
         .join(config.get("dbfilename").unwrap_or("dump.rdb"))
 }
 
-fn options(config: &crate::Config) -> WriteOptions {
+/// How snapshots (and, with `aof_base`, AOF bases in RDB form) are written under `config`.
+pub fn options(config: &crate::Config, aof_base: bool) -> WriteOptions {
     WriteOptions {
         version: config.int("rdb-write-version") as u16,
         compress: config.get("rdbcompression") != Some("no"),
         checksum: config.get("rdbchecksum") != Some("no"),
-        aof_base: false,
+        aof_base,
+        incremental_fsync: config.get(if aof_base {
+            "aof-rewrite-incremental-fsync"
+        } else {
+            "rdb-save-incremental-fsync"
+        }) != Some("no"),
     }
+}
+
+/// Writes `snapshot` as an RDB file into `file` (synced every 4 MB with incremental fsync,
+/// so the final sync does not stall on a backlog of dirty pages). Returns its size.
+pub fn write_file(
+    file: &mut File,
+    snapshot: &Snapshot,
+    options: WriteOptions,
+    now_ms: u64,
+) -> std::io::Result<u64> {
+    let mut since_sync = 0u64;
+    file::write(snapshot, options, now_ms, &mut |chunk| {
+        file.write_all(chunk)?;
+        since_sync += chunk.len() as u64;
+        if options.incremental_fsync && since_sync >= INCREMENTAL_FSYNC_BYTES {
+            file.sync_data()?;
+            since_sync = 0;
+        }
+        Ok(())
+    })
 }
 
 /// SAVE: writes the file now, in the caller's thread (the engine waits, as Redis does).
@@ -75,8 +103,13 @@ pub fn save_now(state: &mut State, now_ms: u64) -> Result<(), String> {
         return Err("Background save already in progress".into());
     }
     let snapshot = Snapshot::take(state);
-    let bytes = file::encode(&snapshot, options(&state.config), now_ms);
-    let result = write_snapshot(&path(&state.config), &bytes).map_err(|e| e.to_string());
+    let result = write_snapshot(
+        &path(&state.config),
+        &snapshot,
+        options(&state.config, false),
+        now_ms,
+    )
+    .map_err(|e| e.to_string());
     let mut s = state.persistence.save.lock();
     s.last_attempt = Some(Instant::now());
     if result.is_ok() {
@@ -95,7 +128,7 @@ pub fn start_background(state: &mut State, now_ms: u64) -> Result<(), String> {
         return Err("Background save already in progress".into());
     }
     let snapshot = Snapshot::take(state);
-    let (target, opts) = (path(&state.config), options(&state.config));
+    let (target, opts) = (path(&state.config), options(&state.config, false));
     let dirty = state.stats.dirty;
     {
         let mut s = status.lock();
@@ -121,8 +154,7 @@ fn write_in_background(
     now_ms: u64,
     status: Arc<Mutex<SaveStatus>>,
 ) {
-    let bytes = file::encode(&snapshot, opts, now_ms);
-    let result = write_snapshot(&target, &bytes);
+    let result = write_snapshot(&target, &snapshot, opts, now_ms);
     let mut s = status.lock();
     let (started, dirty) = s.running.take().unwrap_or((Instant::now(), 0));
     s.last_seconds = started.elapsed().as_secs() as i64;
@@ -141,9 +173,16 @@ fn write_in_background(
 }
 
 /// Replaces the snapshot file (Redis's `temp-<pid>.rdb`, then a rename).
-fn write_snapshot(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+fn write_snapshot(
+    path: &std::path::Path,
+    snapshot: &Snapshot,
+    options: WriteOptions,
+    now_ms: u64,
+) -> std::io::Result<()> {
     let temp = format!("temp-{}.rdb", std::process::id());
-    crate::aof::writer::replace_file(path, &temp, bytes)
+    crate::aof::writer::replace_file_with(path, &temp, |f| {
+        write_file(f, snapshot, options, now_ms).map(drop)
+    })
 }
 
 /// Whether `save` points are configured.

@@ -46,12 +46,45 @@ pub fn type_for(value: &Value, version: u16) -> u8 {
     }
 }
 
+/// Bytes a writer lets build up before it hands them to its [`Spill`].
+pub const SPILL_BYTES: usize = 64 * 1024;
+
+/// Empties a writer's buffer into a file now and then, so a large stream is never held
+/// twice in memory (a no-op for payloads built in memory).
+pub type Spill<'a> = dyn FnMut(&mut Vec<u8>) -> std::io::Result<()> + 'a;
+
 /// Appends `value` in the encoding `kind` (from [`type_for`]).
-pub fn write(out: &mut Vec<u8>, value: &Value, kind: u8, compress: bool) {
+pub fn write(
+    out: &mut Vec<u8>,
+    value: &Value,
+    kind: u8,
+    compress: bool,
+    spill: &mut Spill<'_>,
+) -> std::io::Result<()> {
     match value {
-        Value::Str(s) => write_string(out, s, compress),
-        Value::Stream(stream) => write_stream(out, stream, kind, compress),
+        Value::Str(s) => {
+            write_string(out, s, compress);
+            Ok(())
+        }
+        Value::Stream(stream) => write_stream(out, stream, kind, compress, spill),
     }
+}
+
+/// What writing `value` in RDB `version` leaves out, for the log: (streams that lose their
+/// entries-added and max-deleted-id counters and their groups' entries-read, consumers who
+/// lose their active time).
+pub fn omitted_by(value: &Value, version: u16) -> (usize, usize) {
+    let Value::Stream(stream) = value else {
+        return (0, 0);
+    };
+    let kind = type_for(value, version);
+    let counters = usize::from(kind < TYPE_STREAM_V2);
+    let active = if kind < TYPE_STREAM_V3 {
+        stream.groups.values().map(|g| g.consumers.len()).sum()
+    } else {
+        0
+    };
+    (counters, active)
 }
 
 /// Reads a value of RDB type `kind`.
@@ -77,7 +110,13 @@ fn raw_id(id: StreamId) -> [u8; 16] {
     key
 }
 
-fn write_stream(out: &mut Vec<u8>, stream: &Stream, kind: u8, compress: bool) {
+fn write_stream(
+    out: &mut Vec<u8>,
+    stream: &Stream,
+    kind: u8,
+    compress: bool,
+    spill: &mut Spill<'_>,
+) -> std::io::Result<()> {
     let entries: Vec<_> = stream.range(StreamId::MIN, StreamId::MAX, false).collect();
     let chunks: Vec<_> = entries.chunks(NODE_ENTRIES).collect();
     write_length(out, chunks.len() as u64);
@@ -117,6 +156,9 @@ fn write_stream(out: &mut Vec<u8>, stream: &Stream, kind: u8, compress: bool) {
         }
         write_string(out, &raw_id(master.id), false);
         write_string(out, &lp.finish(), compress);
+        if out.len() >= SPILL_BYTES {
+            spill(out)?;
+        }
     }
     write_length(out, stream.len());
     write_id(out, stream.last_id);
@@ -138,6 +180,9 @@ fn write_stream(out: &mut Vec<u8>, stream: &Stream, kind: u8, compress: bool) {
             out.extend_from_slice(&raw_id(*id));
             write_millis(out, pending.delivery_time);
             write_length(out, pending.delivery_count);
+            if out.len() >= SPILL_BYTES {
+                spill(out)?;
+            }
         }
         write_length(out, group.consumers.len() as u64);
         for (consumer_name, consumer) in &group.consumers {
@@ -149,9 +194,13 @@ fn write_stream(out: &mut Vec<u8>, stream: &Stream, kind: u8, compress: bool) {
             write_length(out, consumer.pending.len() as u64);
             for id in &consumer.pending {
                 out.extend_from_slice(&raw_id(*id));
+                if out.len() >= SPILL_BYTES {
+                    spill(out)?;
+                }
             }
         }
     }
+    Ok(())
 }
 
 fn read_raw_id(r: &mut Reader<'_>) -> Result<StreamId, BadFormat> {

@@ -35,7 +35,11 @@ impl Drop for Server {
 
 /// Starts `command` (the binary, redis-server, or a shell that execs one) and waits until
 /// `host:port` accepts connections.
+/// It runs in a fresh temporary working directory: a server whose `dir` is the default `.`
+/// saves its dump.rdb there on SIGTERM (as Redis does with its default save points), never
+/// in the source tree, and never loads another test's file.
 pub fn start_command(mut command: Command, host: &str, port: u16) -> Server {
+    command.current_dir(work_dir(port));
     let child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -52,6 +56,14 @@ pub fn start_command(mut command: Command, host: &str, port: u16) -> Server {
         std::thread::sleep(Duration::from_millis(20));
     }
     server
+}
+
+/// A fresh, empty working directory for the server on `port`.
+pub fn work_dir(port: u16) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rill-cwd-{}-{port}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::create_dir_all(&dir);
+    dir
 }
 
 /// Whether the server at `host:port` accepts a connection and answers PING within a second
