@@ -24,6 +24,8 @@ pub const EXEC_WITHOUT_MULTI: &str = "ERR EXEC without MULTI";
 pub const DISCARD_WITHOUT_MULTI: &str = "ERR DISCARD without MULTI";
 /// EXEC after a command was refused while queuing (unknown, wrong arity...): nothing runs.
 pub const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
+/// A command flagged `no_multi` (SAVE, SHUTDOWN, SYNC, PSYNC) sent inside MULTI.
+pub const NOT_IN_MULTI: &str = "ERR Command not allowed inside a transaction";
 /// WATCH after MULTI: keys must be watched before the transaction opens.
 pub const WATCH_IN_MULTI: &str = "ERR WATCH inside MULTI is not allowed";
 

@@ -65,6 +65,21 @@ pub struct SessionState {
     pub no_touch: bool,
     /// The client that loads the append-only log: it runs while others get LOADING.
     pub loader: bool,
+    /// What REPLCONF told about the snapshot this client wants (SYNC / PSYNC).
+    pub replconf: Replconf,
+    /// Set by SYNC / PSYNC: the snapshot the connection sends instead of a reply.
+    pub transfer: Option<Box<crate::rdb::transfer::Transfer>>,
+}
+
+/// What a client said with REPLCONF before asking for a snapshot.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Replconf {
+    /// `capa eof`: it reads an EOF-framed transfer.
+    pub eof: bool,
+    /// `rdb-only 1`: it wants the snapshot alone, not a replication stream.
+    pub rdb_only: bool,
+    /// `rdb-filter-only ...`: only functions (Rill has none), so the snapshot is empty.
+    pub functions_only: bool,
 }
 
 impl SessionState {
@@ -90,6 +105,8 @@ impl SessionState {
             pausable: false,
             no_touch: false,
             loader: false,
+            replconf: Replconf::default(),
+            transfer: None,
         }
     }
 }
@@ -302,6 +319,12 @@ impl Session {
             }
         }
         Some(reply)
+    }
+
+    /// After [`Session::execute`]: the snapshot SYNC or PSYNC asked for, which the host
+    /// sends in place of the command's reply (then closes the connection).
+    pub fn take_transfer(&mut self) -> Option<Box<crate::rdb::transfer::Transfer>> {
+        self.state.transfer.take()
     }
 
     /// After [`Session::execute`]: if the command blocked, the future of its reply. Its

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use rill_engine::blocking::BlockedReply;
 use rill_engine::config::OutputLimit;
+use rill_engine::rdb::transfer::Transfer;
 use rill_engine::{Close, Engine, Reply, Session};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -45,6 +46,8 @@ enum Batch {
     Blocked(BlockedReply),
     /// CLIENT PAUSE holds the next command: write what is pending, wait, try again.
     Paused,
+    /// SYNC / PSYNC: write what is pending, send the snapshot, then close.
+    Transfer(Box<Transfer>),
 }
 
 /// Why the connection ends.
@@ -168,6 +171,10 @@ impl Connection {
                         return End::Gone;
                     }
                 }
+                Batch::Transfer(transfer) => {
+                    Box::pin(self.send_transfer(transfer)).await;
+                    return End::Gone;
+                }
             }
         }
     }
@@ -195,6 +202,45 @@ impl Connection {
             _ = self.killed.rung() => false,
             _ = unpaused => true,
             _ = tokio::time::sleep(Duration::from_millis(remaining)) => true,
+        }
+    }
+
+    /// Sends a snapshot (SYNC / PSYNC): a thread encodes it a chunk at a time while this
+    /// task writes the chunks, so a large dataset is never held whole and other clients are
+    /// served meanwhile. Ends early when the client leaves or the server stops.
+    async fn send_transfer(&mut self, transfer: Box<Transfer>) {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+        let encoder = tokio::task::spawn_blocking(move || {
+            transfer.write(&mut |chunk| {
+                tx.blocking_send(chunk.to_vec())
+                    .map_err(|_| std::io::Error::other("the client is gone"))
+            })
+        });
+        let killed = self.killed.clone();
+        let mut sent = 0u64;
+        let complete = loop {
+            let chunk = tokio::select! {
+                biased;
+                _ = killed.rung() => break false,
+                chunk = rx.recv() => chunk,
+            };
+            let Some(chunk) = chunk else {
+                break true;
+            };
+            if self.socket.write_all(&chunk).await.is_err() {
+                break false;
+            }
+            sent += chunk.len() as u64;
+        };
+        self.traffic.1 += sent;
+        drop(rx);
+        let id = self.session.id();
+        match encoder.await {
+            Ok(Ok(())) if complete => {
+                tracing::info!(id, bytes = sent, "snapshot sent to the client (SYNC)")
+            }
+            Ok(Err(e)) => tracing::warn!(id, "snapshot transfer stopped: {e}"),
+            _ => tracing::warn!(id, "snapshot transfer stopped: the client left"),
         }
     }
 
@@ -260,6 +306,10 @@ impl Connection {
                 self.held = Some(args);
                 return Batch::Paused;
             };
+            if let Some(transfer) = self.session.take_transfer() {
+                // The snapshot is the answer: the command's reply is not sent.
+                return Batch::Transfer(transfer);
+            }
             if let Some(blocked) = self.session.take_blocked() {
                 return Batch::Blocked(blocked);
             }

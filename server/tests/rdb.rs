@@ -168,3 +168,130 @@ fn bgsave_save_points_and_shutdown() {
     assert!(text.contains("dump.rdb"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn redis_cli_rdb_takes_a_backup_that_redis_loads() {
+    if !redis_available() {
+        return;
+    }
+    let dir = scratch("cli-rdb");
+    let rill = start(BIN, &["--dir", d(&dir), "--rdb-write-version", "10"]);
+    let mut c = Conn::new(rill.port);
+    fill(&mut c);
+    let rill_view = view(&mut c);
+    let backup = scratch("cli-rdb-backup");
+    let out = Command::new("redis-cli")
+        .args(["-p", &rill.port.to_string(), "--rdb"])
+        .arg(backup.join("dump.rdb"))
+        .output()
+        .unwrap_or_else(|e| panic!("redis-cli: {e}"));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("Transfer finished with success"), "{said}");
+    let check = Command::new("redis-check-rdb")
+        .arg(backup.join("dump.rdb"))
+        .output()
+        .unwrap_or_else(|e| panic!("redis-check-rdb: {e}"));
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(text.contains("RDB looks OK"), "{text}");
+    // The server went on serving, and Redis restores the backup as Rill showed it.
+    assert_eq!(c.cmd("PING"), Resp::Simple("PONG".into()));
+    let redis = start("redis-server", &["--dir", d(&backup), "--appendonly", "no"]);
+    assert_eq!(view(&mut Conn::new(redis.port)), rill_view);
+    drop(redis);
+    // `--functions-rdb`: only functions, and Rill holds none: an empty snapshot.
+    let functions = backup.join("functions.rdb");
+    let out = Command::new("redis-cli")
+        .args(["-p", &rill.port.to_string(), "--functions-rdb"])
+        .arg(&functions)
+        .output()
+        .unwrap_or_else(|e| panic!("redis-cli: {e}"));
+    assert!(out.status.success());
+    let empty = std::fs::read(&functions).unwrap_or_default();
+    assert!(
+        empty.starts_with(b"REDIS0010") && empty.len() < 200,
+        "{empty:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&backup);
+}
+
+#[test]
+fn sync_and_psync_send_a_snapshot_only_to_a_client_that_asked_for_it_alone() {
+    use std::io::{Read, Write};
+    let rill = start(BIN, &[]);
+    let mut c = Conn::new(rill.port);
+    assert_eq!(c.cmd("XADD s 1-1 f v"), Resp::Bulk(Some(b"1-1".to_vec())));
+    let error = |text: &str| Resp::Error(text.to_string());
+    // A replica (no rdb-only) is refused: Rill does not replicate.
+    assert!(matches!(c.cmd("SYNC"), Resp::Error(e) if e.contains("does not replicate")));
+    assert_eq!(
+        c.cmd("REPLCONF listening-port 6380"),
+        error("ERR Unrecognized REPLCONF option: listening-port")
+    );
+    assert_eq!(c.cmd("REPLCONF rdb-only"), error("ERR syntax error"));
+    assert_eq!(
+        c.cmd("REPLCONF rdb-only 2"),
+        error("ERR value is out of range, value must between 0 and 1")
+    );
+    assert_eq!(
+        c.cmd("REPLCONF rdb-filter-only keys"),
+        error("ERR Unsupported rdb-filter-only option: keys")
+    );
+    assert_eq!(
+        c.cmd("PSYNC ?"),
+        error("ERR wrong number of arguments for 'psync' command")
+    );
+    assert_eq!(c.cmd("MULTI"), Resp::Simple("OK".into()));
+    assert_eq!(
+        c.cmd("SYNC"),
+        error("ERR Command not allowed inside a transaction")
+    );
+    assert_eq!(
+        c.cmd("EXEC"),
+        error("EXECABORT Transaction discarded because of previous errors.")
+    );
+
+    // Without `capa eof`: `$<length>` and the file.
+    let everything = |request: &[u8]| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", rill.port))
+            .unwrap_or_else(|e| panic!("connect: {e}"));
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+        s.write_all(request)
+            .unwrap_or_else(|e| panic!("write: {e}"));
+        let mut all = Vec::new();
+        // The server closes the connection after the snapshot.
+        s.read_to_end(&mut all)
+            .unwrap_or_else(|e| panic!("read: {e}"));
+        all
+    };
+    let all = everything(b"REPLCONF rdb-only 1\r\nSYNC\r\n");
+    let text = String::from_utf8_lossy(&all).into_owned();
+    let body_at = text.find("\r\n$").map(|i| i + 3).unwrap_or(0);
+    let header_end = text[body_at..]
+        .find("\r\n")
+        .map(|i| body_at + i)
+        .unwrap_or(0);
+    assert!(text.starts_with("+OK\r\n$"), "{text}");
+    let length: usize = text[body_at..header_end].parse().unwrap_or(0);
+    let body = &all[header_end + 2..];
+    assert_eq!(body.len(), length);
+    assert!(body.starts_with(b"REDIS0012"));
+
+    // With `capa eof` and PSYNC: FULLRESYNC, then the file between two EOF marks.
+    let all = everything(b"REPLCONF capa eof capa psync2 rdb-only 1\r\nPSYNC ? -1\r\n");
+    let text = String::from_utf8_lossy(&all).into_owned();
+    assert!(text.starts_with("+OK\r\n+FULLRESYNC "), "{text}");
+    let mark_at = text.find("$EOF:").map(|i| i + 5).unwrap_or(0);
+    let mark = &all[mark_at..mark_at + 40];
+    assert_eq!(&all[mark_at + 40..mark_at + 42], b"\r\n");
+    let body = &all[mark_at + 42..];
+    assert!(body.ends_with(mark) && body.starts_with(b"REDIS0012"));
+    // The file in between loads: it holds the stream.
+    let file = &body[..body.len() - 40];
+    let dir = scratch("psync");
+    std::fs::write(dir.join("dump.rdb"), file).unwrap_or_else(|e| panic!("{e}"));
+    let again = start(BIN, &["--dir", d(&dir)]);
+    assert_eq!(Conn::new(again.port).cmd("XLEN s"), Resp::Int(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}

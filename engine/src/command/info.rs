@@ -430,7 +430,7 @@ fn os_name() -> String {
 }
 
 /// A 40-hex-digit identifier fixed for this engine's life (run_id, master_replid).
-fn hex_id(ctx: &Ctx, purpose: &str) -> String {
+pub(super) fn hex_id(ctx: &Ctx, purpose: &str) -> String {
     let mut out = String::with_capacity(48);
     for round in 0u8..3 {
         let mut h = std::collections::hash_map::DefaultHasher::new();

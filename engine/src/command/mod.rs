@@ -10,6 +10,7 @@ pub mod introspection;
 pub mod keys;
 pub mod persistence;
 pub mod read_args;
+pub mod replication;
 pub mod server;
 pub mod slowlog;
 pub mod strings;
@@ -220,6 +221,7 @@ pub fn table() -> &'static HashMap<&'static str, Spec> {
         all.extend(connection::specs());
         all.extend(server::specs());
         all.extend(persistence::specs());
+        all.extend(replication::specs());
         all.extend(introspection::specs());
         all.extend(slowlog::specs());
         all.into_iter().map(|s| (s.name, s)).collect()
@@ -347,6 +349,9 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let base = spec.name.split('|').next().unwrap_or(spec.name);
     if !ctx.session.authenticated && !allowed_without_auth(base) {
         return reject(ctx, Some(spec), error::NOAUTH.to_string());
+    }
+    if ctx.session.multi.is_some() && spec.has_flag("no_multi") {
+        return reject(ctx, Some(spec), error::NOT_IN_MULTI.to_string());
     }
     if ctx.state.config.maxmemory > 0 {
         let counter = ctx.state.memory_counter;

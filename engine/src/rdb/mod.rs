@@ -8,6 +8,8 @@
 //! - [`listpack`]: the node format of streams.
 //! - [`value`]: strings and streams (every stream encoding since Redis 5).
 //! - [`dump`]: DUMP payloads.
+//! - [`file`], [`save`]: whole files; SAVE, BGSAVE, save points, loading.
+//! - [`transfer`]: a snapshot sent to a client (SYNC / PSYNC for `redis-cli --rdb`).
 
 pub mod crc64;
 pub mod dump;
@@ -16,6 +18,7 @@ pub mod file;
 pub mod listpack;
 pub mod lzf;
 pub mod save;
+pub mod transfer;
 pub mod value;
 
 /// The RDB version Rill writes by default: Redis 7.4's, whose semantics Rill follows. Redis
