@@ -32,7 +32,7 @@ pub fn specs() -> Vec<Spec> {
 
 /// REPLCONF: `capa` (any, `eof` noted), `rdb-only 0|1`, `rdb-filter-only <filters>`.
 fn replconf(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Reply::error(error::SYNTAX);
     }
     let mut conf = ctx.session.replconf;
