@@ -186,6 +186,14 @@ pub const PARAMS: &[Param] = &[
     // refuses anything newer than its own (7.0: 10, 7.2: 11).
     param("rdb-write-version", "12", Kind::Int { min: 9, max: 12 }),
     param("aof-use-rdb-preamble", "yes", Kind::Bool),
+    // Rill's own: what loading an RDB file (or an RDB AOF base) does with a value of a type
+    // Rill does not hold yet: stop the load naming it, or skip it (named in the log, counted
+    // in INFO's rdb_last_load_keys_skipped) and load the rest.
+    param(
+        "rdb-unsupported-types",
+        "stop",
+        Kind::Enum(&["stop", "skip"]),
+    ),
     not_yet("aof-timestamp-enabled", "no", Kind::Bool, true),
     param("save", "3600 1 300 100 60 10000", Kind::SavePoints),
     fixed("dbfilename", "dump.rdb", Kind::Text),

@@ -295,3 +295,74 @@ fn sync_and_psync_send_a_snapshot_only_to_a_client_that_asked_for_it_alone() {
     assert_eq!(Conn::new(again.port).cmd("XLEN s"), Resp::Int(1));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn types_rill_does_not_hold_stop_the_load_or_are_skipped_as_the_user_chooses() {
+    if !redis_available() {
+        return;
+    }
+    // Redis writes every encoding of hashes, lists, sets and sorted sets: small ones as
+    // listpacks and intsets, large ones as tables and quicklists.
+    let dir = scratch("unsupported");
+    let redis = start("redis-server", &["--dir", d(&dir), "--appendonly", "no"]);
+    let mut r = Conn::new(redis.port);
+    for line in [
+        "HSET small-hash f v",
+        "RPUSH small-list a b",
+        "SADD small-set a b",
+        "SADD int-set 1 2 3",
+        "ZADD small-zset 1 a 2.5 b",
+        "XADD s 1-1 f v",
+        "SET k v",
+    ] {
+        assert!(!matches!(r.cmd(line), Resp::Error(_)), "{line}");
+    }
+    for i in 0..300 {
+        for line in [
+            format!("HSET big-hash f{i} v{i}"),
+            format!("RPUSH big-list {i}-{}", "x".repeat(100)),
+            format!("SADD big-set m{i}"),
+            format!("ZADD big-zset {i} m{i}"),
+        ] {
+            assert!(!matches!(r.cmd(&line), Resp::Error(_)), "{line}");
+        }
+    }
+    assert_eq!(r.cmd("PEXPIRE big-zset 100000"), Resp::Int(1));
+    assert_eq!(r.cmd("SAVE"), Resp::Simple("OK".into()));
+    drop(redis);
+
+    // By default the start stops, naming a key and its type.
+    let out = Command::new(BIN)
+        .args(["--port", &common::free_port().to_string(), "--dir", d(&dir)])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("Rill does not support the value of key '")
+            && said.contains("rdb-unsupported-types skip"),
+        "{said}"
+    );
+
+    // With skip: the rest loads, each skipped key is named in the log and counted in INFO.
+    let rill = start(BIN, &["--dir", d(&dir), "--rdb-unsupported-types", "skip"]);
+    let mut c = Conn::new(rill.port);
+    assert_eq!(c.cmd("DBSIZE"), Resp::Int(2));
+    assert_eq!(c.cmd("XLEN s"), Resp::Int(1));
+    assert_eq!(c.cmd("GET k"), Resp::Bulk(Some(b"v".to_vec())));
+    let Resp::Bulk(Some(info)) = c.cmd("INFO persistence") else {
+        panic!("INFO");
+    };
+    let info = String::from_utf8_lossy(&info).into_owned();
+    assert!(
+        info.contains("\r\nrdb_last_load_keys_skipped:9\r\n"),
+        "{info}"
+    );
+    assert!(
+        info.contains("\r\nrdb_last_load_keys_loaded:2\r\n"),
+        "{info}"
+    );
+    drop(rill);
+    let _ = std::fs::remove_dir_all(&dir);
+}

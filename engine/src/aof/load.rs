@@ -80,19 +80,15 @@ pub fn load_dir(
         let mut data = data;
         let mut preamble = 0;
         if log::has_rdb_preamble(&data) {
-            let (databases, limits) = {
-                let config = engine.config();
-                (config.int("databases") as usize, config.node_limits)
-            };
-            let (loaded, used) =
-                crate::rdb::file::decode(&data, databases, limits).map_err(|e| {
-                    LoadError(format!(
-                        "Bad file format reading the RDB preamble of the append only file {}: {e}",
-                        path.display()
-                    ))
-                })?;
-            report.commands += loaded.keys.len();
-            crate::rdb::save::apply(engine, loaded.keys);
+            let options = crate::rdb::file::LoadOptions::from_config(&engine.config());
+            let (loaded, used) = crate::rdb::file::decode(&data, options).map_err(|e| {
+                LoadError(format!(
+                    "Bad file format reading the RDB preamble of the append only file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let counts = crate::rdb::save::apply(engine, loaded, &path.display().to_string(), true);
+            report.commands += counts.loaded;
             data.drain(..used);
             preamble = used;
         }

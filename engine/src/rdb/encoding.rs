@@ -108,6 +108,26 @@ impl<'a> Reader<'a> {
         Ok(n as usize)
     }
 
+    /// Steps over a string, whatever its encoding, without decoding it.
+    pub fn skip_string(&mut self) -> Result<(), BadFormat> {
+        match self.length_or_encoding()? {
+            Length::Plain(n) => {
+                let n = usize::try_from(n).map_err(|_| BadFormat("string too long"))?;
+                self.bytes(n).map(drop)
+            }
+            Length::Encoded(ENC_INT8) => self.bytes(1).map(drop),
+            Length::Encoded(ENC_INT16) => self.bytes(2).map(drop),
+            Length::Encoded(ENC_INT32) => self.bytes(4).map(drop),
+            Length::Encoded(ENC_LZF) => {
+                let compressed = self.length()?;
+                self.length()?;
+                let compressed = usize::try_from(compressed).map_err(|_| BadFormat("lzf"))?;
+                self.bytes(compressed).map(drop)
+            }
+            Length::Encoded(_) => Err(BadFormat("unknown string encoding")),
+        }
+    }
+
     /// A string, whatever its encoding.
     pub fn string(&mut self) -> Result<Vec<u8>, BadFormat> {
         match self.length_or_encoding()? {

@@ -11,8 +11,8 @@ use bytes::Bytes;
 
 use super::crc64::{crc64, update};
 use super::encoding::{write_length, write_string, BadFormat, Reader};
-use super::value;
 use super::RDB_VERSION;
+use super::{skip, value};
 use crate::aof::base::Snapshot;
 use crate::keyspace::Value;
 use crate::stream::NodeLimits;
@@ -155,10 +155,60 @@ pub struct LoadedKey {
     pub freq: Option<u8>,
 }
 
+/// How to read a file: the `databases`, stream node limits, and what to do with a value
+/// of a type Rill does not hold (`rdb-unsupported-types`).
+#[derive(Debug, Clone, Copy)]
+pub struct LoadOptions {
+    /// `databases`: a SELECTDB beyond it stops the load.
+    pub databases: usize,
+    /// How loaded streams are cut into nodes.
+    pub limits: NodeLimits,
+    /// `rdb-unsupported-types skip`: step over such values (each named in the log and
+    /// counted) instead of stopping the load.
+    pub skip_unsupported: bool,
+}
+
+impl LoadOptions {
+    /// The options `config` gives.
+    pub fn from_config(config: &crate::Config) -> LoadOptions {
+        LoadOptions {
+            databases: config.int("databases") as usize,
+            limits: config.node_limits,
+            skip_unsupported: config.get("rdb-unsupported-types") == Some("skip"),
+        }
+    }
+}
+
+/// A key left out of a load because Rill does not hold its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedKey {
+    /// Its database.
+    pub db: usize,
+    /// Its name.
+    pub key: Bytes,
+    /// Its RDB type.
+    pub kind: u8,
+}
+
+impl std::fmt::Display for SkippedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "key '{}' in db {}: RDB type {} ({})",
+            String::from_utf8_lossy(&self.key),
+            self.db,
+            self.kind,
+            super::skip::type_name(self.kind)
+        )
+    }
+}
+
 /// What a file held.
 pub struct Loaded {
     /// Its keys, in file order.
     pub keys: Vec<LoadedKey>,
+    /// Keys stepped over (`rdb-unsupported-types skip`).
+    pub skipped: Vec<SkippedKey>,
     /// Its aux fields.
     pub aux: Vec<(String, String)>,
     /// Its version.
@@ -177,11 +227,10 @@ impl std::fmt::Display for FileError {
 
 /// Reads a whole RDB file (or an AOF base in RDB form, which ends at its EOF and checksum:
 /// the bytes after it are returned as the rest).
-pub fn decode(
-    data: &[u8],
-    databases: usize,
-    limits: NodeLimits,
-) -> Result<(Loaded, usize), FileError> {
+pub fn decode(data: &[u8], options: LoadOptions) -> Result<(Loaded, usize), FileError> {
+    let LoadOptions {
+        databases, limits, ..
+    } = options;
     let at = |r: &Reader<'_>, why: &str| FileError(format!("{why} at offset {}", r.position()));
     let mut r = Reader::new(data);
     let magic = r
@@ -203,6 +252,7 @@ pub fn decode(
     }
     let mut loaded = Loaded {
         keys: Vec::new(),
+        skipped: Vec::new(),
         aux: Vec::new(),
         version,
     };
@@ -259,19 +309,24 @@ pub fn decode(
             }
             kind => {
                 let key = r.string().map_err(|e| bad(&r, e))?;
-                let value = match value::read(&mut r, kind, limits) {
-                    Ok(v) => v,
-                    Err(BadFormat("a value type Rill does not hold")) => {
+                if !value::holds(kind) {
+                    let skipped = SkippedKey {
+                        db,
+                        key: Bytes::from(key),
+                        kind,
+                    };
+                    if !options.skip_unsupported {
                         return Err(at(
                             &r,
-                            &format!(
-                                "Key '{}' has RDB type {kind}, which Rill does not support yet",
-                                String::from_utf8_lossy(&key)
-                            ),
+                            &format!("Rill does not support the value of {skipped} yet (rdb-unsupported-types skip loads the rest without it)"),
                         ));
                     }
-                    Err(e) => return Err(bad(&r, e)),
-                };
+                    skip::skip(&mut r, kind).map_err(|e| bad(&r, e))?;
+                    loaded.skipped.push(skipped);
+                    (expiry, idle, freq) = (None, None, None);
+                    continue;
+                }
+                let value = value::read(&mut r, kind, limits).map_err(|e| bad(&r, e))?;
                 loaded.keys.push(LoadedKey {
                     db,
                     key: Bytes::from(key),

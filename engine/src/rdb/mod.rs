@@ -8,6 +8,7 @@
 //! - [`listpack`]: the node format of streams.
 //! - [`value`]: strings and streams (every stream encoding since Redis 5).
 //! - [`dump`]: DUMP payloads.
+//! - [`skip`]: stepping over values of types Rill does not hold yet.
 //! - [`file`], [`save`]: whole files; SAVE, BGSAVE, save points, loading.
 //! - [`transfer`]: a snapshot sent to a client (SYNC / PSYNC for `redis-cli --rdb`).
 
@@ -18,6 +19,7 @@ pub mod file;
 pub mod listpack;
 pub mod lzf;
 pub mod save;
+pub mod skip;
 pub mod transfer;
 pub mod value;
 

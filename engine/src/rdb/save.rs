@@ -34,6 +34,8 @@ pub struct SaveStatus {
     pub dirty_at_save: u64,
     /// When the last save attempt started (save points wait 5 s after a failure, as Redis).
     pub last_attempt: Option<Instant>,
+    /// What the last load of an RDB file (or AOF base in RDB form) put in.
+    pub last_load: LoadCounts,
     /// SHUTDOWN already decided about saving (it saved, or NOSAVE): the host does not save
     /// again on its way out.
     pub exit_settled: bool,
@@ -52,6 +54,7 @@ impl SaveStatus {
             dirty_at_save: 0,
             last_attempt: None,
             exit_settled: false,
+            last_load: LoadCounts::default(),
         }
     }
 }
@@ -224,24 +227,61 @@ pub fn load(engine: &Engine) -> Result<Option<usize>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("{}: {e}", target.display())),
     };
-    let databases = config.int("databases") as usize;
-    let (loaded, _) = file::decode(&data, databases, config.node_limits)
-        .map_err(|e| format!("{}: {e}", target.display()))?;
-    let count = loaded.keys.len();
-    apply(engine, loaded.keys);
-    Ok(Some(count))
+    let options = file::LoadOptions::from_config(&config);
+    drop(config);
+    let (loaded, _) =
+        file::decode(&data, options).map_err(|e| format!("{}: {e}", target.display()))?;
+    let counts = apply(engine, loaded, &target.display().to_string(), false);
+    Ok(Some(counts.loaded))
 }
 
-/// Puts keys read from an RDB file (a snapshot, or an AOF base in RDB form) into `engine`.
-pub fn apply(engine: &Engine, keys: Vec<super::file::LoadedKey>) {
+/// What a load put into the engine (INFO's `rdb_last_load_keys_loaded`,
+/// `rdb_last_load_keys_expired`, and Rill's `rdb_last_load_keys_skipped`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LoadCounts {
+    /// Keys loaded.
+    pub loaded: usize,
+    /// Keys already expired, left out (a snapshot; an AOF base keeps them, as Redis does,
+    /// since the commands after it may still refer to them).
+    pub expired: usize,
+    /// Keys of types Rill does not hold, left out (`rdb-unsupported-types skip`).
+    pub skipped: usize,
+}
+
+/// Most skipped keys named one by one in the log; the rest are counted.
+const SKIPPED_LOGGED: usize = 20;
+
+/// Puts what an RDB file held (a snapshot, or an AOF base in RDB form: `aof_base`) into
+/// `engine`, says in the log which keys were left out, and records the counts for INFO.
+pub fn apply(engine: &Engine, loaded: file::Loaded, source: &str, aof_base: bool) -> LoadCounts {
+    for skipped in loaded.skipped.iter().take(SKIPPED_LOGGED) {
+        eprintln!("Skipped {skipped} while loading {source}: Rill does not hold this type yet");
+    }
+    if loaded.skipped.len() > SKIPPED_LOGGED {
+        eprintln!(
+            "... and {} more keys of types Rill does not hold yet",
+            loaded.skipped.len() - SKIPPED_LOGGED
+        );
+    }
+    let mut counts = LoadCounts {
+        skipped: loaded.skipped.len(),
+        ..LoadCounts::default()
+    };
     let mut st = engine.shared.state.lock();
     let now = crate::now_ms();
-    for k in keys {
+    for k in loaded.keys {
+        if !aof_base && k.expiry.is_some_and(|at| at < now) {
+            counts.expired += 1;
+            continue;
+        }
         let db = &mut st.keyspace.dbs[k.db];
         db.set(k.key.clone(), k.value, false);
         if let Some(at) = k.expiry {
             db.set_expiry(&k.key, at);
         }
         db.restore_access(&k.key, k.idle, k.freq, now);
+        counts.loaded += 1;
     }
+    st.persistence.save.lock().last_load = counts;
+    counts
 }

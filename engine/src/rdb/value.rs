@@ -87,6 +87,14 @@ pub fn omitted_by(value: &Value, version: u16) -> (usize, usize) {
     (counters, active)
 }
 
+/// Whether Rill holds values of RDB type `kind` (strings and streams, for now).
+pub fn holds(kind: u8) -> bool {
+    matches!(
+        kind,
+        TYPE_STRING | TYPE_STREAM_V1 | TYPE_STREAM_V2 | TYPE_STREAM_V3
+    )
+}
+
 /// Reads a value of RDB type `kind`.
 pub fn read(r: &mut Reader<'_>, kind: u8, limits: NodeLimits) -> Result<Value, BadFormat> {
     match kind {
