@@ -255,6 +255,12 @@ fn read_stream(r: &mut Reader<'_>, kind: u8, limits: NodeLimits) -> Result<Strea
         stream.entries_added = r.length()?;
     } else {
         stream.entries_added = stream.len();
+        if stream.is_empty() {
+            // Redis derives the first ID of an old-format stream by looking for its first
+            // entry, and an empty stream has none: it records the largest ID (XINFO shows
+            // 18446744073709551615-18446744073709551615 until the next XADD), and so does Rill.
+            stream.first_id = StreamId::MAX;
+        }
     }
     let groups = r.count(3)?;
     for _ in 0..groups {

@@ -108,6 +108,28 @@ pub fn redis_available() -> bool {
     found
 }
 
+/// A server fetched by `.ci/fetch-oracles` into `target/oracles` (`redis-6.2-server`,
+/// `valkey-8.1-server`): its path, or `None` with a loud skip (a failure under
+/// RILL_REQUIRE_REDIS=1).
+pub fn oracle(name: &str) -> Option<String> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let path = target.join("oracles").join(name);
+    if path.is_file() {
+        return Some(path.to_string_lossy().into_owned());
+    }
+    eprintln!(
+        "SKIPPED: {} is missing; run .ci/fetch-oracles",
+        path.display()
+    );
+    assert!(
+        std::env::var("RILL_REQUIRE_REDIS").as_deref() != Ok("1"),
+        "{name} is required (.ci/fetch-oracles)"
+    );
+    None
+}
+
 /// Starts `program` on a free port with `extra` arguments.
 /// Without a `--dir` in `extra`, it runs in a fresh temporary directory, so that no file of
 /// another run (a dump.rdb) is loaded and none is left behind in the source tree.

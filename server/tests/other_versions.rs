@@ -1,0 +1,322 @@
+//! Files and DUMP payloads crossing between Rill and servers other than Debian's Redis 7.0:
+//! Redis 6.2 (RDB version 9, the stream encoding of Redis 5 to 6.2: no lag counters) and
+//! Valkey 8.1 (RDB version 11, the stream encoding of Redis 7.2: consumers' active time).
+//! Both come from `.ci/fetch-oracles`.
+//!
+//! What 6.2 wrote is read by Rill as Redis 7.0 reads it (the counters 6.2 never kept are
+//! rebuilt the same way); what Rill writes with `rdb-write-version 9` / `11` loads there.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::resp::{oracle, redis_available, start, Conn, Resp};
+use common::BIN;
+
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rill-versions-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    dir
+}
+
+fn d(dir: &Path) -> &str {
+    dir.to_str().unwrap_or_default()
+}
+
+/// Streams in the shapes the encodings differ on: deletions (max deleted ID, first ID),
+/// a trim, groups before and after the deletions, PEL entries of several consumers, a
+/// consumer with nothing pending, an empty stream with a group; and strings.
+fn fill(c: &mut Conn) {
+    for line in [
+        "SET int 12345",
+        "SET text hello",
+        "XADD s 1-1 a 1 b 2",
+        "XADD s 1-2 a 3 b 4",
+        "XADD s 2-1 c x",
+        "XADD s 3-1 a 5 b 6",
+        "XADD s 4-1 a 7 b 8",
+        "XDEL s 1-2",
+        "XDEL s 4-1",
+        "XGROUP CREATE s g 0",
+        "XGROUP CREATE s h $",
+        "XGROUP CREATE s late 2-1",
+        "XREADGROUP GROUP g alice COUNT 2 STREAMS s >",
+        "XREADGROUP GROUP g bob COUNT 1 STREAMS s >",
+        "XGROUP CREATECONSUMER s g carol",
+        "XADD t * f v",
+        "XGROUP CREATE e g $ MKSTREAM",
+    ] {
+        let r = c.cmd(line);
+        assert!(!matches!(r, Resp::Error(_)), "{line}: {r:?}");
+    }
+    for i in 0..250 {
+        c.cmd(&format!(
+            "XADD t {}-1 f {i} g {}",
+            i + 10,
+            "y".repeat(i % 7)
+        ));
+    }
+    c.cmd("XTRIM t MAXLEN 230");
+}
+
+const KEYS: [&str; 5] = ["int", "text", "s", "t", "e"];
+
+/// What 6.2, 7.0 and Rill all answer alike: values and entries, and for groups their
+/// name, consumers, pending count and last-delivered ID; the PEL without idle times.
+fn common_view(c: &mut Conn, key: &str) -> Vec<Resp> {
+    let mut out = vec![c.cmd(&format!("TYPE {key}"))];
+    if out[0] != Resp::Simple("stream".into()) {
+        out.push(c.cmd(&format!("GET {key}")));
+        return out;
+    }
+    out.push(c.cmd(&format!("XRANGE {key} - +")));
+    out.push(c.cmd(&format!("XLEN {key}")));
+    if let Resp::Array(Some(groups)) = c.cmd(&format!("XINFO GROUPS {key}")) {
+        for group in groups {
+            out.push(only_fields(
+                group,
+                &["name", "consumers", "pending", "last-delivered-id"],
+            ));
+        }
+    }
+    out.push(mask_times(c.cmd(&format!("XPENDING {key} g - + 100"))));
+    out
+}
+
+/// The stream counters 7.0 added, as 7.0 derives them from a 6.2 file: entries-added,
+/// max-deleted-entry-id, recorded-first-entry-id, and each group's entries-read and lag.
+fn counters_view(c: &mut Conn, key: &str) -> Vec<Resp> {
+    let mut out = Vec::new();
+    if let Resp::Array(Some(info)) = c.cmd(&format!("XINFO STREAM {key}")) {
+        out.push(only_fields(
+            Resp::Array(Some(info)),
+            &[
+                "entries-added",
+                "max-deleted-entry-id",
+                "recorded-first-entry-id",
+                "last-generated-id",
+            ],
+        ));
+    }
+    if let Resp::Array(Some(groups)) = c.cmd(&format!("XINFO GROUPS {key}")) {
+        for group in groups {
+            out.push(only_fields(group, &["name", "entries-read", "lag"]));
+        }
+    }
+    out
+}
+
+/// A flat field/value reply reduced to `names`.
+fn only_fields(reply: Resp, names: &[&str]) -> Resp {
+    let Resp::Array(Some(fields)) = reply else {
+        return reply;
+    };
+    Resp::Array(Some(
+        fields
+            .chunks(2)
+            .filter(|p| matches!(&p[0], Resp::Bulk(Some(n)) if names.iter().any(|w| w.as_bytes() == n.as_slice())))
+            .flat_map(|p| p.to_vec())
+            .collect(),
+    ))
+}
+
+/// Clock readings (idle times, delivery, seen and active times) replaced by 0: an integer
+/// is a reading when it is a Unix time in ms, or an idle time in a PEL row.
+fn mask_times(reply: Resp) -> Resp {
+    match reply {
+        Resp::Int(n) if n > 1_000_000_000_000 => Resp::Int(0),
+        Resp::Array(Some(items)) => {
+            // An XPENDING row: [id, consumer, idle, count].
+            let row = items.len() == 4
+                && matches!(items[1], Resp::Bulk(_))
+                && matches!(items[2], Resp::Int(_))
+                && matches!(items[3], Resp::Int(_));
+            let mut items: Vec<Resp> = items.into_iter().map(mask_times).collect();
+            if row {
+                items[2] = Resp::Int(0);
+            }
+            Resp::Array(Some(items))
+        }
+        other => other,
+    }
+}
+
+fn full_view(c: &mut Conn, key: &str) -> Resp {
+    mask_times(c.cmd(&format!("XINFO STREAM {key} FULL")))
+}
+
+fn dump_all(c: &mut Conn) -> Vec<Vec<u8>> {
+    KEYS.iter()
+        .map(|k| match c.cmd(&format!("DUMP {k}")) {
+            Resp::Bulk(Some(p)) => p,
+            other => panic!("DUMP {k}: {other:?}"),
+        })
+        .collect()
+}
+
+fn restore_all(c: &mut Conn, payloads: &[Vec<u8>]) {
+    for (key, payload) in KEYS.iter().zip(payloads) {
+        let r = c.call(&[b"RESTORE", key.as_bytes(), b"0", payload]);
+        assert_eq!(r, Resp::Simple("OK".into()), "RESTORE {key}");
+    }
+}
+
+#[test]
+fn redis_6_2_files_and_payloads_load_in_rill_as_in_redis_7_0_and_back() {
+    let Some(redis62) = oracle("redis-6.2-server") else {
+        return;
+    };
+    if !redis_available() {
+        return;
+    }
+    // 6.2 writes a snapshot and payloads.
+    let dir = scratch("from-6.2");
+    let old = start(&redis62, &["--dir", d(&dir), "--save", ""]);
+    let mut o = Conn::new(old.port);
+    fill(&mut o);
+    let old_view: Vec<_> = KEYS.iter().map(|k| common_view(&mut o, k)).collect();
+    let payloads = dump_all(&mut o);
+    assert_eq!(o.cmd("SAVE"), Resp::Simple("OK".into()));
+    drop(old);
+    let file = std::fs::read(dir.join("dump.rdb")).unwrap_or_default();
+    assert!(file.starts_with(b"REDIS0009"));
+
+    // Redis 7.0 and Rill read the file alike, counters included.
+    let redis = start("redis-server", &["--dir", d(&dir), "--save", ""]);
+    let mut r = Conn::new(redis.port);
+    let rill = start(BIN, &["--dir", d(&dir), "--save", ""]);
+    let mut c = Conn::new(rill.port);
+    for (i, key) in KEYS.iter().enumerate() {
+        assert_eq!(common_view(&mut c, key), old_view[i], "{key} from the file");
+        assert_eq!(
+            counters_view(&mut c, key),
+            counters_view(&mut r, key),
+            "{key} counters"
+        );
+    }
+    // And the payloads, restored into empty databases.
+    for conn in [&mut r, &mut c] {
+        assert_eq!(conn.cmd("FLUSHALL"), Resp::Simple("OK".into()));
+        restore_all(conn, &payloads);
+    }
+    for (i, key) in KEYS.iter().enumerate() {
+        assert_eq!(
+            common_view(&mut c, key),
+            old_view[i],
+            "{key} from its payload"
+        );
+        assert_eq!(
+            counters_view(&mut c, key),
+            counters_view(&mut r, key),
+            "{key} counters"
+        );
+    }
+    drop(redis);
+    drop(rill);
+
+    // Rill writes version 9: 6.2 loads the file and restores the payloads.
+    let back = scratch("to-6.2");
+    let rill = start(BIN, &["--dir", d(&back), "--rdb-write-version", "9"]);
+    let mut c = Conn::new(rill.port);
+    fill(&mut c);
+    let rill_view: Vec<_> = KEYS.iter().map(|k| common_view(&mut c, k)).collect();
+    let payloads = dump_all(&mut c);
+    assert_eq!(c.cmd("SAVE"), Resp::Simple("OK".into()));
+    drop(rill);
+    let old = start(&redis62, &["--dir", d(&back), "--save", ""]);
+    let mut o = Conn::new(old.port);
+    for (i, key) in KEYS.iter().enumerate() {
+        assert_eq!(
+            common_view(&mut o, key),
+            rill_view[i],
+            "{key} in 6.2 from Rill's file"
+        );
+    }
+    assert_eq!(o.cmd("FLUSHALL"), Resp::Simple("OK".into()));
+    restore_all(&mut o, &payloads);
+    for (i, key) in KEYS.iter().enumerate() {
+        assert_eq!(
+            common_view(&mut o, key),
+            rill_view[i],
+            "{key} in 6.2 from Rill's payload"
+        );
+    }
+    drop(old);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&back);
+}
+
+#[test]
+fn valkey_8_1_files_and_payloads_cross_with_xinfo_stream_full_intact() {
+    let Some(valkey) = oracle("valkey-8.1-server") else {
+        return;
+    };
+    let dir = scratch("from-valkey");
+    let other = start(&valkey, &["--dir", d(&dir), "--save", ""]);
+    let mut v = Conn::new(other.port);
+    fill(&mut v);
+    let valkey_full: Vec<_> = ["s", "t", "e"]
+        .iter()
+        .map(|k| full_view(&mut v, k))
+        .collect();
+    let payloads = dump_all(&mut v);
+    assert_eq!(v.cmd("SAVE"), Resp::Simple("OK".into()));
+    drop(other);
+    assert!(std::fs::read(dir.join("dump.rdb"))
+        .unwrap_or_default()
+        .starts_with(b"REDIS0011"));
+    let rill = start(BIN, &["--dir", d(&dir), "--save", ""]);
+    let mut c = Conn::new(rill.port);
+    for (i, key) in ["s", "t", "e"].iter().enumerate() {
+        assert_eq!(
+            full_view(&mut c, key),
+            valkey_full[i],
+            "{key} from Valkey's file"
+        );
+    }
+    assert_eq!(c.cmd("FLUSHALL"), Resp::Simple("OK".into()));
+    restore_all(&mut c, &payloads);
+    for (i, key) in ["s", "t", "e"].iter().enumerate() {
+        assert_eq!(
+            full_view(&mut c, key),
+            valkey_full[i],
+            "{key} from Valkey's payload"
+        );
+    }
+    drop(rill);
+
+    // Rill writes version 11: Valkey loads it with the same XINFO STREAM FULL.
+    let back = scratch("to-valkey");
+    let rill = start(BIN, &["--dir", d(&back), "--rdb-write-version", "11"]);
+    let mut c = Conn::new(rill.port);
+    fill(&mut c);
+    let rill_full: Vec<_> = ["s", "t", "e"]
+        .iter()
+        .map(|k| full_view(&mut c, k))
+        .collect();
+    let payloads = dump_all(&mut c);
+    assert_eq!(c.cmd("SAVE"), Resp::Simple("OK".into()));
+    drop(rill);
+    let other = start(&valkey, &["--dir", d(&back), "--save", ""]);
+    let mut v = Conn::new(other.port);
+    for (i, key) in ["s", "t", "e"].iter().enumerate() {
+        assert_eq!(
+            full_view(&mut v, key),
+            rill_full[i],
+            "{key} in Valkey from Rill's file"
+        );
+    }
+    assert_eq!(v.cmd("FLUSHALL"), Resp::Simple("OK".into()));
+    restore_all(&mut v, &payloads);
+    for (i, key) in ["s", "t", "e"].iter().enumerate() {
+        assert_eq!(
+            full_view(&mut v, key),
+            rill_full[i],
+            "{key} in Valkey from Rill's payload"
+        );
+    }
+    drop(other);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&back);
+}
