@@ -152,7 +152,7 @@ impl<'a> Reader<'a> {
                 let compressed = usize::try_from(compressed).map_err(|_| BadFormat("lzf"))?;
                 // LZF expands at most about 256 times (a 2-byte reference makes 264 bytes):
                 // a claimed length beyond that is a lie, refused before allocating it.
-                if plain > (compressed as u64).saturating_mul(300) + 64 {
+                if plain > (compressed as u64).saturating_mul(300).saturating_add(64) {
                     return Err(BadFormat("lzf length out of proportion"));
                 }
                 let input = self.bytes(compressed)?;
