@@ -407,14 +407,11 @@ class Server:
             data = workdir / f"{label.lower()}-data"
             data.mkdir(exist_ok=True)
             args += ["--dir", str(data), "--appendonly", "yes", "--appendfsync", appendfsync]
-        if is_redis_binary(binary):
-            # No snapshots: only the AOF when asked for, like rill-server.
-            args += ["--save", ""]
-            if appendfsync:
-                # Rill writes AOF bases as commands; so does Redis then.
-                args += ["--aof-use-rdb-preamble", "no"]
-            else:
-                args += ["--appendonly", "no"]
+        # No automatic snapshots on either side: a save point firing in one server's run
+        # would measure the save, not the workload.
+        args += ["--save", ""]
+        if is_redis_binary(binary) and not appendfsync:
+            args += ["--appendonly", "no"]
         self.args = args
         self.log_path = workdir / f"{label.lower()}-{self.port}.log"
         self.log = open(self.log_path, "wb")

@@ -36,6 +36,25 @@ pub struct Persistence {
     pub rewrite: Arc<Mutex<rewrite::RewriteStatus>>,
     /// RDB snapshots, running and past; shared with the thread running one.
     pub save: Arc<Mutex<crate::rdb::save::SaveStatus>>,
+    /// The pauses background snapshots (rewrites, BGSAVE) took.
+    pub pauses: SnapshotPauses,
+}
+
+/// What INFO reports for background snapshots in the words Redis uses for its fork.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SnapshotPauses {
+    /// Microseconds the engine was held for the last snapshot (`latest_fork_usec`).
+    pub last_us: u64,
+    /// Snapshots taken (`total_forks`).
+    pub count: u64,
+}
+
+impl SnapshotPauses {
+    /// Records a snapshot whose pause began at `started`.
+    pub fn record(&mut self, started: std::time::Instant) {
+        self.last_us = started.elapsed().as_micros() as u64;
+        self.count += 1;
+    }
 }
 
 impl Default for Persistence {
@@ -46,6 +65,7 @@ impl Default for Persistence {
             save: Arc::new(Mutex::new(crate::rdb::save::SaveStatus::new(
                 crate::now_ms() / 1000,
             ))),
+            pauses: SnapshotPauses::default(),
         }
     }
 }

@@ -43,11 +43,6 @@ pub struct RewriteStatus {
     pub consecutive_failures: u64,
     /// When the last rewrite failed.
     pub last_failure: Option<Instant>,
-    /// Microseconds the engine was held for the last snapshot (INFO `latest_fork_usec`, the
-    /// pause Redis reports for its fork).
-    pub last_pause_us: u64,
-    /// Snapshots taken (INFO `total_forks`).
-    pub snapshots: u64,
 }
 
 impl Default for RewriteStatus {
@@ -61,8 +56,6 @@ impl Default for RewriteStatus {
             completed: 0,
             consecutive_failures: 0,
             last_failure: None,
-            last_pause_us: 0,
-            snapshots: 0,
         }
     }
 }
@@ -149,14 +142,13 @@ pub fn start(state: &mut State, target: &Target) -> Result<(), Refused> {
         }
     };
     let snapshot = Snapshot::take(state);
+    state.persistence.pauses.record(paused);
     let cancel = Arc::new(AtomicBool::new(false));
     {
         let mut s = status.lock();
         s.running_since = Some(Instant::now());
         s.cancel = Some(cancel.clone());
         s.scheduled = false;
-        s.last_pause_us = paused.elapsed().as_micros() as u64;
-        s.snapshots += 1;
     }
     let incremental_fsync = state.config.get("aof-rewrite-incremental-fsync") != Some("no");
     let job = Job {

@@ -101,11 +101,14 @@ fn start_transfer(ctx: &mut Ctx, fullresync: Option<String>) -> Reply {
             "ERR Rill does not replicate: it sends a snapshot only to a client that asks for it alone (REPLCONF rdb-only 1, as redis-cli --rdb does)",
         );
     }
+    let paused = std::time::Instant::now();
     let snapshot = if conf.functions_only {
         Snapshot::empty()
     } else {
         Snapshot::take(ctx.state)
     };
+    // Redis forks for this snapshot; INFO reports Rill's pause the same way.
+    ctx.state.persistence.pauses.record(paused);
     let mark = conf
         .eof
         .then(|| hex_id(ctx, &format!("eof-mark-{}", super::info::now_us())));

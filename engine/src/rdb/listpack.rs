@@ -14,6 +14,48 @@ pub enum Element<'a> {
     Int(i64),
 }
 
+/// An element's text without allocating: a string as it is in the listpack, an integer's
+/// decimal digits in place.
+#[derive(Debug, Clone, Copy)]
+pub enum Text<'a> {
+    /// A string element.
+    Str(&'a [u8]),
+    /// An integer's digits.
+    Int {
+        /// The decimal text, left-aligned.
+        digits: [u8; 20],
+        /// How many bytes of `digits` it takes.
+        len: u8,
+    },
+}
+
+impl Text<'_> {
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Text::Str(s) => s,
+            Text::Int { digits, len } => &digits[..*len as usize],
+        }
+    }
+}
+
+impl<'a> Element<'a> {
+    /// The element's text, borrowed or formatted in place.
+    pub fn text(self) -> Text<'a> {
+        match self {
+            Element::Str(s) => Text::Str(s),
+            Element::Int(n) => {
+                let mut digits = [0u8; 20];
+                let mut cursor = std::io::Cursor::new(&mut digits[..]);
+                // An i64 has at most 20 characters: this cannot fail.
+                let _ = std::io::Write::write_fmt(&mut cursor, format_args!("{n}"));
+                let len = cursor.position() as u8;
+                Text::Int { digits, len }
+            }
+        }
+    }
+}
+
 impl Element<'_> {
     /// The element as Redis hands it out: an integer's decimal text.
     pub fn to_bytes(self) -> Vec<u8> {
@@ -173,6 +215,36 @@ pub struct Builder {
     count: usize,
 }
 
+/// The integer `s` is the canonical decimal text of (no sign on 0, no leading zeros, no
+/// `+`, within i64), as Redis's string2ll decides; parsed without allocating.
+fn canonical_int(s: &[u8]) -> Option<i64> {
+    let (negative, digits) = match s.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, s),
+    };
+    match digits {
+        [] => return None,
+        [b'0'] if !negative => return Some(0),
+        [b'0', ..] => return None,
+        _ if digits.len() > 19 => return None,
+        _ => {}
+    }
+    let mut n: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        let d = i64::from(d - b'0');
+        n = n.checked_mul(10)?;
+        n = if negative {
+            n.checked_sub(d)?
+        } else {
+            n.checked_add(d)?
+        };
+    }
+    Some(n)
+}
+
 impl Builder {
     /// An empty listpack.
     pub fn new() -> Builder {
@@ -206,14 +278,9 @@ impl Builder {
 
     /// Appends a string (as an integer when it is one's canonical text, as Redis does).
     pub fn string(&mut self, s: &[u8]) {
-        if s.len() <= 20 {
-            if let Some(n) = std::str::from_utf8(s).ok().and_then(|t| {
-                let n: i64 = t.parse().ok()?;
-                (n.to_string() == t).then_some(n)
-            }) {
-                self.int(n);
-                return;
-            }
+        if let Some(n) = canonical_int(s) {
+            self.int(n);
+            return;
         }
         let start = self.body.len();
         if s.len() < 64 {
@@ -251,6 +318,27 @@ impl Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonical_integers_are_what_redis_stores_as_integers() {
+        for (text, expected) in [
+            ("0", Some(0)),
+            ("-1", Some(-1)),
+            ("123", Some(123)),
+            ("9223372036854775807", Some(i64::MAX)),
+            ("-9223372036854775808", Some(i64::MIN)),
+            ("9223372036854775808", None),
+            ("-0", None),
+            ("007", None),
+            ("+5", None),
+            ("", None),
+            ("-", None),
+            ("1a", None),
+            (" 1", None),
+        ] {
+            assert_eq!(canonical_int(text.as_bytes()), expected, "{text:?}");
+        }
+    }
 
     #[test]
     fn elements_round_trip() {

@@ -9,6 +9,7 @@ const MAX_LITERAL: usize = 32;
 const MAX_REF: usize = 264;
 /// Farthest a back-reference reaches.
 const MAX_OFFSET: usize = 8192;
+/// The largest match-finding table: 2^14 positions.
 const HASH_BITS: u32 = 14;
 
 /// Decompresses `input` into exactly `out_len` bytes; `None` when the data is not valid LZF
@@ -40,10 +41,14 @@ pub fn decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
                 return None;
             }
             let start = out.len() - offset;
-            // Overlapping copies repeat bytes: copy one at a time.
-            for k in 0..len {
-                let b = out[start + k];
-                out.push(b);
+            if offset >= len {
+                out.extend_from_within(start..start + len);
+            } else {
+                // Overlapping copies repeat bytes: copy one at a time.
+                for k in 0..len {
+                    let b = out[start + k];
+                    out.push(b);
+                }
             }
         }
     }
@@ -54,12 +59,16 @@ pub fn decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
 /// then stores the string as it is).
 pub fn compress(input: &[u8], max_len: usize) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(max_len);
-    let mut table = vec![0usize; 1 << HASH_BITS];
+    // The table only guides the search for matches (any table gives valid LZF): sized to
+    // the input, so compressing many small strings (stream nodes) does not spend its time
+    // clearing a large table for each.
+    let bits = (usize::BITS - input.len().leading_zeros()).clamp(8, HASH_BITS);
+    let mut table = vec![0u32; 1 << bits];
     let mut literal_start = 0;
     let mut i = 0;
     let hash = |p: usize| -> usize {
         let v = (input[p] as u32) << 16 | (input[p + 1] as u32) << 8 | input[p + 2] as u32;
-        (v.wrapping_mul(2_654_435_761) >> (32 - HASH_BITS)) as usize
+        (v.wrapping_mul(2_654_435_761) >> (32 - bits)) as usize
     };
     let flush_literals = |out: &mut Vec<u8>, from: usize, to: usize| {
         let mut start = from;
@@ -72,8 +81,10 @@ pub fn compress(input: &[u8], max_len: usize) -> Option<Vec<u8>> {
     };
     while i + 2 < input.len() {
         let h = hash(i);
-        let candidate = table[h];
-        table[h] = i + 1;
+        let candidate = table[h] as usize;
+        // Positions past u32 are not remembered (strings that long are not compressed
+        // in one piece by Redis either; they still compress, with fewer matches).
+        table[h] = u32::try_from(i + 1).unwrap_or(0);
         if candidate > 0 {
             let reference = candidate - 1;
             let offset = i - reference;

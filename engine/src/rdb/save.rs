@@ -130,7 +130,9 @@ pub fn start_background(state: &mut State, now_ms: u64) -> Result<(), String> {
     if status.lock().running.is_some() {
         return Err("Background save already in progress".into());
     }
+    let paused = Instant::now();
     let snapshot = Snapshot::take(state);
+    state.persistence.pauses.record(paused);
     let (target, opts) = (path(&state.config), options(&state.config, false));
     let dirty = state.stats.dirty;
     {

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 
 use super::encoding::{write_length, write_millis, write_string, BadFormat, Reader};
-use super::listpack::{self, Element};
+use super::listpack::{self, Element, Text};
 use crate::group::{Consumer, ConsumerGroup, PendingEntry};
 use crate::keyspace::Value;
 use crate::stream::{NodeLimits, Stream};
@@ -125,11 +125,16 @@ fn write_stream(
     compress: bool,
     spill: &mut Spill<'_>,
 ) -> std::io::Result<()> {
-    let entries: Vec<_> = stream.range(StreamId::MIN, StreamId::MAX, false).collect();
-    let chunks: Vec<_> = entries.chunks(NODE_ENTRIES).collect();
-    write_length(out, chunks.len() as u64);
-    for chunk in chunks {
-        let master = chunk[0];
+    let nodes = (stream.len() as usize).div_ceil(NODE_ENTRIES);
+    write_length(out, nodes as u64);
+    let mut entries = stream.range(StreamId::MIN, StreamId::MAX, false);
+    let mut chunk = Vec::with_capacity(NODE_ENTRIES);
+    for _ in 0..nodes {
+        chunk.clear();
+        chunk.extend(entries.by_ref().take(NODE_ENTRIES));
+        let Some(&master) = chunk.first() else {
+            break;
+        };
         let master_fields: Vec<&[u8]> = master.fields().map(|(f, _)| f).collect();
         let mut lp = listpack::Builder::new();
         lp.int(chunk.len() as i64);
@@ -139,7 +144,7 @@ fn write_stream(
             lp.string(f);
         }
         lp.int(0);
-        for entry in chunk {
+        for entry in &chunk {
             let same = entry.field_count() == master_fields.len()
                 && entry
                     .fields()
@@ -349,7 +354,7 @@ fn read_node(
     }
     let mut master_fields = Vec::new();
     for _ in 0..master_count {
-        master_fields.push(next()?.to_bytes());
+        master_fields.push(next()?.text());
     }
     if next()?.as_int()? != 0 {
         return Err(BadFormat("bad stream master entry terminator"));
@@ -360,19 +365,21 @@ fn read_node(
         let ms = master.ms.wrapping_add(next()?.as_int()? as u64);
         let seq = master.seq.wrapping_add(next()?.as_int()? as u64);
         let id = StreamId::new(ms, seq);
-        let mut fields: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut fields: Vec<(Text<'_>, Text<'_>)> = Vec::new();
         if flags & FLAG_SAME_FIELDS != 0 {
+            fields.reserve(master_fields.len());
             for f in &master_fields {
-                fields.push((f.clone(), next()?.to_bytes()));
+                fields.push((*f, next()?.text()));
             }
         } else {
             let n = next()?.as_int()?;
             if n < 0 || n as usize > elements.len() {
                 return Err(BadFormat("bad stream entry field count"));
             }
+            fields.reserve(n as usize);
             for _ in 0..n {
-                let f = next()?.to_bytes();
-                fields.push((f, next()?.to_bytes()));
+                let f = next()?.text();
+                fields.push((f, next()?.text()));
             }
         }
         let lp_count = next()?.as_int()?;
