@@ -1,7 +1,7 @@
 //! The append-only log, as an operator relies on it: `appendonly yes` keeps every
 //! acknowledged write through SIGKILL, and Redis 7.0 and Rill open each other's directories.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,18 +9,11 @@ use std::time::Duration;
 
 mod common;
 
-use common::{call, connect, free_port, start_command, Server, BIN};
+use common::{call, connect, free_port, scratch, start_command, Server, BIN};
 
 /// The tests of this file start and kill servers in quick succession; run one at a time so
 /// that one test's free port is never another's server.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rill-aof-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
-    dir
-}
 
 fn spawn(program: &str, args: &[&str], port: u16) -> Server {
     let mut command = Command::new(program);

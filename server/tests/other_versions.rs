@@ -8,21 +8,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
 use common::resp::{oracle, redis_available, start, Conn, Resp};
-use common::BIN;
-
-fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rill-versions-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
-    dir
-}
-
-fn d(dir: &Path) -> &str {
-    dir.to_str().unwrap_or_default()
-}
+use common::{d, scratch, BIN};
 
 /// Streams in the shapes the encodings differ on: deletions (max deleted ID, first ID),
 /// a trim, groups before and after the deletions, PEL entries of several consumers, a
@@ -252,71 +239,128 @@ fn valkey_8_1_files_and_payloads_cross_with_xinfo_stream_full_intact() {
     let Some(valkey) = oracle("valkey-8.1-server") else {
         return;
     };
-    let dir = scratch("from-valkey");
-    let other = start(&valkey, &["--dir", d(&dir), "--save", ""]);
-    let mut v = Conn::new(other.port);
-    fill(&mut v);
-    let valkey_full: Vec<_> = ["s", "t", "e"]
-        .iter()
-        .map(|k| full_view(&mut v, k))
-        .collect();
-    let payloads = dump_all(&mut v);
-    assert_eq!(v.cmd("SAVE"), Resp::Simple("OK".into()));
-    drop(other);
-    assert!(std::fs::read(dir.join("dump.rdb"))
-        .unwrap_or_default()
-        .starts_with(b"REDIS0011"));
-    let rill = start(BIN, &["--dir", d(&dir), "--save", ""]);
-    let mut c = Conn::new(rill.port);
-    for (i, key) in ["s", "t", "e"].iter().enumerate() {
-        assert_eq!(
-            full_view(&mut c, key),
-            valkey_full[i],
-            "{key} from Valkey's file"
-        );
-    }
-    assert_eq!(c.cmd("FLUSHALL"), Resp::Simple("OK".into()));
-    restore_all(&mut c, &payloads);
-    for (i, key) in ["s", "t", "e"].iter().enumerate() {
-        assert_eq!(
-            full_view(&mut c, key),
-            valkey_full[i],
-            "{key} from Valkey's payload"
-        );
-    }
-    drop(rill);
+    cross_with_full_view("from-valkey", (&valkey, &[]), (BIN, &[]), b"REDIS0011");
+    cross_with_full_view(
+        "to-valkey",
+        (BIN, &["--rdb-write-version", "11"]),
+        (&valkey, &[]),
+        b"REDIS0011",
+    );
+}
 
-    // Rill writes version 11: Valkey loads it with the same XINFO STREAM FULL.
-    let back = scratch("to-valkey");
-    let rill = start(BIN, &["--dir", d(&back), "--rdb-write-version", "11"]);
-    let mut c = Conn::new(rill.port);
-    fill(&mut c);
-    let rill_full: Vec<_> = ["s", "t", "e"]
-        .iter()
-        .map(|k| full_view(&mut c, k))
-        .collect();
-    let payloads = dump_all(&mut c);
-    assert_eq!(c.cmd("SAVE"), Resp::Simple("OK".into()));
-    drop(rill);
-    let other = start(&valkey, &["--dir", d(&back), "--save", ""]);
-    let mut v = Conn::new(other.port);
-    for (i, key) in ["s", "t", "e"].iter().enumerate() {
+/// The streams `writer` (a program and its arguments) holds after [`fill`] reach `reader`
+/// through its dump.rdb (which starts with `header`) and through DUMP payloads, with the
+/// same XINFO STREAM FULL (times masked).
+fn cross_with_full_view(
+    tag: &str,
+    writer: (&str, &[&str]),
+    reader: (&str, &[&str]),
+    header: &[u8],
+) {
+    const STREAMS: [&str; 3] = ["s", "t", "e"];
+    let dir = scratch(tag);
+    let mut args = vec!["--dir", d(&dir), "--save", ""];
+    args.extend_from_slice(writer.1);
+    let server = start(writer.0, &args);
+    let mut w = Conn::new(server.port);
+    fill(&mut w);
+    let expected: Vec<_> = STREAMS.iter().map(|k| full_view(&mut w, k)).collect();
+    let payloads = dump_all(&mut w);
+    assert_eq!(w.cmd("SAVE"), Resp::Simple("OK".into()));
+    drop(server);
+    let file = std::fs::read(dir.join("dump.rdb")).unwrap_or_default();
+    assert!(
+        file.starts_with(header),
+        "{tag}: {:?}",
+        &file[..9.min(file.len())]
+    );
+    let mut args = vec!["--dir", d(&dir), "--save", ""];
+    args.extend_from_slice(reader.1);
+    let server = start(reader.0, &args);
+    let mut r = Conn::new(server.port);
+    for (i, key) in STREAMS.iter().enumerate() {
         assert_eq!(
-            full_view(&mut v, key),
-            rill_full[i],
-            "{key} in Valkey from Rill's file"
+            full_view(&mut r, key),
+            expected[i],
+            "{tag}: {key} from the file"
         );
     }
-    assert_eq!(v.cmd("FLUSHALL"), Resp::Simple("OK".into()));
-    restore_all(&mut v, &payloads);
-    for (i, key) in ["s", "t", "e"].iter().enumerate() {
+    assert_eq!(r.cmd("FLUSHALL"), Resp::Simple("OK".into()));
+    restore_all(&mut r, &payloads);
+    for (i, key) in STREAMS.iter().enumerate() {
         assert_eq!(
-            full_view(&mut v, key),
-            rill_full[i],
-            "{key} in Valkey from Rill's payload"
+            full_view(&mut r, key),
+            expected[i],
+            "{tag}: {key} from its payload"
         );
     }
-    drop(other);
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
-    let _ = std::fs::remove_dir_all(&back);
+}
+
+/// The situations of Redis's own "Loading from legacy persistence" stream tests, dumped by
+/// the real old servers: a Redis 6.2 stream with deletions (its counters must be rebuilt)
+/// and a Redis 7.0 stream whose consumers have one time each (7.2 on loads it as both the
+/// seen and the active time). Restored into Rill and into Valkey 8.1 (7.2's stream
+/// semantics), XINFO STREAM FULL must be identical, times included: they come from the
+/// payload.
+#[test]
+fn legacy_payloads_restore_as_a_7_2_server_restores_them() {
+    let (Some(redis62), Some(valkey)) = (oracle("redis-6.2-server"), oracle("valkey-8.1-server"))
+    else {
+        return;
+    };
+    if !redis_available() {
+        return;
+    }
+    let scenarios: [(&str, &[&str]); 2] = [
+        (
+            redis62.as_str(),
+            &[
+                "XADD x 1-1 data a",
+                "XADD x 1-2 data b",
+                "XADD x 1-3 data c",
+                "XADD x 1-4 data d",
+                "XADD x 1-5 data e",
+                "XDEL x 1-2",
+                "XDEL x 1-3",
+                "XGROUP CREATE x g1 0",
+                "XREADGROUP GROUP g1 Alice COUNT 1 STREAMS x >",
+            ],
+        ),
+        (
+            "redis-server",
+            &[
+                "XADD x 1-1 data a",
+                "XADD x 1-2 data b",
+                "XGROUP CREATE x g1 0",
+                "XADD x 1-3 data c",
+                "XREADGROUP GROUP g1 Alice COUNT 1 STREAMS x >",
+                "XREADGROUP GROUP g1 Bob COUNT 1 STREAMS x >",
+            ],
+        ),
+    ];
+    let rill = start(BIN, &["--save", ""]);
+    let mut c = Conn::new(rill.port);
+    let other = start(&valkey, &["--save", ""]);
+    let mut v = Conn::new(other.port);
+    for (program, commands) in scenarios {
+        let old = start(program, &["--save", ""]);
+        let mut o = Conn::new(old.port);
+        for line in commands {
+            assert!(!matches!(o.cmd(line), Resp::Error(_)), "{program}: {line}");
+        }
+        let Resp::Bulk(Some(payload)) = o.cmd("DUMP x") else {
+            panic!("{program}: DUMP x");
+        };
+        drop(old);
+        for conn in [&mut c, &mut v] {
+            conn.cmd("DEL x");
+            let r = conn.call(&[b"RESTORE", b"x", b"0", &payload]);
+            assert_eq!(r, Resp::Simple("OK".into()), "{program}");
+        }
+        let full = c.cmd("XINFO STREAM x FULL");
+        assert_eq!(full, v.cmd("XINFO STREAM x FULL"), "{program}'s payload");
+        assert!(matches!(full, Resp::Array(Some(_))));
+    }
 }

@@ -3,25 +3,13 @@
 //! `rdb-write-version 10`) and Rill loads Redis's, SHUTDOWN saves or not as Redis does, and a
 //! damaged file stops the start naming the file.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 mod common;
 
 use common::resp::{redis_available, start, Conn, Resp};
-use common::BIN;
-
-fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rill-rdb-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
-    dir
-}
-
-fn d(dir: &Path) -> &str {
-    dir.to_str().unwrap_or_default()
-}
+use common::{d, scratch, BIN};
 
 fn fill(c: &mut Conn) {
     for line in [

@@ -58,6 +58,19 @@ pub fn start_command(mut command: Command, host: &str, port: u16) -> Server {
     server
 }
 
+/// A fresh, empty scratch directory named after `tag` (and this test process).
+pub fn scratch(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rill-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    dir
+}
+
+/// A directory as a command-line argument.
+pub fn d(dir: &std::path::Path) -> &str {
+    dir.to_str().unwrap_or_default()
+}
+
 /// A fresh, empty working directory for the server on `port`.
 pub fn work_dir(port: u16) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("rill-cwd-{}-{port}", std::process::id()));
