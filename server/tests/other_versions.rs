@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::resp::{oracle, redis_available, start, Conn, Resp};
+use common::resp::{mask_clock_readings, oracle, redis_available, start, Conn, Resp};
 use common::{d, scratch, BIN};
 
 /// Streams in the shapes the encodings differ on: deletions (max deleted ID, first ID),
@@ -67,7 +67,9 @@ fn common_view(c: &mut Conn, key: &str) -> Vec<Resp> {
             ));
         }
     }
-    out.push(mask_times(c.cmd(&format!("XPENDING {key} g - + 100"))));
+    out.push(mask_clock_readings(
+        c.cmd(&format!("XPENDING {key} g - + 100")),
+    ));
     out
 }
 
@@ -108,29 +110,8 @@ fn only_fields(reply: Resp, names: &[&str]) -> Resp {
     ))
 }
 
-/// Clock readings (idle times, delivery, seen and active times) replaced by 0: an integer
-/// is a reading when it is a Unix time in ms, or an idle time in a PEL row.
-fn mask_times(reply: Resp) -> Resp {
-    match reply {
-        Resp::Int(n) if n > 1_000_000_000_000 => Resp::Int(0),
-        Resp::Array(Some(items)) => {
-            // An XPENDING row: [id, consumer, idle, count].
-            let row = items.len() == 4
-                && matches!(items[1], Resp::Bulk(_))
-                && matches!(items[2], Resp::Int(_))
-                && matches!(items[3], Resp::Int(_));
-            let mut items: Vec<Resp> = items.into_iter().map(mask_times).collect();
-            if row {
-                items[2] = Resp::Int(0);
-            }
-            Resp::Array(Some(items))
-        }
-        other => other,
-    }
-}
-
 fn full_view(c: &mut Conn, key: &str) -> Resp {
-    mask_times(c.cmd(&format!("XINFO STREAM {key} FULL")))
+    mask_clock_readings(c.cmd(&format!("XINFO STREAM {key} FULL")))
 }
 
 fn dump_all(c: &mut Conn) -> Vec<Vec<u8>> {

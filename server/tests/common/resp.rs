@@ -93,6 +93,27 @@ impl Conn {
     }
 }
 
+/// Clock readings (idle times, delivery, seen and active times) replaced by 0: an integer
+/// is a reading when it is a Unix time in ms, or an idle time in a PEL row.
+pub fn mask_clock_readings(reply: Resp) -> Resp {
+    match reply {
+        Resp::Int(n) if n > 1_000_000_000_000 => Resp::Int(0),
+        Resp::Array(Some(items)) => {
+            // An XPENDING row: [id, consumer, idle, count].
+            let row = items.len() == 4
+                && matches!(items[1], Resp::Bulk(_))
+                && matches!(items[2], Resp::Int(_))
+                && matches!(items[3], Resp::Int(_));
+            let mut items: Vec<Resp> = items.into_iter().map(mask_clock_readings).collect();
+            if row {
+                items[2] = Resp::Int(0);
+            }
+            Resp::Array(Some(items))
+        }
+        other => other,
+    }
+}
+
 /// Whether redis-server is installed; skips loudly, or fails under RILL_REQUIRE_REDIS=1.
 pub fn redis_available() -> bool {
     let found = std::env::var_os("PATH").is_some_and(|paths| {
