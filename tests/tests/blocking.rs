@@ -281,7 +281,7 @@ fn plain_xread_stays_blocked_across_del_and_set_and_is_served_by_a_new_stream() 
 }
 
 #[test]
-fn history_reads_do_not_count_as_writes() {
+fn history_reads_do_not_count_as_writes_unless_they_create_a_consumer() {
     let rill = server();
     let mut c = connect(&rill);
     call(&mut c, "XADD s 1-1 f v");
@@ -293,6 +293,13 @@ fn history_reads_do_not_count_as_writes() {
     }
     let after = info_field(&mut c, "persistence", "rdb_changes_since_last_save");
     assert_eq!(before, after);
+    // A history read by a consumer the group does not know creates it: that is a change.
+    call(&mut c, "XREADGROUP GROUP g newcomer STREAMS s 0");
+    let created = info_field(&mut c, "persistence", "rdb_changes_since_last_save");
+    assert_eq!(
+        created.parse::<u64>().unwrap_or(0),
+        after.parse::<u64>().unwrap_or(0) + 1
+    );
     // ...but they do count as deliveries.
     let pending = call(&mut c, "XPENDING s g - + 10");
     let Reply::Array(rows) = &pending else {

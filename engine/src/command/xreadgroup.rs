@@ -167,6 +167,7 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, Vec<Repl
     let mut effects = Vec::new();
     let mut served = Vec::new();
     let mut delivered_new = false;
+    let mut consumers_created = 0;
     for (key, start) in read.keys.iter().zip(from) {
         let Ok(Some(stream)) = ctx.stream_mut(key) else {
             continue;
@@ -176,6 +177,9 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, Vec<Repl
         };
         let created = !group.consumers.contains_key(&read.consumer);
         group.touch_consumer(&read.consumer, now);
+        // A new consumer is a change even when the read delivers nothing (a history read
+        // by a consumer the group did not know), as in Redis.
+        consumers_created += u64::from(created);
         if journaled && created {
             effects.push(crate::propagate::consumer_effect(
                 key,
@@ -230,6 +234,7 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, Vec<Repl
         // History reads change nothing a snapshot keeps; new deliveries do.
         ctx.state.stats.dirty += 1;
     }
+    ctx.state.stats.dirty += consumers_created;
     for effect in effects {
         ctx.propagate(effect);
     }
