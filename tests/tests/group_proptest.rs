@@ -19,8 +19,8 @@
 //!   lag rules for tombstones and trimmed heads (redis/redis#13338, #13473, #13958);
 //! - the same two fields for a group whose counter came from an arbitrary `ENTRIESREAD` while it
 //!   sat below the stream's first entry (or the stream was empty): 7.0 keeps incrementing such a
-//!   counter, the fixed releases re-estimate it (#13958). `ENTRIESREAD` at or above the first
-//!   entry, and exact ones, stay compared;
+//!   counter, the fixed releases re-estimate it (#13958); or above the stream's entries-added,
+//!   which Redis 8.2.2 on lowers to it. Other `ENTRIESREAD`s, and exact ones, stay compared;
 //! - consumer creation: Redis 7.2 (#11099) creates the consumer named by any successful
 //!   XREADGROUP, XCLAIM or XAUTOCLAIM, 7.0 only when it delivers or claims something. After each
 //!   such command the oracle is brought to the 7.2 state with `XGROUP CREATECONSUMER` (sent to
@@ -309,6 +309,21 @@ fn push_start(
     start_id
 }
 
+/// The stream's entries-added counter, as Redis reports it.
+fn entries_added(duel: &mut Duel) -> u64 {
+    let Reply::Array(fields) = ask(duel, &["XINFO", "STREAM", KEY]) else {
+        return 0;
+    };
+    fields
+        .chunks(2)
+        .find(|p| p[0].as_text() == Some(b"entries-added".as_slice()))
+        .and_then(|p| match p.get(1) {
+            Some(Reply::Integer(n)) => Some(*n as u64),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
 /// Records whether a group's new counter is one that 7.0 and later releases treat differently.
 fn set_counter_origin(
     duel: &mut Duel,
@@ -325,7 +340,12 @@ fn set_counter_origin(
         (Some(_), None) => false, // `$` on a non-empty stream: the last entry
         (Some(first), Some(start)) => start < first,
     };
-    if matches!(er, Some(EntriesRead::Arbitrary(_))) && below_first {
+    // Redis 8.2.2 on lowers an ENTRIESREAD above entries-added to it; 7.0 keeps the value.
+    let over_added = match er {
+        Some(EntriesRead::Arbitrary(n)) => *n > entries_added(duel),
+        _ => false,
+    };
+    if matches!(er, Some(EntriesRead::Arbitrary(_))) && (below_first || over_added) {
         run.blurred.insert(group);
     } else {
         run.blurred.remove(&group);

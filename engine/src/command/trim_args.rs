@@ -1,5 +1,5 @@
-//! The options XADD and XTRIM share: `[NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]]`
-//! and, for XADD, where the ID argument starts.
+//! The options XADD and XTRIM share: `[NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]]
+//! [KEEPREF|DELREF|ACKED]` (in any order) and, for XADD, where the ID argument starts.
 
 use bytes::Bytes;
 
@@ -7,6 +7,7 @@ use crate::args::{int_arg, is};
 use crate::error;
 use crate::id::{parse_id, parse_strict_id, ParsedId};
 use crate::reply::Reply;
+use crate::stream::references::RefPolicy;
 use crate::stream::{NodeLimits, Trim, TrimStrategy};
 
 /// Parsed XADD/XTRIM options.
@@ -20,6 +21,8 @@ pub struct AddOrTrimArgs {
     pub id: Option<ParsedId>,
     /// Index of the ID argument (XADD) where field/value pairs start after.
     pub id_index: usize,
+    /// What trimming does to consumer groups' references (Redis 8.2), KEEPREF by default.
+    pub policy: RefPolicy,
 }
 
 /// Parses from `args[2]` on. For XADD (`xadd`), stops at the ID argument.
@@ -29,6 +32,7 @@ pub fn parse(args: &[Bytes], xadd: bool, limits: NodeLimits) -> Result<AddOrTrim
     let mut approx = false;
     let mut limit: i64 = 0;
     let mut limit_given = false;
+    let mut policy_given = false;
     let mut i = 2;
     while i < args.len() {
         let more = args.len() - 1 - i;
@@ -69,6 +73,10 @@ pub fn parse(args: &[Bytes], xadd: bool, limits: NodeLimits) -> Result<AddOrTrim
             i += 1;
         } else if xadd && is(opt, "nomkstream") {
             out.no_mkstream = true;
+        } else if let Some(policy) = RefPolicy::parse(opt).filter(|_| !policy_given) {
+            // Once only: a second one is XADD's ID (an invalid one) or XTRIM's syntax error.
+            out.policy = policy;
+            policy_given = true;
         } else if xadd {
             out.id = Some(parse_id(opt, true, 0, true)?);
             break;

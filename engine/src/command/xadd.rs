@@ -1,4 +1,4 @@
-//! `XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value [field value ...]`
+//! `XADD key [NOMKSTREAM] [KEEPREF|DELREF|ACKED] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value [field value ...]`
 //!
 //! Appends an entry, creating the stream unless NOMKSTREAM, then trims if asked. The ID is
 //! `*` (from the clock), `ms-*` (the sequence is picked), or explicit; it must be greater than
@@ -12,6 +12,7 @@ use crate::error;
 use crate::id::StreamId;
 use crate::keyspace::Value;
 use crate::reply::Reply;
+use crate::stream::references::{RefPolicy, TrimOutcome};
 use crate::stream::Stream;
 
 /// XADD's table entry: arity -5 (key, ID and at least one field/value pair), flagged `denyoom`
@@ -87,7 +88,10 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .map(|kv| (kv[0].as_ref(), kv[1].as_ref()))
         .collect();
     stream.append(id, &pairs, limits);
-    let trimmed = opts.trim.map_or(0, |trim| stream.trim(trim));
+    let trimmed = opts
+        .trim
+        .map(|trim| stream.trim_with(trim, opts.policy))
+        .unwrap_or_default();
     let len_after = stream.len();
     ctx.touch(key);
     if ctx.state.propagation.enabled() {
@@ -100,22 +104,36 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         ];
         logged.extend(args[field_pos..].iter().cloned());
         ctx.propagate(logged);
-        if trimmed > 0 {
-            ctx.propagate(exact_trim(key, len_after));
+        if trimmed.removed > 0 {
+            ctx.propagate(logged_trim(key, len_after, trimmed, opts.policy));
         }
     }
     id.to_reply()
 }
 
-/// `XTRIM key MAXLEN = len`: how a trim is logged, whatever form it was asked in.
-pub fn exact_trim(key: &Bytes, len: u64) -> Vec<Bytes> {
-    vec![
+/// How a trim is logged, whatever form it was asked in, so that a replay removes exactly
+/// the same entries: a KEEPREF trim removed a prefix, logged as `XTRIM key MAXLEN = len`;
+/// a DELREF or ACKED trim removed, from the oldest, every entry it could up to the last it
+/// removed, logged as `XTRIM key MINID = <just after it> DELREF|ACKED`.
+pub fn logged_trim(key: &Bytes, len: u64, outcome: TrimOutcome, policy: RefPolicy) -> Vec<Bytes> {
+    let (strategy, threshold) = match outcome.last_removed {
+        Some(last) if policy != RefPolicy::KeepRef => (
+            &b"MINID"[..],
+            last.successor().unwrap_or(StreamId::MAX).to_string(),
+        ),
+        _ => (&b"MAXLEN"[..], len.to_string()),
+    };
+    let mut logged = vec![
         Bytes::from_static(b"XTRIM"),
         key.clone(),
-        Bytes::from_static(b"MAXLEN"),
+        Bytes::from_static(strategy),
         Bytes::from_static(b"="),
-        Bytes::from(len.to_string()),
-    ]
+        Bytes::from(threshold),
+    ];
+    if policy != RefPolicy::KeepRef {
+        logged.push(Bytes::from_static(policy.name().as_bytes()));
+    }
+    logged
 }
 
 fn too_small() -> Reply {

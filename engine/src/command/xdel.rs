@@ -6,7 +6,7 @@
 use bytes::Bytes;
 
 use super::{Ctx, Group, Spec};
-use crate::id::{parse_strict_id, StreamId};
+use crate::id::parse_strict_id;
 use crate::reply::Reply;
 
 /// XDEL's table entry: arity -3 (key and at least one ID).
@@ -39,25 +39,11 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Ok(Some(stream)) = ctx.stream_mut(&args[1]) else {
         return Reply::Integer(0);
     };
-    let mut deleted = 0i64;
-    let mut head_went = false;
-    for id in ids {
-        if stream.delete(id) {
-            if id == stream.first_id {
-                head_went = true;
-            }
-            if id > stream.max_deleted_id {
-                stream.max_deleted_id = id;
-            }
-            deleted += 1;
-        }
-    }
+    let deleted = ids
+        .into_iter()
+        .filter(|id| stream.delete_recorded(*id))
+        .count() as i64;
     if deleted > 0 {
-        if stream.is_empty() {
-            stream.first_id = StreamId::MIN;
-        } else if head_went {
-            stream.refresh_first_id();
-        }
         ctx.touch(&args[1]);
         ctx.state.stats.dirty += deleted as u64 - 1;
     }

@@ -121,6 +121,12 @@ fn no_group(key: &[u8], group: &[u8]) -> Reply {
     ))
 }
 
+/// A group cannot have read more entries than the stream ever had: Redis 8.2.2 on lowers
+/// ENTRIESREAD to entries-added (before, a larger value gave a negative lag).
+fn capped(entries_read: Option<u64>, stream: &Stream) -> Option<u64> {
+    entries_read.map(|n| n.min(stream.entries_added))
+}
+
 /// ENTRIESREAD's value: a count, or -1 for "unknown".
 fn entries_read_arg(arg: &[u8]) -> Result<Option<u64>, Reply> {
     let n = int_arg(arg)?;
@@ -194,6 +200,7 @@ fn create(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if stream.groups.contains_key(name) {
         return Reply::error("BUSYGROUP Consumer Group name already exists");
     }
+    let entries_read = capped(entries_read, stream);
     stream.groups.insert(
         Bytes::copy_from_slice(name),
         ConsumerGroup::new(id, entries_read),
@@ -230,6 +237,7 @@ fn setid(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             Err(e) => return e,
         }
     };
+    let entries_read = capped(entries_read, stream);
     if let Some(group) = stream.groups.get_mut(name) {
         group.last_id = id;
         group.entries_read = entries_read;

@@ -1,7 +1,9 @@
-//! XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count]
+//! XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count] [KEEPREF|DELREF|ACKED]
 //!
 //! Removes entries from the head of a stream. With `~` only whole nodes go, so the stream may
-//! keep more than asked, and LIMIT bounds the work. Replies with how many entries went.
+//! keep more than asked, and LIMIT bounds the work. The reference policy says what happens
+//! to consumer groups' PEL entries (see [`crate::stream::references`]). Replies with how
+//! many entries went.
 
 use bytes::Bytes;
 
@@ -32,15 +34,20 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(trim) = opts.trim else {
         return Reply::Integer(0);
     };
-    let (removed, len_after) = match ctx.stream_mut(&args[1]) {
+    let (outcome, len_after) = match ctx.stream_mut(&args[1]) {
         Err(e) => return e,
         Ok(None) => return Reply::Integer(0),
-        Ok(Some(stream)) => (stream.trim(trim), stream.len()),
+        Ok(Some(stream)) => (stream.trim_with(trim, opts.policy), stream.len()),
     };
-    if removed > 0 {
+    if outcome.removed > 0 {
         ctx.touch(&args[1]);
-        ctx.state.stats.dirty += removed - 1;
-        ctx.propagate(super::xadd::exact_trim(&args[1], len_after));
+        ctx.state.stats.dirty += outcome.removed - 1;
+        ctx.propagate(super::xadd::logged_trim(
+            &args[1],
+            len_after,
+            outcome,
+            opts.policy,
+        ));
     }
-    Reply::Integer(removed as i64)
+    Reply::Integer(outcome.removed as i64)
 }

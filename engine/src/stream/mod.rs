@@ -3,6 +3,7 @@
 
 mod listpack_size;
 pub mod node;
+pub mod references;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -77,6 +78,10 @@ pub struct Stream {
     pub entries_added: u64,
     /// Consumer groups by name, in name order (XINFO GROUPS lists them so).
     pub groups: BTreeMap<bytes::Bytes, ConsumerGroup>,
+    /// The highest ID a trim under DELREF or ACKED tombstoned in place (such trims may skip
+    /// entries and delete later ones, unlike head trims). Not shown anywhere: it keeps
+    /// [`Stream::last_valid_id`]'s shortcut honest, as `max_deleted_id` does for XDEL.
+    trim_tombstone_max: StreamId,
 }
 
 impl Stream {
@@ -171,6 +176,23 @@ impl Stream {
         true
     }
 
+    /// Deletes entry `id` as XDEL does: `max-deleted-entry-id` rises to it and
+    /// `recorded-first-entry-id` follows when the first entry goes. Whether it was there.
+    pub fn delete_recorded(&mut self, id: StreamId) -> bool {
+        if !self.delete(id) {
+            return false;
+        }
+        if id > self.max_deleted_id {
+            self.max_deleted_id = id;
+        }
+        if self.is_empty() {
+            self.first_id = StreamId::MIN;
+        } else if id == self.first_id {
+            self.refresh_first_id();
+        }
+        true
+    }
+
     /// Recomputes `first_id` after deletions at the head, as Redis does.
     pub fn refresh_first_id(&mut self) {
         self.first_id = match self.first_entry() {
@@ -190,7 +212,7 @@ impl Stream {
         // and XDEL records it in max-deleted-entry-id: when that is below the tail's last ID,
         // the tail's last entry is live and no walk is needed.
         if let Some((_, tail)) = self.nodes.last_key_value() {
-            if self.max_deleted_id < tail.last_id() {
+            if self.max_deleted_id.max(self.trim_tombstone_max) < tail.last_id() {
                 return tail.last_id();
             }
         }
@@ -249,8 +271,7 @@ impl Stream {
 
     /// Entries not yet delivered to the group; `None` when that cannot be known (XINFO
     /// GROUPS shows null). Follows Redis 7.4 and its later fixes for trimmed streams.
-    /// A group given an ENTRIESREAD beyond the stream's count gets a negative lag, as in
-    /// Redis.
+    /// (ENTRIESREAD is capped at entries-added, so the counter never exceeds it.)
     pub fn lag(&self, group: &ConsumerGroup) -> Option<i64> {
         if self.entries_added == 0 || self.length == 0 {
             return Some(0);
