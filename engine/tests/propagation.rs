@@ -61,10 +61,15 @@ fn random_command(rng: &mut Rng, clock: &mut u64) -> Vec<String> {
     let w = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let g = ["g", "h"][rng.below(2) as usize];
     let c = ["c1", "c2"][rng.below(2) as usize];
+    let policy = ["KEEPREF", "DELREF", "ACKED"][rng.below(3) as usize];
+    let near = [
+        format!("{clock}-0"),
+        format!("{}-0", clock.saturating_sub(1)),
+    ];
     // IDs near the small clock the explicit XADDs below advance, so acks and claims hit.
     let id = format!("{}-{}", clock.saturating_sub(rng.below(6)), rng.below(2));
     match rng.below(22) {
-        _ if rng.below(3) == 0 => match rng.below(9) {
+        _ if rng.below(3) == 0 => match rng.below(13) {
             0 => w(&["XGROUP", "CREATE", &stream_key, g, "$", "MKSTREAM"]),
             1 => w(&["XGROUP", "CREATE", &stream_key, g, "0"]),
             2 | 3 => w(&[
@@ -91,6 +96,30 @@ fn random_command(rng: &mut Rng, clock: &mut u64) -> Vec<String> {
             5 => w(&["XACK", &stream_key, g, &id]),
             6 => w(&["XCLAIM", &stream_key, g, c, "0", &id]),
             7 => w(&["XAUTOCLAIM", &stream_key, g, c, "0", "0-0", "COUNT", "2"]),
+            // Redis 8.2's reference policies.
+            9 => w(&[
+                "XDELEX",
+                &stream_key,
+                policy,
+                "IDS",
+                "3",
+                &id,
+                &near[0],
+                &near[1],
+            ]),
+            10 => w(&[
+                "XACKDEL",
+                &stream_key,
+                g,
+                policy,
+                "IDS",
+                "3",
+                &id,
+                &near[0],
+                &near[1],
+            ]),
+            11 => w(&["XTRIM", &stream_key, "MAXLEN", "~", "2", policy]),
+            12 => w(&["XTRIM", &stream_key, "MAXLEN", "=", "1", policy]),
             _ => w(&["XGROUP", "SETID", &stream_key, g, "$"]),
         },
         0 => w(&["SET", &string_key, &n]),
@@ -213,6 +242,87 @@ fn group_state(s: &mut Session, key: &str) -> String {
     out
 }
 
+/// A new engine that replayed `effects` as the AOF would: SELECT when the database changes.
+fn replayed(effects: &[Effect]) -> Result<Engine, String> {
+    let mut records = Vec::new();
+    let mut db = 0;
+    for effect in effects {
+        if effect.db != db {
+            db = effect.db;
+            records.push(record(vec![
+                Bytes::from("SELECT"),
+                Bytes::from(db.to_string()),
+            ]));
+        }
+        records.push(record(effect.args.clone()));
+    }
+    let replica = Engine::new();
+    replay(&replica, "journal", &records).map_err(|e| e.to_string())?;
+    Ok(replica)
+}
+
+/// Redis 8.2's reference policies, scripted so that each case hits: deletions and trims
+/// that skip entries still needed (ACKED), drop PEL entries (DELREF), acknowledge and delete
+/// (XACKDEL), approximate trims; the journal replays to the same entries and PELs.
+#[test]
+fn reference_policies_replay_to_the_same_data() {
+    let scripts: [&[&str]; 6] = [
+        &["XTRIM s MAXLEN = 3 ACKED", "XTRIM s MINID = 9-0 DELREF"],
+        &["XTRIM s MAXLEN ~ 1 ACKED", "XTRIM s MAXLEN ~ 1 DELREF"],
+        &[
+            "XADD s MAXLEN = 2 ACKED 20-0 f v",
+            "XADD s DELREF MINID = 5-0 21-0 f v",
+        ],
+        &[
+            "XACKDEL s g KEEPREF IDS 2 2-0 4-0",
+            "XACKDEL s h ACKED IDS 2 2-0 5-0",
+        ],
+        &[
+            "XACKDEL s g DELREF IDS 2 5-0 6-0",
+            "XDELEX s ACKED IDS 3 7-0 8-0 1-0",
+        ],
+        &[
+            "XDELEX s IDS 1 2-0",
+            "XDELEX s DELREF IDS 2 2-0 4-0",
+            "XDELEX s ACKED IDS 1 9-0",
+        ],
+    ];
+    for script in scripts {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let source = Engine::new();
+        source.set_journal(Some(Box::new(Collect(log.clone()))));
+        let mut s = source.session();
+        let run = |s: &mut Session, line: &str| {
+            let words: Vec<String> = line.split(' ').map(str::to_string).collect();
+            let reply = exec(s, &words);
+            assert!(!matches!(reply, Reply::Error(_)), "{line}: {reply:?}");
+        };
+        // Ten entries; g delivered six and acknowledged two, h delivered three.
+        for i in 1..=10 {
+            run(&mut s, &format!("XADD s {i}-0 f {i}"));
+        }
+        for line in [
+            "XGROUP CREATE s g 0",
+            "XGROUP CREATE s h 0",
+            "XREADGROUP GROUP g c1 COUNT 6 STREAMS s >",
+            "XREADGROUP GROUP h c2 COUNT 3 STREAMS s >",
+            "XACK s g 1-0 3-0",
+        ] {
+            run(&mut s, line);
+        }
+        for line in script {
+            run(&mut s, line);
+        }
+        let effects = log.lock().map(|l| l.clone()).unwrap_or_default();
+        let replica = replayed(&effects).unwrap_or_else(|e| panic!("{script:?}: {e}"));
+        assert_eq!(
+            dump(&mut s, 0),
+            dump(&mut replica.session(), 0),
+            "{script:?}: replay differs; effects: {effects:?}"
+        );
+    }
+}
+
 #[test]
 fn what_the_journal_receives_replays_to_the_same_data() {
     // How often each rewritten form was replayed: the test must exercise them all.
@@ -244,20 +354,7 @@ fn what_the_journal_receives_replays_to_the_same_data() {
             }
             *seen.entry(name).or_default() += 1;
         }
-        let mut records = Vec::new();
-        let mut db = 0;
-        for effect in &effects {
-            if effect.db != db {
-                db = effect.db;
-                records.push(record(vec![
-                    Bytes::from("SELECT"),
-                    Bytes::from(db.to_string()),
-                ]));
-            }
-            records.push(record(effect.args.clone()));
-        }
-        let replica = Engine::new();
-        replay(&replica, "journal", &records).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let replica = replayed(&effects).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         let mut r = replica.session();
         // Every short time to live (a few ms) has passed on both sides; the long ones (100 s
         // and more) have not: the two dumps see the same keys.
@@ -281,6 +378,7 @@ fn what_the_journal_receives_replays_to_the_same_data() {
         ("PEXPIREAT", 10),
         ("MULTI", 10),
         ("XACK", 1),
+        ("XDELEX", 1),
     ] {
         let count: usize = seen
             .iter()
