@@ -220,12 +220,10 @@ impl Stream {
     }
 
     /// Whether a deleted entry may lie in `start..=end` (only the newest tombstone is known,
-    /// as in Redis).
+    /// as in Redis). A tombstone before the first live entry still counts: it may lie after
+    /// a group that lags behind (redis/redis#13338).
     pub fn range_has_tombstones(&self, start: StreamId, end: StreamId) -> bool {
         if self.length == 0 || self.max_deleted_id == StreamId::MIN {
-            return false;
-        }
-        if self.first_id > self.max_deleted_id {
             return false;
         }
         start <= self.max_deleted_id && self.max_deleted_id <= end
@@ -270,15 +268,26 @@ impl Stream {
     }
 
     /// Entries not yet delivered to the group; `None` when that cannot be known (XINFO
-    /// GROUPS shows null). Follows Redis 7.4 and its later fixes for trimmed streams.
-    /// (ENTRIESREAD is capped at entries-added, so the counter never exceeds it.)
+    /// GROUPS shows null). Redis's rules, the first that applies:
+    /// 1. nothing ever added, or nothing left: 0;
+    /// 2. the group and every deletion lie before the first live entry: every live entry is
+    ///    unread (redis/redis#13473; a tombstone after the group stops mattering once the
+    ///    entries before it are gone);
+    /// 3. the group's counter is known and no deletion lies at or after its position: the
+    ///    counter tells;
+    /// 4. otherwise an estimate from the group's position, when one is possible.
     pub fn lag(&self, group: &ConsumerGroup) -> Option<i64> {
         if self.entries_added == 0 || self.length == 0 {
             return Some(0);
         }
+        if group.last_id < self.first_id && self.max_deleted_id < self.first_id {
+            return Some(self.length as i64);
+        }
         let lag = |read: u64| (self.entries_added as i64).wrapping_sub(read as i64);
-        if self.group_counter_valid(group) {
-            return group.entries_read.map(lag);
+        if let Some(read) = group.entries_read {
+            if !self.range_has_tombstones(group.last_id, StreamId::MAX) {
+                return Some(lag(read));
+            }
         }
         self.estimate_entries_read(group.last_id).map(lag)
     }
