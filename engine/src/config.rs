@@ -186,6 +186,15 @@ pub const PARAMS: &[Param] = &[
     // refuses anything newer than its own (7.0: 10, 7.2: 11).
     param("rdb-write-version", "12", Kind::Int { min: 9, max: 12 }),
     param("aof-use-rdb-preamble", "yes", Kind::Bool),
+    // Redis's testing directive: a pause after each key or command loaded (µs; negative: ns).
+    param(
+        "key-load-delay",
+        "0",
+        Kind::Int {
+            min: i32::MIN as i64,
+            max: INT_MAX,
+        },
+    ),
     // Rill's own: what loading an RDB file (or an RDB AOF base) does with a value of a type
     // Rill does not hold yet: stop the load naming it, or skip it (named in the log, counted
     // in INFO's rdb_last_load_keys_skipped) and load the rest.
@@ -374,6 +383,11 @@ impl Config {
 
     /// A parameter's value as an integer (0 when absent or not a number).
     pub fn int(&self, name: &str) -> u64 {
+        self.get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+
+    /// A signed integer parameter's value (0 if unset).
+    pub fn signed(&self, name: &str) -> i64 {
         self.get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
     }
 

@@ -428,6 +428,15 @@ impl Engine {
         Ok(engine)
     }
 
+    /// Marks the engine as loading (clients get LOADING) before the host hands the load to
+    /// another thread, so that no client is served the empty dataset in between; the load
+    /// ([`Engine::open_log`], [`Engine::load_snapshot`]) clears it when done.
+    pub fn begin_loading(&self) {
+        self.shared
+            .loading
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Opens the append-only log the configuration describes (`appendonly yes` at start):
     /// loads the directory, then appends every change to it.
     pub fn open_log(&self) -> Result<aof::load::LoadReport, aof::load::LoadError> {

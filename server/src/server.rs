@@ -109,6 +109,9 @@ impl Server {
         let aof = engine.config_value("appendonly").as_deref() == Some("yes");
         let snapshot = rill_engine::rdb::save::path(&engine.config()).exists();
         let mut loader = (aof || snapshot).then(|| {
+            // Before the load's thread starts: a client accepted meanwhile gets LOADING, never
+            // the empty dataset.
+            engine.begin_loading();
             let engine = engine.clone();
             tokio::task::spawn_blocking(move || {
                 if aof {

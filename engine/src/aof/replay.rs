@@ -40,8 +40,12 @@ impl fmt::Display for ReplayError {
 pub fn replay(engine: &Engine, file: &str, records: &[Record]) -> Result<usize, ReplayError> {
     let mut session = engine.session();
     session.authenticate_for_loading();
-    engine.shared.state.lock().keyspace.set_loading(true);
-    let result = run_records(&mut session, file, records);
+    let delay = {
+        let mut st = engine.shared.state.lock();
+        st.keyspace.set_loading(true);
+        st.config.signed("key-load-delay")
+    };
+    let result = run_records(&mut session, file, records, delay);
     engine.shared.state.lock().keyspace.set_loading(false);
     result
 }
@@ -50,6 +54,7 @@ fn run_records(
     session: &mut crate::Session,
     file: &str,
     records: &[Record],
+    delay: i64,
 ) -> Result<usize, ReplayError> {
     let mut start = 0;
     for record in records {
@@ -62,6 +67,7 @@ fn run_records(
             });
         }
         let _ = session.execute(&record.args);
+        crate::rdb::save::load_delay(delay);
         start = record.end;
     }
     Ok(records.len())

@@ -250,6 +250,21 @@ pub struct LoadCounts {
     pub skipped: usize,
 }
 
+/// Redis's `key-load-delay` (a testing directive): a pause after each key or command
+/// loaded, in microseconds when positive, nanoseconds (a busy wait) when negative.
+pub fn load_delay(delay: i64) {
+    match delay {
+        0 => {}
+        d if d > 0 => std::thread::sleep(std::time::Duration::from_micros(d as u64)),
+        d => {
+            let until = Instant::now() + std::time::Duration::from_nanos(d.unsigned_abs());
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
 /// Most skipped keys named one by one in the log; the rest are counted.
 const SKIPPED_LOGGED: usize = 20;
 
@@ -269,13 +284,15 @@ pub fn apply(engine: &Engine, loaded: file::Loaded, source: &str, aof_base: bool
         skipped: loaded.skipped.len(),
         ..LoadCounts::default()
     };
-    let mut st = engine.shared.state.lock();
+    let delay = engine.config().signed("key-load-delay");
     let now = crate::now_ms();
     for k in loaded.keys {
         if !aof_base && k.expiry.is_some_and(|at| at < now) {
             counts.expired += 1;
             continue;
         }
+        load_delay(delay);
+        let mut st = engine.shared.state.lock();
         let db = &mut st.keyspace.dbs[k.db];
         db.set(k.key.clone(), k.value, false);
         if let Some(at) = k.expiry {
@@ -284,6 +301,6 @@ pub fn apply(engine: &Engine, loaded: file::Loaded, source: &str, aof_base: bool
         db.restore_access(&k.key, k.idle, k.freq, now);
         counts.loaded += 1;
     }
-    st.persistence.save.lock().last_load = counts;
+    engine.shared.state.lock().persistence.save.lock().last_load = counts;
     counts
 }
