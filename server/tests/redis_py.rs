@@ -1,0 +1,98 @@
+//! redis-py's own stream tests (its 8.1.0 sdist's tests/test_commands.py and
+//! tests/test_asyncio/test_commands.py, filtered to stream commands) against rill-server, in
+//! RESP2 and RESP3. `.ci/fetch-oracles` unpacks the suite and a virtual environment into
+//! target/redis-py.
+//!
+//! redis-py gates tests by the server's version; Rill reports 7.4.0 and implements the stream
+//! commands up to Redis 8.2, so the `rill_gates` plugin (tests/redis-py) makes the gates see
+//! 8.2.2: every test of a feature Rill has runs, and the ones for later releases (XREADGROUP
+//! CLAIM, IDMP, XNACK, MAXCOUNT/MAXSIZE) stay skipped by redis-py's own gates.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::resp::start;
+use common::BIN;
+
+/// The stream commands' tests, as `pytest -k` selects them.
+const STREAM_TESTS: &str = "xadd or xack or xautoclaim or xclaim or xdel or xgroup or xinfo or xlen or xpending or xrange or xread or xrevrange or xtrim or xnack or idmp or xcfgset or stream";
+
+/// The Redis version redis-py's gates are evaluated against.
+const GATES_AT: &str = "8.2.2";
+
+/// Fewest tests that must pass per protocol (97 at the time of writing): a run that skips
+/// nearly everything is a failure, not a pass.
+const AT_LEAST: usize = 95;
+
+fn suite() -> Option<(PathBuf, PathBuf)> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let root = target.join("redis-py");
+    let (python, tests) = (root.join("venv/bin/python"), root.join("redis-8.1.0"));
+    if python.is_file() && tests.join("tests").is_dir() {
+        return Some((python, tests));
+    }
+    eprintln!(
+        "SKIPPED redis-py's suite: {} is missing; run .ci/fetch-oracles",
+        root.display()
+    );
+    assert!(
+        std::env::var("RILL_REQUIRE_REDIS").as_deref() != Ok("1"),
+        "redis-py's suite is required (.ci/fetch-oracles)"
+    );
+    None
+}
+
+#[test]
+fn redis_py_stream_tests_pass_in_resp2_and_resp3() {
+    let Some((python, root)) = suite() else {
+        return;
+    };
+    let plugin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/redis-py");
+    let rill = start(BIN, &["--save", ""]);
+    for protocol in ["2", "3"] {
+        let out = Command::new(&python)
+            .current_dir(&root)
+            .env("PYTHONPATH", &plugin)
+            .args([
+                "-m",
+                "pytest",
+                "-p",
+                "rill_gates",
+                "-p",
+                "no:cacheprovider",
+                "-q",
+            ])
+            .args([
+                "tests/test_commands.py",
+                "tests/test_asyncio/test_commands.py",
+            ])
+            .arg(format!(
+                "--redis-url=redis://127.0.0.1:{}/0?protocol={protocol}",
+                rill.port
+            ))
+            .arg(format!("--protocol={protocol}"))
+            // Nothing listens there: redis-py's module probe is skipped.
+            .arg("--redis-mod-url=redis://127.0.0.1:1")
+            .args(["-k", STREAM_TESTS, "--rill-version", GATES_AT])
+            .output()
+            .unwrap_or_else(|e| panic!("pytest: {e}"));
+        let report = String::from_utf8_lossy(&out.stdout).into_owned();
+        let summary = report.lines().last().unwrap_or_default().to_string();
+        assert!(
+            out.status.success(),
+            "RESP{protocol}: {summary}\n{report}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let passed: usize = summary
+            .split(", ")
+            .find_map(|part| part.trim().strip_suffix(" passed"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0);
+        assert!(passed >= AT_LEAST, "RESP{protocol}: {summary}");
+        eprintln!("redis-py RESP{protocol}: {summary}");
+    }
+}
