@@ -155,6 +155,23 @@ impl std::fmt::Debug for Blocking {
 }
 
 impl Blocking {
+    /// The keys of blocked `XREADGROUP ... CLAIM` reads, with the database, group and
+    /// minimum idle time of each (their entries become claimable as time passes, with no
+    /// write to wake them).
+    pub fn claim_reads(&self) -> Vec<(usize, Bytes, Bytes, u64)> {
+        let mut out = Vec::new();
+        for waiter in self.waiters.values() {
+            if let BlockedRead::XReadGroup(read) = &waiter.read {
+                if let Some(min_idle) = read.claim {
+                    for key in &read.keys {
+                        out.push((waiter.db, key.clone(), read.group.clone(), min_idle));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Number of blocked clients (INFO's `blocked_clients`).
     pub fn count(&self) -> usize {
         self.waiters.len()

@@ -150,6 +150,12 @@ impl Db {
         !self.expire_if_due(key, now_ms) && self.map.contains_key(key)
     }
 
+    /// The value at `key` as it is, without counting an access or expiring it (for the
+    /// server's own checks; a command that then reads it goes through [`Db::get`]).
+    pub fn peek(&self, key: &[u8]) -> Option<&Value> {
+        self.map.get(key).map(|slot| &slot.value)
+    }
+
     /// The live value at `key`; the lookup counts as an access (LRU/LFU).
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Value> {
         self.get_mut(key, now_ms).map(|v| &*v)

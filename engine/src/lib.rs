@@ -359,6 +359,46 @@ impl Engine {
         removed
     }
 
+    /// Serves blocked `XREADGROUP ... CLAIM` readers whose streams now hold a pending entry
+    /// idle long enough: Redis checks before each sleep, Rill on each cron tick (`hz` times a
+    /// second); a write still wakes them at once.
+    pub fn serve_claimable(&self) {
+        if self
+            .shared
+            .loading
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let now = now_ms();
+        let mut state = self.shared.state.lock();
+        let reads = state.keyspace.blocking.claim_reads();
+        if reads.is_empty() {
+            return;
+        }
+        let mut due = Vec::new();
+        for (db, key, group, min_idle) in reads {
+            let Some(keyspace::Value::Stream(stream)) = state.keyspace.dbs[db].peek(&key) else {
+                continue;
+            };
+            let claimable = stream.groups.get(&group).is_some_and(|g| {
+                g.pel.iter().any(|(id, p)| {
+                    now.saturating_sub(p.delivery_time) >= min_idle && stream.contains(*id)
+                })
+            });
+            if claimable {
+                due.push((db, key));
+            }
+        }
+        for (db, key) in due {
+            state.keyspace.blocking.signal(db, &key);
+        }
+        command::serve_blocked(&mut state, &self.shared, now);
+        if state.propagation.enabled() {
+            state.propagation.flush();
+        }
+    }
+
     /// Counts a connection the host accepted or refused.
     pub fn count_connection(&self, accepted: bool) {
         let mut state = self.shared.state.lock();
@@ -528,6 +568,7 @@ impl Engine {
                 let engine = Engine { shared };
                 let interval = engine.cron_interval();
                 engine.active_expire_cycle();
+                engine.serve_claimable();
                 engine.persistence_cron();
                 drop(engine);
                 std::thread::sleep(interval);

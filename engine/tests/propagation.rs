@@ -263,10 +263,11 @@ fn replayed(effects: &[Effect]) -> Result<Engine, String> {
 
 /// Redis 8.2's reference policies, scripted so that each case hits: deletions and trims
 /// that skip entries still needed (ACKED), drop PEL entries (DELREF), acknowledge and delete
-/// (XACKDEL), approximate trims; the journal replays to the same entries and PELs.
+/// (XACKDEL), approximate trims; and 8.4's claiming reads. The journal replays to the same
+/// entries and PELs.
 #[test]
-fn reference_policies_replay_to_the_same_data() {
-    let scripts: [&[&str]; 6] = [
+fn redis_8_stream_changes_replay_to_the_same_data() {
+    let scripts: [&[&str]; 7] = [
         &["XTRIM s MAXLEN = 3 ACKED", "XTRIM s MINID = 9-0 DELREF"],
         &["XTRIM s MAXLEN ~ 1 ACKED", "XTRIM s MAXLEN ~ 1 DELREF"],
         &[
@@ -285,6 +286,12 @@ fn reference_policies_replay_to_the_same_data() {
             "XDELEX s IDS 1 2-0",
             "XDELEX s DELREF IDS 2 2-0 4-0",
             "XDELEX s ACKED IDS 1 9-0",
+        ],
+        // Redis 8.4's XREADGROUP CLAIM: claims logged as XCLAIM, new entries as before.
+        &[
+            "XDELEX s IDS 1 4-0",
+            "XREADGROUP GROUP g c3 COUNT 3 CLAIM 0 STREAMS s >",
+            "XREADGROUP GROUP h c4 NOACK CLAIM 0 STREAMS s >",
         ],
     ];
     for script in scripts {

@@ -130,6 +130,7 @@ impl Server {
                 tokio::select! {
                     _ = tokio::time::sleep(cron_engine.cron_interval()) => {
                         cron_engine.active_expire_cycle();
+                        cron_engine.serve_claimable();
                         cron_engine.persistence_cron();
                         for id in cron_engine.close_idle_clients() {
                             tracing::debug!("Closing idle client id={id}");

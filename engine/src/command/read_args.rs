@@ -1,5 +1,6 @@
 //! The arguments XREAD and XREADGROUP share, parsed the one way Redis parses them for both:
-//! `[GROUP group consumer] [COUNT count] [BLOCK milliseconds] [NOACK] STREAMS key ... id ...`.
+//! `[GROUP group consumer] [COUNT count] [BLOCK milliseconds] [CLAIM min-idle-time] [NOACK]
+//! STREAMS key ... id ...`.
 
 use bytes::Bytes;
 
@@ -16,6 +17,9 @@ pub struct ReadArgs {
     pub block: Option<u64>,
     /// NOACK (XREADGROUP only).
     pub noack: bool,
+    /// CLAIM min-idle-time (XREADGROUP only, Redis 8.4): idle pending entries of any
+    /// consumer are claimed and returned before new ones.
+    pub claim: Option<u64>,
     /// GROUP group consumer (XREADGROUP only; required there).
     pub group: Option<(Bytes, Bytes)>,
     /// The stream keys, in order.
@@ -40,6 +44,7 @@ pub fn parse(args: &[Bytes], group_read: bool) -> Result<ReadArgs, Reply> {
         count: 0,
         block: None,
         noack: false,
+        claim: None,
         group: None,
         keys: Vec::new(),
         ids: Vec::new(),
@@ -73,6 +78,20 @@ pub fn parse(args: &[Bytes], group_read: bool) -> Result<ReadArgs, Reply> {
             }
             out.group = Some((args[i + 1].clone(), args[i + 2].clone()));
             i += 2;
+        } else if is(opt, "claim") && more > 0 {
+            if !group_read {
+                return Err(Reply::error(
+                    "ERR The CLAIM option is only supported by XREADGROUP. You called XREAD instead.",
+                ));
+            }
+            i += 1;
+            let idle = crate::args::parse_i64_strict(&args[i]).ok_or_else(|| {
+                Reply::error("ERR min-idle-time is not an integer or out of range")
+            })?;
+            if idle < 0 {
+                return Err(Reply::error("ERR min-idle-time must be a positive integer"));
+            }
+            out.claim = Some(idle as u64);
         } else if is(opt, "noack") {
             if !group_read {
                 return Err(Reply::error(

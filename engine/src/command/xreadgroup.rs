@@ -45,6 +45,10 @@ pub struct GroupRead {
     pub count: usize,
     /// NOACK: delivered entries skip the PEL, so they need no XACK and can never be claimed.
     pub noack: bool,
+    /// CLAIM min-idle-time (Redis 8.4): before new entries, pending entries of any consumer
+    /// idle at least this long (ms) are claimed for this one and returned, oldest delivery
+    /// first; every entry then carries its idle time and delivery count before this read.
+    pub claim: Option<u64>,
 }
 
 /// Where a read starts in one stream.
@@ -77,6 +81,7 @@ fn parse(args: &[Bytes]) -> Result<Request, Reply> {
             keys: parsed.keys,
             count: parsed.count,
             noack: parsed.noack,
+            claim: parsed.claim,
         },
         block: parsed.block,
         ids: parsed.ids,
@@ -167,8 +172,14 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, Vec<Repl
     let mut effects = Vec::new();
     let mut served = Vec::new();
     let mut delivered_new = false;
+    let mut claimed_any = false;
     let mut consumers_created = 0;
+    let mut claim = read.claim;
     for (key, start) in read.keys.iter().zip(from) {
+        if matches!(start, From::History(_)) {
+            // As in Redis, a history read turns CLAIM off for the streams after it too.
+            claim = None;
+        }
         let Ok(Some(stream)) = ctx.stream_mut(key) else {
             continue;
         };
@@ -197,9 +208,32 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, Vec<Repl
                 now,
             )),
             From::New => {
-                if stream.last_valid_id() > group.last_id {
+                let claimed = match claim {
+                    Some(min_idle) => {
+                        claim_idle(stream, &mut group, read, min_idle, now, journaled, key)
+                    }
+                    None => Claimed::default(),
+                };
+                let room = if read.count == 0 {
+                    usize::MAX
+                } else {
+                    read.count.saturating_sub(claimed.entries.len())
+                };
+                if !claimed.entries.is_empty() {
+                    claimed_any = true;
+                    effects.extend(claimed.effects);
+                }
+                if room > 0 && stream.last_valid_id() > group.last_id {
                     let mut ids = Vec::new();
-                    let entries = deliver_new(stream, &mut group, read, now, &mut ids);
+                    let mut entries = deliver_new(stream, &mut group, read, now, room, &mut ids);
+                    if claim.is_some() {
+                        // With CLAIM, new entries carry an idle time and count of 0.
+                        for entry in &mut entries {
+                            if let Reply::Array(parts) = entry {
+                                parts.extend([Reply::Integer(0), Reply::Integer(0)]);
+                            }
+                        }
+                    }
                     delivered_new |= !entries.is_empty();
                     if journaled && !ids.is_empty() {
                         // Logged as Redis logs it: each delivery as an absolute XCLAIM
@@ -219,7 +253,11 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, Vec<Repl
                         }
                         effects.push(crate::propagate::position_effect(key, &read.group, &group));
                     }
-                    Some(entries)
+                    let mut all = claimed.entries;
+                    all.extend(entries);
+                    Some(all)
+                } else if !claimed.entries.is_empty() {
+                    Some(claimed.entries)
                 } else {
                     None
                 }
@@ -230,8 +268,8 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, Vec<Repl
             served.push((key.clone(), entries));
         }
     }
-    if delivered_new {
-        // History reads change nothing a snapshot keeps; new deliveries do.
+    if delivered_new || claimed_any {
+        // History reads change nothing a snapshot keeps; new deliveries and claims do.
         ctx.state.stats.dirty += 1;
     }
     ctx.state.stats.dirty += consumers_created;
@@ -247,13 +285,9 @@ fn deliver_new(
     group: &mut ConsumerGroup,
     read: &GroupRead,
     now: u64,
+    limit: usize,
     ids: &mut Vec<StreamId>,
 ) -> Vec<Reply> {
-    let limit = if read.count == 0 {
-        usize::MAX
-    } else {
-        read.count
-    };
     let Some(first) = group.last_id.successor() else {
         return Vec::new();
     };
@@ -268,6 +302,82 @@ fn deliver_new(
         }
     }
     if !out.is_empty() {
+        if let Some(c) = group.consumers.get_mut(&read.consumer) {
+            c.active_time = Some(now);
+        }
+    }
+    out
+}
+
+/// What a CLAIM read took: the entries as replied (with idle time and delivery count before
+/// the claim), and the effects that log the claims.
+#[derive(Default)]
+struct Claimed {
+    entries: Vec<Reply>,
+    effects: Vec<Vec<Bytes>>,
+}
+
+/// CLAIM's first phase: the group's pending entries idle at least `min_idle` ms, oldest
+/// delivery first (entries gone from the stream are passed over and stay pending), at most
+/// COUNT, move to the reading consumer with one more delivery, as Redis 8.4 does.
+fn claim_idle(
+    stream: &Stream,
+    group: &mut ConsumerGroup,
+    read: &GroupRead,
+    min_idle: u64,
+    now: u64,
+    journaled: bool,
+    key: &Bytes,
+) -> Claimed {
+    let limit = if read.count == 0 {
+        usize::MAX
+    } else {
+        read.count
+    };
+    let mut idle: Vec<(u64, StreamId)> = group
+        .pel
+        .iter()
+        .filter(|(_, p)| now.saturating_sub(p.delivery_time) >= min_idle)
+        .map(|(id, p)| (p.delivery_time, *id))
+        .collect();
+    idle.sort_unstable();
+    let mut out = Claimed::default();
+    for (delivery_time, id) in idle {
+        if out.entries.len() >= limit {
+            break;
+        }
+        let Some(entry) = stream.range(id, id, false).next() else {
+            continue;
+        };
+        let before = group.pel.get(&id).map_or(0, |p| p.delivery_count);
+        let Reply::Array(mut parts) = entry_reply(&entry) else {
+            continue;
+        };
+        parts.extend([
+            Reply::Integer(now.saturating_sub(delivery_time) as i64),
+            Reply::Integer(before as i64),
+        ]);
+        out.entries.push(Reply::Array(parts));
+        group.claim(
+            id,
+            &read.consumer,
+            now,
+            Some(before.saturating_add(1)),
+            false,
+        );
+        if journaled {
+            if let Some(pending) = group.pel.get(&id) {
+                out.effects.push(crate::propagate::claim_effect(
+                    key,
+                    &read.group,
+                    pending,
+                    id,
+                    group.last_id,
+                ));
+            }
+        }
+    }
+    if !out.entries.is_empty() {
         if let Some(c) = group.consumers.get_mut(&read.consumer) {
             c.active_time = Some(now);
         }
