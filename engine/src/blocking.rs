@@ -29,6 +29,8 @@ pub enum BlockedRead {
         from: Vec<crate::command::xread::ReadFrom>,
         /// COUNT per stream; 0 means no limit.
         count: usize,
+        /// MAXCOUNT and MAXSIZE over the whole reply.
+        caps: crate::command::read_args::ReplyCaps,
     },
     /// XREADGROUP with `>`: new entries for a consumer of a group.
     XReadGroup(crate::command::xreadgroup::GroupRead),

@@ -1,6 +1,6 @@
 //! The arguments XREAD and XREADGROUP share, parsed the one way Redis parses them for both:
-//! `[GROUP group consumer] [COUNT count] [BLOCK milliseconds] [CLAIM min-idle-time] [NOACK]
-//! STREAMS key ... id ...`.
+//! `[GROUP group consumer] [COUNT count] [MAXCOUNT maxcount] [MAXSIZE maxsize]
+//! [BLOCK milliseconds] [CLAIM min-idle-time] [NOACK] STREAMS key ... id ...`.
 
 use bytes::Bytes;
 
@@ -20,12 +20,70 @@ pub struct ReadArgs {
     /// CLAIM min-idle-time (XREADGROUP only, Redis 8.4): idle pending entries of any
     /// consumer are claimed and returned before new ones.
     pub claim: Option<u64>,
+    /// MAXCOUNT and MAXSIZE (Redis 8.10): caps over the whole reply.
+    pub caps: ReplyCaps,
     /// GROUP group consumer (XREADGROUP only; required there).
     pub group: Option<(Bytes, Bytes)>,
     /// The stream keys, in order.
     pub keys: Vec<Bytes>,
     /// The ID argument of each key, as written.
     pub ids: Vec<Bytes>,
+}
+
+/// MAXCOUNT and MAXSIZE (Redis 8.10): a cap on the entries of a whole reply across its
+/// streams, and a soft cap on its size in bytes (the entry that crosses it is kept, and the
+/// first entry is always returned).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplyCaps {
+    /// MAXCOUNT.
+    pub max_count: Option<u64>,
+    /// MAXSIZE, in reply bytes.
+    pub max_size: Option<u64>,
+}
+
+/// What one reply has used of its caps.
+#[derive(Debug)]
+pub struct Budget {
+    caps: ReplyCaps,
+    entries: u64,
+    bytes: u64,
+}
+
+impl Budget {
+    /// Nothing used yet.
+    pub fn new(caps: ReplyCaps) -> Budget {
+        Budget {
+            caps,
+            entries: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Whether another entry may go into the reply.
+    pub fn allows(&self) -> bool {
+        if self.caps.max_count.is_some_and(|max| self.entries >= max) {
+            return false;
+        }
+        !(self.entries > 0 && self.caps.max_size.is_some_and(|max| self.bytes >= max))
+    }
+
+    /// Counts an entry put into the reply.
+    pub fn add(&mut self, entry: &Reply) {
+        self.entries += 1;
+        if self.caps.max_size.is_some() {
+            let mut encoded = Vec::new();
+            entry.encode(2, &mut encoded);
+            self.bytes += encoded.len() as u64;
+        }
+    }
+}
+
+/// A MAXCOUNT or MAXSIZE value: a positive integer.
+fn positive(arg: &[u8], option: &str) -> Result<u64, Reply> {
+    crate::args::parse_i64_strict(arg)
+        .filter(|n| *n > 0)
+        .map(|n| n as u64)
+        .ok_or_else(|| Reply::error(format!("ERR {option} must be a positive integer")))
 }
 
 /// Parses a BLOCK timeout the way Redis does.
@@ -45,6 +103,7 @@ pub fn parse(args: &[Bytes], group_read: bool) -> Result<ReadArgs, Reply> {
         block: None,
         noack: false,
         claim: None,
+        caps: ReplyCaps::default(),
         group: None,
         keys: Vec::new(),
         ids: Vec::new(),
@@ -78,6 +137,12 @@ pub fn parse(args: &[Bytes], group_read: bool) -> Result<ReadArgs, Reply> {
             }
             out.group = Some((args[i + 1].clone(), args[i + 2].clone()));
             i += 2;
+        } else if is(opt, "maxcount") && more > 0 {
+            i += 1;
+            out.caps.max_count = Some(positive(&args[i], "MAXCOUNT")?);
+        } else if is(opt, "maxsize") && more > 0 {
+            i += 1;
+            out.caps.max_size = Some(positive(&args[i], "MAXSIZE")?);
         } else if is(opt, "claim") && more > 0 {
             if !group_read {
                 return Err(Reply::error(
@@ -107,6 +172,17 @@ pub fn parse(args: &[Bytes], group_read: bool) -> Result<ReadArgs, Reply> {
     let Some(at) = streams_at else {
         return Err(Reply::error(error::SYNTAX));
     };
+    if out
+        .caps
+        .max_count
+        .is_some_and(|max| out.count > 0 && (out.count as u64) > max)
+    {
+        // A cap over every stream below the per-stream count (Redis rejects it; its exact
+        // words were not available, these say what is wrong).
+        return Err(Reply::error(
+            "ERR MAXCOUNT must be greater than or equal to COUNT",
+        ));
+    }
     if group_read && out.group.is_none() {
         return Err(Reply::error("ERR Missing GROUP option for XREADGROUP"));
     }

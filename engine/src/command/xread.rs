@@ -1,4 +1,4 @@
-//! XREAD [COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]
+//! XREAD [COUNT count] [MAXCOUNT maxcount] [MAXSIZE maxsize] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]
 //!
 //! Reads entries after the given IDs from one or more streams. `$` means "after the last
 //! entry now"; `+` reads the last entry (Redis 7.4). Only streams with entries appear in the
@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 
-use super::read_args;
+use super::read_args::{self, Budget, ReplyCaps};
 use super::xrange::entry_reply;
 use super::{Ctx, Group, Spec};
 use crate::blocking::BlockedRead;
@@ -63,7 +63,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         };
         from.push(start);
     }
-    let reply = read_available(ctx, &req.keys, &from, req.count);
+    let reply = read_available(ctx, &req.keys, &from, req.count, req.caps);
     match req.block {
         Some(timeout) if reply == Reply::NullArray && !ctx.session.in_exec => {
             // `+` on a stream with no entry waits for the next one, like `$`.
@@ -85,6 +85,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 keys: req.keys.clone(),
                 from,
                 count: req.count,
+                caps: req.caps,
             };
             ctx.block(read, timeout);
             Reply::NullArray
@@ -96,8 +97,13 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// Re-runs a blocked read; `Some` when it has an answer now.
 pub fn retry_blocked(ctx: &mut Ctx, read: &BlockedRead) -> Option<Reply> {
     match read {
-        BlockedRead::XRead { keys, from, count } => {
-            let reply = read_available(ctx, keys, from, *count);
+        BlockedRead::XRead {
+            keys,
+            from,
+            count,
+            caps,
+        } => {
+            let reply = read_available(ctx, keys, from, *count, *caps);
             (reply != Reply::NullArray).then_some(reply)
         }
         BlockedRead::XReadGroup(_) => None,
@@ -105,29 +111,38 @@ pub fn retry_blocked(ctx: &mut Ctx, read: &BlockedRead) -> Option<Reply> {
 }
 
 /// Serves an XREAD from what the streams hold now: the reply, or null when nothing matched.
-pub fn read_available(ctx: &mut Ctx, keys: &[Bytes], from: &[ReadFrom], count: usize) -> Reply {
+/// Streams are served in the order given, within MAXCOUNT and MAXSIZE over all of them.
+pub fn read_available(
+    ctx: &mut Ctx,
+    keys: &[Bytes],
+    from: &[ReadFrom],
+    count: usize,
+    caps: ReplyCaps,
+) -> Reply {
     let limit = if count == 0 { usize::MAX } else { count };
+    let mut budget = Budget::new(caps);
     let resp3 = ctx.session.protocol >= 3;
     let mut per_stream = Vec::new();
     for (key, start) in keys.iter().zip(from) {
         let Ok(Some(stream)) = ctx.stream(key) else {
             continue;
         };
-        let entries: Vec<Reply> = match start {
-            ReadFrom::Last => stream
-                .last_entry()
-                .map(|e| entry_reply(&e))
-                .into_iter()
-                .collect(),
+        let candidates: Box<dyn Iterator<Item = _>> = match start {
+            ReadFrom::Last => Box::new(stream.last_entry().into_iter()),
             ReadFrom::After(id) => match id.successor() {
-                Some(first) => stream
-                    .range(first, StreamId::MAX, false)
-                    .take(limit)
-                    .map(|e| entry_reply(&e))
-                    .collect(),
-                None => Vec::new(),
+                Some(first) => Box::new(stream.range(first, StreamId::MAX, false).take(limit)),
+                None => Box::new(std::iter::empty()),
             },
         };
+        let mut entries = Vec::new();
+        for entry in candidates {
+            if !budget.allows() {
+                break;
+            }
+            let reply = entry_reply(&entry);
+            budget.add(&reply);
+            entries.push(reply);
+        }
         if !entries.is_empty() {
             per_stream.push((Reply::Bulk(key.clone()), Reply::Array(entries)));
         }

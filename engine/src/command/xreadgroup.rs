@@ -8,7 +8,7 @@
 
 use bytes::Bytes;
 
-use super::read_args;
+use super::read_args::{self, Budget, ReplyCaps};
 use super::xrange::entry_reply;
 use super::{Ctx, Group, Spec};
 use crate::blocking::BlockedRead;
@@ -49,6 +49,8 @@ pub struct GroupRead {
     /// idle at least this long (ms) are claimed for this one and returned, oldest delivery
     /// first; every entry then carries its idle time and delivery count before this read.
     pub claim: Option<u64>,
+    /// MAXCOUNT and MAXSIZE over the whole reply (Redis 8.10).
+    pub caps: ReplyCaps,
 }
 
 /// Where a read starts in one stream.
@@ -82,6 +84,7 @@ fn parse(args: &[Bytes]) -> Result<Request, Reply> {
             count: parsed.count,
             noack: parsed.noack,
             claim: parsed.claim,
+            caps: parsed.caps,
         },
         block: parsed.block,
         ids: parsed.ids,
@@ -175,7 +178,12 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, Vec<Repl
     let mut claimed_any = false;
     let mut consumers_created = 0;
     let mut claim = read.claim;
+    let mut budget = Budget::new(read.caps);
     for (key, start) in read.keys.iter().zip(from) {
+        if !budget.allows() {
+            // MAXCOUNT or MAXSIZE reached: the streams after it are not read at all.
+            break;
+        }
         if matches!(start, From::History(_)) {
             // As in Redis, a history read turns CLAIM off for the streams after it too.
             claim = None;
@@ -206,12 +214,19 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, Vec<Repl
                 after,
                 read.count,
                 now,
+                &mut budget,
             )),
             From::New => {
                 let claimed = match claim {
-                    Some(min_idle) => {
-                        claim_idle(stream, &mut group, read, min_idle, now, journaled, key)
-                    }
+                    Some(min_idle) => claim_idle(
+                        stream,
+                        &mut group,
+                        read,
+                        (min_idle, now),
+                        &mut budget,
+                        journaled,
+                        key,
+                    ),
                     None => Claimed::default(),
                 };
                 let room = if read.count == 0 {
@@ -225,15 +240,15 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, Vec<Repl
                 }
                 if room > 0 && stream.last_valid_id() > group.last_id {
                     let mut ids = Vec::new();
-                    let mut entries = deliver_new(stream, &mut group, read, now, room, &mut ids);
-                    if claim.is_some() {
-                        // With CLAIM, new entries carry an idle time and count of 0.
-                        for entry in &mut entries {
-                            if let Reply::Array(parts) = entry {
-                                parts.extend([Reply::Integer(0), Reply::Integer(0)]);
-                            }
-                        }
-                    }
+                    let entries = deliver_new(
+                        stream,
+                        &mut group,
+                        read,
+                        (now, room),
+                        claim.is_some(),
+                        &mut budget,
+                        &mut ids,
+                    );
                     delivered_new |= !entries.is_empty();
                     if journaled && !ids.is_empty() {
                         // Logged as Redis logs it: each delivery as an absolute XCLAIM
@@ -284,8 +299,9 @@ fn deliver_new(
     stream: &Stream,
     group: &mut ConsumerGroup,
     read: &GroupRead,
-    now: u64,
-    limit: usize,
+    (now, limit): (u64, usize),
+    with_metadata: bool,
+    budget: &mut Budget,
     ids: &mut Vec<StreamId>,
 ) -> Vec<Reply> {
     let Some(first) = group.last_id.successor() else {
@@ -293,10 +309,22 @@ fn deliver_new(
     };
     let mut out = Vec::new();
     for entry in stream.range(first, StreamId::MAX, false).take(limit) {
+        if !budget.allows() {
+            // Not delivered: no PEL entry, and the group stays before it.
+            break;
+        }
         let id = entry.id;
         advance_group(stream, group, id);
         ids.push(id);
-        out.push(entry_reply(&entry));
+        let mut reply = entry_reply(&entry);
+        if with_metadata {
+            // With CLAIM, new entries carry an idle time and delivery count of 0.
+            if let Reply::Array(parts) = &mut reply {
+                parts.extend([Reply::Integer(0), Reply::Integer(0)]);
+            }
+        }
+        budget.add(&reply);
+        out.push(reply);
         if !read.noack {
             group.deliver(id, &read.consumer, now);
         }
@@ -324,8 +352,8 @@ fn claim_idle(
     stream: &Stream,
     group: &mut ConsumerGroup,
     read: &GroupRead,
-    min_idle: u64,
-    now: u64,
+    (min_idle, now): (u64, u64),
+    budget: &mut Budget,
     journaled: bool,
     key: &Bytes,
 ) -> Claimed {
@@ -343,7 +371,7 @@ fn claim_idle(
     idle.sort_unstable();
     let mut out = Claimed::default();
     for (delivery_time, id) in idle {
-        if out.entries.len() >= limit {
+        if out.entries.len() >= limit || !budget.allows() {
             break;
         }
         let Some(entry) = stream.range(id, id, false).next() else {
@@ -357,7 +385,9 @@ fn claim_idle(
             Reply::Integer(now.saturating_sub(delivery_time) as i64),
             Reply::Integer(before as i64),
         ]);
-        out.entries.push(Reply::Array(parts));
+        let reply = Reply::Array(parts);
+        budget.add(&reply);
+        out.entries.push(reply);
         group.claim(
             id,
             &read.consumer,
@@ -407,6 +437,7 @@ fn history(
     after: StreamId,
     count: usize,
     now: u64,
+    budget: &mut Budget,
 ) -> Vec<Reply> {
     let Some(start) = after.successor() else {
         return Vec::new();
@@ -418,15 +449,24 @@ fn history(
     };
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
+        if !budget.allows() {
+            break;
+        }
         match stream.range(id, id, false).next() {
             Some(entry) => {
-                out.push(entry_reply(&entry));
+                let reply = entry_reply(&entry);
+                budget.add(&reply);
+                out.push(reply);
                 if let Some(p) = group.pel.get_mut(&id) {
                     p.delivery_time = now;
                     p.delivery_count += 1;
                 }
             }
-            None => out.push(Reply::Array(vec![id.to_reply(), Reply::NullArray])),
+            None => {
+                let reply = Reply::Array(vec![id.to_reply(), Reply::NullArray]);
+                budget.add(&reply);
+                out.push(reply);
+            }
         }
     }
     out
