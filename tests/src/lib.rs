@@ -23,6 +23,7 @@
 pub mod case;
 pub mod client;
 pub mod diff;
+pub mod direct;
 pub mod fuzz;
 pub mod mask;
 pub mod oracle;

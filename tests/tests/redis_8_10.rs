@@ -3,13 +3,7 @@
 //! the order named, and a soft cap on its bytes that always lets the first entry through.
 
 use rill_tests::client::Connection;
-
-fn call(c: &mut Connection, line: &str) -> String {
-    let args: Vec<&str> = line.split(' ').collect();
-    c.call(&args)
-        .unwrap_or_else(|e| panic!("{line}: {e}"))
-        .to_string()
-}
+use rill_tests::direct::call;
 
 fn entries(reply: &str) -> usize {
     reply.matches("[\"f\", ").count()

@@ -4,26 +4,7 @@
 //! `KEEPREF | DELREF | ACKED` on XADD and XTRIM, and ENTRIESREAD capped at entries-added.
 
 use rill_tests::client::Connection;
-
-fn connect(rill: &rill_server::RunningServer) -> Connection {
-    Connection::open(rill.addr()).unwrap_or_else(|e| panic!("connect: {e}"))
-}
-
-/// The reply in the one-line form of `rill_tests::reply` (`[:1, :-1]`, `-ERR ...`).
-fn call(c: &mut Connection, line: &str) -> String {
-    let args: Vec<&str> = line.split(' ').collect();
-    c.call(&args)
-        .unwrap_or_else(|e| panic!("{line}: {e}"))
-        .to_string()
-}
-
-/// Runs `lines`, each expected to succeed.
-fn setup(c: &mut Connection, lines: &[&str]) {
-    for line in lines {
-        let reply = call(c, line);
-        assert!(!reply.starts_with('-'), "{line}: {reply}");
-    }
-}
+use rill_tests::direct::{call, connect, setup};
 
 /// Entries `1-0` to `n-0` in `s`.
 fn entries(c: &mut Connection, n: u64) {

@@ -6,26 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use rill_tests::client::Connection;
-
-fn connect(rill: &rill_server::RunningServer) -> Connection {
-    Connection::open(rill.addr()).unwrap_or_else(|e| panic!("connect: {e}"))
-}
-
-/// The reply in the one-line form of `rill_tests::reply`.
-fn call(c: &mut Connection, line: &str) -> String {
-    let args: Vec<&str> = line.split(' ').collect();
-    c.call(&args)
-        .unwrap_or_else(|e| panic!("{line}: {e}"))
-        .to_string()
-}
-
-fn setup(c: &mut Connection, lines: &[&str]) {
-    for line in lines {
-        let reply = call(c, line);
-        assert!(!reply.starts_with('-'), "{line}: {reply}");
-    }
-}
+use rill_tests::direct::{call, connect, setup};
 
 /// Replaces each `:<n>` with n ≥ `at_least` by `:IDLE`, so replies with idle times compare.
 fn idle_masked(reply: &str, at_least: i64) -> String {
