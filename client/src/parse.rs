@@ -120,6 +120,57 @@ pub(crate) fn entry(reply: &Reply) -> Result<RawEntry> {
     })
 }
 
+/// An entry of a claiming read: `[id, fields, idle-ms, deliveries-before]`.
+pub(crate) fn claimed_entry(reply: &Reply) -> Result<(RawEntry, u64, u64)> {
+    let parts = array(reply)?;
+    let [id_reply, body, idle, count] = parts else {
+        return Err(Error::unexpected(
+            "expected [id, fields, idle, count]",
+            reply,
+        ));
+    };
+    let raw = entry(&Reply::Array(vec![id_reply.clone(), body.clone()]))?;
+    Ok((raw, integer(idle)? as u64, integer(count)? as u64))
+}
+
+/// An XREADGROUP ... CLAIM reply: per stream key, entries with their claim metadata.
+pub(crate) fn claimed_streams(reply: &Reply) -> Result<Vec<(RawEntry, u64, u64)>> {
+    let per_stream: Vec<&Reply> = match reply {
+        Reply::Null | Reply::NullArray => return Ok(Vec::new()),
+        Reply::Map(m) => m.iter().map(|(_, v)| v).collect(),
+        Reply::Array(items) => items
+            .iter()
+            .map(|pair| match array(pair)? {
+                [_, v] => Ok(v),
+                _ => Err(Error::unexpected("expected [key, entries]", pair)),
+            })
+            .collect::<Result<_>>()?,
+        other => return Err(Error::unexpected("expected streams", other)),
+    };
+    let mut out = Vec::new();
+    for entries in per_stream {
+        if is_nil(entries) {
+            continue;
+        }
+        for e in array(entries)? {
+            out.push(claimed_entry(e)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Per-ID codes of XDELEX / XACKDEL.
+pub(crate) fn delete_outcomes(reply: &Reply) -> Result<Vec<crate::DeleteOutcome>> {
+    array(reply)?
+        .iter()
+        .map(|code| match integer(code)? {
+            1 => Ok(crate::DeleteOutcome::Deleted),
+            2 => Ok(crate::DeleteOutcome::StillReferenced),
+            _ => Ok(crate::DeleteOutcome::NotFound),
+        })
+        .collect()
+}
+
 /// A list of entries (XRANGE, XCLAIM, ...); null counts as empty.
 pub(crate) fn entries(reply: &Reply) -> Result<Vec<RawEntry>> {
     if is_nil(reply) {

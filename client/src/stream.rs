@@ -215,6 +215,62 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
         Ok(parse::integer(&reply)? as u64)
     }
 
+    /// Deletes entries by ID under a reference policy (XDELEX, Redis 8.2 and rill-server):
+    /// one outcome per ID, in order.
+    pub async fn delete_with(
+        &self,
+        ids: &[StreamId],
+        policy: RefPolicy,
+    ) -> Result<Vec<DeleteOutcome>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut a = args![
+            "XDELEX",
+            self.key,
+            policy.arg(),
+            "IDS",
+            ids.len().to_string()
+        ];
+        a.extend(ids.iter().map(|i| Bytes::from(i.to_string())));
+        let reply = self.client.backend.call(a).await?;
+        parse::delete_outcomes(&reply)
+    }
+
+    /// Acknowledges entries in `group` and deletes them in one step (XACKDEL, Redis 8.2 and
+    /// rill-server): a work queue whose entries go once processed. One outcome per ID.
+    pub async fn ack_and_delete(
+        &self,
+        group: &str,
+        ids: &[StreamId],
+        policy: RefPolicy,
+    ) -> Result<Vec<DeleteOutcome>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut a = args![
+            "XACKDEL",
+            self.key,
+            group,
+            policy.arg(),
+            "IDS",
+            ids.len().to_string()
+        ];
+        a.extend(ids.iter().map(|i| Bytes::from(i.to_string())));
+        let reply = self.client.backend.call(a).await?;
+        parse::delete_outcomes(&reply)
+    }
+
+    /// Trims the stream under a reference policy (Redis 8.2 and rill-server): with
+    /// [`RefPolicy::Acked`], entries some group still needs stay.
+    pub async fn trim_with(&self, trim: Trim, policy: RefPolicy) -> Result<u64> {
+        let mut a = args!["XTRIM", self.key];
+        a.extend(trim.args().into_iter().map(Bytes::from));
+        a.push(Bytes::from_static(policy.arg().as_bytes()));
+        let reply = self.client.backend.call(a).await?;
+        Ok(parse::integer(&reply)? as u64)
+    }
+
     /// Trims the stream; returns how many entries went.
     pub async fn trim(&self, trim: Trim) -> Result<u64> {
         let mut a = args!["XTRIM", self.key];
@@ -304,6 +360,49 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
             .read_group_raw(group, consumer, count, block, false)
             .await?;
         self.decode_all(raw)
+    }
+
+    /// New entries for `consumer`, after the group's pending entries of any consumer idle at
+    /// least `min_idle`, which are claimed for it first (XREADGROUP ... CLAIM, Redis 8.4 and
+    /// rill-server): one call both reclaims what a crashed worker left and reads new work.
+    /// Each delivery says how idle it was and how often it had been delivered before.
+    pub async fn read_group_claiming(
+        &self,
+        group: &str,
+        consumer: &str,
+        count: usize,
+        min_idle: Duration,
+        block: Option<Duration>,
+    ) -> Result<Vec<Delivery<T>>> {
+        let mut a = args![
+            "XREADGROUP",
+            "GROUP",
+            group,
+            consumer,
+            "COUNT",
+            count.max(1).to_string()
+        ];
+        if let Some(b) = block {
+            a.extend(args!["BLOCK", block_ms(b).to_string()]);
+        }
+        a.extend(args![
+            "CLAIM",
+            min_idle.as_millis().to_string(),
+            "STREAMS",
+            self.key,
+            ">"
+        ]);
+        let reply = self.client.backend.call_read(a, block.is_some()).await?;
+        let mut out = Vec::new();
+        for (raw, idle, previous) in parse::claimed_streams(&reply)? {
+            let entry = self.decode(raw)?;
+            out.push(Delivery {
+                entry,
+                idle: (previous > 0).then(|| Duration::from_millis(idle)),
+                previous_deliveries: previous,
+            });
+        }
+        Ok(out)
     }
 
     /// Re-reads the consumer's own pending entries after `after` (XREADGROUP with an ID), e.g.

@@ -293,3 +293,49 @@ pub struct PendingRead<T> {
     /// The decoded entry; `None` when it was deleted from the stream while pending.
     pub value: Option<T>,
 }
+
+/// What deleting or trimming does to consumer groups' references to the entries (Redis 8.2):
+/// see XDELEX, XACKDEL and the policies on XADD/XTRIM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RefPolicy {
+    /// Entries go; pending entries that point at them stay (the behaviour before 8.2).
+    #[default]
+    KeepRef,
+    /// Entries go, and so do the pending entries pointing at them, in every group.
+    DelRef,
+    /// Only entries every group has been delivered and acknowledged go.
+    Acked,
+}
+
+impl RefPolicy {
+    /// The command argument.
+    pub fn arg(self) -> &'static str {
+        match self {
+            RefPolicy::KeepRef => "KEEPREF",
+            RefPolicy::DelRef => "DELREF",
+            RefPolicy::Acked => "ACKED",
+        }
+    }
+}
+
+/// What XDELEX or XACKDEL did with one ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    /// Deleted (XACKDEL: acknowledged, and deleted or already gone).
+    Deleted,
+    /// Not there (XACKDEL: not pending in the group), so nothing happened.
+    NotFound,
+    /// Kept because a group still needs it (ACKED); XACKDEL acknowledged it all the same.
+    StillReferenced,
+}
+
+/// An entry handed to a consumer by a claiming read (XREADGROUP ... CLAIM).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery<T> {
+    /// The entry.
+    pub entry: Entry<T>,
+    /// How long it had been idle when claimed from another delivery; `None` for a new entry.
+    pub idle: Option<Duration>,
+    /// Deliveries before this one (0 for a new entry): a retry count for poison detection.
+    pub previous_deliveries: u64,
+}
