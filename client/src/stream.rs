@@ -228,7 +228,7 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
         let mut a = args![
             "XDELEX",
             self.key,
-            policy.arg(),
+            policy.name(),
             "IDS",
             ids.len().to_string()
         ];
@@ -252,7 +252,7 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
             "XACKDEL",
             self.key,
             group,
-            policy.arg(),
+            policy.name(),
             "IDS",
             ids.len().to_string()
         ];
@@ -266,7 +266,7 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
     pub async fn trim_with(&self, trim: Trim, policy: RefPolicy) -> Result<u64> {
         let mut a = args!["XTRIM", self.key];
         a.extend(trim.args().into_iter().map(Bytes::from));
-        a.push(Bytes::from_static(policy.arg().as_bytes()));
+        a.push(Bytes::from_static(policy.name().as_bytes()));
         let reply = self.client.backend.call(a).await?;
         Ok(parse::integer(&reply)? as u64)
     }
@@ -325,17 +325,7 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
         block: Option<Duration>,
         noack: bool,
     ) -> Result<Vec<RawEntry>> {
-        let mut a = args![
-            "XREADGROUP",
-            "GROUP",
-            group,
-            consumer,
-            "COUNT",
-            count.max(1).to_string()
-        ];
-        if let Some(b) = block {
-            a.extend(args!["BLOCK", block_ms(b).to_string()]);
-        }
+        let mut a = group_read_args(group, consumer, count, block);
         if noack {
             a.push(Bytes::from_static(b"NOACK"));
         }
@@ -374,17 +364,7 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
         min_idle: Duration,
         block: Option<Duration>,
     ) -> Result<Vec<Delivery<T>>> {
-        let mut a = args![
-            "XREADGROUP",
-            "GROUP",
-            group,
-            consumer,
-            "COUNT",
-            count.max(1).to_string()
-        ];
-        if let Some(b) = block {
-            a.extend(args!["BLOCK", block_ms(b).to_string()]);
-        }
+        let mut a = group_read_args(group, consumer, count, block);
         a.extend(args![
             "CLAIM",
             min_idle.as_millis().to_string(),
@@ -709,4 +689,25 @@ pub(crate) fn with_id(e: Error, id: StreamId) -> Error {
         },
         other => other,
     }
+}
+
+/// `XREADGROUP GROUP group consumer COUNT n [BLOCK ms]`, the start every group read shares.
+fn group_read_args(
+    group: &str,
+    consumer: &str,
+    count: usize,
+    block: Option<Duration>,
+) -> Vec<Bytes> {
+    let mut a = args![
+        "XREADGROUP",
+        "GROUP",
+        group,
+        consumer,
+        "COUNT",
+        count.max(1).to_string()
+    ];
+    if let Some(b) = block {
+        a.extend(args!["BLOCK", block_ms(b).to_string()]);
+    }
+    a
 }

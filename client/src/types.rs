@@ -295,28 +295,8 @@ pub struct PendingRead<T> {
 }
 
 /// What deleting or trimming does to consumer groups' references to the entries (Redis 8.2):
-/// see XDELEX, XACKDEL and the policies on XADD/XTRIM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RefPolicy {
-    /// Entries go; pending entries that point at them stay (the behaviour before 8.2).
-    #[default]
-    KeepRef,
-    /// Entries go, and so do the pending entries pointing at them, in every group.
-    DelRef,
-    /// Only entries every group has been delivered and acknowledged go.
-    Acked,
-}
-
-impl RefPolicy {
-    /// The command argument.
-    pub fn arg(self) -> &'static str {
-        match self {
-            RefPolicy::KeepRef => "KEEPREF",
-            RefPolicy::DelRef => "DELREF",
-            RefPolicy::Acked => "ACKED",
-        }
-    }
-}
+/// KEEPREF (the default), DELREF, ACKED; see XDELEX, XACKDEL and the policies on XADD/XTRIM.
+pub use rill_engine::stream::references::RefPolicy;
 
 /// What XDELEX or XACKDEL did with one ID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

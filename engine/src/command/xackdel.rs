@@ -67,9 +67,13 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         };
         codes.push(Reply::Integer(code));
     }
+    // One change per acknowledgement, as in Redis (a deletion adds none); the touch that
+    // tells WATCH about deletions counts as one of them.
     if deleted > 0 {
         ctx.touch(key);
+        ctx.state.stats.dirty += acked - 1;
+    } else {
+        ctx.state.stats.dirty += acked;
     }
-    ctx.state.stats.dirty += acked;
     Reply::Array(codes)
 }
