@@ -6,6 +6,15 @@
 use rill_tests::client::Connection;
 use rill_tests::direct::{call, connect, setup};
 
+/// INFO's `rdb_changes_since_last_save`.
+fn changes(c: &mut Connection) -> u64 {
+    let info = call(c, "INFO persistence");
+    info.split("\\r\\n")
+        .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{info}"))
+}
+
 /// Entries `1-0` to `n-0` in `s`.
 fn entries(c: &mut Connection, n: u64) {
     for i in 1..=n {
@@ -140,10 +149,13 @@ fn xackdel_policies() {
     };
     two_groups(&mut c);
     assert_eq!(call(&mut c, "XACKDEL s nogroup IDS 1 1-0"), "[:-1]");
+    let before = changes(&mut c);
     assert_eq!(
         call(&mut c, "XACKDEL s g1 DELREF IDS 2 1-0 2-0"),
         "[:1, :1]"
     );
+    // One change per acknowledgement, as Redis counts them.
+    assert_eq!(changes(&mut c), before + 2);
     assert_eq!(call(&mut c, "XLEN s"), ":0");
     assert!(call(&mut c, "XPENDING s g2").starts_with("[:0"));
     assert_eq!(
