@@ -222,19 +222,8 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
         ids: &[StreamId],
         policy: RefPolicy,
     ) -> Result<Vec<DeleteOutcome>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut a = args![
-            "XDELEX",
-            self.key,
-            policy.name(),
-            "IDS",
-            ids.len().to_string()
-        ];
-        a.extend(ids.iter().map(|i| Bytes::from(i.to_string())));
-        let reply = self.client.backend.call(a).await?;
-        parse::delete_outcomes(&reply)
+        self.delete_ids(args!["XDELEX", self.key], ids, policy)
+            .await
     }
 
     /// Acknowledges entries in `group` and deletes them in one step (XACKDEL, Redis 8.2 and
@@ -245,19 +234,24 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
         ids: &[StreamId],
         policy: RefPolicy,
     ) -> Result<Vec<DeleteOutcome>> {
+        self.delete_ids(args!["XACKDEL", self.key, group], ids, policy)
+            .await
+    }
+
+    /// XDELEX or XACKDEL (`head`: the command up to its key or group) with `policy` and an
+    /// `IDS n id...` block: one outcome per ID.
+    async fn delete_ids(
+        &self,
+        mut head: Vec<Bytes>,
+        ids: &[StreamId],
+        policy: RefPolicy,
+    ) -> Result<Vec<DeleteOutcome>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut a = args![
-            "XACKDEL",
-            self.key,
-            group,
-            policy.name(),
-            "IDS",
-            ids.len().to_string()
-        ];
-        a.extend(ids.iter().map(|i| Bytes::from(i.to_string())));
-        let reply = self.client.backend.call(a).await?;
+        head.extend(args![policy.name(), "IDS", ids.len().to_string()]);
+        head.extend(ids.iter().map(|i| Bytes::from(i.to_string())));
+        let reply = self.client.backend.call(head).await?;
         parse::delete_outcomes(&reply)
     }
 

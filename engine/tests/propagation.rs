@@ -6,6 +6,9 @@
 //! commands, streams without consumer groups (XADD with generated IDs and approximate or
 //! limited trims, XTRIM, XDEL, XSETID), MULTI/EXEC, SELECT, lazy and active expiry.
 
+mod common;
+
+use common::Rng;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -27,20 +30,6 @@ impl Journal for Collect {
 
 fn record(args: Vec<Bytes>) -> Record {
     Record { args, end: 0 }
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 fn exec(s: &mut Session, words: &[String]) -> Reply {

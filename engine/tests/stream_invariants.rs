@@ -6,25 +6,11 @@
 //! exactly one owner), XPENDING's range within the stream's IDs ever generated, and a lag
 //! that is never negative. No command may panic.
 
+mod common;
+
 use bytes::Bytes;
+use common::Rng;
 use rill_engine::{Engine, Reply, Session};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a>(&mut self, of: &[&'a str]) -> &'a str {
-        of[self.below(of.len() as u64) as usize]
-    }
-}
 
 fn exec(s: &mut Session, line: &str) -> Reply {
     let args: Vec<Bytes> = line
