@@ -182,9 +182,14 @@ pub const PARAMS: &[Param] = &[
     param("aof-rewrite-incremental-fsync", "yes", Kind::Bool),
     param("rdb-save-incremental-fsync", "yes", Kind::Bool),
     param("rdbcompression", "yes", Kind::Bool),
-    // Rill's own: the RDB version DUMP, snapshots and RDB AOF bases write. 12 is Redis 7.4's; Redis
-    // refuses anything newer than its own (7.0: 10, 7.2: 11).
-    param("rdb-write-version", "12", Kind::Int { min: 9, max: 12 }),
+    // Rill's own: the RDB version DUMP, snapshots and RDB AOF bases write. Redis refuses
+    // anything newer than its own (7.0: 10, 7.2: 11, 7.4: 12, 8.6: 13, 8.8: 14). `auto` writes 12
+    // unless the data holds what only a newer version can (IDMP state: 13; NACKed entries: 14).
+    param(
+        "rdb-write-version",
+        "auto",
+        Kind::Enum(&["auto", "9", "10", "11", "12", "13", "14"]),
+    ),
     param("aof-use-rdb-preamble", "yes", Kind::Bool),
     // Redis's testing directive: a pause after each key or command loaded (µs; negative: ns).
     param(
@@ -289,6 +294,23 @@ pub const PARAMS: &[Param] = &[
         Kind::Int {
             min: 0,
             max: I64_MAX,
+        },
+    ),
+    // Redis 8.6: what a new stream starts with as its IDMP-DURATION and IDMP-MAXSIZE.
+    param(
+        "stream-idmp-duration",
+        "100",
+        Kind::Int {
+            min: crate::stream::idmp::DURATION_RANGE.0 as i64,
+            max: crate::stream::idmp::DURATION_RANGE.1 as i64,
+        },
+    ),
+    param(
+        "stream-idmp-maxsize",
+        "100",
+        Kind::Int {
+            min: crate::stream::idmp::MAX_SIZE_RANGE.0 as i64,
+            max: crate::stream::idmp::MAX_SIZE_RANGE.1 as i64,
         },
     ),
     param(
@@ -482,6 +504,17 @@ impl Config {
         self.values[i] = stored;
         self.refresh();
         Ok(())
+    }
+
+    /// An empty stream with this configuration's idempotency settings (`stream-idmp-*`), as
+    /// XADD and XGROUP CREATE MKSTREAM make it.
+    pub fn new_stream(&self) -> crate::stream::Stream {
+        let mut stream = crate::stream::Stream::new();
+        stream.idmp = crate::stream::idmp::Idmp::new(
+            self.int("stream-idmp-duration"),
+            self.int("stream-idmp-maxsize"),
+        );
+        stream
     }
 
     fn refresh(&mut self) {

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
+use std::ops::Bound;
 
 use bytes::Bytes;
 
@@ -104,6 +105,12 @@ pub struct Db {
     /// Keys dropped on access because their time had come, not yet added to INFO's
     /// `expired_keys` (see [`Db::take_lazily_expired`]).
     lazily_expired: u64,
+    /// Streams that remember idempotent IDs (XADD IDMP), so that the cron forgets expired
+    /// ones even in a stream nobody writes to any more. A key stays listed until a sweep
+    /// finds it gone or without producers.
+    idmp_keys: BTreeSet<Bytes>,
+    /// Where the last sweep of `idmp_keys` stopped.
+    idmp_cursor: Option<Bytes>,
 }
 
 impl Db {
@@ -296,6 +303,9 @@ impl Db {
 
     /// Stores `value` at `key`, dropping any time to live unless `keep_ttl`.
     pub fn set(&mut self, key: Bytes, mut value: Value, keep_ttl: bool) {
+        if matches!(&value, Value::Stream(s) if s.idmp.producer_count() > 0) {
+            self.track_idmp(&key);
+        }
         // String values are usually slices of the request that carried them: give them their
         // own allocation, or each would pin the connection's whole read buffer.
         if let Value::Str(text) = &mut value {
@@ -440,6 +450,46 @@ impl Db {
             log.extend(due.iter().cloned());
         }
         due.len()
+    }
+
+    /// Lists a stream that now remembers idempotent IDs for [`Db::expire_idmp`].
+    pub fn track_idmp(&mut self, key: &[u8]) {
+        if !self.idmp_keys.contains(key) {
+            self.idmp_keys.insert(Bytes::copy_from_slice(key));
+        }
+    }
+
+    /// Forgets expired idempotent IDs in up to `max` listed streams, continuing where the
+    /// last call stopped; returns how many streams were looked at.
+    pub fn expire_idmp(&mut self, now_ms: u64, max: usize) -> usize {
+        let from = match self.idmp_cursor.take() {
+            Some(after) => Bound::Excluded(after),
+            None => Bound::Unbounded,
+        };
+        let keys: Vec<Bytes> = self
+            .idmp_keys
+            .range((from, Bound::Unbounded))
+            .take(max)
+            .cloned()
+            .collect();
+        for key in &keys {
+            let still = match self.map.get_mut(key) {
+                Some(Slot {
+                    value: Value::Stream(s),
+                    ..
+                }) => {
+                    s.idmp.expire(now_ms);
+                    s.idmp.producer_count() > 0
+                }
+                _ => false,
+            };
+            if !still {
+                self.idmp_keys.remove(key);
+            }
+        }
+        // A short batch reached the end: the next sweep starts over.
+        self.idmp_cursor = keys.last().filter(|_| keys.len() == max).cloned();
+        keys.len()
     }
 
     /// Heap bytes of all values (approximate).

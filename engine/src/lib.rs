@@ -344,6 +344,7 @@ impl Engine {
         for db in 0..state.keyspace.dbs.len() {
             let n = state.keyspace.dbs[db].expire_due(now, 1000);
             removed += n;
+            state.keyspace.dbs[db].expire_idmp(now, 100);
         }
         state.stats.expired_keys += removed as u64;
         if state.propagation.enabled() {

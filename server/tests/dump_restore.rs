@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::resp::{redis_available, start};
+use common::resp::{redis_available, start, IDMP_FIELDS};
 use common::resp::{Conn, Resp};
 use common::BIN;
 
@@ -88,13 +88,18 @@ fn view(c: &mut Conn, key: &str) -> Vec<Resp> {
         if let Resp::Array(Some(fields)) = c.cmd(&format!("XINFO STREAM {key}")) {
             // Counters both versions have: length, last-generated-id, max-deleted-entry-id,
             // entries-added, recorded-first-entry-id, groups, first and last entry.
+            let left_out = |name: &Resp| {
+                let Resp::Bulk(Some(name)) = name else {
+                    return false;
+                };
+                name == b"radix-tree-keys"
+                    || name == b"radix-tree-nodes"
+                    || IDMP_FIELDS.iter().any(|f| f.as_bytes() == name.as_slice())
+            };
             out.extend(
                 fields
                     .chunks(2)
-                    .filter(|p| {
-                        p[0] != Resp::Bulk(Some(b"radix-tree-keys".to_vec()))
-                            && p[0] != Resp::Bulk(Some(b"radix-tree-nodes".to_vec()))
-                    })
+                    .filter(|p| !left_out(&p[0]))
                     .flat_map(|p| p.to_vec()),
             );
         }

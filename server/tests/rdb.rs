@@ -8,7 +8,9 @@ use std::time::Duration;
 
 mod common;
 
-use common::resp::{mask_clock_readings, redis_available, start, Conn, Resp};
+use common::resp::{
+    mask_clock_readings, redis_available, start, without_fields, Conn, Resp, IDMP_FIELDS,
+};
 use common::{d, scratch, BIN};
 
 fn fill(c: &mut Conn) {
@@ -46,7 +48,7 @@ fn view(c: &mut Conn) -> Vec<Resp> {
     ] {
         out.push(c.cmd(q));
     }
-    out.push(without_active_time(mask_clock_readings(
+    out.push(as_redis_7_0(mask_clock_readings(
         c.cmd("XINFO STREAM s FULL"),
     )));
     let pending = c.cmd("XPENDING s g - + 10");
@@ -67,26 +69,11 @@ fn view(c: &mut Conn) -> Vec<Resp> {
 }
 
 /// XINFO STREAM FULL as Redis 7.0 words it: without the consumers' `active-time` that 7.2
-/// added (Rill follows 7.4).
-fn without_active_time(reply: Resp) -> Resp {
-    match reply {
-        Resp::Array(Some(items)) => {
-            let active = Resp::Bulk(Some(b"active-time".to_vec()));
-            let mut kept = Vec::with_capacity(items.len());
-            let mut skip_next = false;
-            for item in items {
-                if skip_next {
-                    skip_next = false;
-                } else if item == active {
-                    skip_next = true;
-                } else {
-                    kept.push(without_active_time(item));
-                }
-            }
-            Resp::Array(Some(kept))
-        }
-        other => other,
-    }
+/// added and the idempotency fields of 8.6 (Rill follows the newest).
+fn as_redis_7_0(reply: Resp) -> Resp {
+    let mut names = IDMP_FIELDS.to_vec();
+    names.push("active-time");
+    without_fields(reply, &names)
 }
 
 #[test]

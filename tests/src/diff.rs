@@ -7,7 +7,7 @@
 
 use crate::case::{Action, Case, CaseFile, Step};
 use crate::client::{failure_as_reply, Connection};
-use crate::mask::{equivalent, normalize, IdMasker, Masking};
+use crate::mask::{equivalent, normalize, without_newer_fields, IdMasker, Masking};
 use crate::oracle::RedisServer;
 use crate::reply::{escape, Reply};
 use crate::rill::ServerUnderTest;
@@ -240,7 +240,10 @@ impl Duel {
     /// Sends one action to Redis, then to the other server, and compares the normalised replies.
     pub fn exchange(&mut self, connection: usize, action: &Action, masking: &Masking) -> Outcome {
         let redis = self.redis.execute(connection, action);
-        let other = self.other.execute(connection, action);
+        let mut other = self.other.execute(connection, action);
+        if let Action::Command(args) = action {
+            other = without_newer_fields(args, other);
+        }
         let redis = normalize(redis, masking, &mut self.redis.ids);
         let other = normalize(other, masking, &mut self.other.ids);
         let matches = equivalent(&redis, &other, masking);

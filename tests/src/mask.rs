@@ -158,6 +158,61 @@ pub fn normalize(reply: Reply, masking: &Masking, ids: &mut IdMasker) -> Reply {
     ids.mask(reply)
 }
 
+/// The XINFO STREAM fields of idempotent production (Redis 8.6), which the Redis 7.0 oracle
+/// does not report: Rill's are left out of the comparison.
+pub const IDMP_FIELDS: [&str; 6] = [
+    "idmp-duration",
+    "idmp-maxsize",
+    "pids-tracked",
+    "iids-tracked",
+    "iids-added",
+    "iids-duplicates",
+];
+
+/// `reply` without the fields Redis added after the oracle's version, when `args` is an XINFO
+/// STREAM call (the only reply that has them).
+pub fn without_newer_fields(args: &[Vec<u8>], reply: Reply) -> Reply {
+    let is = |i: usize, word: &str| {
+        args.get(i)
+            .is_some_and(|a| a.eq_ignore_ascii_case(word.as_bytes()))
+    };
+    if !(is(0, "xinfo") && is(1, "stream")) {
+        return reply;
+    }
+    drop_fields(reply, &IDMP_FIELDS)
+}
+
+/// Removes the named fields (and their values) from maps and flat `field value ...` arrays,
+/// at any depth.
+fn drop_fields(reply: Reply, names: &[&str]) -> Reply {
+    let named = |key: &Reply| {
+        key.as_text()
+            .is_some_and(|k| names.iter().any(|n| n.as_bytes() == k))
+    };
+    match reply {
+        Reply::Map(pairs) => Reply::Map(
+            pairs
+                .into_iter()
+                .filter(|(k, _)| !named(k))
+                .map(|(k, v)| (k, drop_fields(v, names)))
+                .collect(),
+        ),
+        Reply::Array(items) => {
+            let mut kept = Vec::with_capacity(items.len());
+            let mut iter = items.into_iter();
+            while let Some(item) = iter.next() {
+                if named(&item) {
+                    iter.next();
+                } else {
+                    kept.push(drop_fields(item, names));
+                }
+            }
+            Reply::Array(kept)
+        }
+        other => other,
+    }
+}
+
 /// True when two normalised replies match, allowing the `!near=N` tolerance on integers.
 pub fn equivalent(a: &Reply, b: &Reply, masking: &Masking) -> bool {
     let Some(tolerance) = masking.near else {

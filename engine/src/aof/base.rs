@@ -12,6 +12,9 @@
 //!   MAXDELETEDID id`; per group `XGROUP CREATE key group <last-delivered> ENTRIESREAD n`, per
 //!   consumer `XGROUP CREATECONSUMER`, and its pending entries as `XCLAIM key group consumer
 //!   0 id TIME ms RETRYCOUNT n JUSTID FORCE`;
+//!   Idempotency state (Redis 8.6) follows: `XCFGSET key IDMP-DURATION d IDMP-MAXSIZE m` when
+//!   the settings differ from what a new stream gets, then per producer and iid, oldest first,
+//!   `XIDMPRECORD key pid iid id` (the lifetime counters live only in RDB form, as in Redis);
 //! - a time to live: `PEXPIREAT key ms` after the value.
 
 use std::fs::File;
@@ -23,13 +26,16 @@ use bytes::Bytes;
 use super::log::encode_parts;
 use crate::group::ConsumerGroup;
 use crate::keyspace::Value;
-use crate::stream::Stream;
+use crate::stream::{idmp, Stream};
 use crate::{State, StreamId};
 
 /// The dataset as it was when a rewrite started: per database, its keys, values and expiry
 /// times.
 pub struct Snapshot {
     dbs: Vec<Vec<(Bytes, Value, Option<u64>)>>,
+    /// What a new stream gets as its idempotency settings (`stream-idmp-duration` and
+    /// `stream-idmp-maxsize`): a rewrite writes XCFGSET only for streams that differ.
+    idmp_defaults: (u64, u64),
 }
 
 impl Snapshot {
@@ -38,12 +44,19 @@ impl Snapshot {
     pub fn take(state: &State) -> Snapshot {
         Snapshot {
             dbs: state.keyspace.dbs.iter().map(|db| db.snapshot()).collect(),
+            idmp_defaults: (
+                state.config.int("stream-idmp-duration"),
+                state.config.int("stream-idmp-maxsize"),
+            ),
         }
     }
 
     /// No keys at all (the first base of a new log).
     pub fn empty() -> Snapshot {
-        Snapshot { dbs: Vec::new() }
+        Snapshot {
+            dbs: Vec::new(),
+            idmp_defaults: (idmp::DEFAULT_DURATION, idmp::DEFAULT_MAX_SIZE),
+        }
     }
 
     /// Per database, its keys with their values and expiry times.
@@ -92,7 +105,9 @@ pub fn write_base(
             match value {
                 Value::Str(text) => command(&mut out, &[b"SET", key, text]),
                 Value::Stream(stream) => {
-                    write_stream(key, stream, &mut out, &mut |out| flush(out, &mut file))?
+                    write_stream(key, stream, snapshot.idmp_defaults, &mut out, &mut |out| {
+                        flush(out, &mut file)
+                    })?
                 }
             }
             if let Some(at) = expiry {
@@ -118,6 +133,7 @@ fn command(out: &mut Vec<u8>, args: &[&[u8]]) {
 fn write_stream(
     key: &[u8],
     stream: &Stream,
+    idmp_defaults: (u64, u64),
     out: &mut Vec<u8>,
     flush: &mut dyn FnMut(&mut Vec<u8>) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
@@ -154,6 +170,43 @@ fn write_stream(
     );
     for (name, group) in &stream.groups {
         write_group(key, name, group, out, flush)?;
+    }
+    write_idmp(key, stream, idmp_defaults, out, flush)
+}
+
+/// A stream's idempotency settings (when not what XADD would create it with) and remembered
+/// iids.
+fn write_idmp(
+    key: &[u8],
+    stream: &Stream,
+    defaults: (u64, u64),
+    out: &mut Vec<u8>,
+    flush: &mut dyn FnMut(&mut Vec<u8>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let idmp = &stream.idmp;
+    if (idmp.duration, idmp.max_size) != defaults {
+        command(
+            out,
+            &[
+                b"XCFGSET",
+                key,
+                b"IDMP-DURATION",
+                idmp.duration.to_string().as_bytes(),
+                b"IDMP-MAXSIZE",
+                idmp.max_size.to_string().as_bytes(),
+            ],
+        );
+    }
+    for (pid, producer) in idmp.producers() {
+        for (iid, id) in producer.entries() {
+            command(
+                out,
+                &[b"XIDMPRECORD", key, pid, iid, id.to_string().as_bytes()],
+            );
+            if out.len() >= 64 * 1024 {
+                flush(out)?;
+            }
+        }
     }
     Ok(())
 }

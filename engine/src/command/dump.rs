@@ -42,7 +42,7 @@ pub fn specs() -> Vec<Spec> {
 
 /// DUMP: nil for a missing key.
 fn dump(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let version = ctx.state.config.int("rdb-write-version") as u16;
+    let version = crate::rdb::Version::from_config(&ctx.state.config);
     let compress = ctx.state.config.get("rdbcompression") != Some("no");
     match lookup_read(ctx, &args[1]) {
         None => Reply::Null,

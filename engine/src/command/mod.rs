@@ -5,6 +5,7 @@ pub mod client;
 pub mod connection;
 pub mod dump;
 pub mod expire;
+pub mod idmp;
 pub mod ids_args;
 pub mod info;
 pub mod introspection;
@@ -215,6 +216,7 @@ pub fn table() -> &'static HashMap<&'static str, Spec> {
         all.extend(xdel::specs());
         all.extend(xdelex::specs());
         all.extend(xackdel::specs());
+        all.extend(idmp::specs());
         all.extend(xtrim::specs());
         all.extend(xsetid::specs());
         all.extend(xinfo::specs());

@@ -23,6 +23,25 @@ pub struct AddOrTrimArgs {
     pub id_index: usize,
     /// What trimming does to consumer groups' references (Redis 8.2), KEEPREF by default.
     pub policy: RefPolicy,
+    /// XADD IDMP / IDMPAUTO (Redis 8.6), as argument positions.
+    pub idmp: Option<IdmpArgs>,
+}
+
+/// Where XADD's idempotency arguments are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdmpArgs {
+    /// `IDMP producer-id idempotent-id`: the producer picks the iid.
+    Given {
+        /// Index of the producer ID.
+        pid: usize,
+        /// Index of the idempotent ID.
+        iid: usize,
+    },
+    /// `IDMPAUTO producer-id`: the iid is a hash of the field/value pairs.
+    Auto {
+        /// Index of the producer ID.
+        pid: usize,
+    },
 }
 
 /// Parses from `args[2]` on. For XADD (`xadd`), stops at the ID argument.
@@ -71,6 +90,31 @@ pub fn parse(args: &[Bytes], xadd: bool, limits: NodeLimits) -> Result<AddOrTrim
             }
             limit_given = true;
             i += 1;
+        } else if xadd && (is(opt, "idmp") && more >= 2 || is(opt, "idmpauto") && more >= 1) {
+            if out.idmp.is_some() {
+                return Err(Reply::error("ERR IDMP/IDMPAUTO specified multiple times"));
+            }
+            let auto = is(opt, "idmpauto");
+            if args[i + 1].is_empty() {
+                return Err(Reply::error(if auto {
+                    "ERR IDMPAUTO requires a non-empty producer ID"
+                } else {
+                    "ERR IDMP requires a non-empty producer ID"
+                }));
+            }
+            if auto {
+                out.idmp = Some(IdmpArgs::Auto { pid: i + 1 });
+                i += 1;
+            } else {
+                if args[i + 2].is_empty() {
+                    return Err(Reply::error("ERR IDMP requires a non-empty idempotent ID"));
+                }
+                out.idmp = Some(IdmpArgs::Given {
+                    pid: i + 1,
+                    iid: i + 2,
+                });
+                i += 2;
+            }
         } else if xadd && is(opt, "nomkstream") {
             out.no_mkstream = true;
         } else if let Some(policy) = RefPolicy::parse(opt).filter(|_| !policy_given) {

@@ -1,19 +1,20 @@
-//! `XADD key [NOMKSTREAM] [KEEPREF|DELREF|ACKED] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value [field value ...]`
+//! `XADD key [NOMKSTREAM] [KEEPREF|DELREF|ACKED] [IDMPAUTO pid | IDMP pid iid] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value [field value ...]`
 //!
 //! Appends an entry, creating the stream unless NOMKSTREAM, then trims if asked. The ID is
 //! `*` (from the clock), `ms-*` (the sequence is picked), or explicit; it must be greater than
-//! the stream's last ID.
+//! the stream's last ID. With IDMP or IDMPAUTO (Redis 8.6) a producer's retry of an entry the
+//! stream already holds adds nothing and answers the first attempt's ID.
 
 use bytes::Bytes;
 
-use super::trim_args;
+use super::trim_args::{self, IdmpArgs};
 use super::{Ctx, Group, Spec};
 use crate::error;
 use crate::id::StreamId;
 use crate::keyspace::Value;
 use crate::reply::Reply;
+use crate::stream::idmp::auto_iid;
 use crate::stream::references::{RefPolicy, TrimOutcome};
-use crate::stream::Stream;
 
 /// XADD's table entry: arity -5 (key, ID and at least one field/value pair), flagged `denyoom`
 /// because it grows memory.
@@ -46,6 +47,18 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             return Reply::error("ERR The ID specified in XADD must be greater than 0-0");
         }
     }
+    // A replayed log carries the ID the entry got; a client must let the stream pick it.
+    if opts.idmp.is_some() && opts.id.is_some() && !ctx.session.loader {
+        return Reply::error("ERR IDMP/IDMPAUTO can be used only with auto-generated IDs");
+    }
+    let idempotency = match opts
+        .idmp
+        .map(|idmp| producer_and_iid(args, idmp, field_pos))
+    {
+        Some(Err(e)) => return e,
+        Some(Ok(pair)) => Some(pair),
+        None => None,
+    };
     let key = &args[1];
     let now = ctx.now_ms;
     let db = ctx.db();
@@ -54,13 +67,21 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Some(_) => return Reply::error(error::WRONGTYPE),
         None if opts.no_mkstream => return Reply::Null,
         None => {
-            db.set(key.clone(), Value::Stream(Box::new(Stream::new())), false);
+            let fresh = ctx.state.config.new_stream();
+            let db = &mut ctx.state.keyspace.dbs[ctx.session.db];
+            db.set(key.clone(), Value::Stream(Box::new(fresh)), false);
             match db.get_mut(key, now) {
                 Some(Value::Stream(s)) => s,
                 _ => return Reply::error(error::WRONGTYPE),
             }
         }
     };
+    if let Some((pid, iid)) = &idempotency {
+        // A retry: nothing is added or trimmed, nothing is logged.
+        if let Some(original) = stream.idmp.find_duplicate(pid, iid, now) {
+            return original.to_reply();
+        }
+    }
     if stream.last_id == StreamId::MAX {
         return Reply::error(
             "ERR The stream has exhausted the last possible ID, unable to add more items",
@@ -88,20 +109,34 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .map(|kv| (kv[0].as_ref(), kv[1].as_ref()))
         .collect();
     stream.append(id, &pairs, limits);
+    if let Some((pid, iid)) = &idempotency {
+        stream.idmp.record(pid, iid, id);
+    }
     let trimmed = opts
         .trim
         .map(|trim| stream.trim_with(trim, opts.policy))
         .unwrap_or_default();
     let len_after = stream.len();
+    if idempotency.is_some() {
+        ctx.db().track_idmp(key);
+    }
     ctx.touch(key);
     if ctx.state.propagation.enabled() {
         // Logged with the ID it got and, when it trimmed, an exact trim to the length it
         // left: replayed, both remove the same entries whatever `~` and LIMIT allowed.
-        let mut logged = vec![
-            Bytes::from_static(b"XADD"),
-            key.clone(),
-            Bytes::from(id.to_string()),
-        ];
+        let mut logged = vec![Bytes::from_static(b"XADD"), key.clone()];
+        match opts.idmp {
+            Some(IdmpArgs::Given { pid, iid }) => logged.extend([
+                Bytes::from_static(b"IDMP"),
+                args[pid].clone(),
+                args[iid].clone(),
+            ]),
+            Some(IdmpArgs::Auto { pid }) => {
+                logged.extend([Bytes::from_static(b"IDMPAUTO"), args[pid].clone()])
+            }
+            None => {}
+        }
+        logged.push(Bytes::from(id.to_string()));
         logged.extend(args[field_pos..].iter().cloned());
         ctx.propagate(logged);
         if trimmed.removed > 0 {
@@ -134,6 +169,21 @@ pub fn logged_trim(key: &Bytes, len: u64, outcome: TrimOutcome, policy: RefPolic
         logged.push(Bytes::from_static(policy.name().as_bytes()));
     }
     logged
+}
+
+/// The producer ID and idempotent ID of an IDMP or IDMPAUTO request.
+fn producer_and_iid(
+    args: &[Bytes],
+    idmp: IdmpArgs,
+    field_pos: usize,
+) -> Result<(Bytes, Bytes), Reply> {
+    match idmp {
+        IdmpArgs::Given { pid, iid } => Ok((args[pid].clone(), args[iid].clone())),
+        IdmpArgs::Auto { pid } => match auto_iid(&args[field_pos..]) {
+            Some(iid) => Ok((args[pid].clone(), Bytes::copy_from_slice(&iid))),
+            None => Err(Reply::error("ERR Failed to create idempotency hash")),
+        },
+    }
 }
 
 fn too_small() -> Reply {

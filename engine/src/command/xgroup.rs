@@ -189,8 +189,9 @@ fn create(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
     };
     if !exists {
+        let fresh = ctx.state.config.new_stream();
         ctx.db()
-            .set(key.clone(), Value::Stream(Box::new(Stream::new())), false);
+            .set(key.clone(), Value::Stream(Box::new(fresh)), false);
         // Creating the key is the one group change WATCH sees.
         ctx.touch(key);
     }

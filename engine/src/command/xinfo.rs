@@ -107,11 +107,15 @@ fn stream(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             _ => return shape_error(),
         }
     }
-    let s = match ctx.stream(&args[2]) {
+    let now = ctx.now_ms;
+    let s = match ctx.stream_mut(&args[2]) {
         Err(e) => return e,
         Ok(None) => return Reply::error(error::NO_SUCH_KEY),
         Ok(Some(s)) => s,
     };
+    // Counts of iids still remembered: what expired is forgotten first.
+    s.idmp.expire(now);
+    let s = &*s;
     let mut map = header(s);
     if full {
         let limit = if count == 0 {
@@ -232,6 +236,25 @@ fn header(s: &Stream) -> Vec<(Reply, Reply)> {
             Reply::Integer(s.entries_added as i64),
         ),
         (text("recorded-first-entry-id"), s.first_id.to_reply()),
+        // Idempotent production (Redis 8.6): shown for every stream.
+        (
+            text("idmp-duration"),
+            Reply::Integer(s.idmp.duration as i64),
+        ),
+        (text("idmp-maxsize"), Reply::Integer(s.idmp.max_size as i64)),
+        (
+            text("pids-tracked"),
+            Reply::Integer(s.idmp.producer_count() as i64),
+        ),
+        (
+            text("iids-tracked"),
+            Reply::Integer(s.idmp.iid_count() as i64),
+        ),
+        (text("iids-added"), Reply::Integer(s.idmp.iids_added as i64)),
+        (
+            text("iids-duplicates"),
+            Reply::Integer(s.idmp.iids_duplicates as i64),
+        ),
     ]
 }
 

@@ -19,7 +19,8 @@ pub enum PayloadError {
 }
 
 /// The payload DUMP returns for `value`, in RDB `version`.
-pub fn dump(value: &Value, version: u16, compress: bool) -> Vec<u8> {
+pub fn dump(value: &Value, version: super::Version, compress: bool) -> Vec<u8> {
+    let version = version.resolve([value]);
     let kind = value::type_for(value, version);
     let mut out = vec![kind];
     // In memory: nothing to spill, so nothing can fail.

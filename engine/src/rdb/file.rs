@@ -33,7 +33,7 @@ const OP_EOF: u8 = 0xff;
 #[derive(Debug, Clone, Copy)]
 pub struct WriteOptions {
     /// The RDB version (`rdb-write-version`).
-    pub version: u16,
+    pub version: super::Version,
     /// `rdbcompression`.
     pub compress: bool,
     /// `rdbchecksum`: without it the trailer is 0, as Redis writes it.
@@ -65,7 +65,10 @@ pub fn write(
     now_ms: u64,
     sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
 ) -> std::io::Result<u64> {
-    let mut out = format!("REDIS{:04}", options.version).into_bytes();
+    let version = options
+        .version
+        .resolve(snapshot.dbs().iter().flatten().map(|(_, v, _)| v));
+    let mut out = format!("REDIS{version:04}").into_bytes();
     let aux = |out: &mut Vec<u8>, key: &str, value: &str| {
         out.push(OP_AUX);
         write_string(out, key.as_bytes(), false);
@@ -90,7 +93,7 @@ pub fn write(
         out.clear();
         Ok(())
     };
-    let (mut counters_dropped, mut active_dropped) = (0, 0);
+    let mut omitted = value::Omitted::default();
     for (db, keys) in snapshot.dbs().iter().enumerate() {
         if keys.is_empty() {
             continue;
@@ -108,13 +111,11 @@ pub fn write(
                 out.push(OP_EXPIRETIME_MS);
                 out.extend_from_slice(&at.to_le_bytes());
             }
-            let kind = value::type_for(value, options.version);
+            let kind = value::type_for(value, version);
             out.push(kind);
             write_string(&mut out, key, false);
             value::write(&mut out, value, kind, options.compress, &mut spill)?;
-            let (counters, active) = value::omitted_by(value, options.version);
-            counters_dropped += counters;
-            active_dropped += active;
+            omitted.add(value, version);
             if out.len() >= value::SPILL_BYTES {
                 spill(&mut out)?;
             }
@@ -124,18 +125,7 @@ pub fn write(
     spill(&mut out)?;
     let crc = if options.checksum { crc } else { 0 };
     sink(&crc.to_le_bytes())?;
-    if counters_dropped > 0 {
-        eprintln!(
-            "RDB version {} cannot hold streams' entries-added, max-deleted-id and groups' entries-read: left out for {counters_dropped} stream(s)",
-            options.version
-        );
-    }
-    if active_dropped > 0 {
-        eprintln!(
-            "RDB version {} cannot hold consumers' active time: left out for {active_dropped} consumer(s)",
-            options.version
-        );
-    }
+    omitted.log(version);
     Ok(size + 8)
 }
 

@@ -68,7 +68,7 @@ pub fn path(config: &crate::Config) -> PathBuf {
 /// How snapshots (and, with `aof_base`, AOF bases in RDB form) are written under `config`.
 pub fn options(config: &crate::Config, aof_base: bool) -> WriteOptions {
     WriteOptions {
-        version: config.int("rdb-write-version") as u16,
+        version: super::Version::from_config(config),
         compress: config.get("rdbcompression") != Some("no"),
         checksum: config.get("rdbchecksum") != Some("no"),
         aof_base,

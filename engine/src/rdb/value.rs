@@ -16,6 +16,7 @@ use super::encoding::{write_length, write_millis, write_string, BadFormat, Reade
 use super::listpack::{self, Element, Text};
 use crate::group::{Consumer, ConsumerGroup, PendingEntry};
 use crate::keyspace::Value;
+use crate::stream::idmp::{self, Idmp};
 use crate::stream::{NodeLimits, Stream};
 use crate::StreamId;
 
@@ -28,6 +29,9 @@ pub const TYPE_STREAM_V1: u8 = 15;
 pub const TYPE_STREAM_V2: u8 = 19;
 /// `RDB_TYPE_STREAM_LISTPACKS_3` (Redis 7.2 on): consumers' active time.
 pub const TYPE_STREAM_V3: u8 = 21;
+/// `RDB_TYPE_STREAM_LISTPACKS_4` (Redis 8.6, RDB 13): idempotency settings, producers and
+/// counters after the groups.
+pub const TYPE_STREAM_V4: u8 = 26;
 
 const FLAG_DELETED: i64 = 1;
 const FLAG_SAME_FIELDS: i64 = 2;
@@ -40,6 +44,7 @@ const NODE_ENTRIES: usize = 100;
 pub fn type_for(value: &Value, version: u16) -> u8 {
     match value {
         Value::Str(_) => TYPE_STRING,
+        Value::Stream(_) if version >= 13 => TYPE_STREAM_V4,
         Value::Stream(_) if version >= 11 => TYPE_STREAM_V3,
         Value::Stream(_) if version >= 10 => TYPE_STREAM_V2,
         Value::Stream(_) => TYPE_STREAM_V1,
@@ -70,28 +75,72 @@ pub fn write(
     }
 }
 
-/// What writing `value` in RDB `version` leaves out, for the log: (streams that lose their
-/// entries-added and max-deleted-id counters and their groups' entries-read, consumers who
-/// lose their active time).
-pub fn omitted_by(value: &Value, version: u16) -> (usize, usize) {
-    let Value::Stream(stream) = value else {
-        return (0, 0);
-    };
-    let kind = type_for(value, version);
-    let counters = usize::from(kind < TYPE_STREAM_V2);
-    let active = if kind < TYPE_STREAM_V3 {
-        stream.groups.values().map(|g| g.consumers.len()).sum()
-    } else {
-        0
-    };
-    (counters, active)
+/// The oldest RDB version that holds everything `value` carries beyond what Redis 7.4 has
+/// (idempotency state needs 13); [`super::COMMON_VERSION`] otherwise.
+pub fn version_needed(value: &Value) -> u16 {
+    match value {
+        Value::Stream(s) if !s.idmp.is_pristine() => 13,
+        _ => super::COMMON_VERSION,
+    }
+}
+
+/// What writing values in an older RDB version left out, for the log.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Omitted {
+    /// Streams that lost entries-added and max-deleted-id, and their groups entries-read.
+    pub counters: usize,
+    /// Consumers who lost their active time.
+    pub active_times: usize,
+    /// Streams that lost their idempotency settings, producers and counters.
+    pub idmp: usize,
+}
+
+impl Omitted {
+    /// Adds what writing `value` in RDB `version` leaves out.
+    pub fn add(&mut self, value: &Value, version: u16) {
+        let Value::Stream(stream) = value else {
+            return;
+        };
+        let kind = type_for(value, version);
+        self.counters += usize::from(kind < TYPE_STREAM_V2);
+        if kind < TYPE_STREAM_V3 {
+            self.active_times += stream
+                .groups
+                .values()
+                .map(|g| g.consumers.len())
+                .sum::<usize>();
+        }
+        self.idmp += usize::from(kind < TYPE_STREAM_V4 && !stream.idmp.is_pristine());
+    }
+
+    /// Says in the log what was left out.
+    pub fn log(&self, version: u16) {
+        if self.counters > 0 {
+            eprintln!(
+                "RDB version {version} cannot hold streams' entries-added, max-deleted-id and groups' entries-read: left out for {} stream(s)",
+                self.counters
+            );
+        }
+        if self.active_times > 0 {
+            eprintln!(
+                "RDB version {version} cannot hold consumers' active time: left out for {} consumer(s)",
+                self.active_times
+            );
+        }
+        if self.idmp > 0 {
+            eprintln!(
+                "RDB version {version} cannot hold idempotent production state (IDMP settings, producers, counters): left out for {} stream(s)",
+                self.idmp
+            );
+        }
+    }
 }
 
 /// Whether Rill holds values of RDB type `kind` (strings and streams, for now).
 pub fn holds(kind: u8) -> bool {
     matches!(
         kind,
-        TYPE_STRING | TYPE_STREAM_V1 | TYPE_STREAM_V2 | TYPE_STREAM_V3
+        TYPE_STRING | TYPE_STREAM_V1 | TYPE_STREAM_V2 | TYPE_STREAM_V3 | TYPE_STREAM_V4
     )
 }
 
@@ -99,7 +148,7 @@ pub fn holds(kind: u8) -> bool {
 pub fn read(r: &mut Reader<'_>, kind: u8, limits: NodeLimits) -> Result<Value, BadFormat> {
     match kind {
         TYPE_STRING => Ok(Value::Str(Bytes::from(r.string()?))),
-        TYPE_STREAM_V1 | TYPE_STREAM_V2 | TYPE_STREAM_V3 => {
+        TYPE_STREAM_V1 | TYPE_STREAM_V2 | TYPE_STREAM_V3 | TYPE_STREAM_V4 => {
             Ok(Value::Stream(Box::new(read_stream(r, kind, limits)?)))
         }
         _ => Err(BadFormat("a value type Rill does not hold")),
@@ -213,7 +262,61 @@ fn write_stream(
             }
         }
     }
+    if kind >= TYPE_STREAM_V4 {
+        write_idmp(out, &stream.idmp, spill)?;
+    }
     Ok(())
+}
+
+/// The idempotency block of a v4 stream: settings, then per producer (in byte order) its
+/// iids oldest first with the IDs they produced, then the lifetime counters.
+fn write_idmp(out: &mut Vec<u8>, idmp: &Idmp, spill: &mut Spill<'_>) -> std::io::Result<()> {
+    write_length(out, idmp.duration);
+    write_length(out, idmp.max_size);
+    write_length(out, idmp.producer_count() as u64);
+    for (pid, producer) in idmp.producers() {
+        write_string(out, pid, false);
+        write_length(out, producer.len() as u64);
+        for (iid, id) in producer.entries() {
+            write_string(out, iid, false);
+            write_id(out, id);
+            if out.len() >= SPILL_BYTES {
+                spill(out)?;
+            }
+        }
+    }
+    write_length(out, idmp.iids_added);
+    write_length(out, idmp.iids_duplicates);
+    Ok(())
+}
+
+fn read_idmp(r: &mut Reader<'_>) -> Result<Idmp, BadFormat> {
+    let duration = r.length()?;
+    let max_size = r.length()?;
+    let in_range = |v: u64, (lo, hi): (u64, u64)| (lo..=hi).contains(&v);
+    if !in_range(duration, idmp::DURATION_RANGE) || !in_range(max_size, idmp::MAX_SIZE_RANGE) {
+        return Err(BadFormat("stream IDMP settings out of range"));
+    }
+    let mut state = Idmp::new(duration, max_size);
+    let producers = r.count(2)?;
+    let mut previous: Option<Bytes> = None;
+    for _ in 0..producers {
+        let pid = Bytes::from(r.string()?);
+        if pid.is_empty() || previous.as_ref().is_some_and(|p| *p >= pid) {
+            return Err(BadFormat("stream IDMP producers out of order"));
+        }
+        let count = r.count(3)?;
+        let mut iids = Vec::with_capacity(count.min(idmp::MAX_SIZE_RANGE.1 as usize));
+        for _ in 0..count {
+            let iid = Bytes::from(r.string()?);
+            iids.push((iid, read_id(r)?));
+        }
+        state.load_producer(pid.clone(), iids);
+        previous = Some(pid);
+    }
+    state.iids_added = r.length()?;
+    state.iids_duplicates = r.length()?;
+    Ok(state)
 }
 
 fn read_raw_id(r: &mut Reader<'_>) -> Result<StreamId, BadFormat> {
@@ -332,6 +435,9 @@ fn read_stream(r: &mut Reader<'_>, kind: u8, limits: NodeLimits) -> Result<Strea
         if stream.groups.insert(name, group).is_some() {
             return Err(BadFormat("duplicate consumer group"));
         }
+    }
+    if kind >= TYPE_STREAM_V4 {
+        stream.idmp = read_idmp(r)?;
     }
     Ok(stream)
 }

@@ -1,6 +1,7 @@
 //! One stream: packed nodes indexed by their first ID, plus the bookkeeping Redis keeps
 //! (length, last generated ID, max deleted ID, entries added, first ID).
 
+pub mod idmp;
 mod listpack_size;
 pub mod node;
 pub mod references;
@@ -82,6 +83,8 @@ pub struct Stream {
     /// entries and delete later ones, unlike head trims). Not shown anywhere: it keeps
     /// [`Stream::last_valid_id`]'s shortcut honest, as `max_deleted_id` does for XDEL.
     trim_tombstone_max: StreamId,
+    /// Idempotent production (XADD IDMP/IDMPAUTO, XCFGSET): settings, producers, counters.
+    pub idmp: idmp::Idmp,
 }
 
 impl Stream {
@@ -110,7 +113,8 @@ impl Stream {
         self.nodes
             .values()
             .map(|n| n.heap_bytes() + std::mem::size_of::<Node>() + 16)
-            .sum()
+            .sum::<usize>()
+            + self.idmp.heap_bytes()
     }
 
     /// Appends an entry with an ID the caller validated to be greater than `last_id`.
