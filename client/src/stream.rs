@@ -84,7 +84,19 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
     }
 
     fn xadd_args(&self, value: &T, id: Option<StreamId>, trim: Option<Trim>) -> Result<Vec<Bytes>> {
+        self.xadd_args_idempotent(value, id, trim, &[])
+    }
+
+    /// XADD's arguments with `idempotency` (`IDMP pid iid` or `IDMPAUTO pid`) before the ID.
+    fn xadd_args_idempotent(
+        &self,
+        value: &T,
+        id: Option<StreamId>,
+        trim: Option<Trim>,
+        idempotency: &[&[u8]],
+    ) -> Result<Vec<Bytes>> {
         let mut a = args!["XADD", self.key];
+        a.extend(idempotency.iter().map(|w| Bytes::copy_from_slice(w)));
         if let Some(t) = trim {
             a.extend(t.args().into_iter().map(Bytes::from));
         }
@@ -114,6 +126,57 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
             .call(self.xadd_args(value, id, trim)?)
             .await?;
         parse::id(&reply)
+    }
+
+    /// Appends an entry at most once per (`producer`, `iid`) (XADD IDMP, Redis 8.6 and
+    /// rill-server): a retry after a lost reply answers the first attempt's ID and adds
+    /// nothing, for as long as the stream remembers the iid (see
+    /// [`Stream::configure_idempotency`]). A server without IDMP answers an error.
+    pub async fn add_idempotent(&self, producer: &str, iid: &[u8], value: &T) -> Result<StreamId> {
+        let words: [&[u8]; 3] = [b"IDMP", producer.as_bytes(), iid];
+        let a = self.xadd_args_idempotent(value, None, None, &words)?;
+        parse::id(&self.client.backend.call(a).await?)
+    }
+
+    /// Like [`Stream::add_idempotent`] with the iid derived by the server from the entry's
+    /// fields and values (XADD IDMPAUTO): the same content from the same producer is added
+    /// once, whatever the order of its fields.
+    pub async fn add_idempotent_auto(&self, producer: &str, value: &T) -> Result<StreamId> {
+        let words: [&[u8]; 2] = [b"IDMPAUTO", producer.as_bytes()];
+        let a = self.xadd_args_idempotent(value, None, None, &words)?;
+        parse::id(&self.client.backend.call(a).await?)
+    }
+
+    /// How long (whole seconds, 1 to 86400) and how many per producer (1 to 10000) the
+    /// stream remembers idempotent IDs (XCFGSET). A change forgets those remembered so far.
+    pub async fn configure_idempotency(
+        &self,
+        duration: Option<std::time::Duration>,
+        max_size: Option<u64>,
+    ) -> Result<()> {
+        let mut a = args!["XCFGSET", self.key];
+        if let Some(d) = duration {
+            a.extend(args!["IDMP-DURATION", d.as_secs().to_string()]);
+        }
+        if let Some(n) = max_size {
+            a.extend(args!["IDMP-MAXSIZE", n.to_string()]);
+        }
+        self.client.backend.call(a).await?;
+        Ok(())
+    }
+
+    /// Hands pending entries of `group` back without acknowledging them (XNACK, Redis 8.8
+    /// and rill-server): they stay pending, owned by no one, and the next claim of any
+    /// consumer takes them at once. Returns how many were pending.
+    pub async fn nack(&self, group: &str, mode: NackMode, ids: &[StreamId]) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut a = args!["XNACK", self.key, group, mode.name(), "IDS"];
+        a.push(Bytes::from(ids.len().to_string()));
+        a.extend(ids.iter().map(|i| Bytes::from(i.to_string())));
+        let reply = self.client.backend.call(a).await?;
+        Ok(parse::integer(&reply)? as u64)
     }
 
     /// Appends many entries in one round trip; IDs in order.

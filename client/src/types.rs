@@ -296,6 +296,7 @@ pub struct PendingRead<T> {
 
 /// What deleting or trimming does to consumer groups' references to the entries (Redis 8.2):
 /// KEEPREF (the default), DELREF, ACKED; see XDELEX, XACKDEL and the policies on XADD/XTRIM.
+pub use rill_engine::group::NackMode;
 pub use rill_engine::stream::references::RefPolicy;
 
 /// What XDELEX or XACKDEL did with one ID.

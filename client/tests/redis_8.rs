@@ -1,11 +1,12 @@
 //! The client's Redis 8 stream operations (rill-server and the embedded engine; Redis 8.2+ for
 //! deletion policies, 8.4+ for claiming reads): delete and trim under a reference policy,
-//! acknowledge-and-delete, and a read that reclaims idle work before new work.
+//! acknowledge-and-delete, a read that reclaims idle work before new work; 8.6+ for
+//! idempotent production, 8.8+ for handing work back with XNACK.
 
 use std::time::Duration;
 
 use rill::testing::TestServer;
-use rill::{Client, DeleteOutcome, GroupStart, RefPolicy, StreamId, Trim};
+use rill::{Client, DeleteOutcome, GroupStart, NackMode, RefPolicy, StreamId, Trim};
 
 /// The same story on one backend.
 async fn story(client: &Client) -> rill::Result<()> {
@@ -78,13 +79,63 @@ async fn story(client: &Client) -> rill::Result<()> {
     Ok(())
 }
 
+/// A producer retries after lost replies; a worker fails a job and hands it back.
+async fn exactly_once_and_nack(client: &Client) -> rill::Result<()> {
+    let orders = client.stream::<String>("orders");
+    let first = orders
+        .add_idempotent("shop-1", b"order-17", &"17".into())
+        .await?;
+    let retry = orders
+        .add_idempotent("shop-1", b"order-17", &"17".into())
+        .await?;
+    assert_eq!(retry, first);
+    let auto = orders.add_idempotent_auto("shop-2", &"18".into()).await?;
+    assert_eq!(
+        orders.add_idempotent_auto("shop-2", &"18".into()).await?,
+        auto
+    );
+    assert_ne!(
+        orders.add_idempotent_auto("shop-2", &"19".into()).await?,
+        auto
+    );
+    assert_eq!(orders.len().await?, 3);
+    orders
+        .configure_idempotency(Some(Duration::from_secs(600)), Some(1000))
+        .await?;
+    // The change forgot what was remembered: the same iid adds again.
+    assert_ne!(
+        orders
+            .add_idempotent("shop-1", b"order-17", &"17".into())
+            .await?,
+        first
+    );
+
+    orders
+        .ensure_group("billing", GroupStart::Beginning)
+        .await?;
+    let got = orders.read_group("billing", "alice", 1, None).await?;
+    assert_eq!(got[0].id, first);
+    assert_eq!(orders.nack("billing", NackMode::Fail, &[first]).await?, 1);
+    // Another worker takes it at once, whatever idle time it asks for.
+    let taken = orders
+        .read_group_claiming("billing", "bob", 1, Duration::from_secs(3600), None)
+        .await?;
+    assert_eq!(taken[0].entry.id, first);
+    assert_eq!(taken[0].previous_deliveries, 1);
+    Ok(())
+}
+
 #[tokio::test]
 async fn on_the_embedded_engine() -> rill::Result<()> {
-    story(&Client::embedded()).await
+    let client = Client::embedded();
+    story(&client).await?;
+    exactly_once_and_nack(&client).await
 }
 
 #[tokio::test]
 async fn on_rill_server() -> rill::Result<()> {
     let server = TestServer::start()?;
-    story(&Client::connect(&server.url()).await?).await
+    let client = Client::connect(&server.url()).await?;
+    story(&client).await?;
+    exactly_once_and_nack(&client).await
 }

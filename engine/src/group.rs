@@ -1,7 +1,11 @@
 //! Consumer groups: the last delivered ID, the entries-read counter, the pending entries list
 //! (PEL: delivered, not yet acknowledged) and the consumers, each with its own PEL index.
+//!
+//! Since Redis 8.8 a consumer can hand an entry back (XNACK): it stays pending, owned by no
+//! one, in the group's NACK zone, which claims (XREADGROUP CLAIM, XCLAIM, XAUTOCLAIM) serve
+//! first and in the order the entries were NACKed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bytes::Bytes;
 
@@ -10,8 +14,8 @@ use crate::id::StreamId;
 /// One delivered, unacknowledged entry.
 #[derive(Debug, Clone)]
 pub struct PendingEntry {
-    /// The consumer that owns it now.
-    pub consumer: Bytes,
+    /// The consumer that owns it now; `None` once NACKed, until a claim takes it.
+    pub consumer: Option<Bytes>,
     /// When it was last delivered (ms), for idle times.
     pub delivery_time: u64,
     /// Times delivered (XPENDING's fourth column): 1 on the first read, one more for each re-read
@@ -53,7 +57,37 @@ pub struct ConsumerGroup {
     pub pel: BTreeMap<StreamId, PendingEntry>,
     /// By name, in name order (XINFO CONSUMERS and XPENDING list them so).
     pub consumers: BTreeMap<Bytes, Consumer>,
+    /// The NACK zone: unowned pending entries by the ticket they got when NACKed (tickets
+    /// only grow, so this is NACK order), and each entry's ticket.
+    nacked: BTreeMap<u64, StreamId>,
+    nack_tickets: HashMap<StreamId, u64>,
+    next_ticket: u64,
 }
+
+/// How a consumer hands an entry back (XNACK's mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NackMode {
+    /// The delivery did not count (the consumer is shutting down): one delivery less.
+    Silent,
+    /// Processing failed; another consumer may retry: the count stays.
+    Fail,
+    /// The entry can never be processed (a poison message): the count becomes the largest.
+    Fatal,
+}
+
+impl NackMode {
+    /// The mode's word in XNACK.
+    pub fn name(self) -> &'static str {
+        match self {
+            NackMode::Silent => "SILENT",
+            NackMode::Fail => "FAIL",
+            NackMode::Fatal => "FATAL",
+        }
+    }
+}
+
+/// The largest delivery count: Redis counts in a signed 64-bit integer and saturates there.
+pub const MAX_DELIVERY_COUNT: u64 = i64::MAX as u64;
 
 impl ConsumerGroup {
     /// A group positioned at `last_id` (XGROUP CREATE's ID, `$` already resolved), with no
@@ -64,6 +98,9 @@ impl ConsumerGroup {
             entries_read,
             pel: BTreeMap::new(),
             consumers: BTreeMap::new(),
+            nacked: BTreeMap::new(),
+            nack_tickets: HashMap::new(),
+            next_ticket: 0,
         }
     }
 
@@ -117,15 +154,13 @@ impl ConsumerGroup {
         let previous = self.pel.insert(
             id,
             PendingEntry {
-                consumer: owner,
+                consumer: Some(owner),
                 delivery_time: now_ms,
                 delivery_count: 1,
             },
         );
         if let Some(old) = previous {
-            if let Some(c) = self.consumers.get_mut(&old.consumer) {
-                c.pending.remove(&id);
-            }
+            self.release(id, old.consumer.as_ref());
         }
         if let Some(c) = self.consumers.get_mut(consumer) {
             c.pending.insert(id);
@@ -136,12 +171,26 @@ impl ConsumerGroup {
     pub fn ack(&mut self, id: StreamId) -> bool {
         match self.pel.remove(&id) {
             Some(entry) => {
-                if let Some(c) = self.consumers.get_mut(&entry.consumer) {
-                    c.pending.remove(&id);
-                }
+                self.release(id, entry.consumer.as_ref());
                 true
             }
             None => false,
+        }
+    }
+
+    /// Takes `id` out of its owner's PEL, or out of the NACK zone when it has none.
+    fn release(&mut self, id: StreamId, owner: Option<&Bytes>) {
+        match owner {
+            Some(name) => {
+                if let Some(c) = self.consumers.get_mut(name) {
+                    c.pending.remove(&id);
+                }
+            }
+            None => {
+                if let Some(ticket) = self.nack_tickets.remove(&id) {
+                    self.nacked.remove(&ticket);
+                }
+            }
         }
     }
 
@@ -160,17 +209,15 @@ impl ConsumerGroup {
         let Some(entry) = self.pel.get_mut(&id) else {
             return false;
         };
-        let previous = std::mem::replace(&mut entry.consumer, owner);
+        let previous = entry.consumer.replace(owner);
         entry.delivery_time = delivery_time;
         match retry_count {
             Some(n) => entry.delivery_count = n,
-            None if !keep_count => entry.delivery_count += 1,
+            None if !keep_count => entry.delivery_count = one_more(entry.delivery_count),
             None => {}
         }
-        if previous != *consumer {
-            if let Some(c) = self.consumers.get_mut(&previous) {
-                c.pending.remove(&id);
-            }
+        if previous.as_ref() != Some(consumer) {
+            self.release(id, previous.as_ref());
         }
         if let Some(c) = self.consumers.get_mut(consumer) {
             c.pending.insert(id);
@@ -181,10 +228,79 @@ impl ConsumerGroup {
     /// Adds a PEL entry owned by nobody yet, for XCLAIM FORCE; the claim then assigns it.
     pub fn force_pending(&mut self, id: StreamId, now_ms: u64) {
         self.pel.entry(id).or_insert(PendingEntry {
-            consumer: Bytes::new(),
+            consumer: None,
             delivery_time: now_ms,
             // As in Redis, a forced entry starts as delivered once; the claim then counts.
             delivery_count: 1,
         });
     }
+
+    /// XNACK of one ID: a pending entry loses its owner and goes to the end of the NACK
+    /// zone (again, if it was there), with its count adjusted by `mode` or set to `retry`.
+    /// With `force`, an entry that is not pending but `exists` in the stream becomes a NACKed
+    /// entry with count 0 before the adjustment. Returns whether the ID was NACKed.
+    pub fn nack(
+        &mut self,
+        id: StreamId,
+        mode: NackMode,
+        retry: Option<u64>,
+        force: bool,
+        exists: bool,
+    ) -> bool {
+        let entry = match self.pel.entry(id) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) if force && exists => {
+                e.insert(PendingEntry {
+                    consumer: None,
+                    delivery_time: 0,
+                    delivery_count: 0,
+                })
+            }
+            std::collections::btree_map::Entry::Vacant(_) => return false,
+        };
+        entry.delivery_count = match (retry, mode) {
+            (Some(n), _) => n,
+            (None, NackMode::Silent) => entry.delivery_count.saturating_sub(1),
+            (None, NackMode::Fail) => entry.delivery_count,
+            (None, NackMode::Fatal) => MAX_DELIVERY_COUNT,
+        };
+        entry.delivery_time = 0;
+        let owner = entry.consumer.take();
+        self.release(id, owner.as_ref());
+        self.push_nacked(id);
+        true
+    }
+
+    fn push_nacked(&mut self, id: StreamId) {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.nacked.insert(ticket, id);
+        self.nack_tickets.insert(id, ticket);
+    }
+
+    /// The NACK zone, first NACKed first.
+    pub fn nacked(&self) -> impl Iterator<Item = StreamId> + '_ {
+        self.nacked.values().copied()
+    }
+
+    /// Entries in the NACK zone (XINFO STREAM FULL's `nacked-count`).
+    pub fn nacked_count(&self) -> usize {
+        self.nacked.len()
+    }
+
+    /// Puts a loaded unowned PEL entry back at the end of the NACK zone (RDB load).
+    pub fn load_nacked(&mut self, id: StreamId) -> bool {
+        match self.pel.get(&id) {
+            Some(p) if p.consumer.is_none() && !self.nack_tickets.contains_key(&id) => {
+                self.push_nacked(id);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// One delivery more, saturating at [`MAX_DELIVERY_COUNT`] (a FATAL NACK's count stays there).
+pub fn one_more(count: u64) -> u64 {
+    count.saturating_add(1).min(MAX_DELIVERY_COUNT)
 }

@@ -383,9 +383,10 @@ impl Engine {
                 continue;
             };
             let claimable = stream.groups.get(&group).is_some_and(|g| {
-                g.pel.iter().any(|(id, p)| {
-                    now.saturating_sub(p.delivery_time) >= min_idle && stream.contains(*id)
-                })
+                g.nacked().any(|id| stream.contains(id))
+                    || g.pel.iter().any(|(id, p)| {
+                        now.saturating_sub(p.delivery_time) >= min_idle && stream.contains(*id)
+                    })
             });
             if claimable {
                 due.push((db, key));

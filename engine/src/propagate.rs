@@ -252,7 +252,7 @@ pub fn claim_effect(
         Bytes::from_static(b"XCLAIM"),
         key.clone(),
         group.clone(),
-        pending.consumer.clone(),
+        pending.consumer.clone().unwrap_or_default(),
         Bytes::from_static(b"0"),
         Bytes::from(id.to_string()),
         Bytes::from_static(b"TIME"),

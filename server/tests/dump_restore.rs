@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::resp::{redis_available, start, IDMP_FIELDS};
+use common::resp::{redis_available, start, NEWER_STREAM_FIELDS};
 use common::resp::{Conn, Resp};
 use common::BIN;
 
@@ -94,7 +94,9 @@ fn view(c: &mut Conn, key: &str) -> Vec<Resp> {
                 };
                 name == b"radix-tree-keys"
                     || name == b"radix-tree-nodes"
-                    || IDMP_FIELDS.iter().any(|f| f.as_bytes() == name.as_slice())
+                    || NEWER_STREAM_FIELDS
+                        .iter()
+                        .any(|f| f.as_bytes() == name.as_slice())
             };
             out.extend(
                 fields

@@ -9,7 +9,8 @@
 mod common;
 
 use common::resp::{
-    mask_clock_readings, oracle, redis_available, start, without_fields, Conn, Resp, IDMP_FIELDS,
+    mask_clock_readings, oracle, redis_available, start, without_fields, Conn, Resp,
+    NEWER_STREAM_FIELDS,
 };
 use common::{d, scratch, BIN};
 
@@ -115,7 +116,7 @@ fn only_fields(reply: Resp, names: &[&str]) -> Resp {
 /// XINFO STREAM FULL, times masked, without the fields of Redis 8.6 the older servers lack.
 fn full_view(c: &mut Conn, key: &str) -> Resp {
     let full = c.cmd(&format!("XINFO STREAM {key} FULL"));
-    without_fields(mask_clock_readings(full), &IDMP_FIELDS)
+    without_fields(mask_clock_readings(full), &NEWER_STREAM_FIELDS)
 }
 
 fn dump_all(c: &mut Conn) -> Vec<Vec<u8>> {
@@ -344,7 +345,7 @@ fn legacy_payloads_restore_as_a_7_2_server_restores_them() {
             let r = conn.call(&[b"RESTORE", b"x", b"0", &payload]);
             assert_eq!(r, Resp::Simple("OK".into()), "{program}");
         }
-        let full = without_fields(c.cmd("XINFO STREAM x FULL"), &IDMP_FIELDS);
+        let full = without_fields(c.cmd("XINFO STREAM x FULL"), &NEWER_STREAM_FIELDS);
         assert_eq!(full, v.cmd("XINFO STREAM x FULL"), "{program}'s payload");
         assert!(matches!(full, Resp::Array(Some(_))));
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 mod common;
 
 use common::resp::{
-    mask_clock_readings, redis_available, start, without_fields, Conn, Resp, IDMP_FIELDS,
+    mask_clock_readings, redis_available, start, without_fields, Conn, Resp, NEWER_STREAM_FIELDS,
 };
 use common::{d, scratch, BIN};
 
@@ -71,7 +71,7 @@ fn view(c: &mut Conn) -> Vec<Resp> {
 /// XINFO STREAM FULL as Redis 7.0 words it: without the consumers' `active-time` that 7.2
 /// added and the idempotency fields of 8.6 (Rill follows the newest).
 fn as_redis_7_0(reply: Resp) -> Resp {
-    let mut names = IDMP_FIELDS.to_vec();
+    let mut names = NEWER_STREAM_FIELDS.to_vec();
     names.push("active-time");
     without_fields(reply, &names)
 }

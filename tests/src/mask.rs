@@ -158,9 +158,10 @@ pub fn normalize(reply: Reply, masking: &Masking, ids: &mut IdMasker) -> Reply {
     ids.mask(reply)
 }
 
-/// The XINFO STREAM fields of idempotent production (Redis 8.6), which the Redis 7.0 oracle
-/// does not report: Rill's are left out of the comparison.
-pub const IDMP_FIELDS: [&str; 6] = [
+/// The XINFO STREAM fields of idempotent production (Redis 8.6) and the groups' `nacked-count`
+/// (8.8), which the Redis 7.0 oracle does not report: Rill's are left out of the comparison.
+pub const NEWER_STREAM_FIELDS: [&str; 7] = [
+    "nacked-count",
     "idmp-duration",
     "idmp-maxsize",
     "pids-tracked",
@@ -179,7 +180,7 @@ pub fn without_newer_fields(args: &[Vec<u8>], reply: Reply) -> Reply {
     if !(is(0, "xinfo") && is(1, "stream")) {
         return reply;
     }
-    drop_fields(reply, &IDMP_FIELDS)
+    drop_fields(reply, &NEWER_STREAM_FIELDS)
 }
 
 /// Removes the named fields (and their values) from maps and flat `field value ...` arrays,

@@ -11,7 +11,8 @@
 //!   `XADD key MAXLEN 0 0-1 x y`), then `XSETID key <last-id> ENTRIESADDED n
 //!   MAXDELETEDID id`; per group `XGROUP CREATE key group <last-delivered> ENTRIESREAD n`, per
 //!   consumer `XGROUP CREATECONSUMER`, and its pending entries as `XCLAIM key group consumer
-//!   0 id TIME ms RETRYCOUNT n JUSTID FORCE`;
+//!   0 id TIME ms RETRYCOUNT n JUSTID FORCE`, then its NACK zone in order as `XNACK key group
+//!   FAIL IDS n id... RETRYCOUNT c FORCE` (up to 64 consecutive entries of equal count each);
 //!   Idempotency state (Redis 8.6) follows: `XCFGSET key IDMP-DURATION d IDMP-MAXSIZE m` when
 //!   the settings differ from what a new stream gets, then per producer and iid, oldest first,
 //!   `XIDMPRECORD key pid iid id` (the lifetime counters live only in RDB form, as in Redis);
@@ -73,6 +74,9 @@ impl Snapshot {
 /// Bytes written between syncs with `aof-rewrite-incremental-fsync yes` (Redis's 4 MB; RDB snapshots too), so the
 /// final sync does not stall on a large backlog of dirty pages.
 pub const INCREMENTAL_FSYNC_BYTES: u64 = 4 * 1024 * 1024;
+
+/// IDs per XNACK a rewrite writes (Redis's batch).
+const NACK_BATCH: usize = 64;
 
 /// Writes `snapshot` as a base file at `path` and syncs it. Returns its size.
 pub fn write_base(
@@ -261,5 +265,33 @@ fn write_group(
             }
         }
     }
+    write_nacked(key, name, group, out);
     Ok(())
+}
+
+/// The NACK zone, in order: runs of entries with the same delivery count, 64 at most per
+/// command, as Redis's rewrite batches them.
+fn write_nacked(key: &[u8], name: &[u8], group: &ConsumerGroup, out: &mut Vec<u8>) {
+    let mut batch: Vec<String> = Vec::new();
+    let mut batch_count = None;
+    let emit = |out: &mut Vec<u8>, ids: &mut Vec<String>, count: Option<u64>| {
+        let Some(count) = count.filter(|_| !ids.is_empty()) else {
+            return;
+        };
+        let (n, count) = (ids.len().to_string(), count.to_string());
+        let mut args: Vec<&[u8]> = vec![b"XNACK", key, name, b"FAIL", b"IDS", n.as_bytes()];
+        args.extend(ids.iter().map(|id| id.as_bytes()));
+        args.extend([&b"RETRYCOUNT"[..], count.as_bytes(), b"FORCE"]);
+        command(out, &args);
+        ids.clear();
+    };
+    for id in group.nacked() {
+        let count = group.pel.get(&id).map_or(0, |p| p.delivery_count);
+        if batch_count != Some(count) || batch.len() == NACK_BATCH {
+            emit(out, &mut batch, batch_count);
+            batch_count = Some(count);
+        }
+        batch.push(id.to_string());
+    }
+    emit(out, &mut batch, batch_count);
 }

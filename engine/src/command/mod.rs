@@ -27,6 +27,7 @@ pub mod xdel;
 pub mod xdelex;
 pub mod xgroup;
 pub mod xinfo;
+pub mod xnack;
 pub mod xpending;
 pub mod xrange;
 pub mod xread;
@@ -217,6 +218,7 @@ pub fn table() -> &'static HashMap<&'static str, Spec> {
         all.extend(xdelex::specs());
         all.extend(xackdel::specs());
         all.extend(idmp::specs());
+        all.extend(xnack::specs());
         all.extend(xtrim::specs());
         all.extend(xsetid::specs());
         all.extend(xinfo::specs());

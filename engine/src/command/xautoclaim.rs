@@ -88,8 +88,8 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             .pel
             .range(start..)
             .next()
-            .map(|(id, p)| (*id, p.delivery_time));
-        let Some((id, delivered_at)) = next else {
+            .map(|(id, p)| (*id, p.consumer.is_none(), p.delivery_time));
+        let Some((id, nacked, delivered_at)) = next else {
             break;
         };
         if attempts == 0 || count == 0 {
@@ -111,7 +111,8 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             }
             continue;
         }
-        if min_idle > 0 && now.saturating_sub(delivered_at) < min_idle {
+        // A NACKed entry is claimable at once, whatever the idle time asked.
+        if !nacked && min_idle > 0 && now.saturating_sub(delivered_at) < min_idle {
             if id == StreamId::MAX {
                 break;
             }

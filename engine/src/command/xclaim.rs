@@ -136,7 +136,13 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let Some(pending) = group.pel.get(&id) else {
             continue;
         };
-        if !forced && min_idle > 0 && now.saturating_sub(pending.delivery_time) < min_idle {
+        // A NACKed entry (no owner) is claimable at once, whatever the idle time asked.
+        let nacked = pending.consumer.is_none();
+        if !forced
+            && !nacked
+            && min_idle > 0
+            && now.saturating_sub(pending.delivery_time) < min_idle
+        {
             continue;
         }
         group.claim(id, consumer, delivery_time, retry_count, justid);

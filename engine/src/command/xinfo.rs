@@ -160,7 +160,7 @@ fn full_group(s: &Stream, name: &Bytes, g: &ConsumerGroup, limit: usize) -> Repl
         .map(|(id, p)| {
             Reply::Array(vec![
                 id.to_reply(),
-                Reply::Bulk(p.consumer.clone()),
+                Reply::Bulk(p.consumer.clone().unwrap_or_default()),
                 Reply::Integer(p.delivery_time as i64),
                 Reply::Integer(p.delivery_count as i64),
             ])
@@ -201,6 +201,11 @@ fn full_group(s: &Stream, name: &Bytes, g: &ConsumerGroup, limit: usize) -> Repl
         (text("entries-read"), entries_read(g)),
         (text("lag"), lag(s, g)),
         (text("pel-count"), Reply::Integer(g.pel.len() as i64)),
+        // Redis 8.8: the entries handed back with XNACK, owned by no one.
+        (
+            text("nacked-count"),
+            Reply::Integer(g.nacked_count() as i64),
+        ),
         (text("pending"), Reply::Array(pel)),
         (text("consumers"), Reply::Array(consumers)),
     ])

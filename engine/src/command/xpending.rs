@@ -154,13 +154,24 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let Some(p) = group.pel.get(&id) else {
             continue;
         };
+        // A NACKed entry has no owner and no idle time (Redis 8.8 shows "" and -1); IDLE
+        // never hides it: it is claimable at once.
+        let Some(owner) = &p.consumer else {
+            out.push(Reply::Array(vec![
+                id.to_reply(),
+                Reply::Bulk(Bytes::new()),
+                Reply::Integer(-1),
+                Reply::Integer(p.delivery_count as i64),
+            ]));
+            continue;
+        };
         let idle = now.saturating_sub(p.delivery_time) as i64;
         if ext.min_idle != 0 && idle < ext.min_idle {
             continue;
         }
         out.push(Reply::Array(vec![
             id.to_reply(),
-            Reply::Bulk(p.consumer.clone()),
+            Reply::Bulk(owner.clone()),
             Reply::Integer(idle),
             Reply::Integer(p.delivery_count as i64),
         ]));

@@ -362,15 +362,18 @@ fn claim_idle(
     } else {
         read.count
     };
+    // The NACK zone first, in NACK order (those entries count as idle forever), then owned
+    // entries by delivery time.
     let mut idle: Vec<(u64, StreamId)> = group
         .pel
         .iter()
-        .filter(|(_, p)| now.saturating_sub(p.delivery_time) >= min_idle)
+        .filter(|(_, p)| p.consumer.is_some() && now.saturating_sub(p.delivery_time) >= min_idle)
         .map(|(id, p)| (p.delivery_time, *id))
         .collect();
     idle.sort_unstable();
+    let nacked: Vec<(u64, StreamId)> = group.nacked().map(|id| (0, id)).collect();
     let mut out = Claimed::default();
-    for (delivery_time, id) in idle {
+    for (delivery_time, id) in nacked.into_iter().chain(idle) {
         if out.entries.len() >= limit || !budget.allows() {
             break;
         }
@@ -392,7 +395,7 @@ fn claim_idle(
             id,
             &read.consumer,
             now,
-            Some(before.saturating_add(1)),
+            Some(crate::group::one_more(before)),
             false,
         );
         if journaled {
@@ -459,7 +462,7 @@ fn history(
                 out.push(reply);
                 if let Some(p) = group.pel.get_mut(&id) {
                     p.delivery_time = now;
-                    p.delivery_count += 1;
+                    p.delivery_count = crate::group::one_more(p.delivery_count);
                 }
             }
             None => {

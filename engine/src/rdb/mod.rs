@@ -23,10 +23,10 @@ pub mod skip;
 pub mod transfer;
 pub mod value;
 
-/// The newest RDB version Rill reads and writes: Redis 8.6's (streams with idempotency
-/// state). Redis refuses payloads and files newer than its own (7.0 reads up to 10, 7.2 up to
+/// The newest RDB version Rill reads and writes: Redis 8.8's (streams with idempotency
+/// state, 13, and NACKed entries, 14). Redis refuses payloads and files newer than its own (7.0 reads up to 10, 7.2 up to
 /// 11, 7.4 up to 12), so Rill writes the oldest version its data fits in (see [`Version`]).
-pub const RDB_VERSION: u16 = 13;
+pub const RDB_VERSION: u16 = 14;
 
 /// What Rill writes when the data needs nothing newer: Redis 7.4's, whose semantics the rest
 /// of Rill's streams follow.

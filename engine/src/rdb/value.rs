@@ -32,6 +32,9 @@ pub const TYPE_STREAM_V3: u8 = 21;
 /// `RDB_TYPE_STREAM_LISTPACKS_4` (Redis 8.6, RDB 13): idempotency settings, producers and
 /// counters after the groups.
 pub const TYPE_STREAM_V4: u8 = 26;
+/// `RDB_TYPE_STREAM_LISTPACKS_5` (Redis 8.8, RDB 14): each group's NACK zone after its
+/// consumers (its entries are in the group PEL with no owner).
+pub const TYPE_STREAM_V5: u8 = 27;
 
 const FLAG_DELETED: i64 = 1;
 const FLAG_SAME_FIELDS: i64 = 2;
@@ -44,6 +47,7 @@ const NODE_ENTRIES: usize = 100;
 pub fn type_for(value: &Value, version: u16) -> u8 {
     match value {
         Value::Str(_) => TYPE_STRING,
+        Value::Stream(_) if version >= 14 => TYPE_STREAM_V5,
         Value::Stream(_) if version >= 13 => TYPE_STREAM_V4,
         Value::Stream(_) if version >= 11 => TYPE_STREAM_V3,
         Value::Stream(_) if version >= 10 => TYPE_STREAM_V2,
@@ -76,9 +80,10 @@ pub fn write(
 }
 
 /// The oldest RDB version that holds everything `value` carries beyond what Redis 7.4 has
-/// (idempotency state needs 13); [`super::COMMON_VERSION`] otherwise.
+/// (idempotency state needs 13, NACKed entries 14); [`super::COMMON_VERSION`] otherwise.
 pub fn version_needed(value: &Value) -> u16 {
     match value {
+        Value::Stream(s) if s.groups.values().any(|g| g.nacked_count() > 0) => 14,
         Value::Stream(s) if !s.idmp.is_pristine() => 13,
         _ => super::COMMON_VERSION,
     }
@@ -93,6 +98,8 @@ pub struct Omitted {
     pub active_times: usize,
     /// Streams that lost their idempotency settings, producers and counters.
     pub idmp: usize,
+    /// NACKed entries (pending, owned by no one) left out.
+    pub nacked: usize,
 }
 
 impl Omitted {
@@ -111,6 +118,13 @@ impl Omitted {
                 .sum::<usize>();
         }
         self.idmp += usize::from(kind < TYPE_STREAM_V4 && !stream.idmp.is_pristine());
+        if kind < TYPE_STREAM_V5 {
+            self.nacked += stream
+                .groups
+                .values()
+                .map(|g| g.nacked_count())
+                .sum::<usize>();
+        }
     }
 
     /// Says in the log what was left out.
@@ -127,6 +141,12 @@ impl Omitted {
                 self.active_times
             );
         }
+        if self.nacked > 0 {
+            eprintln!(
+                "RDB version {version} cannot hold NACKed entries (pending, owned by no consumer): left out {} entries",
+                self.nacked
+            );
+        }
         if self.idmp > 0 {
             eprintln!(
                 "RDB version {version} cannot hold idempotent production state (IDMP settings, producers, counters): left out for {} stream(s)",
@@ -140,7 +160,12 @@ impl Omitted {
 pub fn holds(kind: u8) -> bool {
     matches!(
         kind,
-        TYPE_STRING | TYPE_STREAM_V1 | TYPE_STREAM_V2 | TYPE_STREAM_V3 | TYPE_STREAM_V4
+        TYPE_STRING
+            | TYPE_STREAM_V1
+            | TYPE_STREAM_V2
+            | TYPE_STREAM_V3
+            | TYPE_STREAM_V4
+            | TYPE_STREAM_V5
     )
 }
 
@@ -148,7 +173,7 @@ pub fn holds(kind: u8) -> bool {
 pub fn read(r: &mut Reader<'_>, kind: u8, limits: NodeLimits) -> Result<Value, BadFormat> {
     match kind {
         TYPE_STRING => Ok(Value::Str(Bytes::from(r.string()?))),
-        TYPE_STREAM_V1 | TYPE_STREAM_V2 | TYPE_STREAM_V3 | TYPE_STREAM_V4 => {
+        TYPE_STREAM_V1 | TYPE_STREAM_V2 | TYPE_STREAM_V3 | TYPE_STREAM_V4 | TYPE_STREAM_V5 => {
             Ok(Value::Stream(Box::new(read_stream(r, kind, limits)?)))
         }
         _ => Err(BadFormat("a value type Rill does not hold")),
@@ -237,8 +262,10 @@ fn write_stream(
             // Redis stores "unknown" (-1) as the largest length.
             write_length(out, group.entries_read.unwrap_or(u64::MAX));
         }
-        write_length(out, group.pel.len() as u64);
-        for (id, pending) in &group.pel {
+        // Before v5 a PEL entry must belong to a consumer: NACKed ones are left out.
+        let kept = |p: &&PendingEntry| kind >= TYPE_STREAM_V5 || p.consumer.is_some();
+        write_length(out, group.pel.values().filter(kept).count() as u64);
+        for (id, pending) in group.pel.iter().filter(|(_, p)| kept(p)) {
             out.extend_from_slice(&raw_id(*id));
             write_millis(out, pending.delivery_time);
             write_length(out, pending.delivery_count);
@@ -256,6 +283,15 @@ fn write_stream(
             write_length(out, consumer.pending.len() as u64);
             for id in &consumer.pending {
                 out.extend_from_slice(&raw_id(*id));
+                if out.len() >= SPILL_BYTES {
+                    spill(out)?;
+                }
+            }
+        }
+        if kind >= TYPE_STREAM_V5 {
+            write_length(out, group.nacked_count() as u64);
+            for id in group.nacked() {
+                out.extend_from_slice(&raw_id(id));
                 if out.len() >= SPILL_BYTES {
                     spill(out)?;
                 }
@@ -413,7 +449,7 @@ fn read_stream(r: &mut Reader<'_>, kind: u8, limits: NodeLimits) -> Result<Strea
                 group.pel.insert(
                     id,
                     PendingEntry {
-                        consumer: consumer_name.clone(),
+                        consumer: Some(consumer_name.clone()),
                         delivery_time,
                         delivery_count,
                     },
@@ -427,6 +463,25 @@ fn read_stream(r: &mut Reader<'_>, kind: u8, limits: NodeLimits) -> Result<Strea
             };
             if group.consumers.insert(consumer_name, consumer).is_some() {
                 return Err(BadFormat("duplicate consumer"));
+            }
+        }
+        if kind >= TYPE_STREAM_V5 {
+            // The NACK zone, in order: exactly the PEL entries no consumer owns.
+            let nacked = r.count(16)?;
+            for _ in 0..nacked {
+                let id = read_raw_id(r)?;
+                let Some((delivery_time, delivery_count)) = unowned.remove(&id) else {
+                    return Err(BadFormat("NACKed entry missing from the group PEL"));
+                };
+                group.pel.insert(
+                    id,
+                    PendingEntry {
+                        consumer: None,
+                        delivery_time,
+                        delivery_count,
+                    },
+                );
+                group.load_nacked(id);
             }
         }
         if !unowned.is_empty() {

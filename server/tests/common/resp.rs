@@ -114,9 +114,10 @@ pub fn mask_clock_readings(reply: Resp) -> Resp {
     }
 }
 
-/// The XINFO STREAM fields of idempotent production (Redis 8.6), which the older servers
-/// these tests compare with do not report.
-pub const IDMP_FIELDS: [&str; 6] = [
+/// The XINFO STREAM fields of idempotent production (Redis 8.6) and the groups' `nacked-count`
+/// (8.8), which the older servers these tests compare with do not report.
+pub const NEWER_STREAM_FIELDS: [&str; 7] = [
+    "nacked-count",
     "idmp-duration",
     "idmp-maxsize",
     "pids-tracked",
