@@ -42,6 +42,12 @@ fn good_file() -> Vec<u8> {
     run("XGROUP CREATECONSUMER s g carol");
     run("XGROUP CREATE s h $");
     run("XGROUP CREATE e g $ MKSTREAM");
+    // Redis 8 state: a NACK zone (RDB 14) and idempotency (13).
+    run("XNACK s g FAIL IDS 2 2-1 1-1");
+    run("XNACK s g FATAL IDS 1 140-1 FORCE");
+    run("XADD s IDMP p1 iid-1 * f v");
+    run("XADD s IDMPAUTO p2 * f v");
+    run("XCFGSET e IDMP-MAXSIZE 7");
     run("SET n 123456");
     run(&format!("SET long {}", "abc".repeat(100)));
     run("SET ttl v PX 500000");
@@ -51,6 +57,7 @@ fn good_file() -> Vec<u8> {
     drop(s);
     engine.close();
     let file = std::fs::read(dir.join("dump.rdb")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(file.starts_with(b"REDIS0014"));
     let _ = std::fs::remove_dir_all(&dir);
     file
 }

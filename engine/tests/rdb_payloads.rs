@@ -33,6 +33,16 @@ fn sample(s: &mut Session) {
     cmd(s, "XREADGROUP GROUP g bob COUNT 2 STREAMS s >");
     cmd(s, "XGROUP CREATE s h $");
     cmd(s, "SET str hello-world-hello-world-hello-world");
+    // Redis 8 state in a stream of its own: a NACK zone and idempotency.
+    for i in 1..=5 {
+        cmd(s, &format!("XADD n {i}-1 a {i}"));
+    }
+    cmd(s, "XGROUP CREATE n g 0");
+    cmd(s, "XREADGROUP GROUP g alice COUNT 3 STREAMS n >");
+    cmd(s, "XNACK n g FAIL IDS 2 3-1 1-1");
+    cmd(s, "XNACK n g FATAL IDS 1 5-1 FORCE");
+    cmd(s, "XADD n IDMP p1 iid-1 * f v");
+    cmd(s, "XCFGSET n IDMP-DURATION 600");
 }
 
 fn payload(s: &mut Session, key: &str) -> Vec<u8> {
@@ -54,7 +64,7 @@ fn damaged_payloads_are_refused_never_a_panic() {
     let engine = Engine::new();
     let mut s = engine.session();
     sample(&mut s);
-    for key in ["s", "str"] {
+    for key in ["s", "str", "n"] {
         let good = payload(&mut s, key);
         let (mut refused, mut restored) = (0, 0);
         for at in 0..good.len() - 10 {
@@ -94,9 +104,15 @@ fn every_written_version_restores_to_the_same_data() {
     let engine = Engine::new();
     let mut s = engine.session();
     sample(&mut s);
-    for version in 9..=12 {
+    for version in 9..=14 {
         cmd(&mut s, &format!("CONFIG SET rdb-write-version {version}"));
-        for key in ["s", "str"] {
+        // Redis 8 state needs 13 (idempotency) and 14 (NACKed entries).
+        let keys: &[&str] = if version >= 14 {
+            &["s", "str", "n"]
+        } else {
+            &["s", "str"]
+        };
+        for &key in keys {
             let p = payload(&mut s, key);
             assert_eq!(
                 u16::from_le_bytes([p[p.len() - 10], p[p.len() - 9]]),
@@ -132,6 +148,17 @@ fn every_written_version_restores_to_the_same_data() {
                     cmd(&mut s, &format!("XINFO GROUPS {copy}")),
                     "XINFO GROUPS v{version}"
                 );
+            }
+            if version >= 13 {
+                let info = |s: &mut Session, k: &str| {
+                    let reply = cmd(s, &format!("XINFO STREAM {k} FULL"));
+                    format!("{reply:?}")
+                        .split("entries")
+                        .next()
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                assert_eq!(info(&mut s, key), info(&mut s, &copy), "v{version}");
             }
         }
     }

@@ -1,10 +1,12 @@
 //! An attacker's run at the Redis 8 stream commands: random sequences of XADD, XDELEX,
 //! XACKDEL, XTRIM and XADD trims under every reference policy, claiming reads with COUNT,
-//! MAXCOUNT and MAXSIZE, XACK, XCLAIM, XAUTOCLAIM and group changes on a few streams. After
-//! every command the stream's bookkeeping must still agree with itself: XLEN with the entries
-//! XRANGE returns, each group's pending count with its consumers' (every pending entry has
-//! exactly one owner), XPENDING's range within the stream's IDs ever generated, and a lag
-//! that is never negative. No command may panic.
+//! MAXCOUNT and MAXSIZE, XNACK in every mode (FORCE, RETRYCOUNT), XACK, XCLAIM, XAUTOCLAIM and
+//! group changes on a few streams, and idempotent XADDs with XCFGSET changes on another.
+//! After every command the stream's bookkeeping must still agree with itself: XLEN with the
+//! entries XRANGE returns, each group's pending count with what its consumers own plus its
+//! NACK zone (every pending entry has exactly one owner, or none and is NACKed), XPENDING's
+//! rows likewise, a lag that is never negative, and idempotency counts within their limits.
+//! No command may panic.
 
 mod common;
 
@@ -57,7 +59,10 @@ fn random_command(rng: &mut Rng, clock: &mut u64) -> String {
         let list: Vec<String> = (0..n).map(|_| id(rng, clock)).collect();
         format!("IDS {n} {}", list.join(" "))
     };
-    match rng.below(16) {
+    if rng.below(8) == 0 {
+        return idempotent_command(rng);
+    }
+    match rng.below(18) {
         0..=3 => {
             *clock += rng.below(2);
             let trim = match rng.below(4) {
@@ -116,8 +121,64 @@ fn random_command(rng: &mut Rng, clock: &mut u64) -> String {
         // Without ENTRIESREAD: an arbitrary counter makes lag arbitrary (negative too), in
         // Redis as in Rill.
         14 => format!("XGROUP SETID {key} {group} {}", id(rng, *clock)),
+        15 | 16 => {
+            let mut line = format!(
+                "XNACK {key} {group} {} {}",
+                rng.pick(&["SILENT", "FAIL", "FATAL"]),
+                ids(rng, *clock).replace("-1", "-0").replace("-2", "-0")
+            );
+            if rng.below(3) == 0 {
+                line.push_str(&format!(" RETRYCOUNT {}", rng.below(4)));
+            }
+            if rng.below(3) == 0 {
+                line.push_str(" FORCE");
+            }
+            line
+        }
         _ => format!("XDEL {key} {}", id(rng, *clock)),
     }
+}
+
+/// XADD IDMP / IDMPAUTO (IDs from the clock, so on a stream of their own) and XCFGSET.
+fn idempotent_command(rng: &mut Rng) -> String {
+    let producer = rng.pick(&["p1", "p2", "p3"]);
+    match rng.below(8) {
+        0 => format!(
+            "XCFGSET u IDMP-MAXSIZE {} IDMP-DURATION {}",
+            1 + rng.below(3),
+            1 + rng.below(2)
+        ),
+        1..=3 => format!("XADD u IDMPAUTO {producer} * f {}", rng.below(4)),
+        _ => format!(
+            "XADD u IDMP {producer} iid{} MAXLEN {} * f v",
+            rng.below(5),
+            rng.below(4)
+        ),
+    }
+}
+
+/// Idempotency counts within their limits.
+fn check_idempotency(s: &mut Session) -> Result<(), String> {
+    if exec(s, "TYPE u") != Reply::Simple("stream".into()) {
+        return Ok(());
+    }
+    let info = exec(s, "XINFO STREAM u");
+    let get = |name: &str| field(&info, name).map(|v| int(&v)).unwrap_or(-1);
+    let (pids, iids, max) = (
+        get("pids-tracked"),
+        get("iids-tracked"),
+        get("idmp-maxsize"),
+    );
+    if pids < 0 || iids < pids || iids > pids * max {
+        return Err(format!("{pids} producers, {iids} iids, maxsize {max}"));
+    }
+    if get("iids-added") < iids {
+        return Err(format!(
+            "iids-added {} < iids-tracked {iids}",
+            get("iids-added")
+        ));
+    }
+    Ok(())
 }
 
 /// The bookkeeping checks; `Err` says what disagrees.
@@ -135,6 +196,18 @@ fn check(s: &mut Session, key: &str) -> Result<(), String> {
     }
     let Reply::Array(groups) = exec(s, &format!("XINFO GROUPS {key}")) else {
         return Err("XINFO GROUPS".into());
+    };
+    let full = exec(s, &format!("XINFO STREAM {key} FULL COUNT 0"));
+    let nacked_of = |name: &str| -> i64 {
+        let Some(Reply::Array(groups)) = field(&full, "groups") else {
+            return -1;
+        };
+        groups
+            .iter()
+            .find(|g| matches!(field(g, "name"), Some(Reply::Bulk(n)) if n.as_ref() == name.as_bytes()))
+            .and_then(|g| field(g, "nacked-count"))
+            .map(|n| int(&n))
+            .unwrap_or(-1)
     };
     for g in groups {
         let Some(Reply::Bulk(name)) = field(&g, "name") else {
@@ -154,18 +227,24 @@ fn check(s: &mut Session, key: &str) -> Result<(), String> {
             .iter()
             .filter_map(|c| field(c, "pending").map(|p| int(&p)))
             .sum();
-        if owned != pending {
+        let nacked = nacked_of(&name);
+        if owned + nacked != pending {
             return Err(format!(
-                "group {name}: {pending} pending, consumers own {owned}"
+                "group {name}: {pending} pending, consumers own {owned}, {nacked} NACKed"
             ));
         }
         let rows = match exec(s, &format!("XPENDING {key} {name} - + 1000")) {
-            Reply::Array(r) => r.len() as i64,
+            Reply::Array(r) => r,
             other => return Err(format!("XPENDING: {other:?}")),
         };
-        if rows != pending {
+        let unowned = rows
+            .iter()
+            .filter(|r| matches!(r, Reply::Array(cols) if cols.get(1) == Some(&Reply::Bulk(Bytes::new()))))
+            .count() as i64;
+        if rows.len() as i64 != pending || unowned != nacked {
             return Err(format!(
-                "group {name}: {pending} pending, XPENDING lists {rows}"
+                "group {name}: {pending} pending ({nacked} NACKed), XPENDING lists {} ({unowned} unowned)",
+                rows.len()
             ));
         }
     }
@@ -184,6 +263,7 @@ fn bookkeeping_holds_under_random_redis_8_commands() {
         ("XACKDEL", 0),
         ("XTRIM", 0),
         ("XREADGROUP", 0),
+        ("XNACK", 0),
     ];
     for seed in 1..=seeds {
         let engine = Engine::new();
@@ -205,6 +285,9 @@ fn bookkeeping_holds_under_random_redis_8_commands() {
                 if let Err(why) = check(&mut s, key) {
                     panic!("seed {seed}, {key}: {why}\n{}", history.join("\n"));
                 }
+            }
+            if let Err(why) = check_idempotency(&mut s) {
+                panic!("seed {seed}, u: {why}\n{}", history.join("\n"));
             }
         }
     }
