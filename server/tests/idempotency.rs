@@ -3,11 +3,9 @@
 //! rewrite of the log in both base forms (RDB, or XCFGSET + XIDMPRECORD commands). A producer
 //! retrying after any of these still gets its first ID back and adds nothing.
 
-use std::time::Duration;
-
 mod common;
 
-use common::resp::{start, Conn, Resp};
+use common::resp::{rdb_header, start, wait_for_rewrite, Conn, Resp};
 use common::{d, scratch, BIN};
 
 fn bulk(reply: Resp) -> String {
@@ -67,11 +65,6 @@ fn retries_answer_first_ids(c: &mut Conn, ids: &[String]) {
     assert_eq!(c.cmd("XLEN s"), Resp::Int(3));
 }
 
-fn header(path: &std::path::Path) -> String {
-    let bytes = std::fs::read(path).unwrap_or_default();
-    String::from_utf8_lossy(&bytes[..bytes.len().min(9)]).into_owned()
-}
-
 #[test]
 fn snapshots_and_payloads_keep_idempotency_state() {
     let dir = scratch("idmp-rdb");
@@ -80,7 +73,7 @@ fn snapshots_and_payloads_keep_idempotency_state() {
     // Without idempotency state the file stays in Redis 7.4's version.
     c.cmd("XADD plain * f v");
     assert_eq!(c.cmd("SAVE"), Resp::Simple("OK".into()));
-    assert_eq!(header(&dir.join("dump.rdb")), "REDIS0012");
+    assert_eq!(rdb_header(&dir.join("dump.rdb")), "REDIS0012");
     let ids = produce(&mut c);
     let (s_view, t_view) = (idmp_view(&mut c, "s"), idmp_view(&mut c, "t"));
     assert_eq!(
@@ -112,7 +105,7 @@ fn snapshots_and_payloads_keep_idempotency_state() {
     assert_eq!(bulk(c.cmd("XADD copy IDMP p1 order-2 * f v")), ids[1]);
 
     assert_eq!(c.cmd("SAVE"), Resp::Simple("OK".into()));
-    assert_eq!(header(&dir.join("dump.rdb")), "REDIS0013");
+    assert_eq!(rdb_header(&dir.join("dump.rdb")), "REDIS0013");
     drop(rill);
     let rill = start(BIN, &["--dir", d(&dir), "--save", ""]);
     let mut c = Conn::new(rill.port);
@@ -126,7 +119,7 @@ fn snapshots_and_payloads_keep_idempotency_state() {
         Resp::Simple("OK".into())
     );
     assert_eq!(c.cmd("SAVE"), Resp::Simple("OK".into()));
-    assert_eq!(header(&dir.join("dump.rdb")), "REDIS0012");
+    assert_eq!(rdb_header(&dir.join("dump.rdb")), "REDIS0012");
     drop(rill);
     let rill = start(BIN, &["--dir", d(&dir), "--save", ""]);
     let mut c = Conn::new(rill.port);
@@ -139,18 +132,6 @@ fn snapshots_and_payloads_keep_idempotency_state() {
     );
     drop(rill);
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn wait_for_rewrite(c: &mut Conn) {
-    for _ in 0..1000 {
-        if let Resp::Bulk(Some(info)) = c.cmd("INFO persistence") {
-            if String::from_utf8_lossy(&info).contains("aof_rewrite_in_progress:0") {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("the rewrite did not finish");
 }
 
 #[test]

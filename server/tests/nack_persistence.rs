@@ -3,11 +3,9 @@
 //! forms (the command form batches `XNACK ... FAIL IDS n ... RETRYCOUNT c FORCE` by 64 and by
 //! equal count). After each, the counts, the missing owners and the claim order are intact.
 
-use std::time::Duration;
-
 mod common;
 
-use common::resp::{start, Conn, Resp};
+use common::resp::{rdb_header, start, wait_for_rewrite, Conn, Resp};
 use common::{d, scratch, BIN};
 
 /// 70 entries; alice reads 60; 65 are NACKed with mixed counts, in a scrambled order.
@@ -51,11 +49,6 @@ fn nack_view(c: &mut Conn, key: &str) -> Vec<Resp> {
             .collect(),
         other => panic!("XPENDING: {other:?}"),
     }
-}
-
-fn header(path: &std::path::Path) -> String {
-    let bytes = std::fs::read(path).unwrap_or_default();
-    String::from_utf8_lossy(&bytes[..bytes.len().min(9)]).into_owned()
 }
 
 /// The order the NACK zone is claimed in: a claiming read of everything.
@@ -109,7 +102,7 @@ fn snapshots_payloads_and_copies_keep_nacked_entries() {
     assert_eq!(nack_view(&mut c, "copy"), rows);
     assert_eq!(claim_order(&mut c, "copy"), order);
     assert_eq!(c.cmd("SAVE"), Resp::Simple("OK".into()));
-    assert_eq!(header(&dir.join("dump.rdb")), "REDIS0014");
+    assert_eq!(rdb_header(&dir.join("dump.rdb")), "REDIS0014");
     drop(rill);
     let rill = start(BIN, &["--dir", d(&dir), "--save", ""]);
     let mut c = Conn::new(rill.port);
@@ -117,18 +110,6 @@ fn snapshots_payloads_and_copies_keep_nacked_entries() {
     assert_eq!(claim_order(&mut c, "s"), order);
     drop(rill);
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn wait_for_rewrite(c: &mut Conn) {
-    for _ in 0..1000 {
-        if let Resp::Bulk(Some(info)) = c.cmd("INFO persistence") {
-            if String::from_utf8_lossy(&info).contains("aof_rewrite_in_progress:0") {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("the rewrite did not finish");
 }
 
 #[test]

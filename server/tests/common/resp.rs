@@ -149,6 +149,25 @@ pub fn without_fields(reply: Resp, names: &[&str]) -> Resp {
     }
 }
 
+/// The first 9 bytes of an RDB file (`REDIS` and its version), or less when missing.
+pub fn rdb_header(path: &std::path::Path) -> String {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    String::from_utf8_lossy(&bytes[..bytes.len().min(9)]).into_owned()
+}
+
+/// Waits until the server behind `c` has no AOF rewrite running.
+pub fn wait_for_rewrite(c: &mut Conn) {
+    for _ in 0..1000 {
+        if let Resp::Bulk(Some(info)) = c.cmd("INFO persistence") {
+            if String::from_utf8_lossy(&info).contains("aof_rewrite_in_progress:0") {
+                return;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    panic!("the rewrite did not finish");
+}
+
 /// Whether redis-server is installed; skips loudly, or fails under RILL_REQUIRE_REDIS=1.
 pub fn redis_available() -> bool {
     let found = std::env::var_os("PATH").is_some_and(|paths| {
