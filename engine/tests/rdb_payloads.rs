@@ -163,3 +163,35 @@ fn every_written_version_restores_to_the_same_data() {
         }
     }
 }
+
+#[test]
+fn idempotency_counters_beyond_redis_s_range_are_refused() {
+    use rill_engine::keyspace::Value;
+    use rill_engine::rdb::{dump, Version};
+    use rill_engine::stream::{NodeLimits, Stream};
+    let mut stream = Stream::new();
+    stream
+        .idmp
+        .record(b"p", b"i", rill_engine::StreamId::new(1, 0));
+    for (added, duplicates, ok) in [
+        (i64::MAX as u64, i64::MAX as u64, true),
+        (u64::MAX, 0, false),
+        (0, i64::MAX as u64 + 1, false),
+    ] {
+        stream.idmp.iids_added = added;
+        stream.idmp.iids_duplicates = duplicates;
+        let payload = dump::dump(
+            &Value::Stream(Box::new(stream.clone())),
+            Version::Auto,
+            false,
+        );
+        let restored = dump::restore(&payload, NodeLimits::default());
+        assert_eq!(restored.is_ok(), ok, "{added} {duplicates}");
+        if let Ok(Value::Stream(mut s)) = restored {
+            // At the top of the range a duplicate or an addition saturates.
+            assert!(s.idmp.find_duplicate(b"p", b"i", 2).is_some());
+            s.idmp.record(b"p", b"j", rill_engine::StreamId::new(2, 0));
+            assert_eq!(s.idmp.iids_duplicates, i64::MAX as u64);
+        }
+    }
+}

@@ -179,3 +179,51 @@ fn the_log_and_its_rewrites_keep_idempotency_state() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[test]
+fn a_replayed_log_appends_what_was_appended_whatever_the_settings_now() {
+    for preamble in ["yes", "no"] {
+        let dir = scratch(&format!("idmp-replay-{preamble}"));
+        let args = [
+            "--dir",
+            d(&dir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--aof-use-rdb-preamble",
+            preamble,
+        ];
+        let rill = start(BIN, &args);
+        let mut c = Conn::new(rill.port);
+        // Set at run time only: a restart starts with the defaults again.
+        assert_eq!(
+            c.cmd("CONFIG SET stream-idmp-maxsize 1"),
+            Resp::Simple("OK".into())
+        );
+        bulk(c.cmd("XADD k IDMP p i1 * f 1"));
+        bulk(c.cmd("XADD k IDMP p i2 * f 2"));
+        // i1 was pushed out by i2: this adds.
+        bulk(c.cmd("XADD k IDMP p i1 * f 3"));
+        assert_eq!(c.cmd("XLEN k"), Resp::Int(3));
+        drop(rill);
+        let rill = start(BIN, &args);
+        let mut c = Conn::new(rill.port);
+        assert_eq!(c.cmd("XLEN k"), Resp::Int(3), "{preamble}: replayed");
+        // A rewrite keeps the stream's own settings, whatever the configuration says later.
+        assert!(matches!(c.cmd("BGREWRITEAOF"), Resp::Simple(_)));
+        wait_for_rewrite(&mut c);
+        c.cmd("CONFIG SET stream-idmp-maxsize 7");
+        bulk(c.cmd("XADD made-at-7 IDMP p a * f v"));
+        assert!(matches!(c.cmd("BGREWRITEAOF"), Resp::Simple(_)));
+        wait_for_rewrite(&mut c);
+        drop(rill);
+        let rill = start(BIN, &args);
+        let mut c = Conn::new(rill.port);
+        assert_eq!(c.cmd("XLEN k"), Resp::Int(3), "{preamble}: rewritten");
+        let maxsize = |c: &mut Conn, key: &str| idmp_view(c, key)[1].1;
+        assert_eq!(maxsize(&mut c, "made-at-7"), 7, "{preamble}");
+        drop(rill);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -13,8 +13,8 @@
 //!   consumer `XGROUP CREATECONSUMER`, and its pending entries as `XCLAIM key group consumer
 //!   0 id TIME ms RETRYCOUNT n JUSTID FORCE`, then its NACK zone in order as `XNACK key group
 //!   FAIL IDS n id... RETRYCOUNT c FORCE` (up to 64 consecutive entries of equal count each);
-//!   Idempotency state (Redis 8.6) follows: `XCFGSET key IDMP-DURATION d IDMP-MAXSIZE m` when
-//!   the settings differ from what a new stream gets, then per producer and iid, oldest first,
+//!   Idempotency state (Redis 8.6) follows: `XCFGSET key IDMP-DURATION d IDMP-MAXSIZE m` unless
+//!   the settings and the `stream-idmp-*` configuration are all Redis's defaults, then per producer and iid, oldest first,
 //!   `XIDMPRECORD key pid iid id` (the lifetime counters live only in RDB form, as in Redis);
 //! - a time to live: `PEXPIREAT key ms` after the value.
 
@@ -35,7 +35,8 @@ use crate::{State, StreamId};
 pub struct Snapshot {
     dbs: Vec<Vec<(Bytes, Value, Option<u64>)>>,
     /// What a new stream gets as its idempotency settings (`stream-idmp-duration` and
-    /// `stream-idmp-maxsize`): a rewrite writes XCFGSET only for streams that differ.
+    /// `stream-idmp-maxsize`): with Redis's defaults there, a rewrite writes XCFGSET only for
+    /// streams whose settings differ.
     idmp_defaults: (u64, u64),
 }
 
@@ -188,7 +189,10 @@ fn write_idmp(
     flush: &mut dyn FnMut(&mut Vec<u8>) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     let idmp = &stream.idmp;
-    if (idmp.duration, idmp.max_size) != defaults {
+    // A replay creates the stream with the configuration of its day: the settings are
+    // written unless they and today's configuration are both Redis's defaults.
+    let builtin = (idmp::DEFAULT_DURATION, idmp::DEFAULT_MAX_SIZE);
+    if (idmp.duration, idmp.max_size) != builtin || defaults != builtin {
         command(
             out,
             &[

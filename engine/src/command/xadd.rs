@@ -61,6 +61,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let key = &args[1];
     let now = ctx.now_ms;
+    let replaying = ctx.session.loader;
     let db = ctx.db();
     let stream = match db.get_mut(key, now) {
         Some(Value::Stream(s)) => s,
@@ -76,8 +77,9 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             }
         }
     };
-    if let Some((pid, iid)) = &idempotency {
-        // A retry: nothing is added or trimmed, nothing is logged.
+    if let Some((pid, iid)) = idempotency.as_ref().filter(|_| !replaying) {
+        // A retry: nothing is added or trimmed, nothing is logged. (A logged XADD always
+        // appends when replayed: the settings it met may have been different.)
         if let Some(original) = stream.idmp.find_duplicate(pid, iid, now) {
             return original.to_reply();
         }

@@ -350,8 +350,13 @@ fn read_idmp(r: &mut Reader<'_>) -> Result<Idmp, BadFormat> {
         state.load_producer(pid.clone(), iids);
         previous = Some(pid);
     }
-    state.iids_added = r.length()?;
-    state.iids_duplicates = r.length()?;
+    // Redis counts in signed 64 bits: anything larger is damage.
+    let counter = |r: &mut Reader<'_>| match r.length()? {
+        n if n > i64::MAX as u64 => Err(BadFormat("stream IDMP counter out of range")),
+        n => Ok(n),
+    };
+    state.iids_added = counter(r)?;
+    state.iids_duplicates = counter(r)?;
     Ok(state)
 }
 

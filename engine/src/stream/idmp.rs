@@ -134,7 +134,7 @@ impl Idmp {
             self.producers.remove(pid);
         }
         if found.is_some() {
-            self.iids_duplicates += 1;
+            self.iids_duplicates = counted(self.iids_duplicates);
         }
         found
     }
@@ -147,11 +147,11 @@ impl Idmp {
             .entry(Bytes::copy_from_slice(pid))
             .or_default()
             .insert(Bytes::copy_from_slice(iid), id, max_size);
-        self.iids_added += 1;
+        self.iids_added = counted(self.iids_added);
     }
 
     /// XIDMPRECORD: records a mapping replayed from a log. Recording the same mapping again is
-    /// a no-op; a different ID for a remembered iid is refused.
+    /// a no-op, and so is one already expired; a different ID for a remembered iid is refused.
     pub fn replay_record(
         &mut self,
         pid: &[u8],
@@ -160,6 +160,9 @@ impl Idmp {
         now_ms: u64,
     ) -> Result<(), RecordConflict> {
         let cutoff = self.cutoff(now_ms);
+        if cutoff.is_some_and(|c| id.ms <= c) {
+            return Ok(());
+        }
         if let Some(producer) = self.producers.get_mut(pid) {
             producer.expire(cutoff);
             match producer.by_iid.get(iid) {
@@ -245,6 +248,11 @@ impl Idmp {
             })
             .sum()
     }
+}
+
+/// One more in a lifetime counter, which stays at the top of Redis's signed 64-bit range.
+fn counted(n: u64) -> u64 {
+    n.saturating_add(1).min(i64::MAX as u64)
 }
 
 /// IDMPAUTO's idempotent ID: a 128-bit XXH3 of each field/value pair, combined with XOR so
