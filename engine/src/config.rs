@@ -296,6 +296,23 @@ pub const PARAMS: &[Param] = &[
             max: I64_MAX,
         },
     ),
+    // Hashes stay listpacks up to these many fields, none longer than these many bytes.
+    param(
+        "hash-max-listpack-entries",
+        "128",
+        Kind::Int {
+            min: 0,
+            max: I64_MAX,
+        },
+    ),
+    param(
+        "hash-max-listpack-value",
+        "64",
+        Kind::Memory {
+            min: 0,
+            max: I64_MAX,
+        },
+    ),
     // Redis 8.6: what a new stream starts with as its IDMP-DURATION and IDMP-MAXSIZE.
     param(
         "stream-idmp-duration",
@@ -504,6 +521,14 @@ impl Config {
         self.values[i] = stored;
         self.refresh();
         Ok(())
+    }
+
+    /// When a listpack hash becomes a table (`hash-max-listpack-*`).
+    pub fn hash_limits(&self) -> crate::hash::HashLimits {
+        crate::hash::HashLimits {
+            max_entries: self.int("hash-max-listpack-entries"),
+            max_value: self.int("hash-max-listpack-value"),
+        }
     }
 
     /// An empty stream with this configuration's idempotency settings (`stream-idmp-*`), as

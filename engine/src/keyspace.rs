@@ -1,11 +1,12 @@
 //! The databases: keys to values, with expiry, SCAN order, and WATCH bookkeeping.
 
 use std::collections::{BTreeSet, HashMap};
-use std::hash::{Hash, Hasher};
+use std::hash::{Hash as _, Hasher};
 use std::ops::Bound;
 
 use bytes::Bytes;
 
+use crate::hash::Hash;
 use crate::stream::Stream;
 
 /// Redis's default number of databases.
@@ -18,6 +19,8 @@ pub enum Value {
     Str(Bytes),
     /// A stream; boxed so that a `Value` stays as small as a string's.
     Stream(Box<Stream>),
+    /// A hash (HSET...), boxed for the same reason.
+    Hash(Box<Hash>),
 }
 
 impl Value {
@@ -26,6 +29,7 @@ impl Value {
         match self {
             Value::Str(_) => "string",
             Value::Stream(_) => "stream",
+            Value::Hash(_) => "hash",
         }
     }
 
@@ -34,6 +38,16 @@ impl Value {
         match self {
             Value::Str(b) => b.len(),
             Value::Stream(s) => s.heap_bytes() + std::mem::size_of::<Stream>(),
+            Value::Hash(h) => h.heap_bytes() + std::mem::size_of::<Hash>(),
+        }
+    }
+
+    /// OBJECT ENCODING's name for this value.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Str(s) => crate::command::strings::encoding(s),
+            Value::Stream(_) => "stream",
+            Value::Hash(h) => h.encoding(),
         }
     }
 }

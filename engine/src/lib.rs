@@ -32,6 +32,7 @@ pub mod config;
 pub mod error;
 pub mod eviction;
 pub mod group;
+pub mod hash;
 pub mod id;
 pub mod keyspace;
 pub mod propagate;

@@ -221,6 +221,10 @@ fn open_each_other_s_directories(base_form: &str, options: &[&str]) {
         }
         assert!(call(&mut c, "XREADGROUP GROUP g d COUNT 1 STREAMS s >").starts_with("*1"));
         assert_eq!(call(&mut c, "SET k v EX 1000"), "+OK\r\n");
+        assert_eq!(call(&mut c, "HSET h a 1 b 2"), ":2\r\n");
+        for i in 0..150 {
+            call(&mut c, &format!("HSET big-hash f{i} {i}"));
+        }
         rill_view = stream_view(&mut c);
         // A clean stop: the log is synced on the way out.
         let _ = call(&mut c, "SHUTDOWN");
@@ -252,6 +256,12 @@ fn open_each_other_s_directories(base_form: &str, options: &[&str]) {
     assert!(rill_view.contains("c\r\n:T\r\n:1"), "{rill_view}");
     assert_eq!(stream_view(&mut r), rill_view);
     assert_eq!(call(&mut r, "GET k"), "$1\r\nv\r\n");
+    assert_eq!(
+        call(&mut r, "HGETALL h"),
+        "*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n"
+    );
+    assert_eq!(call(&mut r, "HLEN big-hash"), ":150\r\n");
+    assert_eq!(call(&mut r, "HDEL h a"), ":1\r\n");
     // Redis appends to the same directory and rewrites it; Rill reads what Redis wrote.
     assert!(call(&mut r, "XADD s 7-1 f v7").contains("7-1"));
     assert_eq!(call(&mut r, "INCR n"), ":1\r\n");
@@ -272,6 +282,8 @@ fn open_each_other_s_directories(base_form: &str, options: &[&str]) {
     assert_eq!(stream_view(&mut c), redis_view);
     assert_eq!(call(&mut c, "GET n"), "$1\r\n1\r\n");
     assert_eq!(call(&mut c, "GET k"), "$1\r\nv\r\n");
+    assert_eq!(call(&mut c, "HGETALL h"), "*2\r\n$1\r\nb\r\n$1\r\n2\r\n");
+    assert_eq!(call(&mut c, "HGET big-hash f149"), "$3\r\n149\r\n");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -39,9 +39,26 @@ fn fill(c: &mut Conn) {
     c.cmd("XTRIM t MAXLEN 230");
     c.call(&[b"SET", b"compressible", &[b'a'; 1000]]);
     c.call(&[b"SET", b"binary", b"line\r\nbreak\x00\xff"]);
+    // Hashes: a listpack (integers, binary, empty strings), a table by size, one by length.
+    c.call(&[
+        b"HSET",
+        b"small-hash",
+        b"n",
+        b"12345",
+        b"neg",
+        b"-7",
+        b"",
+        b"",
+        b"bin",
+        b"\x00\r\n",
+    ]);
+    for i in 0..200 {
+        c.cmd(&format!("HSET big-hash f{i} {i}"));
+    }
+    c.call(&[b"HSET", b"long-hash", b"f", &[b'z'; 100]]);
 }
 
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 12] = [
     "int",
     "neg",
     "short",
@@ -51,6 +68,9 @@ const KEYS: [&str; 9] = [
     "t",
     "compressible",
     "binary",
+    "small-hash",
+    "big-hash",
+    "long-hash",
 ];
 
 /// What must match for `key`: its type, value or entries, stream counters, groups and PEL
@@ -112,6 +132,14 @@ fn view(c: &mut Conn, key: &str) -> Vec<Resp> {
                     f[2] = Resp::Int(0);
                 }
             }
+        }
+    } else if out[0] == Resp::Simple("hash".into()) {
+        // A table's order is each server's own: compare the pairs sorted.
+        out.push(c.cmd(&format!("HLEN {key}")));
+        if let Resp::Array(Some(flat)) = c.cmd(&format!("HGETALL {key}")) {
+            let mut pairs: Vec<Vec<Resp>> = flat.chunks(2).map(<[Resp]>::to_vec).collect();
+            pairs.sort_by_key(|p| format!("{p:?}"));
+            out.extend(pairs.into_iter().flatten());
         }
     } else {
         out.push(c.cmd(&format!("GET {key}")));

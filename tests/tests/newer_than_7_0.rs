@@ -131,3 +131,51 @@ fn xsetid_below_max_deleted_id_is_refused() {
         .unwrap_or_else(|| panic!("no max-deleted-entry-id"));
     assert_eq!(fields[at + 1], bulk("1-0"));
 }
+
+/// HSCAN NOVALUES (Redis 7.4): the fields alone, in either encoding; HRANDFIELD's negative
+/// counts are bounded so that a reply never exhausts memory (Redis 7.0 is killed by
+/// `HRANDFIELD h -9223372036854775807`).
+#[test]
+fn hscan_novalues_and_bounded_hrandfield() {
+    let rill = server();
+    let mut c = Connection::open(rill.addr()).expect("connect");
+    call(&mut c, "HSET h a 1 b 2 ab 3");
+    assert_eq!(
+        call(&mut c, "HSCAN h 0 NOVALUES"),
+        Reply::Array(vec![
+            bulk("0"),
+            Reply::Array(vec![bulk("a"), bulk("b"), bulk("ab")])
+        ])
+    );
+    assert_eq!(
+        call(&mut c, "HSCAN h 0 MATCH *b NOVALUES COUNT 100"),
+        Reply::Array(vec![bulk("0"), Reply::Array(vec![bulk("b"), bulk("ab")])])
+    );
+    for i in 0..300 {
+        call(&mut c, &format!("HSET big f{i} v"));
+    }
+    let (mut cursor, mut seen) = ("0".to_string(), 0);
+    loop {
+        let Reply::Array(parts) = call(&mut c, &format!("HSCAN big {cursor} COUNT 7 NOVALUES"))
+        else {
+            panic!("HSCAN");
+        };
+        let (Reply::Bulk(next), Reply::Array(fields)) = (&parts[0], &parts[1]) else {
+            panic!("HSCAN shape");
+        };
+        seen += fields.len();
+        cursor = String::from_utf8_lossy(next).into_owned();
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert_eq!(seen, 300);
+    assert_eq!(
+        call(&mut c, "HRANDFIELD h -9223372036854775807"),
+        error("ERR value is out of range")
+    );
+    let Reply::Array(picks) = call(&mut c, "HRANDFIELD h -1000") else {
+        panic!("HRANDFIELD");
+    };
+    assert_eq!(picks.len(), 1000);
+}

@@ -16,6 +16,7 @@
 //!   Idempotency state (Redis 8.6) follows: `XCFGSET key IDMP-DURATION d IDMP-MAXSIZE m` unless
 //!   the settings and the `stream-idmp-*` configuration are all Redis's defaults, then per producer and iid, oldest first,
 //!   `XIDMPRECORD key pid iid id` (the lifetime counters live only in RDB form, as in Redis);
+//! - a hash: `HSET key field value ...`, 64 pairs per command;
 //! - a time to live: `PEXPIREAT key ms` after the value.
 
 use std::fs::File;
@@ -109,6 +110,7 @@ pub fn write_base(
         for (key, value, expiry) in keys {
             match value {
                 Value::Str(text) => command(&mut out, &[b"SET", key, text]),
+                Value::Hash(hash) => write_hash(key, hash, &mut out),
                 Value::Stream(stream) => {
                     write_stream(key, stream, snapshot.idmp_defaults, &mut out, &mut |out| {
                         flush(out, &mut file)
@@ -126,6 +128,22 @@ pub fn write_base(
     flush(&mut out, &mut file)?;
     file.sync_all()?;
     Ok(total)
+}
+
+/// Pairs per HSET a rewrite writes (Redis's `AOF_REWRITE_ITEMS_PER_CMD`).
+const ITEMS_PER_COMMAND: usize = 64;
+
+/// A hash as HSETs of up to 64 pairs.
+fn write_hash(key: &[u8], hash: &crate::hash::Hash, out: &mut Vec<u8>) {
+    let pairs: Vec<(&Bytes, &Bytes)> = hash.pairs().collect();
+    for chunk in pairs.chunks(ITEMS_PER_COMMAND) {
+        let mut args: Vec<&[u8]> = vec![b"HSET", key];
+        for (field, value) in chunk {
+            args.push(field);
+            args.push(value);
+        }
+        command(out, &args);
+    }
 }
 
 /// Appends one command.

@@ -119,7 +119,7 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if !options.replace && ctx.db().contains(key, now) {
         return Reply::error("BUSYKEY Target key name already exists.");
     }
-    let limits = ctx.state.config.node_limits;
+    let limits = crate::rdb::value::Layout::from_config(&ctx.state.config);
     let value = match restore_payload(&args[3], limits) {
         Ok(v) => v,
         Err(PayloadError::VersionOrChecksum) => {

@@ -258,7 +258,7 @@ fn keys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// A SCAN cursor as Redis 7 reads it, with `strtoul`: no leading blank, an optional sign (a
 /// `-` wraps around, so `-1` is the largest cursor), digits that fit 64 bits, nothing after.
 /// The empty string reads as 0, as it does in Redis 7.
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
+pub(crate) fn parse_cursor(arg: &[u8]) -> Option<u64> {
     match arg.first() {
         None => Some(0),
         Some(c) if c.is_ascii_whitespace() || *c == 0x0b => None,

@@ -5,6 +5,7 @@ pub mod client;
 pub mod connection;
 pub mod dump;
 pub mod expire;
+pub mod hashes;
 pub mod idmp;
 pub mod ids_args;
 pub mod info;
@@ -60,6 +61,8 @@ pub enum Group {
     Generic,
     /// GET, SET, INCR and the other string commands (ACL `@string`).
     String,
+    /// HSET, HGET and the other hash commands (ACL `@hash`).
+    Hash,
     /// MULTI, EXEC, DISCARD, WATCH, UNWATCH (ACL `@transaction`).
     Transactions,
     /// PING, HELLO, AUTH, SELECT, CLIENT... (ACL `@connection`).
@@ -78,6 +81,7 @@ impl Group {
             Group::Stream => "stream",
             Group::Generic => "generic",
             Group::String => "string",
+            Group::Hash => "hash",
             Group::Transactions => "transactions",
             Group::Connection => "connection",
             Group::Server => "server",
@@ -90,6 +94,7 @@ impl Group {
             Group::Stream => Some("@stream"),
             Group::Generic => Some("@keyspace"),
             Group::String => Some("@string"),
+            Group::Hash => Some("@hash"),
             Group::Transactions => Some("@transaction"),
             Group::Connection => Some("@connection"),
             Group::Server => None,
@@ -219,6 +224,7 @@ pub fn table() -> &'static HashMap<&'static str, Spec> {
         all.extend(xackdel::specs());
         all.extend(idmp::specs());
         all.extend(xnack::specs());
+        all.extend(hashes::specs());
         all.extend(xtrim::specs());
         all.extend(xsetid::specs());
         all.extend(xinfo::specs());

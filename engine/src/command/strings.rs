@@ -225,6 +225,21 @@ pub fn specs() -> Vec<Spec> {
     ]
 }
 
+/// OBJECT ENCODING of a string as Redis picks it when storing one: `int` for a canonical
+/// 64-bit integer, `embstr` up to 44 bytes, `raw` beyond. (Redis also answers `raw` for a
+/// short string changed in place by APPEND or SETRANGE; Rill does not track that.)
+pub fn encoding(s: &[u8]) -> &'static str {
+    let canonical_int =
+        crate::args::parse_i64_strict(s).is_some_and(|n| n.to_string().as_bytes() == s);
+    if canonical_int {
+        "int"
+    } else if s.len() <= 44 {
+        "embstr"
+    } else {
+        "raw"
+    }
+}
+
 /// The string at `key` for a read (counted in INFO's hits and misses): `Ok(None)` when absent,
 /// WRONGTYPE when it holds another type.
 fn read_string<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a Bytes>, Reply> {

@@ -7,7 +7,6 @@ use super::encoding::{BadFormat, Reader};
 use super::value;
 use super::RDB_VERSION;
 use crate::keyspace::Value;
-use crate::stream::NodeLimits;
 
 /// Why a payload was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +31,8 @@ pub fn dump(value: &Value, version: super::Version, compress: bool) -> Vec<u8> {
 }
 
 /// The value in a payload, after checking its version and checksum.
-pub fn restore(payload: &[u8], limits: NodeLimits) -> Result<Value, PayloadError> {
+pub fn restore(payload: &[u8], layout: impl Into<value::Layout>) -> Result<Value, PayloadError> {
+    let layout = layout.into();
     if payload.len() < 10 {
         return Err(PayloadError::VersionOrChecksum);
     }
@@ -46,7 +46,7 @@ pub fn restore(payload: &[u8], limits: NodeLimits) -> Result<Value, PayloadError
     let mut r = Reader::new(body);
     let kind = r.u8().map_err(|e| PayloadError::BadFormat(e.0))?;
     let value =
-        value::read(&mut r, kind, limits).map_err(|BadFormat(e)| PayloadError::BadFormat(e))?;
+        value::read(&mut r, kind, layout).map_err(|BadFormat(e)| PayloadError::BadFormat(e))?;
     if r.remaining() != 0 {
         return Err(PayloadError::BadFormat("bytes after the value"));
     }

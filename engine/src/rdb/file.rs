@@ -15,7 +15,6 @@ use super::RDB_VERSION;
 use super::{skip, value};
 use crate::aof::base::Snapshot;
 use crate::keyspace::Value;
-use crate::stream::NodeLimits;
 
 const OP_SLOT_INFO: u8 = 0xf4;
 const OP_FUNCTION2: u8 = 0xf5;
@@ -151,8 +150,8 @@ pub struct LoadedKey {
 pub struct LoadOptions {
     /// `databases`: a SELECTDB beyond it stops the load.
     pub databases: usize,
-    /// How loaded streams are cut into nodes.
-    pub limits: NodeLimits,
+    /// How loaded values are laid out (stream nodes, listpack hashes).
+    pub limits: value::Layout,
     /// `rdb-unsupported-types skip`: step over such values (each named in the log and
     /// counted) instead of stopping the load.
     pub skip_unsupported: bool,
@@ -163,7 +162,7 @@ impl LoadOptions {
     pub fn from_config(config: &crate::Config) -> LoadOptions {
         LoadOptions {
             databases: config.int("databases") as usize,
-            limits: config.node_limits,
+            limits: value::Layout::from_config(config),
             skip_unsupported: config.get("rdb-unsupported-types") == Some("skip"),
         }
     }

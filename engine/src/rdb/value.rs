@@ -15,6 +15,7 @@ use bytes::Bytes;
 use super::encoding::{write_length, write_millis, write_string, BadFormat, Reader};
 use super::listpack::{self, Element, Text};
 use crate::group::{Consumer, ConsumerGroup, PendingEntry};
+use crate::hash::{Hash, HashLimits};
 use crate::keyspace::Value;
 use crate::stream::idmp::{self, Idmp};
 use crate::stream::{NodeLimits, Stream};
@@ -22,6 +23,10 @@ use crate::StreamId;
 
 /// `RDB_TYPE_STRING`.
 pub const TYPE_STRING: u8 = 0;
+/// `RDB_TYPE_HASH`: a count, then field and value strings (Redis's hashtable encoding).
+pub const TYPE_HASH: u8 = 4;
+/// `RDB_TYPE_HASH_LISTPACK` (Redis 7.0 on): one string holding a listpack of field, value...
+pub const TYPE_HASH_LISTPACK: u8 = 16;
 /// `RDB_TYPE_STREAM_LISTPACKS` (Redis 5 to 6.2).
 pub const TYPE_STREAM_V1: u8 = 15;
 /// `RDB_TYPE_STREAM_LISTPACKS_2` (Redis 7.0): first ID, max deleted ID, entries added,
@@ -47,6 +52,9 @@ const NODE_ENTRIES: usize = 100;
 pub fn type_for(value: &Value, version: u16) -> u8 {
     match value {
         Value::Str(_) => TYPE_STRING,
+        // Redis 6.2 (RDB 9) wrote small hashes as ziplists, which Rill does not write.
+        Value::Hash(h) if matches!(**h, Hash::Small(_)) && version >= 10 => TYPE_HASH_LISTPACK,
+        Value::Hash(_) => TYPE_HASH,
         Value::Stream(_) if version >= 14 => TYPE_STREAM_V5,
         Value::Stream(_) if version >= 13 => TYPE_STREAM_V4,
         Value::Stream(_) if version >= 11 => TYPE_STREAM_V3,
@@ -76,7 +84,106 @@ pub fn write(
             Ok(())
         }
         Value::Stream(stream) => write_stream(out, stream, kind, compress, spill),
+        Value::Hash(hash) => write_hash(out, hash, kind, compress, spill),
     }
+}
+
+/// How loaded values are laid out in memory: the configuration's encoding limits.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Layout {
+    /// Stream nodes (`stream-node-max-*`).
+    pub nodes: NodeLimits,
+    /// Listpack hashes (`hash-max-listpack-*`).
+    pub hash: HashLimits,
+}
+
+impl Layout {
+    /// The limits `config` sets.
+    pub fn from_config(config: &crate::Config) -> Layout {
+        Layout {
+            nodes: config.node_limits,
+            hash: config.hash_limits(),
+        }
+    }
+}
+
+impl From<NodeLimits> for Layout {
+    fn from(nodes: NodeLimits) -> Layout {
+        Layout {
+            nodes,
+            ..Layout::default()
+        }
+    }
+}
+
+/// A hash as a listpack (`kind` [`TYPE_HASH_LISTPACK`]) or as counted pairs.
+fn write_hash(
+    out: &mut Vec<u8>,
+    hash: &Hash,
+    kind: u8,
+    compress: bool,
+    spill: &mut Spill<'_>,
+) -> std::io::Result<()> {
+    if kind == TYPE_HASH_LISTPACK {
+        let mut lp = listpack::Builder::new();
+        for (field, value) in hash.pairs() {
+            for item in [field, value] {
+                // As Redis stores them: canonical integers as integers.
+                match crate::args::parse_i64_strict(item) {
+                    Some(n) if n.to_string().as_bytes() == item.as_ref() => lp.int(n),
+                    _ => lp.string(item),
+                }
+            }
+        }
+        write_string(out, &lp.finish(), compress);
+        return Ok(());
+    }
+    write_length(out, hash.len() as u64);
+    for (field, value) in hash.pairs() {
+        write_string(out, field, compress);
+        write_string(out, value, compress);
+        if out.len() >= SPILL_BYTES {
+            spill(out)?;
+        }
+    }
+    Ok(())
+}
+
+/// A hash of either layout; a field twice, or no field at all, is damage (Redis refuses both).
+fn read_hash(r: &mut Reader<'_>, kind: u8, limits: HashLimits) -> Result<Hash, BadFormat> {
+    let mut hash = Hash::default();
+    let add = |hash: &mut Hash, field: &[u8], value: &[u8]| {
+        if hash.get(field).is_some() {
+            return Err(BadFormat("duplicate hash field"));
+        }
+        hash.set(field, value, limits);
+        Ok(())
+    };
+    if kind == TYPE_HASH_LISTPACK {
+        let lp = r.string()?;
+        let elements = listpack::elements(&lp)?;
+        if !elements.len().is_multiple_of(2) {
+            return Err(BadFormat("hash listpack with an odd element count"));
+        }
+        for pair in elements.chunks_exact(2) {
+            add(
+                &mut hash,
+                pair[0].text().as_slice(),
+                pair[1].text().as_slice(),
+            )?;
+        }
+    } else {
+        let n = r.count(2)?;
+        for _ in 0..n {
+            let field = r.string()?;
+            let value = r.string()?;
+            add(&mut hash, &field, &value)?;
+        }
+    }
+    if hash.is_empty() {
+        return Err(BadFormat("empty hash"));
+    }
+    Ok(hash)
 }
 
 /// The oldest RDB version that holds everything `value` carries beyond what Redis 7.4 has
@@ -161,6 +268,8 @@ pub fn holds(kind: u8) -> bool {
     matches!(
         kind,
         TYPE_STRING
+            | TYPE_HASH
+            | TYPE_HASH_LISTPACK
             | TYPE_STREAM_V1
             | TYPE_STREAM_V2
             | TYPE_STREAM_V3
@@ -170,9 +279,13 @@ pub fn holds(kind: u8) -> bool {
 }
 
 /// Reads a value of RDB type `kind`.
-pub fn read(r: &mut Reader<'_>, kind: u8, limits: NodeLimits) -> Result<Value, BadFormat> {
+pub fn read(r: &mut Reader<'_>, kind: u8, layout: Layout) -> Result<Value, BadFormat> {
+    let limits = layout.nodes;
     match kind {
         TYPE_STRING => Ok(Value::Str(Bytes::from(r.string()?))),
+        TYPE_HASH | TYPE_HASH_LISTPACK => {
+            Ok(Value::Hash(Box::new(read_hash(r, kind, layout.hash)?)))
+        }
         TYPE_STREAM_V1 | TYPE_STREAM_V2 | TYPE_STREAM_V3 | TYPE_STREAM_V4 | TYPE_STREAM_V5 => {
             Ok(Value::Stream(Box::new(read_stream(r, kind, limits)?)))
         }

@@ -1,0 +1,366 @@
+//! The hash commands: HSET, HSETNX, HMSET, HGET, HMGET, HDEL, HLEN, HSTRLEN, HEXISTS, HKEYS,
+//! HVALS, HGETALL, HINCRBY, HRANDFIELD, HSCAN, with Redis's replies and errors. A hash left
+//! with no field is deleted, as in Redis.
+
+use bytes::Bytes;
+
+use super::keys::lookup_read;
+use super::{Ctx, Group, Handler, Spec};
+use crate::args::{glob_match, int_arg, is, parse_i64_strict};
+use crate::error;
+use crate::hash::Hash;
+use crate::keyspace::Value;
+use crate::reply::Reply;
+
+/// The hash commands' table entries.
+pub fn specs() -> Vec<Spec> {
+    let spec = |name: &'static str,
+                arity: i32,
+                flags: &'static [&'static str],
+                since: &'static str,
+                summary: &'static str,
+                run: Handler| {
+        Spec::new(name, arity, Group::Hash, flags, (1, 1, 1), summary, run).since(since)
+    };
+    let write_fast: &'static [&'static str] = &["write", "denyoom", "fast"];
+    let read_fast: &'static [&'static str] = &["readonly", "fast"];
+    let read: &'static [&'static str] = &["readonly"];
+    vec![
+        spec("hset", -4, write_fast, "2.0.0", "Creates or modifies the value of a field in a hash.", hset),
+        spec("hmset", -4, write_fast, "2.0.0", "Sets the values of multiple fields.", hmset),
+        spec("hsetnx", 4, write_fast, "2.0.0", "Sets the value of a field in a hash only when the field doesn't exist.", hsetnx),
+        spec("hget", 3, read_fast, "2.0.0", "Returns the value of a field in a hash.", hget),
+        spec("hmget", -3, read_fast, "2.0.0", "Returns the values of all fields in a hash.", hmget),
+        spec("hdel", -3, &["write", "fast"], "2.0.0", "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.", hdel),
+        spec("hlen", 2, read_fast, "2.0.0", "Returns the number of fields in a hash.", hlen),
+        spec("hstrlen", 3, read_fast, "3.2.0", "Returns the length of the value of a field.", hstrlen),
+        spec("hexists", 3, read_fast, "2.0.0", "Determines whether a field exists in a hash.", hexists),
+        spec("hkeys", 2, read, "2.0.0", "Returns all fields in a hash.", hkeys),
+        spec("hvals", 2, read, "2.0.0", "Returns all values in a hash.", hvals),
+        spec("hgetall", 2, read, "2.0.0", "Returns all fields and values in a hash.", hgetall),
+        spec("hincrby", 4, write_fast, "2.0.0", "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.", hincrby),
+        spec("hrandfield", -2, read, "6.2.0", "Returns one or more random fields from a hash.", hrandfield),
+        spec("hscan", -3, read, "2.8.0", "Iterates over fields and values of a hash.", hscan),
+    ]
+}
+
+/// The hash at `key` for a read (counted in INFO's hits and misses).
+fn read_hash<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a Hash>, Reply> {
+    match lookup_read(ctx, key) {
+        None => Ok(None),
+        Some(Value::Hash(h)) => Ok(Some(h)),
+        Some(_) => Err(Reply::error(error::WRONGTYPE)),
+    }
+}
+
+/// The hash at `key` for a change, created empty when `create` and absent.
+fn write_hash<'a>(
+    ctx: &'a mut Ctx,
+    key: &Bytes,
+    create: bool,
+) -> Result<Option<&'a mut Hash>, Reply> {
+    let now = ctx.now_ms;
+    let db = ctx.db();
+    match db.get(key, now) {
+        Some(Value::Hash(_)) => {}
+        Some(_) => return Err(Reply::error(error::WRONGTYPE)),
+        None if create => db.set(key.clone(), Value::Hash(Box::default()), false),
+        None => return Ok(None),
+    }
+    match db.get_mut(key, now) {
+        Some(Value::Hash(h)) => Ok(Some(h)),
+        _ => Ok(None),
+    }
+}
+
+/// Sets the pairs of `args[2..]`; the number of new fields.
+fn set_pairs(ctx: &mut Ctx, args: &[Bytes]) -> Result<i64, Reply> {
+    if !args.len().is_multiple_of(2) {
+        return Err(Reply::error(error::arity(
+            &String::from_utf8_lossy(&args[0]).to_lowercase(),
+        )));
+    }
+    let limits = ctx.state.config.hash_limits();
+    let hash = write_hash(ctx, &args[1], true)?.ok_or_else(|| Reply::error(error::WRONGTYPE))?;
+    let added = args[2..]
+        .chunks_exact(2)
+        .filter(|pair| hash.set(&pair[0], &pair[1], limits))
+        .count();
+    ctx.touch(&args[1]);
+    Ok(added as i64)
+}
+
+fn hset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    set_pairs(ctx, args).map_or_else(|e| e, Reply::Integer)
+}
+
+fn hmset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    set_pairs(ctx, args).map_or_else(|e| e, |_| Reply::ok())
+}
+
+fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let limits = ctx.state.config.hash_limits();
+    let hash = match write_hash(ctx, &args[1], true) {
+        Ok(Some(h)) => h,
+        Ok(None) => return Reply::error(error::WRONGTYPE),
+        Err(e) => return e,
+    };
+    if hash.get(&args[2]).is_some() {
+        return Reply::Integer(0);
+    }
+    hash.set(&args[2], &args[3], limits);
+    ctx.touch(&args[1]);
+    Reply::Integer(1)
+}
+
+/// Runs `f` on the hash at `args[1]` for a read; `missing` when there is none.
+fn with_hash(
+    ctx: &mut Ctx,
+    args: &[Bytes],
+    missing: Reply,
+    f: impl FnOnce(&Hash) -> Reply,
+) -> Reply {
+    match read_hash(ctx, &args[1]) {
+        Err(e) => e,
+        Ok(None) => missing,
+        Ok(Some(h)) => f(h),
+    }
+}
+
+fn hget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    with_hash(ctx, args, Reply::Null, |h| {
+        h.get(&args[2])
+            .map_or(Reply::Null, |v| Reply::Bulk(v.clone()))
+    })
+}
+
+fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let fields = &args[2..];
+    let missing = Reply::Array(vec![Reply::Null; fields.len()]);
+    with_hash(ctx, args, missing, |h| {
+        Reply::Array(
+            fields
+                .iter()
+                .map(|f| h.get(f).map_or(Reply::Null, |v| Reply::Bulk(v.clone())))
+                .collect(),
+        )
+    })
+}
+
+fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let hash = match write_hash(ctx, &args[1], false) {
+        Ok(Some(h)) => h,
+        Ok(None) => return Reply::Integer(0),
+        Err(e) => return e,
+    };
+    let removed = args[2..].iter().filter(|f| hash.remove(f)).count();
+    let emptied = hash.is_empty();
+    if emptied {
+        ctx.db().remove(&args[1]);
+    }
+    if removed > 0 {
+        ctx.touch(&args[1]);
+    }
+    Reply::Integer(removed as i64)
+}
+
+fn hlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    with_hash(ctx, args, Reply::Integer(0), |h| {
+        Reply::Integer(h.len() as i64)
+    })
+}
+
+fn hstrlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    with_hash(ctx, args, Reply::Integer(0), |h| {
+        Reply::Integer(h.get(&args[2]).map_or(0, |v| v.len() as i64))
+    })
+}
+
+fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    with_hash(ctx, args, Reply::Integer(0), |h| {
+        Reply::Integer(i64::from(h.get(&args[2]).is_some()))
+    })
+}
+
+fn hkeys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    with_hash(ctx, args, Reply::Array(Vec::new()), |h| {
+        Reply::Array(h.pairs().map(|(f, _)| Reply::Bulk(f.clone())).collect())
+    })
+}
+
+fn hvals(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    with_hash(ctx, args, Reply::Array(Vec::new()), |h| {
+        Reply::Array(h.pairs().map(|(_, v)| Reply::Bulk(v.clone())).collect())
+    })
+}
+
+fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    with_hash(ctx, args, Reply::Map(Vec::new()), |h| {
+        Reply::Map(
+            h.pairs()
+                .map(|(f, v)| (Reply::Bulk(f.clone()), Reply::Bulk(v.clone())))
+                .collect(),
+        )
+    })
+}
+
+fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let by = match int_arg(&args[3]) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    let limits = ctx.state.config.hash_limits();
+    let hash = match write_hash(ctx, &args[1], true) {
+        Ok(Some(h)) => h,
+        Ok(None) => return Reply::error(error::WRONGTYPE),
+        Err(e) => return e,
+    };
+    let current = match hash.get(&args[2]) {
+        None => 0,
+        Some(v) => match parse_i64_strict(v) {
+            Some(n) => n,
+            None => return Reply::error("ERR hash value is not an integer"),
+        },
+    };
+    let Some(next) = current.checked_add(by) else {
+        return Reply::error("ERR increment or decrement would overflow");
+    };
+    hash.set(&args[2], next.to_string().as_bytes(), limits);
+    ctx.touch(&args[1]);
+    Reply::Integer(next)
+}
+
+/// A random seed that differs on every call.
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(crate::now_ms());
+    h.finish()
+}
+
+/// xorshift64*: cheap numbers for random picks.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+}
+
+/// The most picks a negative HRANDFIELD count may ask for (Rill's bound).
+pub const MAX_PICKS: u64 = 1 << 26;
+
+/// HRANDFIELD key [count [WITHVALUES]]: without a count one field (nil when no hash); a
+/// positive count gives distinct fields (the whole hash when it has no more), a negative one
+/// that many picks, repeats allowed.
+fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if args.len() > 4 || (args.len() == 4 && !is(&args[3], "withvalues")) {
+        return Reply::error(error::SYNTAX);
+    }
+    let with_values = args.len() == 4;
+    let count = match args.get(2).map(|a| int_arg(a)) {
+        None => None,
+        Some(Err(e)) => return e,
+        // Redis's bounds, and Rill's own on repeated picks: a reply of more than
+        // MAX_PICKS entries would exhaust memory before a byte of it is sent (Redis 7.0 is
+        // killed trying).
+        Some(Ok(i64::MIN)) => {
+            return Reply::error("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
+        }
+        Some(Ok(n)) if (with_values && n < -(i64::MAX / 2)) || n < -(MAX_PICKS as i64) => {
+            return Reply::error("ERR value is out of range");
+        }
+        Some(Ok(n)) => Some(n),
+    };
+    let resp3 = ctx.session.protocol >= 3;
+    let missing = if count.is_some() {
+        Reply::Array(Vec::new())
+    } else {
+        Reply::Null
+    };
+    with_hash(ctx, args, missing, |h| {
+        let mut state = seed() | 1;
+        let Some(count) = count else {
+            return h
+                .random_pair(next(&mut state))
+                .map_or(Reply::Null, |(f, _)| Reply::Bulk(f.clone()));
+        };
+        let picks: Vec<(&Bytes, &Bytes)> = if count < 0 {
+            (0..count.unsigned_abs())
+                .filter_map(|_| h.random_pair(next(&mut state)))
+                .collect()
+        } else if count as u64 >= h.len() as u64 {
+            h.pairs().collect()
+        } else {
+            // Distinct fields: a partial shuffle of the positions.
+            let mut positions: Vec<usize> = (0..h.len()).collect();
+            let wanted = count as usize;
+            for i in 0..wanted {
+                let j = i + (next(&mut state) % (positions.len() - i) as u64) as usize;
+                positions.swap(i, j);
+            }
+            let mut chosen = positions[..wanted].to_vec();
+            chosen.sort_unstable();
+            let mut pairs = h.pairs().enumerate();
+            chosen
+                .into_iter()
+                .filter_map(|p| pairs.find(|(i, _)| *i == p).map(|(_, pair)| pair))
+                .collect()
+        };
+        let items = picks.into_iter().map(|(f, v)| {
+            if !with_values {
+                vec![Reply::Bulk(f.clone())]
+            } else if resp3 {
+                vec![Reply::Array(vec![
+                    Reply::Bulk(f.clone()),
+                    Reply::Bulk(v.clone()),
+                ])]
+            } else {
+                vec![Reply::Bulk(f.clone()), Reply::Bulk(v.clone())]
+            }
+        });
+        Reply::Array(items.flatten().collect())
+    })
+}
+
+/// HSCAN key cursor [MATCH pattern] [COUNT count] [NOVALUES].
+fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let Some(cursor) = super::keys::parse_cursor(&args[2]) else {
+        return Reply::error("ERR invalid cursor");
+    };
+    let (mut count, mut pattern, mut no_values) = (10usize, None, false);
+    let mut i = 3;
+    while i < args.len() {
+        let has_value = args.len() - i >= 2;
+        if is(&args[i], "count") && has_value {
+            match int_arg(&args[i + 1]) {
+                Ok(n) if n >= 1 => count = usize::try_from(n).unwrap_or(usize::MAX),
+                Ok(_) => return Reply::error(error::SYNTAX),
+                Err(e) => return e,
+            }
+            i += 2;
+        } else if is(&args[i], "match") && has_value {
+            pattern = Some(&args[i + 1]).filter(|p| p.as_ref() != b"*");
+            i += 2;
+        } else if is(&args[i], "novalues") {
+            no_values = true;
+            i += 1;
+        } else {
+            return Reply::error(error::SYNTAX);
+        }
+    }
+    let empty = Reply::Array(vec![Reply::text("0"), Reply::Array(Vec::new())]);
+    with_hash(ctx, args, empty, |h| {
+        let (next, batch) = h.scan(cursor, count);
+        let mut items = Vec::with_capacity(batch.len() * 2);
+        for (f, v) in batch {
+            if pattern.is_some_and(|p| !glob_match(p, f, false)) {
+                continue;
+            }
+            items.push(Reply::Bulk(f.clone()));
+            if !no_values {
+                items.push(Reply::Bulk(v.clone()));
+            }
+        }
+        Reply::Array(vec![Reply::text(next.to_string()), Reply::Array(items)])
+    })
+}
