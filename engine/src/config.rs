@@ -299,7 +299,7 @@ pub const PARAMS: &[Param] = &[
     // Hashes stay listpacks up to these many fields, none longer than these many bytes.
     param(
         "hash-max-listpack-entries",
-        "128",
+        "512",
         Kind::Int {
             min: 0,
             max: I64_MAX,

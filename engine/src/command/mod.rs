@@ -11,6 +11,7 @@ pub mod ids_args;
 pub mod info;
 pub mod introspection;
 pub mod keys;
+pub mod object;
 pub mod persistence;
 pub mod read_args;
 pub mod replication;
@@ -225,6 +226,7 @@ pub fn table() -> &'static HashMap<&'static str, Spec> {
         all.extend(idmp::specs());
         all.extend(xnack::specs());
         all.extend(hashes::specs());
+        all.extend(object::specs());
         all.extend(xtrim::specs());
         all.extend(xsetid::specs());
         all.extend(xinfo::specs());
