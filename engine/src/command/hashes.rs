@@ -1,15 +1,17 @@
 //! The hash commands: HSET, HSETNX, HMSET, HGET, HMGET, HDEL, HLEN, HSTRLEN, HEXISTS, HKEYS,
-//! HVALS, HGETALL, HINCRBY, HRANDFIELD, HSCAN, with Redis's replies and errors. A hash left
+//! HVALS, HGETALL, HINCRBY, HINCRBYFLOAT, HRANDFIELD, HSCAN, with Redis's replies and errors. A hash left
 //! with no field is deleted, as in Redis.
 
 use bytes::Bytes;
 
 use super::keys::lookup_read;
+use super::strings::{NAN_OR_INFINITY, NOT_A_FLOAT};
 use super::{Ctx, Group, Handler, Spec};
 use crate::args::{glob_match, int_arg, is, parse_i64_strict};
 use crate::error;
 use crate::hash::Hash;
 use crate::keyspace::Value;
+use crate::long_double::LongDouble;
 use crate::reply::Reply;
 
 /// The hash commands' table entries.
@@ -39,6 +41,7 @@ pub fn specs() -> Vec<Spec> {
         spec("hvals", 2, read, "2.0.0", "Returns all values in a hash.", hvals),
         spec("hgetall", 2, read, "2.0.0", "Returns all fields and values in a hash.", hgetall),
         spec("hincrby", 4, write_fast, "2.0.0", "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.", hincrby),
+        spec("hincrbyfloat", 4, write_fast, "2.6.0", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.", hincrbyfloat),
         spec("hrandfield", -2, read, "6.2.0", "Returns one or more random fields from a hash.", hrandfield),
         spec("hscan", -3, read, "2.8.0", "Iterates over fields and values of a hash.", hscan),
     ]
@@ -228,6 +231,45 @@ fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     hash.set(&args[2], next.to_string().as_bytes(), limits);
     ctx.touch(&args[1]);
     Reply::Integer(next)
+}
+
+/// HINCRBYFLOAT: the sum in C's `long double`, as INCRBYFLOAT; logged as the HSET of the
+/// result, as Redis propagates it.
+fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let Some(by) = LongDouble::parse(&args[3]) else {
+        return Reply::error(NOT_A_FLOAT);
+    };
+    if matches!(by, LongDouble::Infinite { .. }) {
+        return Reply::error("ERR value is NaN or Infinity");
+    }
+    let limits = ctx.state.config.hash_limits();
+    let hash = match write_hash(ctx, &args[1], true) {
+        Ok(Some(h)) => h,
+        Ok(None) => return Reply::error(error::WRONGTYPE),
+        Err(e) => return e,
+    };
+    let current = match hash.get(&args[2]) {
+        None => LongDouble::from_i64(0),
+        Some(v) => match LongDouble::parse(v) {
+            Some(n) => n,
+            None => return Reply::error("ERR hash value is not a float"),
+        },
+    };
+    let Some(sum) = current.add(&by) else {
+        return Reply::error(NAN_OR_INFINITY);
+    };
+    let text = Bytes::from(sum.to_human());
+    hash.set(&args[2], &text, limits);
+    ctx.touch(&args[1]);
+    if ctx.state.propagation.enabled() {
+        ctx.propagate(vec![
+            Bytes::from_static(b"HSET"),
+            args[1].clone(),
+            args[2].clone(),
+            text.clone(),
+        ]);
+    }
+    Reply::Bulk(text)
 }
 
 /// A random seed that differs on every call.

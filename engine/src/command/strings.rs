@@ -25,6 +25,7 @@ use super::{Ctx, Group, Handler, Spec};
 use crate::args::{int_arg, is, parse_i64_strict};
 use crate::error;
 use crate::keyspace::Value;
+use crate::long_double::LongDouble;
 use crate::reply::Reply;
 
 /// Table entries for the string commands (SET, GET, GETEX, MSET, INCR, APPEND...).
@@ -203,6 +204,15 @@ pub fn specs() -> Vec<Spec> {
             "1.0.0",
             "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
             decr,
+        ),
+        spec(
+            "incrbyfloat",
+            3,
+            write_fast,
+            one,
+            "2.6.0",
+            "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+            incrbyfloat,
         ),
         spec(
             "incrby",
@@ -672,6 +682,33 @@ fn decrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 /// Adds `delta` to the integer at `key` (0 when missing), keeping its time to live.
+/// INCRBYFLOAT: the sum in C's `long double`, printed as Redis prints it; the key keeps its
+/// time to live. Logged as the SET of the result (see [`crate::propagate`]).
+fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let current = match write_string(ctx, &args[1]) {
+        Err(e) => return e,
+        Ok(None) => LongDouble::from_i64(0),
+        Ok(Some(text)) => match LongDouble::parse(text) {
+            Some(v) => v,
+            None => return Reply::error(NOT_A_FLOAT),
+        },
+    };
+    let Some(by) = LongDouble::parse(&args[2]) else {
+        return Reply::error(NOT_A_FLOAT);
+    };
+    let Some(sum) = current.add(&by) else {
+        return Reply::error(NAN_OR_INFINITY);
+    };
+    let text = Bytes::from(sum.to_human());
+    store(ctx, &args[1], text.clone(), true, None);
+    Reply::Bulk(text)
+}
+
+/// What INCRBYFLOAT and HINCRBYFLOAT answer for an increment that is not a number.
+pub const NOT_A_FLOAT: &str = "ERR value is not a valid float";
+/// ... and for a sum that is infinite.
+pub const NAN_OR_INFINITY: &str = "ERR increment would produce NaN or Infinity";
+
 fn incr_by(ctx: &mut Ctx, key: &Bytes, delta: i64) -> Reply {
     let current = match write_string(ctx, key) {
         Ok(Some(s)) => match parse_i64_strict(s) {
