@@ -313,6 +313,16 @@ pub const PARAMS: &[Param] = &[
             max: I64_MAX,
         },
     ),
+    // Lists stay one listpack up to this size: a positive element count, or -1..-5 for 4 KB
+    // to 64 KB.
+    param(
+        "list-max-listpack-size",
+        "-2",
+        Kind::Int {
+            min: i32::MIN as i64,
+            max: INT_MAX,
+        },
+    ),
     // Redis 8.6: what a new stream starts with as its IDMP-DURATION and IDMP-MAXSIZE.
     param(
         "stream-idmp-duration",
@@ -521,6 +531,15 @@ impl Config {
         self.values[i] = stored;
         self.refresh();
         Ok(())
+    }
+
+    /// When a list becomes a quicklist (`list-max-listpack-size`).
+    pub fn list_limit(&self) -> crate::list::ListLimit {
+        crate::list::ListLimit(
+            self.get("list-max-listpack-size")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(-2),
+        )
     }
 
     /// When a listpack hash becomes a table (`hash-max-listpack-*`).

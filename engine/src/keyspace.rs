@@ -7,6 +7,7 @@ use std::ops::Bound;
 use bytes::Bytes;
 
 use crate::hash::Hash;
+use crate::list::List;
 use crate::stream::Stream;
 
 /// Redis's default number of databases.
@@ -21,6 +22,8 @@ pub enum Value {
     Stream(Box<Stream>),
     /// A hash (HSET...), boxed for the same reason.
     Hash(Box<Hash>),
+    /// A list (LPUSH...).
+    List(Box<List>),
 }
 
 impl Value {
@@ -30,6 +33,7 @@ impl Value {
             Value::Str(_) => "string",
             Value::Stream(_) => "stream",
             Value::Hash(_) => "hash",
+            Value::List(_) => "list",
         }
     }
 
@@ -39,6 +43,7 @@ impl Value {
             Value::Str(b) => b.len(),
             Value::Stream(s) => s.heap_bytes() + std::mem::size_of::<Stream>(),
             Value::Hash(h) => h.heap_bytes() + std::mem::size_of::<Hash>(),
+            Value::List(l) => l.heap_bytes() + std::mem::size_of::<List>(),
         }
     }
 
@@ -48,6 +53,7 @@ impl Value {
             Value::Str(s) => crate::command::strings::encoding(s),
             Value::Stream(_) => "stream",
             Value::Hash(h) => h.encoding(),
+            Value::List(l) => l.encoding(),
         }
     }
 }

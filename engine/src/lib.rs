@@ -35,6 +35,7 @@ pub mod group;
 pub mod hash;
 pub mod id;
 pub mod keyspace;
+pub mod list;
 pub mod long_double;
 pub mod propagate;
 pub mod rdb;

@@ -224,6 +224,7 @@ fn open_each_other_s_directories(base_form: &str, options: &[&str]) {
         assert_eq!(call(&mut c, "HSET h a 1 b 2"), ":2\r\n");
         for i in 0..150 {
             call(&mut c, &format!("HSET big-hash f{i} {i}"));
+            call(&mut c, &format!("RPUSH list {i}"));
         }
         rill_view = stream_view(&mut c);
         // A clean stop: the log is synced on the way out.
@@ -262,6 +263,8 @@ fn open_each_other_s_directories(base_form: &str, options: &[&str]) {
     );
     assert_eq!(call(&mut r, "HLEN big-hash"), ":150\r\n");
     assert_eq!(call(&mut r, "HDEL h a"), ":1\r\n");
+    assert_eq!(call(&mut r, "LINDEX list 149"), "$3\r\n149\r\n");
+    assert_eq!(call(&mut r, "LPOP list"), "$1\r\n0\r\n");
     // Redis appends to the same directory and rewrites it; Rill reads what Redis wrote.
     assert!(call(&mut r, "XADD s 7-1 f v7").contains("7-1"));
     assert_eq!(call(&mut r, "INCR n"), ":1\r\n");
@@ -284,6 +287,8 @@ fn open_each_other_s_directories(base_form: &str, options: &[&str]) {
     assert_eq!(call(&mut c, "GET k"), "$1\r\nv\r\n");
     assert_eq!(call(&mut c, "HGETALL h"), "*2\r\n$1\r\nb\r\n$1\r\n2\r\n");
     assert_eq!(call(&mut c, "HGET big-hash f149"), "$3\r\n149\r\n");
+    assert_eq!(call(&mut c, "LLEN list"), ":149\r\n");
+    assert_eq!(call(&mut c, "LINDEX list 0"), "$1\r\n1\r\n");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -56,9 +56,22 @@ fn fill(c: &mut Conn) {
         c.cmd(&format!("HSET big-hash f{i} {i}"));
     }
     c.call(&[b"HSET", b"long-hash", b"f", &[b'z'; 100]]);
+    // Lists: one listpack node (integers, binary, empty), and many nodes.
+    c.call(&[
+        b"RPUSH",
+        b"small-list",
+        b"1",
+        b"-2",
+        b"",
+        b"\x00\r\n",
+        b"text",
+    ]);
+    for i in 0..600 {
+        c.cmd(&format!("RPUSH big-list {i}-{}", "w".repeat(i % 50)));
+    }
 }
 
-const KEYS: [&str; 12] = [
+const KEYS: [&str; 14] = [
     "int",
     "neg",
     "short",
@@ -71,6 +84,8 @@ const KEYS: [&str; 12] = [
     "small-hash",
     "big-hash",
     "long-hash",
+    "small-list",
+    "big-list",
 ];
 
 /// What must match for `key`: its type, value or entries, stream counters, groups and PEL
@@ -133,6 +148,8 @@ fn view(c: &mut Conn, key: &str) -> Vec<Resp> {
                 }
             }
         }
+    } else if out[0] == Resp::Simple("list".into()) {
+        out.push(c.cmd(&format!("LRANGE {key} 0 -1")));
     } else if out[0] == Resp::Simple("hash".into()) {
         // A table's order is each server's own: compare the pairs sorted.
         out.push(c.cmd(&format!("HLEN {key}")));

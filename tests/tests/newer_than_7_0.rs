@@ -179,3 +179,24 @@ fn hscan_novalues_and_bounded_hrandfield() {
     };
     assert_eq!(picks.len(), 1000);
 }
+
+/// Lists are listpacks until `list-max-listpack-size` (8 KB by default), then quicklists, and
+/// listpacks again once back under half of it (Redis 7.2; 7.0 says `quicklist` always).
+#[test]
+fn list_encodings_follow_redis_7_2() {
+    let rill = server();
+    let mut c = Connection::open(rill.addr()).expect("connect");
+    call(&mut c, "RPUSH l a b c");
+    assert_eq!(call(&mut c, "OBJECT ENCODING l"), bulk("listpack"));
+    for i in 0..1000 {
+        call(&mut c, &format!("RPUSH l element-{i}"));
+    }
+    assert_eq!(call(&mut c, "OBJECT ENCODING l"), bulk("quicklist"));
+    call(&mut c, "LTRIM l 0 9");
+    assert_eq!(call(&mut c, "OBJECT ENCODING l"), bulk("listpack"));
+    call(&mut c, "CONFIG SET list-max-listpack-size 4");
+    call(&mut c, "RPUSH small 1 2 3 4");
+    assert_eq!(call(&mut c, "OBJECT ENCODING small"), bulk("listpack"));
+    call(&mut c, "RPUSH small 5");
+    assert_eq!(call(&mut c, "OBJECT ENCODING small"), bulk("quicklist"));
+}

@@ -17,6 +17,7 @@
 //!   the settings and the `stream-idmp-*` configuration are all Redis's defaults, then per producer and iid, oldest first,
 //!   `XIDMPRECORD key pid iid id` (the lifetime counters live only in RDB form, as in Redis);
 //! - a hash: `HSET key field value ...`, 64 pairs per command;
+//! - a list: `RPUSH key element ...`, 64 elements per command;
 //! - a time to live: `PEXPIREAT key ms` after the value.
 
 use std::fs::File;
@@ -111,6 +112,7 @@ pub fn write_base(
             match value {
                 Value::Str(text) => command(&mut out, &[b"SET", key, text]),
                 Value::Hash(hash) => write_hash(key, hash, &mut out),
+                Value::List(list) => write_list(key, list, &mut out),
                 Value::Stream(stream) => {
                     write_stream(key, stream, snapshot.idmp_defaults, &mut out, &mut |out| {
                         flush(out, &mut file)
@@ -142,6 +144,16 @@ fn write_hash(key: &[u8], hash: &crate::hash::Hash, out: &mut Vec<u8>) {
             args.push(field);
             args.push(value);
         }
+        command(out, &args);
+    }
+}
+
+/// A list as RPUSHes of up to 64 elements.
+fn write_list(key: &[u8], list: &crate::list::List, out: &mut Vec<u8>) {
+    let items: Vec<&Bytes> = list.iter().collect();
+    for chunk in items.chunks(ITEMS_PER_COMMAND) {
+        let mut args: Vec<&[u8]> = vec![b"RPUSH", key];
+        args.extend(chunk.iter().map(|i| i.as_ref()));
         command(out, &args);
     }
 }

@@ -11,6 +11,7 @@ pub mod ids_args;
 pub mod info;
 pub mod introspection;
 pub mod keys;
+pub mod lists;
 pub mod object;
 pub mod persistence;
 pub mod read_args;
@@ -64,6 +65,8 @@ pub enum Group {
     String,
     /// HSET, HGET and the other hash commands (ACL `@hash`).
     Hash,
+    /// LPUSH, LPOP and the other list commands (ACL `@list`).
+    List,
     /// MULTI, EXEC, DISCARD, WATCH, UNWATCH (ACL `@transaction`).
     Transactions,
     /// PING, HELLO, AUTH, SELECT, CLIENT... (ACL `@connection`).
@@ -83,6 +86,7 @@ impl Group {
             Group::Generic => "generic",
             Group::String => "string",
             Group::Hash => "hash",
+            Group::List => "list",
             Group::Transactions => "transactions",
             Group::Connection => "connection",
             Group::Server => "server",
@@ -96,6 +100,7 @@ impl Group {
             Group::Generic => Some("@keyspace"),
             Group::String => Some("@string"),
             Group::Hash => Some("@hash"),
+            Group::List => Some("@list"),
             Group::Transactions => Some("@transaction"),
             Group::Connection => Some("@connection"),
             Group::Server => None,
@@ -226,6 +231,7 @@ pub fn table() -> &'static HashMap<&'static str, Spec> {
         all.extend(idmp::specs());
         all.extend(xnack::specs());
         all.extend(hashes::specs());
+        all.extend(lists::specs());
         all.extend(object::specs());
         all.extend(xtrim::specs());
         all.extend(xsetid::specs());

@@ -17,12 +17,20 @@ use super::listpack::{self, Element, Text};
 use crate::group::{Consumer, ConsumerGroup, PendingEntry};
 use crate::hash::{Hash, HashLimits};
 use crate::keyspace::Value;
+use crate::list::{List, ListLimit};
 use crate::stream::idmp::{self, Idmp};
 use crate::stream::{NodeLimits, Stream};
 use crate::StreamId;
 
 /// `RDB_TYPE_STRING`.
 pub const TYPE_STRING: u8 = 0;
+/// `RDB_TYPE_LIST`: a count, then the elements (what Rill writes for Redis 6.2).
+pub const TYPE_LIST: u8 = 1;
+/// `RDB_TYPE_LIST_QUICKLIST_2` (Redis 7.0 on): a count of nodes, each a container kind (1:
+/// one plain element, 2: a listpack) and its bytes.
+pub const TYPE_LIST_QUICKLIST_2: u8 = 18;
+/// Elements per listpack node Rill writes.
+const LIST_NODE_ITEMS: usize = 128;
 /// `RDB_TYPE_HASH`: a count, then field and value strings (Redis's hashtable encoding).
 pub const TYPE_HASH: u8 = 4;
 /// `RDB_TYPE_HASH_LISTPACK` (Redis 7.0 on): one string holding a listpack of field, value...
@@ -55,6 +63,8 @@ pub fn type_for(value: &Value, version: u16) -> u8 {
         // Redis 6.2 (RDB 9) wrote small hashes as ziplists, which Rill does not write.
         Value::Hash(h) if matches!(**h, Hash::Small(_)) && version >= 10 => TYPE_HASH_LISTPACK,
         Value::Hash(_) => TYPE_HASH,
+        Value::List(_) if version >= 10 => TYPE_LIST_QUICKLIST_2,
+        Value::List(_) => TYPE_LIST,
         Value::Stream(_) if version >= 14 => TYPE_STREAM_V5,
         Value::Stream(_) if version >= 13 => TYPE_STREAM_V4,
         Value::Stream(_) if version >= 11 => TYPE_STREAM_V3,
@@ -85,7 +95,78 @@ pub fn write(
         }
         Value::Stream(stream) => write_stream(out, stream, kind, compress, spill),
         Value::Hash(hash) => write_hash(out, hash, kind, compress, spill),
+        Value::List(list) => write_list(out, list, kind, compress, spill),
     }
+}
+
+/// A list as listpack nodes of up to 128 elements, or (for Redis 6.2) counted elements.
+fn write_list(
+    out: &mut Vec<u8>,
+    list: &List,
+    kind: u8,
+    compress: bool,
+    spill: &mut Spill<'_>,
+) -> std::io::Result<()> {
+    if kind == TYPE_LIST {
+        write_length(out, list.len() as u64);
+        for item in list.iter() {
+            write_string(out, item, compress);
+            if out.len() >= SPILL_BYTES {
+                spill(out)?;
+            }
+        }
+        return Ok(());
+    }
+    let items: Vec<&Bytes> = list.iter().collect();
+    write_length(out, items.len().div_ceil(LIST_NODE_ITEMS) as u64);
+    for node in items.chunks(LIST_NODE_ITEMS) {
+        write_length(out, 2); // QUICKLIST_NODE_CONTAINER_PACKED
+        let mut lp = listpack::Builder::new();
+        for item in node {
+            append_listpack_item(&mut lp, item);
+        }
+        write_string(out, &lp.finish(), compress);
+        if out.len() >= SPILL_BYTES {
+            spill(out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Appends `item` as Redis stores it in a listpack: canonical integers as integers.
+fn append_listpack_item(lp: &mut listpack::Builder, item: &[u8]) {
+    match crate::args::parse_i64_strict(item) {
+        Some(n) if n.to_string().as_bytes() == item => lp.int(n),
+        _ => lp.string(item),
+    }
+}
+
+fn read_list(r: &mut Reader<'_>, kind: u8, limit: ListLimit) -> Result<List, BadFormat> {
+    let mut items = Vec::new();
+    if kind == TYPE_LIST {
+        let n = r.count(1)?;
+        for _ in 0..n {
+            items.push(Bytes::from(r.string()?));
+        }
+    } else {
+        let nodes = r.count(2)?;
+        for _ in 0..nodes {
+            match r.length()? {
+                1 => items.push(Bytes::from(r.string()?)),
+                2 => {
+                    let lp = r.string()?;
+                    for element in listpack::elements(&lp)? {
+                        items.push(Bytes::copy_from_slice(element.text().as_slice()));
+                    }
+                }
+                _ => return Err(BadFormat("unknown quicklist node container")),
+            }
+        }
+    }
+    if items.is_empty() {
+        return Err(BadFormat("empty list"));
+    }
+    Ok(List::from_items(items, limit))
 }
 
 /// How loaded values are laid out in memory: the configuration's encoding limits.
@@ -95,6 +176,8 @@ pub struct Layout {
     pub nodes: NodeLimits,
     /// Listpack hashes (`hash-max-listpack-*`).
     pub hash: HashLimits,
+    /// Lists (`list-max-listpack-size`).
+    pub list: ListLimit,
 }
 
 impl Layout {
@@ -103,6 +186,7 @@ impl Layout {
         Layout {
             nodes: config.node_limits,
             hash: config.hash_limits(),
+            list: config.list_limit(),
         }
     }
 }
@@ -127,13 +211,8 @@ fn write_hash(
     if kind == TYPE_HASH_LISTPACK {
         let mut lp = listpack::Builder::new();
         for (field, value) in hash.pairs() {
-            for item in [field, value] {
-                // As Redis stores them: canonical integers as integers.
-                match crate::args::parse_i64_strict(item) {
-                    Some(n) if n.to_string().as_bytes() == item.as_ref() => lp.int(n),
-                    _ => lp.string(item),
-                }
-            }
+            append_listpack_item(&mut lp, field);
+            append_listpack_item(&mut lp, value);
         }
         write_string(out, &lp.finish(), compress);
         return Ok(());
@@ -268,6 +347,8 @@ pub fn holds(kind: u8) -> bool {
     matches!(
         kind,
         TYPE_STRING
+            | TYPE_LIST
+            | TYPE_LIST_QUICKLIST_2
             | TYPE_HASH
             | TYPE_HASH_LISTPACK
             | TYPE_STREAM_V1
@@ -285,6 +366,9 @@ pub fn read(r: &mut Reader<'_>, kind: u8, layout: Layout) -> Result<Value, BadFo
         TYPE_STRING => Ok(Value::Str(Bytes::from(r.string()?))),
         TYPE_HASH | TYPE_HASH_LISTPACK => {
             Ok(Value::Hash(Box::new(read_hash(r, kind, layout.hash)?)))
+        }
+        TYPE_LIST | TYPE_LIST_QUICKLIST_2 => {
+            Ok(Value::List(Box::new(read_list(r, kind, layout.list)?)))
         }
         TYPE_STREAM_V1 | TYPE_STREAM_V2 | TYPE_STREAM_V3 | TYPE_STREAM_V4 | TYPE_STREAM_V5 => {
             Ok(Value::Stream(Box::new(read_stream(r, kind, limits)?)))

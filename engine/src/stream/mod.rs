@@ -2,7 +2,7 @@
 //! (length, last generated ID, max deleted ID, entries added, first ID).
 
 pub mod idmp;
-mod listpack_size;
+pub mod listpack_size;
 pub mod node;
 pub mod references;
 
