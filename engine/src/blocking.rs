@@ -34,6 +34,8 @@ pub enum BlockedRead {
     },
     /// XREADGROUP with `>`: new entries for a consumer of a group.
     XReadGroup(crate::command::xreadgroup::GroupRead),
+    /// BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP: a pop from the first non-empty list.
+    ListPop(crate::command::lists::BlockedPop),
 }
 
 impl BlockedRead {
@@ -42,6 +44,7 @@ impl BlockedRead {
         match self {
             BlockedRead::XRead { keys, .. } => keys,
             BlockedRead::XReadGroup(read) => &read.keys,
+            BlockedRead::ListPop(pop) => &pop.keys,
         }
     }
 }

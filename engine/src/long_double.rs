@@ -209,6 +209,31 @@ impl LongDouble {
         }
     }
 
+    /// The nearest `f64` (for timeouts).
+    pub fn to_f64(&self) -> f64 {
+        match *self {
+            LongDouble::Infinite { negative } => {
+                if negative {
+                    f64::NEG_INFINITY
+                } else {
+                    f64::INFINITY
+                }
+            }
+            LongDouble::Finite {
+                negative,
+                significand,
+                exp,
+            } => {
+                let magnitude = significand as f64 * 2f64.powi(exp.clamp(-2000, 2000) as i32);
+                if negative {
+                    -magnitude
+                } else {
+                    magnitude
+                }
+            }
+        }
+    }
+
     /// `%.17Lf` without trailing zeros (nor a trailing dot), and `-0` as `0`: Redis's
     /// human-friendly form.
     pub fn to_human(&self) -> String {

@@ -304,11 +304,16 @@ fn movable_keys(name: &str, argv: &[Bytes]) -> Vec<usize> {
             let n = (argv.len() - first) / 2;
             (first..first + n).collect()
         }
-        // LMPOP numkeys key [key ...] LEFT|RIGHT ...
-        "lmpop" => match parse_i64_strict(&argv[1]) {
-            Some(n) if n > 0 && (n as usize) <= argv.len() - 2 => (2..2 + n as usize).collect(),
-            _ => Vec::new(),
-        },
+        // LMPOP numkeys key [key ...] LEFT|RIGHT ... (BLMPOP: after its timeout)
+        "lmpop" | "blmpop" => {
+            let at = if name == "lmpop" { 1 } else { 2 };
+            match argv.get(at).and_then(|a| parse_i64_strict(a)) {
+                Some(n) if n > 0 && (n as usize) < argv.len() - at => {
+                    (at + 1..at + 1 + n as usize).collect()
+                }
+                _ => Vec::new(),
+            }
+        }
         // EVAL script numkeys key [key ...] arg [arg ...] (and EVALSHA, FCALL...).
         "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => {
             match parse_i64_strict(&argv[2]) {

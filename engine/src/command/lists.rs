@@ -1,6 +1,9 @@
 //! The list commands without blocking: LPUSH, RPUSH, LPUSHX, RPUSHX, LPOP, RPOP, LLEN,
 //! LRANGE, LINDEX, LSET, LINSERT, LREM, LTRIM, LPOS, LMOVE, RPOPLPUSH, LMPOP, with Redis's
-//! replies and errors. A list left empty is deleted, as in Redis.
+//! replies and errors. A list left empty is deleted, as in Redis. The blocking forms are in
+//! [`super::list_blocking`].
+
+pub use super::list_blocking::{retry_blocked, BlockedPop};
 
 use bytes::Bytes;
 
@@ -58,7 +61,7 @@ fn read_list<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a List>, Reply
 }
 
 /// The list at `key` for a change, created empty when `create` and absent.
-fn write_list<'a>(
+pub(super) fn write_list<'a>(
     ctx: &'a mut Ctx,
     key: &Bytes,
     create: bool,
@@ -78,7 +81,7 @@ fn write_list<'a>(
 }
 
 /// After a change to `key`: deletes it when emptied, counts the write.
-fn changed(ctx: &mut Ctx, key: &[u8], emptied: bool) {
+pub(super) fn changed(ctx: &mut Ctx, key: &[u8], emptied: bool) {
     if emptied {
         ctx.db().remove(key);
     }
@@ -418,7 +421,7 @@ fn lpos(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 }
 
-fn side(arg: &[u8]) -> Option<bool> {
+pub(super) fn side(arg: &[u8]) -> Option<bool> {
     if is(arg, "left") {
         Some(true)
     } else if is(arg, "right") {
@@ -429,7 +432,13 @@ fn side(arg: &[u8]) -> Option<bool> {
 }
 
 /// Pops from `src` at `from_left`, pushes to `dst` at `to_left`; nil when `src` is empty.
-fn move_one(ctx: &mut Ctx, src: &Bytes, dst: &Bytes, from_left: bool, to_left: bool) -> Reply {
+pub(super) fn move_one(
+    ctx: &mut Ctx,
+    src: &Bytes,
+    dst: &Bytes,
+    from_left: bool,
+    to_left: bool,
+) -> Reply {
     let now = ctx.now_ms;
     match ctx.db().get(src, now) {
         None => return Reply::Null,
@@ -468,40 +477,69 @@ fn rpoplpush(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: from the first non-empty list.
 fn lmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let numkeys = match int_arg(&args[1]) {
-        Ok(n) if n > 0 => n as usize,
-        Ok(_) | Err(_) => return Reply::error("ERR numkeys should be greater than 0"),
+    let (keys, left, count) = match parse_multi_pop(args, 1) {
+        Ok(parsed) => parsed,
+        Err(e) => return e,
     };
-    if numkeys > args.len() - 2 {
-        return Reply::error("ERR Number of keys can't be greater than number of args");
+    match multi_pop(ctx, &keys, left, count) {
+        Err(e) => e,
+        Ok(None) => Reply::NullArray,
+        Ok(Some((key, items))) => multi_pop_reply(key, items),
     }
-    let keys = &args[2..2 + numkeys];
-    let rest = &args[2 + numkeys..];
+}
+
+/// `numkeys key [key ...] LEFT|RIGHT [COUNT count]` from `args[at]` on (LMPOP, BLMPOP).
+pub(super) fn parse_multi_pop(args: &[Bytes], at: usize) -> Result<(Vec<Bytes>, bool, u64), Reply> {
+    let numkeys = match int_arg(&args[at]) {
+        Ok(n) if n > 0 => n as usize,
+        Ok(_) | Err(_) => return Err(Reply::error("ERR numkeys should be greater than 0")),
+    };
+    if numkeys > args.len() - at - 1 {
+        return Err(Reply::error(
+            "ERR Number of keys can't be greater than number of args",
+        ));
+    }
+    let keys = args[at + 1..at + 1 + numkeys].to_vec();
+    let rest = &args[at + 1 + numkeys..];
     let Some(left) = rest.first().and_then(|a| side(a)) else {
-        return Reply::error(error::SYNTAX);
+        return Err(Reply::error(error::SYNTAX));
     };
     let count = match rest.len() {
         1 => 1,
         3 if is(&rest[1], "count") => match int_arg(&rest[2]) {
             Ok(n) if n > 0 => n as u64,
-            Ok(_) | Err(_) => return Reply::error("ERR count should be greater than 0"),
+            Ok(_) | Err(_) => return Err(Reply::error("ERR count should be greater than 0")),
         },
-        _ => return Reply::error(error::SYNTAX),
+        _ => return Err(Reply::error(error::SYNTAX)),
     };
+    Ok((keys, left, count))
+}
+
+/// Pops up to `count` from the first non-empty list of `keys`; a key of another type is
+/// WRONGTYPE.
+pub(super) fn multi_pop(
+    ctx: &mut Ctx,
+    keys: &[Bytes],
+    left: bool,
+    count: u64,
+) -> Result<Option<(Bytes, Vec<Bytes>)>, Reply> {
     let limit = ctx.state.config.list_limit();
     for key in keys {
-        let list = match write_list(ctx, key, false) {
-            Err(e) => return e,
-            Ok(None) => continue,
-            Ok(Some(l)) => l,
+        let Some(list) = write_list(ctx, key, false)? else {
+            continue;
         };
-        let items: Vec<Reply> = (0..count)
-            .map_while(|_| list.pop(left, limit))
-            .map(Reply::Bulk)
-            .collect();
+        let items: Vec<Bytes> = (0..count).map_while(|_| list.pop(left, limit)).collect();
         let emptied = list.is_empty();
         changed(ctx, key, emptied);
-        return Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Array(items)]);
+        return Ok(Some((key.clone(), items)));
     }
-    Reply::NullArray
+    Ok(None)
+}
+
+/// `[key, [element ...]]`.
+pub(super) fn multi_pop_reply(key: Bytes, items: Vec<Bytes>) -> Reply {
+    Reply::Array(vec![
+        Reply::Bulk(key),
+        Reply::Array(items.into_iter().map(Reply::Bulk).collect()),
+    ])
 }

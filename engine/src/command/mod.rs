@@ -11,6 +11,7 @@ pub mod ids_args;
 pub mod info;
 pub mod introspection;
 pub mod keys;
+pub mod list_blocking;
 pub mod lists;
 pub mod object;
 pub mod persistence;
@@ -232,6 +233,7 @@ pub fn table() -> &'static HashMap<&'static str, Spec> {
         all.extend(xnack::specs());
         all.extend(hashes::specs());
         all.extend(lists::specs());
+        all.extend(list_blocking::specs());
         all.extend(object::specs());
         all.extend(xtrim::specs());
         all.extend(xsetid::specs());
@@ -601,13 +603,17 @@ pub(crate) fn serve_blocked(state: &mut State, shared: &Arc<Shared>, now_ms: u64
                     crate::blocking::BlockedRead::XReadGroup(group_read) => {
                         xreadgroup::retry_blocked(&mut ctx, group_read)
                     }
+                    crate::blocking::BlockedRead::ListPop(pop) => {
+                        lists::retry_blocked(&mut ctx, pop)
+                    }
                 };
                 if let Some(reply) = answer {
                     if let Reply::Error(text) = &reply {
                         // Released with an error: a failed call of its command, as any other.
-                        let name = match read {
+                        let name = match &read {
                             crate::blocking::BlockedRead::XRead { .. } => "xread",
                             crate::blocking::BlockedRead::XReadGroup(_) => "xreadgroup",
+                            crate::blocking::BlockedRead::ListPop(pop) => pop.command,
                         };
                         state.stats.commands.entry(name).or_default().failed_calls += 1;
                         state.stats.count_error(text);

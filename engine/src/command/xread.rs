@@ -106,7 +106,7 @@ pub fn retry_blocked(ctx: &mut Ctx, read: &BlockedRead) -> Option<Reply> {
             let reply = read_available(ctx, keys, from, *count, *caps);
             (reply != Reply::NullArray).then_some(reply)
         }
-        BlockedRead::XReadGroup(_) => None,
+        BlockedRead::XReadGroup(_) | BlockedRead::ListPop(_) => None,
     }
 }
 
