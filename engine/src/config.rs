@@ -313,6 +313,31 @@ pub const PARAMS: &[Param] = &[
             max: I64_MAX,
         },
     ),
+    // Sets of integers stay intsets up to this many; small sets of strings listpacks.
+    param(
+        "set-max-intset-entries",
+        "512",
+        Kind::Int {
+            min: 0,
+            max: I64_MAX,
+        },
+    ),
+    param(
+        "set-max-listpack-entries",
+        "128",
+        Kind::Int {
+            min: 0,
+            max: I64_MAX,
+        },
+    ),
+    param(
+        "set-max-listpack-value",
+        "64",
+        Kind::Memory {
+            min: 0,
+            max: I64_MAX,
+        },
+    ),
     // Lists stay one listpack up to this size: a positive element count, or -1..-5 for 4 KB
     // to 64 KB.
     param(
@@ -531,6 +556,15 @@ impl Config {
         self.values[i] = stored;
         self.refresh();
         Ok(())
+    }
+
+    /// When a set changes encoding (`set-max-*`).
+    pub fn set_limits(&self) -> crate::set::SetLimits {
+        crate::set::SetLimits {
+            intset_entries: self.int("set-max-intset-entries"),
+            listpack_entries: self.int("set-max-listpack-entries"),
+            listpack_value: self.int("set-max-listpack-value"),
+        }
     }
 
     /// When a list becomes a quicklist (`list-max-listpack-size`).

@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use crate::hash::Hash;
 use crate::list::List;
+use crate::set::Set;
 use crate::stream::Stream;
 
 /// Redis's default number of databases.
@@ -24,6 +25,8 @@ pub enum Value {
     Hash(Box<Hash>),
     /// A list (LPUSH...).
     List(Box<List>),
+    /// A set (SADD...).
+    Set(Box<Set>),
 }
 
 impl Value {
@@ -34,6 +37,7 @@ impl Value {
             Value::Stream(_) => "stream",
             Value::Hash(_) => "hash",
             Value::List(_) => "list",
+            Value::Set(_) => "set",
         }
     }
 
@@ -44,6 +48,7 @@ impl Value {
             Value::Stream(s) => s.heap_bytes() + std::mem::size_of::<Stream>(),
             Value::Hash(h) => h.heap_bytes() + std::mem::size_of::<Hash>(),
             Value::List(l) => l.heap_bytes() + std::mem::size_of::<List>(),
+            Value::Set(s) => s.heap_bytes() + std::mem::size_of::<Set>(),
         }
     }
 
@@ -54,6 +59,7 @@ impl Value {
             Value::Stream(_) => "stream",
             Value::Hash(h) => h.encoding(),
             Value::List(l) => l.encoding(),
+            Value::Set(s) => s.encoding(),
         }
     }
 }

@@ -41,6 +41,7 @@ pub mod propagate;
 pub mod rdb;
 pub mod reply;
 pub mod session;
+pub mod set;
 pub mod stats;
 pub mod stream;
 #[cfg(test)]

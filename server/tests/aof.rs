@@ -225,6 +225,7 @@ fn open_each_other_s_directories(base_form: &str, options: &[&str]) {
         for i in 0..150 {
             call(&mut c, &format!("HSET big-hash f{i} {i}"));
             call(&mut c, &format!("RPUSH list {i}"));
+            call(&mut c, &format!("SADD set {i} m{i}"));
         }
         rill_view = stream_view(&mut c);
         // A clean stop: the log is synced on the way out.
@@ -265,6 +266,8 @@ fn open_each_other_s_directories(base_form: &str, options: &[&str]) {
     assert_eq!(call(&mut r, "HDEL h a"), ":1\r\n");
     assert_eq!(call(&mut r, "LINDEX list 149"), "$3\r\n149\r\n");
     assert_eq!(call(&mut r, "LPOP list"), "$1\r\n0\r\n");
+    assert_eq!(call(&mut r, "SCARD set"), ":300\r\n");
+    assert_eq!(call(&mut r, "SREM set m0"), ":1\r\n");
     // Redis appends to the same directory and rewrites it; Rill reads what Redis wrote.
     assert!(call(&mut r, "XADD s 7-1 f v7").contains("7-1"));
     assert_eq!(call(&mut r, "INCR n"), ":1\r\n");
@@ -289,6 +292,8 @@ fn open_each_other_s_directories(base_form: &str, options: &[&str]) {
     assert_eq!(call(&mut c, "HGET big-hash f149"), "$3\r\n149\r\n");
     assert_eq!(call(&mut c, "LLEN list"), ":149\r\n");
     assert_eq!(call(&mut c, "LINDEX list 0"), "$1\r\n1\r\n");
+    assert_eq!(call(&mut c, "SCARD set"), ":299\r\n");
+    assert_eq!(call(&mut c, "SISMEMBER set 149"), ":1\r\n");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

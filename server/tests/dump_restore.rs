@@ -69,9 +69,15 @@ fn fill(c: &mut Conn) {
     for i in 0..600 {
         c.cmd(&format!("RPUSH big-list {i}-{}", "w".repeat(i % 50)));
     }
+    // Sets: an intset of every width, a small set of strings, a table.
+    c.cmd("SADD int-set 1 -300 70000 -5000000000");
+    c.call(&[b"SADD", b"small-set", b"a", b"", b"\x00\r\n"]);
+    for i in 0..300 {
+        c.cmd(&format!("SADD big-set m{i}"));
+    }
 }
 
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 17] = [
     "int",
     "neg",
     "short",
@@ -86,6 +92,9 @@ const KEYS: [&str; 14] = [
     "long-hash",
     "small-list",
     "big-list",
+    "int-set",
+    "small-set",
+    "big-set",
 ];
 
 /// What must match for `key`: its type, value or entries, stream counters, groups and PEL
@@ -147,6 +156,12 @@ fn view(c: &mut Conn, key: &str) -> Vec<Resp> {
                     f[2] = Resp::Int(0);
                 }
             }
+        }
+    } else if out[0] == Resp::Simple("set".into()) {
+        out.push(c.cmd(&format!("SCARD {key}")));
+        if let Resp::Array(Some(mut members)) = c.cmd(&format!("SMEMBERS {key}")) {
+            members.sort_by_key(|m| format!("{m:?}"));
+            out.extend(members);
         }
     } else if out[0] == Resp::Simple("list".into()) {
         out.push(c.cmd(&format!("LRANGE {key} 0 -1")));

@@ -303,8 +303,8 @@ fn types_rill_does_not_hold_stop_the_load_or_are_skipped_as_the_user_chooses() {
         return;
     }
     // Redis writes every encoding of hashes, lists, sets and sorted sets: small ones as
-    // listpacks and intsets, large ones as tables and quicklists. Rill holds hashes and
-    // lists; sets and sorted sets it does not hold yet.
+    // listpacks and intsets, large ones as tables and quicklists. Rill holds hashes, lists
+    // and sets; sorted sets it does not hold yet.
     let dir = scratch("unsupported");
     let redis = start("redis-server", &["--dir", d(&dir), "--appendonly", "no"]);
     let mut r = Conn::new(redis.port);
@@ -351,7 +351,14 @@ fn types_rill_does_not_hold_stop_the_load_or_are_skipped_as_the_user_chooses() {
     // named in the log and counted in INFO.
     let rill = start(BIN, &["--dir", d(&dir), "--rdb-unsupported-types", "skip"]);
     let mut c = Conn::new(rill.port);
-    assert_eq!(c.cmd("DBSIZE"), Resp::Int(6));
+    assert_eq!(c.cmd("DBSIZE"), Resp::Int(9));
+    assert_eq!(c.cmd("SCARD small-set"), Resp::Int(2));
+    assert_eq!(c.cmd("SISMEMBER int-set 3"), Resp::Int(1));
+    assert_eq!(
+        c.cmd("OBJECT ENCODING int-set"),
+        Resp::Bulk(Some(b"intset".to_vec()))
+    );
+    assert_eq!(c.cmd("SCARD big-set"), Resp::Int(300));
     assert_eq!(
         c.cmd("LRANGE small-list 0 -1"),
         Resp::Array(Some(vec![
@@ -377,11 +384,11 @@ fn types_rill_does_not_hold_stop_the_load_or_are_skipped_as_the_user_chooses() {
     };
     let info = String::from_utf8_lossy(&info).into_owned();
     assert!(
-        info.contains("\r\nrdb_last_load_keys_skipped:5\r\n"),
+        info.contains("\r\nrdb_last_load_keys_skipped:2\r\n"),
         "{info}"
     );
     assert!(
-        info.contains("\r\nrdb_last_load_keys_loaded:6\r\n"),
+        info.contains("\r\nrdb_last_load_keys_loaded:9\r\n"),
         "{info}"
     );
     drop(rill);

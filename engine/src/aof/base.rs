@@ -18,6 +18,7 @@
 //!   `XIDMPRECORD key pid iid id` (the lifetime counters live only in RDB form, as in Redis);
 //! - a hash: `HSET key field value ...`, 64 pairs per command;
 //! - a list: `RPUSH key element ...`, 64 elements per command;
+//! - a set: `SADD key member ...`, 64 members per command;
 //! - a time to live: `PEXPIREAT key ms` after the value.
 
 use std::fs::File;
@@ -113,6 +114,7 @@ pub fn write_base(
                 Value::Str(text) => command(&mut out, &[b"SET", key, text]),
                 Value::Hash(hash) => write_hash(key, hash, &mut out),
                 Value::List(list) => write_list(key, list, &mut out),
+                Value::Set(set) => write_set(key, set, &mut out),
                 Value::Stream(stream) => {
                     write_stream(key, stream, snapshot.idmp_defaults, &mut out, &mut |out| {
                         flush(out, &mut file)
@@ -154,6 +156,16 @@ fn write_list(key: &[u8], list: &crate::list::List, out: &mut Vec<u8>) {
     for chunk in items.chunks(ITEMS_PER_COMMAND) {
         let mut args: Vec<&[u8]> = vec![b"RPUSH", key];
         args.extend(chunk.iter().map(|i| i.as_ref()));
+        command(out, &args);
+    }
+}
+
+/// A set as SADDs of up to 64 members.
+fn write_set(key: &[u8], set: &crate::set::Set, out: &mut Vec<u8>) {
+    let members: Vec<Bytes> = set.members().collect();
+    for chunk in members.chunks(ITEMS_PER_COMMAND) {
+        let mut args: Vec<&[u8]> = vec![b"SADD", key];
+        args.extend(chunk.iter().map(|m| m.as_ref()));
         command(out, &args);
     }
 }

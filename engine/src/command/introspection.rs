@@ -304,9 +304,9 @@ fn movable_keys(name: &str, argv: &[Bytes]) -> Vec<usize> {
             let n = (argv.len() - first) / 2;
             (first..first + n).collect()
         }
-        // LMPOP numkeys key [key ...] LEFT|RIGHT ... (BLMPOP: after its timeout)
-        "lmpop" | "blmpop" => {
-            let at = if name == "lmpop" { 1 } else { 2 };
+        // LMPOP and SINTERCARD numkeys key [key ...] ... (BLMPOP: after its timeout)
+        "lmpop" | "blmpop" | "sintercard" => {
+            let at = if name == "blmpop" { 2 } else { 1 };
             match argv.get(at).and_then(|a| parse_i64_strict(a)) {
                 Some(n) if n > 0 && (n as usize) < argv.len() - at => {
                     (at + 1..at + 1 + n as usize).collect()

@@ -18,6 +18,7 @@ pub mod persistence;
 pub mod read_args;
 pub mod replication;
 pub mod server;
+pub mod sets;
 pub mod slowlog;
 pub mod strings;
 pub mod transactions;
@@ -68,6 +69,8 @@ pub enum Group {
     Hash,
     /// LPUSH, LPOP and the other list commands (ACL `@list`).
     List,
+    /// SADD, SMEMBERS and the other set commands (ACL `@set`).
+    Set,
     /// MULTI, EXEC, DISCARD, WATCH, UNWATCH (ACL `@transaction`).
     Transactions,
     /// PING, HELLO, AUTH, SELECT, CLIENT... (ACL `@connection`).
@@ -88,6 +91,7 @@ impl Group {
             Group::String => "string",
             Group::Hash => "hash",
             Group::List => "list",
+            Group::Set => "set",
             Group::Transactions => "transactions",
             Group::Connection => "connection",
             Group::Server => "server",
@@ -102,6 +106,7 @@ impl Group {
             Group::String => Some("@string"),
             Group::Hash => Some("@hash"),
             Group::List => Some("@list"),
+            Group::Set => Some("@set"),
             Group::Transactions => Some("@transaction"),
             Group::Connection => Some("@connection"),
             Group::Server => None,
@@ -234,6 +239,7 @@ pub fn table() -> &'static HashMap<&'static str, Spec> {
         all.extend(hashes::specs());
         all.extend(lists::specs());
         all.extend(list_blocking::specs());
+        all.extend(sets::specs());
         all.extend(object::specs());
         all.extend(xtrim::specs());
         all.extend(xsetid::specs());

@@ -18,6 +18,7 @@ use crate::group::{Consumer, ConsumerGroup, PendingEntry};
 use crate::hash::{Hash, HashLimits};
 use crate::keyspace::Value;
 use crate::list::{List, ListLimit};
+use crate::set::{Set, SetLimits};
 use crate::stream::idmp::{self, Idmp};
 use crate::stream::{NodeLimits, Stream};
 use crate::StreamId;
@@ -31,6 +32,12 @@ pub const TYPE_LIST: u8 = 1;
 pub const TYPE_LIST_QUICKLIST_2: u8 = 18;
 /// Elements per listpack node Rill writes.
 const LIST_NODE_ITEMS: usize = 128;
+/// `RDB_TYPE_SET`: a count, then the members.
+pub const TYPE_SET: u8 = 2;
+/// `RDB_TYPE_SET_INTSET`: one string holding an intset (width, count, sorted integers).
+pub const TYPE_SET_INTSET: u8 = 11;
+/// `RDB_TYPE_SET_LISTPACK` (Redis 7.2 on, RDB 11): one string holding a listpack of members.
+pub const TYPE_SET_LISTPACK: u8 = 20;
 /// `RDB_TYPE_HASH`: a count, then field and value strings (Redis's hashtable encoding).
 pub const TYPE_HASH: u8 = 4;
 /// `RDB_TYPE_HASH_LISTPACK` (Redis 7.0 on): one string holding a listpack of field, value...
@@ -65,6 +72,11 @@ pub fn type_for(value: &Value, version: u16) -> u8 {
         Value::Hash(_) => TYPE_HASH,
         Value::List(_) if version >= 10 => TYPE_LIST_QUICKLIST_2,
         Value::List(_) => TYPE_LIST,
+        Value::Set(set) => match **set {
+            Set::Ints(_) => TYPE_SET_INTSET,
+            Set::Small(_) if version >= 11 => TYPE_SET_LISTPACK,
+            _ => TYPE_SET,
+        },
         Value::Stream(_) if version >= 14 => TYPE_STREAM_V5,
         Value::Stream(_) if version >= 13 => TYPE_STREAM_V4,
         Value::Stream(_) if version >= 11 => TYPE_STREAM_V3,
@@ -96,7 +108,110 @@ pub fn write(
         Value::Stream(stream) => write_stream(out, stream, kind, compress, spill),
         Value::Hash(hash) => write_hash(out, hash, kind, compress, spill),
         Value::List(list) => write_list(out, list, kind, compress, spill),
+        Value::Set(set) => write_set(out, set, kind, compress, spill),
     }
+}
+
+/// A set as an intset, a listpack or counted members (`kind` from [`type_for`]).
+fn write_set(
+    out: &mut Vec<u8>,
+    set: &Set,
+    kind: u8,
+    compress: bool,
+    spill: &mut Spill<'_>,
+) -> std::io::Result<()> {
+    match (kind, set) {
+        (TYPE_SET_INTSET, Set::Ints(ints)) => {
+            let width: u32 = if ints.iter().all(|n| i16::try_from(*n).is_ok()) {
+                2
+            } else if ints.iter().all(|n| i32::try_from(*n).is_ok()) {
+                4
+            } else {
+                8
+            };
+            let mut blob = Vec::with_capacity(8 + ints.len() * width as usize);
+            blob.extend_from_slice(&width.to_le_bytes());
+            blob.extend_from_slice(&(ints.len() as u32).to_le_bytes());
+            for n in ints {
+                blob.extend_from_slice(&n.to_le_bytes()[..width as usize]);
+            }
+            write_string(out, &blob, compress);
+        }
+        (TYPE_SET_LISTPACK, _) => {
+            let mut lp = listpack::Builder::new();
+            for m in set.members() {
+                append_listpack_item(&mut lp, &m);
+            }
+            write_string(out, &lp.finish(), compress);
+        }
+        _ => {
+            write_length(out, set.len() as u64);
+            for m in set.members() {
+                write_string(out, &m, compress);
+                if out.len() >= SPILL_BYTES {
+                    spill(out)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A set of any of the three layouts; duplicates, disorder in an intset, or no member at
+/// all are damage.
+fn read_set(r: &mut Reader<'_>, kind: u8, limits: SetLimits) -> Result<Set, BadFormat> {
+    let mut members: Vec<Bytes> = Vec::new();
+    match kind {
+        TYPE_SET_INTSET => {
+            let blob = r.string()?;
+            if blob.len() < 8 {
+                return Err(BadFormat("intset too short"));
+            }
+            let width = u32::from_le_bytes([blob[0], blob[1], blob[2], blob[3]]) as usize;
+            let count = u32::from_le_bytes([blob[4], blob[5], blob[6], blob[7]]) as usize;
+            if !matches!(width, 2 | 4 | 8) || blob.len() != 8 + width * count {
+                return Err(BadFormat("bad intset header"));
+            }
+            let mut previous: Option<i64> = None;
+            for chunk in blob[8..].chunks_exact(width) {
+                let n = match width {
+                    2 => i64::from(i16::from_le_bytes([chunk[0], chunk[1]])),
+                    4 => i64::from(i32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]])),
+                    _ => {
+                        let mut b = [0u8; 8];
+                        b.copy_from_slice(chunk);
+                        i64::from_le_bytes(b)
+                    }
+                };
+                if previous.is_some_and(|p| p >= n) {
+                    return Err(BadFormat("intset out of order"));
+                }
+                previous = Some(n);
+                members.push(Bytes::from(n.to_string()));
+            }
+        }
+        TYPE_SET_LISTPACK => {
+            let lp = r.string()?;
+            for element in listpack::elements(&lp)? {
+                members.push(Bytes::copy_from_slice(element.text().as_slice()));
+            }
+        }
+        _ => {
+            let n = r.count(1)?;
+            for _ in 0..n {
+                members.push(Bytes::from(r.string()?));
+            }
+        }
+    }
+    if members.is_empty() {
+        return Err(BadFormat("empty set"));
+    }
+    let count = members.len();
+    let set = Set::from_members(members, limits);
+    if set.len() != count {
+        return Err(BadFormat("duplicate set member"));
+    }
+    Ok(set)
 }
 
 /// A list as listpack nodes of up to 128 elements, or (for Redis 6.2) counted elements.
@@ -178,6 +293,8 @@ pub struct Layout {
     pub hash: HashLimits,
     /// Lists (`list-max-listpack-size`).
     pub list: ListLimit,
+    /// Sets (`set-max-*`).
+    pub set: SetLimits,
 }
 
 impl Layout {
@@ -187,6 +304,7 @@ impl Layout {
             nodes: config.node_limits,
             hash: config.hash_limits(),
             list: config.list_limit(),
+            set: config.set_limits(),
         }
     }
 }
@@ -347,6 +465,9 @@ pub fn holds(kind: u8) -> bool {
     matches!(
         kind,
         TYPE_STRING
+            | TYPE_SET
+            | TYPE_SET_INTSET
+            | TYPE_SET_LISTPACK
             | TYPE_LIST
             | TYPE_LIST_QUICKLIST_2
             | TYPE_HASH
@@ -369,6 +490,9 @@ pub fn read(r: &mut Reader<'_>, kind: u8, layout: Layout) -> Result<Value, BadFo
         }
         TYPE_LIST | TYPE_LIST_QUICKLIST_2 => {
             Ok(Value::List(Box::new(read_list(r, kind, layout.list)?)))
+        }
+        TYPE_SET | TYPE_SET_INTSET | TYPE_SET_LISTPACK => {
+            Ok(Value::Set(Box::new(read_set(r, kind, layout.set)?)))
         }
         TYPE_STREAM_V1 | TYPE_STREAM_V2 | TYPE_STREAM_V3 | TYPE_STREAM_V4 | TYPE_STREAM_V5 => {
             Ok(Value::Stream(Box::new(read_stream(r, kind, limits)?)))

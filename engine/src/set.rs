@@ -1,0 +1,271 @@
+//! Sets, in Redis's three encodings (7.2 on): an intset (sorted integers, up to
+//! `set-max-intset-entries`), a listpack (members in insertion order, up to
+//! `set-max-listpack-entries` members of at most `set-max-listpack-value` bytes), and a
+//! table (ordered by a stable hash, so SSCAN keeps Redis's guarantee). A set only ever moves
+//! to a larger encoding, as in Redis; member order in replies follows the encoding, as
+//! Redis's does.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+
+use crate::hash::scan_hash;
+
+/// When a set changes encoding (`set-max-intset-entries`, `set-max-listpack-*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetLimits {
+    /// Integers an intset may hold.
+    pub intset_entries: u64,
+    /// Members a listpack may hold.
+    pub listpack_entries: u64,
+    /// Longest member a listpack may hold, in bytes.
+    pub listpack_value: u64,
+}
+
+impl Default for SetLimits {
+    fn default() -> Self {
+        SetLimits {
+            intset_entries: 512,
+            listpack_entries: 128,
+            listpack_value: 64,
+        }
+    }
+}
+
+/// A set value.
+#[derive(Debug, Clone)]
+pub enum Set {
+    /// `intset`: sorted integers.
+    Ints(Vec<i64>),
+    /// `listpack`: members in insertion order.
+    Small(Vec<Bytes>),
+    /// `hashtable`: members by (scan hash, member).
+    Table(BTreeSet<(u64, Bytes)>),
+}
+
+/// A member as an intset integer: canonical decimal text of an i64.
+fn as_int(member: &[u8]) -> Option<i64> {
+    crate::args::parse_i64_strict(member).filter(|n| n.to_string().as_bytes() == member)
+}
+
+impl Set {
+    /// An empty set shaped for its first member (Redis's `setTypeCreate`): an intset for an
+    /// integer, a listpack for a short member, a table otherwise. `expected` is how many
+    /// members the command is adding.
+    pub fn for_first(member: &[u8], expected: usize, limits: SetLimits) -> Set {
+        if as_int(member).is_some() && expected as u64 <= limits.intset_entries {
+            Set::Ints(Vec::new())
+        } else if expected as u64 <= limits.listpack_entries
+            && member.len() as u64 <= limits.listpack_value
+        {
+            Set::Small(Vec::new())
+        } else {
+            Set::Table(BTreeSet::new())
+        }
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        match self {
+            Set::Ints(v) => v.len(),
+            Set::Small(v) => v.len(),
+            Set::Table(t) => t.len(),
+        }
+    }
+
+    /// No members (such a set is deleted by the command that emptied it).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// OBJECT ENCODING's name.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Set::Ints(_) => "intset",
+            Set::Small(_) => "listpack",
+            Set::Table(_) => "hashtable",
+        }
+    }
+
+    /// Whether `member` is in the set.
+    pub fn contains(&self, member: &[u8]) -> bool {
+        match self {
+            Set::Ints(v) => as_int(member).is_some_and(|n| v.binary_search(&n).is_ok()),
+            Set::Small(v) => v.iter().any(|m| m == member),
+            Set::Table(t) => t.contains(&(scan_hash(member), Bytes::copy_from_slice(member))),
+        }
+    }
+
+    /// Adds `member`; true when it is new.
+    pub fn add(&mut self, member: &[u8], limits: SetLimits) -> bool {
+        if self.contains(member) {
+            return false;
+        }
+        if let Set::Ints(v) = self {
+            match as_int(member) {
+                Some(n) if (v.len() as u64) < limits.intset_entries => {
+                    let at = v.binary_search(&n).unwrap_or_else(|i| i);
+                    v.insert(at, n);
+                    return true;
+                }
+                Some(_) => {
+                    // Past the intset limit: a listpack when that holds it, else a table.
+                    if (v.len() as u64) < limits.listpack_entries {
+                        let members = v.iter().map(|n| Bytes::from(n.to_string())).collect();
+                        *self = Set::Small(members);
+                    } else {
+                        self.become_table();
+                    }
+                }
+                None => {
+                    // Redis moves an intset that takes a string to a listpack when it fits.
+                    let fits = (v.len() as u64) < limits.listpack_entries
+                        && member.len() as u64 <= limits.listpack_value
+                        && v.iter()
+                            .all(|n| n.to_string().len() as u64 <= limits.listpack_value);
+                    if fits {
+                        let members = v.iter().map(|n| Bytes::from(n.to_string())).collect();
+                        *self = Set::Small(members);
+                    } else {
+                        self.become_table();
+                    }
+                }
+            }
+        }
+        if let Set::Small(v) = self {
+            if (v.len() as u64) < limits.listpack_entries
+                && member.len() as u64 <= limits.listpack_value
+            {
+                v.push(Bytes::copy_from_slice(member));
+                return true;
+            }
+            self.become_table();
+        }
+        if let Set::Table(t) = self {
+            t.insert((scan_hash(member), Bytes::copy_from_slice(member)));
+        }
+        true
+    }
+
+    fn become_table(&mut self) {
+        let members: Vec<Bytes> = self.members().collect();
+        *self = Set::Table(members.into_iter().map(|m| (scan_hash(&m), m)).collect());
+    }
+
+    /// Removes `member`; true when it was there.
+    pub fn remove(&mut self, member: &[u8]) -> bool {
+        match self {
+            Set::Ints(v) => match as_int(member).and_then(|n| v.binary_search(&n).ok()) {
+                Some(i) => {
+                    v.remove(i);
+                    true
+                }
+                None => false,
+            },
+            Set::Small(v) => match v.iter().position(|m| m == member) {
+                Some(i) => {
+                    v.remove(i);
+                    true
+                }
+                None => false,
+            },
+            Set::Table(t) => t.remove(&(scan_hash(member), Bytes::copy_from_slice(member))),
+        }
+    }
+
+    /// Every member, in the encoding's order.
+    pub fn members(&self) -> Box<dyn Iterator<Item = Bytes> + '_> {
+        match self {
+            Set::Ints(v) => Box::new(v.iter().map(|n| Bytes::from(n.to_string()))),
+            Set::Small(v) => Box::new(v.iter().cloned()),
+            Set::Table(t) => Box::new(t.iter().map(|(_, m)| m.clone())),
+        }
+    }
+
+    /// The member at position `i` of the encoding's order.
+    pub fn nth(&self, i: usize) -> Option<Bytes> {
+        match self {
+            Set::Ints(v) => v.get(i).map(|n| Bytes::from(n.to_string())),
+            Set::Small(v) => v.get(i).cloned(),
+            Set::Table(t) => t.iter().nth(i).map(|(_, m)| m.clone()),
+        }
+    }
+
+    /// A member near the random point `seed` (O(log n) for a table).
+    pub fn random_member(&self, seed: u64) -> Option<Bytes> {
+        match self {
+            Set::Table(t) => t
+                .range((seed, Bytes::new())..)
+                .next()
+                .or_else(|| t.iter().next())
+                .map(|(_, m)| m.clone()),
+            other => {
+                let n = other.len();
+                (n > 0)
+                    .then(|| other.nth((seed % n as u64) as usize))
+                    .flatten()
+            }
+        }
+    }
+
+    /// SSCAN: from `cursor`, at least `count` members (small encodings answer whole).
+    pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<Bytes>) {
+        match self {
+            Set::Table(t) => {
+                let mut iter = t.range((cursor, Bytes::new())..);
+                let out: Vec<Bytes> = iter.by_ref().take(count).map(|(_, m)| m.clone()).collect();
+                let next = iter.next().map_or(0, |(h, _)| *h);
+                (next, out)
+            }
+            other => (0, other.members().collect()),
+        }
+    }
+
+    /// A set holding `members` (deduplicated), encoded as Redis would after adding them.
+    pub fn from_members(members: impl IntoIterator<Item = Bytes>, limits: SetLimits) -> Set {
+        let mut set: Option<Set> = None;
+        for m in members {
+            let s = set.get_or_insert_with(|| Set::for_first(&m, 1, limits));
+            s.add(&m, limits);
+        }
+        set.unwrap_or(Set::Ints(Vec::new()))
+    }
+
+    /// Approximate heap bytes, for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Set::Ints(v) => v.capacity() * 8,
+            Set::Small(v) => v.iter().map(|m| m.len() + 32).sum(),
+            Set::Table(t) => t.iter().map(|(_, m)| m.len() + 64).sum(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings_grow_as_redis_s_do() {
+        let limits = SetLimits {
+            intset_entries: 3,
+            listpack_entries: 4,
+            listpack_value: 8,
+        };
+        let mut s = Set::for_first(b"3", 1, limits);
+        for m in ["3", "1", "2"] {
+            assert!(s.add(m.as_bytes(), limits));
+        }
+        assert_eq!(s.encoding(), "intset");
+        let order: Vec<Bytes> = s.members().collect();
+        assert_eq!(order, ["1", "2", "3"]);
+        assert!(s.add(b"x", limits));
+        assert_eq!(s.encoding(), "listpack");
+        assert!(!s.add(b"x", limits));
+        assert!(s.add(b"much-too-long", limits));
+        assert_eq!(s.encoding(), "hashtable");
+        assert!(s.remove(b"x"));
+        assert_eq!(s.len(), 4);
+        assert!(s.contains(b"2") && !s.contains(b"x"));
+    }
+}
