@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::resp::{rdb_header, start, wait_for_rewrite, Conn, Resp};
+use common::resp::{logged_server_args, rdb_header, start, wait_for_rewrite, Conn, Resp};
 use common::{d, scratch, BIN};
 
 fn bulk(reply: Resp) -> String {
@@ -138,23 +138,14 @@ fn snapshots_and_payloads_keep_idempotency_state() {
 fn the_log_and_its_rewrites_keep_idempotency_state() {
     for preamble in ["yes", "no"] {
         let dir = scratch(&format!("idmp-aof-{preamble}"));
-        let args = [
-            "--dir",
-            d(&dir),
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--aof-use-rdb-preamble",
-            preamble,
-        ];
-        let rill = start(BIN, &args);
+        let args = logged_server_args(&dir, preamble);
+        let rill = start(BIN, &args.each());
         let mut c = Conn::new(rill.port);
         let ids = produce(&mut c);
         let t_settings = idmp_view(&mut c, "t")[..2].to_vec();
         drop(rill);
         // The log replayed: IDMP XADDs carry the IDs they got.
-        let rill = start(BIN, &args);
+        let rill = start(BIN, &args.each());
         let mut c = Conn::new(rill.port);
         retries_answer_first_ids(&mut c, &ids);
         assert_eq!(idmp_view(&mut c, "t")[..2], t_settings[..]);
@@ -163,7 +154,7 @@ fn the_log_and_its_rewrites_keep_idempotency_state() {
         wait_for_rewrite(&mut c);
         let before = idmp_view(&mut c, "s");
         drop(rill);
-        let rill = start(BIN, &args);
+        let rill = start(BIN, &args.each());
         let mut c = Conn::new(rill.port);
         retries_answer_first_ids(&mut c, &ids);
         assert_eq!(idmp_view(&mut c, "t")[..2], t_settings[..], "{preamble}");
@@ -184,17 +175,8 @@ fn the_log_and_its_rewrites_keep_idempotency_state() {
 fn a_replayed_log_appends_what_was_appended_whatever_the_settings_now() {
     for preamble in ["yes", "no"] {
         let dir = scratch(&format!("idmp-replay-{preamble}"));
-        let args = [
-            "--dir",
-            d(&dir),
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--aof-use-rdb-preamble",
-            preamble,
-        ];
-        let rill = start(BIN, &args);
+        let args = logged_server_args(&dir, preamble);
+        let rill = start(BIN, &args.each());
         let mut c = Conn::new(rill.port);
         // Set at run time only: a restart starts with the defaults again.
         assert_eq!(
@@ -207,7 +189,7 @@ fn a_replayed_log_appends_what_was_appended_whatever_the_settings_now() {
         bulk(c.cmd("XADD k IDMP p i1 * f 3"));
         assert_eq!(c.cmd("XLEN k"), Resp::Int(3));
         drop(rill);
-        let rill = start(BIN, &args);
+        let rill = start(BIN, &args.each());
         let mut c = Conn::new(rill.port);
         assert_eq!(c.cmd("XLEN k"), Resp::Int(3), "{preamble}: replayed");
         // A rewrite keeps the stream's own settings, whatever the configuration says later.
@@ -218,7 +200,7 @@ fn a_replayed_log_appends_what_was_appended_whatever_the_settings_now() {
         assert!(matches!(c.cmd("BGREWRITEAOF"), Resp::Simple(_)));
         wait_for_rewrite(&mut c);
         drop(rill);
-        let rill = start(BIN, &args);
+        let rill = start(BIN, &args.each());
         let mut c = Conn::new(rill.port);
         assert_eq!(c.cmd("XLEN k"), Resp::Int(3), "{preamble}: rewritten");
         let maxsize = |c: &mut Conn, key: &str| idmp_view(c, key)[1].1;

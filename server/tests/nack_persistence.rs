@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::resp::{rdb_header, start, wait_for_rewrite, Conn, Resp};
+use common::resp::{logged_server_args, rdb_header, start, wait_for_rewrite, Conn, Resp};
 use common::{d, scratch, BIN};
 
 /// 70 entries; alice reads 60; 65 are NACKed with mixed counts, in a scrambled order.
@@ -116,23 +116,14 @@ fn snapshots_payloads_and_copies_keep_nacked_entries() {
 fn the_log_and_its_rewrites_keep_nacked_entries() {
     for preamble in ["yes", "no"] {
         let dir = scratch(&format!("nack-aof-{preamble}"));
-        let args = [
-            "--dir",
-            d(&dir),
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--aof-use-rdb-preamble",
-            preamble,
-        ];
-        let rill = start(BIN, &args);
+        let args = logged_server_args(&dir, preamble);
+        let rill = start(BIN, &args.each());
         let mut c = Conn::new(rill.port);
         nack_many(&mut c);
         let rows = nack_view(&mut c, "s");
         let order = claim_order(&mut c, "s");
         drop(rill);
-        let rill = start(BIN, &args);
+        let rill = start(BIN, &args.each());
         let mut c = Conn::new(rill.port);
         assert_eq!(nack_view(&mut c, "s"), rows, "{preamble}: replayed");
         assert_eq!(claim_order(&mut c, "s"), order, "{preamble}: replayed");
@@ -152,7 +143,7 @@ fn the_log_and_its_rewrites_keep_nacked_entries() {
             assert!(batches >= 2, "{batches}");
             assert!(!text.contains("$3\r\nIDS\r\n$2\r\n65\r\n"));
         }
-        let rill = start(BIN, &args);
+        let rill = start(BIN, &args.each());
         let mut c = Conn::new(rill.port);
         assert_eq!(nack_view(&mut c, "s"), rows, "{preamble}: rewritten");
         assert_eq!(claim_order(&mut c, "s"), order, "{preamble}: rewritten");

@@ -4,9 +4,10 @@
 
 use bytes::Bytes;
 
-use super::keys::lookup_read;
+use super::random::{at_positions, Picker};
 use super::strings::{NAN_OR_INFINITY, NOT_A_FLOAT};
-use super::{Ctx, Group, Handler, Spec};
+use super::typed;
+use super::{Ctx, Group, Spec};
 use crate::args::{glob_match, int_arg, is, parse_i64_strict};
 use crate::error;
 use crate::hash::Hash;
@@ -16,13 +17,9 @@ use crate::reply::Reply;
 
 /// The hash commands' table entries.
 pub fn specs() -> Vec<Spec> {
-    let spec = |name: &'static str,
-                arity: i32,
-                flags: &'static [&'static str],
-                since: &'static str,
-                summary: &'static str,
-                run: Handler| {
-        Spec::new(name, arity, Group::Hash, flags, (1, 1, 1), summary, run).since(since)
+    let family = Spec::family(Group::Hash);
+    let spec = |name, arity, flags, since, summary, run| {
+        family(name, arity, flags, (1, 1, 1), since, summary, run)
     };
     let write_fast: &'static [&'static str] = &["write", "denyoom", "fast"];
     let read_fast: &'static [&'static str] = &["readonly", "fast"];
@@ -47,13 +44,9 @@ pub fn specs() -> Vec<Spec> {
     ]
 }
 
-/// The hash at `key` for a read (counted in INFO's hits and misses).
+/// The hash at `key` for a read.
 fn read_hash<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a Hash>, Reply> {
-    match lookup_read(ctx, key) {
-        None => Ok(None),
-        Some(Value::Hash(h)) => Ok(Some(h)),
-        Some(_) => Err(Reply::error(error::WRONGTYPE)),
-    }
+    typed::read(ctx, key)
 }
 
 /// The hash at `key` for a change, created empty when `create` and absent.
@@ -62,17 +55,10 @@ fn write_hash<'a>(
     key: &Bytes,
     create: bool,
 ) -> Result<Option<&'a mut Hash>, Reply> {
-    let now = ctx.now_ms;
-    let db = ctx.db();
-    match db.get(key, now) {
-        Some(Value::Hash(_)) => {}
-        Some(_) => return Err(Reply::error(error::WRONGTYPE)),
-        None if create => db.set(key.clone(), Value::Hash(Box::default()), false),
-        None => return Ok(None),
-    }
-    match db.get_mut(key, now) {
-        Some(Value::Hash(h)) => Ok(Some(h)),
-        _ => Ok(None),
+    if create {
+        typed::write_or_create(ctx, key, || Value::Hash(Box::default())).map(Some)
+    } else {
+        typed::write(ctx, key)
     }
 }
 
@@ -207,30 +193,39 @@ fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     })
 }
 
+/// Sets field `args[2]` of the hash at `args[1]` (created if absent) to what `next` makes of
+/// its current value, and counts the write; `next`'s error changes nothing.
+fn update_field(
+    ctx: &mut Ctx,
+    args: &[Bytes],
+    next: impl FnOnce(Option<&Bytes>) -> Result<Bytes, Reply>,
+) -> Result<Bytes, Reply> {
+    let limits = ctx.state.config.hash_limits();
+    let hash: &mut Hash = typed::write_or_create(ctx, &args[1], || Value::Hash(Box::default()))?;
+    let value = next(hash.get(&args[2]))?;
+    hash.set(&args[2], &value, limits);
+    ctx.touch(&args[1]);
+    Ok(value)
+}
+
 fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let by = match int_arg(&args[3]) {
         Ok(n) => n,
         Err(e) => return e,
     };
-    let limits = ctx.state.config.hash_limits();
-    let hash = match write_hash(ctx, &args[1], true) {
-        Ok(Some(h)) => h,
-        Ok(None) => return Reply::error(error::WRONGTYPE),
-        Err(e) => return e,
-    };
-    let current = match hash.get(&args[2]) {
-        None => 0,
-        Some(v) => match parse_i64_strict(v) {
-            Some(n) => n,
-            None => return Reply::error("ERR hash value is not an integer"),
-        },
-    };
-    let Some(next) = current.checked_add(by) else {
-        return Reply::error("ERR increment or decrement would overflow");
-    };
-    hash.set(&args[2], next.to_string().as_bytes(), limits);
-    ctx.touch(&args[1]);
-    Reply::Integer(next)
+    let mut result = 0;
+    let updated = update_field(ctx, args, |current| {
+        let current = match current {
+            None => 0,
+            Some(v) => parse_i64_strict(v)
+                .ok_or_else(|| Reply::error("ERR hash value is not an integer"))?,
+        };
+        result = current
+            .checked_add(by)
+            .ok_or_else(|| Reply::error("ERR increment or decrement would overflow"))?;
+        Ok(Bytes::from(result.to_string()))
+    });
+    updated.map_or_else(|e| e, |_| Reply::Integer(result))
 }
 
 /// HINCRBYFLOAT: the sum in C's `long double`, as INCRBYFLOAT; logged as the HSET of the
@@ -242,25 +237,22 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if matches!(by, LongDouble::Infinite { .. }) {
         return Reply::error("ERR value is NaN or Infinity");
     }
-    let limits = ctx.state.config.hash_limits();
-    let hash = match write_hash(ctx, &args[1], true) {
-        Ok(Some(h)) => h,
-        Ok(None) => return Reply::error(error::WRONGTYPE),
+    let updated = update_field(ctx, args, |current| {
+        let current = match current {
+            None => LongDouble::from_i64(0),
+            Some(v) => {
+                LongDouble::parse(v).ok_or_else(|| Reply::error("ERR hash value is not a float"))?
+            }
+        };
+        let sum = current
+            .add(&by)
+            .ok_or_else(|| Reply::error(NAN_OR_INFINITY))?;
+        Ok(Bytes::from(sum.to_human()))
+    });
+    let text = match updated {
+        Ok(t) => t,
         Err(e) => return e,
     };
-    let current = match hash.get(&args[2]) {
-        None => LongDouble::from_i64(0),
-        Some(v) => match LongDouble::parse(v) {
-            Some(n) => n,
-            None => return Reply::error("ERR hash value is not a float"),
-        },
-    };
-    let Some(sum) = current.add(&by) else {
-        return Reply::error(NAN_OR_INFINITY);
-    };
-    let text = Bytes::from(sum.to_human());
-    hash.set(&args[2], &text, limits);
-    ctx.touch(&args[1]);
     if ctx.state.propagation.enabled() {
         ctx.propagate(vec![
             Bytes::from_static(b"HSET"),
@@ -270,22 +262,6 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         ]);
     }
     Reply::Bulk(text)
-}
-
-/// A random seed that differs on every call.
-fn seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(crate::now_ms());
-    h.finish()
-}
-
-/// xorshift64*: cheap numbers for random picks.
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state >> 12;
-    *state ^= *state << 25;
-    *state ^= *state >> 27;
-    state.wrapping_mul(0x2545_F491_4F6C_DD1D)
 }
 
 /// The most picks a negative HRANDFIELD count may ask for (Rill's bound).
@@ -320,33 +296,20 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Reply::Null
     };
     with_hash(ctx, args, missing, |h| {
-        let mut state = seed() | 1;
+        let mut picker = Picker::new();
         let Some(count) = count else {
             return h
-                .random_pair(next(&mut state))
+                .random_pair(picker.next())
                 .map_or(Reply::Null, |(f, _)| Reply::Bulk(f.clone()));
         };
         let picks: Vec<(&Bytes, &Bytes)> = if count < 0 {
             (0..count.unsigned_abs())
-                .filter_map(|_| h.random_pair(next(&mut state)))
+                .filter_map(|_| h.random_pair(picker.next()))
                 .collect()
         } else if count as u64 >= h.len() as u64 {
             h.pairs().collect()
         } else {
-            // Distinct fields: a partial shuffle of the positions.
-            let mut positions: Vec<usize> = (0..h.len()).collect();
-            let wanted = count as usize;
-            for i in 0..wanted {
-                let j = i + (next(&mut state) % (positions.len() - i) as u64) as usize;
-                positions.swap(i, j);
-            }
-            let mut chosen = positions[..wanted].to_vec();
-            chosen.sort_unstable();
-            let mut pairs = h.pairs().enumerate();
-            chosen
-                .into_iter()
-                .filter_map(|p| pairs.find(|(i, _)| *i == p).map(|(_, pair)| pair))
-                .collect()
+            at_positions(h.pairs(), &picker.distinct(h.len(), count as usize))
         };
         let items = picks.into_iter().map(|(f, v)| {
             if !with_values {

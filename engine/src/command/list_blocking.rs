@@ -7,10 +7,9 @@
 
 use bytes::Bytes;
 
-use super::lists::{
-    changed, move_one, multi_pop, multi_pop_reply, parse_multi_pop, side, write_list,
-};
-use super::{Ctx, Group, Handler, Spec};
+use super::lists::{move_one, multi_pop, multi_pop_reply, parse_multi_pop, side, write_list};
+use super::typed::changed;
+use super::{Ctx, Group, Spec};
 use crate::blocking::BlockedRead;
 use crate::error;
 use crate::keyspace::Value;
@@ -56,15 +55,7 @@ pub struct BlockedPop {
 
 /// The blocking pops' table entries.
 pub fn specs() -> Vec<Spec> {
-    let spec = |name: &'static str,
-                arity: i32,
-                flags: &'static [&'static str],
-                keys: (i32, i32, i32),
-                since: &'static str,
-                summary: &'static str,
-                run: Handler| {
-        Spec::new(name, arity, Group::List, flags, keys, summary, run).since(since)
-    };
+    let spec = Spec::family(Group::List);
     vec![
         spec("blpop", -3, &["write", "blocking"], (1, -2, 1), "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blpop),
         spec("brpop", -3, &["write", "blocking"], (1, -2, 1), "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", brpop),

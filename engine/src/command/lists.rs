@@ -7,8 +7,8 @@ pub use super::list_blocking::{retry_blocked, BlockedPop};
 
 use bytes::Bytes;
 
-use super::keys::lookup_read;
-use super::{Ctx, Group, Handler, Spec};
+use super::typed::{self, changed};
+use super::{Ctx, Group, Spec};
 use crate::args::{int_arg, is};
 use crate::error;
 use crate::keyspace::Value;
@@ -17,15 +17,7 @@ use crate::reply::Reply;
 
 /// The list commands' table entries.
 pub fn specs() -> Vec<Spec> {
-    let spec = |name: &'static str,
-                arity: i32,
-                flags: &'static [&'static str],
-                keys: (i32, i32, i32),
-                since: &'static str,
-                summary: &'static str,
-                run: Handler| {
-        Spec::new(name, arity, Group::List, flags, keys, summary, run).since(since)
-    };
+    let spec = Spec::family(Group::List);
     let one = (1, 1, 1);
     let write_fast: &'static [&'static str] = &["write", "denyoom", "fast"];
     let write: &'static [&'static str] = &["write", "fast"];
@@ -51,13 +43,9 @@ pub fn specs() -> Vec<Spec> {
     ]
 }
 
-/// The list at `key` for a read (counted in INFO's hits and misses).
+/// The list at `key` for a read.
 fn read_list<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a List>, Reply> {
-    match lookup_read(ctx, key) {
-        None => Ok(None),
-        Some(Value::List(l)) => Ok(Some(l)),
-        Some(_) => Err(Reply::error(error::WRONGTYPE)),
-    }
+    typed::read(ctx, key)
 }
 
 /// The list at `key` for a change, created empty when `create` and absent.
@@ -66,26 +54,11 @@ pub(super) fn write_list<'a>(
     key: &Bytes,
     create: bool,
 ) -> Result<Option<&'a mut List>, Reply> {
-    let now = ctx.now_ms;
-    let db = ctx.db();
-    match db.get(key, now) {
-        Some(Value::List(_)) => {}
-        Some(_) => return Err(Reply::error(error::WRONGTYPE)),
-        None if create => db.set(key.clone(), Value::List(Box::default()), false),
-        None => return Ok(None),
+    if create {
+        typed::write_or_create(ctx, key, || Value::List(Box::default())).map(Some)
+    } else {
+        typed::write(ctx, key)
     }
-    match db.get_mut(key, now) {
-        Some(Value::List(l)) => Ok(Some(l)),
-        _ => Ok(None),
-    }
-}
-
-/// After a change to `key`: deletes it when emptied, counts the write.
-pub(super) fn changed(ctx: &mut Ctx, key: &[u8], emptied: bool) {
-    if emptied {
-        ctx.db().remove(key);
-    }
-    ctx.touch(key);
 }
 
 fn push(ctx: &mut Ctx, args: &[Bytes], left: bool, create: bool) -> Reply {

@@ -15,6 +15,7 @@ pub mod list_blocking;
 pub mod lists;
 pub mod object;
 pub mod persistence;
+mod random;
 pub mod read_args;
 pub mod replication;
 pub mod server;
@@ -23,6 +24,7 @@ pub mod slowlog;
 pub mod strings;
 pub mod transactions;
 pub mod trim_args;
+mod typed;
 pub mod xack;
 pub mod xackdel;
 pub mod xadd;
@@ -81,6 +83,22 @@ pub enum Group {
     /// scripts, so whatever would run or load one answers an error.
     Scripting,
 }
+
+/// Key positions of a table entry: first, last (negative from the end), step.
+pub type KeyPositions = (i32, i32, i32);
+
+/// See [`Spec::family`].
+pub type Family = Box<
+    dyn Fn(
+        &'static str,
+        i32,
+        &'static [&'static str],
+        KeyPositions,
+        &'static str,
+        &'static str,
+        Handler,
+    ) -> Spec,
+>;
 
 impl Group {
     /// Name as `COMMAND DOCS` shows it.
@@ -163,6 +181,14 @@ impl Spec {
             run,
             subcommands: Vec::new(),
         }
+    }
+
+    /// A builder of `group`'s table entries, for files that list their commands one a line:
+    /// `(name, arity, flags, key positions, since, summary, handler)`.
+    pub fn family(group: Group) -> Family {
+        Box::new(move |name, arity, flags, keys, since, summary, run| {
+            Spec::new(name, arity, group, flags, keys, summary, run).since(since)
+        })
     }
 
     /// The Redis version that introduced the command, for `COMMAND DOCS`.

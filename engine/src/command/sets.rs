@@ -6,8 +6,9 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 
-use super::keys::lookup_read;
-use super::{Ctx, Group, Handler, Spec};
+use super::random::{at_positions, Picker};
+use super::typed::{self, changed};
+use super::{Ctx, Group, Spec};
 use crate::args::{glob_match, int_arg, is};
 use crate::error;
 use crate::keyspace::Value;
@@ -16,15 +17,7 @@ use crate::set::Set;
 
 /// The set commands' table entries.
 pub fn specs() -> Vec<Spec> {
-    let spec = |name: &'static str,
-                arity: i32,
-                flags: &'static [&'static str],
-                keys: (i32, i32, i32),
-                since: &'static str,
-                summary: &'static str,
-                run: Handler| {
-        Spec::new(name, arity, Group::Set, flags, keys, summary, run).since(since)
-    };
+    let spec = Spec::family(Group::Set);
     let one = (1, 1, 1);
     let all = (1, -1, 1);
     let write_fast: &'static [&'static str] = &["write", "denyoom", "fast"];
@@ -52,31 +45,14 @@ pub fn specs() -> Vec<Spec> {
     ]
 }
 
-/// The set at `key` for a read (counted in INFO's hits and misses).
+/// The set at `key` for a read.
 fn read_set<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a Set>, Reply> {
-    match lookup_read(ctx, key) {
-        None => Ok(None),
-        Some(Value::Set(s)) => Ok(Some(s)),
-        Some(_) => Err(Reply::error(error::WRONGTYPE)),
-    }
+    typed::read(ctx, key)
 }
 
 /// The set at `key` for a change; `None` when absent.
 fn write_set<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Set>, Reply> {
-    let now = ctx.now_ms;
-    match ctx.db().get_mut(key, now) {
-        None => Ok(None),
-        Some(Value::Set(s)) => Ok(Some(s)),
-        Some(_) => Err(Reply::error(error::WRONGTYPE)),
-    }
-}
-
-/// After a change to `key`: deletes it when emptied, counts the write.
-fn changed(ctx: &mut Ctx, key: &[u8], emptied: bool) {
-    if emptied {
-        ctx.db().remove(key);
-    }
-    ctx.touch(key);
+    typed::write(ctx, key)
 }
 
 fn bulks(members: impl IntoIterator<Item = Bytes>) -> Vec<Reply> {
@@ -153,39 +129,9 @@ fn smembers(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 }
 
-/// A random seed that differs on every call.
-fn seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(crate::now_ms());
-    h.finish() | 1
-}
-
-/// xorshift64*: cheap numbers for random picks.
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state >> 12;
-    *state ^= *state << 25;
-    *state ^= *state >> 27;
-    state.wrapping_mul(0x2545_F491_4F6C_DD1D)
-}
-
 /// `count` distinct members picked at random (all of them when the set has no more).
-fn distinct_sample(set: &Set, count: usize, state: &mut u64) -> Vec<Bytes> {
-    if count >= set.len() {
-        return set.members().collect();
-    }
-    let mut positions: Vec<usize> = (0..set.len()).collect();
-    for i in 0..count {
-        let j = i + (next(state) % (positions.len() - i) as u64) as usize;
-        positions.swap(i, j);
-    }
-    let mut chosen = positions[..count].to_vec();
-    chosen.sort_unstable();
-    let mut members = set.members().enumerate();
-    chosen
-        .into_iter()
-        .filter_map(|p| members.find(|(i, _)| *i == p).map(|(_, m)| m))
-        .collect()
+fn distinct_sample(set: &Set, count: usize, picker: &mut Picker) -> Vec<Bytes> {
+    at_positions(set.members(), &picker.distinct(set.len(), count))
 }
 
 /// SPOP key [count]: logged as the SREM of what went (a random pick must not be replayed).
@@ -204,10 +150,10 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(None) => return Reply::Null,
         Ok(Some(s)) => s,
     };
-    let mut state = seed();
+    let mut picker = Picker::new();
     let popped = match count {
-        None => set.random_member(next(&mut state)).into_iter().collect(),
-        Some(n) => distinct_sample(set, n, &mut state),
+        None => set.random_member(picker.next()).into_iter().collect(),
+        Some(n) => distinct_sample(set, n, &mut picker),
     };
     for m in &popped {
         set.remove(m);
@@ -253,15 +199,15 @@ fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(None) => return missing,
         Ok(Some(s)) => s,
     };
-    let mut state = seed();
+    let mut picker = Picker::new();
     match count {
         None => set
-            .random_member(next(&mut state))
+            .random_member(picker.next())
             .map_or(Reply::Null, Reply::Bulk),
         Some(n) if n < 0 => Reply::Array(bulks(
-            (0..n.unsigned_abs()).filter_map(|_| set.random_member(next(&mut state))),
+            (0..n.unsigned_abs()).filter_map(|_| set.random_member(picker.next())),
         )),
-        Some(n) => Reply::Array(bulks(distinct_sample(set, n as usize, &mut state))),
+        Some(n) => Reply::Array(bulks(distinct_sample(set, n as usize, &mut picker))),
     }
 }
 

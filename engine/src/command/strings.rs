@@ -21,7 +21,7 @@
 use bytes::Bytes;
 
 use super::keys::lookup_read;
-use super::{Ctx, Group, Handler, Spec};
+use super::{Ctx, Group, Spec};
 use crate::args::{int_arg, is, parse_i64_strict};
 use crate::error;
 use crate::keyspace::Value;
@@ -30,15 +30,7 @@ use crate::reply::Reply;
 
 /// Table entries for the string commands (SET, GET, GETEX, MSET, INCR, APPEND...).
 pub fn specs() -> Vec<Spec> {
-    let spec = |name: &'static str,
-                arity: i32,
-                flags: &'static [&'static str],
-                keys: (i32, i32, i32),
-                since: &'static str,
-                summary: &'static str,
-                run: Handler| {
-        Spec::new(name, arity, Group::String, flags, keys, summary, run).since(since)
-    };
+    let spec = Spec::family(Group::String);
     let one = (1, 1, 1);
     let write_fast: &'static [&'static str] = &["write", "denyoom", "fast"];
     let read_fast: &'static [&'static str] = &["readonly", "fast"];
@@ -253,21 +245,12 @@ pub fn encoding(s: &[u8]) -> &'static str {
 /// The string at `key` for a read (counted in INFO's hits and misses): `Ok(None)` when absent,
 /// WRONGTYPE when it holds another type.
 fn read_string<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a Bytes>, Reply> {
-    match lookup_read(ctx, key) {
-        None => Ok(None),
-        Some(Value::Str(s)) => Ok(Some(s)),
-        Some(_) => Err(Reply::error(error::WRONGTYPE)),
-    }
+    super::typed::read(ctx, key)
 }
 
 /// The string at `key` for a write (not counted as a hit or miss).
 fn write_string<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Bytes>, Reply> {
-    let now = ctx.now_ms;
-    match ctx.db().get_mut(key, now) {
-        None => Ok(None),
-        Some(Value::Str(s)) => Ok(Some(s)),
-        Some(_) => Err(Reply::error(error::WRONGTYPE)),
-    }
+    super::typed::write(ctx, key)
 }
 
 /// Redis refuses to grow a string past `proto-max-bulk-len`.

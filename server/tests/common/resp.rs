@@ -155,6 +155,37 @@ pub fn rdb_header(path: &std::path::Path) -> String {
     String::from_utf8_lossy(&bytes[..bytes.len().min(9)]).into_owned()
 }
 
+/// A server's arguments for a test of the log: its directory, no save points, the AOF on,
+/// bases in RDB form (`preamble` "yes") or as commands ("no").
+pub fn logged_server_args(dir: &std::path::Path, preamble: &str) -> ServerArgs {
+    let dir = dir.to_string_lossy().into_owned();
+    ServerArgs(
+        [
+            "--dir",
+            &dir,
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--aof-use-rdb-preamble",
+            preamble,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    )
+}
+
+/// Owned command-line arguments.
+pub struct ServerArgs(Vec<String>);
+
+impl ServerArgs {
+    /// The arguments as [`start`] takes them.
+    pub fn each(&self) -> Vec<&str> {
+        self.0.iter().map(String::as_str).collect()
+    }
+}
+
 /// Waits until the server behind `c` has no AOF rewrite running.
 pub fn wait_for_rewrite(c: &mut Conn) {
     for _ in 0..1000 {

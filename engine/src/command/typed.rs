@@ -1,0 +1,91 @@
+//! Typed access to a key's value for the data-type commands: a read (counted in INFO's hits
+//! and misses) or a write, WRONGTYPE when the key holds another type, and what a change to a
+//! collection does to its key.
+
+use bytes::Bytes;
+
+use super::keys::lookup_read;
+use super::Ctx;
+use crate::error;
+use crate::hash::Hash;
+use crate::keyspace::Value;
+use crate::list::List;
+use crate::reply::Reply;
+use crate::set::Set;
+
+/// A value type a command works on.
+pub(crate) trait Typed {
+    /// The value as this type, if it is one.
+    fn of(value: &Value) -> Option<&Self>;
+    /// The same, for a change.
+    fn of_mut(value: &mut Value) -> Option<&mut Self>;
+}
+
+macro_rules! typed {
+    ($t:ty, $variant:ident) => {
+        impl Typed for $t {
+            fn of(value: &Value) -> Option<&Self> {
+                match value {
+                    Value::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn of_mut(value: &mut Value) -> Option<&mut Self> {
+                match value {
+                    Value::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+typed!(Bytes, Str);
+typed!(Hash, Hash);
+typed!(List, List);
+typed!(Set, Set);
+
+/// The value at `key` for a read: `Ok(None)` when absent, WRONGTYPE when another type.
+pub(crate) fn read<'a, T: Typed>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a T>, Reply> {
+    match lookup_read(ctx, key) {
+        None => Ok(None),
+        Some(v) => T::of(v)
+            .map(Some)
+            .ok_or_else(|| Reply::error(error::WRONGTYPE)),
+    }
+}
+
+/// The value at `key` for a write (not counted as a hit or miss).
+pub(crate) fn write<'a, T: Typed>(
+    ctx: &'a mut Ctx,
+    key: &[u8],
+) -> Result<Option<&'a mut T>, Reply> {
+    let now = ctx.now_ms;
+    match ctx.db().get_mut(key, now) {
+        None => Ok(None),
+        Some(v) => T::of_mut(v)
+            .map(Some)
+            .ok_or_else(|| Reply::error(error::WRONGTYPE)),
+    }
+}
+
+/// The value at `key` for a write, stored as `fresh()` first when absent.
+pub(crate) fn write_or_create<'a, T: Typed>(
+    ctx: &'a mut Ctx,
+    key: &Bytes,
+    fresh: impl FnOnce() -> Value,
+) -> Result<&'a mut T, Reply> {
+    if write::<T>(ctx, key)?.is_none() {
+        ctx.db().set(key.clone(), fresh(), false);
+    }
+    write::<T>(ctx, key)?.ok_or_else(|| Reply::error(error::WRONGTYPE))
+}
+
+/// After a change to the collection at `key`: deletes it when emptied (as Redis does) and
+/// counts the write.
+pub(crate) fn changed(ctx: &mut Ctx, key: &[u8], emptied: bool) {
+    if emptied {
+        ctx.db().remove(key);
+    }
+    ctx.touch(key);
+}
