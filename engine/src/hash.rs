@@ -10,6 +10,8 @@ use std::hash::{Hash as _, Hasher};
 
 use bytes::Bytes;
 
+use crate::packed::Packed;
+
 /// When a small hash becomes a table (`hash-max-listpack-entries`, `hash-max-listpack-value`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HashLimits {
@@ -31,16 +33,30 @@ impl Default for HashLimits {
 /// A hash value.
 #[derive(Debug, Clone)]
 pub enum Hash {
-    /// Redis's `listpack`: pairs in insertion order.
-    Small(Vec<(Bytes, Bytes)>),
+    /// Redis's `listpack`: field, value, field, value... in insertion order, packed.
+    Small(Packed),
     /// Redis's `hashtable`: pairs by (scan hash of the field, field).
     Table(BTreeMap<(u64, Bytes), Bytes>),
 }
 
 impl Default for Hash {
     fn default() -> Self {
-        Hash::Small(Vec::new())
+        Hash::Small(Packed::default())
     }
+}
+
+/// A field and its value, borrowed from a hash.
+pub type Pair<'a> = (&'a [u8], &'a [u8]);
+
+/// The pairs of a packed hash.
+fn packed_pairs(items: &Packed) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut it = items.iter();
+    std::iter::from_fn(move || Some((it.next()?, it.next()?)))
+}
+
+/// The position (in pairs) of `field` in a packed hash.
+fn packed_find(items: &Packed, field: &[u8]) -> Option<usize> {
+    packed_pairs(items).position(|(f, _)| f == field)
 }
 
 /// The position of a field in a table's order and HSCAN's cursor: never 0, which means
@@ -55,7 +71,7 @@ impl Hash {
     /// Number of fields.
     pub fn len(&self) -> usize {
         match self {
-            Hash::Small(pairs) => pairs.len(),
+            Hash::Small(items) => items.len() / 2,
             Hash::Table(map) => map.len(),
         }
     }
@@ -74,10 +90,14 @@ impl Hash {
     }
 
     /// The value of `field`.
-    pub fn get(&self, field: &[u8]) -> Option<&Bytes> {
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match self {
-            Hash::Small(pairs) => pairs.iter().find(|(f, _)| f == field).map(|(_, v)| v),
-            Hash::Table(map) => map.get(&(scan_hash(field), Bytes::copy_from_slice(field))),
+            Hash::Small(items) => packed_pairs(items)
+                .find(|(f, _)| *f == field)
+                .map(|(_, v)| v),
+            Hash::Table(map) => map
+                .get(&(scan_hash(field), Bytes::copy_from_slice(field)))
+                .map(|v| v.as_ref()),
         }
     }
 
@@ -85,18 +105,22 @@ impl Hash {
     /// allocations (they usually arrive as slices of a request buffer).
     pub fn set(&mut self, field: &[u8], value: &[u8], limits: HashLimits) -> bool {
         let too_long = |b: &[u8]| b.len() as u64 > limits.max_value;
-        if let Hash::Small(pairs) = self {
-            if let Some(slot) = pairs.iter_mut().find(|(f, _)| f == field) {
-                slot.1 = Bytes::copy_from_slice(value);
+        if let Hash::Small(items) = self {
+            if let Some(i) = packed_find(items, field) {
                 if too_long(value) {
                     self.convert();
+                } else {
+                    items.replace(2 * i + 1, value);
+                    return false;
                 }
-                return false;
-            }
-            if pairs.len() as u64 >= limits.max_entries || too_long(field) || too_long(value) {
+            } else if (items.len() / 2) as u64 >= limits.max_entries
+                || too_long(field)
+                || too_long(value)
+            {
                 self.convert();
             } else {
-                pairs.push((Bytes::copy_from_slice(field), Bytes::copy_from_slice(value)));
+                items.push(field);
+                items.push(value);
                 return true;
             }
         }
@@ -113,9 +137,9 @@ impl Hash {
     /// Removes `field`; true when it was there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match self {
-            Hash::Small(pairs) => match pairs.iter().position(|(f, _)| f == field) {
+            Hash::Small(items) => match packed_find(items, field) {
                 Some(i) => {
-                    pairs.remove(i);
+                    items.remove(2 * i, 2);
                     true
                 }
                 None => false,
@@ -128,57 +152,55 @@ impl Hash {
 
     /// Turns a listpack into a table.
     fn convert(&mut self) {
-        if let Hash::Small(pairs) = self {
-            let map = std::mem::take(pairs)
-                .into_iter()
-                .map(|(f, v)| ((scan_hash(&f), f), v))
+        if let Hash::Small(items) = self {
+            let map = packed_pairs(items)
+                .map(|(f, v)| {
+                    (
+                        (scan_hash(f), Bytes::copy_from_slice(f)),
+                        Bytes::copy_from_slice(v),
+                    )
+                })
                 .collect();
             *self = Hash::Table(map);
         }
     }
 
     /// Every pair, in the encoding's order.
-    pub fn pairs(&self) -> Box<dyn Iterator<Item = (&Bytes, &Bytes)> + '_> {
+    pub fn pairs(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
         match self {
-            Hash::Small(pairs) => Box::new(pairs.iter().map(|(f, v)| (f, v))),
-            Hash::Table(map) => Box::new(map.iter().map(|((_, f), v)| (f, v))),
+            Hash::Small(items) => Box::new(packed_pairs(items)),
+            Hash::Table(map) => Box::new(map.iter().map(|((_, f), v)| (f.as_ref(), v.as_ref()))),
         }
-    }
-
-    /// The pair at position `i` of the encoding's order (for random picks).
-    pub fn nth(&self, i: usize) -> Option<(&Bytes, &Bytes)> {
-        self.pairs().nth(i)
     }
 
     /// A pair near the random point `seed`: for a table, the first at or after it in hash
     /// order (wrapping), which is how a random pick costs O(log n) there.
-    pub fn random_pair(&self, seed: u64) -> Option<(&Bytes, &Bytes)> {
+    pub fn random_pair(&self, seed: u64) -> Option<(&[u8], &[u8])> {
         match self {
-            Hash::Small(pairs) => {
-                let n = pairs.len();
-                (n > 0).then(|| {
-                    let (f, v) = &pairs[(seed % n as u64) as usize];
-                    (f, v)
-                })
+            Hash::Small(items) => {
+                let n = items.len() / 2;
+                (n > 0)
+                    .then(|| packed_pairs(items).nth((seed % n as u64) as usize))
+                    .flatten()
             }
             Hash::Table(map) => map
                 .range((seed, Bytes::new())..)
                 .next()
                 .or_else(|| map.iter().next())
-                .map(|((_, f), v)| (f, v)),
+                .map(|((_, f), v)| (f.as_ref(), v.as_ref())),
         }
     }
 
     /// HSCAN: from `cursor`, at least `count` pairs (a listpack answers whole, as in Redis),
     /// and the next cursor (0 when done).
-    pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<(&Bytes, &Bytes)>) {
+    pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<Pair<'_>>) {
         match self {
-            Hash::Small(pairs) => (0, pairs.iter().map(|(f, v)| (f, v)).collect()),
+            Hash::Small(items) => (0, packed_pairs(items).collect()),
             Hash::Table(map) => {
                 let mut out = Vec::with_capacity(count.min(map.len()));
                 let mut iter = map.range((cursor, Bytes::new())..);
                 for ((_, f), v) in iter.by_ref().take(count) {
-                    out.push((f, v));
+                    out.push((f.as_ref(), v.as_ref()));
                 }
                 let next = iter.next().map_or(0, |((h, _), _)| *h);
                 (next, out)
@@ -190,7 +212,7 @@ impl Hash {
     pub fn heap_bytes(&self) -> usize {
         let per_pair = |f: &Bytes, v: &Bytes| f.len() + v.len() + 2 * 32;
         match self {
-            Hash::Small(pairs) => pairs.iter().map(|(f, v)| per_pair(f, v)).sum(),
+            Hash::Small(items) => items.heap_bytes(),
             Hash::Table(map) => map.iter().map(|((_, f), v)| per_pair(f, v) + 24).sum(),
         }
     }
@@ -210,12 +232,12 @@ mod tests {
         assert!(h.set(b"b", b"1", limits));
         assert!(h.set(b"a", b"2", limits));
         assert!(!h.set(b"b", b"3", limits));
-        let order: Vec<&[u8]> = h.pairs().map(|(f, _)| f.as_ref()).collect();
+        let order: Vec<&[u8]> = h.pairs().map(|(f, _)| f).collect();
         assert_eq!(order, [&b"b"[..], b"a"]);
         assert_eq!(h.encoding(), "listpack");
         assert!(h.set(b"c", b"12345", limits));
         assert_eq!(h.encoding(), "hashtable");
-        assert_eq!(h.get(b"b").map(|v| v.as_ref()), Some(&b"3"[..]));
+        assert_eq!(h.get(b"b"), Some(&b"3"[..]));
         assert!(h.remove(b"a"));
         assert!(!h.remove(b"a"));
         assert_eq!(h.len(), 2);
@@ -235,7 +257,7 @@ mod tests {
         loop {
             let (next, batch) = h.scan(cursor, 7);
             for (f, _) in batch {
-                assert!(seen.insert(f.clone()));
+                assert!(seen.insert(f.to_vec()));
             }
             if next == 0 {
                 break;

@@ -37,6 +37,7 @@ pub mod id;
 pub mod keyspace;
 pub mod list;
 pub mod long_double;
+pub mod packed;
 pub mod propagate;
 pub mod rdb;
 pub mod reply;

@@ -139,7 +139,7 @@ const ITEMS_PER_COMMAND: usize = 64;
 
 /// A hash as HSETs of up to 64 pairs.
 fn write_hash(key: &[u8], hash: &crate::hash::Hash, out: &mut Vec<u8>) {
-    let pairs: Vec<(&Bytes, &Bytes)> = hash.pairs().collect();
+    let pairs: Vec<(&[u8], &[u8])> = hash.pairs().collect();
     for chunk in pairs.chunks(ITEMS_PER_COMMAND) {
         let mut args: Vec<&[u8]> = vec![b"HSET", key];
         for (field, value) in chunk {

@@ -44,6 +44,11 @@ pub fn specs() -> Vec<Spec> {
     ]
 }
 
+/// A bulk reply of its own bytes.
+fn bulk(b: &[u8]) -> Reply {
+    Reply::Bulk(Bytes::copy_from_slice(b))
+}
+
 /// The hash at `key` for a read.
 fn read_hash<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a Hash>, Reply> {
     typed::read(ctx, key)
@@ -118,8 +123,7 @@ fn with_hash(
 
 fn hget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     with_hash(ctx, args, Reply::Null, |h| {
-        h.get(&args[2])
-            .map_or(Reply::Null, |v| Reply::Bulk(v.clone()))
+        h.get(&args[2]).map_or(Reply::Null, bulk)
     })
 }
 
@@ -130,7 +134,7 @@ fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Reply::Array(
             fields
                 .iter()
-                .map(|f| h.get(f).map_or(Reply::Null, |v| Reply::Bulk(v.clone())))
+                .map(|f| h.get(f).map_or(Reply::Null, bulk))
                 .collect(),
         )
     })
@@ -173,23 +177,19 @@ fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 fn hkeys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     with_hash(ctx, args, Reply::Array(Vec::new()), |h| {
-        Reply::Array(h.pairs().map(|(f, _)| Reply::Bulk(f.clone())).collect())
+        Reply::Array(h.pairs().map(|(f, _)| bulk(f)).collect())
     })
 }
 
 fn hvals(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     with_hash(ctx, args, Reply::Array(Vec::new()), |h| {
-        Reply::Array(h.pairs().map(|(_, v)| Reply::Bulk(v.clone())).collect())
+        Reply::Array(h.pairs().map(|(_, v)| bulk(v)).collect())
     })
 }
 
 fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     with_hash(ctx, args, Reply::Map(Vec::new()), |h| {
-        Reply::Map(
-            h.pairs()
-                .map(|(f, v)| (Reply::Bulk(f.clone()), Reply::Bulk(v.clone())))
-                .collect(),
-        )
+        Reply::Map(h.pairs().map(|(f, v)| (bulk(f), bulk(v))).collect())
     })
 }
 
@@ -198,7 +198,7 @@ fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn update_field(
     ctx: &mut Ctx,
     args: &[Bytes],
-    next: impl FnOnce(Option<&Bytes>) -> Result<Bytes, Reply>,
+    next: impl FnOnce(Option<&[u8]>) -> Result<Bytes, Reply>,
 ) -> Result<Bytes, Reply> {
     let limits = ctx.state.config.hash_limits();
     let hash: &mut Hash = typed::write_or_create(ctx, &args[1], || Value::Hash(Box::default()))?;
@@ -300,9 +300,9 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let Some(count) = count else {
             return h
                 .random_pair(picker.next())
-                .map_or(Reply::Null, |(f, _)| Reply::Bulk(f.clone()));
+                .map_or(Reply::Null, |(f, _)| bulk(f));
         };
-        let picks: Vec<(&Bytes, &Bytes)> = if count < 0 {
+        let picks: Vec<(&[u8], &[u8])> = if count < 0 {
             (0..count.unsigned_abs())
                 .filter_map(|_| h.random_pair(picker.next()))
                 .collect()
@@ -313,14 +313,11 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         };
         let items = picks.into_iter().map(|(f, v)| {
             if !with_values {
-                vec![Reply::Bulk(f.clone())]
+                vec![bulk(f)]
             } else if resp3 {
-                vec![Reply::Array(vec![
-                    Reply::Bulk(f.clone()),
-                    Reply::Bulk(v.clone()),
-                ])]
+                vec![Reply::Array(vec![bulk(f), bulk(v)])]
             } else {
-                vec![Reply::Bulk(f.clone()), Reply::Bulk(v.clone())]
+                vec![bulk(f), bulk(v)]
             }
         });
         Reply::Array(items.flatten().collect())
@@ -361,9 +358,9 @@ fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             if pattern.is_some_and(|p| !glob_match(p, f, false)) {
                 continue;
             }
-            items.push(Reply::Bulk(f.clone()));
+            items.push(bulk(f));
             if !no_values {
-                items.push(Reply::Bulk(v.clone()));
+                items.push(bulk(v));
             }
         }
         Reply::Array(vec![Reply::text(next.to_string()), Reply::Array(items)])
