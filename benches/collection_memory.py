@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Memory of hashes, lists and sets: Rill against redis-server holding the same data.
+
+For each workload, on each server in turn: FLUSHALL, INFO used_memory, the same pipelined
+commands (small collections: 20k keys of 10 items; large ones: one key of 200k items), INFO
+used_memory again; the table shows the growth in MB and Rill's ratio. Rill's used_memory
+counts its allocations (the server's counting allocator), Redis's is zmalloc's.
+
+Usage:
+    python3 benches/collection_memory.py [--rill target/release/rill-server] [--redis redis-server]
+
+Stdlib only.
+"""
+
+import argparse
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cmd(s, *args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    s.sendall(out)
+def pipeline(s, cmds):
+    buf=b""
+    for c in cmds:
+        out = b"*%d\r\n" % len(c)
+        for a in c:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        buf+=out
+    s.sendall(buf)
+    # read replies count
+    f=s.makefile('rb')
+    for _ in cmds:
+        line=f.readline()
+        if line[:1]==b'$':
+            n=int(line[1:]); f.read(n+2)
+def used(s):
+    cmd(s,"INFO","memory")
+    f=s.makefile('rb'); line=f.readline(); n=int(line[1:]); data=f.read(n+2).decode()
+    for l in data.split("\r\n"):
+        if l.startswith("used_memory:"): return int(l.split(":")[1])
+def run(binary, port, extra):
+    d=tempfile.mkdtemp()
+    p=subprocess.Popen([binary,"--port",str(port),"--save","","--dir",d]+extra, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.7)
+    s=socket.create_connection(("127.0.0.1",port))
+    base=used(s)
+    res={}
+    for name, build in WORKLOADS:
+        cmd(s,"FLUSHALL"); s.makefile('rb').readline(); time.sleep(0.2)
+        b=used(s)
+        for batch in build():
+            pipeline(s,batch)
+        time.sleep(0.3)
+        res[name]=used(s)-b
+    cmd(s,"SHUTDOWN","NOSAVE"); p.wait()
+    return res
+N=20000
+WORKLOADS=[
+ ("small hashes (20k x 10 fields)", lambda: [[("HSET","h%d"%i)+tuple(x for j in range(10) for x in ("f%d"%j,"v%d"%(i*j))) for i in range(k,k+1000)] for k in range(0,N,1000)]),
+ ("one hash, 200k fields", lambda: [[("HSET","big","f%d"%i,"value-%d"%i) for i in range(k,k+1000)] for k in range(0,200000,1000)]),
+ ("small lists (20k x 10)", lambda: [[("RPUSH","l%d"%i)+tuple("item-%d"%j for j in range(10)) for i in range(k,k+1000)] for k in range(0,N,1000)]),
+ ("one list, 200k items", lambda: [[("RPUSH","biglist","item-%d"%i) for i in range(k,k+1000)] for k in range(0,200000,1000)]),
+ ("small int sets (20k x 10)", lambda: [[("SADD","s%d"%i)+tuple(str(i*10+j) for j in range(10)) for i in range(k,k+1000)] for k in range(0,N,1000)]),
+ ("one set, 200k members", lambda: [[("SADD","bigset","member-%d"%i) for i in range(k,k+1000)] for k in range(0,200000,1000)]),
+]
+args = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+args.add_argument("--rill", default="target/release/rill-server")
+args.add_argument("--redis", default="redis-server")
+opts = args.parse_args()
+r=run(opts.redis,free_port(),[])
+w=run(opts.rill,free_port(),[])
+print("| workload | Redis 7.0 (MB) | Rill (MB) | Rill/Redis |")
+print("|---|---:|---:|---:|")
+for name,_ in WORKLOADS:
+    print("| %s | %.2f | %.2f | %.2f |"%(name, r[name]/1e6, w[name]/1e6, w[name]/max(r[name],1)))
