@@ -128,6 +128,27 @@ fn dump_all(c: &mut Conn) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Checks that the server behind `c` shows `expected` (one `view` per key) as it loaded its
+/// file, and again after FLUSHALL and a RESTORE of each of `payloads`.
+fn same_from_file_and_payloads<T: PartialEq + std::fmt::Debug>(
+    c: &mut Conn,
+    keys: &[&str],
+    expected: &[T],
+    view: fn(&mut Conn, &str) -> T,
+    payloads: &[Vec<u8>],
+    what: &str,
+) {
+    assert_eq!(keys.len(), expected.len(), "{what}");
+    for (key, want) in keys.iter().zip(expected) {
+        assert_eq!(&view(c, key), want, "{what}: {key} from the file");
+    }
+    assert_eq!(c.cmd("FLUSHALL"), Resp::Simple("OK".into()));
+    restore_all(c, payloads);
+    for (key, want) in keys.iter().zip(expected) {
+        assert_eq!(&view(c, key), want, "{what}: {key} from its payload");
+    }
+}
+
 fn restore_all(c: &mut Conn, payloads: &[Vec<u8>]) {
     for (key, payload) in KEYS.iter().zip(payloads) {
         let r = c.call(&[b"RESTORE", key.as_bytes(), b"0", payload]);
@@ -199,22 +220,14 @@ fn redis_6_2_files_and_payloads_load_in_rill_as_in_redis_7_0_and_back() {
     drop(rill);
     let old = start(&redis62, &["--dir", d(&back), "--save", ""]);
     let mut o = Conn::new(old.port);
-    for (i, key) in KEYS.iter().enumerate() {
-        assert_eq!(
-            common_view(&mut o, key),
-            rill_view[i],
-            "{key} in 6.2 from Rill's file"
-        );
-    }
-    assert_eq!(o.cmd("FLUSHALL"), Resp::Simple("OK".into()));
-    restore_all(&mut o, &payloads);
-    for (i, key) in KEYS.iter().enumerate() {
-        assert_eq!(
-            common_view(&mut o, key),
-            rill_view[i],
-            "{key} in 6.2 from Rill's payload"
-        );
-    }
+    same_from_file_and_payloads(
+        &mut o,
+        &KEYS,
+        &rill_view,
+        common_view,
+        &payloads,
+        "6.2 from Rill",
+    );
     drop(old);
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&back);
@@ -264,22 +277,7 @@ fn cross_with_full_view(
     args.extend_from_slice(reader.1);
     let server = start(reader.0, &args);
     let mut r = Conn::new(server.port);
-    for (i, key) in STREAMS.iter().enumerate() {
-        assert_eq!(
-            full_view(&mut r, key),
-            expected[i],
-            "{tag}: {key} from the file"
-        );
-    }
-    assert_eq!(r.cmd("FLUSHALL"), Resp::Simple("OK".into()));
-    restore_all(&mut r, &payloads);
-    for (i, key) in STREAMS.iter().enumerate() {
-        assert_eq!(
-            full_view(&mut r, key),
-            expected[i],
-            "{tag}: {key} from its payload"
-        );
-    }
+    same_from_file_and_payloads(&mut r, &STREAMS, &expected, full_view, &payloads, tag);
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
