@@ -3,6 +3,7 @@
 //! checked directly because Debian's Redis 7.0 predates these rules.
 
 use rill_tests::client::Connection;
+use rill_tests::direct::connect;
 use rill_tests::reply::Reply;
 
 fn call(c: &mut Connection, line: &str) -> Reply {
@@ -38,6 +39,13 @@ fn counters(c: &mut Connection, group: &str) -> String {
     panic!("no group {group}")
 }
 
+/// Entries `1-0` to `n-0` in `x`.
+fn entries(c: &mut Connection, n: u64) {
+    for i in 1..=n {
+        run(c, &[&format!("XADD x {i}-0 data {i}")]);
+    }
+}
+
 fn run(c: &mut Connection, lines: &[&str]) {
     for line in lines {
         assert!(!matches!(call(c, line), Reply::Error(_)), "{line}");
@@ -47,7 +55,7 @@ fn run(c: &mut Connection, lines: &[&str]) {
 #[test]
 fn a_tombstone_after_the_group_matters_only_while_entries_before_it_remain() {
     let rill = rill_tests::rill::in_process();
-    let mut c = Connection::open(rill.addr()).unwrap_or_else(|e| panic!("{e}"));
+    let mut c = connect(&rill);
     run(
         &mut c,
         &[
@@ -69,10 +77,8 @@ fn a_tombstone_after_the_group_matters_only_while_entries_before_it_remain() {
 #[test]
 fn lag_after_trims() {
     let rill = rill_tests::rill::in_process();
-    let mut c = Connection::open(rill.addr()).unwrap_or_else(|e| panic!("{e}"));
-    for i in 1..=5 {
-        run(&mut c, &[&format!("XADD x {i}-0 data {i}")]);
-    }
+    let mut c = connect(&rill);
+    entries(&mut c, 5);
     run(
         &mut c,
         &[
@@ -94,10 +100,8 @@ fn lag_after_trims() {
 #[test]
 fn lag_after_deletions_and_trims_past_them() {
     let rill = rill_tests::rill::in_process();
-    let mut c = Connection::open(rill.addr()).unwrap_or_else(|e| panic!("{e}"));
-    for i in 1..=5 {
-        run(&mut c, &[&format!("XADD x {i}-0 data {i}")]);
-    }
+    let mut c = connect(&rill);
+    entries(&mut c, 5);
     run(
         &mut c,
         &["XDEL x 3-0", "XGROUP CREATE x g1 0", "XGROUP CREATE x g2 0"],
@@ -122,7 +126,7 @@ fn lag_after_deletions_and_trims_past_them() {
 #[test]
 fn lag_in_emptied_streams() {
     let rill = rill_tests::rill::in_process();
-    let mut c = Connection::open(rill.addr()).unwrap_or_else(|e| panic!("{e}"));
+    let mut c = connect(&rill);
     run(&mut c, &["XGROUP CREATE x g1 0 MKSTREAM"]);
     assert_eq!(counters(&mut c, "g1"), "nil/0");
     run(&mut c, &["XADD x 1-0 data a", "XDEL x 1-0"]);
