@@ -338,6 +338,23 @@ pub const PARAMS: &[Param] = &[
             max: I64_MAX,
         },
     ),
+    // Sorted sets stay listpacks up to these many members, none longer than these many bytes.
+    param(
+        "zset-max-listpack-entries",
+        "128",
+        Kind::Int {
+            min: 0,
+            max: I64_MAX,
+        },
+    ),
+    param(
+        "zset-max-listpack-value",
+        "64",
+        Kind::Memory {
+            min: 0,
+            max: I64_MAX,
+        },
+    ),
     // Lists stay one listpack up to this size: a positive element count, or -1..-5 for 4 KB
     // to 64 KB.
     param(
@@ -443,12 +460,31 @@ impl Default for Config {
     }
 }
 
+/// Older names Redis still answers to (the ziplist encodings became listpacks in 7.0): CONFIG
+/// GET, SET and config files accept both, and a pattern lists both.
+const ALIASES: &[(&str, &str)] = &[
+    ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
+    ("hash-max-ziplist-value", "hash-max-listpack-value"),
+    ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
+    ("zset-max-ziplist-value", "zset-max-listpack-value"),
+    ("list-max-ziplist-size", "list-max-listpack-size"),
+];
+
+/// The parameter `name` (lowercase) stands for: itself, or the one an alias names.
+pub fn canonical(name: &str) -> &str {
+    ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map_or(name, |(_, target)| target)
+}
+
 /// Why a value was refused; the text goes into CONFIG SET's error.
 pub type SetError = String;
 
 impl Config {
     /// The value of a parameter by exact name.
     pub fn get(&self, name: &str) -> Option<&str> {
+        let name = canonical(name);
         PARAMS
             .iter()
             .position(|p| p.name == name)
@@ -476,17 +512,23 @@ impl Config {
                 None => Vec::new(),
             };
         }
+        let aliases = ALIASES
+            .iter()
+            .filter(|(alias, _)| glob_match(pattern, alias.as_bytes(), true))
+            .filter_map(|(alias, _)| Some((alias.to_string(), self.get(alias)?.to_string())));
         PARAMS
             .iter()
             .zip(&self.values)
             .filter(|(p, _)| glob_match(pattern, p.name.as_bytes(), true))
             .map(|(p, v)| (p.name.to_string(), v.clone()))
+            .chain(aliases)
             .collect()
     }
 
     /// Sets a parameter. `startup` allows immutable ones (config file, command line).
     pub fn set(&mut self, name: &str, value: &str, startup: bool) -> Result<(), SetError> {
         let lower = name.to_ascii_lowercase();
+        let lower = canonical(&lower);
         let Some(i) = PARAMS.iter().position(|p| p.name == lower) else {
             return Err(format!(
                 "Unknown option or number of arguments for CONFIG SET - '{name}'"
@@ -564,6 +606,14 @@ impl Config {
             intset_entries: self.int("set-max-intset-entries"),
             listpack_entries: self.int("set-max-listpack-entries"),
             listpack_value: self.int("set-max-listpack-value"),
+        }
+    }
+
+    /// When a listpack sorted set becomes a skiplist (`zset-max-listpack-*`).
+    pub fn zset_limits(&self) -> crate::zset::ZSetLimits {
+        crate::zset::ZSetLimits {
+            listpack_entries: self.int("zset-max-listpack-entries"),
+            listpack_value: self.int("zset-max-listpack-value"),
         }
     }
 

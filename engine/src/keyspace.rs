@@ -10,6 +10,7 @@ use crate::hash::Hash;
 use crate::list::List;
 use crate::set::Set;
 use crate::stream::Stream;
+use crate::zset::ZSet;
 
 /// Redis's default number of databases.
 pub const DATABASES: usize = 16;
@@ -27,6 +28,8 @@ pub enum Value {
     List(Box<List>),
     /// A set (SADD...).
     Set(Box<Set>),
+    /// A sorted set (ZADD...).
+    ZSet(Box<ZSet>),
 }
 
 impl Value {
@@ -38,6 +41,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::List(_) => "list",
             Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -49,6 +53,7 @@ impl Value {
             Value::Hash(h) => h.heap_bytes() + std::mem::size_of::<Hash>(),
             Value::List(l) => l.heap_bytes() + std::mem::size_of::<List>(),
             Value::Set(s) => s.heap_bytes() + std::mem::size_of::<Set>(),
+            Value::ZSet(z) => z.heap_bytes() + std::mem::size_of::<ZSet>(),
         }
     }
 
@@ -60,6 +65,7 @@ impl Value {
             Value::Hash(h) => h.encoding(),
             Value::List(l) => l.encoding(),
             Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 }

@@ -41,12 +41,14 @@ pub mod packed;
 pub mod propagate;
 pub mod rdb;
 pub mod reply;
+pub mod score;
 pub mod session;
 pub mod set;
 pub mod stats;
 pub mod stream;
 #[cfg(test)]
 mod test_support;
+pub mod zset;
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};

@@ -135,15 +135,9 @@ impl Reply {
     }
 }
 
-/// Formats a double the way Redis prints it in replies (`%.17g`, shortest form that round-trips).
+/// Formats a double the way Redis 7.2+ prints it in replies.
 fn format_double(d: f64) -> String {
-    if d.is_infinite() {
-        return if d > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if d.is_nan() {
-        return "nan".into();
-    }
-    format!("{d}")
+    crate::score::format(d)
 }
 
 /// Writes a one-line reply (`+`, `-`, `,`). CR and LF become spaces, as Redis does for the

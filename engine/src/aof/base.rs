@@ -115,6 +115,7 @@ pub fn write_base(
                 Value::Hash(hash) => write_hash(key, hash, &mut out),
                 Value::List(list) => write_list(key, list, &mut out),
                 Value::Set(set) => write_set(key, set, &mut out),
+                Value::ZSet(z) => write_zset(key, z, &mut out),
                 Value::Stream(stream) => {
                     write_stream(key, stream, snapshot.idmp_defaults, &mut out, &mut |out| {
                         flush(out, &mut file)
@@ -166,6 +167,22 @@ fn write_set(key: &[u8], set: &crate::set::Set, out: &mut Vec<u8>) {
     for chunk in members.chunks(ITEMS_PER_COMMAND) {
         let mut args: Vec<&[u8]> = vec![b"SADD", key];
         args.extend(chunk.iter().map(|m| m.as_ref()));
+        command(out, &args);
+    }
+}
+
+/// A sorted set as ZADDs of up to 64 members, scores printed so they read back exactly.
+fn write_zset(key: &[u8], z: &crate::zset::ZSet, out: &mut Vec<u8>) {
+    let entries: Vec<(String, &Bytes)> = z
+        .iter()
+        .map(|(s, m)| (crate::score::format(*s), m))
+        .collect();
+    for chunk in entries.chunks(ITEMS_PER_COMMAND) {
+        let mut args: Vec<&[u8]> = vec![b"ZADD", key];
+        for (score, member) in chunk {
+            args.push(score.as_bytes());
+            args.push(member);
+        }
         command(out, &args);
     }
 }

@@ -305,11 +305,18 @@ fn movable_keys(name: &str, argv: &[Bytes]) -> Vec<usize> {
             (first..first + n).collect()
         }
         // LMPOP and SINTERCARD numkeys key [key ...] ... (BLMPOP: after its timeout)
-        "lmpop" | "blmpop" | "sintercard" => {
-            let at = if name == "blmpop" { 2 } else { 1 };
+        "lmpop" | "blmpop" | "sintercard" | "zmpop" | "bzmpop" | "zunion" | "zinter" | "zdiff"
+        | "zintercard" | "zunionstore" | "zinterstore" | "zdiffstore" => {
+            let at = if matches!(name, "blmpop" | "bzmpop") || name.ends_with("store") {
+                2
+            } else {
+                1
+            };
+            // The STORE forms name their destination first.
+            let dst = name.ends_with("store").then_some(1);
             match argv.get(at).and_then(|a| parse_i64_strict(a)) {
                 Some(n) if n > 0 && (n as usize) < argv.len() - at => {
-                    (at + 1..at + 1 + n as usize).collect()
+                    dst.into_iter().chain(at + 1..at + 1 + n as usize).collect()
                 }
                 _ => Vec::new(),
             }

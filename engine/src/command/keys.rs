@@ -266,6 +266,31 @@ pub(crate) fn parse_cursor(arg: &[u8]) -> Option<u64> {
     }
 }
 
+/// SSCAN's and ZSCAN's options from `args[at]` on: `[MATCH pattern] [COUNT count]` in any
+/// order; the COUNT (10 by default) and the pattern (`None` for `*`).
+pub(crate) fn scan_options(args: &[Bytes], at: usize) -> Result<(usize, Option<&Bytes>), Reply> {
+    let (mut count, mut pattern) = (10usize, None);
+    let mut i = at;
+    while i < args.len() {
+        if args.len() - i < 2 {
+            return Err(Reply::error(error::SYNTAX));
+        }
+        if is(&args[i], "count") {
+            match int_arg(&args[i + 1]) {
+                Ok(n) if n >= 1 => count = usize::try_from(n).unwrap_or(usize::MAX),
+                Ok(_) => return Err(Reply::error(error::SYNTAX)),
+                Err(e) => return Err(e),
+            }
+        } else if is(&args[i], "match") {
+            pattern = Some(&args[i + 1]).filter(|p| p.as_ref() != b"*");
+        } else {
+            return Err(Reply::error(error::SYNTAX));
+        }
+        i += 2;
+    }
+    Ok((count, pattern))
+}
+
 /// SCAN: fetches COUNT keys in hash order from the cursor, then filters them (expired, MATCH,
 /// TYPE) the way Redis does, so a step may return fewer keys than COUNT, or none.
 fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {

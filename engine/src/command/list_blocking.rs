@@ -1,14 +1,16 @@
-//! The blocking list pops: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP. With data they answer
-//! at once, as their non-blocking forms; otherwise the client waits (FIFO with every other
-//! blocked client, in [`crate::blocking`]) until a push makes one of its lists non-empty, or
-//! the timeout (seconds, fractions allowed). A key of another type is WRONGTYPE when the
-//! command runs, and is passed over while it waits. A served pop is logged as its
-//! non-blocking form (LPOP, RPOP, LMOVE), as Redis propagates it.
+//! The blocking pops: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP on lists, BZPOPMIN, BZPOPMAX,
+//! BZMPOP on sorted sets. With data they answer at once, as their non-blocking forms;
+//! otherwise the client waits (FIFO with every other blocked client, in [`crate::blocking`])
+//! until a write makes one of its keys a non-empty value of its type, or the timeout (seconds,
+//! fractions allowed). A key of another type is WRONGTYPE when the command runs, and is passed
+//! over while it waits. A served pop is logged as its non-blocking form (LPOP, RPOP, LMOVE,
+//! ZPOPMIN, ZPOPMAX), as Redis propagates it.
 
 use bytes::Bytes;
 
 use super::lists::{move_one, multi_pop, multi_pop_reply, parse_multi_pop, side, write_list};
 use super::typed::changed;
+use super::zsets::{self, pop_entries};
 use super::{Ctx, Group, Spec};
 use crate::blocking::BlockedRead;
 use crate::error;
@@ -40,6 +42,25 @@ pub enum PopKind {
         /// At most this many.
         count: u64,
     },
+    /// BZPOPMIN/BZPOPMAX: the lowest (`min`) or highest member of a sorted set.
+    ZOne {
+        /// The lowest.
+        min: bool,
+    },
+    /// BZMPOP: up to `count` members of a sorted set.
+    ZMany {
+        /// The lowest.
+        min: bool,
+        /// At most this many.
+        count: u64,
+    },
+}
+
+impl PopKind {
+    /// Whether the pop takes from sorted sets (else lists).
+    fn on_zsets(&self) -> bool {
+        matches!(self, PopKind::ZOne { .. } | PopKind::ZMany { .. })
+    }
 }
 
 /// A blocked list pop.
@@ -65,6 +86,16 @@ pub fn specs() -> Vec<Spec> {
     ]
 }
 
+/// The blocking sorted-set pops' table entries.
+pub fn zset_specs() -> Vec<Spec> {
+    let spec = Spec::family(Group::SortedSet);
+    vec![
+        spec("bzpopmin", -3, &["write", "noscript", "blocking", "fast"], (1, -2, 1), "5.0.0", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", bzpopmin),
+        spec("bzpopmax", -3, &["write", "noscript", "blocking", "fast"], (1, -2, 1), "5.0.0", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", bzpopmax),
+        spec("bzmpop", -5, &["write", "blocking", "movablekeys"], (0, 0, 0), "7.0.0", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", bzmpop),
+    ]
+}
+
 /// A timeout in seconds (fractions allowed), as Redis reads it, in ms; 0 waits forever.
 fn timeout_ms(arg: &[u8]) -> Result<u64, Reply> {
     let seconds = LongDouble::parse(arg)
@@ -80,28 +111,71 @@ fn timeout_ms(arg: &[u8]) -> Result<u64, Reply> {
     Ok(ms as u64)
 }
 
-/// WRONGTYPE when one of `keys` holds something other than a list.
-fn check_lists(ctx: &mut Ctx, keys: &[Bytes]) -> Result<(), Reply> {
+/// Whether `value` is a non-empty value of the type the pop takes from; `None` when it is of
+/// another type.
+fn holds_items(value: &Value, zsets: bool) -> Option<bool> {
+    match value {
+        Value::List(l) if !zsets => Some(!l.is_empty()),
+        Value::ZSet(z) if zsets => Some(!z.is_empty()),
+        _ => None,
+    }
+}
+
+/// WRONGTYPE when one of `keys` holds something other than what the pop takes from.
+fn check_types(ctx: &mut Ctx, keys: &[Bytes], zsets: bool) -> Result<(), Reply> {
     let now = ctx.now_ms;
     for key in keys {
-        if matches!(ctx.db().get(key, now), Some(v) if !matches!(v, Value::List(_))) {
+        if matches!(ctx.db().get(key, now), Some(v) if holds_items(v, zsets).is_none()) {
             return Err(Reply::error(error::WRONGTYPE));
         }
     }
     Ok(())
 }
 
+/// Pops from the sorted set at `key` for a served BZPOPMIN/BZPOPMAX/BZMPOP, logged as
+/// ZPOPMIN/ZPOPMAX with the count taken.
+fn serve_zset(ctx: &mut Ctx, key: &Bytes, min: bool, count: Option<u64>) -> Option<Reply> {
+    let n = count.map_or(1, |c| usize::try_from(c).unwrap_or(usize::MAX));
+    let popped = match pop_entries(ctx, key, min, n) {
+        Err(e) => return Some(e),
+        Ok(None) => return None,
+        Ok(Some(p)) if p.is_empty() => return None,
+        Ok(Some(p)) => p,
+    };
+    let verb: &'static [u8] = if min { b"ZPOPMIN" } else { b"ZPOPMAX" };
+    let mut logged = vec![Bytes::from_static(verb), key.clone()];
+    if count.is_some() {
+        logged.push(Bytes::from(popped.len().to_string()));
+    }
+    ctx.propagate(logged);
+    Some(match count {
+        Some(_) => zsets::multi_pop_reply(key.clone(), popped),
+        None => {
+            let (score, member) = popped.into_iter().next()?;
+            Reply::Array(vec![
+                Reply::Bulk(key.clone()),
+                Reply::Bulk(member),
+                Reply::Double(score),
+            ])
+        }
+    })
+}
+
 /// Serves `pop` from what the lists hold now; `None` when all are empty (or not lists).
 fn serve(ctx: &mut Ctx, pop: &BlockedPop) -> Option<Reply> {
     let limit = ctx.state.config.list_limit();
     let now = ctx.now_ms;
+    let zsets = pop.kind.on_zsets();
     for key in &pop.keys {
-        let ready = matches!(ctx.db().get(key, now), Some(Value::List(l)) if !l.is_empty());
+        let ready =
+            matches!(ctx.db().get(key, now), Some(v) if holds_items(v, zsets) == Some(true));
         if !ready {
             continue;
         }
         let word = |left: bool| Bytes::from_static(if left { b"LEFT" } else { b"RIGHT" });
         return Some(match &pop.kind {
+            PopKind::ZOne { min } => serve_zset(ctx, key, *min, None)?,
+            PopKind::ZMany { min, count } => serve_zset(ctx, key, *min, Some(*count))?,
             PopKind::One { left } => {
                 let Ok(Some(list)) = write_list(ctx, key, false) else {
                     continue;
@@ -158,7 +232,7 @@ pub fn retry_blocked(ctx: &mut Ctx, pop: &BlockedPop) -> Option<Reply> {
 /// Answers now, or blocks. Inside MULTI (or a script) there is no waiting: the empty answer
 /// is `empty` (nil array for the pops, nil for the moves, as in Redis).
 fn pop_or_block(ctx: &mut Ctx, pop: BlockedPop, timeout: u64, empty: Reply) -> Reply {
-    if let Err(e) = check_lists(ctx, &pop.keys) {
+    if let Err(e) = check_types(ctx, &pop.keys, pop.kind.on_zsets()) {
         return e;
     }
     if let Some(reply) = serve(ctx, &pop) {
@@ -234,7 +308,7 @@ fn blmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(t) => t,
         Err(e) => return e,
     };
-    let (keys, left, count) = match parse_multi_pop(args, 2) {
+    let (keys, left, count) = match parse_multi_pop(args, 2, side, super::lists::TOO_MANY_KEYS) {
         Ok(parsed) => parsed,
         Err(e) => return e,
     };
@@ -242,6 +316,45 @@ fn blmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         keys,
         kind: PopKind::Many { left, count },
         command: "blmpop",
+    };
+    pop_or_block(ctx, pop, timeout, Reply::NullArray)
+}
+
+fn bzpop(ctx: &mut Ctx, args: &[Bytes], min: bool, command: &'static str) -> Reply {
+    let timeout = match timeout_ms(&args[args.len() - 1]) {
+        Ok(t) => t,
+        Err(e) => return e,
+    };
+    let pop = BlockedPop {
+        keys: args[1..args.len() - 1].to_vec(),
+        kind: PopKind::ZOne { min },
+        command,
+    };
+    pop_or_block(ctx, pop, timeout, Reply::NullArray)
+}
+
+fn bzpopmin(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    bzpop(ctx, args, true, "bzpopmin")
+}
+
+fn bzpopmax(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    bzpop(ctx, args, false, "bzpopmax")
+}
+
+/// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count].
+fn bzmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let timeout = match timeout_ms(&args[1]) {
+        Ok(t) => t,
+        Err(e) => return e,
+    };
+    let (keys, min, count) = match parse_multi_pop(args, 2, zsets::end, error::SYNTAX) {
+        Ok(parsed) => parsed,
+        Err(e) => return e,
+    };
+    let pop = BlockedPop {
+        keys,
+        kind: PopKind::ZMany { min, count },
+        command: "bzmpop",
     };
     pop_or_block(ctx, pop, timeout, Reply::NullArray)
 }

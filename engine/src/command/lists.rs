@@ -450,7 +450,7 @@ fn rpoplpush(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: from the first non-empty list.
 fn lmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let (keys, left, count) = match parse_multi_pop(args, 1) {
+    let (keys, left, count) = match parse_multi_pop(args, 1, side, TOO_MANY_KEYS) {
         Ok(parsed) => parsed,
         Err(e) => return e,
     };
@@ -461,20 +461,28 @@ fn lmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 }
 
-/// `numkeys key [key ...] LEFT|RIGHT [COUNT count]` from `args[at]` on (LMPOP, BLMPOP).
-pub(super) fn parse_multi_pop(args: &[Bytes], at: usize) -> Result<(Vec<Bytes>, bool, u64), Reply> {
+/// The lists' error for a numkeys beyond the arguments (the sorted sets answer a syntax
+/// error).
+pub(super) const TOO_MANY_KEYS: &str = "ERR Number of keys can't be greater than number of args";
+
+/// `numkeys key [key ...] LEFT|RIGHT [COUNT count]` from `args[at]` on (LMPOP, BLMPOP; the
+/// sorted sets' MIN|MAX with their own `end`).
+pub(super) fn parse_multi_pop(
+    args: &[Bytes],
+    at: usize,
+    end: fn(&[u8]) -> Option<bool>,
+    too_many: &'static str,
+) -> Result<(Vec<Bytes>, bool, u64), Reply> {
     let numkeys = match int_arg(&args[at]) {
         Ok(n) if n > 0 => n as usize,
         Ok(_) | Err(_) => return Err(Reply::error("ERR numkeys should be greater than 0")),
     };
     if numkeys > args.len() - at - 1 {
-        return Err(Reply::error(
-            "ERR Number of keys can't be greater than number of args",
-        ));
+        return Err(Reply::error(too_many));
     }
     let keys = args[at + 1..at + 1 + numkeys].to_vec();
     let rest = &args[at + 1 + numkeys..];
-    let Some(left) = rest.first().and_then(|a| side(a)) else {
+    let Some(left) = rest.first().and_then(|a| end(a)) else {
         return Err(Reply::error(error::SYNTAX));
     };
     let count = match rest.len() {

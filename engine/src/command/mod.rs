@@ -41,6 +41,9 @@ pub mod xread;
 pub mod xreadgroup;
 pub mod xsetid;
 pub mod xtrim;
+pub mod zrange;
+pub mod zsetops;
+pub mod zsets;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -73,6 +76,8 @@ pub enum Group {
     List,
     /// SADD, SMEMBERS and the other set commands (ACL `@set`).
     Set,
+    /// ZADD, ZRANGE and the other sorted-set commands (ACL `@sortedset`).
+    SortedSet,
     /// MULTI, EXEC, DISCARD, WATCH, UNWATCH (ACL `@transaction`).
     Transactions,
     /// PING, HELLO, AUTH, SELECT, CLIENT... (ACL `@connection`).
@@ -110,6 +115,7 @@ impl Group {
             Group::Hash => "hash",
             Group::List => "list",
             Group::Set => "set",
+            Group::SortedSet => "sorted-set",
             Group::Transactions => "transactions",
             Group::Connection => "connection",
             Group::Server => "server",
@@ -125,6 +131,7 @@ impl Group {
             Group::Hash => Some("@hash"),
             Group::List => Some("@list"),
             Group::Set => Some("@set"),
+            Group::SortedSet => Some("@sortedset"),
             Group::Transactions => Some("@transaction"),
             Group::Connection => Some("@connection"),
             Group::Server => None,
@@ -266,6 +273,10 @@ pub fn table() -> &'static HashMap<&'static str, Spec> {
         all.extend(lists::specs());
         all.extend(list_blocking::specs());
         all.extend(sets::specs());
+        all.extend(zsets::specs());
+        all.extend(list_blocking::zset_specs());
+        all.extend(zrange::specs());
+        all.extend(zsetops::specs());
         all.extend(object::specs());
         all.extend(xtrim::specs());
         all.extend(xsetid::specs());

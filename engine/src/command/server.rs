@@ -119,6 +119,7 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     for (name, _) in &pairs {
         let given = String::from_utf8_lossy(name);
         let lower = given.to_ascii_lowercase();
+        let lower = crate::config::canonical(&lower);
         let Some(param) = PARAMS.iter().find(|p| p.name == lower) else {
             return Reply::error(format!(
                 "ERR Unknown option or number of arguments for CONFIG SET - '{given}'"

@@ -381,25 +381,10 @@ fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(cursor) = super::keys::parse_cursor(&args[2]) else {
         return Reply::error("ERR invalid cursor");
     };
-    let (mut count, mut pattern) = (10usize, None);
-    let mut i = 3;
-    while i < args.len() {
-        if args.len() - i < 2 {
-            return Reply::error(error::SYNTAX);
-        }
-        if is(&args[i], "count") {
-            match int_arg(&args[i + 1]) {
-                Ok(n) if n >= 1 => count = usize::try_from(n).unwrap_or(usize::MAX),
-                Ok(_) => return Reply::error(error::SYNTAX),
-                Err(e) => return e,
-            }
-        } else if is(&args[i], "match") {
-            pattern = Some(&args[i + 1]).filter(|p| p.as_ref() != b"*");
-        } else {
-            return Reply::error(error::SYNTAX);
-        }
-        i += 2;
-    }
+    let (count, pattern) = match super::keys::scan_options(args, 3) {
+        Ok(options) => options,
+        Err(e) => return e,
+    };
     match read_set(ctx, &args[1]) {
         Err(e) => e,
         Ok(None) => Reply::Array(vec![Reply::text("0"), Reply::Array(Vec::new())]),

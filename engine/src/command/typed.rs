@@ -12,6 +12,7 @@ use crate::keyspace::Value;
 use crate::list::List;
 use crate::reply::Reply;
 use crate::set::Set;
+use crate::zset::ZSet;
 
 /// A value type a command works on.
 pub(crate) trait Typed {
@@ -44,6 +45,7 @@ typed!(Bytes, Str);
 typed!(Hash, Hash);
 typed!(List, List);
 typed!(Set, Set);
+typed!(ZSet, ZSet);
 
 /// The value at `key` for a read: `Ok(None)` when absent, WRONGTYPE when another type.
 pub(crate) fn read<'a, T: Typed>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a T>, Reply> {

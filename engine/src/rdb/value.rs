@@ -21,6 +21,7 @@ use crate::list::{List, ListLimit};
 use crate::set::{Set, SetLimits};
 use crate::stream::idmp::{self, Idmp};
 use crate::stream::{NodeLimits, Stream};
+use crate::zset::{ZSet, ZSetLimits};
 use crate::StreamId;
 
 /// `RDB_TYPE_STRING`.
@@ -38,6 +39,13 @@ pub const TYPE_SET: u8 = 2;
 pub const TYPE_SET_INTSET: u8 = 11;
 /// `RDB_TYPE_SET_LISTPACK` (Redis 7.2 on, RDB 11): one string holding a listpack of members.
 pub const TYPE_SET_LISTPACK: u8 = 20;
+/// `RDB_TYPE_ZSET`: a count, then members and scores as text (one length byte; 253, 254
+/// and 255 stand for NaN, inf and -inf). Only read: Redis stopped writing it in 2.8.
+pub const TYPE_ZSET: u8 = 3;
+/// `RDB_TYPE_ZSET_2`: a count, then members and scores as little-endian binary doubles.
+pub const TYPE_ZSET_2: u8 = 5;
+/// `RDB_TYPE_ZSET_LISTPACK` (Redis 7.0 on): one string holding a listpack of member, score...
+pub const TYPE_ZSET_LISTPACK: u8 = 17;
 /// `RDB_TYPE_HASH`: a count, then field and value strings (Redis's hashtable encoding).
 pub const TYPE_HASH: u8 = 4;
 /// `RDB_TYPE_HASH_LISTPACK` (Redis 7.0 on): one string holding a listpack of field, value...
@@ -77,6 +85,9 @@ pub fn type_for(value: &Value, version: u16) -> u8 {
             Set::Small(_) if version >= 11 => TYPE_SET_LISTPACK,
             _ => TYPE_SET,
         },
+        // Redis 6.2 wrote small sorted sets as ziplists, which Rill does not write.
+        Value::ZSet(z) if z.encoding() == "listpack" && version >= 10 => TYPE_ZSET_LISTPACK,
+        Value::ZSet(_) => TYPE_ZSET_2,
         Value::Stream(_) if version >= 14 => TYPE_STREAM_V5,
         Value::Stream(_) if version >= 13 => TYPE_STREAM_V4,
         Value::Stream(_) if version >= 11 => TYPE_STREAM_V3,
@@ -109,7 +120,94 @@ pub fn write(
         Value::Hash(hash) => write_hash(out, hash, kind, compress, spill),
         Value::List(list) => write_list(out, list, kind, compress, spill),
         Value::Set(set) => write_set(out, set, kind, compress, spill),
+        Value::ZSet(z) => write_zset(out, z, kind, compress, spill),
     }
+}
+
+/// A sorted set as a listpack of member, score... or as counted members with binary scores
+/// (highest first, as Redis writes its skiplist).
+fn write_zset(
+    out: &mut Vec<u8>,
+    z: &ZSet,
+    kind: u8,
+    compress: bool,
+    spill: &mut Spill<'_>,
+) -> std::io::Result<()> {
+    if kind == TYPE_ZSET_LISTPACK {
+        let mut lp = listpack::Builder::new();
+        for (score, member) in z.iter() {
+            append_listpack_item(&mut lp, member);
+            append_listpack_item(&mut lp, crate::score::format(*score).as_bytes());
+        }
+        write_string(out, &lp.finish(), compress);
+        return Ok(());
+    }
+    write_length(out, z.len() as u64);
+    for (score, member) in z.iter().rev() {
+        write_string(out, member, compress);
+        out.extend_from_slice(&score.to_le_bytes());
+        if out.len() >= SPILL_BYTES {
+            spill(out)?;
+        }
+    }
+    Ok(())
+}
+
+/// A score of the old text form ([`TYPE_ZSET`]).
+fn read_text_score(r: &mut Reader<'_>) -> Result<f64, BadFormat> {
+    match r.u8()? {
+        253 => Ok(f64::NAN),
+        254 => Ok(f64::INFINITY),
+        255 => Ok(f64::NEG_INFINITY),
+        n => {
+            let text = r.bytes(usize::from(n))?;
+            crate::score::parse_lax(text).ok_or(BadFormat("bad sorted set score"))
+        }
+    }
+}
+
+/// A sorted set of any of the three layouts; a member twice, a NaN score, or no member at
+/// all is damage (Redis refuses all three).
+fn read_zset(r: &mut Reader<'_>, kind: u8, limits: ZSetLimits) -> Result<ZSet, BadFormat> {
+    let mut entries: Vec<(f64, Bytes)> = Vec::new();
+    if kind == TYPE_ZSET_LISTPACK {
+        let lp = r.string()?;
+        let elements = listpack::elements(&lp)?;
+        if !elements.len().is_multiple_of(2) {
+            return Err(BadFormat("sorted set listpack with an odd element count"));
+        }
+        for pair in elements.chunks_exact(2) {
+            let member = Bytes::copy_from_slice(pair[0].text().as_slice());
+            let score = crate::score::parse_lax(pair[1].text().as_slice())
+                .ok_or(BadFormat("bad sorted set score"))?;
+            entries.push((score, member));
+        }
+    } else {
+        let n = r.count(2)?;
+        for _ in 0..n {
+            let member = Bytes::from(r.string()?);
+            let score = if kind == TYPE_ZSET_2 {
+                let b = r.bytes(8)?;
+                let mut raw = [0u8; 8];
+                raw.copy_from_slice(b);
+                f64::from_le_bytes(raw)
+            } else {
+                read_text_score(r)?
+            };
+            entries.push((score, member));
+        }
+    }
+    if entries.is_empty() {
+        return Err(BadFormat("empty sorted set"));
+    }
+    if entries.iter().any(|e| e.0.is_nan()) {
+        return Err(BadFormat("sorted set with a NaN score"));
+    }
+    let distinct: std::collections::HashSet<&Bytes> = entries.iter().map(|e| &e.1).collect();
+    if distinct.len() != entries.len() {
+        return Err(BadFormat("duplicate sorted set member"));
+    }
+    Ok(ZSet::from_entries(entries, limits))
 }
 
 /// A set as an intset, a listpack or counted members (`kind` from [`type_for`]).
@@ -295,6 +393,8 @@ pub struct Layout {
     pub list: ListLimit,
     /// Sets (`set-max-*`).
     pub set: SetLimits,
+    /// Sorted sets (`zset-max-listpack-*`).
+    pub zset: ZSetLimits,
 }
 
 impl Layout {
@@ -305,6 +405,7 @@ impl Layout {
             hash: config.hash_limits(),
             list: config.list_limit(),
             set: config.set_limits(),
+            zset: config.zset_limits(),
         }
     }
 }
@@ -472,6 +573,9 @@ pub fn holds(kind: u8) -> bool {
             | TYPE_LIST_QUICKLIST_2
             | TYPE_HASH
             | TYPE_HASH_LISTPACK
+            | TYPE_ZSET
+            | TYPE_ZSET_2
+            | TYPE_ZSET_LISTPACK
             | TYPE_STREAM_V1
             | TYPE_STREAM_V2
             | TYPE_STREAM_V3
@@ -493,6 +597,9 @@ pub fn read(r: &mut Reader<'_>, kind: u8, layout: Layout) -> Result<Value, BadFo
         }
         TYPE_SET | TYPE_SET_INTSET | TYPE_SET_LISTPACK => {
             Ok(Value::Set(Box::new(read_set(r, kind, layout.set)?)))
+        }
+        TYPE_ZSET | TYPE_ZSET_2 | TYPE_ZSET_LISTPACK => {
+            Ok(Value::ZSet(Box::new(read_zset(r, kind, layout.zset)?)))
         }
         TYPE_STREAM_V1 | TYPE_STREAM_V2 | TYPE_STREAM_V3 | TYPE_STREAM_V4 | TYPE_STREAM_V5 => {
             Ok(Value::Stream(Box::new(read_stream(r, kind, limits)?)))

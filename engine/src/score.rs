@@ -1,0 +1,187 @@
+//! Doubles as Redis reads and prints them: sorted-set scores, range bounds, and the RESP3
+//! double replies. Parsing follows C's `strtod` (what Redis calls); printing follows Redis 7.2+
+//! (`d2string`): integers that fit print as integers, anything else as the shortest digits that
+//! read back to the same double, laid out as Redis's `fpconv_dtoa` lays them out.
+
+/// C's `isspace`, which `strtod` skips before a number.
+fn is_c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// `strtod` over the whole of `text` (leading white space allowed, nothing after): `None` when
+/// some of it is not part of the number. Overflow gives an infinity and underflow zero, as
+/// `strtod` returns them; the callers decide what they accept. (`strtod`'s hexadecimal floats
+/// are not read: Rill refuses them.)
+fn strtod(text: &[u8]) -> Option<f64> {
+    let start = text.iter().position(|&b| !is_c_space(b))?;
+    let text = std::str::from_utf8(&text[start..]).ok()?;
+    // Rust accepts what strtod accepts here except a few spellings of its own: "infinity" and
+    // "nan" in any case are common to both; Rust refuses "1." followed by an exponent less
+    // often than C, so only plain decimal syntax and the named values are let through.
+    let body = text.trim_start_matches(['+', '-']);
+    if text.len() - body.len() > 1 {
+        return None;
+    }
+    let named = body.eq_ignore_ascii_case("inf")
+        || body.eq_ignore_ascii_case("infinity")
+        || body.eq_ignore_ascii_case("nan");
+    let decimal = !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+    if !named && !decimal {
+        return None;
+    }
+    text.parse::<f64>().ok()
+}
+
+/// Whether the digits before any exponent hold something other than zeros: a text that does
+/// and still reads as zero underflowed.
+fn has_nonzero_digit(text: &[u8]) -> bool {
+    text.iter()
+        .take_while(|&&b| b != b'e' && b != b'E')
+        .any(|b| (b'1'..=b'9').contains(b))
+}
+
+/// A score or increment (Redis's `getDoubleFromObject`): the whole string, no leading space,
+/// not NaN, and neither overflowing to an infinity nor underflowing to zero.
+pub fn parse_strict(text: &[u8]) -> Option<f64> {
+    if text.first().is_none_or(|&b| is_c_space(b)) {
+        return None;
+    }
+    let value = strtod(text)?;
+    let lower = text.to_ascii_lowercase();
+    let named_inf = lower.ends_with(b"inf") || lower.ends_with(b"infinity");
+    if value.is_nan() || (value.is_infinite() && !named_inf) {
+        return None;
+    }
+    if value == 0.0 && has_nonzero_digit(text) {
+        return None;
+    }
+    Some(value)
+}
+
+/// A range bound's number (Redis's `zslParseRange`, `strtod` without range checks): leading
+/// space allowed, an empty text is 0, overflow is an infinity; only NaN and trailing bytes
+/// are refused.
+pub fn parse_lax(text: &[u8]) -> Option<f64> {
+    if text.iter().all(|&b| is_c_space(b)) {
+        // strtod reads nothing and ends where it started: Redis sees 0 and an empty rest.
+        return text.is_empty().then_some(0.0);
+    }
+    strtod(text).filter(|v| !v.is_nan())
+}
+
+/// Redis's `d2string` (7.2+): how a score prints in replies and files.
+pub fn format(d: f64) -> String {
+    if d.is_nan() {
+        return "nan".into();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if d == 0.0 {
+        return if d.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    // Integers in range print as integers (Redis's `double2ll` fast path).
+    let half = (i64::MAX / 2) as f64;
+    if (-half..=half).contains(&d) && d.fract() == 0.0 {
+        return (d as i64).to_string();
+    }
+    shortest(d)
+}
+
+/// The shortest digits that read back as `d`, in `fpconv_dtoa`'s layout: plain integers up to
+/// seven zeros past the digits, plain decimals down to six leading zeros (or with at most
+/// three digits before the point), and `d.ddde±x` otherwise.
+fn shortest(d: f64) -> String {
+    let sci = format!("{:e}", d.abs());
+    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let point: i32 = exponent.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let n = digits.len() as i32;
+    // The value is digits × 10^k.
+    let k = point - (n - 1);
+    let exp = point.abs();
+    let mut out = String::with_capacity(24);
+    if d < 0.0 {
+        out.push('-');
+    }
+    if k >= 0 && exp < n + 7 {
+        out.push_str(&digits);
+        out.extend(std::iter::repeat_n('0', k as usize));
+    } else if k < 0 && (k > -7 || exp < 4) {
+        let offset = n + k;
+        if offset <= 0 {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', (-offset) as usize));
+            out.push_str(&digits);
+        } else {
+            out.push_str(&digits[..offset as usize]);
+            out.push('.');
+            out.push_str(&digits[offset as usize..]);
+        }
+    } else {
+        out.push_str(&digits[..1]);
+        if n > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        out.push(if point < 0 { '-' } else { '+' });
+        out.push_str(&exp.to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prints_as_redis_7_2() {
+        let cases = [
+            (1.5, "1.5"),
+            (0.1, "0.1"),
+            (-0.0, "-0"),
+            (1e18, "1000000000000000000"),
+            (1e20, "1e+20"),
+            (1e-5, "0.00001"),
+            (1e-7, "1e-7"),
+            (0.0009765625, "9.765625e-4"),
+            (123.456, "123.456"),
+            (3.0000000000000004, "3.0000000000000004"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+            (-2.5e-10, "-2.5e-10"),
+            (12345678.9, "12345678.9"),
+            (f64::INFINITY, "inf"),
+        ];
+        for (d, text) in cases {
+            assert_eq!(format(d), text, "{d:e}");
+        }
+    }
+
+    #[test]
+    fn parses_as_strtod() {
+        assert_eq!(parse_strict(b"1.5"), Some(1.5));
+        assert_eq!(parse_strict(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_strict(b"+Infinity"), Some(f64::INFINITY));
+        assert_eq!(parse_strict(b"nan"), None);
+        assert_eq!(parse_strict(b" 1"), None);
+        assert_eq!(parse_strict(b"1e400"), None);
+        assert_eq!(parse_strict(b"1e-400"), None);
+        assert_eq!(parse_strict(b"0e-400"), Some(0.0));
+        assert_eq!(parse_strict(b""), None);
+        assert_eq!(parse_strict(b"1x"), None);
+        assert_eq!(parse_lax(b""), Some(0.0));
+        assert_eq!(parse_lax(b" 2"), Some(2.0));
+        assert_eq!(parse_lax(b"1e400"), Some(f64::INFINITY));
+        assert_eq!(parse_lax(b"nan"), None);
+        assert_eq!(parse_lax(b"--1"), None);
+    }
+}
