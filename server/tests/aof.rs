@@ -226,7 +226,9 @@ fn open_each_other_s_directories(base_form: &str, options: &[&str]) {
             call(&mut c, &format!("HSET big-hash f{i} {i}"));
             call(&mut c, &format!("RPUSH list {i}"));
             call(&mut c, &format!("SADD set {i} m{i}"));
+            call(&mut c, &format!("ZADD zset {i}.5 m{i}"));
         }
+        assert_eq!(call(&mut c, "ZADD small-zset 0.1 a -inf b"), ":2\r\n");
         rill_view = stream_view(&mut c);
         // A clean stop: the log is synced on the way out.
         let _ = call(&mut c, "SHUTDOWN");
@@ -268,6 +270,14 @@ fn open_each_other_s_directories(base_form: &str, options: &[&str]) {
     assert_eq!(call(&mut r, "LPOP list"), "$1\r\n0\r\n");
     assert_eq!(call(&mut r, "SCARD set"), ":300\r\n");
     assert_eq!(call(&mut r, "SREM set m0"), ":1\r\n");
+    assert_eq!(call(&mut r, "ZCARD zset"), ":150\r\n");
+    assert_eq!(call(&mut r, "ZSCORE zset m149"), "$5\r\n149.5\r\n");
+    assert_eq!(call(&mut r, "ZSCORE small-zset b"), "$4\r\n-inf\r\n");
+    assert_eq!(
+        call(&mut r, "ZSCORE small-zset a"),
+        "$19\r\n0.10000000000000001\r\n"
+    );
+    assert_eq!(call(&mut r, "ZREM zset m0"), ":1\r\n");
     // Redis appends to the same directory and rewrites it; Rill reads what Redis wrote.
     assert!(call(&mut r, "XADD s 7-1 f v7").contains("7-1"));
     assert_eq!(call(&mut r, "INCR n"), ":1\r\n");
@@ -294,6 +304,10 @@ fn open_each_other_s_directories(base_form: &str, options: &[&str]) {
     assert_eq!(call(&mut c, "LINDEX list 0"), "$1\r\n1\r\n");
     assert_eq!(call(&mut c, "SCARD set"), ":299\r\n");
     assert_eq!(call(&mut c, "SISMEMBER set 149"), ":1\r\n");
+    assert_eq!(call(&mut c, "ZCARD zset"), ":149\r\n");
+    assert_eq!(call(&mut c, "ZRANK zset m149"), ":148\r\n");
+    assert_eq!(call(&mut c, "ZSCORE small-zset a"), "$3\r\n0.1\r\n");
+    assert_eq!(call(&mut c, "ZSCORE small-zset b"), "$4\r\n-inf\r\n");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -75,9 +75,31 @@ fn fill(c: &mut Conn) {
     for i in 0..300 {
         c.cmd(&format!("SADD big-set m{i}"));
     }
+    // Sorted sets: a listpack (integer and fractional scores, the infinities, binary and
+    // integer members), a skiplist by size, one by member length.
+    c.call(&[
+        b"ZADD",
+        b"small-zset",
+        b"1",
+        b"a",
+        b"2.5",
+        b"\x00\r\n",
+        b"-inf",
+        b"low",
+        b"inf",
+        b"high",
+        b"-3",
+        b"42",
+        b"0.1",
+        b"tenth",
+    ]);
+    for i in 0..300 {
+        c.cmd(&format!("ZADD big-zset {}.25 m{i}", i * 7 % 300));
+    }
+    c.call(&[b"ZADD", b"long-zset", b"1", &[b'q'; 100]]);
 }
 
-const KEYS: [&str; 17] = [
+const KEYS: [&str; 20] = [
     "int",
     "neg",
     "short",
@@ -95,6 +117,9 @@ const KEYS: [&str; 17] = [
     "int-set",
     "small-set",
     "big-set",
+    "small-zset",
+    "big-zset",
+    "long-zset",
 ];
 
 /// What must match for `key`: its type, value or entries, stream counters, groups and PEL
@@ -163,6 +188,20 @@ fn view(c: &mut Conn, key: &str) -> Vec<Resp> {
             members.sort_by_key(|m| format!("{m:?}"));
             out.extend(members);
         }
+    } else if out[0] == Resp::Simple("zset".into()) {
+        // Scores compared as numbers: 7.0 prints them with 17 digits, Rill as 7.2+ does.
+        out.push(c.cmd(&format!("ZCARD {key}")));
+        if let Resp::Array(Some(flat)) = c.cmd(&format!("ZRANGE {key} 0 -1 WITHSCORES")) {
+            for pair in flat.chunks(2) {
+                out.push(pair[0].clone());
+                let Resp::Bulk(Some(score)) = &pair[1] else {
+                    panic!("score {:?}", pair[1]);
+                };
+                let score: f64 = String::from_utf8_lossy(score).parse().unwrap_or(f64::NAN);
+                out.push(Resp::Bulk(Some(score.to_bits().to_string().into_bytes())));
+            }
+        }
+        out.push(c.cmd(&format!("OBJECT ENCODING {key}")));
     } else if out[0] == Resp::Simple("list".into()) {
         out.push(c.cmd(&format!("LRANGE {key} 0 -1")));
     } else if out[0] == Resp::Simple("hash".into()) {

@@ -120,7 +120,11 @@ fn full_view(c: &mut Conn, key: &str) -> Resp {
 }
 
 fn dump_all(c: &mut Conn) -> Vec<Vec<u8>> {
-    KEYS.iter()
+    dump_keys(c, &KEYS)
+}
+
+fn dump_keys(c: &mut Conn, keys: &[&str]) -> Vec<Vec<u8>> {
+    keys.iter()
         .map(|k| match c.cmd(&format!("DUMP {k}")) {
             Resp::Bulk(Some(p)) => p,
             other => panic!("DUMP {k}: {other:?}"),
@@ -129,13 +133,13 @@ fn dump_all(c: &mut Conn) -> Vec<Vec<u8>> {
 }
 
 /// Checks that the server behind `c` shows `expected` (one `view` per key) as it loaded its
-/// file, and again after FLUSHALL and a RESTORE of each of `payloads`.
+/// file, and again after FLUSHALL and a RESTORE of each of `payloads` (keys and payloads).
 fn same_from_file_and_payloads<T: PartialEq + std::fmt::Debug>(
     c: &mut Conn,
     keys: &[&str],
     expected: &[T],
     view: fn(&mut Conn, &str) -> T,
-    payloads: &[Vec<u8>],
+    payloads: (&[&str], &[Vec<u8>]),
     what: &str,
 ) {
     assert_eq!(keys.len(), expected.len(), "{what}");
@@ -143,14 +147,18 @@ fn same_from_file_and_payloads<T: PartialEq + std::fmt::Debug>(
         assert_eq!(&view(c, key), want, "{what}: {key} from the file");
     }
     assert_eq!(c.cmd("FLUSHALL"), Resp::Simple("OK".into()));
-    restore_all(c, payloads);
+    restore_keys(c, payloads.0, payloads.1);
     for (key, want) in keys.iter().zip(expected) {
         assert_eq!(&view(c, key), want, "{what}: {key} from its payload");
     }
 }
 
 fn restore_all(c: &mut Conn, payloads: &[Vec<u8>]) {
-    for (key, payload) in KEYS.iter().zip(payloads) {
+    restore_keys(c, &KEYS, payloads);
+}
+
+fn restore_keys(c: &mut Conn, keys: &[&str], payloads: &[Vec<u8>]) {
+    for (key, payload) in keys.iter().zip(payloads) {
         let r = c.call(&[b"RESTORE", key.as_bytes(), b"0", payload]);
         assert_eq!(r, Resp::Simple("OK".into()), "RESTORE {key}");
     }
@@ -225,7 +233,7 @@ fn redis_6_2_files_and_payloads_load_in_rill_as_in_redis_7_0_and_back() {
         &KEYS,
         &rill_view,
         common_view,
-        &payloads,
+        (&KEYS, &payloads),
         "6.2 from Rill",
     );
     drop(old);
@@ -277,7 +285,14 @@ fn cross_with_full_view(
     args.extend_from_slice(reader.1);
     let server = start(reader.0, &args);
     let mut r = Conn::new(server.port);
-    same_from_file_and_payloads(&mut r, &STREAMS, &expected, full_view, &payloads, tag);
+    same_from_file_and_payloads(
+        &mut r,
+        &STREAMS,
+        &expected,
+        full_view,
+        (&KEYS, &payloads),
+        tag,
+    );
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -347,4 +362,162 @@ fn legacy_payloads_restore_as_a_7_2_server_restores_them() {
         assert_eq!(full, v.cmd("XINFO STREAM x FULL"), "{program}'s payload");
         assert!(matches!(full, Resp::Array(Some(_))));
     }
+}
+
+/// Hashes, lists and sorted sets in 6.2's ziplist encodings (small) and its tables,
+/// quicklists and skiplists (large), and sets as intsets and tables.
+fn fill_collections(c: &mut Conn) {
+    c.call(&[
+        b"HSET",
+        b"small-hash",
+        b"n",
+        b"-7",
+        b"bin",
+        b"\x00\r\n",
+        b"",
+        b"",
+    ]);
+    c.call(&[
+        b"RPUSH",
+        b"small-list",
+        b"1",
+        b"-300",
+        b"70000",
+        b"-5000000000",
+        b"",
+        b"x",
+    ]);
+    c.call(&[
+        b"ZADD",
+        b"small-zset",
+        b"1",
+        b"a",
+        b"2.5",
+        b"b",
+        b"-inf",
+        b"c",
+        b"12",
+        b"13",
+    ]);
+    c.cmd("SADD int-set 1 -300 70000");
+    for i in 0..300 {
+        c.cmd(&format!("HSET big-hash f{i} {i}"));
+        c.cmd(&format!("RPUSH big-list {i}-{}", "w".repeat(i % 80)));
+        c.cmd(&format!("ZADD big-zset {i}.75 m{i}"));
+        c.cmd(&format!("SADD big-set m{i}"));
+    }
+}
+
+const COLLECTIONS: [&str; 8] = [
+    "small-hash",
+    "small-list",
+    "small-zset",
+    "int-set",
+    "big-hash",
+    "big-list",
+    "big-zset",
+    "big-set",
+];
+
+/// A collection's content, in an order both versions share (scores as numbers: 6.2 prints
+/// them with 17 digits, Rill as Redis 7.2+).
+fn collection_view(c: &mut Conn, key: &str) -> Vec<String> {
+    let kind = c.cmd(&format!("TYPE {key}"));
+    let read = match &kind {
+        Resp::Simple(t) if t == "hash" => format!("HGETALL {key}"),
+        Resp::Simple(t) if t == "list" => format!("LRANGE {key} 0 -1"),
+        Resp::Simple(t) if t == "set" => format!("SMEMBERS {key}"),
+        _ => format!("ZRANGE {key} 0 -1 WITHSCORES"),
+    };
+    let Resp::Array(Some(items)) = c.cmd(&read) else {
+        panic!("{read}");
+    };
+    let text = |r: &Resp| match r {
+        Resp::Bulk(Some(b)) => String::from_utf8_lossy(b).into_owned(),
+        other => format!("{other:?}"),
+    };
+    let mut out: Vec<String> = match &kind {
+        Resp::Simple(t) if t == "zset" => items
+            .chunks(2)
+            .map(|p| {
+                let score: f64 = text(&p[1]).parse().unwrap_or(f64::NAN);
+                format!("{} {}", text(&p[0]), score.to_bits())
+            })
+            .collect(),
+        Resp::Simple(t) if t == "hash" => items
+            .chunks(2)
+            .map(|p| format!("{}={}", text(&p[0]), text(&p[1])))
+            .collect(),
+        _ => items.iter().map(text).collect(),
+    };
+    if !matches!(&kind, Resp::Simple(t) if t == "list" || t == "zset") {
+        out.sort();
+    }
+    out.insert(0, format!("{kind:?}"));
+    out
+}
+
+#[test]
+fn redis_6_2_ziplists_and_other_collections_cross_both_ways() {
+    let Some(redis62) = oracle("redis-6.2-server") else {
+        return;
+    };
+    // 6.2 writes its file and payloads; Rill reads both.
+    let dir = scratch("collections-from-6.2");
+    let old = start(&redis62, &["--dir", d(&dir), "--save", ""]);
+    let mut o = Conn::new(old.port);
+    fill_collections(&mut o);
+    assert_eq!(
+        o.cmd("OBJECT ENCODING small-zset"),
+        Resp::Bulk(Some(b"ziplist".to_vec()))
+    );
+    let old_view: Vec<_> = COLLECTIONS
+        .iter()
+        .map(|k| collection_view(&mut o, k))
+        .collect();
+    let payloads = dump_keys(&mut o, &COLLECTIONS);
+    assert_eq!(o.cmd("SAVE"), Resp::Simple("OK".into()));
+    drop(old);
+    let rill = start(BIN, &["--dir", d(&dir), "--save", ""]);
+    let mut c = Conn::new(rill.port);
+    same_from_file_and_payloads(
+        &mut c,
+        &COLLECTIONS,
+        &old_view,
+        collection_view,
+        (&COLLECTIONS, &payloads),
+        "Rill from 6.2",
+    );
+    assert_eq!(
+        c.cmd("OBJECT ENCODING small-zset"),
+        Resp::Bulk(Some(b"listpack".to_vec()))
+    );
+    drop(rill);
+
+    // Rill writes version 9 (no listpacks): 6.2 reads the file and the payloads.
+    let back = scratch("collections-to-6.2");
+    let rill = start(BIN, &["--dir", d(&back), "--rdb-write-version", "9"]);
+    let mut c = Conn::new(rill.port);
+    fill_collections(&mut c);
+    let rill_view: Vec<_> = COLLECTIONS
+        .iter()
+        .map(|k| collection_view(&mut c, k))
+        .collect();
+    assert_eq!(rill_view, old_view);
+    let payloads = dump_keys(&mut c, &COLLECTIONS);
+    assert_eq!(c.cmd("SAVE"), Resp::Simple("OK".into()));
+    drop(rill);
+    let old = start(&redis62, &["--dir", d(&back), "--save", ""]);
+    let mut o = Conn::new(old.port);
+    same_from_file_and_payloads(
+        &mut o,
+        &COLLECTIONS,
+        &rill_view,
+        collection_view,
+        (&COLLECTIONS, &payloads),
+        "6.2 from Rill",
+    );
+    drop(old);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&back);
 }

@@ -297,16 +297,11 @@ fn sync_and_psync_send_a_snapshot_only_to_a_client_that_asked_for_it_alone() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn types_rill_does_not_hold_stop_the_load_or_are_skipped_as_the_user_chooses() {
-    if !redis_available() {
-        return;
-    }
-    // Redis writes every encoding of hashes, lists, sets and sorted sets: small ones as
-    // listpacks and intsets, large ones as tables and quicklists. Rill holds hashes, lists
-    // and sets; sorted sets it does not hold yet.
-    let dir = scratch("unsupported");
-    let redis = start("redis-server", &["--dir", d(&dir), "--appendonly", "no"]);
+/// Redis 7.0's file of every type and encoding, for the two tests below.
+fn redis_file_of_every_type(dir: &std::path::Path) {
+    // Redis writes small hashes, lists, sets and sorted sets as listpacks and intsets, large
+    // ones as tables, quicklists and skiplists.
+    let redis = start("redis-server", &["--dir", d(dir), "--appendonly", "no"]);
     let mut r = Conn::new(redis.port);
     for line in [
         "HSET small-hash f v",
@@ -316,6 +311,7 @@ fn types_rill_does_not_hold_stop_the_load_or_are_skipped_as_the_user_chooses() {
         "ZADD small-zset 1 a 2.5 b",
         "XADD s 1-1 f v",
         "SET k v",
+        "SET victim hello",
     ] {
         assert!(!matches!(r.cmd(line), Resp::Error(_)), "{line}");
     }
@@ -324,16 +320,82 @@ fn types_rill_does_not_hold_stop_the_load_or_are_skipped_as_the_user_chooses() {
             format!("HSET big-hash f{i} v{i}"),
             format!("RPUSH big-list {i}-{}", "x".repeat(100)),
             format!("SADD big-set m{i}"),
-            format!("ZADD big-zset {i} m{i}"),
+            format!("ZADD big-zset {i}.5 m{i}"),
         ] {
             assert!(!matches!(r.cmd(&line), Resp::Error(_)), "{line}");
         }
     }
     assert_eq!(r.cmd("PEXPIRE big-zset 100000"), Resp::Int(1));
     assert_eq!(r.cmd("SAVE"), Resp::Simple("OK".into()));
-    drop(redis);
+}
 
-    // By default the start stops, naming a key and its type.
+#[test]
+fn redis_7_0_files_of_every_type_and_encoding_load() {
+    if !redis_available() {
+        return;
+    }
+    let dir = scratch("every-type");
+    redis_file_of_every_type(&dir);
+    let rill = start(BIN, &["--dir", d(&dir)]);
+    let mut c = Conn::new(rill.port);
+    assert_eq!(c.cmd("DBSIZE"), Resp::Int(12));
+    let bulk = |s: &str| Resp::Bulk(Some(s.as_bytes().to_vec()));
+    assert_eq!(c.cmd("SCARD small-set"), Resp::Int(2));
+    assert_eq!(c.cmd("SISMEMBER int-set 3"), Resp::Int(1));
+    assert_eq!(c.cmd("OBJECT ENCODING int-set"), bulk("intset"));
+    assert_eq!(c.cmd("SCARD big-set"), Resp::Int(300));
+    assert_eq!(
+        c.cmd("LRANGE small-list 0 -1"),
+        Resp::Array(Some(vec![bulk("a"), bulk("b")]))
+    );
+    assert_eq!(c.cmd("LLEN big-list"), Resp::Int(300));
+    assert_eq!(
+        c.cmd("LINDEX big-list 299"),
+        bulk(&format!("299-{}", "x".repeat(100)))
+    );
+    assert_eq!(c.cmd("XLEN s"), Resp::Int(1));
+    assert_eq!(c.cmd("HGET small-hash f"), bulk("v"));
+    assert_eq!(c.cmd("HLEN big-hash"), Resp::Int(300));
+    assert_eq!(c.cmd("HGET big-hash f150"), bulk("v150"));
+    assert_eq!(c.cmd("GET k"), bulk("v"));
+    assert_eq!(
+        c.cmd("ZRANGE small-zset 0 -1 WITHSCORES"),
+        Resp::Array(Some(vec![bulk("a"), bulk("1"), bulk("b"), bulk("2.5")]))
+    );
+    assert_eq!(c.cmd("OBJECT ENCODING small-zset"), bulk("listpack"));
+    assert_eq!(c.cmd("ZCARD big-zset"), Resp::Int(300));
+    assert_eq!(c.cmd("ZSCORE big-zset m299"), bulk("299.5"));
+    assert_eq!(c.cmd("ZRANK big-zset m150"), Resp::Int(150));
+    assert_eq!(c.cmd("OBJECT ENCODING big-zset"), bulk("skiplist"));
+    assert!(matches!(c.cmd("PTTL big-zset"), Resp::Int(n) if n > 0));
+    drop(rill);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn types_rill_does_not_hold_stop_the_load_or_are_skipped_as_the_user_chooses() {
+    if !redis_available() {
+        return;
+    }
+    // Rill holds every type Redis 7.0 writes; a zipmap (RDB type 9, hashes of Redis 2.4 and
+    // older) it does not. Redis's file gets one: the string `victim` retyped as a zipmap (both
+    // are one string in the file), and the checksum made right again.
+    let dir = scratch("unsupported");
+    redis_file_of_every_type(&dir);
+    let path = dir.join("dump.rdb");
+    let mut file = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
+    let at = file
+        .windows(7)
+        .position(|w| w == b"\x06victim")
+        .unwrap_or_else(|| panic!("no victim key in the file"));
+    assert_eq!(file[at - 1], 0, "victim is a string");
+    file[at - 1] = 9;
+    let body = file.len() - 8;
+    let crc = rill_engine::rdb::crc64::crc64(&file[..body]);
+    file[body..].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&path, &file).unwrap_or_else(|e| panic!("{e}"));
+
+    // By default the start stops, naming the key and its type.
     let out = Command::new(BIN)
         .args(["--port", &common::free_port().to_string(), "--dir", d(&dir)])
         .output()
@@ -342,53 +404,27 @@ fn types_rill_does_not_hold_stop_the_load_or_are_skipped_as_the_user_chooses() {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{said}");
     assert!(
-        said.contains("Rill does not support the value of key '")
+        said.contains("Rill does not support the value of key 'victim'")
             && said.contains("rdb-unsupported-types skip"),
         "{said}"
     );
 
-    // With skip: the rest loads (hashes of both encodings included), each skipped key is
-    // named in the log and counted in INFO.
+    // With skip: the rest loads, the skipped key is counted in INFO.
     let rill = start(BIN, &["--dir", d(&dir), "--rdb-unsupported-types", "skip"]);
     let mut c = Conn::new(rill.port);
-    assert_eq!(c.cmd("DBSIZE"), Resp::Int(9));
-    assert_eq!(c.cmd("SCARD small-set"), Resp::Int(2));
-    assert_eq!(c.cmd("SISMEMBER int-set 3"), Resp::Int(1));
-    assert_eq!(
-        c.cmd("OBJECT ENCODING int-set"),
-        Resp::Bulk(Some(b"intset".to_vec()))
-    );
-    assert_eq!(c.cmd("SCARD big-set"), Resp::Int(300));
-    assert_eq!(
-        c.cmd("LRANGE small-list 0 -1"),
-        Resp::Array(Some(vec![
-            Resp::Bulk(Some(b"a".to_vec())),
-            Resp::Bulk(Some(b"b".to_vec()))
-        ]))
-    );
-    assert_eq!(c.cmd("LLEN big-list"), Resp::Int(300));
-    assert_eq!(
-        c.cmd("LINDEX big-list 299"),
-        Resp::Bulk(Some(format!("299-{}", "x".repeat(100)).into_bytes()))
-    );
-    assert_eq!(c.cmd("XLEN s"), Resp::Int(1));
-    assert_eq!(c.cmd("HGET small-hash f"), Resp::Bulk(Some(b"v".to_vec())));
-    assert_eq!(c.cmd("HLEN big-hash"), Resp::Int(300));
-    assert_eq!(
-        c.cmd("HGET big-hash f150"),
-        Resp::Bulk(Some(b"v150".to_vec()))
-    );
-    assert_eq!(c.cmd("GET k"), Resp::Bulk(Some(b"v".to_vec())));
+    assert_eq!(c.cmd("DBSIZE"), Resp::Int(11));
+    assert_eq!(c.cmd("EXISTS victim"), Resp::Int(0));
+    assert_eq!(c.cmd("ZCARD big-zset"), Resp::Int(300));
     let Resp::Bulk(Some(info)) = c.cmd("INFO persistence") else {
         panic!("INFO");
     };
     let info = String::from_utf8_lossy(&info).into_owned();
     assert!(
-        info.contains("\r\nrdb_last_load_keys_skipped:2\r\n"),
+        info.contains("\r\nrdb_last_load_keys_skipped:1\r\n"),
         "{info}"
     );
     assert!(
-        info.contains("\r\nrdb_last_load_keys_loaded:9\r\n"),
+        info.contains("\r\nrdb_last_load_keys_loaded:11\r\n"),
         "{info}"
     );
     drop(rill);

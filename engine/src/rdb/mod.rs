@@ -22,6 +22,7 @@ pub mod save;
 pub mod skip;
 pub mod transfer;
 pub mod value;
+pub mod ziplist;
 
 /// The newest RDB version Rill reads and writes: Redis 8.8's (streams with idempotency
 /// state, 13, and NACKed entries, 14). Redis refuses payloads and files newer than its own (7.0 reads up to 10, 7.2 up to

@@ -33,6 +33,14 @@ pub const TYPE_LIST: u8 = 1;
 pub const TYPE_LIST_QUICKLIST_2: u8 = 18;
 /// Elements per listpack node Rill writes.
 const LIST_NODE_ITEMS: usize = 128;
+/// `RDB_TYPE_LIST_ZIPLIST` (Redis 2.6 to 3.0): one ziplist. Only read.
+pub const TYPE_LIST_ZIPLIST: u8 = 10;
+/// `RDB_TYPE_LIST_QUICKLIST` (Redis 3.2 to 6.2): a count of ziplists. Only read.
+pub const TYPE_LIST_QUICKLIST: u8 = 14;
+/// `RDB_TYPE_ZSET_ZIPLIST` (to Redis 6.2): one ziplist of member, score... Only read.
+pub const TYPE_ZSET_ZIPLIST: u8 = 12;
+/// `RDB_TYPE_HASH_ZIPLIST` (to Redis 6.2): one ziplist of field, value... Only read.
+pub const TYPE_HASH_ZIPLIST: u8 = 13;
 /// `RDB_TYPE_SET`: a count, then the members.
 pub const TYPE_SET: u8 = 2;
 /// `RDB_TYPE_SET_INTSET`: one string holding an intset (width, count, sorted integers).
@@ -153,6 +161,19 @@ fn write_zset(
     Ok(())
 }
 
+/// The elements of a value held in one packed string: a ziplist for the types of Redis 6.2
+/// and older, a listpack for the newer ones.
+fn packed_elements(kind: u8, blob: &[u8]) -> Result<Vec<listpack::Element<'_>>, BadFormat> {
+    if matches!(
+        kind,
+        TYPE_HASH_ZIPLIST | TYPE_ZSET_ZIPLIST | TYPE_LIST_ZIPLIST
+    ) {
+        super::ziplist::elements(blob)
+    } else {
+        listpack::elements(blob)
+    }
+}
+
 /// A score of the old text form ([`TYPE_ZSET`]).
 fn read_text_score(r: &mut Reader<'_>) -> Result<f64, BadFormat> {
     match r.u8()? {
@@ -170,9 +191,9 @@ fn read_text_score(r: &mut Reader<'_>) -> Result<f64, BadFormat> {
 /// all is damage (Redis refuses all three).
 fn read_zset(r: &mut Reader<'_>, kind: u8, limits: ZSetLimits) -> Result<ZSet, BadFormat> {
     let mut entries: Vec<(f64, Bytes)> = Vec::new();
-    if kind == TYPE_ZSET_LISTPACK {
+    if kind == TYPE_ZSET_LISTPACK || kind == TYPE_ZSET_ZIPLIST {
         let lp = r.string()?;
-        let elements = listpack::elements(&lp)?;
+        let elements = packed_elements(kind, &lp)?;
         if !elements.len().is_multiple_of(2) {
             return Err(BadFormat("sorted set listpack with an odd element count"));
         }
@@ -361,6 +382,18 @@ fn read_list(r: &mut Reader<'_>, kind: u8, limit: ListLimit) -> Result<List, Bad
         for _ in 0..n {
             items.push(Bytes::from(r.string()?));
         }
+    } else if kind == TYPE_LIST_ZIPLIST || kind == TYPE_LIST_QUICKLIST {
+        let nodes = if kind == TYPE_LIST_ZIPLIST {
+            1
+        } else {
+            r.count(2)?
+        };
+        for _ in 0..nodes {
+            let zl = r.string()?;
+            for element in super::ziplist::elements(&zl)? {
+                items.push(Bytes::copy_from_slice(element.text().as_slice()));
+            }
+        }
     } else {
         let nodes = r.count(2)?;
         for _ in 0..nodes {
@@ -457,9 +490,9 @@ fn read_hash(r: &mut Reader<'_>, kind: u8, limits: HashLimits) -> Result<Hash, B
         hash.set(field, value, limits);
         Ok(())
     };
-    if kind == TYPE_HASH_LISTPACK {
+    if kind == TYPE_HASH_LISTPACK || kind == TYPE_HASH_ZIPLIST {
         let lp = r.string()?;
-        let elements = listpack::elements(&lp)?;
+        let elements = packed_elements(kind, &lp)?;
         if !elements.len().is_multiple_of(2) {
             return Err(BadFormat("hash listpack with an odd element count"));
         }
@@ -561,7 +594,8 @@ impl Omitted {
     }
 }
 
-/// Whether Rill holds values of RDB type `kind` (strings and streams, for now).
+/// Whether Rill holds values of RDB type `kind`: every type Redis writes but zipmap hashes
+/// (9, Redis 2.4 and older), module values (6, 7) and hashes with field expiration (22-25).
 pub fn holds(kind: u8) -> bool {
     matches!(
         kind,
@@ -573,6 +607,10 @@ pub fn holds(kind: u8) -> bool {
             | TYPE_LIST_QUICKLIST_2
             | TYPE_HASH
             | TYPE_HASH_LISTPACK
+            | TYPE_HASH_ZIPLIST
+            | TYPE_LIST_ZIPLIST
+            | TYPE_LIST_QUICKLIST
+            | TYPE_ZSET_ZIPLIST
             | TYPE_ZSET
             | TYPE_ZSET_2
             | TYPE_ZSET_LISTPACK
@@ -589,16 +627,16 @@ pub fn read(r: &mut Reader<'_>, kind: u8, layout: Layout) -> Result<Value, BadFo
     let limits = layout.nodes;
     match kind {
         TYPE_STRING => Ok(Value::Str(Bytes::from(r.string()?))),
-        TYPE_HASH | TYPE_HASH_LISTPACK => {
+        TYPE_HASH | TYPE_HASH_LISTPACK | TYPE_HASH_ZIPLIST => {
             Ok(Value::Hash(Box::new(read_hash(r, kind, layout.hash)?)))
         }
-        TYPE_LIST | TYPE_LIST_QUICKLIST_2 => {
+        TYPE_LIST | TYPE_LIST_QUICKLIST_2 | TYPE_LIST_ZIPLIST | TYPE_LIST_QUICKLIST => {
             Ok(Value::List(Box::new(read_list(r, kind, layout.list)?)))
         }
         TYPE_SET | TYPE_SET_INTSET | TYPE_SET_LISTPACK => {
             Ok(Value::Set(Box::new(read_set(r, kind, layout.set)?)))
         }
-        TYPE_ZSET | TYPE_ZSET_2 | TYPE_ZSET_LISTPACK => {
+        TYPE_ZSET | TYPE_ZSET_2 | TYPE_ZSET_LISTPACK | TYPE_ZSET_ZIPLIST => {
             Ok(Value::ZSet(Box::new(read_zset(r, kind, layout.zset)?)))
         }
         TYPE_STREAM_V1 | TYPE_STREAM_V2 | TYPE_STREAM_V3 | TYPE_STREAM_V4 | TYPE_STREAM_V5 => {
