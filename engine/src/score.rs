@@ -97,7 +97,9 @@ pub fn format(d: f64) -> String {
 
 /// The shortest digits that read back as `d`, in `fpconv_dtoa`'s layout: plain integers up to
 /// seven zeros past the digits, plain decimals down to six leading zeros (or with at most
-/// three digits before the point), and `d.ddde±x` otherwise.
+/// three digits before the point), and `d.ddde±x` otherwise. Redis's digits come from Grisu2,
+/// which in rare cases gives a longer form than the shortest (1e23 prints as
+/// `99999999999999990000000` there, `1e+23` here); both read back as the same double.
 fn shortest(d: f64) -> String {
     let sci = format!("{:e}", d.abs());
     let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
@@ -159,6 +161,13 @@ mod tests {
             (5e-324, "5e-324"),
             (-2.5e-10, "-2.5e-10"),
             (12345678.9, "12345678.9"),
+            (1.1, "1.1"),
+            (1e17, "100000000000000000"),
+            (123456789012345678.0, "123456789012345680"),
+            (4.6e18, "4600000000000000000"),
+            (1e21, "1e+21"),
+            (123456.7890123, "1.234567890123e+5"),
+            (0.000123, "0.000123"),
             (f64::INFINITY, "inf"),
         ];
         for (d, text) in cases {

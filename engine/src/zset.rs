@@ -75,6 +75,9 @@ impl ZSet {
         entries.sort_by(|a, b| order((a.0, &a.1), (b.0, &b.1)));
         let longest = entries.iter().map(|e| e.1.len()).max().unwrap_or(0);
         let mut z = ZSet::with_hint(entries.len(), longest, limits);
+        for entry in &mut entries {
+            entry.0 = z.stored(entry.0);
+        }
         if let Some(index) = &mut z.index {
             for (score, member) in &entries {
                 index.insert((scan_hash(member), member.clone()), *score);
@@ -131,6 +134,7 @@ impl ZSet {
     /// member that does not fit the listpack moves the set to a skiplist first.
     pub fn insert(&mut self, member: &[u8], score: f64, limits: ZSetLimits) -> Option<f64> {
         let old = self.score(member);
+        let score = self.stored(score);
         if let Some(old_score) = old {
             if old_score.to_bits() == score.to_bits() {
                 return old;
@@ -251,6 +255,16 @@ impl ZSet {
             })
             .sum();
         order + self.index.as_ref().map_or(0, |i| i.len() * 64)
+    }
+
+    /// The score as this encoding keeps it: a listpack holds -0 as the integer 0, as Redis's
+    /// does (its skiplist keeps the sign).
+    fn stored(&self, score: f64) -> f64 {
+        if self.index.is_none() && score == 0.0 {
+            0.0
+        } else {
+            score
+        }
     }
 
     fn become_skiplist(&mut self) {

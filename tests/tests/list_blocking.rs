@@ -138,6 +138,47 @@ fn scenario(addr: SocketAddr) -> Vec<(String, Reply)> {
     }
     note("a after MULTI", reply(&mut a));
     note("EXISTS t", call(&mut c, "EXISTS t"));
+
+    // Sorted sets: errors, immediate answers, no waiting inside MULTI.
+    for line in [
+        "BZPOPMIN z -1",
+        "BZPOPMAX z x",
+        "BZMPOP 0 0 z MIN",
+        "BZMPOP 0 1 z LEFT",
+        "BZMPOP 0 1 z MIN COUNT 0",
+        "BZMPOP 0 5 z MIN",
+        "BZPOPMIN str 0",
+        "RPUSH l2 x",
+        "BZPOPMIN l2 0",
+        "ZADD z 1 a 2 b 3 c 1.5 d",
+        "BZPOPMIN nosuch z 0",
+        "BZPOPMAX z 0",
+        "BZMPOP 0 2 nosuch z MAX COUNT 2",
+        "ZADD z 9 e 8 f",
+        "BZMPOP 0 1 z MIN COUNT 10",
+        "EXISTS z",
+        "BZPOPMIN z 0.01",
+        "MULTI",
+        "BZPOPMIN empty 0",
+        "BZMPOP 0 1 empty MAX",
+        "EXEC",
+    ] {
+        note(line, call(&mut c, line));
+    }
+    // FIFO across sorted-set waiters; a list push does not serve them, a ZADD does.
+    send(&mut a, "BZPOPMIN zq 0");
+    wait_blocked(&mut c, 1);
+    send(&mut b, "BZMPOP 0 2 other zq MAX COUNT 5");
+    wait_blocked(&mut c, 2);
+    call(&mut c, "RPUSH other x");
+    note("ZADD zq 5 p 6 q 7 r", call(&mut c, "ZADD zq 5 p 6 q 7 r"));
+    note("a bzpopmin", reply(&mut a));
+    note("b bzmpop", reply(&mut b));
+    note("EXISTS zq", call(&mut c, "EXISTS zq"));
+    send(&mut a, "BLPOP zl 0.3");
+    wait_blocked(&mut c, 1);
+    call(&mut c, "ZADD zl 1 m");
+    note("a after ZADD", reply(&mut a));
     out
 }
 

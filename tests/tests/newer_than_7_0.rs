@@ -200,3 +200,51 @@ fn list_encodings_follow_redis_7_2() {
     call(&mut c, "RPUSH small 5");
     assert_eq!(call(&mut c, "OBJECT ENCODING small"), bulk("quicklist"));
 }
+
+#[test]
+fn zset_scores_print_as_redis_7_2_and_zrank_has_withscore() {
+    // Redis 7.2 prints doubles in their shortest form (7.0: `%.17g`); the replies below are
+    // Valkey 8.1's, which shares 7.2's printing.
+    let rill = server();
+    let mut c = Connection::open(rill.addr()).unwrap_or_else(|e| panic!("connect: {e}"));
+    for (given, printed) in [
+        ("0.1", "0.1"),
+        ("1.1", "1.1"),
+        ("1e17", "100000000000000000"),
+        ("123456789012345678", "123456789012345680"),
+        ("5e-324", "5e-324"),
+        ("1e-5", "0.00001"),
+        ("0.0009765625", "9.765625e-4"),
+        ("1e-7", "1e-7"),
+        ("1e21", "1e+21"),
+        ("123456.7890123", "1.234567890123e+5"),
+    ] {
+        call(&mut c, &format!("ZADD z {given} m"));
+        assert_eq!(call(&mut c, "ZSCORE z m"), bulk(printed), "{given}");
+    }
+    // -0: a listpack keeps the integer 0, a skiplist the sign; an increment answers what it
+    // computed.
+    call(&mut c, "ZADD small -0 m");
+    assert_eq!(call(&mut c, "ZSCORE small m"), bulk("0"));
+    assert_eq!(call(&mut c, "ZINCRBY fresh -0 m"), bulk("-0"));
+    assert_eq!(call(&mut c, "ZSCORE fresh m"), bulk("0"));
+    call(&mut c, "CONFIG SET zset-max-listpack-entries 0");
+    call(&mut c, "ZADD big -0 m");
+    assert_eq!(call(&mut c, "OBJECT ENCODING big"), bulk("skiplist"));
+    assert_eq!(call(&mut c, "ZSCORE big m"), bulk("-0"));
+    call(&mut c, "CONFIG SET zset-max-listpack-entries 128");
+
+    // ZRANK / ZREVRANK WITHSCORE (7.2).
+    call(&mut c, "ZADD r 1 a 2.5 b");
+    let pair = |rank: i64| Reply::Array(vec![Reply::Integer(rank), bulk("2.5")]);
+    assert_eq!(call(&mut c, "ZRANK r b WITHSCORE"), pair(1));
+    assert_eq!(call(&mut c, "ZREVRANK r b withscore"), pair(0));
+    assert_eq!(call(&mut c, "ZRANK r nosuch WITHSCORE"), Reply::NullArray);
+    assert_eq!(call(&mut c, "ZRANK nosuch a WITHSCORE"), Reply::NullArray);
+    assert_eq!(call(&mut c, "ZRANK r nosuch"), Reply::NullBulk);
+    assert_eq!(call(&mut c, "ZRANK r b FOO"), error("ERR syntax error"));
+    assert_eq!(
+        call(&mut c, "ZRANK r b WITHSCORE x"),
+        error("ERR wrong number of arguments for 'zrank' command")
+    );
+}
