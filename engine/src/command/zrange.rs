@@ -256,8 +256,9 @@ fn select(z: &ZSet, selection: &Selection, rev: bool, limit: Option<Limit>) -> V
         offset: 0,
         count: -1,
     });
-    // A negative offset skips everything, as Redis's countdown does.
-    if offset < 0 {
+    // A negative offset skips everything, as Redis's countdown does; so does one past the
+    // range.
+    if offset < 0 || offset as u64 >= (hi - lo) as u64 {
         return Vec::new();
     }
     let available = (hi - lo).saturating_sub(offset as usize);
