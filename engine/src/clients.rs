@@ -83,14 +83,18 @@ impl std::fmt::Debug for ClientInfo {
 }
 
 impl ClientInfo {
-    /// One line of CLIENT LIST, in Redis's field order.
-    pub fn line(&self, now_ms: u64) -> String {
+    /// One line of CLIENT LIST, in Redis's field order; `subs` is what the client listens
+    /// to (channels, patterns, shard channels).
+    pub fn line(&self, now_ms: u64, subs: (usize, usize, usize)) -> String {
         let text = |b: &Option<Bytes>| {
             b.as_ref()
                 .map(|v| String::from_utf8_lossy(v).into_owned())
                 .unwrap_or_default()
         };
         let mut flags = String::new();
+        if subs != (0, 0, 0) {
+            flags.push('P');
+        }
         if self.multi >= 0 {
             flags.push('x');
         }
@@ -101,7 +105,7 @@ impl ClientInfo {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} watch={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} watch={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -110,6 +114,9 @@ impl ClientInfo {
             now_ms.saturating_sub(self.last_interaction_ms) / 1000,
             flags,
             self.db,
+            subs.0,
+            subs.1,
+            subs.2,
             self.multi,
             self.watching,
             if self.last_command.is_empty() { "NULL" } else { &self.last_command },

@@ -39,6 +39,7 @@ pub mod list;
 pub mod long_double;
 pub mod packed;
 pub mod propagate;
+pub mod pubsub;
 pub mod rdb;
 pub mod reply;
 pub mod score;
@@ -92,6 +93,8 @@ pub struct State {
     pub propagation: propagate::Propagation,
     /// The append-only log and rewrites (see [`aof`]).
     pub persistence: aof::Persistence,
+    /// Channel, pattern and shard-channel subscribers (see [`pubsub`]).
+    pub pubsub: pubsub::PubSub,
 }
 
 impl State {
@@ -251,10 +254,16 @@ impl Engine {
                 info.last_interaction_ms = now;
             }
         }
+        // A subscriber's output is held to the `pubsub` class's limits, as in Redis.
+        let class = if st.pubsub.is_subscriber(client) {
+            2
+        } else {
+            0
+        };
         ConnectionLimits {
             max_bulk_len: st.config.proto_max_bulk_len,
             query_buffer_limit: st.config.query_buffer_limit,
-            output: st.config.output_limits[0],
+            output: st.config.output_limits[class],
         }
     }
 

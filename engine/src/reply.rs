@@ -32,6 +32,12 @@ pub enum Reply {
     Bool(bool),
     /// `=N\r\ntxt:...` in RESP3; a bulk string in RESP2. Used by INFO and CLIENT INFO.
     Verbatim(Bytes),
+    /// `>N` in RESP3; an array in RESP2: an out-of-band message (pub/sub), or a (un)subscribe
+    /// confirmation.
+    Push(Vec<Reply>),
+    /// Several replies in a row for one command, each encoded on its own: SUBSCRIBE a b
+    /// answers one confirmation per channel.
+    Many(Vec<Reply>),
 }
 
 impl Reply {
@@ -119,6 +125,17 @@ impl Reply {
                     out.extend_from_slice(if *b { b"#t\r\n" } else { b"#f\r\n" });
                 } else {
                     out.extend_from_slice(if *b { b":1\r\n" } else { b":0\r\n" });
+                }
+            }
+            Reply::Push(items) => {
+                header(out, if resp3 { b'>' } else { b'*' }, items.len());
+                for item in items {
+                    item.encode(protocol, out);
+                }
+            }
+            Reply::Many(replies) => {
+                for reply in replies {
+                    reply.encode(protocol, out);
                 }
             }
             Reply::Verbatim(text) => {

@@ -69,6 +69,8 @@ pub struct SessionState {
     pub replconf: Replconf,
     /// Set by SYNC / PSYNC: the snapshot the connection sends instead of a reply.
     pub transfer: Option<Box<crate::rdb::transfer::Transfer>>,
+    /// Where this client's pub/sub messages wait (see [`crate::pubsub`]).
+    pub mailbox: Arc<crate::pubsub::Mailbox>,
 }
 
 /// What a client said with REPLCONF before asking for a snapshot.
@@ -107,6 +109,7 @@ impl SessionState {
             loader: false,
             replconf: Replconf::default(),
             transfer: None,
+            mailbox: Arc::default(),
         }
     }
 }
@@ -183,6 +186,18 @@ impl Session {
     /// RESP version chosen by HELLO (2 or 3).
     pub fn protocol(&self) -> u8 {
         self.state.protocol
+    }
+
+    /// Where this client's pub/sub messages wait: a connection polls it while idle and
+    /// writes what came (see [`crate::pubsub::Mailbox`]).
+    pub fn mailbox(&self) -> Arc<crate::pubsub::Mailbox> {
+        self.state.mailbox.clone()
+    }
+
+    /// The pub/sub messages waiting for this client, oldest first (an embedded subscriber
+    /// reads its messages this way).
+    pub fn take_messages(&self) -> Vec<Reply> {
+        self.state.mailbox.take()
     }
 
     /// Lets this session run commands whatever `requirepass` says: it loads what the server
@@ -424,6 +439,7 @@ impl Drop for Session {
     fn drop(&mut self) {
         let mut st = self.shared.state.lock();
         st.keyspace.blocking.remove(self.state.id);
+        st.pubsub.remove_client(self.state.id);
         for (db, key, _) in self.state.watched.drain(..) {
             st.keyspace.unwatch(db, &key);
         }

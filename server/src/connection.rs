@@ -50,6 +50,16 @@ enum Batch {
     Transfer(Box<Transfer>),
 }
 
+/// What waiting for the client brought.
+enum Input {
+    /// Bytes arrived.
+    Data,
+    /// Pub/sub messages wait to be written.
+    Messages,
+    /// The client left, was killed, or the server is stopping.
+    Gone,
+}
+
 /// Why the connection ends.
 enum End {
     /// The client left, was killed, or the server is stopping.
@@ -81,6 +91,8 @@ struct Connection {
     killed: Arc<Doorbell>,
     /// The server is stopping: finish the replies being written, then end.
     closing: bool,
+    /// Where this client's pub/sub messages arrive.
+    mailbox: Arc<rill_engine::pubsub::Mailbox>,
 }
 
 /// Serves one client until it leaves, is killed, breaks the protocol, overruns a limit, or
@@ -102,6 +114,7 @@ pub fn serve(engine: Engine, socket: TcpStream) -> impl std::future::Future<Outp
     let bell = killed.clone();
     session.attach(peer.clone(), local, Arc::new(move || bell.ring()));
     tracing::debug!(%peer, id = session.id(), "client connected");
+    let mailbox = session.mailbox();
     let mut connection = Connection {
         engine,
         socket,
@@ -114,6 +127,7 @@ pub fn serve(engine: Engine, socket: TcpStream) -> impl std::future::Future<Outp
         traffic: (0, 0),
         killed,
         closing: false,
+        mailbox,
     };
     async move {
         let End::Gone = connection.run().await;
@@ -129,8 +143,19 @@ impl Connection {
             if self.closing {
                 return End::Gone;
             }
-            if need_input && !self.read().await {
-                return End::Gone;
+            if need_input {
+                match self.read().await {
+                    Input::Gone => return End::Gone,
+                    Input::Messages => {
+                        self.deliver_messages();
+                        let limits = self.count_traffic();
+                        if !self.flush(limits.output).await {
+                            return End::Gone;
+                        }
+                        continue;
+                    }
+                    Input::Data => {}
+                }
             }
             let limits = self.count_traffic();
             if self.input.len() as u64 > limits.query_buffer_limit {
@@ -244,10 +269,10 @@ impl Connection {
         }
     }
 
-    /// Waits for bytes from the client and appends them to `input`. False when the client
-    /// left, was killed, or the server is stopping. Between requests the connection holds
-    /// no buffer: room is made only when bytes are there to read.
-    async fn read(&mut self) -> bool {
+    /// Waits for bytes from the client and appends them to `input`, or for pub/sub messages
+    /// to write. Between requests the connection holds no buffer: room is made only when
+    /// bytes are there to read.
+    async fn read(&mut self) -> Input {
         if self.input.is_empty() {
             self.input = BytesMut::new();
         }
@@ -256,22 +281,31 @@ impl Connection {
             // no sub-future is stored, so the task of an idle connection stays small.
             let ready = std::future::poll_fn(|cx| {
                 if self.killed.poll_rung(cx) {
-                    return Poll::Ready(false);
+                    return Poll::Ready(Input::Gone);
                 }
-                self.socket.poll_read_ready(cx).map(|r| r.is_ok())
+                if self.mailbox.poll_waiting(cx) {
+                    return Poll::Ready(Input::Messages);
+                }
+                self.socket.poll_read_ready(cx).map(|r| {
+                    if r.is_ok() {
+                        Input::Data
+                    } else {
+                        Input::Gone
+                    }
+                })
             })
             .await;
-            if !ready {
-                return false;
+            if !matches!(ready, Input::Data) {
+                return ready;
             }
             match read_available(&self.socket, &mut self.input) {
-                Ok(0) => return false,
+                Ok(0) => return Input::Gone,
                 Ok(n) => {
                     self.traffic.0 += n as u64;
-                    return true;
+                    return Input::Data;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                Err(_) => return false,
+                Err(_) => return Input::Gone,
             }
         }
     }
@@ -306,6 +340,9 @@ impl Connection {
                 self.held = Some(args);
                 return Batch::Paused;
             };
+            // Messages the command itself caused (a PUBLISH to a channel this client
+            // listens to) come before its reply, as in Redis.
+            self.deliver_messages();
             if let Some(transfer) = self.session.take_transfer() {
                 // The snapshot is the answer: the command's reply is not sent.
                 return Batch::Transfer(transfer);
@@ -321,6 +358,16 @@ impl Connection {
                 }
                 Close::No => self.encode(&reply),
             }
+        }
+    }
+
+    /// Encodes the pub/sub messages waiting for this client.
+    fn deliver_messages(&mut self) {
+        if !self.mailbox.has_waiting() {
+            return;
+        }
+        for message in self.mailbox.take() {
+            self.encode(&message);
         }
     }
 

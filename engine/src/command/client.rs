@@ -74,21 +74,39 @@ fn client_info(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
         .clients
         .by_id
         .get(&id)
-        .map(|info| info.line(ctx.now_ms))
+        .map(|info| info.line(ctx.now_ms, ctx.state.pubsub.counts(id)))
         .unwrap_or_default();
     text.push('\n');
     Reply::Verbatim(Bytes::from(text))
 }
 
-/// The client types of `CLIENT LIST TYPE` and `CLIENT KILL TYPE`; every Rill client is normal.
-fn client_type_is_normal(arg: &[u8]) -> Result<bool, Reply> {
+/// The client types of `CLIENT LIST TYPE` and `CLIENT KILL TYPE`: Rill's clients are normal
+/// or, while subscribed to something, pubsub; none is a master or a replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientType {
+    Normal,
+    PubSub,
+    Replication,
+}
+
+impl ClientType {
+    /// Whether the client `id` is of this type.
+    fn holds(self, ctx: &Ctx, id: u64) -> bool {
+        match self {
+            ClientType::Normal => !ctx.state.pubsub.is_subscriber(id),
+            ClientType::PubSub => ctx.state.pubsub.is_subscriber(id),
+            ClientType::Replication => false,
+        }
+    }
+}
+
+fn client_type(arg: &[u8]) -> Result<ClientType, Reply> {
     if is(arg, "normal") {
-        Ok(true)
-    } else if ["master", "slave", "replica", "pubsub"]
-        .iter()
-        .any(|t| is(arg, t))
-    {
-        Ok(false)
+        Ok(ClientType::Normal)
+    } else if is(arg, "pubsub") {
+        Ok(ClientType::PubSub)
+    } else if ["master", "slave", "replica"].iter().any(|t| is(arg, t)) {
+        Ok(ClientType::Replication)
     } else {
         Err(Reply::error(format!(
             "ERR Unknown client type '{}'",
@@ -102,10 +120,13 @@ fn client_list(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     sync_self(ctx, "client|list");
     let clients = &ctx.state.clients.by_id;
     let ids: Vec<u64> = if args.len() == 4 && is(&args[2], "type") {
-        match client_type_is_normal(&args[3]) {
+        match client_type(&args[3]) {
             Err(e) => return e,
-            Ok(true) => clients.keys().copied().collect(),
-            Ok(false) => Vec::new(),
+            Ok(kind) => clients
+                .keys()
+                .copied()
+                .filter(|&id| kind.holds(ctx, id))
+                .collect(),
         }
     } else if args.len() > 3 && is(&args[2], "id") {
         let mut ids = Vec::new();
@@ -124,7 +145,7 @@ fn client_list(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut text = String::new();
     for id in ids {
         if let Some(info) = clients.get(&id) {
-            text.push_str(&info.line(ctx.now_ms));
+            text.push_str(&info.line(ctx.now_ms, ctx.state.pubsub.counts(id)));
             text.push('\n');
         }
     }
@@ -136,8 +157,8 @@ struct KillFilter {
     addr: Option<Bytes>,
     laddr: Option<Bytes>,
     id: Option<u64>,
-    /// Only normal clients exist, so a type filter either keeps all or none.
-    any_type: bool,
+    /// TYPE: only clients of this type.
+    kind: Option<ClientType>,
     max_age_secs: Option<i64>,
     skip_me: bool,
 }
@@ -157,7 +178,7 @@ fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             addr: Some(args[2].clone()),
             laddr: None,
             id: None,
-            any_type: true,
+            kind: None,
             max_age_secs: None,
             skip_me: false,
         }
@@ -174,7 +195,7 @@ fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .clients
         .by_id
         .values()
-        .filter(|_| filter.any_type)
+        .filter(|c| filter.kind.is_none_or(|k| k.holds(ctx, c.id)))
         .filter(|c| filter.addr.as_ref().is_none_or(|a| c.addr.as_bytes() == a))
         .filter(|c| {
             filter
@@ -227,7 +248,7 @@ fn parse_kill_filter(args: &[Bytes]) -> Result<KillFilter, Reply> {
         addr: None,
         laddr: None,
         id: None,
-        any_type: true,
+        kind: None,
         max_age_secs: None,
         skip_me: true,
     };
@@ -251,7 +272,7 @@ fn parse_kill_filter(args: &[Bytes]) -> Result<KillFilter, Reply> {
                 Some(age) => filter.max_age_secs = Some(age),
             }
         } else if is(option, "type") {
-            filter.any_type = client_type_is_normal(value)?;
+            filter.kind = Some(client_type(value)?);
         } else if is(option, "addr") {
             filter.addr = Some(value.clone());
         } else if is(option, "laddr") {

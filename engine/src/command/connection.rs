@@ -43,7 +43,12 @@ pub fn specs() -> Vec<Spec> {
 }
 
 /// PING [message]: `+PONG`, or the message as a bulk string.
-fn ping(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+fn ping(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if args.len() <= 2 {
+        if let Some(reply) = super::pubsub::subscriber_ping(ctx, args) {
+            return reply;
+        }
+    }
     match args.len() {
         1 => Reply::simple("PONG"),
         2 => Reply::Bulk(args[1].clone()),
@@ -188,6 +193,7 @@ fn quit(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     ctx.session.multi = None;
     super::transactions::unwatch_all(ctx);
+    super::pubsub::leave_all(ctx);
     ctx.session.db = 0;
     ctx.session.protocol = 2;
     ctx.session.authenticated = ctx.state.config.requirepass().is_none();

@@ -15,6 +15,7 @@ pub mod list_blocking;
 pub mod lists;
 pub mod object;
 pub mod persistence;
+pub mod pubsub;
 mod random;
 pub mod read_args;
 pub mod replication;
@@ -78,6 +79,8 @@ pub enum Group {
     Set,
     /// ZADD, ZRANGE and the other sorted-set commands (ACL `@sortedset`).
     SortedSet,
+    /// SUBSCRIBE, PUBLISH, PUBSUB... (ACL `@pubsub`).
+    PubSub,
     /// MULTI, EXEC, DISCARD, WATCH, UNWATCH (ACL `@transaction`).
     Transactions,
     /// PING, HELLO, AUTH, SELECT, CLIENT... (ACL `@connection`).
@@ -116,6 +119,7 @@ impl Group {
             Group::List => "list",
             Group::Set => "set",
             Group::SortedSet => "sorted-set",
+            Group::PubSub => "pubsub",
             Group::Transactions => "transactions",
             Group::Connection => "connection",
             Group::Server => "server",
@@ -132,6 +136,7 @@ impl Group {
             Group::List => Some("@list"),
             Group::Set => Some("@set"),
             Group::SortedSet => Some("@sortedset"),
+            Group::PubSub => Some("@pubsub"),
             Group::Transactions => Some("@transaction"),
             Group::Connection => Some("@connection"),
             Group::Server => None,
@@ -273,6 +278,7 @@ pub fn table() -> &'static HashMap<&'static str, Spec> {
         all.extend(lists::specs());
         all.extend(list_blocking::specs());
         all.extend(sets::specs());
+        all.extend(pubsub::specs());
         all.extend(zsets::specs());
         all.extend(list_blocking::zset_specs());
         all.extend(zrange::specs());
@@ -429,6 +435,9 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
     }
     if let Some(text) = persistence_refusal(ctx, spec) {
+        return reject(ctx, Some(spec), text);
+    }
+    if let Some(text) = pubsub::subscriber_mode_refusal(ctx, spec.name) {
         return reject(ctx, Some(spec), text);
     }
     if let Some(multi) = ctx.session.multi.as_mut() {
