@@ -31,6 +31,8 @@ pub enum Kind {
     OutputBufferLimit,
     /// `save`: `<seconds> <changes>` pairs, or empty for none.
     SavePoints,
+    /// `notify-keyspace-events`: class letters, stored as Redis prints them.
+    KeyspaceEvents,
 }
 
 /// One parameter definition.
@@ -398,7 +400,8 @@ pub const PARAMS: &[Param] = &[
             max: I64_MAX,
         },
     ),
-    not_yet("notify-keyspace-events", "", Kind::Text, true),
+    // Keyspace notifications: which classes of events are published (see `notify`).
+    param("notify-keyspace-events", "", Kind::KeyspaceEvents),
     not_yet("cluster-enabled", "no", Kind::Bool, false),
 ];
 
@@ -440,6 +443,8 @@ pub struct Config {
     pub timeout: u64,
     /// `hz`, clamped to 1..=500 as Redis does: how often the server's cron runs per second.
     pub hz: u64,
+    /// `notify-keyspace-events` as flags (see [`crate::notify`]), set with the parameter.
+    pub keyspace_events: u16,
 }
 
 impl Default for Config {
@@ -454,6 +459,7 @@ impl Default for Config {
             output_limits: [OutputLimit::default(); 3],
             timeout: 0,
             hz: 10,
+            keyspace_events: 0,
         };
         c.refresh();
         c
@@ -540,6 +546,19 @@ impl Config {
         }
         let stored = match param.kind {
             Kind::Text => value.to_string(),
+            // Kept as flags: the text Redis shows can leave a class out (`n` beside `A`).
+            Kind::KeyspaceEvents => match crate::notify::parse(value) {
+                Some(flags) => {
+                    self.keyspace_events = flags;
+                    crate::notify::format(flags)
+                }
+                None => {
+                    return Err(invalid(
+                        param.name,
+                        "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
+                    ))
+                }
+            },
             Kind::Bool => match value.to_ascii_lowercase().as_str() {
                 "yes" | "no" => value.to_ascii_lowercase(),
                 _ => return Err(invalid(param.name, "argument must be 'yes' or 'no'")),
@@ -679,9 +698,6 @@ impl Config {
 fn not_supported(name: &str, value: &str) -> String {
     let why = match name {
         "aof-timestamp-enabled" => "Rill does not write timestamp annotations in the AOF",
-        "notify-keyspace-events" => {
-            "Rill has no pub/sub yet, so keyspace notifications cannot be delivered"
-        }
         "daemonize" => {
             "Rill runs in the foreground; use a service manager to run it in the background"
         }
@@ -823,7 +839,9 @@ mod tests {
         assert!(c.set("save", "3600 1", false).is_ok());
         assert!(c.set("save", "3600", false).is_err());
         assert!(c.set("save", "", false).is_ok());
-        assert!(c.set("notify-keyspace-events", "KEA", false).is_err());
+        assert!(c.set("notify-keyspace-events", "KEA", false).is_ok());
+        assert_eq!(c.get("notify-keyspace-events"), Some("AKE"));
+        assert!(c.set("notify-keyspace-events", "Kq", false).is_err());
         assert!(c.set("daemonize", "yes", true).is_err());
     }
 

@@ -162,6 +162,7 @@ pub fn make_room(state: &mut State, counter: Option<fn() -> u64>, now_ms: u64) -
             .propagation
             .push(db, vec![Bytes::from_static(b"DEL"), key.clone()]);
         state.stats.evicted_keys += 1;
+        crate::notify::publish(state, db, crate::notify::EVICTED, "evicted", &key);
         if counter.is_none() {
             let estimate = &mut state.memory_estimate;
             estimate.bytes = estimate.bytes.saturating_sub(freed);

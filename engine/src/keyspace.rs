@@ -143,6 +143,11 @@ pub struct Db {
     idmp_keys: BTreeSet<Bytes>,
     /// Where the last sweep of `idmp_keys` stopped.
     idmp_cursor: Option<Bytes>,
+    /// Which events this database queues for keyspace notifications (`notify::NEW`,
+    /// `notify::EXPIRED`); 0 when nobody listens.
+    queued_classes: u16,
+    /// Events queued for [`crate::notify::publish_queued`]: (class, event, key).
+    key_events: Vec<(u16, &'static str, Bytes)>,
 }
 
 impl Db {
@@ -171,6 +176,13 @@ impl Db {
                 if !self.expiry_frozen {
                     if let Some((owned, _)) = self.map.get_key_value(key) {
                         let owned = owned.clone();
+                        if self.queued_classes & crate::notify::EXPIRED != 0 {
+                            self.key_events.push((
+                                crate::notify::EXPIRED,
+                                "expired",
+                                owned.clone(),
+                            ));
+                        }
                         if let Some(log) = self.expired_log.as_mut() {
                             log.push(owned);
                         }
@@ -354,8 +366,25 @@ impl Db {
         // Keys arrive as slices of a connection's read buffer; a stored key gets its own
         // allocation so that it does not pin that whole buffer for its lifetime.
         let key = Bytes::copy_from_slice(&key);
+        if self.queued_classes & crate::notify::NEW != 0 {
+            self.key_events
+                .push((crate::notify::NEW, "new", key.clone()));
+        }
         self.scan_order.insert((scan_hash(&key), key.clone()));
         self.map.insert(key, Slot { value, access });
+    }
+
+    /// Which events to queue for keyspace notifications (see `queued_classes`).
+    pub fn queue_key_events(&mut self, classes: u16) {
+        self.queued_classes = classes;
+        if classes == 0 {
+            self.key_events = Vec::new();
+        }
+    }
+
+    /// The queued keyspace events, oldest first.
+    pub fn take_key_events(&mut self) -> Vec<(u16, &'static str, Bytes)> {
+        std::mem::take(&mut self.key_events)
     }
 
     /// Removes `key` and its time to live.
@@ -437,7 +466,9 @@ impl Db {
     pub fn clear(&mut self) {
         let (expired, tracking, frozen) = (self.lazily_expired, self.tracking, self.expiry_frozen);
         let (log, loading) = (self.expired_log.take(), self.loading);
+        let queued = self.queued_classes;
         *self = Db::default();
+        self.queued_classes = queued;
         self.loading = loading;
         self.lazily_expired = expired;
         self.tracking = tracking;
@@ -477,6 +508,10 @@ impl Db {
         }
         for key in &due {
             self.remove(key);
+            if self.queued_classes & crate::notify::EXPIRED != 0 {
+                self.key_events
+                    .push((crate::notify::EXPIRED, "expired", key.clone()));
+            }
         }
         if let Some(log) = self.expired_log.as_mut() {
             log.extend(due.iter().cloned());

@@ -37,6 +37,7 @@ pub mod id;
 pub mod keyspace;
 pub mod list;
 pub mod long_double;
+pub mod notify;
 pub mod packed;
 pub mod propagate;
 pub mod pubsub;
@@ -98,10 +99,21 @@ pub struct State {
 }
 
 impl State {
-    /// Re-reads the eviction policy into how lookups record access (after CONFIG SET).
+    /// Re-reads the eviction policy into how lookups record access, and which events the
+    /// databases queue for keyspace notifications (after CONFIG SET).
     pub fn apply_eviction_policy(&mut self) {
         let tracking = eviction::tracking_for(self);
         self.keyspace.set_access_tracking(tracking);
+        let events = self.config.keyspace_events;
+        let published = events & (notify::KEYSPACE | notify::KEYEVENT) != 0;
+        let queued = if published {
+            events & (notify::NEW | notify::EXPIRED)
+        } else {
+            0
+        };
+        for db in &mut self.keyspace.dbs {
+            db.queue_key_events(queued);
+        }
     }
 }
 
@@ -363,6 +375,7 @@ impl Engine {
             state.keyspace.dbs[db].expire_idmp(now, 100);
         }
         state.stats.expired_keys += removed as u64;
+        notify::publish_queued(&mut state);
         if state.propagation.enabled() {
             propagate::take_expired(&mut state, 0);
             state.propagation.flush();

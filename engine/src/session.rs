@@ -305,6 +305,8 @@ impl Session {
         let paused = ctx.state.clients.pause_at(now).is_some();
         ctx.state.keyspace.set_expiry_frozen(paused);
         let reply = command::dispatch(&mut ctx, args);
+        // Keys the command created or found expired, if anyone listens for those events.
+        crate::notify::publish_queued(ctx.state);
         if untouched {
             ctx.state.keyspace.set_untouched(false);
         }

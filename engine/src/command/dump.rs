@@ -139,6 +139,7 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         if removed {
             ctx.state.keyspace.touch(db_index, key);
             ctx.state.stats.dirty += 1;
+            ctx.notify(crate::notify::GENERIC, "del", key);
         }
         return Reply::ok();
     }
@@ -150,5 +151,6 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     db.restore_access(key, options.idle_seconds, options.freq, now);
     ctx.state.keyspace.touch(db_index, key);
     ctx.state.stats.dirty += 1;
+    ctx.notify(crate::notify::GENERIC, "restore", key);
     Reply::ok()
 }

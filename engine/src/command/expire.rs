@@ -12,6 +12,7 @@
 //! conditions, a key without a time to live counts as living forever: GT never passes on it,
 //! LT always does.
 
+use crate::notify::GENERIC;
 use bytes::Bytes;
 
 use super::keys::lookup_read;
@@ -217,9 +218,13 @@ fn set_expiry(ctx: &mut Ctx, args: &[Bytes], name: &str, seconds: bool, absolute
     }
     let loading = db.is_loading();
     match u64::try_from(when) {
-        Ok(at) if at > now_ms || loading => db.set_expiry(key, at),
+        Ok(at) if at > now_ms || loading => {
+            db.set_expiry(key, at);
+            ctx.notify(GENERIC, "expire", key);
+        }
         _ => {
             db.remove(key);
+            ctx.notify(GENERIC, "del", key);
         }
     }
     ctx.touch(key);
@@ -266,6 +271,7 @@ fn persist(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let now = ctx.now_ms;
     let db = ctx.db();
     if db.contains(key, now) && db.persist(key) {
+        ctx.notify(GENERIC, "persist", key);
         ctx.touch(key);
         Reply::Integer(1)
     } else {

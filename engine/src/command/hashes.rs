@@ -6,13 +6,14 @@ use bytes::Bytes;
 
 use super::random::{at_positions, Picker};
 use super::strings::{NAN_OR_INFINITY, NOT_A_FLOAT};
-use super::typed;
+use super::typed::{self, changed};
 use super::{Ctx, Group, Spec};
 use crate::args::{glob_match, int_arg, is, parse_i64_strict};
 use crate::error;
 use crate::hash::Hash;
 use crate::keyspace::Value;
 use crate::long_double::LongDouble;
+use crate::notify::HASH;
 use crate::reply::Reply;
 
 /// The hash commands' table entries.
@@ -80,6 +81,7 @@ fn set_pairs(ctx: &mut Ctx, args: &[Bytes]) -> Result<i64, Reply> {
         .chunks_exact(2)
         .filter(|pair| hash.set(&pair[0], &pair[1], limits))
         .count();
+    ctx.notify(HASH, "hset", &args[1]);
     ctx.touch(&args[1]);
     Ok(added as i64)
 }
@@ -103,6 +105,7 @@ fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::Integer(0);
     }
     hash.set(&args[2], &args[3], limits);
+    ctx.notify(HASH, "hset", &args[1]);
     ctx.touch(&args[1]);
     Reply::Integer(1)
 }
@@ -148,11 +151,10 @@ fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let removed = args[2..].iter().filter(|f| hash.remove(f)).count();
     let emptied = hash.is_empty();
-    if emptied {
-        ctx.db().remove(&args[1]);
-    }
     if removed > 0 {
-        ctx.touch(&args[1]);
+        changed(ctx, &args[1], emptied, (HASH, "hdel"));
+    } else if emptied {
+        ctx.db().remove(&args[1]);
     }
     Reply::Integer(removed as i64)
 }
@@ -204,6 +206,12 @@ fn update_field(
     let hash: &mut Hash = typed::write_or_create(ctx, &args[1], || Value::Hash(Box::default()))?;
     let value = next(hash.get(&args[2]))?;
     hash.set(&args[2], &value, limits);
+    let event = if is(&args[0], "hincrbyfloat") {
+        "hincrbyfloat"
+    } else {
+        "hincrby"
+    };
+    ctx.notify(HASH, event, &args[1]);
     ctx.touch(&args[1]);
     Ok(value)
 }

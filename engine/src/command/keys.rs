@@ -26,6 +26,7 @@ use super::{Ctx, Group, Spec};
 use crate::args::{glob_match, int_arg, is, parse_i64_strict};
 use crate::error;
 use crate::keyspace::Value;
+use crate::notify::GENERIC;
 use crate::reply::Reply;
 
 /// Table entries for the key commands (DEL, EXISTS, TYPE, KEYS, SCAN, RENAME, COPY, MOVE...) and
@@ -190,6 +191,13 @@ const SAME_OBJECT: &str = "ERR source and destination objects are the same";
 /// lookup counts as a keyspace hit or miss in INFO stats. Writes look up without counting.
 pub(crate) fn lookup_read<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Option<&'a Value> {
     let (db, now) = (ctx.session.db, ctx.now_ms);
+    if ctx.state.config.keyspace_events & crate::notify::KEY_MISS != 0
+        && !ctx.state.keyspace.dbs[db].contains(key, now)
+    {
+        ctx.state.stats.keyspace_misses += 1;
+        ctx.notify(crate::notify::KEY_MISS, "keymiss", key);
+        return None;
+    }
     let state = &mut *ctx.state;
     let value = state.keyspace.dbs[db].get(key, now);
     if value.is_some() {
@@ -214,6 +222,7 @@ fn del(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     for key in &args[1..] {
         let db = ctx.db();
         if db.contains(key, now) && db.remove(key).is_some() {
+            ctx.notify(GENERIC, "del", key);
             ctx.touch(key);
             deleted += 1;
         }
@@ -495,6 +504,8 @@ fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
     ctx.state.keyspace.touch(dbi, from);
     ctx.state.keyspace.touch(dbi, to);
     ctx.state.stats.dirty += 1;
+    ctx.notify(GENERIC, "rename_from", from);
+    ctx.notify(GENERIC, "rename_to", to);
     if nx {
         Reply::Integer(1)
     } else {
@@ -544,6 +555,7 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     ctx.state.keyspace.touch(dst_db, dest);
     ctx.state.stats.dirty += 1;
+    ctx.notify_in(dst_db, GENERIC, "copy_to", dest);
     Reply::Integer(1)
 }
 
@@ -577,6 +589,8 @@ fn move_key(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     ctx.state.keyspace.touch(src_db, key);
     ctx.state.keyspace.touch(dst_db, key);
     ctx.state.stats.dirty += 1;
+    ctx.notify_in(src_db, GENERIC, "move_from", key);
+    ctx.notify_in(dst_db, GENERIC, "move_to", key);
     Reply::Integer(1)
 }
 

@@ -16,6 +16,7 @@ use crate::blocking::BlockedRead;
 use crate::error;
 use crate::keyspace::Value;
 use crate::long_double::LongDouble;
+use crate::notify::LIST;
 use crate::reply::Reply;
 
 /// What a blocked pop does once a list has an element.
@@ -182,7 +183,12 @@ fn serve(ctx: &mut Ctx, pop: &BlockedPop) -> Option<Reply> {
                 };
                 let item = list.pop(*left, limit)?;
                 let emptied = list.is_empty();
-                changed(ctx, key, emptied);
+                changed(
+                    ctx,
+                    key,
+                    emptied,
+                    (LIST, if *left { "lpop" } else { "rpop" }),
+                );
                 let verb: &'static [u8] = if *left { b"LPOP" } else { b"RPOP" };
                 ctx.propagate(vec![Bytes::from_static(verb), key.clone()]);
                 Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(item)])

@@ -13,6 +13,7 @@ use crate::args::{int_arg, is};
 use crate::error;
 use crate::keyspace::Value;
 use crate::list::List;
+use crate::notify::LIST;
 use crate::reply::Reply;
 
 /// The list commands' table entries.
@@ -72,7 +73,12 @@ fn push(ctx: &mut Ctx, args: &[Bytes], left: bool, create: bool) -> Reply {
         list.push(left, item, limit);
     }
     let len = list.len();
-    changed(ctx, &args[1], false);
+    changed(
+        ctx,
+        &args[1],
+        false,
+        (LIST, if left { "lpush" } else { "rpush" }),
+    );
     Reply::Integer(len as i64)
 }
 
@@ -115,7 +121,12 @@ fn pop(ctx: &mut Ctx, args: &[Bytes], left: bool) -> Reply {
     let Some(count) = count else {
         let item = list.pop(left, limit);
         let emptied = list.is_empty();
-        changed(ctx, &args[1], emptied);
+        changed(
+            ctx,
+            &args[1],
+            emptied,
+            (LIST, if left { "lpop" } else { "rpop" }),
+        );
         return item.map_or(Reply::Null, Reply::Bulk);
     };
     if count == 0 {
@@ -126,7 +137,12 @@ fn pop(ctx: &mut Ctx, args: &[Bytes], left: bool) -> Reply {
         .map(Reply::Bulk)
         .collect();
     let emptied = list.is_empty();
-    changed(ctx, &args[1], emptied);
+    changed(
+        ctx,
+        &args[1],
+        emptied,
+        (LIST, if left { "lpop" } else { "rpop" }),
+    );
     Reply::Array(items)
 }
 
@@ -207,7 +223,7 @@ fn lset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::error("ERR index out of range");
     };
     list.set(i, &args[3], limit);
-    changed(ctx, &args[1], false);
+    changed(ctx, &args[1], false, (LIST, "lset"));
     Reply::ok()
 }
 
@@ -230,7 +246,7 @@ fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     list.insert(at + usize::from(after), &args[4], limit);
     let len = list.len();
-    changed(ctx, &args[1], false);
+    changed(ctx, &args[1], false, (LIST, "linsert"));
     Reply::Integer(len as i64)
 }
 
@@ -277,7 +293,7 @@ fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     list.retain_positions(limit, |i, _| !doomed[i]);
     let emptied = list.is_empty();
-    changed(ctx, &args[1], emptied);
+    changed(ctx, &args[1], emptied, (LIST, "lrem"));
     Reply::Integer(matches.len() as i64)
 }
 
@@ -297,7 +313,7 @@ fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         kept.is_some_and(|(a, b)| (a..=b).contains(&i))
     });
     let emptied = list.is_empty();
-    changed(ctx, &args[1], emptied);
+    changed(ctx, &args[1], emptied, (LIST, "ltrim"));
     Reply::ok()
 }
 
@@ -428,12 +444,21 @@ pub(super) fn move_one(
     let Some(item) = list.pop(from_left, limit) else {
         return Reply::Null;
     };
-    let emptied = list.is_empty();
-    changed(ctx, src, emptied);
+    // As Redis: the push first, then the pop's event, then the source goes if it is empty
+    // (never when it is the destination).
     if let Ok(Some(target)) = write_list(ctx, dst, true) {
         target.push(to_left, &item, limit);
     }
+    ctx.notify(LIST, if to_left { "lpush" } else { "rpush" }, dst);
     ctx.touch(dst);
+    let now = ctx.now_ms;
+    let emptied = matches!(ctx.db().get(src, now), Some(Value::List(l)) if l.is_empty());
+    changed(
+        ctx,
+        src,
+        emptied,
+        (LIST, if from_left { "lpop" } else { "rpop" }),
+    );
     Reply::Bulk(item)
 }
 
@@ -511,7 +536,12 @@ pub(super) fn multi_pop(
         };
         let items: Vec<Bytes> = (0..count).map_while(|_| list.pop(left, limit)).collect();
         let emptied = list.is_empty();
-        changed(ctx, key, emptied);
+        changed(
+            ctx,
+            key,
+            emptied,
+            (LIST, if left { "lpop" } else { "rpop" }),
+        );
         return Ok(Some((key.clone(), items)));
     }
     Ok(None)

@@ -601,6 +601,23 @@ fn propagate_call(
 }
 
 impl Ctx<'_> {
+    /// Publishes a keyspace notification of `class` (see [`crate::notify`]) for `key` in the
+    /// client's database, after the events the databases queued (a key this command created
+    /// comes first, as in Redis). Costs one comparison when notifications are off.
+    pub fn notify(&mut self, class: u16, event: &'static str, key: &[u8]) {
+        let db = self.session.db;
+        self.notify_in(db, class, event, key);
+    }
+
+    /// [`Ctx::notify`] for a key of database `db` (MOVE, COPY ... DB).
+    pub fn notify_in(&mut self, db: usize, class: u16, event: &'static str, key: &[u8]) {
+        if self.state.config.keyspace_events & class == 0 {
+            return;
+        }
+        crate::notify::publish_queued(self.state);
+        crate::notify::publish(self.state, db, class, event, key);
+    }
+
     /// Logs `args` as (part of) what the running command did, in the session's database:
     /// for commands whose own arguments would not replay the same way (XADD with `*`).
     pub fn propagate(&mut self, args: Vec<Bytes>) {

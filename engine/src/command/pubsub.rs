@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::{Ctx, Group, Spec};
 use crate::pubsub::Kind;
 use crate::reply::Reply;
+use crate::State;
 
 /// The pub/sub commands' table entries.
 pub fn specs() -> Vec<Spec> {
@@ -279,14 +280,13 @@ fn sunsubscribe(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// Delivers `payload` on `channel`; how many subscriptions received it. Subscribers that
 /// let more than the `pubsub` class's hard output limit pile up are disconnected.
-pub(crate) fn publish(ctx: &mut Ctx, channel: &Bytes, payload: &Bytes, shard: bool) -> i64 {
-    let hard = ctx.state.config.output_limits[2].hard;
-    let delivery = ctx.state.pubsub.publish(channel, payload, shard, hard);
+pub(crate) fn publish(state: &mut State, channel: &Bytes, payload: &Bytes, shard: bool) -> i64 {
+    let hard = state.config.output_limits[2].hard;
+    let delivery = state.pubsub.publish(channel, payload, shard, hard);
     for client in delivery.overflowing {
         eprintln!("Client id={client} closed for overcoming of output buffer limits (pubsub).");
-        ctx.state.pubsub.remove_client(client);
-        if let Some(kill) = ctx
-            .state
+        state.pubsub.remove_client(client);
+        if let Some(kill) = state
             .clients
             .by_id
             .get(&client)
@@ -299,11 +299,11 @@ pub(crate) fn publish(ctx: &mut Ctx, channel: &Bytes, payload: &Bytes, shard: bo
 }
 
 fn publish_command(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    Reply::Integer(publish(ctx, &args[1], &args[2], false))
+    Reply::Integer(publish(ctx.state, &args[1], &args[2], false))
 }
 
 fn spublish(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    Reply::Integer(publish(ctx, &args[1], &args[2], true))
+    Reply::Integer(publish(ctx.state, &args[1], &args[2], true))
 }
 
 fn active(ctx: &mut Ctx, args: &[Bytes], shard: bool) -> Reply {

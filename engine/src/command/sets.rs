@@ -12,6 +12,7 @@ use super::{Ctx, Group, Spec};
 use crate::args::{glob_match, int_arg, is};
 use crate::error;
 use crate::keyspace::Value;
+use crate::notify::{GENERIC, SET};
 use crate::reply::Reply;
 use crate::set::Set;
 
@@ -76,6 +77,7 @@ fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let added = members.iter().filter(|m| set.add(m, limits)).count();
     if added > 0 {
+        ctx.notify(SET, "sadd", key);
         ctx.touch(key);
     }
     Reply::Integer(added as i64)
@@ -90,7 +92,7 @@ fn srem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let removed = args[2..].iter().filter(|m| set.remove(m)).count();
     let emptied = set.is_empty();
     if removed > 0 {
-        changed(ctx, &args[1], emptied);
+        changed(ctx, &args[1], emptied, (SET, "srem"));
     }
     Reply::Integer(removed as i64)
 }
@@ -160,7 +162,7 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let emptied = set.is_empty();
     if !popped.is_empty() {
-        changed(ctx, &args[1], emptied);
+        changed(ctx, &args[1], emptied, (SET, "spop"));
         if ctx.state.propagation.enabled() {
             let mut logged = vec![Bytes::from_static(b"SREM"), args[1].clone()];
             logged.extend(popped.iter().cloned());
@@ -231,7 +233,7 @@ fn smove(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if let Ok(Some(s)) = write_set(ctx, src) {
         s.remove(member);
         let emptied = s.is_empty();
-        changed(ctx, src, emptied);
+        changed(ctx, src, emptied, (SET, "srem"));
     }
     match write_set(ctx, dst) {
         Ok(Some(s)) => {
@@ -243,6 +245,7 @@ fn smove(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 .set(dst.clone(), Value::Set(Box::new(fresh)), false);
         }
     }
+    ctx.notify(SET, "sadd", dst);
     ctx.touch(dst);
     Reply::Integer(1)
 }
@@ -317,11 +320,19 @@ fn store(ctx: &mut Ctx, args: &[Bytes], op: Op) -> Reply {
     let n = members.len();
     let dst = &args[1];
     if n == 0 {
-        ctx.db().remove(dst);
+        if ctx.db().remove(dst).is_some() {
+            ctx.notify(GENERIC, "del", dst);
+        }
     } else {
         let limits = ctx.state.config.set_limits();
         let set = Set::from_members(members, limits);
         ctx.db().set(dst.clone(), Value::Set(Box::new(set)), false);
+        let event = match op {
+            Op::Inter => "sinterstore",
+            Op::Union => "sunionstore",
+            Op::Diff => "sdiffstore",
+        };
+        ctx.notify(SET, event, dst);
     }
     ctx.touch(dst);
     Reply::Integer(n as i64)

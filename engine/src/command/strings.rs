@@ -26,6 +26,7 @@ use crate::args::{int_arg, is, parse_i64_strict};
 use crate::error;
 use crate::keyspace::Value;
 use crate::long_double::LongDouble;
+use crate::notify::{GENERIC, STRING};
 use crate::reply::Reply;
 
 /// Table entries for the string commands (SET, GET, GETEX, MSET, INCR, APPEND...).
@@ -357,18 +358,30 @@ fn expire_at(unit: ExpireUnit, arg: &[u8], now_ms: u64, command: &str) -> Result
         .ok_or_else(|| Reply::error(format!("ERR invalid expire time in '{command}' command")))
 }
 
-/// Stores a string, replacing whatever was there, and records the write.
+/// Stores a string, replacing whatever was there, and records the write: a `set` event (or
+/// the command's own: `append`, `incrbyfloat`), then `expire` when a time is given.
 fn store(ctx: &mut Ctx, key: &Bytes, value: Bytes, keep_ttl: bool, expire_at: Option<u64>) {
     let now = ctx.now_ms;
     let db = ctx.db();
     db.set(key.clone(), Value::Str(value), keep_ttl);
+    let event = match ctx.session.last_command {
+        "append" => "append",
+        "incrbyfloat" => "incrbyfloat",
+        _ => "set",
+    };
+    ctx.notify(STRING, event, key);
+    let db = ctx.db();
     match expire_at {
         // EXAT/PXAT in the past: the key is written and at once expired (except while a
         // log loads, when nothing expires).
         Some(at) if at <= now && !db.is_loading() => {
             db.remove(key);
+            ctx.notify(GENERIC, "del", key);
         }
-        Some(at) => db.set_expiry(key, at),
+        Some(at) => {
+            db.set_expiry(key, at);
+            ctx.notify(GENERIC, "expire", key);
+        }
         None => {}
     }
     ctx.touch(key);
@@ -440,11 +453,14 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let db = ctx.db();
         if at <= now && !db.is_loading() {
             db.remove(key);
+            ctx.notify(GENERIC, "del", key);
         } else {
             db.set_expiry(key, at);
+            ctx.notify(GENERIC, "expire", key);
         }
         ctx.touch(key);
     } else if opts.persist && ctx.db().persist(key) {
+        ctx.notify(GENERIC, "persist", key);
         ctx.touch(key);
     }
     Reply::Bulk(value)
@@ -458,6 +474,7 @@ fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Err(e) => return e,
     };
     ctx.db().remove(key);
+    ctx.notify(GENERIC, "del", key);
     ctx.touch(key);
     Reply::Bulk(value)
 }
@@ -559,6 +576,7 @@ fn append(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 joined.extend_from_slice(tail);
                 *current = Bytes::from(joined);
             }
+            ctx.notify(STRING, "append", key);
             ctx.touch(key);
             len + tail.len()
         }
@@ -636,6 +654,7 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             db.set(key.clone(), Value::Str(Bytes::from(bytes)), false);
         }
     }
+    ctx.notify(STRING, "setrange", key);
     ctx.touch(key);
     Reply::Integer(total)
 }
@@ -712,6 +731,7 @@ fn incr_by(ctx: &mut Ctx, key: &Bytes, delta: i64) -> Reply {
             db.set(key.clone(), Value::Str(text), false);
         }
     }
+    ctx.notify(STRING, "incrby", key);
     ctx.touch(key);
     Reply::Integer(value)
 }

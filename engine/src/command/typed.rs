@@ -83,11 +83,16 @@ pub(crate) fn write_or_create<'a, T: Typed>(
     write::<T>(ctx, key)?.ok_or_else(|| Reply::error(error::WRONGTYPE))
 }
 
-/// After a change to the collection at `key`: deletes it when emptied (as Redis does) and
-/// counts the write.
-pub(crate) fn changed(ctx: &mut Ctx, key: &[u8], emptied: bool) {
+/// A keyspace notification: its class (see [`crate::notify`]) and event name.
+pub(crate) type Event = (u16, &'static str);
+
+/// After a change to the collection at `key`: publishes `event`, deletes the key when emptied
+/// (as Redis does, with a `del` event) and counts the write.
+pub(crate) fn changed(ctx: &mut Ctx, key: &[u8], emptied: bool, event: Event) {
+    ctx.notify(event.0, event.1, key);
     if emptied {
         ctx.db().remove(key);
+        ctx.notify(crate::notify::GENERIC, "del", key);
     }
     ctx.touch(key);
 }

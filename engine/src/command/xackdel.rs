@@ -70,6 +70,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     // One change per acknowledgement, as in Redis (a deletion adds none); the touch that
     // tells WATCH about deletions counts as one of them.
     if deleted > 0 {
+        ctx.notify(crate::notify::STREAM, "xdel", key);
         ctx.touch(key);
         ctx.state.stats.dirty += acked - 1;
     } else {

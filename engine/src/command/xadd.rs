@@ -122,6 +122,10 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if idempotency.is_some() {
         ctx.db().track_idmp(key);
     }
+    ctx.notify(crate::notify::STREAM, "xadd", key);
+    if trimmed.removed > 0 {
+        ctx.notify(crate::notify::STREAM, "xtrim", key);
+    }
     ctx.touch(key);
     if ctx.state.propagation.enabled() {
         // Logged with the ID it got and, when it trimmed, an exact trim to the length it

@@ -147,6 +147,9 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         &gone,
     );
     stream.groups.insert(stored_name, group);
+    if created {
+        ctx.notify(crate::notify::STREAM, "xgroup-createconsumer", key);
+    }
     let changes = (claimed.len() + deleted.len()) as u64;
     ctx.state.stats.dirty += changes;
     if ctx.state.propagation.enabled() {

@@ -167,6 +167,9 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if changes > 0 {
         ctx.state.stats.dirty += changes;
     }
+    if created {
+        ctx.notify(crate::notify::STREAM, "xgroup-createconsumer", key);
+    }
     if ctx.state.propagation.enabled() {
         for effect in effects {
             ctx.propagate(effect);

@@ -44,6 +44,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .filter(|id| stream.delete_recorded(*id))
         .count() as i64;
     if deleted > 0 {
+        ctx.notify(crate::notify::STREAM, "xdel", &args[1]);
         ctx.touch(&args[1]);
         ctx.state.stats.dirty += deleted as u64 - 1;
     }

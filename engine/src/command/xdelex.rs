@@ -58,6 +58,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         })
         .collect();
     if deleted > 0 {
+        ctx.notify(crate::notify::STREAM, "xdel", &args[1]);
         ctx.touch(&args[1]);
         ctx.state.stats.dirty += deleted - 1;
     }

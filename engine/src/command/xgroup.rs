@@ -8,6 +8,7 @@
 //! Manages consumer groups. Every subcommand but CREATE ... MKSTREAM needs the stream to
 //! exist; all but CREATE and DESTROY need the group.
 
+use crate::notify::STREAM;
 use bytes::Bytes;
 
 use super::{container_arity, help_reply, Ctx, Group, Spec};
@@ -207,6 +208,7 @@ fn create(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         ConsumerGroup::new(id, entries_read),
     );
     ctx.state.stats.dirty += 1;
+    ctx.notify(STREAM, "xgroup-create", key);
     Reply::ok()
 }
 
@@ -244,6 +246,7 @@ fn setid(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         group.entries_read = entries_read;
     }
     ctx.state.stats.dirty += 1;
+    ctx.notify(STREAM, "xgroup-setid", key);
     Reply::ok()
 }
 
@@ -259,6 +262,7 @@ fn destroy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     // Clients blocked on the group are released, with NOGROUP.
     ctx.signal_blocked(key);
     ctx.state.stats.dirty += 1;
+    ctx.notify(STREAM, "xgroup-destroy", key);
     Reply::Integer(1)
 }
 
@@ -275,6 +279,7 @@ fn create_consumer(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let created = group.create_consumer(consumer, now);
     if created {
         ctx.state.stats.dirty += 1;
+        ctx.notify(STREAM, "xgroup-createconsumer", key);
     }
     Reply::Integer(i64::from(created))
 }
@@ -290,5 +295,6 @@ fn delete_consumer(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let pending = group.delete_consumer(consumer);
     ctx.state.stats.dirty += 1;
+    ctx.notify(STREAM, "xgroup-delconsumer", key);
     Reply::Integer(pending as i64)
 }

@@ -177,6 +177,7 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, Vec<Repl
     let mut delivered_new = false;
     let mut claimed_any = false;
     let mut consumers_created = 0;
+    let mut created_on: Vec<Bytes> = Vec::new();
     let mut claim = read.claim;
     let mut budget = Budget::new(read.caps);
     for (key, start) in read.keys.iter().zip(from) {
@@ -199,6 +200,9 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, Vec<Repl
         // A new consumer is a change even when the read delivers nothing (a history read
         // by a consumer the group did not know), as in Redis.
         consumers_created += u64::from(created);
+        if created {
+            created_on.push(key.clone());
+        }
         if journaled && created {
             effects.push(crate::propagate::consumer_effect(
                 key,
@@ -288,6 +292,9 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, Vec<Repl
         ctx.state.stats.dirty += 1;
     }
     ctx.state.stats.dirty += consumers_created;
+    for key in &created_on {
+        ctx.notify(crate::notify::STREAM, "xgroup-createconsumer", key);
+    }
     for effect in effects {
         ctx.propagate(effect);
     }

@@ -87,6 +87,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if max_deleted != StreamId::MIN {
         stream.max_deleted_id = max_deleted;
     }
+    ctx.notify(crate::notify::STREAM, "xsetid", &args[1]);
     ctx.touch(&args[1]);
     Reply::ok()
 }

@@ -40,6 +40,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(Some(stream)) => (stream.trim_with(trim, opts.policy), stream.len()),
     };
     if outcome.removed > 0 {
+        ctx.notify(crate::notify::STREAM, "xtrim", &args[1]);
         ctx.touch(&args[1]);
         ctx.state.stats.dirty += outcome.removed - 1;
         ctx.propagate(super::xadd::logged_trim(

@@ -11,6 +11,7 @@ use super::{Ctx, Group, Spec};
 use crate::args::{int_arg, is};
 use crate::error;
 use crate::keyspace::Value;
+use crate::notify::{GENERIC, ZSET};
 use crate::reply::Reply;
 use crate::score;
 use crate::zset::{Entry, ZSet};
@@ -400,11 +401,12 @@ fn zrevrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// Stores `entries` as the sorted set at `dst` (replacing whatever was there), or deletes
 /// `dst` when there are none; the reply is the new size. (ZRANGESTORE and the store forms of
 /// the set operations.)
-pub(super) fn store(ctx: &mut Ctx, dst: &Bytes, entries: Vec<Entry>) -> Reply {
+pub(super) fn store(ctx: &mut Ctx, dst: &Bytes, entries: Vec<Entry>, event: &'static str) -> Reply {
     let n = entries.len();
     if n == 0 {
         let existed = ctx.db().remove(dst).is_some();
         if existed {
+            ctx.notify(GENERIC, "del", dst);
             ctx.touch(dst);
         }
         return Reply::Integer(0);
@@ -412,6 +414,7 @@ pub(super) fn store(ctx: &mut Ctx, dst: &Bytes, entries: Vec<Entry>) -> Reply {
     let limits = ctx.state.config.zset_limits();
     let z = ZSet::from_entries(entries, limits);
     ctx.db().set(dst.clone(), Value::ZSet(Box::new(z)), false);
+    ctx.notify(ZSET, event, dst);
     ctx.touch(dst);
     Reply::Integer(n as i64)
 }
@@ -427,7 +430,7 @@ fn zrangestore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(None) => Vec::new(),
         Ok(Some(z)) => select(z, &request.selection, request.rev, request.limit),
     };
-    store(ctx, &args[1], entries)
+    store(ctx, &args[1], entries, "zrangestore")
 }
 
 /// How many entries of the sorted set at `key` `selection` covers.
@@ -457,7 +460,7 @@ fn zlexcount(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 /// Removes what `selection` covers from the sorted set at `key`.
-fn remove(ctx: &mut Ctx, key: &Bytes, selection: Selection) -> Reply {
+fn remove(ctx: &mut Ctx, key: &Bytes, selection: Selection, event: &'static str) -> Reply {
     let z = match write_zset(ctx, key) {
         Err(e) => return e,
         Ok(None) => return Reply::Integer(0),
@@ -467,14 +470,19 @@ fn remove(ctx: &mut Ctx, key: &Bytes, selection: Selection) -> Reply {
     let removed = z.remove_ranks(lo, hi).len();
     let emptied = z.is_empty();
     if removed > 0 {
-        changed(ctx, key, emptied);
+        changed(ctx, key, emptied, (ZSET, event));
     }
     Reply::Integer(removed as i64)
 }
 
 fn zremrangebyrank(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match (int_arg(&args[2]), int_arg(&args[3])) {
-        (Ok(start), Ok(end)) => remove(ctx, &args[1], Selection::Ranks(start, end)),
+        (Ok(start), Ok(end)) => remove(
+            ctx,
+            &args[1],
+            Selection::Ranks(start, end),
+            "zremrangebyrank",
+        ),
         (Err(e), _) | (_, Err(e)) => e,
     }
 }
@@ -482,13 +490,13 @@ fn zremrangebyrank(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn zremrangebyscore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match ScoreRange::parse(&args[2], &args[3]) {
         None => Reply::error(NOT_FLOAT),
-        Some(r) => remove(ctx, &args[1], Selection::Scores(r)),
+        Some(r) => remove(ctx, &args[1], Selection::Scores(r), "zremrangebyscore"),
     }
 }
 
 fn zremrangebylex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match LexRange::parse(&args[2], &args[3]) {
         None => Reply::error(NOT_LEX),
-        Some(r) => remove(ctx, &args[1], Selection::Members(r)),
+        Some(r) => remove(ctx, &args[1], Selection::Members(r), "zremrangebylex"),
     }
 }

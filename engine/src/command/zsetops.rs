@@ -302,13 +302,13 @@ fn algebra(ctx: &mut Ctx, args: &[Bytes], op: Op, name: &str) -> Reply {
 }
 
 /// The STORE forms: `dst numkeys key [key ...] [options]`.
-fn algebra_store(ctx: &mut Ctx, args: &[Bytes], op: Op, name: &str) -> Reply {
+fn algebra_store(ctx: &mut Ctx, args: &[Bytes], op: Op, name: &'static str) -> Reply {
     let call = match parse(ctx, args, 2, op, true, false, name) {
         Ok(c) => c,
         Err(e) => return e,
     };
     let entries = compute(op, &call);
-    store(ctx, &args[1], entries)
+    store(ctx, &args[1], entries, name)
 }
 
 fn zunion(ctx: &mut Ctx, args: &[Bytes]) -> Reply {

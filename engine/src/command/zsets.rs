@@ -12,6 +12,7 @@ use super::{Ctx, Group, Spec};
 use crate::args::{glob_match, int_arg, is};
 use crate::error;
 use crate::keyspace::Value;
+use crate::notify::ZSET;
 use crate::reply::Reply;
 use crate::score;
 use crate::zset::{Entry, ZSet};
@@ -228,7 +229,8 @@ fn add_pairs(
     }
     let emptied = z.is_empty();
     if added + updated > 0 {
-        changed(ctx, key, emptied);
+        let event = if flags.incr { "zincr" } else { "zadd" };
+        changed(ctx, key, emptied, (ZSET, event));
     } else if emptied {
         ctx.db().remove(key);
     }
@@ -260,7 +262,7 @@ fn zrem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let removed = args[2..].iter().filter(|m| z.remove(m).is_some()).count();
     let emptied = z.is_empty();
     if removed > 0 {
-        changed(ctx, &args[1], emptied);
+        changed(ctx, &args[1], emptied, (ZSET, "zrem"));
     }
     Reply::Integer(removed as i64)
 }
@@ -360,7 +362,8 @@ pub(super) fn pop_entries(
     }
     let emptied = z.is_empty();
     if !popped.is_empty() {
-        changed(ctx, key, emptied);
+        let event = if min { "zpopmin" } else { "zpopmax" };
+        changed(ctx, key, emptied, (ZSET, event));
     }
     Ok(Some(popped))
 }
