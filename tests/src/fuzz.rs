@@ -374,17 +374,31 @@ pub fn execute_case(
         let reply = session.execute(&args);
         // A blocked read registered by the command is given up, as a client would.
         drop(session.take_blocked());
+        // A (un)subscribe answers one frame per channel; every other reply is one frame.
+        let frames = match &reply {
+            rill_engine::Reply::Many(replies) => replies.len(),
+            _ => 1,
+        };
         for protocol in [2u8, 3] {
             let mut out = Vec::new();
             reply.encode(protocol, &mut out);
-            match decode_reply(&out) {
-                Ok(Some((_, used))) if used == out.len() => {}
-                other => {
-                    return Err(format!(
-                        "{args:?}: RESP{protocol} reply {:?} is not exactly one frame ({other:?})",
-                        String::from_utf8_lossy(&out)
-                    ))
+            let mut at = 0;
+            for _ in 0..frames {
+                match decode_reply(&out[at..]) {
+                    Ok(Some((_, used))) => at += used,
+                    other => {
+                        return Err(format!(
+                            "{args:?}: RESP{protocol} reply {:?} is not {frames} whole frame(s) ({other:?})",
+                            String::from_utf8_lossy(&out)
+                        ))
+                    }
                 }
+            }
+            if at != out.len() {
+                return Err(format!(
+                    "{args:?}: RESP{protocol} reply {:?} has bytes past its {frames} frame(s)",
+                    String::from_utf8_lossy(&out)
+                ));
             }
         }
     }
