@@ -76,6 +76,8 @@ WORKLOADS=[
  ("one list, 200k items", lambda: [[("RPUSH","biglist","item-%d"%i) for i in range(k,k+1000)] for k in range(0,200000,1000)]),
  ("small int sets (20k x 10)", lambda: [[("SADD","s%d"%i)+tuple(str(i*10+j) for j in range(10)) for i in range(k,k+1000)] for k in range(0,N,1000)]),
  ("one set, 200k members", lambda: [[("SADD","bigset","member-%d"%i) for i in range(k,k+1000)] for k in range(0,200000,1000)]),
+ ("small sorted sets (20k x 10)", lambda: [[("ZADD","z%d"%i)+tuple(x for j in range(10) for x in (str(j*1.5),"m%d"%j)) for i in range(k,k+1000)] for k in range(0,N,1000)]),
+ ("one sorted set, 200k members", lambda: [[("ZADD","bigz",str(i*0.5),"member-%d"%i) for i in range(k,k+1000)] for k in range(0,200000,1000)]),
 ]
 args = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 args.add_argument("--rill", default="target/release/rill-server")

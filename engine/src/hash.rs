@@ -5,7 +5,7 @@
 //! back), ordered by a stable hash of the field so that HSCAN's cursor keeps Redis's
 //! guarantee: a field present for the whole scan is returned.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash as _, Hasher};
 
 use bytes::Bytes;
@@ -30,18 +30,31 @@ impl Default for HashLimits {
     }
 }
 
-/// A hash value.
+/// A hash value: its fields and values, and the expiry times of fields that have one (Redis
+/// 7.4's hash-field expiration).
+#[derive(Debug, Clone, Default)]
+pub struct Hash {
+    body: Body,
+    /// Field → Unix ms at which it expires. `Some` (even empty) once a field-expiry command
+    /// touched the hash: a small hash is then Redis's `listpackex`, which it stays. Boxed so
+    /// that the many hashes without times pay one word for it, not a map's six.
+    #[allow(clippy::box_collection)]
+    ttls: Option<Box<HashMap<Bytes, u64>>>,
+}
+
 #[derive(Debug, Clone)]
-pub enum Hash {
-    /// Redis's `listpack`: field, value, field, value... in insertion order, packed.
+enum Body {
+    /// Redis's `listpack`: field, value, field, value... packed. In insertion order; once the
+    /// hash is a `listpackex`, fields with a time come first, soonest first (the most recently
+    /// set first among equal times), as Redis orders them.
     Small(Packed),
     /// Redis's `hashtable`: pairs by (scan hash of the field, field).
     Table(BTreeMap<(u64, Bytes), Bytes>),
 }
 
-impl Default for Hash {
+impl Default for Body {
     fn default() -> Self {
-        Hash::Small(Packed::default())
+        Body::Small(Packed::default())
     }
 }
 
@@ -70,9 +83,9 @@ pub fn scan_hash(field: &[u8]) -> u64 {
 impl Hash {
     /// Number of fields.
     pub fn len(&self) -> usize {
-        match self {
-            Hash::Small(items) => items.len() / 2,
-            Hash::Table(map) => map.len(),
+        match &self.body {
+            Body::Small(items) => items.len() / 2,
+            Body::Table(map) => map.len(),
         }
     }
 
@@ -83,29 +96,45 @@ impl Hash {
 
     /// OBJECT ENCODING's name.
     pub fn encoding(&self) -> &'static str {
-        match self {
-            Hash::Small(_) => "listpack",
-            Hash::Table(_) => "hashtable",
+        match (&self.body, &self.ttls) {
+            (Body::Small(_), None) => "listpack",
+            (Body::Small(_), Some(_)) => "listpackex",
+            (Body::Table(_), _) => "hashtable",
         }
+    }
+
+    /// Whether the hash is packed (a listpack or listpackex).
+    pub fn is_small(&self) -> bool {
+        matches!(self.body, Body::Small(_))
     }
 
     /// The value of `field`.
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        match self {
-            Hash::Small(items) => packed_pairs(items)
+        match &self.body {
+            Body::Small(items) => packed_pairs(items)
                 .find(|(f, _)| *f == field)
                 .map(|(_, v)| v),
-            Hash::Table(map) => map
+            Body::Table(map) => map
                 .get(&(scan_hash(field), Bytes::copy_from_slice(field)))
                 .map(|v| v.as_ref()),
         }
     }
 
-    /// Sets `field` to `value`; true when the field is new. Fields and values get their own
-    /// allocations (they usually arrive as slices of a request buffer).
+    /// Sets `field` to `value`, clearing any time it had (HSET); true when the field is new.
+    /// Fields and values get their own allocations (they usually arrive as slices of a
+    /// request buffer).
     pub fn set(&mut self, field: &[u8], value: &[u8], limits: HashLimits) -> bool {
+        if self.ttl(field).is_some() {
+            // Redis moves the field to the end of a listpackex as it loses its time.
+            self.persist(field);
+        }
+        self.set_keep_ttl(field, value, limits)
+    }
+
+    /// Sets `field` to `value`, keeping its time and place (HINCRBY, KEEPTTL); true when new.
+    pub fn set_keep_ttl(&mut self, field: &[u8], value: &[u8], limits: HashLimits) -> bool {
         let too_long = |b: &[u8]| b.len() as u64 > limits.max_value;
-        if let Hash::Small(items) = self {
+        if let Body::Small(items) = &mut self.body {
             if let Some(i) = packed_find(items, field) {
                 if too_long(value) {
                     self.convert();
@@ -124,7 +153,7 @@ impl Hash {
                 return true;
             }
         }
-        let Hash::Table(map) = self else {
+        let Body::Table(map) = &mut self.body else {
             return false;
         };
         map.insert(
@@ -136,15 +165,18 @@ impl Hash {
 
     /// Removes `field`; true when it was there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        match self {
-            Hash::Small(items) => match packed_find(items, field) {
+        if let Some(ttls) = &mut self.ttls {
+            ttls.remove(field);
+        }
+        match &mut self.body {
+            Body::Small(items) => match packed_find(items, field) {
                 Some(i) => {
                     items.remove(2 * i, 2);
                     true
                 }
                 None => false,
             },
-            Hash::Table(map) => map
+            Body::Table(map) => map
                 .remove(&(scan_hash(field), Bytes::copy_from_slice(field)))
                 .is_some(),
         }
@@ -152,7 +184,7 @@ impl Hash {
 
     /// Turns a listpack into a table.
     fn convert(&mut self) {
-        if let Hash::Small(items) = self {
+        if let Body::Small(items) = &self.body {
             let map = packed_pairs(items)
                 .map(|(f, v)| {
                     (
@@ -161,29 +193,141 @@ impl Hash {
                     )
                 })
                 .collect();
-            *self = Hash::Table(map);
+            self.body = Body::Table(map);
         }
     }
 
     /// Every pair, in the encoding's order.
     pub fn pairs(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
-        match self {
-            Hash::Small(items) => Box::new(packed_pairs(items)),
-            Hash::Table(map) => Box::new(map.iter().map(|((_, f), v)| (f.as_ref(), v.as_ref()))),
+        match &self.body {
+            Body::Small(items) => Box::new(packed_pairs(items)),
+            Body::Table(map) => Box::new(map.iter().map(|((_, f), v)| (f.as_ref(), v.as_ref()))),
         }
+    }
+
+    /// The pairs whose time has not passed at `now` (expired fields stay until they are
+    /// deleted, but reads skip them).
+    pub fn live_pairs(&self, now: u64) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.pairs().filter(move |(f, _)| !self.is_expired(f, now))
+    }
+
+    /// How many fields are live at `now`.
+    pub fn live_len(&self, now: u64) -> usize {
+        match &self.ttls {
+            Some(t) if !t.is_empty() => self.live_pairs(now).count(),
+            _ => self.len(),
+        }
+    }
+
+    /// When `field` expires, if it has a time.
+    pub fn ttl(&self, field: &[u8]) -> Option<u64> {
+        self.ttls.as_ref()?.get(field).copied()
+    }
+
+    /// Whether `field` has a time that passed at `now` (Redis: strictly before now).
+    pub fn is_expired(&self, field: &[u8], now: u64) -> bool {
+        self.ttl(field).is_some_and(|at| at < now)
+    }
+
+    /// The fields whose time passed at `now`.
+    pub fn expired_fields(&self, now: u64) -> Vec<Bytes> {
+        let Some(ttls) = &self.ttls else {
+            return Vec::new();
+        };
+        let mut out: Vec<Bytes> = ttls
+            .iter()
+            .filter(|(_, &at)| at < now)
+            .map(|(f, _)| f.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Whether any field has a time.
+    pub fn has_ttls(&self) -> bool {
+        self.ttls.as_ref().is_some_and(|t| !t.is_empty())
+    }
+
+    /// Every field with a time, and the time, in the encoding's order.
+    pub fn ttl_entries(&self) -> Vec<(Bytes, u64)> {
+        self.pairs()
+            .filter_map(|(f, _)| Some((Bytes::copy_from_slice(f), self.ttl(f)?)))
+            .collect()
+    }
+
+    /// The soonest time of a field, if any.
+    pub fn min_ttl(&self) -> Option<u64> {
+        self.ttls.as_ref()?.values().min().copied()
+    }
+
+    /// Makes a small hash a `listpackex` (Redis does on the first field-expiry command).
+    pub fn mark_expiring(&mut self) {
+        self.ttls.get_or_insert_with(Box::default);
+    }
+
+    /// Gives existing `field` the expiry time `at`; in a listpackex it moves to its place
+    /// among the fields with times (before the first whose time is later or equal, or that
+    /// has none).
+    pub fn set_ttl(&mut self, field: &[u8], at: u64) {
+        self.mark_expiring();
+        let Some(ttls) = self.ttls.as_mut() else {
+            return;
+        };
+        ttls.insert(Bytes::copy_from_slice(field), at);
+        let ttls = &**ttls;
+        if let Body::Small(items) = &mut self.body {
+            let Some(i) = packed_find(items, field) else {
+                return;
+            };
+            let value = items
+                .iter()
+                .nth(2 * i + 1)
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default();
+            items.remove(2 * i, 2);
+            let place = packed_pairs(items)
+                .position(|(f, _)| ttls.get(f).is_none_or(|&t| t >= at))
+                .unwrap_or(items.len() / 2);
+            items.insert(2 * place, field);
+            items.insert(2 * place + 1, &value);
+        }
+    }
+
+    /// Removes `field`'s time; true when it had one. In a listpackex the field moves to the
+    /// end, as Redis moves it.
+    pub fn persist(&mut self, field: &[u8]) -> bool {
+        let Some(ttls) = self.ttls.as_mut() else {
+            return false;
+        };
+        if ttls.remove(field).is_none() {
+            return false;
+        }
+        if let Body::Small(items) = &mut self.body {
+            if let Some(i) = packed_find(items, field) {
+                let value = items
+                    .iter()
+                    .nth(2 * i + 1)
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_default();
+                items.remove(2 * i, 2);
+                items.push(field);
+                items.push(&value);
+            }
+        }
+        true
     }
 
     /// A pair near the random point `seed`: for a table, the first at or after it in hash
     /// order (wrapping), which is how a random pick costs O(log n) there.
     pub fn random_pair(&self, seed: u64) -> Option<(&[u8], &[u8])> {
-        match self {
-            Hash::Small(items) => {
+        match &self.body {
+            Body::Small(items) => {
                 let n = items.len() / 2;
                 (n > 0)
                     .then(|| packed_pairs(items).nth((seed % n as u64) as usize))
                     .flatten()
             }
-            Hash::Table(map) => map
+            Body::Table(map) => map
                 .range((seed, Bytes::new())..)
                 .next()
                 .or_else(|| map.iter().next())
@@ -194,9 +338,9 @@ impl Hash {
     /// HSCAN: from `cursor`, at least `count` pairs (a listpack answers whole, as in Redis),
     /// and the next cursor (0 when done).
     pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<Pair<'_>>) {
-        match self {
-            Hash::Small(items) => (0, packed_pairs(items).collect()),
-            Hash::Table(map) => {
+        match &self.body {
+            Body::Small(items) => (0, packed_pairs(items).collect()),
+            Body::Table(map) => {
                 let mut out = Vec::with_capacity(count.min(map.len()));
                 let mut iter = map.range((cursor, Bytes::new())..);
                 for ((_, f), v) in iter.by_ref().take(count) {
@@ -211,9 +355,10 @@ impl Hash {
     /// Approximate heap bytes, for memory accounting.
     pub fn heap_bytes(&self) -> usize {
         let per_pair = |f: &Bytes, v: &Bytes| f.len() + v.len() + 2 * 32;
-        match self {
-            Hash::Small(items) => items.heap_bytes(),
-            Hash::Table(map) => map.iter().map(|((_, f), v)| per_pair(f, v) + 24).sum(),
+        let ttls = self.ttls.as_ref().map_or(0, |t| t.len() * 56);
+        ttls + match &self.body {
+            Body::Small(items) => items.heap_bytes(),
+            Body::Table(map) => map.iter().map(|((_, f), v)| per_pair(f, v) + 24).sum(),
         }
     }
 }

@@ -143,6 +143,13 @@ pub struct Db {
     idmp_keys: BTreeSet<Bytes>,
     /// Where the last sweep of `idmp_keys` stopped.
     idmp_cursor: Option<Bytes>,
+    /// Hash fields removed because their time passed, kept for the journal (an HDEL each)
+    /// while one is attached.
+    expired_field_log: Vec<(Bytes, Bytes)>,
+    /// Hashes with fields that have expiry times, for the cron's sweep ([`Db::expire_fields`]).
+    field_expiry_keys: BTreeSet<Bytes>,
+    /// Where the last sweep of `field_expiry_keys` stopped.
+    field_expiry_cursor: Option<Bytes>,
     /// Which events this database queues for keyspace notifications (`notify::NEW`,
     /// `notify::EXPIRED`); 0 when nobody listens.
     queued_classes: u16,
@@ -350,6 +357,11 @@ impl Db {
         if matches!(&value, Value::Stream(s) if s.idmp.producer_count() > 0) {
             self.track_idmp(&key);
         }
+        if matches!(&value, Value::Hash(h) if h.has_ttls())
+            && !self.field_expiry_keys.contains(&key)
+        {
+            self.field_expiry_keys.insert(Bytes::copy_from_slice(&key));
+        }
         // String values are usually slices of the request that carried them: give them their
         // own allocation, or each would pin the connection's whole read buffer.
         if let Value::Str(text) = &mut value {
@@ -372,6 +384,78 @@ impl Db {
         }
         self.scan_order.insert((scan_hash(&key), key.clone()));
         self.map.insert(key, Slot { value, access });
+    }
+
+    /// Logs a hash field removed because its time passed, for the journal.
+    pub fn note_expired_field(&mut self, key: &Bytes, field: &Bytes) {
+        if self.expired_log.is_some() {
+            self.expired_field_log.push((key.clone(), field.clone()));
+        }
+    }
+
+    /// The hash fields that expired since the last call, for the journal.
+    pub fn take_expired_field_log(&mut self) -> Vec<(Bytes, Bytes)> {
+        std::mem::take(&mut self.expired_field_log)
+    }
+
+    /// Lists the hash at `key` for the cron's sweep when some of its fields have times.
+    pub fn track_field_expiry(&mut self, key: &[u8]) {
+        let has = matches!(self.map.get(key), Some(slot) if matches!(&slot.value, Value::Hash(h) if h.has_ttls()));
+        if has && !self.field_expiry_keys.contains(key) {
+            self.field_expiry_keys.insert(Bytes::copy_from_slice(key));
+        }
+    }
+
+    /// Removes the fields whose time passed from up to `max` listed hashes, continuing where
+    /// the last call stopped: (key, fields removed, whether the key went) for each hash that
+    /// lost fields. A hash found without times (or gone) leaves the list.
+    pub fn expire_fields(&mut self, now_ms: u64, max: usize) -> Vec<(Bytes, Vec<Bytes>, bool)> {
+        let mut done = Vec::new();
+        if self.loading || self.expiry_frozen {
+            return done;
+        }
+        let from = match self.field_expiry_cursor.take() {
+            Some(after) => Bound::Excluded(after),
+            None => Bound::Unbounded,
+        };
+        let keys: Vec<Bytes> = self
+            .field_expiry_keys
+            .range((from, Bound::Unbounded))
+            .take(max)
+            .cloned()
+            .collect();
+        if keys.len() == max {
+            self.field_expiry_cursor = keys.last().cloned();
+        }
+        for key in keys {
+            let Some(Slot {
+                value: Value::Hash(hash),
+                ..
+            }) = self.map.get_mut(&key)
+            else {
+                self.field_expiry_keys.remove(&key);
+                continue;
+            };
+            let due = hash.expired_fields(now_ms);
+            for field in &due {
+                hash.remove(field);
+            }
+            let (emptied, timed) = (hash.is_empty(), hash.has_ttls());
+            if !timed {
+                self.field_expiry_keys.remove(&key);
+            }
+            if due.is_empty() {
+                continue;
+            }
+            for field in &due {
+                self.note_expired_field(&key, field);
+            }
+            if emptied {
+                self.remove(&key);
+            }
+            done.push((key, due, emptied));
+        }
+        done
     }
 
     /// Which events to queue for keyspace notifications (see `queued_classes`).

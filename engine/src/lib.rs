@@ -373,6 +373,14 @@ impl Engine {
             let n = state.keyspace.dbs[db].expire_due(now, 1000);
             removed += n;
             state.keyspace.dbs[db].expire_idmp(now, 100);
+            for (key, fields, emptied) in state.keyspace.dbs[db].expire_fields(now, 100) {
+                state.stats.expired_subkeys += fields.len() as u64;
+                state.keyspace.touch(db, &key);
+                notify::publish(&mut state, db, notify::HASH, "hexpired", &key);
+                if emptied {
+                    notify::publish(&mut state, db, notify::GENERIC, "del", &key);
+                }
+            }
         }
         state.stats.expired_keys += removed as u64;
         notify::publish_queued(&mut state);

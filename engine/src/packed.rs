@@ -87,6 +87,16 @@ impl Packed {
         self.bytes.splice(start..end, encoded);
     }
 
+    /// Inserts `item` before item `index` (`index == len` appends).
+    pub fn insert(&mut self, index: usize, item: &[u8]) {
+        let at = self.offset(index);
+        let mut encoded = Vec::with_capacity(item.len() + 2);
+        put_len(&mut encoded, item.len());
+        encoded.extend_from_slice(item);
+        self.bytes.splice(at..at, encoded);
+        self.count += 1;
+    }
+
     /// Removes `n` items from item `index` on (in range).
     pub fn remove(&mut self, index: usize, n: usize) {
         let start = self.offset(index);

@@ -125,6 +125,12 @@ pub(crate) fn take_expired(state: &mut State, at: usize) {
                 args: vec![Bytes::from_static(b"DEL"), key],
             });
         }
+        for (key, field) in d.take_expired_field_log() {
+            dels.push(Effect {
+                db,
+                args: vec![Bytes::from_static(b"HDEL"), key, field],
+            });
+        }
     }
     if !dels.is_empty() {
         state.propagation.insert(at, dels);

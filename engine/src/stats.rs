@@ -34,6 +34,8 @@ pub struct Stats {
     /// Keys removed because their TTL passed, by the active expiry cycle or on access (the
     /// latter are gathered from the databases when INFO or the cycle runs).
     pub expired_keys: u64,
+    /// Hash fields removed because their time passed (INFO's `expired_subkeys`, Redis 7.4).
+    pub expired_subkeys: u64,
     /// Read lookups that found the key (Redis's `lookupKeyRead`); lookups for writes do not count.
     pub keyspace_hits: u64,
     /// Read lookups that found no key (or an expired one).

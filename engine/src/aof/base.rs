@@ -138,7 +138,8 @@ pub fn write_base(
 /// Pairs per HSET a rewrite writes (Redis's `AOF_REWRITE_ITEMS_PER_CMD`).
 const ITEMS_PER_COMMAND: usize = 64;
 
-/// A hash as HSETs of up to 64 pairs.
+/// A hash as HSETs of up to 64 pairs, then an HPEXPIREAT for each field with an expiry time
+/// (replayed while loading, a time already past is kept, as Redis keeps it).
 fn write_hash(key: &[u8], hash: &crate::hash::Hash, out: &mut Vec<u8>) {
     let pairs: Vec<(&[u8], &[u8])> = hash.pairs().collect();
     for chunk in pairs.chunks(ITEMS_PER_COMMAND) {
@@ -148,6 +149,13 @@ fn write_hash(key: &[u8], hash: &crate::hash::Hash, out: &mut Vec<u8>) {
             args.push(value);
         }
         command(out, &args);
+    }
+    for (field, at) in hash.ttl_entries() {
+        let at = at.to_string();
+        command(
+            out,
+            &[b"HPEXPIREAT", key, at.as_bytes(), b"FIELDS", b"1", &field],
+        );
     }
 }
 

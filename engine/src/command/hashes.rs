@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 
+use super::hash_ttl::expire_fields;
 use super::random::{at_positions, Picker};
 use super::strings::{NAN_OR_INFINITY, NOT_A_FLOAT};
 use super::typed::{self, changed};
@@ -96,6 +97,7 @@ fn hmset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let limits = ctx.state.config.hash_limits();
+    expire_fields(ctx, &args[1], Some(&args[2..3]));
     let hash = match write_hash(ctx, &args[1], true) {
         Ok(Some(h)) => h,
         Ok(None) => return Reply::error(error::WRONGTYPE),
@@ -125,6 +127,7 @@ fn with_hash(
 }
 
 fn hget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    expire_fields(ctx, &args[1], Some(&args[2..3]));
     with_hash(ctx, args, Reply::Null, |h| {
         h.get(&args[2]).map_or(Reply::Null, bulk)
     })
@@ -132,6 +135,7 @@ fn hget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let fields = &args[2..];
+    expire_fields(ctx, &args[1], Some(fields));
     let missing = Reply::Array(vec![Reply::Null; fields.len()]);
     with_hash(ctx, args, missing, |h| {
         Reply::Array(
@@ -166,32 +170,39 @@ fn hlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 fn hstrlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    expire_fields(ctx, &args[1], Some(&args[2..3]));
     with_hash(ctx, args, Reply::Integer(0), |h| {
         Reply::Integer(h.get(&args[2]).map_or(0, |v| v.len() as i64))
     })
 }
 
 fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    expire_fields(ctx, &args[1], Some(&args[2..3]));
     with_hash(ctx, args, Reply::Integer(0), |h| {
         Reply::Integer(i64::from(h.get(&args[2]).is_some()))
     })
 }
 
+// HKEYS, HVALS and HGETALL pass over fields whose time has passed without deleting them.
+
 fn hkeys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let now = ctx.now_ms;
     with_hash(ctx, args, Reply::Array(Vec::new()), |h| {
-        Reply::Array(h.pairs().map(|(f, _)| bulk(f)).collect())
+        Reply::Array(h.live_pairs(now).map(|(f, _)| bulk(f)).collect())
     })
 }
 
 fn hvals(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let now = ctx.now_ms;
     with_hash(ctx, args, Reply::Array(Vec::new()), |h| {
-        Reply::Array(h.pairs().map(|(_, v)| bulk(v)).collect())
+        Reply::Array(h.live_pairs(now).map(|(_, v)| bulk(v)).collect())
     })
 }
 
 fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let now = ctx.now_ms;
     with_hash(ctx, args, Reply::Map(Vec::new()), |h| {
-        Reply::Map(h.pairs().map(|(f, v)| (bulk(f), bulk(v))).collect())
+        Reply::Map(h.live_pairs(now).map(|(f, v)| (bulk(f), bulk(v))).collect())
     })
 }
 
@@ -203,9 +214,11 @@ fn update_field(
     next: impl FnOnce(Option<&[u8]>) -> Result<Bytes, Reply>,
 ) -> Result<Bytes, Reply> {
     let limits = ctx.state.config.hash_limits();
+    expire_fields(ctx, &args[1], Some(&args[2..3]));
     let hash: &mut Hash = typed::write_or_create(ctx, &args[1], || Value::Hash(Box::default()))?;
     let value = next(hash.get(&args[2]))?;
-    hash.set(&args[2], &value, limits);
+    // An increment keeps the field's time (and its place), as in Redis.
+    hash.set_keep_ttl(&args[2], &value, limits);
     let event = if is(&args[0], "hincrbyfloat") {
         "hincrbyfloat"
     } else {
@@ -303,6 +316,8 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     } else {
         Reply::Null
     };
+    // Redis deletes every expired field first.
+    expire_fields(ctx, &args[1], None);
     with_hash(ctx, args, missing, |h| {
         let mut picker = Picker::new();
         let Some(count) = count else {
@@ -359,11 +374,12 @@ fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
     }
     let empty = Reply::Array(vec![Reply::text("0"), Reply::Array(Vec::new())]);
+    let now = ctx.now_ms;
     with_hash(ctx, args, empty, |h| {
         let (next, batch) = h.scan(cursor, count);
         let mut items = Vec::with_capacity(batch.len() * 2);
         for (f, v) in batch {
-            if pattern.is_some_and(|p| !glob_match(p, f, false)) {
+            if pattern.is_some_and(|p| !glob_match(p, f, false)) || h.is_expired(f, now) {
                 continue;
             }
             items.push(bulk(f));

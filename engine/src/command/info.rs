@@ -262,6 +262,7 @@ fn stats_section(ctx: &mut Ctx) -> Vec<String> {
         "sync_partial_ok" => 0,
         "sync_partial_err" => 0,
         "expired_keys" => s.expired_keys,
+        "expired_subkeys" => s.expired_subkeys,
         "evicted_keys" => ctx.state.stats.evicted_keys,
         "evicted_clients" => 0,
         "keyspace_hits" => s.keyspace_hits,

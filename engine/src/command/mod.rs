@@ -5,6 +5,7 @@ pub mod client;
 pub mod connection;
 pub mod dump;
 pub mod expire;
+pub mod hash_ttl;
 pub mod hashes;
 pub mod idmp;
 pub mod ids_args;
@@ -275,6 +276,7 @@ pub fn table() -> &'static HashMap<&'static str, Spec> {
         all.extend(idmp::specs());
         all.extend(xnack::specs());
         all.extend(hashes::specs());
+        all.extend(hash_ttl::specs());
         all.extend(lists::specs());
         all.extend(list_blocking::specs());
         all.extend(sets::specs());

@@ -58,6 +58,17 @@ pub const TYPE_ZSET_LISTPACK: u8 = 17;
 pub const TYPE_HASH: u8 = 4;
 /// `RDB_TYPE_HASH_LISTPACK` (Redis 7.0 on): one string holding a listpack of field, value...
 pub const TYPE_HASH_LISTPACK: u8 = 16;
+/// `RDB_TYPE_HASH_METADATA_PRE_GA` (Redis 7.4 release candidates): a count, then per field its
+/// absolute expiry (0: none), the field and the value. Only read.
+pub const TYPE_HASH_TTL_PRE_GA: u8 = 22;
+/// `RDB_TYPE_HASH_LISTPACK_EX_PRE_GA`: a listpack of field, value, expiry triplets. Only read.
+pub const TYPE_HASH_LISTPACK_EX_PRE_GA: u8 = 23;
+/// `RDB_TYPE_HASH_METADATA` (Redis 7.4, RDB 12): the soonest expiry (8 bytes), a count, then
+/// per field its expiry relative to the soonest plus one (0: none), the field and the value.
+pub const TYPE_HASH_TTL: u8 = 24;
+/// `RDB_TYPE_HASH_LISTPACK_EX` (Redis 7.4, RDB 12): 8 bytes Redis's loader ignores, then a
+/// listpack of field, value, absolute expiry (0: none), soonest first.
+pub const TYPE_HASH_LISTPACK_EX: u8 = 25;
 /// `RDB_TYPE_STREAM_LISTPACKS` (Redis 5 to 6.2).
 pub const TYPE_STREAM_V1: u8 = 15;
 /// `RDB_TYPE_STREAM_LISTPACKS_2` (Redis 7.0): first ID, max deleted ID, entries added,
@@ -84,7 +95,9 @@ pub fn type_for(value: &Value, version: u16) -> u8 {
     match value {
         Value::Str(_) => TYPE_STRING,
         // Redis 6.2 (RDB 9) wrote small hashes as ziplists, which Rill does not write.
-        Value::Hash(h) if matches!(**h, Hash::Small(_)) && version >= 10 => TYPE_HASH_LISTPACK,
+        Value::Hash(h) if h.encoding() == "listpackex" && version >= 12 => TYPE_HASH_LISTPACK_EX,
+        Value::Hash(h) if h.has_ttls() && version >= 12 => TYPE_HASH_TTL,
+        Value::Hash(h) if h.is_small() && version >= 10 => TYPE_HASH_LISTPACK,
         Value::Hash(_) => TYPE_HASH,
         Value::List(_) if version >= 10 => TYPE_LIST_QUICKLIST_2,
         Value::List(_) => TYPE_LIST,
@@ -452,7 +465,11 @@ impl From<NodeLimits> for Layout {
     }
 }
 
-/// A hash as a listpack (`kind` [`TYPE_HASH_LISTPACK`]) or as counted pairs.
+/// The latest field expiry Redis stores (`EB_EXPIRE_TIME_MAX`, 2^48-1 ms).
+const MAX_FIELD_TTL: u64 = (1 << 48) - 1;
+
+/// A hash as a listpack (`kind` [`TYPE_HASH_LISTPACK`]), a listpackex, or counted pairs (with
+/// field expiry times for [`TYPE_HASH_TTL`]).
 fn write_hash(
     out: &mut Vec<u8>,
     hash: &Hash,
@@ -460,17 +477,32 @@ fn write_hash(
     compress: bool,
     spill: &mut Spill<'_>,
 ) -> std::io::Result<()> {
-    if kind == TYPE_HASH_LISTPACK {
+    let soonest = hash.min_ttl().unwrap_or(0);
+    if kind == TYPE_HASH_LISTPACK || kind == TYPE_HASH_LISTPACK_EX {
+        let with_ttls = kind == TYPE_HASH_LISTPACK_EX;
+        if with_ttls {
+            super::encoding::write_millis(out, soonest);
+        }
         let mut lp = listpack::Builder::new();
         for (field, value) in hash.pairs() {
             append_listpack_item(&mut lp, field);
             append_listpack_item(&mut lp, value);
+            if with_ttls {
+                lp.int(hash.ttl(field).map_or(0, |at| at as i64));
+            }
         }
         write_string(out, &lp.finish(), compress);
         return Ok(());
     }
+    let with_ttls = kind == TYPE_HASH_TTL;
+    if with_ttls {
+        super::encoding::write_millis(out, soonest);
+    }
     write_length(out, hash.len() as u64);
     for (field, value) in hash.pairs() {
+        if with_ttls {
+            write_length(out, hash.ttl(field).map_or(0, |at| at - soonest + 1));
+        }
         write_string(out, field, compress);
         write_string(out, value, compress);
         if out.len() >= SPILL_BYTES {
@@ -483,14 +515,71 @@ fn write_hash(
 /// A hash of either layout; a field twice, or no field at all, is damage (Redis refuses both).
 fn read_hash(r: &mut Reader<'_>, kind: u8, limits: HashLimits) -> Result<Hash, BadFormat> {
     let mut hash = Hash::default();
-    let add = |hash: &mut Hash, field: &[u8], value: &[u8]| {
+    // Fields with their expiry (0: none), checked against the largest time Redis stores.
+    let add = |hash: &mut Hash, field: &[u8], value: &[u8], at: u64| {
         if hash.get(field).is_some() {
             return Err(BadFormat("duplicate hash field"));
         }
+        if at > MAX_FIELD_TTL {
+            return Err(BadFormat("hash field expiry out of range"));
+        }
         hash.set(field, value, limits);
+        if at > 0 {
+            hash.set_ttl(field, at);
+        }
         Ok(())
     };
-    if kind == TYPE_HASH_LISTPACK || kind == TYPE_HASH_ZIPLIST {
+    let expiring = matches!(
+        kind,
+        TYPE_HASH_TTL_PRE_GA | TYPE_HASH_LISTPACK_EX_PRE_GA | TYPE_HASH_TTL | TYPE_HASH_LISTPACK_EX
+    );
+    if expiring {
+        hash.mark_expiring();
+    }
+    if matches!(kind, TYPE_HASH_LISTPACK_EX | TYPE_HASH_LISTPACK_EX_PRE_GA) {
+        if kind == TYPE_HASH_LISTPACK_EX {
+            r.millis()?;
+        }
+        let lp = r.string()?;
+        let elements = listpack::elements(&lp)?;
+        if !elements.len().is_multiple_of(3) {
+            return Err(BadFormat("hash listpackex with a partial triplet"));
+        }
+        for t in elements.chunks_exact(3) {
+            let at = u64::try_from(t[2].as_int()?)
+                .map_err(|_| BadFormat("negative hash field expiry"))?;
+            add(
+                &mut hash,
+                t[0].text().as_slice(),
+                t[1].text().as_slice(),
+                at,
+            )?;
+        }
+    } else if matches!(kind, TYPE_HASH_TTL | TYPE_HASH_TTL_PRE_GA) {
+        let soonest = if kind == TYPE_HASH_TTL {
+            r.millis()?
+        } else {
+            0
+        };
+        if soonest > MAX_FIELD_TTL + 1 {
+            return Err(BadFormat("hash minimum expiry out of range"));
+        }
+        let n = r.count(3)?;
+        for _ in 0..n {
+            let ttl = r.length()?;
+            let field = r.string()?;
+            let value = r.string()?;
+            let at = match (kind, ttl) {
+                (_, 0) => 0,
+                (TYPE_HASH_TTL, t) => t
+                    .checked_add(soonest)
+                    .map(|v| v - 1)
+                    .ok_or(BadFormat("hash field expiry out of range"))?,
+                (_, t) => t,
+            };
+            add(&mut hash, &field, &value, at)?;
+        }
+    } else if kind == TYPE_HASH_LISTPACK || kind == TYPE_HASH_ZIPLIST {
         let lp = r.string()?;
         let elements = packed_elements(kind, &lp)?;
         if !elements.len().is_multiple_of(2) {
@@ -501,6 +590,7 @@ fn read_hash(r: &mut Reader<'_>, kind: u8, limits: HashLimits) -> Result<Hash, B
                 &mut hash,
                 pair[0].text().as_slice(),
                 pair[1].text().as_slice(),
+                0,
             )?;
         }
     } else {
@@ -508,7 +598,7 @@ fn read_hash(r: &mut Reader<'_>, kind: u8, limits: HashLimits) -> Result<Hash, B
         for _ in 0..n {
             let field = r.string()?;
             let value = r.string()?;
-            add(&mut hash, &field, &value)?;
+            add(&mut hash, &field, &value, 0)?;
         }
     }
     if hash.is_empty() {
@@ -538,11 +628,16 @@ pub struct Omitted {
     pub idmp: usize,
     /// NACKed entries (pending, owned by no one) left out.
     pub nacked: usize,
+    /// Hashes whose fields' expiry times were left out (RDB versions before 12).
+    pub field_ttls: usize,
 }
 
 impl Omitted {
     /// Adds what writing `value` in RDB `version` leaves out.
     pub fn add(&mut self, value: &Value, version: u16) {
+        if let Value::Hash(h) = value {
+            self.field_ttls += usize::from(h.has_ttls() && version < 12);
+        }
         let Value::Stream(stream) = value else {
             return;
         };
@@ -585,6 +680,12 @@ impl Omitted {
                 self.nacked
             );
         }
+        if self.field_ttls > 0 {
+            eprintln!(
+                "RDB version {version} cannot hold hash fields' expiry times: left out for {} hash(es)",
+                self.field_ttls
+            );
+        }
         if self.idmp > 0 {
             eprintln!(
                 "RDB version {version} cannot hold idempotent production state (IDMP settings, producers, counters): left out for {} stream(s)",
@@ -608,6 +709,10 @@ pub fn holds(kind: u8) -> bool {
             | TYPE_HASH
             | TYPE_HASH_LISTPACK
             | TYPE_HASH_ZIPLIST
+            | TYPE_HASH_TTL_PRE_GA
+            | TYPE_HASH_LISTPACK_EX_PRE_GA
+            | TYPE_HASH_TTL
+            | TYPE_HASH_LISTPACK_EX
             | TYPE_LIST_ZIPLIST
             | TYPE_LIST_QUICKLIST
             | TYPE_ZSET_ZIPLIST
@@ -627,9 +732,13 @@ pub fn read(r: &mut Reader<'_>, kind: u8, layout: Layout) -> Result<Value, BadFo
     let limits = layout.nodes;
     match kind {
         TYPE_STRING => Ok(Value::Str(Bytes::from(r.string()?))),
-        TYPE_HASH | TYPE_HASH_LISTPACK | TYPE_HASH_ZIPLIST => {
-            Ok(Value::Hash(Box::new(read_hash(r, kind, layout.hash)?)))
-        }
+        TYPE_HASH
+        | TYPE_HASH_LISTPACK
+        | TYPE_HASH_ZIPLIST
+        | TYPE_HASH_TTL_PRE_GA
+        | TYPE_HASH_LISTPACK_EX_PRE_GA
+        | TYPE_HASH_TTL
+        | TYPE_HASH_LISTPACK_EX => Ok(Value::Hash(Box::new(read_hash(r, kind, layout.hash)?))),
         TYPE_LIST | TYPE_LIST_QUICKLIST_2 | TYPE_LIST_ZIPLIST | TYPE_LIST_QUICKLIST => {
             Ok(Value::List(Box::new(read_list(r, kind, layout.list)?)))
         }
