@@ -43,6 +43,15 @@ fn sample(s: &mut Session) {
     cmd(s, "XNACK n g FATAL IDS 1 5-1 FORCE");
     cmd(s, "XADD n IDMP p1 iid-1 * f v");
     cmd(s, "XCFGSET n IDMP-DURATION 600");
+    // Sorted sets (a listpack, a skiplist) and hashes with field times (a listpackex, a table).
+    cmd(s, "ZADD z 1 a 2.5 b -inf c 12 13");
+    for i in 0..140 {
+        cmd(s, &format!("ZADD zbig {i}.5 m{i}"));
+        cmd(s, &format!("HSET htbl f{i} v{i}"));
+    }
+    cmd(s, "HSET hx a 1 b 2 c 3");
+    cmd(s, "HEXPIRE hx 1000 FIELDS 2 c a");
+    cmd(s, "HEXPIRE htbl 1000 FIELDS 2 f1 f99");
 }
 
 fn payload(s: &mut Session, key: &str) -> Vec<u8> {
@@ -64,7 +73,7 @@ fn damaged_payloads_are_refused_never_a_panic() {
     let engine = Engine::new();
     let mut s = engine.session();
     sample(&mut s);
-    for key in ["s", "str", "n"] {
+    for key in ["s", "str", "n", "z", "zbig", "hx", "htbl"] {
         let good = payload(&mut s, key);
         let (mut refused, mut restored) = (0, 0);
         for at in 0..good.len() - 10 {
