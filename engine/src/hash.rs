@@ -67,6 +67,17 @@ fn packed_pairs(items: &Packed) -> impl Iterator<Item = (&[u8], &[u8])> {
     std::iter::from_fn(move || Some((it.next()?, it.next()?)))
 }
 
+/// Removes pair `i` of a packed hash, returning its value (to put it back elsewhere).
+fn take_pair(items: &mut Packed, i: usize) -> Vec<u8> {
+    let value = items
+        .iter()
+        .nth(2 * i + 1)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
+    items.remove(2 * i, 2);
+    value
+}
+
 /// The position (in pairs) of `field` in a packed hash.
 fn packed_find(items: &Packed, field: &[u8]) -> Option<usize> {
     packed_pairs(items).position(|(f, _)| f == field)
@@ -279,12 +290,7 @@ impl Hash {
             let Some(i) = packed_find(items, field) else {
                 return;
             };
-            let value = items
-                .iter()
-                .nth(2 * i + 1)
-                .map(<[u8]>::to_vec)
-                .unwrap_or_default();
-            items.remove(2 * i, 2);
+            let value = take_pair(items, i);
             let place = packed_pairs(items)
                 .position(|(f, _)| ttls.get(f).is_none_or(|&t| t >= at))
                 .unwrap_or(items.len() / 2);
@@ -304,12 +310,7 @@ impl Hash {
         }
         if let Body::Small(items) = &mut self.body {
             if let Some(i) = packed_find(items, field) {
-                let value = items
-                    .iter()
-                    .nth(2 * i + 1)
-                    .map(<[u8]>::to_vec)
-                    .unwrap_or_default();
-                items.remove(2 * i, 2);
+                let value = take_pair(items, i);
                 items.push(field);
                 items.push(&value);
             }

@@ -138,9 +138,9 @@ impl Listener {
 /// Subscribers of channels, patterns and shard channels, by client.
 #[derive(Debug, Default)]
 pub struct PubSub {
-    channels: HashMap<Bytes, BTreeSet<u64>>,
-    patterns: BTreeMap<Bytes, BTreeSet<u64>>,
-    shard: HashMap<Bytes, BTreeSet<u64>>,
+    channels: Index,
+    patterns: Index,
+    shard: Index,
     listeners: HashMap<u64, Listener>,
 }
 
@@ -154,7 +154,7 @@ pub struct Delivery {
 }
 
 impl PubSub {
-    fn index(&mut self, kind: Kind) -> &mut dyn Subscribers {
+    fn index(&mut self, kind: Kind) -> &mut Index {
         match kind {
             Kind::Channel => &mut self.channels,
             Kind::Pattern => &mut self.patterns,
@@ -175,7 +175,7 @@ impl PubSub {
         if !listener.set(kind).insert(name.clone()) {
             return false;
         }
-        self.index(kind).add(name, client);
+        add(self.index(kind), name, client);
         true
     }
 
@@ -190,7 +190,7 @@ impl PubSub {
         if listener.is_empty() {
             self.listeners.remove(&client);
         }
-        self.index(kind).drop_one(name, client);
+        drop_one(self.index(kind), name, client);
         true
     }
 
@@ -228,13 +228,13 @@ impl PubSub {
             m.clear();
         }
         for name in &listener.channels {
-            self.channels.drop_one(name, client);
+            drop_one(&mut self.channels, name, client);
         }
         for name in &listener.patterns {
-            self.patterns.drop_one(name, client);
+            drop_one(&mut self.patterns, name, client);
         }
         for name in &listener.shard {
-            self.shard.drop_one(name, client);
+            drop_one(&mut self.shard, name, client);
         }
     }
 
@@ -320,38 +320,18 @@ impl PubSub {
     }
 }
 
-/// A name → subscribers index (channels and shard channels by hash, patterns in order).
-trait Subscribers {
-    fn add(&mut self, name: &Bytes, client: u64);
-    fn drop_one(&mut self, name: &[u8], client: u64);
+/// A name → subscribers index, in name order (PUBSUB CHANNELS lists names in that order).
+type Index = BTreeMap<Bytes, BTreeSet<u64>>;
+
+fn add(index: &mut Index, name: &Bytes, client: u64) {
+    index.entry(name.clone()).or_default().insert(client);
 }
 
-impl Subscribers for HashMap<Bytes, BTreeSet<u64>> {
-    fn add(&mut self, name: &Bytes, client: u64) {
-        self.entry(name.clone()).or_default().insert(client);
-    }
-
-    fn drop_one(&mut self, name: &[u8], client: u64) {
-        if let Some(set) = self.get_mut(name) {
-            set.remove(&client);
-            if set.is_empty() {
-                self.remove(name);
-            }
-        }
-    }
-}
-
-impl Subscribers for BTreeMap<Bytes, BTreeSet<u64>> {
-    fn add(&mut self, name: &Bytes, client: u64) {
-        self.entry(name.clone()).or_default().insert(client);
-    }
-
-    fn drop_one(&mut self, name: &[u8], client: u64) {
-        if let Some(set) = self.get_mut(name) {
-            set.remove(&client);
-            if set.is_empty() {
-                self.remove(name);
-            }
+fn drop_one(index: &mut Index, name: &[u8], client: u64) {
+    if let Some(set) = index.get_mut(name) {
+        set.remove(&client);
+        if set.is_empty() {
+            index.remove(name);
         }
     }
 }

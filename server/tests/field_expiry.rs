@@ -47,7 +47,11 @@ fn view(c: &mut Conn) -> Vec<Resp> {
         }
         out.extend(pairs);
     }
-    for (key, fields) in [("small", "4 a b c d"), ("persisted", "1 x"), ("big", "3 f7 f250 f8")] {
+    for (key, fields) in [
+        ("small", "4 a b c d"),
+        ("persisted", "1 x"),
+        ("big", "3 f7 f250 f8"),
+    ] {
         out.push(c.cmd(&format!("HPEXPIRETIME {key} FIELDS {fields}")));
     }
     out

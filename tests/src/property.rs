@@ -18,3 +18,47 @@ pub fn config() -> Config {
     }
     config
 }
+
+/// The failure of one generated command: which, both replies, and Redis's replies so far.
+pub fn mismatch(
+    index: usize,
+    action: &crate::case::Action,
+    outcome: &crate::diff::Outcome,
+    transcript: &str,
+) -> proptest::test_runner::TestCaseError {
+    proptest::test_runner::TestCaseError::fail(format!(
+        "command {} differs\n  command: {}\n  redis:   {}\n  other:   {}\ntranscript (Redis's replies):\n{transcript}",
+        index + 1,
+        crate::diff::describe(action),
+        outcome.redis,
+        outcome.other
+    ))
+}
+
+/// Runs the sequences `strategy` makes through `run` against `servers` (started by the
+/// caller), and panics with the shrunk failure written as a case block by `as_case`.
+pub fn check<S: proptest::strategy::Strategy>(
+    what: &str,
+    servers: &crate::diff::Servers,
+    strategy: &S,
+    run: impl Fn(&S::Value) -> Result<(), proptest::test_runner::TestCaseError>,
+    as_case: impl Fn(&S::Value) -> String,
+) {
+    use proptest::test_runner::{TestError, TestRunner};
+    let config = config();
+    let cases = config.cases;
+    let mut runner = TestRunner::new(config);
+    let result = runner.run(strategy, |value| run(&value));
+    eprintln!(
+        "{what} proptest: {cases} sequences against {}",
+        servers.under_test.label()
+    );
+    match result {
+        Ok(()) => {}
+        Err(TestError::Fail(reason, minimal)) => panic!(
+            "Rill differs from Redis on a generated sequence.\n{reason}\n\nMinimal sequence as a case (paste into tests/cases/):\n{}",
+            as_case(&minimal)
+        ),
+        Err(TestError::Abort(reason)) => panic!("proptest aborted: {reason}"),
+    }
+}

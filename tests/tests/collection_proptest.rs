@@ -12,11 +12,10 @@
 //! into `tests/cases/`. 64 sequences by default; `PROPTEST_CASES=N` overrides.
 
 use proptest::prelude::*;
-use proptest::test_runner::{TestCaseError, TestError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use rill_tests::case::Action;
-use rill_tests::diff::{describe, Duel, Servers};
+use rill_tests::diff::{Duel, Servers};
 use rill_tests::mask::Masking;
-use std::io::Write;
 
 const MEMBERS: [&str; 8] = ["a", "b", "c", "d", "1", "2", "10", "-3"];
 const SCORES: [&str; 10] = ["-2", "-1", "0", "0.5", "1", "1.5", "2", "3", "inf", "-inf"];
@@ -222,13 +221,12 @@ fn run_sequence(servers: &Servers, sequence: &Sequence) -> Result<(), TestCaseEr
         let outcome = duel.exchange(0, &action, &masking);
         transcript.push_str(&format!("{:>3} {line}  => {}\n", i + 1, outcome.redis));
         if !outcome.matches {
-            return Err(TestCaseError::fail(format!(
-                "command {} differs\n  command: {}\n  redis:   {}\n  other:   {}\ntranscript (Redis's replies):\n{transcript}",
-                i + 1,
-                describe(&action),
-                outcome.redis,
-                outcome.other
-            )));
+            return Err(rill_tests::property::mismatch(
+                i,
+                &action,
+                &outcome,
+                &transcript,
+            ));
         }
     }
     Ok(())
@@ -239,21 +237,11 @@ fn random_collection_command_sequences_match_redis() {
     let Some(servers) = Servers::start() else {
         return; // redis-server missing: the oracle printed a loud warning.
     };
-    let config = rill_tests::property::config();
-    let cases = config.cases;
-    let mut runner = TestRunner::new(config);
-    let result = runner.run(&sequence(), |sequence| run_sequence(&servers, &sequence));
-    let _ = writeln!(
-        std::io::stderr(),
-        "collection proptest: {cases} sequences against {}",
-        servers.under_test.label()
+    rill_tests::property::check(
+        "collection",
+        &servers,
+        &sequence(),
+        |sequence| run_sequence(&servers, sequence),
+        |minimal| minimal.as_case(),
     );
-    match result {
-        Ok(()) => {}
-        Err(TestError::Fail(reason, minimal)) => panic!(
-            "Rill differs from Redis on a generated sequence.\n{reason}\n\nMinimal sequence as a case (paste into tests/cases/):\n{}",
-            minimal.as_case()
-        ),
-        Err(TestError::Abort(reason)) => panic!("proptest aborted: {reason}"),
-    }
 }

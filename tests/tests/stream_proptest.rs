@@ -11,12 +11,11 @@
 //! into `tests/cases/`. 64 sequences by default; `PROPTEST_CASES=N` overrides.
 
 use proptest::prelude::*;
-use proptest::test_runner::{TestCaseError, TestError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use rill_tests::case::Action;
 use rill_tests::diff::{describe, Duel, Servers};
 use rill_tests::mask::Masking;
 use rill_tests::reply::Reply;
-use std::io::Write;
 
 /// The one stream every command targets (plus a missing key now and then).
 const KEY: &str = "s";
@@ -412,13 +411,12 @@ fn run_sequence(servers: &Servers, sequence: &Sequence) -> Result<(), TestCaseEr
             outcome.redis
         ));
         if !outcome.matches {
-            return Err(TestCaseError::fail(format!(
-                "command {} differs\n  command: {}\n  redis:   {}\n  other:   {}\ntranscript (Redis's replies):\n{transcript}",
-                i + 1,
-                describe(&action),
-                outcome.redis,
-                outcome.other
-            )));
+            return Err(rill_tests::property::mismatch(
+                i,
+                &action,
+                &outcome,
+                &transcript,
+            ));
         }
     }
     Ok(())
@@ -429,21 +427,11 @@ fn random_stream_command_sequences_match_redis() {
     let Some(servers) = Servers::start() else {
         return; // redis-server missing: the oracle printed a loud warning.
     };
-    let config = rill_tests::property::config();
-    let cases = config.cases;
-    let mut runner = TestRunner::new(config);
-    let result = runner.run(&sequence(), |sequence| run_sequence(&servers, &sequence));
-    let _ = writeln!(
-        std::io::stderr(),
-        "stream proptest: {cases} sequences against {}",
-        servers.under_test.label()
+    rill_tests::property::check(
+        "stream",
+        &servers,
+        &sequence(),
+        |sequence| run_sequence(&servers, sequence),
+        |minimal| minimal.as_case(),
     );
-    match result {
-        Ok(()) => {}
-        Err(TestError::Fail(reason, minimal)) => panic!(
-            "Rill differs from Redis on a generated sequence.\n{reason}\n\nMinimal sequence as a case (paste into tests/cases/):\n{}",
-            minimal.as_case()
-        ),
-        Err(TestError::Abort(reason)) => panic!("proptest aborted: {reason}"),
-    }
 }
