@@ -53,6 +53,11 @@ impl Packed {
         self.bytes.capacity()
     }
 
+    /// Bytes the items take (lengths included).
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// Appends an item.
     pub fn push(&mut self, item: &[u8]) {
         put_len(&mut self.bytes, item.len());

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use crate::hash::scan_hash;
+use crate::packed::Packed;
 
 /// The most entries a chunk of the order holds before it splits in two.
 const CHUNK: usize = 128;
@@ -46,13 +47,47 @@ pub fn order(a: (f64, &[u8]), b: (f64, &[u8])) -> Ordering {
 }
 
 /// A sorted-set value.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ZSet {
+    body: Body,
+}
+
+#[derive(Debug, Clone)]
+enum Body {
+    /// `listpack`: score (8 bytes, little-endian f64), member, score, member... in order, in
+    /// one buffer: a ten-member set costs a little over its bytes.
+    Small(Packed),
+    /// `skiplist`: the order in chunks, and an index from member to score.
+    Large(Large),
+}
+
+#[derive(Debug, Clone, Default)]
+struct Large {
     /// Every entry in order, split in chunks of at most [`CHUNK`]; no chunk is empty.
     chunks: Vec<Vec<Entry>>,
     len: usize,
-    /// Member → score, ordered by (scan hash, member): present in the skiplist encoding.
-    index: Option<BTreeMap<(u64, Bytes), f64>>,
+    /// Member → score, ordered by (scan hash, member).
+    index: BTreeMap<(u64, Bytes), f64>,
+}
+
+impl Default for ZSet {
+    fn default() -> Self {
+        ZSet {
+            body: Body::Small(Packed::default()),
+        }
+    }
+}
+
+/// The entries of a packed sorted set, in order.
+fn packed_entries(items: &Packed) -> impl Iterator<Item = (f64, &[u8])> + '_ {
+    let mut it = items.iter();
+    std::iter::from_fn(move || {
+        let score = it.next()?;
+        let member = it.next()?;
+        let mut raw = [0u8; 8];
+        raw.copy_from_slice(score.get(..8)?);
+        Some((f64::from_le_bytes(raw), member))
+    })
 }
 
 impl ZSet {
@@ -63,9 +98,11 @@ impl ZSet {
             && longest as u64 <= limits.listpack_value
             && limits.listpack_entries > 0;
         ZSet {
-            chunks: Vec::new(),
-            len: 0,
-            index: (!small).then(BTreeMap::new),
+            body: if small {
+                Body::Small(Packed::default())
+            } else {
+                Body::Large(Large::default())
+            },
         }
     }
 
@@ -75,93 +112,149 @@ impl ZSet {
         entries.sort_by(|a, b| order((a.0, &a.1), (b.0, &b.1)));
         let longest = entries.iter().map(|e| e.1.len()).max().unwrap_or(0);
         let mut z = ZSet::with_hint(entries.len(), longest, limits);
-        for entry in &mut entries {
-            entry.0 = z.stored(entry.0);
-        }
-        if let Some(index) = &mut z.index {
-            for (score, member) in &entries {
-                index.insert((scan_hash(member), member.clone()), *score);
+        match &mut z.body {
+            Body::Small(items) => {
+                for (score, member) in &entries {
+                    let score = if *score == 0.0 { 0.0 } else { *score };
+                    items.push(&score.to_le_bytes());
+                    items.push(member);
+                }
+            }
+            Body::Large(large) => {
+                for (score, member) in &entries {
+                    large
+                        .index
+                        .insert((scan_hash(member), member.clone()), *score);
+                }
+                large.len = entries.len();
+                large.chunks = chunked(entries);
             }
         }
-        z.len = entries.len();
-        z.chunks = chunked(entries);
         z
     }
 
     /// Moves a listpack to a skiplist before a command adds `size_hint` members to it, when
     /// that many would not fit (Redis's `zsetTypeMaybeConvert`).
     pub fn grow_for(&mut self, size_hint: usize, limits: ZSetLimits) {
-        if self.index.is_none() && size_hint as u64 > limits.listpack_entries {
+        if self.is_small() && size_hint as u64 > limits.listpack_entries {
             self.become_skiplist();
         }
     }
 
     /// Number of members.
     pub fn len(&self) -> usize {
-        self.len
+        match &self.body {
+            Body::Small(items) => items.len() / 2,
+            Body::Large(large) => large.len,
+        }
     }
 
     /// No members (such a set is deleted by the command that emptied it).
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
+    }
+
+    /// Whether the set is a listpack.
+    pub fn is_small(&self) -> bool {
+        matches!(self.body, Body::Small(_))
     }
 
     /// OBJECT ENCODING's name.
     pub fn encoding(&self) -> &'static str {
-        if self.index.is_some() {
-            "skiplist"
-        } else {
+        if self.is_small() {
             "listpack"
+        } else {
+            "skiplist"
         }
     }
 
     /// The score of `member`.
     pub fn score(&self, member: &[u8]) -> Option<f64> {
-        match &self.index {
-            Some(index) => index
+        match &self.body {
+            Body::Small(items) => packed_entries(items)
+                .find(|(_, m)| *m == member)
+                .map(|(s, _)| s),
+            Body::Large(large) => large
+                .index
                 .get(&(scan_hash(member), Bytes::copy_from_slice(member)))
                 .copied(),
-            None => self.iter().find(|e| e.1 == member).map(|e| e.0),
         }
     }
 
     /// Every entry, lowest first.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Entry> + '_ {
-        self.chunks.iter().flatten()
+    pub fn iter(&self) -> Box<dyn Iterator<Item = Entry> + '_> {
+        match &self.body {
+            Body::Small(items) => {
+                Box::new(packed_entries(items).map(|(s, m)| (s, Bytes::copy_from_slice(m))))
+            }
+            Body::Large(large) => Box::new(large.chunks.iter().flatten().cloned()),
+        }
     }
 
     /// Sets `member`'s score, adding it when new; the old score when it was there. A new
-    /// member that does not fit the listpack moves the set to a skiplist first.
+    /// member that does not fit the listpack moves the set to a skiplist first. A listpack
+    /// keeps -0 as 0, as Redis's (an integer in its listpack) does; a skiplist keeps the sign.
     pub fn insert(&mut self, member: &[u8], score: f64, limits: ZSetLimits) -> Option<f64> {
         let old = self.score(member);
-        let score = self.stored(score);
-        if let Some(old_score) = old {
-            if old_score.to_bits() == score.to_bits() {
-                return old;
-            }
-            self.remove_from_order(old_score, member);
-        } else if self.index.is_none()
-            && (self.len as u64 >= limits.listpack_entries
+        if old.is_none()
+            && self.is_small()
+            && (self.len() as u64 >= limits.listpack_entries
                 || member.len() as u64 > limits.listpack_value)
         {
             self.become_skiplist();
         }
-        let member = Bytes::copy_from_slice(member);
-        if let Some(index) = &mut self.index {
-            index.insert((scan_hash(&member), member.clone()), score);
+        match &mut self.body {
+            Body::Small(items) => {
+                let score = if score == 0.0 { 0.0 } else { score };
+                let found = packed_entries(items).position(|(_, m)| m == member);
+                if let Some(i) = found {
+                    if old.is_some_and(|o| o.to_bits() == score.to_bits()) {
+                        return old;
+                    }
+                    items.remove(2 * i, 2);
+                }
+                let at = packed_entries(items)
+                    .position(|(s, m)| order((s, m), (score, member)) == Ordering::Greater)
+                    .unwrap_or(items.len() / 2);
+                items.insert(2 * at, &score.to_le_bytes());
+                items.insert(2 * at + 1, member);
+            }
+            Body::Large(large) => {
+                if let Some(old_score) = old {
+                    if old_score.to_bits() == score.to_bits() {
+                        return old;
+                    }
+                    large.remove_from_order(old_score, member);
+                }
+                let member = Bytes::copy_from_slice(member);
+                large
+                    .index
+                    .insert((scan_hash(&member), member.clone()), score);
+                large.insert_in_order((score, member));
+            }
         }
-        self.insert_in_order((score, member));
         old
     }
 
     /// Removes `member`; its score when it was there.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
-        let score = self.score(member)?;
-        if let Some(index) = &mut self.index {
-            index.remove(&(scan_hash(member), Bytes::copy_from_slice(member)));
+        match &mut self.body {
+            Body::Small(items) => {
+                let (i, score) = packed_entries(items)
+                    .enumerate()
+                    .find(|(_, (_, m))| *m == member)
+                    .map(|(i, (s, _))| (i, s))?;
+                items.remove(2 * i, 2);
+                Some(score)
+            }
+            Body::Large(large) => {
+                let score = large
+                    .index
+                    .remove(&(scan_hash(member), Bytes::copy_from_slice(member)))?;
+                large.remove_from_order(score, member);
+                Some(score)
+            }
         }
-        self.remove_from_order(score, member);
-        Some(score)
     }
 
     /// The 0-based rank of `member`, lowest score first.
@@ -172,56 +265,76 @@ impl ZSet {
 
     /// How many leading entries satisfy `before` (which holds for a prefix of the order).
     pub fn count_before(&self, before: impl Fn(&Entry) -> bool) -> usize {
-        let chunk = self
-            .chunks
-            .partition_point(|c| c.last().is_some_and(&before));
-        let skipped: usize = self.chunks[..chunk].iter().map(Vec::len).sum();
-        skipped
-            + self
-                .chunks
-                .get(chunk)
-                .map_or(0, |c| c.partition_point(&before))
+        match &self.body {
+            Body::Small(_) => self.iter().take_while(|e| before(e)).count(),
+            Body::Large(large) => {
+                let chunk = large
+                    .chunks
+                    .partition_point(|c| c.last().is_some_and(&before));
+                let skipped: usize = large.chunks[..chunk].iter().map(Vec::len).sum();
+                skipped
+                    + large
+                        .chunks
+                        .get(chunk)
+                        .map_or(0, |c| c.partition_point(&before))
+            }
+        }
     }
 
     /// Up to `count` entries from rank `from` going up, or going down when `rev`.
     pub fn slice(&self, from: usize, count: usize, rev: bool) -> Vec<Entry> {
-        if from >= self.len || count == 0 {
+        let len = self.len();
+        if from >= len || count == 0 {
             return Vec::new();
         }
-        let (ci, off) = self.position(from);
-        let mut out = Vec::with_capacity(count.min(self.len));
+        let Body::Large(large) = &self.body else {
+            let all: Vec<Entry> = self.iter().collect();
+            return if rev {
+                all[..=from].iter().rev().take(count).cloned().collect()
+            } else {
+                all[from..].iter().take(count).cloned().collect()
+            };
+        };
+        let (ci, off) = large.position(from);
+        let mut out = Vec::with_capacity(count.min(len));
         if rev {
-            let head = self.chunks[ci][..=off].iter().rev();
-            let rest = self.chunks[..ci].iter().rev().flat_map(|c| c.iter().rev());
+            let head = large.chunks[ci][..=off].iter().rev();
+            let rest = large.chunks[..ci].iter().rev().flat_map(|c| c.iter().rev());
             out.extend(head.chain(rest).take(count).cloned());
         } else {
-            let head = self.chunks[ci][off..].iter();
-            let rest = self.chunks[ci + 1..].iter().flatten();
+            let head = large.chunks[ci][off..].iter();
+            let rest = large.chunks[ci + 1..].iter().flatten();
             out.extend(head.chain(rest).take(count).cloned());
         }
         out
     }
 
     /// The entry at rank `i`.
-    pub fn at(&self, i: usize) -> Option<&Entry> {
-        (i < self.len).then(|| {
-            let (ci, off) = self.position(i);
-            &self.chunks[ci][off]
-        })
+    pub fn at(&self, i: usize) -> Option<Entry> {
+        match &self.body {
+            Body::Small(_) => self.iter().nth(i),
+            Body::Large(large) => (i < large.len).then(|| {
+                let (ci, off) = large.position(i);
+                large.chunks[ci][off].clone()
+            }),
+        }
     }
 
     /// Removes the entries of ranks `from..to` and returns them, lowest first.
     pub fn remove_ranks(&mut self, from: usize, to: usize) -> Vec<Entry> {
-        let to = to.min(self.len);
+        let to = to.min(self.len());
         if from >= to {
             return Vec::new();
         }
         let entries: Vec<Entry> = self.slice(from, to - from, false);
-        for (score, member) in &entries {
-            if let Some(index) = &mut self.index {
-                index.remove(&(scan_hash(member), member.clone()));
+        match &mut self.body {
+            Body::Small(items) => items.remove(2 * from, 2 * (to - from)),
+            Body::Large(large) => {
+                for (score, member) in &entries {
+                    large.index.remove(&(scan_hash(member), member.clone()));
+                    large.remove_from_order(*score, member);
+                }
             }
-            self.remove_from_order(*score, member);
         }
         entries
     }
@@ -229,9 +342,9 @@ impl ZSet {
     /// ZSCAN from `cursor`: at least `count` entries of a skiplist (in index order, a cursor
     /// being the next member's scan hash); a listpack answers whole.
     pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<Entry>) {
-        match &self.index {
-            Some(index) => {
-                let mut iter = index.range((cursor, Bytes::new())..);
+        match &self.body {
+            Body::Large(large) => {
+                let mut iter = large.index.range((cursor, Bytes::new())..);
                 let out: Vec<Entry> = iter
                     .by_ref()
                     .take(count)
@@ -240,41 +353,47 @@ impl ZSet {
                 let next = iter.next().map_or(0, |((h, _), _)| *h);
                 (next, out)
             }
-            None => (0, self.iter().cloned().collect()),
+            Body::Small(_) => (0, self.iter().collect()),
         }
     }
 
     /// Approximate heap bytes, for memory accounting.
     pub fn heap_bytes(&self) -> usize {
-        let order: usize = self
-            .chunks
-            .iter()
-            .map(|c| {
-                c.capacity() * std::mem::size_of::<Entry>()
-                    + c.iter().map(|e| e.1.len()).sum::<usize>()
-            })
-            .sum();
-        order + self.index.as_ref().map_or(0, |i| i.len() * 64)
-    }
-
-    /// The score as this encoding keeps it: a listpack holds -0 as the integer 0, as Redis's
-    /// does (its skiplist keeps the sign).
-    fn stored(&self, score: f64) -> f64 {
-        if self.index.is_none() && score == 0.0 {
-            0.0
-        } else {
-            score
+        match &self.body {
+            Body::Small(items) => items.heap_bytes(),
+            Body::Large(large) => {
+                let order: usize = large
+                    .chunks
+                    .iter()
+                    .map(|c| {
+                        c.capacity() * std::mem::size_of::<Entry>()
+                            + c.iter().map(|e| e.1.len()).sum::<usize>()
+                    })
+                    .sum();
+                order + large.index.len() * 64
+            }
         }
     }
 
     fn become_skiplist(&mut self) {
-        let index = self
-            .iter()
-            .map(|(s, m)| ((scan_hash(m), m.clone()), *s))
-            .collect();
-        self.index = Some(index);
+        if let Body::Small(_) = &self.body {
+            let entries: Vec<Entry> = self.iter().collect();
+            let mut large = Large {
+                len: entries.len(),
+                ..Large::default()
+            };
+            for (score, member) in &entries {
+                large
+                    .index
+                    .insert((scan_hash(member), member.clone()), *score);
+            }
+            large.chunks = chunked(entries);
+            self.body = Body::Large(large);
+        }
     }
+}
 
+impl Large {
     /// (chunk, offset) of rank `i` (< len).
     fn position(&self, mut i: usize) -> (usize, usize) {
         for (ci, c) in self.chunks.iter().enumerate() {
@@ -355,8 +474,8 @@ mod tests {
         assert_eq!(z.rank(b"d"), Some(3));
         z.insert(b"e", 2.0, limits);
         assert_eq!(z.encoding(), "skiplist");
-        let order: Vec<&[u8]> = z.iter().map(|e| &e.1[..]).collect();
-        assert_eq!(order, [&b"c"[..], b"b", b"e", b"a", b"d"]);
+        let order: Vec<Bytes> = z.iter().map(|e| e.1).collect();
+        assert_eq!(order, ["c", "b", "e", "a", "d"]);
         assert_eq!(z.remove(b"b"), Some(2.0));
         assert_eq!(z.score(b"e"), Some(2.0));
         assert_eq!(z.slice(3, 10, true).len(), 4);

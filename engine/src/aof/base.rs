@@ -161,7 +161,7 @@ fn write_hash(key: &[u8], hash: &crate::hash::Hash, out: &mut Vec<u8>) {
 
 /// A list as RPUSHes of up to 64 elements.
 fn write_list(key: &[u8], list: &crate::list::List, out: &mut Vec<u8>) {
-    let items: Vec<&Bytes> = list.iter().collect();
+    let items: Vec<&[u8]> = list.iter().collect();
     for chunk in items.chunks(ITEMS_PER_COMMAND) {
         let mut args: Vec<&[u8]> = vec![b"RPUSH", key];
         args.extend(chunk.iter().map(|i| i.as_ref()));
@@ -181,9 +181,9 @@ fn write_set(key: &[u8], set: &crate::set::Set, out: &mut Vec<u8>) {
 
 /// A sorted set as ZADDs of up to 64 members, scores printed so they read back exactly.
 fn write_zset(key: &[u8], z: &crate::zset::ZSet, out: &mut Vec<u8>) {
-    let entries: Vec<(String, &Bytes)> = z
+    let entries: Vec<(String, Bytes)> = z
         .iter()
-        .map(|(s, m)| (crate::score::format(*s), m))
+        .map(|(s, m)| (crate::score::format(s), m))
         .collect();
     for chunk in entries.chunks(ITEMS_PER_COMMAND) {
         let mut args: Vec<&[u8]> = vec![b"ZADD", key];

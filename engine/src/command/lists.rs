@@ -189,7 +189,7 @@ fn lrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(None) => Reply::Array(Vec::new()),
         Ok(Some(l)) => match clamp(start, stop, l.len()) {
             None => Reply::Array(Vec::new()),
-            Some((a, b)) => Reply::Array(l.range(a, b).cloned().map(Reply::Bulk).collect()),
+            Some((a, b)) => Reply::Array(l.range(a, b).map(Reply::bulk).collect()),
         },
     }
 }
@@ -204,7 +204,7 @@ fn lindex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(None) => Reply::Null,
         Ok(Some(l)) => position(index, l.len())
             .and_then(|i| l.get(i))
-            .map_or(Reply::Null, |v| Reply::Bulk(v.clone())),
+            .map_or(Reply::Null, Reply::bulk),
     }
 }
 
@@ -241,7 +241,7 @@ fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(None) => return Reply::Integer(0),
         Ok(Some(l)) => l,
     };
-    let Some(at) = list.iter().position(|v| v == &args[3]) else {
+    let Some(at) = list.iter().position(|v| v == args[3]) else {
         return Reply::Integer(-1);
     };
     list.insert(at + usize::from(after), &args[4], limit);

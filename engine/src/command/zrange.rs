@@ -230,7 +230,7 @@ fn covered(z: &ZSet, selection: &Selection) -> (usize, usize) {
 /// binary search of a skiplist's order.
 fn first_failing(z: &ZSet, pred: impl Fn(&Entry) -> bool) -> usize {
     if z.encoding() == "listpack" {
-        z.iter().position(|e| !pred(e)).unwrap_or(z.len())
+        z.iter().position(|e| !pred(&e)).unwrap_or(z.len())
     } else {
         z.count_before(pred)
     }

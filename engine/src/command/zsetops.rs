@@ -186,7 +186,7 @@ fn parse(
     for key in &args[at + 1..at + 1 + numkeys] {
         let scores = match lookup_read(ctx, key) {
             None => HashMap::new(),
-            Some(Value::ZSet(z)) => z.iter().map(|(s, m)| (m.clone(), *s)).collect(),
+            Some(Value::ZSet(z)) => z.iter().map(|(s, m)| (m, s)).collect(),
             Some(Value::Set(s)) => s.members().map(|m| (m, 1.0)).collect(),
             Some(_) => return Err(Reply::error(error::WRONGTYPE)),
         };

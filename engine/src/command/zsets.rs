@@ -472,16 +472,16 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let len = z.len();
     let Some(count) = count else {
         let i = (picker.next() % len as u64) as usize;
-        return z.at(i).map_or(Reply::Null, |e| Reply::Bulk(e.1.clone()));
+        return z.at(i).map_or(Reply::Null, |e| Reply::Bulk(e.1));
     };
     let picks: Vec<Entry> = if count < 0 {
         (0..count.unsigned_abs())
-            .filter_map(|_| z.at((picker.next() % len as u64) as usize).cloned())
+            .filter_map(|_| z.at((picker.next() % len as u64) as usize))
             .collect()
     } else if count as u64 >= len as u64 {
-        z.iter().cloned().collect()
+        z.iter().collect()
     } else {
-        at_positions(z.iter().cloned(), &picker.distinct(len, count as usize))
+        at_positions(z.iter(), &picker.distinct(len, count as usize))
     };
     entries_reply(picks, with_scores, resp3)
 }

@@ -157,14 +157,15 @@ fn write_zset(
     if kind == TYPE_ZSET_LISTPACK {
         let mut lp = listpack::Builder::new();
         for (score, member) in z.iter() {
-            append_listpack_item(&mut lp, member);
-            append_listpack_item(&mut lp, crate::score::format(*score).as_bytes());
+            append_listpack_item(&mut lp, &member);
+            append_listpack_item(&mut lp, crate::score::format(score).as_bytes());
         }
         write_string(out, &lp.finish(), compress);
         return Ok(());
     }
     write_length(out, z.len() as u64);
-    for (score, member) in z.iter().rev() {
+    let entries: Vec<crate::zset::Entry> = z.iter().collect();
+    for (score, member) in entries.iter().rev() {
         write_string(out, member, compress);
         out.extend_from_slice(&score.to_le_bytes());
         if out.len() >= SPILL_BYTES {
@@ -364,7 +365,7 @@ fn write_list(
         }
         return Ok(());
     }
-    let items: Vec<&Bytes> = list.iter().collect();
+    let items: Vec<&[u8]> = list.iter().collect();
     write_length(out, items.len().div_ceil(LIST_NODE_ITEMS) as u64);
     for node in items.chunks(LIST_NODE_ITEMS) {
         write_length(out, 2); // QUICKLIST_NODE_CONTAINER_PACKED
