@@ -291,7 +291,11 @@ mod tests {
                 4 => {
                     let left = next(2) == 0;
                     let got = list.pop(left, limit).map(|b| b.to_vec());
-                    let want = if left { model.pop_front() } else { model.pop_back() };
+                    let want = if left {
+                        model.pop_front()
+                    } else {
+                        model.pop_back()
+                    };
                     assert_eq!(got, want);
                 }
                 5 if !model.is_empty() => {
