@@ -398,6 +398,20 @@ impl Db {
         std::mem::take(&mut self.expired_field_log)
     }
 
+    /// Whether no hash of this database has ever had field times since it was last swept
+    /// clean: the hash commands then skip looking for expired fields.
+    pub fn no_field_times(&self) -> bool {
+        self.field_expiry_keys.is_empty()
+    }
+
+    /// How many hashes have fields with times (INFO keyspace's `subexpiry`).
+    pub fn hashes_with_field_times(&self) -> usize {
+        self.field_expiry_keys
+            .iter()
+            .filter(|k| matches!(self.map.get(*k), Some(slot) if matches!(&slot.value, Value::Hash(h) if h.has_ttls())))
+            .count()
+    }
+
     /// Lists the hash at `key` for the cron's sweep when some of its fields have times.
     pub fn track_field_expiry(&mut self, key: &[u8]) {
         let has = matches!(self.map.get(key), Some(slot) if matches!(&slot.value, Value::Hash(h) if h.has_ttls()));

@@ -129,6 +129,11 @@ fn fields_go_when_their_time_passes() {
     assert_eq!(c.cmd("HSET gone x 1"), Resp::Int(1));
     c.cmd("HPEXPIRE h 30 FIELDS 1 a");
     c.cmd("HPEXPIRE gone 30 FIELDS 1 x");
+    let Resp::Bulk(Some(keyspace)) = c.cmd("INFO keyspace") else {
+        panic!("INFO keyspace");
+    };
+    let keyspace = String::from_utf8_lossy(&keyspace).into_owned();
+    assert!(keyspace.contains(",subexpiry=2\r\n"), "{keyspace}");
     std::thread::sleep(std::time::Duration::from_millis(400));
     // The cron removed them without any command touching the keys.
     let Resp::Bulk(Some(info)) = c.cmd("INFO stats") else {

@@ -97,7 +97,8 @@ fn hash_mut<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Hash>, Re
 pub(super) fn expire_fields(ctx: &mut Ctx, key: &[u8], only: Option<&[Bytes]>) -> usize {
     let now = ctx.now_ms;
     let db_index = ctx.session.db;
-    if ctx.state.keyspace.dbs[db_index].is_loading() {
+    let db = &ctx.state.keyspace.dbs[db_index];
+    if db.no_field_times() || db.is_loading() {
         return 0;
     }
     let Ok(Some(hash)) = hash_mut(ctx, key) else {

@@ -371,9 +371,10 @@ fn keyspace_section(ctx: &mut Ctx) -> Vec<String> {
             }
         }
         lines.push(format!(
-            "db{i}:keys={},expires={},avg_ttl={avg_ttl},subexpiry=0",
+            "db{i}:keys={},expires={},avg_ttl={avg_ttl},subexpiry={}",
             db.len(),
-            db.expires_count()
+            db.expires_count(),
+            db.hashes_with_field_times()
         ));
     }
     lines

@@ -1,9 +1,9 @@
 //! The list commands without blocking: LPUSH, RPUSH, LPUSHX, RPUSHX, LPOP, RPOP, LLEN,
 //! LRANGE, LINDEX, LSET, LINSERT, LREM, LTRIM, LPOS, LMOVE, RPOPLPUSH, LMPOP, with Redis's
 //! replies and errors. A list left empty is deleted, as in Redis. The blocking forms are in
-//! [`super::list_blocking`].
+//! [`super::blocking_pops`].
 
-pub use super::list_blocking::{retry_blocked, BlockedPop};
+pub use super::blocking_pops::{retry_blocked, BlockedPop};
 
 use bytes::Bytes;
 

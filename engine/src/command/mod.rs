@@ -1,6 +1,7 @@
 //! The command table and the path every command takes: look up, check arity, auth and MULTI,
 //! run, count. Each family of commands lives in its own module and registers its [`Spec`]s.
 
+pub mod blocking_pops;
 pub mod client;
 pub mod connection;
 pub mod dump;
@@ -12,7 +13,6 @@ pub mod ids_args;
 pub mod info;
 pub mod introspection;
 pub mod keys;
-pub mod list_blocking;
 pub mod lists;
 pub mod object;
 pub mod persistence;
@@ -278,11 +278,11 @@ pub fn table() -> &'static HashMap<&'static str, Spec> {
         all.extend(hashes::specs());
         all.extend(hash_ttl::specs());
         all.extend(lists::specs());
-        all.extend(list_blocking::specs());
+        all.extend(blocking_pops::specs());
         all.extend(sets::specs());
         all.extend(pubsub::specs());
         all.extend(zsets::specs());
-        all.extend(list_blocking::zset_specs());
+        all.extend(blocking_pops::zset_specs());
         all.extend(zrange::specs());
         all.extend(zsetops::specs());
         all.extend(object::specs());

@@ -2,7 +2,7 @@
 //! ZMSCORE, ZRANK, ZREVRANK, ZPOPMIN, ZPOPMAX, ZMPOP, ZRANDMEMBER, ZSCAN, with Redis's replies
 //! (doubles in RESP3, member/score pairs) and errors. The range commands are in
 //! [`super::zrange`], the set operations in [`super::zsetops`], the blocking pops in
-//! [`super::list_blocking`]. A sorted set left empty is deleted, as in Redis.
+//! [`super::blocking_pops`]. A sorted set left empty is deleted, as in Redis.
 
 use bytes::Bytes;
 
