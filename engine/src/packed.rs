@@ -60,6 +60,7 @@ impl Packed {
 
     /// Appends an item.
     pub fn push(&mut self, item: &[u8]) {
+        self.room(item.len() + 3);
         put_len(&mut self.bytes, item.len());
         self.bytes.extend_from_slice(item);
         self.count += 1;
@@ -92,12 +93,24 @@ impl Packed {
         self.bytes.splice(start..end, encoded);
     }
 
+    /// Makes room for `extra` more bytes, growing by an eighth (at least 16 bytes) rather than
+    /// doubling: small collections live in these buffers, and doubling would leave up to half
+    /// of each one unused (Redis sizes its listpacks exactly).
+    fn room(&mut self, extra: usize) {
+        let needed = self.bytes.len() + extra;
+        if needed > self.bytes.capacity() {
+            let grow = (self.bytes.len() / 8).max(16).max(extra);
+            self.bytes.reserve_exact(grow);
+        }
+    }
+
     /// Inserts `item` before item `index` (`index == len` appends).
     pub fn insert(&mut self, index: usize, item: &[u8]) {
         let at = self.offset(index);
         let mut encoded = Vec::with_capacity(item.len() + 2);
         put_len(&mut encoded, item.len());
         encoded.extend_from_slice(item);
+        self.room(encoded.len());
         self.bytes.splice(at..at, encoded);
         self.count += 1;
     }

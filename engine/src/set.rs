@@ -105,6 +105,11 @@ impl Set {
             match as_int(member) {
                 Some(n) if (v.len() as u64) < limits.intset_entries => {
                     let at = v.binary_search(&n).unwrap_or_else(|i| i);
+                    if v.len() == v.capacity() {
+                        // Grow by an eighth, not double: an intset is small and sized closely
+                        // in Redis.
+                        v.reserve_exact((v.len() / 8).max(2));
+                    }
                     v.insert(at, n);
                     return true;
                 }
