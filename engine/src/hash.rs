@@ -48,8 +48,58 @@ enum Body {
     /// hash is a `listpackex`, fields with a time come first, soonest first (the most recently
     /// set first among equal times), as Redis orders them.
     Small(Packed),
-    /// Redis's `hashtable`: pairs by (scan hash of the field, field).
-    Table(BTreeMap<(u64, Bytes), Bytes>),
+    /// Redis's `hashtable`.
+    Table(Table),
+}
+
+/// Pairs bucketed by the scan hash of their field: each bucket one packed run of field,
+/// value... (two fields share a bucket only when their 64-bit hashes collide), so a pair costs
+/// its bytes, a tree entry and one allocation, and HSCAN's cursor is a hash.
+#[derive(Debug, Clone, Default)]
+struct Table {
+    buckets: BTreeMap<u64, Packed>,
+    len: usize,
+}
+
+impl Table {
+    fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        packed_pairs(self.buckets.get(&scan_hash(field))?)
+            .find(|(f, _)| *f == field)
+            .map(|(_, v)| v)
+    }
+
+    /// Sets `field`; true when it is new.
+    fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
+        let bucket = self.buckets.entry(scan_hash(field)).or_default();
+        if let Some(i) = packed_find(bucket, field) {
+            bucket.replace(2 * i + 1, value);
+            return false;
+        }
+        bucket.push(field);
+        bucket.push(value);
+        self.len += 1;
+        true
+    }
+
+    fn remove(&mut self, field: &[u8]) -> bool {
+        let h = scan_hash(field);
+        let Some(bucket) = self.buckets.get_mut(&h) else {
+            return false;
+        };
+        let Some(i) = packed_find(bucket, field) else {
+            return false;
+        };
+        bucket.remove(2 * i, 2);
+        if bucket.is_empty() {
+            self.buckets.remove(&h);
+        }
+        self.len -= 1;
+        true
+    }
+
+    fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.buckets.values().flat_map(packed_pairs)
+    }
 }
 
 impl Default for Body {
@@ -96,7 +146,7 @@ impl Hash {
     pub fn len(&self) -> usize {
         match &self.body {
             Body::Small(items) => items.len() / 2,
-            Body::Table(map) => map.len(),
+            Body::Table(table) => table.len,
         }
     }
 
@@ -125,9 +175,7 @@ impl Hash {
             Body::Small(items) => packed_pairs(items)
                 .find(|(f, _)| *f == field)
                 .map(|(_, v)| v),
-            Body::Table(map) => map
-                .get(&(scan_hash(field), Bytes::copy_from_slice(field)))
-                .map(|v| v.as_ref()),
+            Body::Table(table) => table.get(field),
         }
     }
 
@@ -164,14 +212,10 @@ impl Hash {
                 return true;
             }
         }
-        let Body::Table(map) = &mut self.body else {
+        let Body::Table(table) = &mut self.body else {
             return false;
         };
-        map.insert(
-            (scan_hash(field), Bytes::copy_from_slice(field)),
-            Bytes::copy_from_slice(value),
-        )
-        .is_none()
+        table.set(field, value)
     }
 
     /// Removes `field`; true when it was there.
@@ -187,24 +231,18 @@ impl Hash {
                 }
                 None => false,
             },
-            Body::Table(map) => map
-                .remove(&(scan_hash(field), Bytes::copy_from_slice(field)))
-                .is_some(),
+            Body::Table(table) => table.remove(field),
         }
     }
 
     /// Turns a listpack into a table.
     fn convert(&mut self) {
         if let Body::Small(items) = &self.body {
-            let map = packed_pairs(items)
-                .map(|(f, v)| {
-                    (
-                        (scan_hash(f), Bytes::copy_from_slice(f)),
-                        Bytes::copy_from_slice(v),
-                    )
-                })
-                .collect();
-            self.body = Body::Table(map);
+            let mut table = Table::default();
+            for (f, v) in packed_pairs(items) {
+                table.set(f, v);
+            }
+            self.body = Body::Table(table);
         }
     }
 
@@ -212,7 +250,7 @@ impl Hash {
     pub fn pairs(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
         match &self.body {
             Body::Small(items) => Box::new(packed_pairs(items)),
-            Body::Table(map) => Box::new(map.iter().map(|((_, f), v)| (f.as_ref(), v.as_ref()))),
+            Body::Table(table) => Box::new(table.pairs()),
         }
     }
 
@@ -328,11 +366,12 @@ impl Hash {
                     .then(|| packed_pairs(items).nth((seed % n as u64) as usize))
                     .flatten()
             }
-            Body::Table(map) => map
-                .range((seed, Bytes::new())..)
+            Body::Table(table) => table
+                .buckets
+                .range(seed..)
                 .next()
-                .or_else(|| map.iter().next())
-                .map(|((_, f), v)| (f.as_ref(), v.as_ref())),
+                .or_else(|| table.buckets.iter().next())
+                .and_then(|(_, bucket)| packed_pairs(bucket).next()),
         }
     }
 
@@ -341,13 +380,13 @@ impl Hash {
     pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<Pair<'_>>) {
         match &self.body {
             Body::Small(items) => (0, packed_pairs(items).collect()),
-            Body::Table(map) => {
-                let mut out = Vec::with_capacity(count.min(map.len()));
-                let mut iter = map.range((cursor, Bytes::new())..);
-                for ((_, f), v) in iter.by_ref().take(count) {
-                    out.push((f.as_ref(), v.as_ref()));
+            Body::Table(table) => {
+                let mut out = Vec::with_capacity(count.min(table.len));
+                let mut iter = table.buckets.range(cursor..);
+                for (_, bucket) in iter.by_ref().take(count) {
+                    out.extend(packed_pairs(bucket));
                 }
-                let next = iter.next().map_or(0, |((h, _), _)| *h);
+                let next = iter.next().map_or(0, |(h, _)| *h);
                 (next, out)
             }
         }
@@ -355,11 +394,10 @@ impl Hash {
 
     /// Approximate heap bytes, for memory accounting.
     pub fn heap_bytes(&self) -> usize {
-        let per_pair = |f: &Bytes, v: &Bytes| f.len() + v.len() + 2 * 32;
         let ttls = self.ttls.as_ref().map_or(0, |t| t.len() * 56);
         ttls + match &self.body {
             Body::Small(items) => items.heap_bytes(),
-            Body::Table(map) => map.iter().map(|((_, f), v)| per_pair(f, v) + 24).sum(),
+            Body::Table(table) => table.buckets.values().map(|b| b.heap_bytes() + 48).sum(),
         }
     }
 }
