@@ -5,11 +5,12 @@
 //! back), ordered by a stable hash of the field so that HSCAN's cursor keeps Redis's
 //! guarantee: a field present for the whole scan is returned.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::{Hash as _, Hasher};
 
 use bytes::Bytes;
 
+use crate::bucketed::Bucketed;
 use crate::packed::Packed;
 
 /// When a small hash becomes a table (`hash-max-listpack-entries`, `hash-max-listpack-value`).
@@ -48,58 +49,8 @@ enum Body {
     /// hash is a `listpackex`, fields with a time come first, soonest first (the most recently
     /// set first among equal times), as Redis orders them.
     Small(Packed),
-    /// Redis's `hashtable`.
-    Table(Table),
-}
-
-/// Pairs bucketed by the scan hash of their field: each bucket one packed run of field,
-/// value... (two fields share a bucket only when their 64-bit hashes collide), so a pair costs
-/// its bytes, a tree entry and one allocation, and HSCAN's cursor is a hash.
-#[derive(Debug, Clone, Default)]
-struct Table {
-    buckets: BTreeMap<u64, Packed>,
-    len: usize,
-}
-
-impl Table {
-    fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        packed_pairs(self.buckets.get(&scan_hash(field))?)
-            .find(|(f, _)| *f == field)
-            .map(|(_, v)| v)
-    }
-
-    /// Sets `field`; true when it is new.
-    fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
-        let bucket = self.buckets.entry(scan_hash(field)).or_default();
-        if let Some(i) = packed_find(bucket, field) {
-            bucket.replace(2 * i + 1, value);
-            return false;
-        }
-        bucket.push(field);
-        bucket.push(value);
-        self.len += 1;
-        true
-    }
-
-    fn remove(&mut self, field: &[u8]) -> bool {
-        let h = scan_hash(field);
-        let Some(bucket) = self.buckets.get_mut(&h) else {
-            return false;
-        };
-        let Some(i) = packed_find(bucket, field) else {
-            return false;
-        };
-        bucket.remove(2 * i, 2);
-        if bucket.is_empty() {
-            self.buckets.remove(&h);
-        }
-        self.len -= 1;
-        true
-    }
-
-    fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        self.buckets.values().flat_map(packed_pairs)
-    }
+    /// Redis's `hashtable`: field/value pairs bucketed by the field's scan hash.
+    Table(Bucketed<2>),
 }
 
 impl Default for Body {
@@ -146,7 +97,7 @@ impl Hash {
     pub fn len(&self) -> usize {
         match &self.body {
             Body::Small(items) => items.len() / 2,
-            Body::Table(table) => table.len,
+            Body::Table(table) => table.len(),
         }
     }
 
@@ -175,7 +126,7 @@ impl Hash {
             Body::Small(items) => packed_pairs(items)
                 .find(|(f, _)| *f == field)
                 .map(|(_, v)| v),
-            Body::Table(table) => table.get(field),
+            Body::Table(table) => table.get(field).map(|[_, v]| v),
         }
     }
 
@@ -215,7 +166,7 @@ impl Hash {
         let Body::Table(table) = &mut self.body else {
             return false;
         };
-        table.set(field, value)
+        table.insert([field, value])
     }
 
     /// Removes `field`; true when it was there.
@@ -238,9 +189,9 @@ impl Hash {
     /// Turns a listpack into a table.
     fn convert(&mut self) {
         if let Body::Small(items) = &self.body {
-            let mut table = Table::default();
+            let mut table = Bucketed::default();
             for (f, v) in packed_pairs(items) {
-                table.set(f, v);
+                table.insert([f, v]);
             }
             self.body = Body::Table(table);
         }
@@ -250,7 +201,7 @@ impl Hash {
     pub fn pairs(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
         match &self.body {
             Body::Small(items) => Box::new(packed_pairs(items)),
-            Body::Table(table) => Box::new(table.pairs()),
+            Body::Table(table) => Box::new(table.iter().map(|[f, v]| (f, v))),
         }
     }
 
@@ -366,12 +317,7 @@ impl Hash {
                     .then(|| packed_pairs(items).nth((seed % n as u64) as usize))
                     .flatten()
             }
-            Body::Table(table) => table
-                .buckets
-                .range(seed..)
-                .next()
-                .or_else(|| table.buckets.iter().next())
-                .and_then(|(_, bucket)| packed_pairs(bucket).next()),
+            Body::Table(table) => table.random(seed).map(|[f, v]| (f, v)),
         }
     }
 
@@ -381,13 +327,8 @@ impl Hash {
         match &self.body {
             Body::Small(items) => (0, packed_pairs(items).collect()),
             Body::Table(table) => {
-                let mut out = Vec::with_capacity(count.min(table.len));
-                let mut iter = table.buckets.range(cursor..);
-                for (_, bucket) in iter.by_ref().take(count) {
-                    out.extend(packed_pairs(bucket));
-                }
-                let next = iter.next().map_or(0, |(h, _)| *h);
-                (next, out)
+                let (next, groups) = table.scan(cursor, count);
+                (next, groups.into_iter().map(|[f, v]| (f, v)).collect())
             }
         }
     }
@@ -397,7 +338,7 @@ impl Hash {
         let ttls = self.ttls.as_ref().map_or(0, |t| t.len() * 56);
         ttls + match &self.body {
             Body::Small(items) => items.heap_bytes(),
-            Body::Table(table) => table.buckets.values().map(|b| b.heap_bytes() + 48).sum(),
+            Body::Table(table) => table.heap_bytes(),
         }
     }
 }

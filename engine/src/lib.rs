@@ -26,6 +26,7 @@
 pub mod aof;
 pub mod args;
 pub mod blocking;
+pub mod bucketed;
 pub mod clients;
 pub mod command;
 pub mod config;

@@ -130,6 +130,21 @@ impl Packed {
     }
 }
 
+/// The items of a run encoded by [`encode`].
+pub fn items(bytes: &[u8]) -> Items<'_> {
+    Items { bytes, at: 0 }
+}
+
+/// `items` encoded as one exactly sized run (each a LEB128 length then its bytes).
+pub fn encode<'a>(items: impl IntoIterator<Item = &'a [u8]>) -> Box<[u8]> {
+    let mut out = Vec::new();
+    for item in items {
+        put_len(&mut out, item.len());
+        out.extend_from_slice(item);
+    }
+    out.into_boxed_slice()
+}
+
 /// Iterator over a [`Packed`]'s items.
 #[derive(Clone)]
 pub struct Items<'a> {

@@ -5,11 +5,10 @@
 //! to a larger encoding, as in Redis; member order in replies follows the encoding, as
 //! Redis's does.
 
-use std::collections::BTreeSet;
-
 use bytes::Bytes;
 
-use crate::hash::scan_hash;
+use crate::bucketed::Bucketed;
+use crate::packed::Packed;
 
 /// When a set changes encoding (`set-max-intset-entries`, `set-max-listpack-*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,10 +36,19 @@ impl Default for SetLimits {
 pub enum Set {
     /// `intset`: sorted integers.
     Ints(Vec<i64>),
-    /// `listpack`: members in insertion order.
-    Small(Vec<Bytes>),
-    /// `hashtable`: members by (scan hash, member).
-    Table(BTreeSet<(u64, Bytes)>),
+    /// `listpack`: members in insertion order, packed.
+    Small(Packed),
+    /// `hashtable`: members bucketed by their scan hash.
+    Table(Bucketed<1>),
+}
+
+/// An intset's members as a listpack's, in the same order.
+fn packed_ints(ints: &[i64]) -> Packed {
+    let mut p = Packed::default();
+    for n in ints {
+        p.push(n.to_string().as_bytes());
+    }
+    p
 }
 
 /// A member as an intset integer: canonical decimal text of an i64.
@@ -58,9 +66,9 @@ impl Set {
         } else if expected as u64 <= limits.listpack_entries
             && member.len() as u64 <= limits.listpack_value
         {
-            Set::Small(Vec::new())
+            Set::Small(Packed::default())
         } else {
-            Set::Table(BTreeSet::new())
+            Set::Table(Bucketed::default())
         }
     }
 
@@ -92,7 +100,7 @@ impl Set {
         match self {
             Set::Ints(v) => as_int(member).is_some_and(|n| v.binary_search(&n).is_ok()),
             Set::Small(v) => v.iter().any(|m| m == member),
-            Set::Table(t) => t.contains(&(scan_hash(member), Bytes::copy_from_slice(member))),
+            Set::Table(t) => t.get(member).is_some(),
         }
     }
 
@@ -116,8 +124,7 @@ impl Set {
                 Some(_) => {
                     // Past the intset limit: a listpack when that holds it, else a table.
                     if (v.len() as u64) < limits.listpack_entries {
-                        let members = v.iter().map(|n| Bytes::from(n.to_string())).collect();
-                        *self = Set::Small(members);
+                        *self = Set::Small(packed_ints(v));
                     } else {
                         self.become_table();
                     }
@@ -129,8 +136,7 @@ impl Set {
                         && v.iter()
                             .all(|n| n.to_string().len() as u64 <= limits.listpack_value);
                     if fits {
-                        let members = v.iter().map(|n| Bytes::from(n.to_string())).collect();
-                        *self = Set::Small(members);
+                        *self = Set::Small(packed_ints(v));
                     } else {
                         self.become_table();
                     }
@@ -141,20 +147,23 @@ impl Set {
             if (v.len() as u64) < limits.listpack_entries
                 && member.len() as u64 <= limits.listpack_value
             {
-                v.push(Bytes::copy_from_slice(member));
+                v.push(member);
                 return true;
             }
             self.become_table();
         }
         if let Set::Table(t) = self {
-            t.insert((scan_hash(member), Bytes::copy_from_slice(member)));
+            t.insert([member]);
         }
         true
     }
 
     fn become_table(&mut self) {
-        let members: Vec<Bytes> = self.members().collect();
-        *self = Set::Table(members.into_iter().map(|m| (scan_hash(&m), m)).collect());
+        let mut table = Bucketed::default();
+        for m in self.members() {
+            table.insert([&m]);
+        }
+        *self = Set::Table(table);
     }
 
     /// Removes `member`; true when it was there.
@@ -169,12 +178,12 @@ impl Set {
             },
             Set::Small(v) => match v.iter().position(|m| m == member) {
                 Some(i) => {
-                    v.remove(i);
+                    v.remove(i, 1);
                     true
                 }
                 None => false,
             },
-            Set::Table(t) => t.remove(&(scan_hash(member), Bytes::copy_from_slice(member))),
+            Set::Table(t) => t.remove(member),
         }
     }
 
@@ -182,8 +191,8 @@ impl Set {
     pub fn members(&self) -> Box<dyn Iterator<Item = Bytes> + '_> {
         match self {
             Set::Ints(v) => Box::new(v.iter().map(|n| Bytes::from(n.to_string()))),
-            Set::Small(v) => Box::new(v.iter().cloned()),
-            Set::Table(t) => Box::new(t.iter().map(|(_, m)| m.clone())),
+            Set::Small(v) => Box::new(v.iter().map(Bytes::copy_from_slice)),
+            Set::Table(t) => Box::new(t.iter().map(|[m]| Bytes::copy_from_slice(m))),
         }
     }
 
@@ -191,19 +200,15 @@ impl Set {
     pub fn nth(&self, i: usize) -> Option<Bytes> {
         match self {
             Set::Ints(v) => v.get(i).map(|n| Bytes::from(n.to_string())),
-            Set::Small(v) => v.get(i).cloned(),
-            Set::Table(t) => t.iter().nth(i).map(|(_, m)| m.clone()),
+            Set::Small(v) => v.iter().nth(i).map(Bytes::copy_from_slice),
+            Set::Table(t) => t.iter().nth(i).map(|[m]| Bytes::copy_from_slice(m)),
         }
     }
 
     /// A member near the random point `seed` (O(log n) for a table).
     pub fn random_member(&self, seed: u64) -> Option<Bytes> {
         match self {
-            Set::Table(t) => t
-                .range((seed, Bytes::new())..)
-                .next()
-                .or_else(|| t.iter().next())
-                .map(|(_, m)| m.clone()),
+            Set::Table(t) => t.random(seed).map(|[m]| Bytes::copy_from_slice(m)),
             other => {
                 let n = other.len();
                 (n > 0)
@@ -217,9 +222,11 @@ impl Set {
     pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<Bytes>) {
         match self {
             Set::Table(t) => {
-                let mut iter = t.range((cursor, Bytes::new())..);
-                let out: Vec<Bytes> = iter.by_ref().take(count).map(|(_, m)| m.clone()).collect();
-                let next = iter.next().map_or(0, |(h, _)| *h);
+                let (next, groups) = t.scan(cursor, count);
+                let out = groups
+                    .into_iter()
+                    .map(|[m]| Bytes::copy_from_slice(m))
+                    .collect();
                 (next, out)
             }
             other => (0, other.members().collect()),
@@ -240,8 +247,8 @@ impl Set {
     pub fn heap_bytes(&self) -> usize {
         match self {
             Set::Ints(v) => v.capacity() * 8,
-            Set::Small(v) => v.iter().map(|m| m.len() + 32).sum(),
-            Set::Table(t) => t.iter().map(|(_, m)| m.len() + 64).sum(),
+            Set::Small(v) => v.heap_bytes(),
+            Set::Table(t) => t.heap_bytes(),
         }
     }
 }
