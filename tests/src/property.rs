@@ -62,3 +62,26 @@ pub fn check<S: proptest::strategy::Strategy>(
         Err(TestError::Abort(reason)) => panic!("proptest aborted: {reason}"),
     }
 }
+
+/// Runs generated command `index` on both servers of `duel`, adds Redis's reply to
+/// `transcript`, and fails with [`mismatch`] when the replies differ.
+pub fn step(
+    duel: &mut crate::diff::Duel,
+    index: usize,
+    action: &crate::case::Action,
+    masking: &crate::mask::Masking,
+    transcript: &mut String,
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    let outcome = duel.exchange(0, action, masking);
+    transcript.push_str(&format!(
+        "{:>3} {}  => {}\n",
+        index + 1,
+        crate::diff::describe(action),
+        outcome.redis
+    ));
+    if outcome.matches {
+        Ok(())
+    } else {
+        Err(mismatch(index, action, &outcome, transcript))
+    }
+}

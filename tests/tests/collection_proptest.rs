@@ -217,17 +217,7 @@ fn run_sequence(servers: &Servers, sequence: &Sequence) -> Result<(), TestCaseEr
     let mut transcript = String::new();
     for (i, op) in sequence.ops.iter().enumerate() {
         let (line, masking) = op.render();
-        let action = action(&line);
-        let outcome = duel.exchange(0, &action, &masking);
-        transcript.push_str(&format!("{:>3} {line}  => {}\n", i + 1, outcome.redis));
-        if !outcome.matches {
-            return Err(rill_tests::property::mismatch(
-                i,
-                &action,
-                &outcome,
-                &transcript,
-            ));
-        }
+        rill_tests::property::step(&mut duel, i, &action(&line), &masking, &mut transcript)?;
     }
     Ok(())
 }

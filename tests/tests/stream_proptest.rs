@@ -403,21 +403,7 @@ fn run_sequence(servers: &Servers, sequence: &Sequence) -> Result<(), TestCaseEr
             ));
             continue;
         }
-        let outcome = duel.exchange(0, &action, &op.masking());
-        transcript.push_str(&format!(
-            "{:>3} {}  => {}\n",
-            i + 1,
-            describe(&action),
-            outcome.redis
-        ));
-        if !outcome.matches {
-            return Err(rill_tests::property::mismatch(
-                i,
-                &action,
-                &outcome,
-                &transcript,
-            ));
-        }
+        rill_tests::property::step(&mut duel, i, &action, &op.masking(), &mut transcript)?;
     }
     Ok(())
 }
