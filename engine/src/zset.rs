@@ -8,11 +8,10 @@
 //! operations are shaped by their final size.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-use crate::hash::scan_hash;
+use crate::bucketed::Bucketed;
 use crate::packed::Packed;
 
 /// The most entries a chunk of the order holds before it splits in two.
@@ -58,16 +57,19 @@ enum Body {
     /// one buffer: a ten-member set costs a little over its bytes.
     Small(Packed),
     /// `skiplist`: the order in chunks, and an index from member to score.
-    Large(Large),
+    Large(Box<Large>),
 }
 
+/// The skiplist encoding: entries in order in packed chunks (score as 8 bytes, then the
+/// member; at most [`CHUNK`] entries each), the highest entry of each chunk to find a chunk by
+/// binary search, and an index from member to score. Members are stored as bytes, twice, and
+/// never as handles: no per-member allocation or pointer.
 #[derive(Debug, Clone, Default)]
 struct Large {
-    /// Every entry in order, split in chunks of at most [`CHUNK`]; no chunk is empty.
-    chunks: Vec<Vec<Entry>>,
+    chunks: Vec<Packed>,
+    maxima: Vec<Entry>,
     len: usize,
-    /// Member → score, ordered by (scan hash, member).
-    index: BTreeMap<(u64, Bytes), f64>,
+    index: Bucketed<2>,
 }
 
 impl Default for ZSet {
@@ -101,7 +103,7 @@ impl ZSet {
             body: if small {
                 Body::Small(Packed::default())
             } else {
-                Body::Large(Large::default())
+                Body::Large(Box::default())
             },
         }
     }
@@ -120,15 +122,7 @@ impl ZSet {
                     items.push(member);
                 }
             }
-            Body::Large(large) => {
-                for (score, member) in &entries {
-                    large
-                        .index
-                        .insert((scan_hash(member), member.clone()), *score);
-                }
-                large.len = entries.len();
-                large.chunks = chunked(entries);
-            }
+            Body::Large(large) => **large = Large::from_sorted(&entries),
         }
         z
     }
@@ -174,10 +168,7 @@ impl ZSet {
             Body::Small(items) => packed_entries(items)
                 .find(|(_, m)| *m == member)
                 .map(|(s, _)| s),
-            Body::Large(large) => large
-                .index
-                .get(&(scan_hash(member), Bytes::copy_from_slice(member)))
-                .copied(),
+            Body::Large(large) => large.score(member),
         }
     }
 
@@ -187,7 +178,7 @@ impl ZSet {
             Body::Small(items) => {
                 Box::new(packed_entries(items).map(|(s, m)| (s, Bytes::copy_from_slice(m))))
             }
-            Body::Large(large) => Box::new(large.chunks.iter().flatten().cloned()),
+            Body::Large(large) => Box::new(large.iter()),
         }
     }
 
@@ -220,17 +211,7 @@ impl ZSet {
                 items.insert(2 * at + 1, member);
             }
             Body::Large(large) => {
-                if let Some(old_score) = old {
-                    if old_score.to_bits() == score.to_bits() {
-                        return old;
-                    }
-                    large.remove_from_order(old_score, member);
-                }
-                let member = Bytes::copy_from_slice(member);
-                large
-                    .index
-                    .insert((scan_hash(&member), member.clone()), score);
-                large.insert_in_order((score, member));
+                large.insert(member, score);
             }
         }
         old
@@ -247,13 +228,7 @@ impl ZSet {
                 items.remove(2 * i, 2);
                 Some(score)
             }
-            Body::Large(large) => {
-                let score = large
-                    .index
-                    .remove(&(scan_hash(member), Bytes::copy_from_slice(member)))?;
-                large.remove_from_order(score, member);
-                Some(score)
-            }
+            Body::Large(large) => large.remove(member),
         }
     }
 
@@ -267,17 +242,7 @@ impl ZSet {
     pub fn count_before(&self, before: impl Fn(&Entry) -> bool) -> usize {
         match &self.body {
             Body::Small(_) => self.iter().take_while(|e| before(e)).count(),
-            Body::Large(large) => {
-                let chunk = large
-                    .chunks
-                    .partition_point(|c| c.last().is_some_and(&before));
-                let skipped: usize = large.chunks[..chunk].iter().map(Vec::len).sum();
-                skipped
-                    + large
-                        .chunks
-                        .get(chunk)
-                        .map_or(0, |c| c.partition_point(&before))
-            }
+            Body::Large(large) => large.count_before(before),
         }
     }
 
@@ -295,28 +260,14 @@ impl ZSet {
                 all[from..].iter().take(count).cloned().collect()
             };
         };
-        let (ci, off) = large.position(from);
-        let mut out = Vec::with_capacity(count.min(len));
-        if rev {
-            let head = large.chunks[ci][..=off].iter().rev();
-            let rest = large.chunks[..ci].iter().rev().flat_map(|c| c.iter().rev());
-            out.extend(head.chain(rest).take(count).cloned());
-        } else {
-            let head = large.chunks[ci][off..].iter();
-            let rest = large.chunks[ci + 1..].iter().flatten();
-            out.extend(head.chain(rest).take(count).cloned());
-        }
-        out
+        large.slice(from, count, rev)
     }
 
     /// The entry at rank `i`.
     pub fn at(&self, i: usize) -> Option<Entry> {
         match &self.body {
             Body::Small(_) => self.iter().nth(i),
-            Body::Large(large) => (i < large.len).then(|| {
-                let (ci, off) = large.position(i);
-                large.chunks[ci][off].clone()
-            }),
+            Body::Large(large) => large.at(i),
         }
     }
 
@@ -331,8 +282,8 @@ impl ZSet {
             Body::Small(items) => items.remove(2 * from, 2 * (to - from)),
             Body::Large(large) => {
                 for (score, member) in &entries {
-                    large.index.remove(&(scan_hash(member), member.clone()));
-                    large.remove_from_order(*score, member);
+                    large.index.remove(member);
+                    large.remove_entry(*score, member);
                 }
             }
         }
@@ -343,16 +294,7 @@ impl ZSet {
     /// being the next member's scan hash); a listpack answers whole.
     pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<Entry>) {
         match &self.body {
-            Body::Large(large) => {
-                let mut iter = large.index.range((cursor, Bytes::new())..);
-                let out: Vec<Entry> = iter
-                    .by_ref()
-                    .take(count)
-                    .map(|((_, m), s)| (*s, m.clone()))
-                    .collect();
-                let next = iter.next().map_or(0, |((h, _), _)| *h);
-                (next, out)
-            }
+            Body::Large(large) => large.scan(cursor, count),
             Body::Small(_) => (0, self.iter().collect()),
         }
     }
@@ -361,97 +303,235 @@ impl ZSet {
     pub fn heap_bytes(&self) -> usize {
         match &self.body {
             Body::Small(items) => items.heap_bytes(),
-            Body::Large(large) => {
-                let order: usize = large
-                    .chunks
-                    .iter()
-                    .map(|c| {
-                        c.capacity() * std::mem::size_of::<Entry>()
-                            + c.iter().map(|e| e.1.len()).sum::<usize>()
-                    })
-                    .sum();
-                order + large.index.len() * 64
-            }
+            Body::Large(large) => large.heap_bytes(),
         }
     }
 
     fn become_skiplist(&mut self) {
         if let Body::Small(_) = &self.body {
             let entries: Vec<Entry> = self.iter().collect();
-            let mut large = Large {
-                len: entries.len(),
-                ..Large::default()
-            };
-            for (score, member) in &entries {
-                large
-                    .index
-                    .insert((scan_hash(member), member.clone()), *score);
-            }
-            large.chunks = chunked(entries);
-            self.body = Body::Large(large);
+            self.body = Body::Large(Box::new(Large::from_sorted(&entries)));
         }
     }
 }
 
 impl Large {
-    /// (chunk, offset) of rank `i` (< len).
+    /// A skiplist of `entries`, already in order and distinct.
+    fn from_sorted(entries: &[Entry]) -> Large {
+        let mut large = Large {
+            len: entries.len(),
+            ..Large::default()
+        };
+        for (score, member) in entries {
+            large.index.insert([member, &score.to_le_bytes()]);
+        }
+        for part in entries.chunks(CHUNK / 2 + CHUNK / 4) {
+            let mut chunk = Packed::default();
+            for (score, member) in part {
+                chunk.push(&score.to_le_bytes());
+                chunk.push(member);
+            }
+            large.chunks.push(chunk);
+            if let Some(last) = part.last() {
+                large.maxima.push(last.clone());
+            }
+        }
+        large
+    }
+
+    fn score(&self, member: &[u8]) -> Option<f64> {
+        let [_, raw] = self.index.get(member)?;
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(raw.get(..8)?);
+        Some(f64::from_le_bytes(bytes))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
+        self.chunks
+            .iter()
+            .flat_map(packed_entries)
+            .map(|(s, m)| (s, Bytes::copy_from_slice(m)))
+    }
+
+    /// The chunk an entry ordered like `(score, member)` belongs in.
+    fn chunk_for(&self, score: f64, member: &[u8]) -> usize {
+        self.maxima
+            .partition_point(|m| order((m.0, &m.1), (score, member)) == Ordering::Less)
+            .min(self.chunks.len().saturating_sub(1))
+    }
+
+    fn insert(&mut self, member: &[u8], score: f64) -> Option<f64> {
+        let old = self.score(member);
+        if let Some(old_score) = old {
+            if old_score.to_bits() == score.to_bits() {
+                return old;
+            }
+            self.remove_entry(old_score, member);
+        }
+        self.index.insert([member, &score.to_le_bytes()]);
+        self.len += 1;
+        if self.chunks.is_empty() {
+            let mut chunk = Packed::default();
+            chunk.push(&score.to_le_bytes());
+            chunk.push(member);
+            self.chunks.push(chunk);
+            self.maxima.push((score, Bytes::copy_from_slice(member)));
+            return old;
+        }
+        let ci = self.chunk_for(score, member);
+        let chunk = &mut self.chunks[ci];
+        let at = packed_entries(chunk)
+            .position(|(s, m)| order((s, m), (score, member)) == Ordering::Greater)
+            .unwrap_or(chunk.len() / 2);
+        chunk.insert(2 * at, &score.to_le_bytes());
+        chunk.insert(2 * at + 1, member);
+        if at + 1 == chunk.len() / 2 {
+            self.maxima[ci] = (score, Bytes::copy_from_slice(member));
+        }
+        if chunk.len() / 2 > CHUNK {
+            self.split(ci);
+        }
+        old
+    }
+
+    /// Cuts chunk `ci` in two halves.
+    fn split(&mut self, ci: usize) {
+        let entries: Vec<(f64, Vec<u8>)> = packed_entries(&self.chunks[ci])
+            .map(|(s, m)| (s, m.to_vec()))
+            .collect();
+        let half = entries.len() / 2;
+        let pack = |part: &[(f64, Vec<u8>)]| {
+            let mut chunk = Packed::default();
+            for (s, m) in part {
+                chunk.push(&s.to_le_bytes());
+                chunk.push(m);
+            }
+            chunk
+        };
+        let (head, tail) = entries.split_at(half);
+        self.chunks[ci] = pack(head);
+        self.chunks.insert(ci + 1, pack(tail));
+        if let Some((s, m)) = head.last() {
+            self.maxima.insert(ci, (*s, Bytes::copy_from_slice(m)));
+        }
+    }
+
+    fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        let score = self.score(member)?;
+        self.index.remove(member);
+        self.remove_entry(score, member);
+        Some(score)
+    }
+
+    /// Removes `(score, member)` from the order (the index is the caller's).
+    fn remove_entry(&mut self, score: f64, member: &[u8]) {
+        if self.chunks.is_empty() {
+            return;
+        }
+        let ci = self.chunk_for(score, member);
+        let chunk = &mut self.chunks[ci];
+        let Some(at) = packed_entries(chunk).position(|(_, m)| m == member) else {
+            return;
+        };
+        chunk.remove(2 * at, 2);
+        self.len -= 1;
+        if chunk.is_empty() {
+            self.chunks.remove(ci);
+            self.maxima.remove(ci);
+        } else if at == chunk.len() / 2 {
+            if let Some((s, m)) = packed_entries(chunk).last() {
+                self.maxima[ci] = (s, Bytes::copy_from_slice(m));
+            }
+        }
+    }
+
+    fn count_before(&self, before: impl Fn(&Entry) -> bool) -> usize {
+        let ci = self.maxima.partition_point(&before);
+        let skipped: usize = self.chunks[..ci].iter().map(|c| c.len() / 2).sum();
+        skipped
+            + self.chunks.get(ci).map_or(0, |c| {
+                packed_entries(c)
+                    .take_while(|(s, m)| before(&(*s, Bytes::copy_from_slice(m))))
+                    .count()
+            })
+    }
+
+    /// (chunk, entry within it) of rank `i` (< len).
     fn position(&self, mut i: usize) -> (usize, usize) {
         for (ci, c) in self.chunks.iter().enumerate() {
-            if i < c.len() {
+            let n = c.len() / 2;
+            if i < n {
                 return (ci, i);
             }
-            i -= c.len();
+            i -= n;
         }
-        (
-            self.chunks.len() - 1,
-            self.chunks.last().map_or(0, Vec::len),
-        )
+        (self.chunks.len(), 0)
     }
 
-    fn insert_in_order(&mut self, entry: Entry) {
-        let key = |e: &Entry| order((e.0, &e.1), (entry.0, &entry.1)) == Ordering::Less;
-        let ci = self
-            .chunks
-            .partition_point(|c| c.last().is_some_and(key))
-            .min(self.chunks.len().saturating_sub(1));
-        self.len += 1;
-        let Some(chunk) = self.chunks.get_mut(ci) else {
-            self.chunks.push(vec![entry]);
-            return;
-        };
-        let at = chunk.partition_point(key);
-        chunk.insert(at, entry);
-        if chunk.len() > CHUNK {
-            let tail = chunk.split_off(CHUNK / 2);
-            self.chunks.insert(ci + 1, tail);
-        }
+    fn chunk_entries(&self, ci: usize) -> Vec<Entry> {
+        self.chunks.get(ci).map_or(Vec::new(), |c| {
+            packed_entries(c)
+                .map(|(s, m)| (s, Bytes::copy_from_slice(m)))
+                .collect()
+        })
     }
 
-    fn remove_from_order(&mut self, score: f64, member: &[u8]) {
-        let key = |e: &Entry| order((e.0, &e.1), (score, member)) == Ordering::Less;
-        let ci = self.chunks.partition_point(|c| c.last().is_some_and(key));
-        let Some(chunk) = self.chunks.get_mut(ci) else {
-            return;
-        };
-        let at = chunk.partition_point(key);
-        if chunk.get(at).is_some_and(|e| e.1 == member) {
-            chunk.remove(at);
-            self.len -= 1;
-            if chunk.is_empty() {
-                self.chunks.remove(ci);
+    fn slice(&self, from: usize, count: usize, rev: bool) -> Vec<Entry> {
+        let (mut ci, off) = self.position(from);
+        let mut out = Vec::with_capacity(count.min(self.len));
+        if rev {
+            let mut head: Vec<Entry> = self.chunk_entries(ci);
+            head.truncate(off + 1);
+            out.extend(head.into_iter().rev().take(count));
+            while out.len() < count && ci > 0 {
+                ci -= 1;
+                let need = count - out.len();
+                out.extend(self.chunk_entries(ci).into_iter().rev().take(need));
             }
+        } else {
+            let head = self
+                .chunks
+                .get(ci)
+                .into_iter()
+                .flat_map(|c| packed_entries(c).skip(off));
+            let rest = self.chunks.iter().skip(ci + 1).flat_map(packed_entries);
+            out.extend(
+                head.chain(rest)
+                    .take(count)
+                    .map(|(s, m)| (s, Bytes::copy_from_slice(m))),
+            );
         }
+        out
     }
-}
 
-/// `entries` (in order) cut into half-full chunks.
-fn chunked(entries: Vec<Entry>) -> Vec<Vec<Entry>> {
-    let mut chunks = Vec::with_capacity(entries.len().div_ceil(CHUNK / 2 + 1));
-    let mut iter = entries.into_iter().peekable();
-    while iter.peek().is_some() {
-        chunks.push(iter.by_ref().take(CHUNK / 2 + CHUNK / 4).collect());
+    fn at(&self, i: usize) -> Option<Entry> {
+        if i >= self.len {
+            return None;
+        }
+        let (ci, off) = self.position(i);
+        packed_entries(self.chunks.get(ci)?)
+            .nth(off)
+            .map(|(s, m)| (s, Bytes::copy_from_slice(m)))
     }
-    chunks
+
+    fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<Entry>) {
+        let (next, groups) = self.index.scan(cursor, count);
+        let entries = groups
+            .into_iter()
+            .map(|[m, raw]| {
+                let mut bytes = [0u8; 8];
+                bytes.copy_from_slice(&raw[..8.min(raw.len())]);
+                (f64::from_le_bytes(bytes), Bytes::copy_from_slice(m))
+            })
+            .collect();
+        (next, entries)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.chunks.iter().map(Packed::heap_bytes).sum::<usize>()
+            + self.maxima.len() * 48
+            + self.index.heap_bytes()
+    }
 }
 
 #[cfg(test)]
@@ -498,5 +578,59 @@ mod tests {
         assert_eq!(z.len(), 200);
         assert_eq!(z.rank(b"1900"), Some(100));
         assert_eq!(z.score(b"500"), None);
+    }
+
+    /// Random adds, score changes, removals and rank removals on a skiplist, against a plain
+    /// ordered model after every step.
+    #[test]
+    fn skiplist_chunks_follow_a_model() {
+        let limits = ZSetLimits {
+            listpack_entries: 0,
+            listpack_value: 64,
+        };
+        let mut z = ZSet::with_hint(1, 1, limits);
+        let mut model: std::collections::BTreeMap<Vec<u8>, f64> = Default::default();
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n.max(1)
+        };
+        for step in 0..6000 {
+            let member = format!("m{}", next(900)).into_bytes();
+            let score = (next(200) as f64) / 2.0;
+            match next(10) {
+                0..=5 => {
+                    assert_eq!(
+                        z.insert(&member, score, limits),
+                        model.insert(member, score)
+                    );
+                }
+                6 | 7 => assert_eq!(z.remove(&member), model.remove(&member)),
+                8 if step % 50 == 0 && !model.is_empty() => {
+                    let from = next(model.len() as u64) as usize;
+                    let gone = z.remove_ranks(from, from + 5);
+                    for (_, m) in &gone {
+                        model.remove(&m[..]);
+                    }
+                }
+                _ => {}
+            }
+            assert_eq!(z.len(), model.len());
+        }
+        let mut sorted: Vec<Entry> = model
+            .iter()
+            .map(|(m, s)| (*s, Bytes::copy_from_slice(m)))
+            .collect();
+        sorted.sort_by(|a, b| order((a.0, &a.1), (b.0, &b.1)));
+        assert_eq!(z.iter().collect::<Vec<_>>(), sorted);
+        for (rank, (s, m)) in sorted.iter().enumerate().step_by(37) {
+            assert_eq!(z.rank(m), Some(rank));
+            assert_eq!(z.score(m), Some(*s));
+            assert_eq!(z.at(rank).as_ref(), Some(&sorted[rank]));
+            let back: Vec<Entry> = sorted[..=rank].iter().rev().take(10).cloned().collect();
+            assert_eq!(z.slice(rank, 10, true), back);
+        }
     }
 }
