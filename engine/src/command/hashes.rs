@@ -7,7 +7,7 @@ use bytes::Bytes;
 use super::hash_ttl::expire_fields;
 use super::random::{at_positions, Picker};
 use super::strings::{NAN_OR_INFINITY, NOT_A_FLOAT};
-use super::typed::{self, changed};
+use super::typed;
 use super::{Ctx, Group, Spec};
 use crate::args::{glob_match, int_arg, is, parse_i64_strict};
 use crate::error;
@@ -147,26 +147,14 @@ fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     })
 }
 
+/// HDEL removes fields whose time has passed too, and counts them, as Redis does.
 fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let hash = match write_hash(ctx, &args[1], false) {
-        Ok(Some(h)) => h,
-        Ok(None) => return Reply::Integer(0),
-        Err(e) => return e,
-    };
-    let removed = args[2..].iter().filter(|f| hash.remove(f)).count();
-    let emptied = hash.is_empty();
-    if removed > 0 {
-        changed(ctx, &args[1], emptied, (HASH, "hdel"));
-    } else if emptied {
-        ctx.db().remove(&args[1]);
-    }
-    Reply::Integer(removed as i64)
+    typed::remove_each::<Hash>(ctx, args, (HASH, "hdel"))
 }
 
+/// HLEN counts fields whose time has passed but that are not deleted yet, as Redis does.
 fn hlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    with_hash(ctx, args, Reply::Integer(0), |h| {
-        Reply::Integer(h.len() as i64)
-    })
+    typed::cardinality::<Hash>(ctx, args)
 }
 
 fn hstrlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {

@@ -84,24 +84,11 @@ fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 fn srem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let set = match write_set(ctx, &args[1]) {
-        Err(e) => return e,
-        Ok(None) => return Reply::Integer(0),
-        Ok(Some(s)) => s,
-    };
-    let removed = args[2..].iter().filter(|m| set.remove(m)).count();
-    let emptied = set.is_empty();
-    if removed > 0 {
-        changed(ctx, &args[1], emptied, (SET, "srem"));
-    }
-    Reply::Integer(removed as i64)
+    typed::remove_each::<Set>(ctx, args, (SET, "srem"))
 }
 
 fn scard(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match read_set(ctx, &args[1]) {
-        Err(e) => e,
-        Ok(s) => Reply::Integer(s.map_or(0, Set::len) as i64),
-    }
+    typed::cardinality::<Set>(ctx, args)
 }
 
 fn sismember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {

@@ -96,3 +96,62 @@ pub(crate) fn changed(ctx: &mut Ctx, key: &[u8], emptied: bool, event: Event) {
     }
     ctx.touch(key);
 }
+
+/// A collection type's size and member removal, for the commands all of them share.
+pub(crate) trait Collection: Typed {
+    /// Number of members (fields, elements).
+    fn size(&self) -> usize;
+    /// Removes `member`; true when it was there.
+    fn take_out(&mut self, member: &[u8]) -> bool;
+}
+
+impl Collection for Hash {
+    fn size(&self) -> usize {
+        self.len()
+    }
+    fn take_out(&mut self, member: &[u8]) -> bool {
+        self.remove(member)
+    }
+}
+
+impl Collection for Set {
+    fn size(&self) -> usize {
+        self.len()
+    }
+    fn take_out(&mut self, member: &[u8]) -> bool {
+        self.remove(member)
+    }
+}
+
+impl Collection for ZSet {
+    fn size(&self) -> usize {
+        self.len()
+    }
+    fn take_out(&mut self, member: &[u8]) -> bool {
+        self.remove(member).is_some()
+    }
+}
+
+/// SREM and ZREM: removes each of `args[2..]` from the collection at `args[1]`, publishes
+/// `event` and deletes the key when that emptied it; answers how many went.
+pub(crate) fn remove_each<T: Collection>(ctx: &mut Ctx, args: &[Bytes], event: Event) -> Reply {
+    let c = match write::<T>(ctx, &args[1]) {
+        Err(e) => return e,
+        Ok(None) => return Reply::Integer(0),
+        Ok(Some(c)) => c,
+    };
+    let removed = args[2..].iter().filter(|m| c.take_out(m)).count();
+    let emptied = c.size() == 0;
+    if removed > 0 {
+        changed(ctx, &args[1], emptied, event);
+    }
+    Reply::Integer(removed as i64)
+}
+
+/// SCARD and ZCARD: the size of the collection at `args[1]`, 0 when there is none.
+pub(crate) fn cardinality<T: Collection>(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match read::<T>(ctx, &args[1]) {
+        Err(e) => e,
+        Ok(c) => Reply::Integer(c.map_or(0, T::size) as i64),
+    }
+}

@@ -254,24 +254,11 @@ fn zincrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 fn zrem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let z = match write_zset(ctx, &args[1]) {
-        Err(e) => return e,
-        Ok(None) => return Reply::Integer(0),
-        Ok(Some(z)) => z,
-    };
-    let removed = args[2..].iter().filter(|m| z.remove(m).is_some()).count();
-    let emptied = z.is_empty();
-    if removed > 0 {
-        changed(ctx, &args[1], emptied, (ZSET, "zrem"));
-    }
-    Reply::Integer(removed as i64)
+    typed::remove_each::<ZSet>(ctx, args, (ZSET, "zrem"))
 }
 
 fn zcard(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match read_zset(ctx, &args[1]) {
-        Err(e) => e,
-        Ok(z) => Reply::Integer(z.map_or(0, ZSet::len) as i64),
-    }
+    typed::cardinality::<ZSet>(ctx, args)
 }
 
 fn zscore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
