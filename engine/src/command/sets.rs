@@ -376,24 +376,13 @@ fn sintercard(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// SSCAN key cursor [MATCH pattern] [COUNT count].
 fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let Some(cursor) = super::keys::parse_cursor(&args[2]) else {
-        return Reply::error("ERR invalid cursor");
-    };
-    let (count, pattern) = match super::keys::scan_options(args, 3) {
-        Ok(options) => options,
-        Err(e) => return e,
-    };
-    match read_set(ctx, &args[1]) {
-        Err(e) => e,
-        Ok(None) => Reply::Array(vec![Reply::text("0"), Reply::Array(Vec::new())]),
-        Ok(Some(s)) => {
-            let (next, batch) = s.scan(cursor, count);
-            let members = batch
-                .into_iter()
-                .filter(|m| pattern.is_none_or(|p| glob_match(p, m, false)))
-                .map(Reply::Bulk)
-                .collect();
-            Reply::Array(vec![Reply::text(next.to_string()), Reply::Array(members)])
-        }
-    }
+    typed::scan::<Set>(ctx, args, |s, cursor, count, pattern| {
+        let (next, batch) = s.scan(cursor, count);
+        let members = batch
+            .into_iter()
+            .filter(|m| pattern.is_none_or(|p| glob_match(p, m, false)))
+            .map(Reply::Bulk)
+            .collect();
+        (next, members)
+    })
 }

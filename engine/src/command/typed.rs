@@ -155,3 +155,26 @@ pub(crate) fn cardinality<T: Collection>(ctx: &mut Ctx, args: &[Bytes]) -> Reply
         Ok(c) => Reply::Integer(c.map_or(0, T::size) as i64),
     }
 }
+
+/// SSCAN and ZSCAN: `key cursor [MATCH pattern] [COUNT count]` parsed as Redis parses it, and
+/// `batch` (the collection, cursor, COUNT, pattern) making the next cursor and the items; a
+/// missing key answers an empty last page.
+pub(crate) fn scan<T: Typed>(
+    ctx: &mut Ctx,
+    args: &[Bytes],
+    batch: impl FnOnce(&T, u64, usize, Option<&Bytes>) -> (u64, Vec<Reply>),
+) -> Reply {
+    let Some(cursor) = super::keys::parse_cursor(&args[2]) else {
+        return Reply::error("ERR invalid cursor");
+    };
+    let (count, pattern) = match super::keys::scan_options(args, 3) {
+        Ok(options) => options,
+        Err(e) => return e,
+    };
+    let (next, items) = match read::<T>(ctx, &args[1]) {
+        Err(e) => return e,
+        Ok(None) => (0, Vec::new()),
+        Ok(Some(c)) => batch(c, cursor, count, pattern),
+    };
+    Reply::Array(vec![Reply::text(next.to_string()), Reply::Array(items)])
+}

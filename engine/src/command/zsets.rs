@@ -475,26 +475,15 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// ZSCAN key cursor [MATCH pattern] [COUNT count]: members and scores (as strings).
 fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let Some(cursor) = super::keys::parse_cursor(&args[2]) else {
-        return Reply::error("ERR invalid cursor");
-    };
-    let (count, pattern) = match super::keys::scan_options(args, 3) {
-        Ok(options) => options,
-        Err(e) => return e,
-    };
-    match read_zset(ctx, &args[1]) {
-        Err(e) => e,
-        Ok(None) => Reply::Array(vec![Reply::text("0"), Reply::Array(Vec::new())]),
-        Ok(Some(z)) => {
-            let (next, batch) = z.scan(cursor, count);
-            let mut items = Vec::with_capacity(batch.len() * 2);
-            for (s, m) in batch {
-                if pattern.is_none_or(|p| glob_match(p, &m, false)) {
-                    items.push(Reply::Bulk(m));
-                    items.push(Reply::Bulk(Bytes::from(score::format(s))));
-                }
+    typed::scan::<ZSet>(ctx, args, |z, cursor, count, pattern| {
+        let (next, batch) = z.scan(cursor, count);
+        let mut items = Vec::with_capacity(batch.len() * 2);
+        for (s, m) in batch {
+            if pattern.is_none_or(|p| glob_match(p, &m, false)) {
+                items.push(Reply::Bulk(m));
+                items.push(Reply::Bulk(Bytes::from(score::format(s))));
             }
-            Reply::Array(vec![Reply::text(next.to_string()), Reply::Array(items)])
         }
-    }
+        (next, items)
+    })
 }
