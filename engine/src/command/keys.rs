@@ -259,7 +259,7 @@ fn keys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .db()
         .keys(now)
         .filter(|k| all || glob_match(pattern, k, false))
-        .map(|k| Reply::Bulk(k.clone()))
+        .map(|k| Reply::Bulk(Bytes::copy_from_slice(k)))
         .collect();
     Reply::Array(found)
 }

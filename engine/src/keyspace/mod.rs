@@ -1,7 +1,6 @@
 //! The databases: keys to values, with expiry, SCAN order, and WATCH bookkeeping.
 
 use std::collections::{BTreeSet, HashMap};
-use std::hash::{Hash as _, Hasher};
 use std::ops::Bound;
 
 use bytes::Bytes;
@@ -11,6 +10,13 @@ use crate::list::List;
 use crate::set::Set;
 use crate::stream::Stream;
 use crate::zset::ZSet;
+
+mod access;
+mod table;
+
+pub use access::AccessTracking;
+use access::*;
+use table::KeyTable;
 
 /// Redis's default number of databases.
 pub const DATABASES: usize = 16;
@@ -70,50 +76,11 @@ impl Value {
     }
 }
 
-/// The position of a key in SCAN order: a stable hash, then the key itself. SCAN's cursor is
-/// the hash of the next key, so keys added or removed during a scan never make it skip a key
-/// that stayed for the whole scan (a key may be returned twice on a hash tie, as Redis allows).
-type ScanKey = (u64, Bytes);
-
-fn scan_hash(key: &[u8]) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    key.hash(&mut h);
-    // Cursor 0 means "start" and "done", so no key may hash to it.
-    h.finish().max(1)
-}
-
-/// How lookups record access to a key, for the eviction policies: the LRU clock (seconds),
-/// or Redis's LFU (decay time in minutes and a logarithmic counter).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AccessTracking {
-    /// Record when the key was last used.
-    #[default]
-    Lru,
-    /// Record how often it is used (`maxmemory-policy` *-lfu).
-    Lfu {
-        /// `lfu-log-factor`: how many hits it takes to raise the counter.
-        log_factor: u32,
-        /// `lfu-decay-time`: every this many minutes unused, the counter loses one.
-        decay_minutes: u32,
-    },
-}
-
-/// The LFU counter a new key starts with (Redis's `LFU_INIT_VAL`), so that it is not the
-/// first to go.
-const LFU_INIT: u32 = 5;
-
-/// A stored value and the access data eviction reads (Redis keeps the same 24 bits in each
-/// object: an LRU clock, or LFU's 16-bit minute stamp and 8-bit counter).
-#[derive(Debug, Clone)]
-struct Slot {
-    value: Value,
-    access: u32,
-}
-
 /// One database.
 #[derive(Debug, Default)]
 pub struct Db {
-    map: HashMap<Bytes, Slot>,
+    /// The keys, their values and access data.
+    table: KeyTable,
     /// How lookups update `Slot::access`; set by [`Keyspace::set_access_tracking`].
     tracking: AccessTracking,
     /// Lookups leave access data alone (a CLIENT NO-TOUCH client's command is running).
@@ -133,7 +100,6 @@ pub struct Db {
     expires: HashMap<Bytes, u64>,
     /// Keys by expiry time, so active expiry finds due keys without sampling.
     expiry_order: BTreeSet<(u64, Bytes)>,
-    scan_order: BTreeSet<ScanKey>,
     /// Keys dropped on access because their time had come, not yet added to INFO's
     /// `expired_keys` (see [`Db::take_lazily_expired`]).
     lazily_expired: u64,
@@ -160,12 +126,12 @@ pub struct Db {
 impl Db {
     /// Number of keys, counting keys that expired but were not yet reclaimed (as Redis does).
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.table.len()
     }
 
     /// No keys at all, counting expired keys not yet reclaimed, as `len` does.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.table.is_empty()
     }
 
     /// Keys with a time to live.
@@ -181,8 +147,8 @@ impl Db {
         match self.expires.get(key) {
             Some(&at) if at <= now_ms => {
                 if !self.expiry_frozen {
-                    if let Some((owned, _)) = self.map.get_key_value(key) {
-                        let owned = owned.clone();
+                    if self.table.contains(key) {
+                        let owned = Bytes::copy_from_slice(key);
                         if self.queued_classes & crate::notify::EXPIRED != 0 {
                             self.key_events.push((
                                 crate::notify::EXPIRED,
@@ -205,13 +171,13 @@ impl Db {
 
     /// Whether a live key exists.
     pub fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
-        !self.expire_if_due(key, now_ms) && self.map.contains_key(key)
+        !self.expire_if_due(key, now_ms) && self.table.contains(key)
     }
 
     /// The value at `key` as it is, without counting an access or expiring it (for the
     /// server's own checks; a command that then reads it goes through [`Db::get`]).
     pub fn peek(&self, key: &[u8]) -> Option<&Value> {
-        self.map.get(key).map(|slot| &slot.value)
+        self.table.get(key).map(|e| &e.value)
     }
 
     /// The live value at `key`; the lookup counts as an access (LRU/LFU).
@@ -230,16 +196,16 @@ impl Db {
             AccessTracking::Lfu { .. } if !untouched => self.next_random(),
             _ => 0.0,
         };
-        let slot = self.map.get_mut(key)?;
+        let entry = self.table.get_mut(key)?;
         if !untouched {
-            slot.access = touched(slot.access, tracking, now_ms, draw);
+            entry.access = touched(entry.access, tracking, now_ms, draw);
         }
-        Some(&mut slot.value)
+        Some(&mut entry.value)
     }
 
     /// The access data of `key` without counting an access (eviction's sampling).
     fn access_of(&self, key: &[u8]) -> Option<u32> {
-        self.map.get(key).map(|s| s.access)
+        self.table.get(key).map(|e| e.access)
     }
 
     /// How long `key` has gone unused, in seconds, by its LRU clock (OBJECT IDLETIME's
@@ -276,7 +242,7 @@ impl Db {
         now_ms: u64,
     ) {
         let tracking = self.tracking;
-        let Some(slot) = self.map.get_mut(key) else {
+        let Some(slot) = self.table.get_mut(key) else {
             return;
         };
         match (tracking, idle_seconds, freq) {
@@ -371,19 +337,18 @@ impl Db {
             self.persist(&key);
         }
         let access = new_access(self.tracking, now_for_new_key());
-        if let Some(slot) = self.map.get_mut(&key) {
-            *slot = Slot { value, access };
+        if let Some(entry) = self.table.get_mut(&key) {
+            entry.value = value;
+            entry.access = access;
             return;
         }
-        // Keys arrive as slices of a connection's read buffer; a stored key gets its own
-        // allocation so that it does not pin that whole buffer for its lifetime.
-        let key = Bytes::copy_from_slice(&key);
         if self.queued_classes & crate::notify::NEW != 0 {
             self.key_events
-                .push((crate::notify::NEW, "new", key.clone()));
+                .push((crate::notify::NEW, "new", Bytes::copy_from_slice(&key)));
         }
-        self.scan_order.insert((scan_hash(&key), key.clone()));
-        self.map.insert(key, Slot { value, access });
+        // The table copies the key: keys arrive as slices of a connection's read buffer, and
+        // a stored one must not pin that whole buffer for its lifetime.
+        self.table.insert_new(&key, value, access);
     }
 
     /// Logs a hash field removed because its time passed, for the journal.
@@ -408,13 +373,13 @@ impl Db {
     pub fn hashes_with_field_times(&self) -> usize {
         self.field_expiry_keys
             .iter()
-            .filter(|k| matches!(self.map.get(*k), Some(slot) if matches!(&slot.value, Value::Hash(h) if h.has_ttls())))
+            .filter(|k| matches!(self.peek(k), Some(Value::Hash(h)) if h.has_ttls()))
             .count()
     }
 
     /// Lists the hash at `key` for the cron's sweep when some of its fields have times.
     pub fn track_field_expiry(&mut self, key: &[u8]) {
-        let has = matches!(self.map.get(key), Some(slot) if matches!(&slot.value, Value::Hash(h) if h.has_ttls()));
+        let has = matches!(self.peek(key), Some(Value::Hash(h)) if h.has_ttls());
         if has && !self.field_expiry_keys.contains(key) {
             self.field_expiry_keys.insert(Bytes::copy_from_slice(key));
         }
@@ -442,11 +407,7 @@ impl Db {
             self.field_expiry_cursor = keys.last().cloned();
         }
         for key in keys {
-            let Some(Slot {
-                value: Value::Hash(hash),
-                ..
-            }) = self.map.get_mut(&key)
-            else {
+            let Some(Value::Hash(hash)) = self.table.get_mut(&key).map(|e| &mut e.value) else {
                 self.field_expiry_keys.remove(&key);
                 continue;
             };
@@ -487,18 +448,17 @@ impl Db {
 
     /// Removes `key` and its time to live.
     pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
-        let (owned, slot) = self.map.remove_entry(key)?;
+        let entry = self.table.remove(key)?;
         self.persist(key);
-        self.scan_order.remove(&(scan_hash(key), owned));
-        Some(slot.value)
+        Some(entry.into_value())
     }
 
     /// Sets the absolute expiry time (ms) of an existing key.
     pub fn set_expiry(&mut self, key: &[u8], at_ms: u64) {
-        let Some((owned, _)) = self.map.get_key_value(key) else {
+        if !self.table.contains(key) {
             return;
-        };
-        let owned = owned.clone();
+        }
+        let owned = Bytes::copy_from_slice(key);
         if let Some(old) = self.expires.insert(owned.clone(), at_ms) {
             self.expiry_order.remove(&(old, owned.clone()));
         }
@@ -526,37 +486,41 @@ impl Db {
     /// is held for a walk over the keys, not a copy of the data. Keys already expired are
     /// kept with their time: the rewrite writes what the log would replay.
     pub fn snapshot(&self) -> Vec<(Bytes, Value, Option<u64>)> {
-        self.map
+        self.table
             .iter()
-            .map(|(k, slot)| (k.clone(), slot.value.clone(), self.expires.get(k).copied()))
+            .map(|e| {
+                let key = e.key();
+                let expiry = self.expires.get(key).copied();
+                (Bytes::copy_from_slice(key), e.value.clone(), expiry)
+            })
             .collect()
     }
 
     /// Every key (expired-but-unreclaimed keys filtered by the caller's `now`).
-    pub fn keys(&self, now_ms: u64) -> impl Iterator<Item = &Bytes> {
-        self.map.keys().filter(move |k| match self.expires.get(*k) {
-            Some(&at) => at > now_ms,
-            None => true,
-        })
+    pub fn keys(&self, now_ms: u64) -> impl Iterator<Item = &[u8]> {
+        self.table
+            .iter()
+            .map(|e| e.key())
+            .filter(move |k| match self.expires.get(*k) {
+                Some(&at) => at > now_ms,
+                None => true,
+            })
     }
 
-    /// A uniformly chosen-ish key (RANDOMKEY); the first in scan order after a pseudo-random hash.
+    /// A key picked at random from `seed` (RANDOMKEY, eviction's sampling).
     pub fn any_key(&self, seed: u64) -> Option<Bytes> {
-        self.scan_order
-            .range((seed, Bytes::new())..)
-            .next()
-            .or_else(|| self.scan_order.iter().next())
-            .map(|(_, k)| k.clone())
+        self.table
+            .random(seed)
+            .map(|e| Bytes::copy_from_slice(e.key()))
     }
 
-    /// One SCAN step: up to `count` keys from `cursor` on, and the next cursor (0 when done).
+    /// One SCAN step: about `count` keys from `cursor` on (whole buckets, as Redis returns
+    /// them), and the next cursor (0 when done).
     pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<Bytes>) {
         let mut keys = Vec::new();
-        let mut iter = self.scan_order.range((cursor, Bytes::new())..);
-        for (_, key) in iter.by_ref().take(count.max(1)) {
-            keys.push(key.clone());
-        }
-        let next = iter.next().map(|(h, _)| *h).unwrap_or(0);
+        let next = self.table.scan(cursor, count, |e| {
+            keys.push(Bytes::copy_from_slice(e.key()))
+        });
         (next, keys)
     }
 
@@ -574,15 +538,15 @@ impl Db {
         self.expired_log = log;
     }
 
-    /// The first key with a time to live at or after a pseudo-random point of SCAN order,
-    /// looking at most at `reach` keys; `None` when none was met.
+    /// The first key with a time to live from a random bucket on, looking at most at `reach`
+    /// keys; `None` when none was met.
     pub fn any_volatile_key(&self, seed: u64, reach: usize) -> Option<Bytes> {
-        self.scan_order
-            .range((seed, Bytes::new())..)
-            .chain(self.scan_order.iter())
+        self.table
+            .iter_from(seed)
             .take(reach)
-            .find(|(_, k)| self.expires.contains_key(k))
-            .map(|(_, k)| k.clone())
+            .map(|e| e.key())
+            .find(|k| self.expires.contains_key(*k))
+            .map(Bytes::copy_from_slice)
     }
 
     /// The key whose time to live ends first (volatile-ttl's choice).
@@ -638,11 +602,8 @@ impl Db {
             .cloned()
             .collect();
         for key in &keys {
-            let still = match self.map.get_mut(key) {
-                Some(Slot {
-                    value: Value::Stream(s),
-                    ..
-                }) => {
+            let still = match self.table.get_mut(key).map(|e| &mut e.value) {
+                Some(Value::Stream(s)) => {
                     s.idmp.expire(now_ms);
                     s.idmp.producer_count() > 0
                 }
@@ -657,75 +618,10 @@ impl Db {
         keys.len()
     }
 
-    /// Heap bytes of all values (approximate).
+    /// Heap bytes of the keys and values (approximate).
     pub fn heap_bytes(&self) -> usize {
-        self.map
-            .iter()
-            .map(|(k, s)| k.len() + s.value.heap_bytes() + 64)
-            .sum()
+        self.table.heap_bytes()
     }
-}
-
-/// Ticks of the LRU clock per second. Redis counts seconds; tenths tell apart keys used
-/// within the same second (fewer ties among sampled keys), and 32 bits of tenths still wrap
-/// only every 13 years.
-const LRU_TICKS_PER_SECOND: u64 = 10;
-
-/// The LRU clock: tenths of a second, wrapping.
-fn lru_clock(now_ms: u64) -> u32 {
-    (now_ms / (1000 / LRU_TICKS_PER_SECOND)) as u32
-}
-
-/// Redis's LFU minute stamp: minutes, 16 bits.
-fn lfu_minutes(now_ms: u64) -> u32 {
-    ((now_ms / 60_000) & 0xffff) as u32
-}
-
-/// The LFU counter of `access` after the decay the minutes since its stamp call for. Access
-/// data written under the LRU policy reads as some LFU value, as in Redis, never as an error.
-fn lfu_decayed(access: u32, decay_minutes: u32, now_ms: u64) -> u32 {
-    let stamp = (access >> 8) & 0xffff;
-    let counter = access & 0xff;
-    if decay_minutes == 0 {
-        return counter;
-    }
-    // Minutes since the stamp, on a 16-bit clock that wraps.
-    let elapsed = lfu_minutes(now_ms).wrapping_sub(stamp) & 0xffff;
-    counter.saturating_sub(elapsed / decay_minutes)
-}
-
-/// The access data after one access.
-fn touched(access: u32, tracking: AccessTracking, now_ms: u64, draw: f64) -> u32 {
-    match tracking {
-        AccessTracking::Lru => lru_clock(now_ms),
-        AccessTracking::Lfu {
-            log_factor,
-            decay_minutes,
-        } => {
-            let mut counter = lfu_decayed(access, decay_minutes, now_ms);
-            // Logarithmic: the higher the counter, the less likely a hit raises it.
-            if counter < 255 {
-                let base = counter.saturating_sub(LFU_INIT) as f64;
-                if draw < 1.0 / (base * f64::from(log_factor) + 1.0) {
-                    counter += 1;
-                }
-            }
-            (lfu_minutes(now_ms) << 8) | counter
-        }
-    }
-}
-
-/// The access data of a new key.
-fn new_access(tracking: AccessTracking, now_ms: u64) -> u32 {
-    match tracking {
-        AccessTracking::Lfu { .. } => (lfu_minutes(now_ms) << 8) | LFU_INIT,
-        AccessTracking::Lru => lru_clock(now_ms),
-    }
-}
-
-/// `set` has no clock argument; a new key's access stamp needs only second precision.
-fn now_for_new_key() -> u64 {
-    crate::now_ms()
 }
 
 impl Keyspace {
@@ -836,7 +732,7 @@ impl Keyspace {
         self.blocking.signal_db(db);
         let dbs = &self.dbs;
         for ((d, key), w) in self.watched.iter_mut() {
-            let exists = |i: usize| dbs.get(i).is_some_and(|x| x.map.contains_key(key));
+            let exists = |i: usize| dbs.get(i).is_some_and(|x| x.table.contains(key));
             if *d == db && (exists(db) || other.is_some_and(exists)) {
                 w.version += 1;
             }
@@ -887,17 +783,9 @@ mod tests {
         };
         let mut db = Db::default();
         db.set(frame.slice(0..3), Value::Str(frame.slice(3..6)), false);
-        let Some((
-            key,
-            Slot {
-                value: Value::Str(value),
-                ..
-            },
-        )) = db.map.iter().next()
-        else {
+        let Some(Value::Str(value)) = db.peek(b"xxx") else {
             panic!("expected one string");
         };
-        assert!(!inside(key));
         assert!(!inside(value));
     }
 
