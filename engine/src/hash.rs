@@ -49,8 +49,9 @@ enum Body {
     /// hash is a `listpackex`, fields with a time come first, soonest first (the most recently
     /// set first among equal times), as Redis orders them.
     Small(Packed),
-    /// Redis's `hashtable`: field/value pairs bucketed by the field's scan hash.
-    Table(Bucketed<2>),
+    /// Redis's `hashtable`: field/value pairs bucketed by the field's scan hash (boxed: a
+    /// large hash can afford the pointer, and a small one stays three words).
+    Table(Box<Bucketed<2>>),
 }
 
 impl Default for Body {
@@ -193,7 +194,7 @@ impl Hash {
             for (f, v) in packed_pairs(items) {
                 table.insert([f, v]);
             }
-            self.body = Body::Table(table);
+            self.body = Body::Table(Box::new(table));
         }
     }
 

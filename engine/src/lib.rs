@@ -35,6 +35,7 @@ pub mod eviction;
 pub mod group;
 pub mod hash;
 pub mod id;
+pub mod intset;
 pub mod keyspace;
 pub mod list;
 pub mod long_double;

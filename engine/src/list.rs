@@ -42,16 +42,40 @@ const NODE_ITEMS: usize = 128;
 /// Most bytes a node holds before a new node starts (Redis's 8 KB listpack size class).
 const NODE_BYTES: usize = 8 * 1024;
 
-/// A list value: elements in nodes, each a packed buffer of up to [`NODE_ITEMS`] elements
-/// (Redis's quicklist of listpacks), so an element costs its bytes and a length byte or two.
+/// A list value, in Redis's two encodings (7.2 on): small lists as one packed buffer
+/// (`listpack`), held inline in the key's slot; larger ones as a chain of packed nodes of up
+/// to [`NODE_ITEMS`] elements (`quicklist`), so an element costs its bytes and a length byte
+/// or two either way.
 #[derive(Debug, Clone, Default)]
 pub struct List {
+    body: Body,
+}
+
+#[derive(Debug, Clone)]
+enum Body {
+    /// `listpack`: every element in one buffer, and the bytes Redis's listpack of them would
+    /// take (which decides the conversion; at most a few times the 64 KB size class).
+    Listpack { items: Packed, bytes: u32 },
+    /// `quicklist`, boxed: a long list can afford the pointer, a short one stays small.
+    Quick(Box<Quick>),
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::Listpack {
+            items: Packed::default(),
+            bytes: 0,
+        }
+    }
+}
+
+/// A quicklist: nodes of packed elements.
+#[derive(Debug, Clone, Default)]
+struct Quick {
     nodes: VecDeque<Packed>,
     len: usize,
     /// Bytes a listpack of these elements would take.
     listpack_bytes: usize,
-    /// Whether Redis would hold it as a quicklist.
-    quicklist: bool,
 }
 
 /// Whether `node` has room for `item`.
@@ -59,40 +83,22 @@ fn has_room(node: &Packed, item: &[u8]) -> bool {
     node.len() < NODE_ITEMS && node.byte_len() + item.len() <= NODE_BYTES
 }
 
-impl List {
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        self.len
-    }
+/// `n` as a listpack byte count (saturating: a listpack that large converts at once).
+fn lp_bytes(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
 
-    /// No elements (such a list is deleted by the command that emptied it).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// OBJECT ENCODING's name.
-    pub fn encoding(&self) -> &'static str {
-        if self.quicklist {
-            "quicklist"
-        } else {
-            "listpack"
+impl Quick {
+    /// A quicklist of `items`.
+    fn of<'a>(items: impl Iterator<Item = &'a [u8]>) -> Quick {
+        let mut q = Quick::default();
+        for item in items {
+            q.push(false, item);
         }
+        q
     }
 
-    fn grew(&mut self, limit: ListLimit) {
-        if !self.quicklist && !limit.fits(self.len, self.listpack_bytes + LISTPACK_OVERHEAD, 1, 1) {
-            self.quicklist = true;
-        }
-    }
-
-    fn shrank(&mut self, limit: ListLimit) {
-        if self.quicklist && limit.fits(self.len, self.listpack_bytes + LISTPACK_OVERHEAD, 1, 2) {
-            self.quicklist = false;
-        }
-    }
-
-    /// Adds at the head (`left`) or the tail.
-    pub fn push(&mut self, left: bool, item: &[u8], limit: ListLimit) {
+    fn push(&mut self, left: bool, item: &[u8]) {
         self.listpack_bytes += str_element(item);
         self.len += 1;
         let end = if left {
@@ -118,11 +124,9 @@ impl List {
                 }
             }
         }
-        self.grew(limit);
     }
 
-    /// Removes from the head (`left`) or the tail.
-    pub fn pop(&mut self, left: bool, limit: ListLimit) -> Option<Bytes> {
+    fn pop(&mut self, left: bool) -> Option<Bytes> {
         let node = if left {
             self.nodes.front_mut()
         } else {
@@ -140,7 +144,6 @@ impl List {
         }
         self.len -= 1;
         self.listpack_bytes -= str_element(&item);
-        self.shrank(limit);
         Some(item)
     }
 
@@ -155,33 +158,7 @@ impl List {
         (self.nodes.len(), 0)
     }
 
-    /// The element at `index` (0 is the head).
-    pub fn get(&self, index: usize) -> Option<&[u8]> {
-        if index >= self.len {
-            return None;
-        }
-        let (n, at) = self.locate(index);
-        self.nodes.get(n)?.iter().nth(at)
-    }
-
-    /// Elements from `start` to `end` inclusive (already in range).
-    pub fn range(&self, start: usize, end: usize) -> impl Iterator<Item = &[u8]> {
-        let (first, at) = self.locate(start);
-        self.nodes
-            .range(first.min(self.nodes.len())..)
-            .enumerate()
-            .flat_map(move |(k, node)| node.iter().skip(if k == 0 { at } else { 0 }))
-            .take((end + 1).saturating_sub(start))
-    }
-
-    /// Every element, head first.
-    pub fn iter(&self) -> std::vec::IntoIter<&[u8]> {
-        let items: Vec<&[u8]> = self.nodes.iter().flat_map(Packed::iter).collect();
-        items.into_iter()
-    }
-
-    /// Replaces the element at `index` (in range).
-    pub fn set(&mut self, index: usize, item: &[u8], limit: ListLimit) {
+    fn set(&mut self, index: usize, item: &[u8]) {
         let (n, at) = self.locate(index);
         let Some(node) = self.nodes.get_mut(n) else {
             return;
@@ -189,16 +166,9 @@ impl List {
         let old = node.iter().nth(at).map_or(0, str_element);
         node.replace(at, item);
         self.listpack_bytes = self.listpack_bytes + str_element(item) - old;
-        self.grew(limit);
-        self.shrank(limit);
     }
 
-    /// Inserts before position `index` (0..=len).
-    pub fn insert(&mut self, index: usize, item: &[u8], limit: ListLimit) {
-        if index >= self.len {
-            self.push(false, item, limit);
-            return;
-        }
+    fn insert(&mut self, index: usize, item: &[u8]) {
         let (n, at) = self.locate(index);
         let Some(node) = self.nodes.get_mut(n) else {
             return;
@@ -221,33 +191,211 @@ impl List {
         }
         self.len += 1;
         self.listpack_bytes += str_element(item);
-        self.grew(limit);
     }
 
-    /// Keeps the elements whose position `keep` accepts.
+    fn items(&self) -> impl Iterator<Item = &[u8]> {
+        self.nodes.iter().flat_map(Packed::iter)
+    }
+}
+
+impl List {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match &self.body {
+            Body::Listpack { items, .. } => items.len(),
+            Body::Quick(q) => q.len,
+        }
+    }
+
+    /// No elements (such a list is deleted by the command that emptied it).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// OBJECT ENCODING's name.
+    pub fn encoding(&self) -> &'static str {
+        match &self.body {
+            Body::Listpack { .. } => "listpack",
+            Body::Quick(_) => "quicklist",
+        }
+    }
+
+    /// A listpack past the limit becomes a quicklist.
+    fn grew(&mut self, limit: ListLimit) {
+        if let Body::Listpack { items, bytes } = &self.body {
+            if !limit.fits(items.len(), *bytes as usize + LISTPACK_OVERHEAD, 1, 1) {
+                self.body = Body::Quick(Box::new(Quick::of(items.iter())));
+            }
+        }
+    }
+
+    /// A quicklist back within half the limit becomes a listpack again (Redis's hysteresis).
+    fn shrank(&mut self, limit: ListLimit) {
+        if let Body::Quick(q) = &self.body {
+            if limit.fits(q.len, q.listpack_bytes + LISTPACK_OVERHEAD, 1, 2) {
+                let mut items = Packed::default();
+                for item in q.items() {
+                    items.push(item);
+                }
+                let bytes = lp_bytes(q.listpack_bytes);
+                self.body = Body::Listpack { items, bytes };
+            }
+        }
+    }
+
+    /// Adds at the head (`left`) or the tail.
+    pub fn push(&mut self, left: bool, item: &[u8], limit: ListLimit) {
+        match &mut self.body {
+            Body::Listpack { items, bytes } => {
+                if left {
+                    items.insert(0, item);
+                } else {
+                    items.push(item);
+                }
+                *bytes = lp_bytes(*bytes as usize + str_element(item));
+                self.grew(limit);
+            }
+            Body::Quick(q) => q.push(left, item),
+        }
+    }
+
+    /// Removes from the head (`left`) or the tail.
+    pub fn pop(&mut self, left: bool, limit: ListLimit) -> Option<Bytes> {
+        match &mut self.body {
+            Body::Listpack { items, bytes } => {
+                let at = if left { 0 } else { items.len().checked_sub(1)? };
+                let item = Bytes::copy_from_slice(items.iter().nth(at)?);
+                items.remove(at, 1);
+                *bytes = bytes.saturating_sub(lp_bytes(str_element(&item)));
+                Some(item)
+            }
+            Body::Quick(q) => {
+                let item = q.pop(left);
+                self.shrank(limit);
+                item
+            }
+        }
+    }
+
+    /// The element at `index` (0 is the head).
+    pub fn get(&self, index: usize) -> Option<&[u8]> {
+        match &self.body {
+            Body::Listpack { items, .. } => items.iter().nth(index),
+            Body::Quick(q) => {
+                if index >= q.len {
+                    return None;
+                }
+                let (n, at) = q.locate(index);
+                q.nodes.get(n)?.iter().nth(at)
+            }
+        }
+    }
+
+    /// Elements from `start` to `end` inclusive (already in range).
+    pub fn range(&self, start: usize, end: usize) -> Box<dyn Iterator<Item = &[u8]> + '_> {
+        let n = (end + 1).saturating_sub(start);
+        match &self.body {
+            Body::Listpack { items, .. } => Box::new(items.iter().skip(start).take(n)),
+            Body::Quick(q) => {
+                let (first, at) = q.locate(start);
+                Box::new(
+                    q.nodes
+                        .range(first.min(q.nodes.len())..)
+                        .enumerate()
+                        .flat_map(move |(k, node)| node.iter().skip(if k == 0 { at } else { 0 }))
+                        .take(n),
+                )
+            }
+        }
+    }
+
+    /// Every element, head first.
+    pub fn iter(&self) -> std::vec::IntoIter<&[u8]> {
+        let items: Vec<&[u8]> = match &self.body {
+            Body::Listpack { items, .. } => items.iter().collect(),
+            Body::Quick(q) => q.items().collect(),
+        };
+        items.into_iter()
+    }
+
+    /// Replaces the element at `index` (in range).
+    pub fn set(&mut self, index: usize, item: &[u8], limit: ListLimit) {
+        match &mut self.body {
+            Body::Listpack { items, bytes } => {
+                if index >= items.len() {
+                    return;
+                }
+                let old = items.iter().nth(index).map_or(0, str_element);
+                items.replace(index, item);
+                *bytes = lp_bytes((*bytes as usize + str_element(item)).saturating_sub(old));
+                self.grew(limit);
+            }
+            Body::Quick(q) => {
+                q.set(index, item);
+                self.shrank(limit);
+            }
+        }
+    }
+
+    /// Inserts before position `index` (0..=len).
+    pub fn insert(&mut self, index: usize, item: &[u8], limit: ListLimit) {
+        if index >= self.len() {
+            self.push(false, item, limit);
+            return;
+        }
+        match &mut self.body {
+            Body::Listpack { items, bytes } => {
+                items.insert(index, item);
+                *bytes = lp_bytes(*bytes as usize + str_element(item));
+                self.grew(limit);
+            }
+            Body::Quick(q) => q.insert(index, item),
+        }
+    }
+
+    /// Keeps the elements whose position `keep` accepts; the encoding changes only as a
+    /// shrink would change it.
     pub fn retain_positions(
         &mut self,
         limit: ListLimit,
         mut keep: impl FnMut(usize, &[u8]) -> bool,
     ) {
-        let old = std::mem::take(&mut self.nodes);
-        self.len = 0;
-        self.listpack_bytes = 0;
-        let quicklist = self.quicklist;
-        for (i, item) in old.iter().flat_map(Packed::iter).enumerate() {
-            if keep(i, item) {
-                self.push(false, item, limit);
+        match &mut self.body {
+            Body::Listpack { items, bytes } => {
+                let mut kept = Packed::default();
+                let mut total = 0;
+                for (i, item) in items.iter().enumerate() {
+                    if keep(i, item) {
+                        kept.push(item);
+                        total += str_element(item);
+                    }
+                }
+                *items = kept;
+                *bytes = lp_bytes(total);
+            }
+            Body::Quick(q) => {
+                let kept = Quick::of(
+                    q.items()
+                        .enumerate()
+                        .filter(|(i, item)| keep(*i, item))
+                        .map(|(_, item)| item),
+                );
+                **q = kept;
+                self.shrank(limit);
             }
         }
-        // Pushing again must not turn a listpack into a quicklist the shrink then undoes.
-        self.quicklist = quicklist;
-        self.shrank(limit);
     }
 
     /// Approximate heap bytes, for memory accounting.
     pub fn heap_bytes(&self) -> usize {
-        self.nodes.iter().map(Packed::heap_bytes).sum::<usize>()
-            + self.nodes.capacity() * std::mem::size_of::<Packed>()
+        match &self.body {
+            Body::Listpack { items, .. } => items.heap_bytes(),
+            Body::Quick(q) => {
+                std::mem::size_of::<Quick>()
+                    + q.nodes.iter().map(Packed::heap_bytes).sum::<usize>()
+                    + q.nodes.capacity() * std::mem::size_of::<Packed>()
+            }
+        }
     }
 
     /// A list of `items` as loaded from a file.
@@ -327,6 +475,6 @@ mod tests {
         assert_eq!(part.len(), 301.min(model.len() - mid));
         assert_eq!(part[0], &model[mid][..]);
         assert_eq!(list.get(mid), Some(&model[mid][..]));
-        assert!(list.nodes.len() > 10);
+        assert!(matches!(&list.body, Body::Quick(q) if q.nodes.len() > 10));
     }
 }

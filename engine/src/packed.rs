@@ -2,12 +2,17 @@
 //! small collections are kept as, the role Redis's listpack plays. A ten-field hash costs a
 //! few dozen bytes this way instead of two handles and two allocations per field.
 
-/// Items in order, in one buffer.
+/// Items in order, in one buffer. The count lives in the buffer's first four bytes (as a
+/// listpack keeps its count in its header), so that a `Packed` is three words and the
+/// collections built on it fit inside a key's value slot with no box of their own; an empty
+/// one holds no buffer at all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Packed {
     bytes: Vec<u8>,
-    count: usize,
 }
+
+/// Bytes of the count before the first item.
+const HEADER: usize = 4;
 
 /// Appends `n` as LEB128.
 fn put_len(out: &mut Vec<u8>, mut n: usize) {
@@ -40,12 +45,29 @@ fn item_at(bytes: &[u8], at: usize) -> (std::ops::Range<usize>, usize) {
 impl Packed {
     /// Number of items.
     pub fn len(&self) -> usize {
-        self.count
+        match self.bytes.first_chunk::<HEADER>() {
+            Some(head) => u32::from_le_bytes(*head) as usize,
+            None => 0,
+        }
+    }
+
+    fn set_len(&mut self, count: usize) {
+        if count == 0 {
+            self.bytes = Vec::new();
+            return;
+        }
+        if self.bytes.is_empty() {
+            self.bytes.extend_from_slice(&[0; HEADER]);
+        }
+        // Four billion items of at least a byte each would be a 4 GB small collection: the
+        // encoding limits convert long before.
+        let count = u32::try_from(count).unwrap_or(u32::MAX);
+        self.bytes[..HEADER].copy_from_slice(&count.to_le_bytes());
     }
 
     /// No items.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.bytes.is_empty()
     }
 
     /// Bytes held (for memory accounting).
@@ -55,28 +77,29 @@ impl Packed {
 
     /// Bytes the items take (lengths included).
     pub fn byte_len(&self) -> usize {
-        self.bytes.len()
+        self.bytes.len().saturating_sub(HEADER)
     }
 
     /// Appends an item.
     pub fn push(&mut self, item: &[u8]) {
-        self.room(item.len() + 3);
+        let count = self.len() + 1;
+        self.room(item.len() + 3 + HEADER);
+        self.set_len(count);
         put_len(&mut self.bytes, item.len());
         self.bytes.extend_from_slice(item);
-        self.count += 1;
     }
 
     /// The items in order.
     pub fn iter(&self) -> Items<'_> {
         Items {
             bytes: &self.bytes,
-            at: 0,
+            at: HEADER,
         }
     }
 
     /// The byte offset where item `index` starts (the end when `index == len`).
     fn offset(&self, index: usize) -> usize {
-        let mut at = 0;
+        let mut at = HEADER;
         for _ in 0..index {
             at = item_at(&self.bytes, at).1;
         }
@@ -110,9 +133,11 @@ impl Packed {
         let mut encoded = Vec::with_capacity(item.len() + 2);
         put_len(&mut encoded, item.len());
         encoded.extend_from_slice(item);
-        self.room(encoded.len());
+        self.room(encoded.len() + HEADER);
+        let count = self.len() + 1;
+        self.set_len(count);
+        let at = at.max(HEADER);
         self.bytes.splice(at..at, encoded);
-        self.count += 1;
     }
 
     /// Removes `n` items from item `index` on (in range).
@@ -123,7 +148,8 @@ impl Packed {
             end = item_at(&self.bytes, end).1;
         }
         self.bytes.drain(start..end);
-        self.count -= n;
+        let count = self.len().saturating_sub(n);
+        self.set_len(count);
         if self.bytes.capacity() > 2 * self.bytes.len() + 64 {
             self.bytes.shrink_to_fit();
         }
@@ -186,5 +212,16 @@ mod tests {
         p.remove(1, 2);
         assert_eq!(p.iter().collect::<Vec<_>>(), [&b"a"[..], b"bc"]);
         assert_eq!(p.len(), 2);
+        p.insert(1, b"m");
+        p.insert(0, b"first");
+        assert_eq!(
+            p.iter().collect::<Vec<_>>(),
+            [&b"first"[..], b"a", b"m", b"bc"]
+        );
+        p.remove(0, 4);
+        assert!(p.is_empty() && p.heap_bytes() == 0);
+        p.insert(0, b"again");
+        assert_eq!(p.iter().collect::<Vec<_>>(), [&b"again"[..]]);
+        assert_eq!((p.len(), p.byte_len()), (1, 6));
     }
 }

@@ -8,6 +8,7 @@
 use bytes::Bytes;
 
 use crate::bucketed::Bucketed;
+use crate::intset::IntSet;
 use crate::packed::Packed;
 
 /// When a set changes encoding (`set-max-intset-entries`, `set-max-listpack-*`).
@@ -35,17 +36,18 @@ impl Default for SetLimits {
 #[derive(Debug, Clone)]
 pub enum Set {
     /// `intset`: sorted integers.
-    Ints(Vec<i64>),
+    Ints(IntSet),
     /// `listpack`: members in insertion order, packed.
     Small(Packed),
-    /// `hashtable`: members bucketed by their scan hash.
-    Table(Bucketed<1>),
+    /// `hashtable`: members bucketed by their scan hash (boxed, so that a small set stays
+    /// small inside its key's slot).
+    Table(Box<Bucketed<1>>),
 }
 
 /// An intset's members as a listpack's, in the same order.
-fn packed_ints(ints: &[i64]) -> Packed {
+fn packed_ints(ints: &IntSet) -> Packed {
     let mut p = Packed::default();
-    for n in ints {
+    for n in ints.iter() {
         p.push(n.to_string().as_bytes());
     }
     p
@@ -62,13 +64,13 @@ impl Set {
     /// members the command is adding.
     pub fn for_first(member: &[u8], expected: usize, limits: SetLimits) -> Set {
         if as_int(member).is_some() && expected as u64 <= limits.intset_entries {
-            Set::Ints(Vec::new())
+            Set::Ints(IntSet::default())
         } else if expected as u64 <= limits.listpack_entries
             && member.len() as u64 <= limits.listpack_value
         {
             Set::Small(Packed::default())
         } else {
-            Set::Table(Bucketed::default())
+            Set::Table(Box::default())
         }
     }
 
@@ -98,7 +100,7 @@ impl Set {
     /// Whether `member` is in the set.
     pub fn contains(&self, member: &[u8]) -> bool {
         match self {
-            Set::Ints(v) => as_int(member).is_some_and(|n| v.binary_search(&n).is_ok()),
+            Set::Ints(v) => as_int(member).is_some_and(|n| v.contains(n)),
             Set::Small(v) => v.iter().any(|m| m == member),
             Set::Table(t) => t.get(member).is_some(),
         }
@@ -112,13 +114,7 @@ impl Set {
         if let Set::Ints(v) = self {
             match as_int(member) {
                 Some(n) if (v.len() as u64) < limits.intset_entries => {
-                    let at = v.binary_search(&n).unwrap_or_else(|i| i);
-                    if v.len() == v.capacity() {
-                        // Grow by an eighth, not double: an intset is small and sized closely
-                        // in Redis.
-                        v.reserve_exact((v.len() / 8).max(2));
-                    }
-                    v.insert(at, n);
+                    v.insert(n);
                     return true;
                 }
                 Some(_) => {
@@ -163,19 +159,13 @@ impl Set {
         for m in self.members() {
             table.insert([&m]);
         }
-        *self = Set::Table(table);
+        *self = Set::Table(Box::new(table));
     }
 
     /// Removes `member`; true when it was there.
     pub fn remove(&mut self, member: &[u8]) -> bool {
         match self {
-            Set::Ints(v) => match as_int(member).and_then(|n| v.binary_search(&n).ok()) {
-                Some(i) => {
-                    v.remove(i);
-                    true
-                }
-                None => false,
-            },
+            Set::Ints(v) => as_int(member).is_some_and(|n| v.remove(n)),
             Set::Small(v) => match v.iter().position(|m| m == member) {
                 Some(i) => {
                     v.remove(i, 1);
@@ -240,13 +230,13 @@ impl Set {
             let s = set.get_or_insert_with(|| Set::for_first(&m, 1, limits));
             s.add(&m, limits);
         }
-        set.unwrap_or(Set::Ints(Vec::new()))
+        set.unwrap_or(Set::Ints(IntSet::default()))
     }
 
     /// Approximate heap bytes, for memory accounting.
     pub fn heap_bytes(&self) -> usize {
         match self {
-            Set::Ints(v) => v.capacity() * 8,
+            Set::Ints(v) => v.heap_bytes(),
             Set::Small(v) => v.heap_bytes(),
             Set::Table(t) => t.heap_bytes(),
         }

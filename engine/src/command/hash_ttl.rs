@@ -614,7 +614,7 @@ fn hsetex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let limits = ctx.state.config.hash_limits();
     let loading = ctx.db().is_loading();
-    let hash: &mut Hash = match typed::write_or_create(ctx, key, || Value::Hash(Box::default())) {
+    let hash: &mut Hash = match typed::write_or_create(ctx, key, || Value::Hash(Hash::default())) {
         Ok(h) => h,
         Err(e) => return e,
     };

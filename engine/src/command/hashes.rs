@@ -63,7 +63,7 @@ fn write_hash<'a>(
     create: bool,
 ) -> Result<Option<&'a mut Hash>, Reply> {
     if create {
-        typed::write_or_create(ctx, key, || Value::Hash(Box::default())).map(Some)
+        typed::write_or_create(ctx, key, || Value::Hash(Hash::default())).map(Some)
     } else {
         typed::write(ctx, key)
     }
@@ -203,7 +203,7 @@ fn update_field(
 ) -> Result<Bytes, Reply> {
     let limits = ctx.state.config.hash_limits();
     expire_fields(ctx, &args[1], Some(&args[2..3]));
-    let hash: &mut Hash = typed::write_or_create(ctx, &args[1], || Value::Hash(Box::default()))?;
+    let hash: &mut Hash = typed::write_or_create(ctx, &args[1], || Value::Hash(Hash::default()))?;
     let value = next(hash.get(&args[2]))?;
     // An increment keeps the field's time (and its place), as in Redis.
     hash.set_keep_ttl(&args[2], &value, limits);

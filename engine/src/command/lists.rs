@@ -56,7 +56,7 @@ pub(super) fn write_list<'a>(
     create: bool,
 ) -> Result<Option<&'a mut List>, Reply> {
     if create {
-        typed::write_or_create(ctx, key, || Value::List(Box::default())).map(Some)
+        typed::write_or_create(ctx, key, || Value::List(List::default())).map(Some)
     } else {
         typed::write(ctx, key)
     }

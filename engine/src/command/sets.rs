@@ -68,8 +68,7 @@ fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(Some(_)) => {}
         Ok(None) => {
             let fresh = Set::for_first(&members[0], members.len(), limits);
-            ctx.db()
-                .set(key.clone(), Value::Set(Box::new(fresh)), false);
+            ctx.db().set(key.clone(), Value::Set(fresh), false);
         }
     }
     let Ok(Some(set)) = write_set(ctx, key) else {
@@ -228,8 +227,7 @@ fn smove(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         _ => {
             let fresh = Set::from_members([member.clone()], limits);
-            ctx.db()
-                .set(dst.clone(), Value::Set(Box::new(fresh)), false);
+            ctx.db().set(dst.clone(), Value::Set(fresh), false);
         }
     }
     ctx.notify(SET, "sadd", dst);
@@ -313,7 +311,7 @@ fn store(ctx: &mut Ctx, args: &[Bytes], op: Op) -> Reply {
     } else {
         let limits = ctx.state.config.set_limits();
         let set = Set::from_members(members, limits);
-        ctx.db().set(dst.clone(), Value::Set(Box::new(set)), false);
+        ctx.db().set(dst.clone(), Value::Set(set), false);
         let event = match op {
             Op::Inter => "sinterstore",
             Op::Union => "sunionstore",

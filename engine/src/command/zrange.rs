@@ -413,7 +413,7 @@ pub(super) fn store(ctx: &mut Ctx, dst: &Bytes, entries: Vec<Entry>, event: &'st
     }
     let limits = ctx.state.config.zset_limits();
     let z = ZSet::from_entries(entries, limits);
-    ctx.db().set(dst.clone(), Value::ZSet(Box::new(z)), false);
+    ctx.db().set(dst.clone(), Value::ZSet(z), false);
     ctx.notify(ZSET, event, dst);
     ctx.touch(dst);
     Reply::Integer(n as i64)

@@ -194,8 +194,7 @@ fn add_pairs(
         Ok(None) if flags.xx => return nothing,
         Ok(None) => {
             let fresh = ZSet::with_hint(scores.len(), longest, limits);
-            ctx.db()
-                .set(key.clone(), Value::ZSet(Box::new(fresh)), false);
+            ctx.db().set(key.clone(), Value::ZSet(fresh), false);
             match write_zset(ctx, key) {
                 Ok(Some(z)) => z,
                 _ => return Reply::error(error::WRONGTYPE),

@@ -28,14 +28,16 @@ pub enum Value {
     Str(Bytes),
     /// A stream; boxed so that a `Value` stays as small as a string's.
     Stream(Box<Stream>),
-    /// A hash (HSET...), boxed for the same reason.
-    Hash(Box<Hash>),
+    /// A hash (HSET...). The collections are held inline: each is at most four words (a
+    /// small one is its packed buffer, a large one boxes its table), so a small collection
+    /// costs its key's slot and one buffer, as a Redis listpack costs its object and one.
+    Hash(Hash),
     /// A list (LPUSH...).
-    List(Box<List>),
+    List(List),
     /// A set (SADD...).
-    Set(Box<Set>),
+    Set(Set),
     /// A sorted set (ZADD...).
-    ZSet(Box<ZSet>),
+    ZSet(ZSet),
 }
 
 impl Value {
@@ -56,10 +58,10 @@ impl Value {
         match self {
             Value::Str(b) => b.len(),
             Value::Stream(s) => s.heap_bytes() + std::mem::size_of::<Stream>(),
-            Value::Hash(h) => h.heap_bytes() + std::mem::size_of::<Hash>(),
-            Value::List(l) => l.heap_bytes() + std::mem::size_of::<List>(),
-            Value::Set(s) => s.heap_bytes() + std::mem::size_of::<Set>(),
-            Value::ZSet(z) => z.heap_bytes() + std::mem::size_of::<ZSet>(),
+            Value::Hash(h) => h.heap_bytes(),
+            Value::List(l) => l.heap_bytes(),
+            Value::Set(s) => s.heap_bytes(),
+            Value::ZSet(z) => z.heap_bytes(),
         }
     }
 

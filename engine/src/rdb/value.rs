@@ -101,7 +101,7 @@ pub fn type_for(value: &Value, version: u16) -> u8 {
         Value::Hash(_) => TYPE_HASH,
         Value::List(_) if version >= 10 => TYPE_LIST_QUICKLIST_2,
         Value::List(_) => TYPE_LIST,
-        Value::Set(set) => match **set {
+        Value::Set(set) => match *set {
             Set::Ints(_) => TYPE_SET_INTSET,
             Set::Small(_) if version >= 11 => TYPE_SET_LISTPACK,
             _ => TYPE_SET,
@@ -255,17 +255,12 @@ fn write_set(
 ) -> std::io::Result<()> {
     match (kind, set) {
         (TYPE_SET_INTSET, Set::Ints(ints)) => {
-            let width: u32 = if ints.iter().all(|n| i16::try_from(*n).is_ok()) {
-                2
-            } else if ints.iter().all(|n| i32::try_from(*n).is_ok()) {
-                4
-            } else {
-                8
-            };
+            // The set's own width: like Redis's, it widened as integers came and never narrowed.
+            let width = ints.width() as u32;
             let mut blob = Vec::with_capacity(8 + ints.len() * width as usize);
             blob.extend_from_slice(&width.to_le_bytes());
             blob.extend_from_slice(&(ints.len() as u32).to_le_bytes());
-            for n in ints {
+            for n in ints.iter() {
                 blob.extend_from_slice(&n.to_le_bytes()[..width as usize]);
             }
             write_string(out, &blob, compress);
@@ -739,15 +734,15 @@ pub fn read(r: &mut Reader<'_>, kind: u8, layout: Layout) -> Result<Value, BadFo
         | TYPE_HASH_TTL_PRE_GA
         | TYPE_HASH_LISTPACK_EX_PRE_GA
         | TYPE_HASH_TTL
-        | TYPE_HASH_LISTPACK_EX => Ok(Value::Hash(Box::new(read_hash(r, kind, layout.hash)?))),
+        | TYPE_HASH_LISTPACK_EX => Ok(Value::Hash(read_hash(r, kind, layout.hash)?)),
         TYPE_LIST | TYPE_LIST_QUICKLIST_2 | TYPE_LIST_ZIPLIST | TYPE_LIST_QUICKLIST => {
-            Ok(Value::List(Box::new(read_list(r, kind, layout.list)?)))
+            Ok(Value::List(read_list(r, kind, layout.list)?))
         }
         TYPE_SET | TYPE_SET_INTSET | TYPE_SET_LISTPACK => {
-            Ok(Value::Set(Box::new(read_set(r, kind, layout.set)?)))
+            Ok(Value::Set(read_set(r, kind, layout.set)?))
         }
         TYPE_ZSET | TYPE_ZSET_2 | TYPE_ZSET_LISTPACK | TYPE_ZSET_ZIPLIST => {
-            Ok(Value::ZSet(Box::new(read_zset(r, kind, layout.zset)?)))
+            Ok(Value::ZSet(read_zset(r, kind, layout.zset)?))
         }
         TYPE_STREAM_V1 | TYPE_STREAM_V2 | TYPE_STREAM_V3 | TYPE_STREAM_V4 | TYPE_STREAM_V5 => {
             Ok(Value::Stream(Box::new(read_stream(r, kind, limits)?)))
