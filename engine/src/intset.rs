@@ -79,8 +79,9 @@ impl IntSet {
         }
         let w = self.width();
         if self.bytes.len() + w > self.bytes.capacity() {
-            // Grow by an eighth, not double: Redis sizes an intset exactly.
-            self.bytes.reserve_exact((self.bytes.len() / 8).max(2 * w));
+            // Exactly, as Redis sizes an intset, until it is large enough that a sixteenth
+            // saves reallocations.
+            self.bytes.reserve_exact((self.bytes.len() / 16).max(w));
         }
         let pos = 1 + at * w;
         self.bytes

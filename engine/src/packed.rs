@@ -116,13 +116,13 @@ impl Packed {
         self.bytes.splice(start..end, encoded);
     }
 
-    /// Makes room for `extra` more bytes, growing by an eighth (at least 16 bytes) rather than
+    /// Makes room for `extra` more bytes, growing by an eighth (at least 8 bytes) rather than
     /// doubling: small collections live in these buffers, and doubling would leave up to half
     /// of each one unused (Redis sizes its listpacks exactly).
     fn room(&mut self, extra: usize) {
         let needed = self.bytes.len() + extra;
         if needed > self.bytes.capacity() {
-            let grow = (self.bytes.len() / 8).max(16).max(extra);
+            let grow = (self.bytes.len() / 8).max(8).max(extra);
             self.bytes.reserve_exact(grow);
         }
     }

@@ -80,15 +80,74 @@ impl Default for ZSet {
     }
 }
 
+/// A score as packed runs keep it, in the fewest bytes that give it back exactly (a listpack
+/// too stores `3` in a byte, `1.5` as text): 8 bytes are an f64, 4 an f32, and any other
+/// length (0 to 7) a whole number as a little-endian two's-complement integer.
+struct ScoreItem {
+    buf: [u8; 8],
+    len: u8,
+}
+
+impl std::ops::Deref for ScoreItem {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+}
+
+/// `score` as a [`ScoreItem`].
+fn score_item(score: f64) -> ScoreItem {
+    let whole = score.fract() == 0.0 && score.abs() < (1u64 << 53) as f64;
+    // -0 is not whole here: a skiplist keeps its sign.
+    if whole && !(score == 0.0 && score.is_sign_negative()) {
+        let n = score as i64;
+        let fits = |len: u32| (len == 0 && n == 0) || (len > 0 && n >> (8 * len - 1) == n >> 63);
+        if let Some(len) = [0u32, 1, 2, 3, 5, 6, 7].into_iter().find(|&len| fits(len)) {
+            return ScoreItem {
+                buf: n.to_le_bytes(),
+                len: len as u8,
+            };
+        }
+    }
+    let single = score as f32;
+    if f64::from(single) == score {
+        let mut buf = [0u8; 8];
+        buf[..4].copy_from_slice(&single.to_le_bytes());
+        return ScoreItem { buf, len: 4 };
+    }
+    ScoreItem {
+        buf: score.to_le_bytes(),
+        len: 8,
+    }
+}
+
+/// The score a [`ScoreItem`] holds.
+fn item_score(raw: &[u8]) -> f64 {
+    match raw.len() {
+        8 => {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(raw);
+            f64::from_le_bytes(b)
+        }
+        4 => f64::from(f32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]])),
+        len @ 1..=7 => {
+            let mut b = [0u8; 8];
+            b[..len].copy_from_slice(raw);
+            let shift = 64 - 8 * len as u32;
+            ((i64::from_le_bytes(b) << shift) >> shift) as f64
+        }
+        _ => 0.0,
+    }
+}
+
 /// The entries of a packed sorted set, in order.
 fn packed_entries(items: &Packed) -> impl Iterator<Item = (f64, &[u8])> + '_ {
     let mut it = items.iter();
     std::iter::from_fn(move || {
         let score = it.next()?;
         let member = it.next()?;
-        let mut raw = [0u8; 8];
-        raw.copy_from_slice(score.get(..8)?);
-        Some((f64::from_le_bytes(raw), member))
+        Some((item_score(score), member))
     })
 }
 
@@ -118,7 +177,7 @@ impl ZSet {
             Body::Small(items) => {
                 for (score, member) in &entries {
                     let score = if *score == 0.0 { 0.0 } else { *score };
-                    items.push(&score.to_le_bytes());
+                    items.push(&score_item(score));
                     items.push(member);
                 }
             }
@@ -207,7 +266,7 @@ impl ZSet {
                 let at = packed_entries(items)
                     .position(|(s, m)| order((s, m), (score, member)) == Ordering::Greater)
                     .unwrap_or(items.len() / 2);
-                items.insert(2 * at, &score.to_le_bytes());
+                items.insert(2 * at, &score_item(score));
                 items.insert(2 * at + 1, member);
             }
             Body::Large(large) => {
@@ -323,12 +382,12 @@ impl Large {
             ..Large::default()
         };
         for (score, member) in entries {
-            large.index.insert([member, &score.to_le_bytes()]);
+            large.index.insert([member, &score_item(*score)]);
         }
         for part in entries.chunks(CHUNK / 2 + CHUNK / 4) {
             let mut chunk = Packed::default();
             for (score, member) in part {
-                chunk.push(&score.to_le_bytes());
+                chunk.push(&score_item(*score));
                 chunk.push(member);
             }
             large.chunks.push(chunk);
@@ -341,9 +400,7 @@ impl Large {
 
     fn score(&self, member: &[u8]) -> Option<f64> {
         let [_, raw] = self.index.get(member)?;
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(raw.get(..8)?);
-        Some(f64::from_le_bytes(bytes))
+        Some(item_score(raw))
     }
 
     fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
@@ -368,11 +425,11 @@ impl Large {
             }
             self.remove_entry(old_score, member);
         }
-        self.index.insert([member, &score.to_le_bytes()]);
+        self.index.insert([member, &score_item(score)]);
         self.len += 1;
         if self.chunks.is_empty() {
             let mut chunk = Packed::default();
-            chunk.push(&score.to_le_bytes());
+            chunk.push(&score_item(score));
             chunk.push(member);
             self.chunks.push(chunk);
             self.maxima.push((score, Bytes::copy_from_slice(member)));
@@ -383,7 +440,7 @@ impl Large {
         let at = packed_entries(chunk)
             .position(|(s, m)| order((s, m), (score, member)) == Ordering::Greater)
             .unwrap_or(chunk.len() / 2);
-        chunk.insert(2 * at, &score.to_le_bytes());
+        chunk.insert(2 * at, &score_item(score));
         chunk.insert(2 * at + 1, member);
         if at + 1 == chunk.len() / 2 {
             self.maxima[ci] = (score, Bytes::copy_from_slice(member));
@@ -403,7 +460,7 @@ impl Large {
         let pack = |part: &[(f64, Vec<u8>)]| {
             let mut chunk = Packed::default();
             for (s, m) in part {
-                chunk.push(&s.to_le_bytes());
+                chunk.push(&score_item(*s));
                 chunk.push(m);
             }
             chunk
@@ -518,11 +575,7 @@ impl Large {
         let (next, groups) = self.index.scan(cursor, count);
         let entries = groups
             .into_iter()
-            .map(|[m, raw]| {
-                let mut bytes = [0u8; 8];
-                bytes.copy_from_slice(&raw[..8.min(raw.len())]);
-                (f64::from_le_bytes(bytes), Bytes::copy_from_slice(m))
-            })
+            .map(|[m, raw]| (item_score(raw), Bytes::copy_from_slice(m)))
             .collect();
         (next, entries)
     }
@@ -537,6 +590,39 @@ impl Large {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every score comes back bit for bit, in as few bytes as hold it.
+    #[test]
+    fn scores_pack_small_and_come_back_exactly() {
+        let two53 = (1u64 << 53) as f64;
+        let cases = [
+            (0.0, 0),
+            (1.0, 1),
+            (-1.0, 1),
+            (127.0, 1),
+            (128.0, 2),
+            (-32768.0, 2),
+            (8_388_607.0, 3),
+            (8_388_608.0, 5),
+            (2_147_483_647.0, 5),
+            (two53 - 1.0, 7),
+            (-(two53 - 1.0), 7),
+            (1.5, 4),
+            (-0.0, 4),
+            (f64::INFINITY, 4),
+            (f64::NEG_INFINITY, 4),
+            (two53, 4),
+            (0.1, 8),
+            (1e300, 8),
+            (5e-324, 8),
+            (two53 + 2.0, 8),
+        ];
+        for (score, len) in cases {
+            let item = score_item(score);
+            assert_eq!(item.len(), len, "{score}");
+            assert_eq!(item_score(&item).to_bits(), score.to_bits(), "{score}");
+        }
+    }
 
     #[test]
     fn order_ranks_and_encodings() {

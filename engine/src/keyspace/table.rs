@@ -1,9 +1,10 @@
 //! The table behind one database: keys to values, chained in a power-of-two array of buckets
-//! as Redis's dict chains them. Each key is one allocation (the entry: link, key, value and
-//! access data) plus the key's own bytes, so a key costs about what it costs in Redis, not
-//! a hash-map slot plus a separate SCAN-order index. SCAN walks the buckets with Redis's
-//! reverse-binary cursor, which keeps Redis's guarantee across growth and shrinking: a key
-//! present for the whole scan is returned at least once.
+//! as Redis's dict chains them, with the entries themselves in a slab of fixed-size chunks
+//! and linked by 32-bit slot numbers. An entry is 64 bytes (key handle, value, link and
+//! access data) plus the key's own bytes, and a bucket 4: a key costs about what it costs in
+//! Redis (a dict entry, an object and a key string), with no allocation of its own. SCAN
+//! walks the buckets with Redis's reverse-binary cursor, which keeps Redis's guarantee
+//! across growth and shrinking: a key present for the whole scan is returned at least once.
 
 use std::fmt;
 
@@ -18,13 +19,20 @@ const MIN_BUCKETS: usize = 4;
 /// `HASHTABLE_MIN_FILL` of 10%).
 const SHRINK_BELOW: usize = 10;
 
-/// One key: its link in the bucket's chain, its bytes, its value and the access data
+/// Slots per slab chunk: 4 KB of entries. Full chunks are exactly sized; only the last one
+/// grows, a few slots at a time.
+const CHUNK: usize = 64;
+
+/// The end of a chain.
+const NIL: u32 = u32::MAX;
+
+/// One key: its bytes, its value, the next slot of its bucket's chain, and the access data
 /// eviction reads (Redis keeps the same 24 bits in each object).
 pub struct Entry {
-    next: Option<Box<Entry>>,
     key: Box<[u8]>,
     /// The stored value.
     pub value: Value,
+    next: u32,
     /// LRU clock or LFU stamp and counter (see `keyspace::access`).
     pub access: u32,
 }
@@ -43,7 +51,12 @@ impl Entry {
 
 /// The keys of one database.
 pub struct KeyTable {
-    buckets: Vec<Option<Box<Entry>>>,
+    /// First slot of each bucket's chain, or [`NIL`].
+    buckets: Vec<u32>,
+    /// The entries, [`CHUNK`] slots a chunk; a vacant slot is `None`.
+    slab: Vec<Vec<Option<Entry>>>,
+    /// Vacant slots below the slab's end, reused first.
+    vacant: Vec<u32>,
     len: usize,
     /// Per-table hash seed, drawn at random, so that nobody can choose keys that pile into
     /// one chain.
@@ -57,6 +70,8 @@ impl Default for KeyTable {
         h.write_u8(0);
         KeyTable {
             buckets: Vec::new(),
+            slab: Vec::new(),
+            vacant: Vec::new(),
             len: 0,
             seed: h.finish(),
         }
@@ -68,20 +83,9 @@ impl fmt::Debug for KeyTable {
         f.debug_struct("KeyTable")
             .field("len", &self.len)
             .field("buckets", &self.buckets.len())
+            .field("slots", &self.slots())
             .finish()
     }
-}
-
-/// The entries of one chain, first to last.
-fn chain(head: &Option<Box<Entry>>) -> impl Iterator<Item = &Entry> {
-    std::iter::successors(head.as_deref(), |e| e.next.as_deref())
-}
-
-/// `size` empty buckets, allocated exactly.
-fn empty_buckets(size: usize) -> Vec<Option<Box<Entry>>> {
-    let mut buckets = Vec::with_capacity(size);
-    buckets.resize_with(size, || None);
-    buckets
 }
 
 impl KeyTable {
@@ -95,37 +99,62 @@ impl KeyTable {
         self.len == 0
     }
 
+    /// Slots handed out so far (used or vacant).
+    fn slots(&self) -> usize {
+        self.slab
+            .last()
+            .map_or(0, |last| (self.slab.len() - 1) * CHUNK + last.len())
+    }
+
+    fn slot(&self, i: u32) -> Option<&Entry> {
+        let i = i as usize;
+        self.slab.get(i / CHUNK)?.get(i % CHUNK)?.as_ref()
+    }
+
+    fn slot_mut(&mut self, i: u32) -> Option<&mut Entry> {
+        let i = i as usize;
+        self.slab.get_mut(i / CHUNK)?.get_mut(i % CHUNK)?.as_mut()
+    }
+
     fn bucket_of(&self, key: &[u8]) -> usize {
         (xxh3_64_with_seed(key, self.seed) as usize) & (self.buckets.len() - 1)
     }
 
-    /// The entry of `key`.
-    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
+    /// The entries of bucket `b`'s chain, first to last.
+    fn chain(&self, b: usize) -> impl Iterator<Item = (u32, &Entry)> {
+        let mut at = self.buckets.get(b).copied().unwrap_or(NIL);
+        std::iter::from_fn(move || {
+            let e = self.slot(at)?;
+            let here = at;
+            at = e.next;
+            Some((here, e))
+        })
+    }
+
+    /// The slot holding `key`.
+    fn find(&self, key: &[u8]) -> Option<u32> {
         if self.len == 0 {
             return None;
         }
-        chain(&self.buckets[self.bucket_of(key)]).find(|e| *e.key == *key)
+        self.chain(self.bucket_of(key))
+            .find(|(_, e)| *e.key == *key)
+            .map(|(i, _)| i)
+    }
+
+    /// The entry of `key`.
+    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
+        self.find(key).and_then(|i| self.slot(i))
     }
 
     /// The entry of `key`, for change.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        if self.len == 0 {
-            return None;
-        }
-        let i = self.bucket_of(key);
-        let mut cur = self.buckets[i].as_deref_mut();
-        while let Some(e) = cur {
-            if *e.key == *key {
-                return Some(e);
-            }
-            cur = e.next.as_deref_mut();
-        }
-        None
+        let i = self.find(key)?;
+        self.slot_mut(i)
     }
 
     /// Whether `key` is present.
     pub fn contains(&self, key: &[u8]) -> bool {
-        self.get(key).is_some()
+        self.find(key).is_some()
     }
 
     /// Adds `key`, which the caller knows is absent, with its own copy of the bytes.
@@ -133,79 +162,131 @@ impl KeyTable {
         if self.len >= self.buckets.len() {
             self.resize((self.buckets.len() * 2).max(MIN_BUCKETS));
         }
-        let i = self.bucket_of(key);
-        let next = self.buckets[i].take();
-        self.buckets[i] = Some(Box::new(Entry {
-            next,
+        let b = self.bucket_of(key);
+        let entry = Entry {
             key: key.into(),
             value,
+            next: self.buckets[b],
             access,
-        }));
+        };
+        self.buckets[b] = self.place(entry);
         self.len += 1;
+    }
+
+    /// Puts `entry` in a vacant slot, or a new one at the slab's end; returns the slot.
+    fn place(&mut self, entry: Entry) -> u32 {
+        if let Some(i) = self.vacant.pop() {
+            let i = i as usize;
+            if let Some(slot) = self
+                .slab
+                .get_mut(i / CHUNK)
+                .and_then(|c| c.get_mut(i % CHUNK))
+            {
+                *slot = Some(entry);
+                return i as u32;
+            }
+        }
+        let at = self.slots();
+        if self.slab.last().is_none_or(|last| last.len() == CHUNK) {
+            self.slab.push(Vec::with_capacity(CHUNK / 8));
+        }
+        if let Some(last) = self.slab.last_mut() {
+            if last.len() == last.capacity() {
+                // The last chunk grows by an eighth of a chunk: a small database does not pay
+                // for a whole chunk.
+                last.reserve_exact(CHUNK / 8);
+            }
+            last.push(Some(entry));
+        }
+        // Four billion keys in one database would be some 300 GB of entries alone.
+        u32::try_from(at).unwrap_or(NIL)
     }
 
     /// Removes `key`; its entry when it was there.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        if self.len == 0 {
-            return None;
+        let i = self.find(key)?;
+        let b = self.bucket_of(key);
+        let next = self.slot(i)?.next;
+        // Unlink: the bucket's head, or the entry before it in the chain.
+        if self.buckets[b] == i {
+            self.buckets[b] = next;
+        } else {
+            let prev = self.chain(b).find(|(_, e)| e.next == i).map(|(p, _)| p)?;
+            self.slot_mut(prev)?.next = next;
         }
-        let i = self.bucket_of(key);
-        let mut link = &mut self.buckets[i];
-        while link.as_ref().is_some_and(|e| *e.key != *key) {
-            let Some(e) = link else { break };
-            link = &mut e.next;
-        }
-        let mut entry = link.take()?;
-        *link = entry.next.take();
+        let (c, k) = (i as usize / CHUNK, i as usize % CHUNK);
+        let entry = self.slab.get_mut(c)?.get_mut(k)?.take()?;
+        self.vacant.push(i);
         self.len -= 1;
         if self.len == 0 {
-            self.buckets = Vec::new();
+            *self = KeyTable {
+                seed: self.seed,
+                ..KeyTable::default()
+            };
         } else if self.buckets.len() > MIN_BUCKETS && self.len * SHRINK_BELOW < self.buckets.len() {
             self.resize(self.len.next_power_of_two().max(MIN_BUCKETS));
+        } else if self.vacant.len() > CHUNK && self.vacant.len() > self.len {
+            // More than half the slots are vacant: pack the slab (and relink every chain).
+            self.resize(self.buckets.len());
         }
-        Some(*entry)
+        Some(entry)
     }
 
-    /// Moves every entry into `size` buckets (a power of two).
+    /// Relinks every entry into `size` buckets (a power of two), packing the slab first.
     fn resize(&mut self, size: usize) {
-        let old = std::mem::replace(&mut self.buckets, empty_buckets(size));
-        for mut head in old {
-            while let Some(mut e) = head {
-                head = e.next.take();
-                let i = self.bucket_of(&e.key);
-                e.next = self.buckets[i].take();
-                self.buckets[i] = Some(e);
+        if !self.vacant.is_empty() {
+            let entries: Vec<Entry> = std::mem::take(&mut self.slab)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .collect();
+            self.vacant = Vec::new();
+            let mut slab = Vec::with_capacity(entries.len().div_ceil(CHUNK));
+            let mut entries = entries.into_iter().peekable();
+            while entries.peek().is_some() {
+                let chunk: Vec<Option<Entry>> = entries.by_ref().take(CHUNK).map(Some).collect();
+                slab.push(chunk);
+            }
+            self.slab = slab;
+        }
+        self.buckets = vec![NIL; size];
+        let seed = self.seed;
+        let mask = size - 1;
+        let mut at = 0u32;
+        for chunk in &mut self.slab {
+            for e in chunk.iter_mut().flatten() {
+                let b = (xxh3_64_with_seed(&e.key, seed) as usize) & mask;
+                e.next = self.buckets[b];
+                self.buckets[b] = at;
+                at += 1;
             }
         }
     }
 
-    /// Every entry, in bucket order.
+    /// Every entry, in slab order.
     pub fn iter(&self) -> impl Iterator<Item = &Entry> {
-        self.buckets.iter().flat_map(chain)
+        self.slab.iter().flatten().flatten()
     }
 
-    /// Every entry, from the bucket `start` picks on, wrapping around: where eviction's
+    /// Every entry, from the slot `start` picks on, wrapping around: where eviction's
     /// sampling begins.
     pub fn iter_from(&self, start: u64) -> impl Iterator<Item = &Entry> {
-        let at = if self.buckets.is_empty() {
-            0
-        } else {
-            (start as usize) & (self.buckets.len() - 1)
-        };
-        let (before, after) = self.buckets.split_at(at);
-        after.iter().chain(before).flat_map(chain)
+        let chunks = self.slab.len().max(1);
+        let at = (start % chunks as u64) as usize;
+        let (before, after) = self.slab.split_at(at.min(self.slab.len()));
+        after.iter().chain(before).flatten().flatten()
     }
 
-    /// A key picked at random from `seed`: the first non-empty bucket from a random one, then
-    /// a random entry of its chain (Redis's `dictGetRandomKey`).
+    /// A key picked at random from `seed`: the first used slot from a random one on.
     pub fn random(&self, seed: u64) -> Option<&Entry> {
-        let mask = self.buckets.len().checked_sub(1)?;
-        let start = seed as usize & mask;
-        let head = (0..=mask)
-            .map(|step| &self.buckets[(start + step) & mask])
-            .find(|b| b.is_some())?;
-        let n = chain(head).count();
-        chain(head).nth((seed >> 32) as usize % n.max(1))
+        let slots = self.slots();
+        if self.len == 0 || slots == 0 {
+            return None;
+        }
+        let start = (seed % slots as u64) as usize;
+        (0..slots)
+            .map(|step| (start + step) % slots)
+            .find_map(|i| self.slot(i as u32))
     }
 
     /// One SCAN step as Redis takes it: whole buckets from `cursor` on, until at least
@@ -219,7 +300,7 @@ impl KeyTable {
         let (mut v, mut seen) = (cursor, 0usize);
         let mut budget = count.max(1).saturating_mul(10);
         loop {
-            for e in chain(&self.buckets[(v & mask) as usize]) {
+            for (_, e) in self.chain((v & mask) as usize) {
                 visit(e);
                 seen += 1;
             }
@@ -234,25 +315,19 @@ impl KeyTable {
         }
     }
 
-    /// Heap bytes of the table: buckets, entries, keys and values.
+    /// Heap bytes of the table: buckets, slab, keys and values.
     pub fn heap_bytes(&self) -> usize {
-        self.buckets.capacity() * std::mem::size_of::<Option<Box<Entry>>>()
+        self.buckets.capacity() * std::mem::size_of::<u32>()
+            + self.vacant.capacity() * std::mem::size_of::<u32>()
+            + self
+                .slab
+                .iter()
+                .map(|c| c.capacity() * std::mem::size_of::<Option<Entry>>())
+                .sum::<usize>()
             + self
                 .iter()
-                .map(|e| std::mem::size_of::<Entry>() + e.key.len() + e.value.heap_bytes())
+                .map(|e| e.key.len() + e.value.heap_bytes())
                 .sum::<usize>()
-    }
-}
-
-impl Drop for KeyTable {
-    /// Unlinks chains one entry at a time, so that no chain is dropped recursively.
-    fn drop(&mut self) {
-        for head in &mut self.buckets {
-            let mut cur = head.take();
-            while let Some(mut e) = cur {
-                cur = e.next.take();
-            }
-        }
     }
 }
 
@@ -278,6 +353,7 @@ mod tests {
         }
         assert_eq!(t.len(), 1000);
         assert_eq!(t.buckets.len(), 1024);
+        assert_eq!(t.slab.len(), 1000usize.div_ceil(CHUNK));
         for i in 0..1000 {
             assert_eq!(t.get(&key(i)).map(|e| e.access), Some(i));
         }
@@ -297,6 +373,28 @@ mod tests {
             t.remove(&key(i));
         }
         assert!(t.is_empty() && t.buckets.is_empty() && t.random(1).is_none());
+        assert!(t.slab.is_empty() && t.vacant.is_empty());
+    }
+
+    #[test]
+    fn an_entry_is_64_bytes_and_vacant_slots_are_reused_then_packed() {
+        assert_eq!(std::mem::size_of::<Option<Entry>>(), 64);
+        let mut t = KeyTable::default();
+        for i in 0..300 {
+            t.insert_new(&key(i), value(), i);
+        }
+        t.remove(&key(5));
+        t.insert_new(&key(1000), value(), 1000);
+        assert_eq!(t.slots(), 300, "the vacant slot was reused");
+        for i in 0..250 {
+            t.remove(&key(i));
+        }
+        assert!(t.slots() < 300, "packed to {} slots", t.slots());
+        assert_eq!(t.len(), 51);
+        for i in 250..300 {
+            assert_eq!(t.get(&key(i)).map(|e| e.access), Some(i));
+        }
+        assert_eq!(t.get(&key(1000)).map(|e| e.access), Some(1000));
     }
 
     /// Redis's promise: a key present from the first call to the last is returned, however
