@@ -4,7 +4,9 @@
 For each workload, on each server in turn: FLUSHALL, INFO used_memory, the same pipelined
 commands (small collections: 20k keys of 10 items; large ones: one key of 200k items), INFO
 used_memory again; the table shows the growth in MB and Rill's ratio. Rill's used_memory
-counts its allocations (the server's counting allocator), Redis's is zmalloc's.
+counts the bytes it asks its allocator for (the server's counting allocator), Redis's is
+zmalloc's (jemalloc's size classes). The RSS columns show what the process grew by, the
+allocators' own overhead included (noisier: pages are touched and returned in batches).
 
 Usage:
     python3 benches/collection_memory.py [--rill target/release/rill-server] [--redis redis-server]
@@ -47,26 +49,35 @@ def pipeline(s, cmds):
         line=f.readline()
         if line[:1]==b'$':
             n=int(line[1:]); f.read(n+2)
-def used(s):
+def memory(s):
+    """(used_memory, used_memory_rss) from INFO memory."""
     cmd(s,"INFO","memory")
     f=s.makefile('rb'); line=f.readline(); n=int(line[1:]); data=f.read(n+2).decode()
-    for l in data.split("\r\n"):
-        if l.startswith("used_memory:"): return int(l.split(":")[1])
-def run(binary, port, extra):
-    d=tempfile.mkdtemp()
-    p=subprocess.Popen([binary,"--port",str(port),"--save","","--dir",d]+extra, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.7)
-    s=socket.create_connection(("127.0.0.1",port))
-    base=used(s)
+    fields=dict(l.split(":",1) for l in data.split("\r\n") if ":" in l)
+    return int(fields["used_memory"]), int(fields["used_memory_rss"])
+def used(s):
+    return memory(s)[0]
+def run(binary, extra):
+    """Each workload on a fresh server, so that RSS growth is not hidden by memory an
+    earlier workload freed (allocators keep freed pages for reuse)."""
     res={}
     for name, build in WORKLOADS:
-        cmd(s,"FLUSHALL"); s.makefile('rb').readline(); time.sleep(0.2)
-        b=used(s)
+        d=tempfile.mkdtemp()
+        port=free_port()
+        p=subprocess.Popen([binary,"--port",str(port),"--save","","--dir",d]+extra, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        s=None
+        for _ in range(100):
+            try:
+                s=socket.create_connection(("127.0.0.1",port)); break
+            except OSError:
+                time.sleep(0.05)
+        b,brss=memory(s)
         for batch in build():
             pipeline(s,batch)
         time.sleep(0.3)
-        res[name]=used(s)-b
-    cmd(s,"SHUTDOWN","NOSAVE"); p.wait()
+        a,arss=memory(s)
+        res[name]=(a-b,arss-brss)
+        cmd(s,"SHUTDOWN","NOSAVE"); p.wait()
     return res
 N=20000
 WORKLOADS=[
@@ -83,9 +94,10 @@ args = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 args.add_argument("--rill", default="target/release/rill-server")
 args.add_argument("--redis", default="redis-server")
 opts = args.parse_args()
-r=run(opts.redis,free_port(),[])
-w=run(opts.rill,free_port(),[])
-print("| workload | Redis 7.0 (MB) | Rill (MB) | Rill/Redis |")
-print("|---|---:|---:|---:|")
+r=run(opts.redis,[])
+w=run(opts.rill,[])
+print("| workload | Redis 7.0 (MB) | Rill (MB) | Rill/Redis | RSS growth: Redis | Rill | Rill/Redis |")
+print("|---|---:|---:|---:|---:|---:|---:|")
 for name,_ in WORKLOADS:
-    print("| %s | %.2f | %.2f | %.2f |"%(name, r[name]/1e6, w[name]/1e6, w[name]/max(r[name],1)))
+    (ru,rr),(wu,wr)=r[name],w[name]
+    print("| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |"%(name, ru/1e6, wu/1e6, wu/max(ru,1), rr/1e6, wr/1e6, wr/max(rr,1)))
