@@ -197,6 +197,8 @@ pub struct HostInfo {
     /// counting allocator, as Redis's zmalloc does). INFO's `used_memory` then costs O(1);
     /// without it INFO walks every key to estimate.
     pub allocated_bytes: Option<fn() -> u64>,
+    /// The allocator INFO's `mem_allocator` names (`libc` when the host does not say).
+    pub mem_allocator: Option<&'static str>,
     /// Asks the host whether it can honour a new parameter value before CONFIG SET applies
     /// it (rill-server: `maxclients` needs that many open files); the error explains why not.
     pub config_check: Option<ConfigCheck>,

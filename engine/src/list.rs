@@ -37,10 +37,12 @@ impl ListLimit {
     }
 }
 
-/// Most elements a node holds before a new node starts.
-const NODE_ITEMS: usize = 128;
-/// Most bytes a node holds before a new node starts (Redis's 8 KB listpack size class).
-const NODE_BYTES: usize = 8 * 1024;
+/// Most elements a node holds before a new node starts (bounds the walk to an element).
+const NODE_ITEMS: usize = 512;
+/// Most bytes of elements a node holds before a new node starts: with the packed run's count
+/// a sealed node then fills one 2 KB block of the allocator's, less part of one element,
+/// instead of being rounded up to the next size class.
+const NODE_BYTES: usize = 2048 - 8;
 
 /// A list value, in Redis's two encodings (7.2 on): small lists as one packed buffer
 /// (`listpack`), held inline in the key's slot; larger ones as a chain of packed nodes of up
@@ -80,7 +82,8 @@ struct Quick {
 
 /// Whether `node` has room for `item`.
 fn has_room(node: &Packed, item: &[u8]) -> bool {
-    node.len() < NODE_ITEMS && node.byte_len() + item.len() <= NODE_BYTES
+    // An element's length takes one byte below 128, two below 16 KB.
+    node.len() < NODE_ITEMS && node.byte_len() + item.len() + 2 <= NODE_BYTES
 }
 
 /// `n` as a listpack byte count (saturating: a listpack that large converts at once).
@@ -114,8 +117,15 @@ impl Quick {
                     node.push(item);
                 }
             }
-            _ => {
-                let mut node = Packed::default();
+            end => {
+                // The full node is sealed at its exact size, and the new one starts with
+                // room for as much as it holds: neighbours hold elements alike, so the new
+                // node rarely grows or keeps slack.
+                let room = end.map_or(0, |full| {
+                    full.shrink_to_fit();
+                    full.byte_len()
+                });
+                let mut node = Packed::with_capacity(room.max(item.len() + 2));
                 node.push(item);
                 if left {
                     self.nodes.push_front(node);

@@ -80,6 +80,18 @@ impl Packed {
         self.bytes.len().saturating_sub(HEADER)
     }
 
+    /// An empty run with room for `bytes` bytes of items.
+    pub fn with_capacity(bytes: usize) -> Packed {
+        Packed {
+            bytes: Vec::with_capacity(bytes + HEADER),
+        }
+    }
+
+    /// Gives back the room past the last item (a run that will not grow again).
+    pub fn shrink_to_fit(&mut self) {
+        self.bytes.shrink_to_fit();
+    }
+
     /// Appends an item.
     pub fn push(&mut self, item: &[u8]) {
         let count = self.len() + 1;

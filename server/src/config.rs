@@ -19,6 +19,8 @@ pub struct Config {
     /// How many bytes the process has allocated, when the binary counts them (see
     /// `main.rs`): INFO's `used_memory` then costs nothing.
     pub allocated_bytes: Option<fn() -> u64>,
+    /// The allocator the binary uses, for INFO's `mem_allocator`.
+    pub mem_allocator: Option<&'static str>,
     /// Applies a new `loglevel` to the process's logger (the binary owns the logger); the
     /// server calls it when CONFIG SET changes the level.
     pub log_level_hook: Option<fn(&str)>,
@@ -32,6 +34,7 @@ impl Default for Config {
             config_file: None,
             engine: rill_engine::Config::default(),
             allocated_bytes: None,
+            mem_allocator: None,
             log_level_hook: None,
         }
     }

@@ -58,6 +58,7 @@ impl Server {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
             allocated_bytes: config.allocated_bytes,
+            mem_allocator: config.mem_allocator,
             config_check: Some(crate::descriptors::check_config),
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);

@@ -147,6 +147,7 @@ pub(super) fn used_memory(ctx: &mut Ctx) -> u64 {
 
 fn memory_section(ctx: &mut Ctx) -> Vec<String> {
     let used = used_memory(ctx);
+    let allocator = ctx.shared.host.lock().mem_allocator.unwrap_or("libc");
     let stats = &mut ctx.state.stats;
     stats.used_memory_peak = stats.used_memory_peak.max(used);
     let peak = stats.used_memory_peak;
@@ -183,7 +184,7 @@ fn memory_section(ctx: &mut Ctx) -> Vec<String> {
         "maxmemory_human" => bytes_to_human(maxmemory),
         "maxmemory_policy" => policy,
         "mem_fragmentation_ratio" => format!("{:.2}", rss as f64 / used.max(1) as f64),
-        "mem_allocator" => "libc",
+        "mem_allocator" => allocator,
         "lazyfree_pending_objects" => 0,
     }
 }

@@ -255,8 +255,7 @@ fn write_set(
 ) -> std::io::Result<()> {
     match (kind, set) {
         (TYPE_SET_INTSET, Set::Ints(ints)) => {
-            // The set's own width: like Redis's, it widened as integers came and never narrowed.
-            let width = ints.width() as u32;
+            let width = ints.redis_width() as u32;
             let mut blob = Vec::with_capacity(8 + ints.len() * width as usize);
             blob.extend_from_slice(&width.to_le_bytes());
             blob.extend_from_slice(&(ints.len() as u32).to_le_bytes());
