@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Memory of hashes, lists and sets: Rill against redis-server holding the same data.
+"""Memory of strings, hashes, lists, sets and sorted sets: Rill against redis-server holding the same data.
 
 For each workload, on each server in turn: FLUSHALL, INFO used_memory, the same pipelined
 commands (small collections: 20k keys of 10 items; large ones: one key of 200k items), INFO
@@ -81,6 +81,8 @@ def run(binary, extra):
     return res
 N=20000
 WORKLOADS=[
+ ("strings (20k SET k v)", lambda: [[("SET","k%d"%i,"value-%d"%i) for i in range(k,k+1000)] for k in range(0,N,1000)]),
+ ("strings with a time to live (20k SET k v EX)", lambda: [[("SET","k%d"%i,"value-%d"%i,"EX","3600") for i in range(k,k+1000)] for k in range(0,N,1000)]),
  ("small hashes (20k x 10 fields)", lambda: [[("HSET","h%d"%i)+tuple(x for j in range(10) for x in ("f%d"%j,"v%d"%(i*j))) for i in range(k,k+1000)] for k in range(0,N,1000)]),
  ("one hash, 200k fields", lambda: [[("HSET","big","f%d"%i,"value-%d"%i) for i in range(k,k+1000)] for k in range(0,200000,1000)]),
  ("small lists (20k x 10)", lambda: [[("RPUSH","l%d"%i)+tuple("item-%d"%j for j in range(10)) for i in range(k,k+1000)] for k in range(0,N,1000)]),
