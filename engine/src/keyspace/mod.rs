@@ -99,9 +99,6 @@ pub struct Db {
     loading: bool,
     /// State of the small random generator LFU's logarithmic increment draws from.
     rng: u64,
-    expires: HashMap<Bytes, u64>,
-    /// Keys by expiry time, so active expiry finds due keys without sampling.
-    expiry_order: BTreeSet<(u64, Bytes)>,
     /// Keys dropped on access because their time had come, not yet added to INFO's
     /// `expired_keys` (see [`Db::take_lazily_expired`]).
     lazily_expired: u64,
@@ -138,7 +135,7 @@ impl Db {
 
     /// Keys with a time to live.
     pub fn expires_count(&self) -> usize {
-        self.expires.len()
+        self.table.volatile_count()
     }
 
     /// Whether `key`'s time has come; it is dropped then, unless a pause froze expiry.
@@ -146,8 +143,8 @@ impl Db {
         if self.loading {
             return false;
         }
-        match self.expires.get(key) {
-            Some(&at) if at <= now_ms => {
+        match self.table.expiry(key) {
+            Some(at) if at <= now_ms => {
                 if !self.expiry_frozen {
                     if self.table.contains(key) {
                         let owned = Bytes::copy_from_slice(key);
@@ -450,37 +447,22 @@ impl Db {
 
     /// Removes `key` and its time to live.
     pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
-        let entry = self.table.remove(key)?;
-        self.persist(key);
-        Some(entry.into_value())
+        self.table.remove(key).map(|entry| entry.into_value())
     }
 
     /// Sets the absolute expiry time (ms) of an existing key.
     pub fn set_expiry(&mut self, key: &[u8], at_ms: u64) {
-        if !self.table.contains(key) {
-            return;
-        }
-        let owned = Bytes::copy_from_slice(key);
-        if let Some(old) = self.expires.insert(owned.clone(), at_ms) {
-            self.expiry_order.remove(&(old, owned.clone()));
-        }
-        self.expiry_order.insert((at_ms, owned));
+        self.table.set_expiry(key, at_ms);
     }
 
     /// Removes the time to live; returns whether there was one.
     pub fn persist(&mut self, key: &[u8]) -> bool {
-        match self.expires.remove_entry(key) {
-            Some((owned, at)) => {
-                self.expiry_order.remove(&(at, owned));
-                true
-            }
-            None => false,
-        }
+        self.table.persist(key)
     }
 
     /// Absolute expiry time of a key, if it has one.
     pub fn expiry(&self, key: &[u8]) -> Option<u64> {
-        self.expires.get(key).copied()
+        self.table.expiry(key)
     }
 
     /// A copy of every key, value and expiry, for an AOF rewrite. Cheap per key: strings
@@ -492,7 +474,7 @@ impl Db {
             .iter()
             .map(|e| {
                 let key = e.key();
-                let expiry = self.expires.get(key).copied();
+                let expiry = self.table.expiry(key);
                 (Bytes::copy_from_slice(key), e.value.clone(), expiry)
             })
             .collect()
@@ -503,10 +485,7 @@ impl Db {
         self.table
             .iter()
             .map(|e| e.key())
-            .filter(move |k| match self.expires.get(*k) {
-                Some(&at) => at > now_ms,
-                None => true,
-            })
+            .filter(move |k| self.table.expiry(k).is_none_or(|at| at > now_ms))
     }
 
     /// A key picked at random from `seed` (RANDOMKEY, eviction's sampling).
@@ -544,16 +523,16 @@ impl Db {
     /// keys; `None` when none was met.
     pub fn any_volatile_key(&self, seed: u64, reach: usize) -> Option<Bytes> {
         self.table
-            .iter_from(seed)
-            .take(reach)
-            .map(|e| e.key())
-            .find(|k| self.expires.contains_key(*k))
-            .map(Bytes::copy_from_slice)
+            .any_volatile(seed, reach)
+            .map(|e| Bytes::copy_from_slice(e.key()))
     }
 
     /// The key whose time to live ends first (volatile-ttl's choice).
     pub fn soonest_expiring(&self) -> Option<(u64, Bytes)> {
-        self.expiry_order.iter().next().cloned()
+        self.table
+            .by_expiry()
+            .next()
+            .map(|(at, key)| (at, Bytes::copy_from_slice(key)))
     }
 
     /// How many keys expired on access since the last call; the counter restarts at zero.
@@ -564,11 +543,11 @@ impl Db {
     /// Reclaims up to `max` keys whose time has come; returns how many.
     pub fn expire_due(&mut self, now_ms: u64, max: usize) -> usize {
         let mut due = Vec::new();
-        for (at, key) in self.expiry_order.iter() {
-            if *at > now_ms || due.len() >= max {
+        for (at, key) in self.table.by_expiry() {
+            if at > now_ms || due.len() >= max {
                 break;
             }
-            due.push(key.clone());
+            due.push(Bytes::copy_from_slice(key));
         }
         for key in &due {
             self.remove(key);

@@ -6,6 +6,7 @@
 //! walks the buckets with Redis's reverse-binary cursor, which keeps Redis's guarantee
 //! across growth and shrinking: a key present for the whole scan is returned at least once.
 
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
@@ -57,6 +58,11 @@ pub struct KeyTable {
     slab: Vec<Vec<Option<Entry>>>,
     /// Vacant slots below the slab's end, reused first.
     vacant: Vec<u32>,
+    /// Expiry times (Unix ms) of the keys that have one, by slot: 16 bytes a volatile key,
+    /// no copy of its name (Redis's `expires` dict shares the key the same way).
+    expires: HashMap<u32, u64>,
+    /// The same times in order, so active expiry finds due keys without sampling.
+    expiry_order: BTreeSet<(u64, u32)>,
     len: usize,
     /// Per-table hash seed, drawn at random, so that nobody can choose keys that pile into
     /// one chain.
@@ -72,6 +78,8 @@ impl Default for KeyTable {
             buckets: Vec::new(),
             slab: Vec::new(),
             vacant: Vec::new(),
+            expires: HashMap::new(),
+            expiry_order: BTreeSet::new(),
             len: 0,
             seed: h.finish(),
         }
@@ -157,6 +165,72 @@ impl KeyTable {
         self.find(key).is_some()
     }
 
+    /// The expiry time (Unix ms) of `key`, when it has one.
+    pub fn expiry(&self, key: &[u8]) -> Option<u64> {
+        if self.expires.is_empty() {
+            return None;
+        }
+        self.expires.get(&self.find(key)?).copied()
+    }
+
+    /// Sets `key`'s expiry time; false when the key is absent.
+    pub fn set_expiry(&mut self, key: &[u8], at_ms: u64) -> bool {
+        let Some(slot) = self.find(key) else {
+            return false;
+        };
+        if let Some(old) = self.expires.insert(slot, at_ms) {
+            self.expiry_order.remove(&(old, slot));
+        }
+        self.expiry_order.insert((at_ms, slot));
+        true
+    }
+
+    /// Drops `key`'s expiry time; true when it had one.
+    pub fn persist(&mut self, key: &[u8]) -> bool {
+        match self.find(key) {
+            Some(slot) => self.forget_expiry(slot),
+            None => false,
+        }
+    }
+
+    fn forget_expiry(&mut self, slot: u32) -> bool {
+        match self.expires.remove(&slot) {
+            Some(at) => {
+                self.expiry_order.remove(&(at, slot));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Keys with an expiry time.
+    pub fn volatile_count(&self) -> usize {
+        self.expires.len()
+    }
+
+    /// Keys with expiry times, soonest first: (time, key).
+    pub fn by_expiry(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        self.expiry_order
+            .iter()
+            .filter_map(|&(at, slot)| Some((at, self.slot(slot)?.key())))
+    }
+
+    /// A key with an expiry time, from the slot `seed` picks on, looking at most at `reach`
+    /// keys.
+    pub fn any_volatile(&self, seed: u64, reach: usize) -> Option<&Entry> {
+        let slots = self.slots();
+        if self.expires.is_empty() || slots == 0 {
+            return None;
+        }
+        let start = (seed % slots as u64) as usize;
+        (0..slots)
+            .map(|step| ((start + step) % slots) as u32)
+            .filter(|&i| self.slot(i).is_some())
+            .take(reach)
+            .find(|i| self.expires.contains_key(i))
+            .and_then(|i| self.slot(i))
+    }
+
     /// Adds `key`, which the caller knows is absent, with its own copy of the bytes.
     pub fn insert_new(&mut self, key: &[u8], value: Value, access: u32) {
         if self.len >= self.buckets.len() {
@@ -214,6 +288,7 @@ impl KeyTable {
             let prev = self.chain(b).find(|(_, e)| e.next == i).map(|(p, _)| p)?;
             self.slot_mut(prev)?.next = next;
         }
+        self.forget_expiry(i);
         let (c, k) = (i as usize / CHUNK, i as usize % CHUNK);
         let entry = self.slab.get_mut(c)?.get_mut(k)?.take()?;
         self.vacant.push(i);
@@ -232,14 +307,25 @@ impl KeyTable {
         Some(entry)
     }
 
-    /// Relinks every entry into `size` buckets (a power of two), packing the slab first.
+    /// Relinks every entry into `size` buckets (a power of two), packing the slab first
+    /// (the expiry times follow their keys to their new slots).
     fn resize(&mut self, size: usize) {
         if !self.vacant.is_empty() {
-            let entries: Vec<Entry> = std::mem::take(&mut self.slab)
+            let mut moved = HashMap::new();
+            let mut entries = Vec::with_capacity(self.len);
+            for (old, entry) in std::mem::take(&mut self.slab)
                 .into_iter()
                 .flatten()
-                .flatten()
-                .collect();
+                .enumerate()
+                .filter_map(|(i, e)| Some((i as u32, e?)))
+            {
+                if let Some(at) = self.expires.get(&old) {
+                    moved.insert(entries.len() as u32, *at);
+                }
+                entries.push(entry);
+            }
+            self.expiry_order = moved.iter().map(|(&slot, &at)| (at, slot)).collect();
+            self.expires = moved;
             self.vacant = Vec::new();
             let mut slab = Vec::with_capacity(entries.len().div_ceil(CHUNK));
             let mut entries = entries.into_iter().peekable();
@@ -266,15 +352,6 @@ impl KeyTable {
     /// Every entry, in slab order.
     pub fn iter(&self) -> impl Iterator<Item = &Entry> {
         self.slab.iter().flatten().flatten()
-    }
-
-    /// Every entry, from the slot `start` picks on, wrapping around: where eviction's
-    /// sampling begins.
-    pub fn iter_from(&self, start: u64) -> impl Iterator<Item = &Entry> {
-        let chunks = self.slab.len().max(1);
-        let at = (start % chunks as u64) as usize;
-        let (before, after) = self.slab.split_at(at.min(self.slab.len()));
-        after.iter().chain(before).flatten().flatten()
     }
 
     /// A key picked at random from `seed`: the first used slot from a random one on.
@@ -319,6 +396,8 @@ impl KeyTable {
     pub fn heap_bytes(&self) -> usize {
         self.buckets.capacity() * std::mem::size_of::<u32>()
             + self.vacant.capacity() * std::mem::size_of::<u32>()
+            + self.expires.capacity() * 24
+            + self.expiry_order.len() * 24
             + self
                 .slab
                 .iter()
@@ -397,6 +476,40 @@ mod tests {
         assert_eq!(t.get(&key(1000)).map(|e| e.access), Some(1000));
     }
 
+    /// Expiry times are kept by slot: they must follow their keys when the slab is packed,
+    /// and go with them when they are removed.
+    #[test]
+    fn expiry_times_follow_their_keys_through_packing() {
+        let mut t = KeyTable::default();
+        for i in 0..400 {
+            t.insert_new(&key(i), value(), 0);
+            if i % 3 == 0 {
+                assert!(t.set_expiry(&key(i), 10_000 + u64::from(i)));
+            }
+        }
+        assert!(!t.set_expiry(b"absent", 1));
+        for i in 0..300 {
+            t.remove(&key(i));
+        }
+        assert!(t.slots() < 400, "packed");
+        for i in 300..400 {
+            let want = (i % 3 == 0).then(|| 10_000 + u64::from(i));
+            assert_eq!(t.expiry(&key(i)), want, "key {i}");
+        }
+        assert_eq!(
+            t.volatile_count(),
+            (300..400).filter(|i| i % 3 == 0).count()
+        );
+        let order: Vec<u64> = t.by_expiry().map(|(at, _)| at).collect();
+        assert!(order.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(
+            t.by_expiry().next().map(|(_, k)| k.to_vec()),
+            Some(key(300))
+        );
+        assert!(t.persist(&key(300)) && !t.persist(&key(300)));
+        assert!(t.any_volatile(7, 1000).is_some());
+    }
+
     /// Redis's promise: a key present from the first call to the last is returned, however
     /// the table grows or shrinks in between.
     #[test]
@@ -433,12 +546,11 @@ mod tests {
     }
 
     #[test]
-    fn random_and_iter_from_reach_every_key() {
+    fn random_picks_reach_every_key() {
         let mut t = KeyTable::default();
         for i in 0..50 {
             t.insert_new(&key(i), value(), 0);
         }
-        assert_eq!(t.iter_from(12345).count(), 50);
         let picked: BTreeSet<Vec<u8>> = (0..2000u64)
             .filter_map(|s| t.random(s.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
             .map(|e| e.key().to_vec())
