@@ -50,6 +50,7 @@ pub mod session;
 pub mod set;
 pub mod stats;
 pub mod stream;
+pub mod string_value;
 #[cfg(test)]
 mod test_support;
 pub mod zset;

@@ -177,7 +177,7 @@ pub(crate) fn rewrite(
     // Only a string's text is needed (a cheap `Bytes` clone); a stream is never copied.
     let text = match d.get(&key, now_ms) {
         None => return Some(vec![vec![Bytes::from_static(b"DEL"), key]]),
-        Some(Value::Str(text)) => Some(text.clone()),
+        Some(Value::Str(text)) => Some(text.to_bytes()),
         Some(_) => None,
     };
     let at = |ms: u64| Bytes::from(ms.to_string());

@@ -111,7 +111,7 @@ pub fn write_base(
         command(&mut out, &[b"SELECT", db.as_bytes()]);
         for (key, value, expiry) in keys {
             match value {
-                Value::Str(text) => command(&mut out, &[b"SET", key, text]),
+                Value::Str(text) => command(&mut out, &[b"SET", key, text.as_bytes()]),
                 Value::Hash(hash) => write_hash(key, hash, &mut out),
                 Value::List(list) => write_list(key, list, &mut out),
                 Value::Set(set) => write_set(key, set, &mut out),

@@ -152,7 +152,7 @@ fn refcount(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Some(Value::Str(s)) => {
             sharing
                 && crate::args::parse_i64_strict(s).is_some_and(|n| {
-                    (0..10_000).contains(&n) && n.to_string().as_bytes() == s.as_ref()
+                    (0..10_000).contains(&n) && n.to_string().as_bytes() == s.as_bytes()
                 })
         }
         _ => false,

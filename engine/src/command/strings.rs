@@ -28,6 +28,7 @@ use crate::keyspace::Value;
 use crate::long_double::LongDouble;
 use crate::notify::{GENERIC, STRING};
 use crate::reply::Reply;
+use crate::string_value::Str;
 
 /// Table entries for the string commands (SET, GET, GETEX, MSET, INCR, APPEND...).
 pub fn specs() -> Vec<Spec> {
@@ -245,12 +246,12 @@ pub fn encoding(s: &[u8]) -> &'static str {
 
 /// The string at `key` for a read (counted in INFO's hits and misses): `Ok(None)` when absent,
 /// WRONGTYPE when it holds another type.
-fn read_string<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a Bytes>, Reply> {
+fn read_string<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a Str>, Reply> {
     super::typed::read(ctx, key)
 }
 
 /// The string at `key` for a write (not counted as a hit or miss).
-fn write_string<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Bytes>, Reply> {
+fn write_string<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Str>, Reply> {
     super::typed::write(ctx, key)
 }
 
@@ -363,7 +364,7 @@ fn expire_at(unit: ExpireUnit, arg: &[u8], now_ms: u64, command: &str) -> Result
 fn store(ctx: &mut Ctx, key: &Bytes, value: Bytes, keep_ttl: bool, expire_at: Option<u64>) {
     let now = ctx.now_ms;
     let db = ctx.db();
-    db.set(key.clone(), Value::Str(value), keep_ttl);
+    db.set(key.clone(), Value::Str(Str::new(&value)), keep_ttl);
     let event = match ctx.session.last_command {
         "append" => "append",
         "incrbyfloat" => "incrbyfloat",
@@ -402,7 +403,7 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let key = &args[1];
     let old = if opts.get {
         match read_string(ctx, key) {
-            Ok(old) => Some(old.cloned()),
+            Ok(old) => Some(old.map(Str::to_bytes)),
             Err(e) => return e,
         }
     } else {
@@ -426,7 +427,7 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 fn get(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match read_string(ctx, &args[1]) {
-        Ok(Some(value)) => Reply::Bulk(value.clone()),
+        Ok(Some(value)) => Reply::Bulk(value.to_bytes()),
         Ok(None) => Reply::Null,
         Err(e) => e,
     }
@@ -440,7 +441,7 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let key = &args[1];
     let value = match read_string(ctx, key) {
-        Ok(Some(value)) => value.clone(),
+        Ok(Some(value)) => value.to_bytes(),
         Ok(None) => return Reply::Null,
         Err(e) => return e,
     };
@@ -469,7 +470,7 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let key = &args[1];
     let value = match read_string(ctx, key) {
-        Ok(Some(value)) => value.clone(),
+        Ok(Some(value)) => value.to_bytes(),
         Ok(None) => return Reply::Null,
         Err(e) => return e,
     };
@@ -482,7 +483,7 @@ fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn getset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let key = &args[1];
     let old = match read_string(ctx, key) {
-        Ok(old) => old.cloned(),
+        Ok(old) => old.map(Str::to_bytes),
         Err(e) => return e,
     };
     store(ctx, key, args[2].clone(), false, None);
@@ -522,7 +523,7 @@ fn mget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut values = Vec::with_capacity(args.len() - 1);
     for key in &args[1..] {
         values.push(match lookup_read(ctx, key) {
-            Some(Value::Str(s)) => Reply::Bulk(s.clone()),
+            Some(Value::Str(s)) => Reply::Bulk(s.to_bytes()),
             _ => Reply::Null,
         });
     }
@@ -574,7 +575,7 @@ fn append(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 let mut joined = Vec::with_capacity(len + tail.len());
                 joined.extend_from_slice(current);
                 joined.extend_from_slice(tail);
-                *current = Bytes::from(joined);
+                *current = Str::new(&joined);
             }
             ctx.notify(STRING, "append", key);
             ctx.touch(key);
@@ -648,10 +649,10 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     bytes[offset..end].copy_from_slice(patch);
     let total = bytes.len() as i64;
     match write_string(ctx, key) {
-        Ok(Some(slot)) => *slot = Bytes::from(bytes),
+        Ok(Some(slot)) => *slot = Str::new(&bytes),
         _ => {
             let db = ctx.db();
-            db.set(key.clone(), Value::Str(Bytes::from(bytes)), false);
+            db.set(key.clone(), Value::Str(Str::new(&bytes)), false);
         }
     }
     ctx.notify(STRING, "setrange", key);
@@ -725,10 +726,10 @@ fn incr_by(ctx: &mut Ctx, key: &Bytes, delta: i64) -> Reply {
     };
     let text = Bytes::from(value.to_string());
     match write_string(ctx, key) {
-        Ok(Some(slot)) => *slot = text,
+        Ok(Some(slot)) => *slot = Str::new(&text),
         _ => {
             let db = ctx.db();
-            db.set(key.clone(), Value::Str(text), false);
+            db.set(key.clone(), Value::Str(Str::new(&text)), false);
         }
     }
     ctx.notify(STRING, "incrby", key);

@@ -12,6 +12,7 @@ use crate::keyspace::Value;
 use crate::list::List;
 use crate::reply::Reply;
 use crate::set::Set;
+use crate::string_value::Str;
 use crate::zset::ZSet;
 
 /// A value type a command works on.
@@ -41,7 +42,7 @@ macro_rules! typed {
     };
 }
 
-typed!(Bytes, Str);
+typed!(Str, Str);
 typed!(Hash, Hash);
 typed!(List, List);
 typed!(Set, Set);

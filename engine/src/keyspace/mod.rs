@@ -9,6 +9,7 @@ use crate::hash::Hash;
 use crate::list::List;
 use crate::set::Set;
 use crate::stream::Stream;
+use crate::string_value::Str;
 use crate::zset::ZSet;
 
 mod access;
@@ -25,7 +26,7 @@ pub const DATABASES: usize = 16;
 #[derive(Debug, Clone)]
 pub enum Value {
     /// A string (SET, INCR...): the keyspace commands around streams need them.
-    Str(Bytes),
+    Str(Str),
     /// A stream; boxed so that a `Value` stays as small as a string's.
     Stream(Box<Stream>),
     /// A hash (HSET...). The collections are held inline: each is at most four words (a
@@ -56,7 +57,7 @@ impl Value {
     /// Approximate heap bytes, for INFO memory.
     pub fn heap_bytes(&self) -> usize {
         match self {
-            Value::Str(b) => b.len(),
+            Value::Str(s) => s.heap_bytes(),
             Value::Stream(s) => s.heap_bytes() + std::mem::size_of::<Stream>(),
             Value::Hash(h) => h.heap_bytes(),
             Value::List(l) => l.heap_bytes(),
@@ -318,7 +319,7 @@ impl Db {
     }
 
     /// Stores `value` at `key`, dropping any time to live unless `keep_ttl`.
-    pub fn set(&mut self, key: Bytes, mut value: Value, keep_ttl: bool) {
+    pub fn set(&mut self, key: Bytes, value: Value, keep_ttl: bool) {
         if matches!(&value, Value::Stream(s) if s.idmp.producer_count() > 0) {
             self.track_idmp(&key);
         }
@@ -326,11 +327,6 @@ impl Db {
             && !self.field_expiry_keys.contains(&key)
         {
             self.field_expiry_keys.insert(Bytes::copy_from_slice(&key));
-        }
-        // String values are usually slices of the request that carried them: give them their
-        // own allocation, or each would pin the connection's whole read buffer.
-        if let Value::Str(text) = &mut value {
-            *text = Bytes::copy_from_slice(text);
         }
         if !keep_ttl {
             self.persist(&key);
@@ -763,9 +759,13 @@ mod tests {
             p >= start && p < start + frame.len()
         };
         let mut db = Db::default();
-        db.set(frame.slice(0..3), Value::Str(frame.slice(3..6)), false);
-        let Some(Value::Str(value)) = db.peek(b"xxx") else {
-            panic!("expected one string");
+        db.set(
+            frame.slice(0..3),
+            Value::Str(Str::new(&frame[3..40])),
+            false,
+        );
+        let Some(Value::Str(Str::Long(value))) = db.peek(b"xxx") else {
+            panic!("expected one long string");
         };
         assert!(!inside(value));
     }
@@ -776,7 +776,7 @@ mod tests {
         for i in 0..50 {
             db.set(
                 Bytes::from(format!("k{i}")),
-                Value::Str(Bytes::new()),
+                Value::Str(Str::new(b"")),
                 false,
             );
         }

@@ -413,11 +413,10 @@ impl KeyTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
     use std::collections::BTreeSet;
 
     fn value() -> Value {
-        Value::Str(Bytes::new())
+        Value::Str(crate::string_value::Str::new(b""))
     }
 
     fn key(i: u32) -> Vec<u8> {

@@ -21,6 +21,7 @@ use crate::list::{List, ListLimit};
 use crate::set::{Set, SetLimits};
 use crate::stream::idmp::{self, Idmp};
 use crate::stream::{NodeLimits, Stream};
+use crate::string_value::Str;
 use crate::zset::{ZSet, ZSetLimits};
 use crate::StreamId;
 
@@ -134,7 +135,7 @@ pub fn write(
 ) -> std::io::Result<()> {
     match value {
         Value::Str(s) => {
-            write_string(out, s, compress);
+            write_string(out, s.as_bytes(), compress);
             Ok(())
         }
         Value::Stream(stream) => write_stream(out, stream, kind, compress, spill),
@@ -726,7 +727,7 @@ pub fn holds(kind: u8) -> bool {
 pub fn read(r: &mut Reader<'_>, kind: u8, layout: Layout) -> Result<Value, BadFormat> {
     let limits = layout.nodes;
     match kind {
-        TYPE_STRING => Ok(Value::Str(Bytes::from(r.string()?))),
+        TYPE_STRING => Ok(Value::Str(Str::new(&r.string()?))),
         TYPE_HASH
         | TYPE_HASH_LISTPACK
         | TYPE_HASH_ZIPLIST
