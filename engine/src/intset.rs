@@ -5,6 +5,8 @@
 //! counters, timestamps) take a byte or two each where Redis's intset takes at least two, and
 //! any set no more than Redis's eight bytes each. RDB and DUMP still write Redis's layout.
 
+use crate::packed;
+
 /// `[width][base, zigzag LEB128][offset 0][offset 1]...`, offsets little-endian.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IntSet {
@@ -34,31 +36,14 @@ fn redis_width_for(n: i64) -> usize {
 
 /// Appends `n` zigzag-encoded as LEB128.
 fn put_base(out: &mut Vec<u8>, n: i64) {
-    let mut z = ((n << 1) ^ (n >> 63)) as u64;
-    loop {
-        let byte = (z & 0x7f) as u8;
-        z >>= 7;
-        if z == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
+    packed::put_varint(out, ((n << 1) ^ (n >> 63)) as u64);
 }
 
 impl IntSet {
     /// Offset width, base, and where the offsets start; `None` when empty.
     fn header(&self) -> Option<(usize, i64, usize)> {
-        let (&w, rest) = self.bytes.split_first()?;
-        let (mut z, mut shift, mut at) = (0u64, 0u32, 1);
-        for &b in rest {
-            z |= u64::from(b & 0x7f) << shift.min(63);
-            shift += 7;
-            at += 1;
-            if b & 0x80 == 0 {
-                break;
-            }
-        }
+        let &w = self.bytes.first()?;
+        let (z, at) = packed::read_varint(&self.bytes, 1);
         let base = ((z >> 1) as i64) ^ -((z & 1) as i64);
         Some((usize::from(w).max(1), base, at))
     }

@@ -15,7 +15,7 @@ pub struct Packed {
 const HEADER: usize = 4;
 
 /// Appends `n` as LEB128.
-fn put_len(out: &mut Vec<u8>, mut n: usize) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     loop {
         let byte = (n & 0x7f) as u8;
         n >>= 7;
@@ -27,18 +27,31 @@ fn put_len(out: &mut Vec<u8>, mut n: usize) {
     }
 }
 
-/// The item starting at `at`: (its bytes' range, where the next item starts).
-fn item_at(bytes: &[u8], at: usize) -> (std::ops::Range<usize>, usize) {
-    let (mut len, mut shift, mut i) = (0usize, 0u32, at);
+/// The LEB128 number at `at` and where it ends (a truncated one reads as what is there).
+pub(crate) fn read_varint(bytes: &[u8], at: usize) -> (u64, usize) {
+    let (mut n, mut shift, mut i) = (0u64, 0u32, at);
     while let Some(&b) = bytes.get(i) {
-        len |= usize::from(b & 0x7f) << shift;
+        n |= u64::from(b & 0x7f) << shift.min(63);
         shift += 7;
         i += 1;
         if b & 0x80 == 0 {
             break;
         }
     }
-    let end = (i + len).min(bytes.len());
+    (n, i)
+}
+
+/// Appends an item's length.
+fn put_len(out: &mut Vec<u8>, n: usize) {
+    put_varint(out, n as u64);
+}
+
+/// The item starting at `at`: (its bytes' range, where the next item starts).
+fn item_at(bytes: &[u8], at: usize) -> (std::ops::Range<usize>, usize) {
+    let (len, i) = read_varint(bytes, at);
+    let end = i
+        .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
+        .min(bytes.len());
     (i..end, end)
 }
 
