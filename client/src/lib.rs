@@ -48,6 +48,7 @@ mod flat;
 pub mod health;
 mod parse;
 mod stream;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod types;
 
