@@ -208,6 +208,87 @@ async fn stopped_consumer_entries_are_reclaimed_by_another() {
     assert!(pel(&stream).await.is_empty());
 }
 
+/// How many XPENDING calls the server has run (INFO commandstats).
+async fn xpending_calls(client: &Client) -> u64 {
+    let info = client
+        .command(&["INFO", "commandstats"])
+        .await
+        .expect("info");
+    let text = match info {
+        rill::Reply::Verbatim(b) | rill::Reply::Bulk(b) => String::from_utf8(b.to_vec()),
+        other => panic!("INFO answered {other:?}"),
+    }
+    .expect("text");
+    text.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_xpending:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().expect("a count"))
+}
+
+/// Reclaiming reads the claimed entries' delivery counts in one XPENDING per page, not one
+/// per entry: 50 entries in pages of 10 cost a handful of calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reclaim_reads_delivery_counts_once_per_page() {
+    let client = Client::embedded();
+    let (stream, ids) = stream_with(&client, "jobs", 50).await;
+    let shutdown = Shutdown::new();
+    let stop = shutdown.clone();
+    let a = stream.consumer(
+        GROUP,
+        "a",
+        quick()
+            .batch_size(50)
+            .backoff(Duration::from_secs(3600), Duration::from_secs(3600)),
+    );
+    let summary = bounded(a.run(
+        move |_e| {
+            let stop = stop.clone();
+            async move {
+                stop.trigger();
+                Err("crashed")
+            }
+        },
+        shutdown,
+    ))
+    .await
+    .expect("run a");
+    assert_eq!(summary.left_pending, 50);
+
+    let before = xpending_calls(&client).await;
+    let shutdown = Shutdown::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let b = stream.consumer(
+        GROUP,
+        "b",
+        quick()
+            .batch_size(10)
+            .claim_idle(Some(Duration::from_millis(50))),
+    );
+    let handler = {
+        let (seen, stop) = (seen.clone(), shutdown.clone());
+        move |e: rill::Entry<Job>| {
+            let (seen, stop) = (seen.clone(), stop.clone());
+            async move {
+                let mut seen = seen.lock();
+                seen.push(e.id);
+                if seen.len() == 50 {
+                    stop.trigger();
+                }
+                Ok::<(), String>(())
+            }
+        }
+    };
+    let summary = bounded(b.run(handler, shutdown)).await.expect("run b");
+    let calls = xpending_calls(&client).await - before;
+    assert_eq!(summary.metrics.reclaimed, 50);
+    assert_eq!(*seen.lock(), ids);
+    // One listing of b's own entries at start, one per page of ten.
+    assert!(
+        calls <= 7,
+        "{calls} XPENDING calls for 50 reclaimed entries"
+    );
+}
+
 /// A handler failing twice, then succeeding: two retries after their backoff, each a new
 /// delivery that the server counts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,7 +25,9 @@
 //!    retry is dropped, so two consumers never retry the same entry.
 //! 2. **Reclaims** (`claim_idle`): `XAUTOCLAIM` with a cursor scans the group's PEL for entries
 //!    idle longer than `claim_idle` (those of dead or stuck consumers, or own entries whose
-//!    retry got lost) and takes them over; a full pass starts every `claim_idle / 2`.
+//!    retry got lost) and takes them over; a full pass starts every `claim_idle / 2`. The
+//!    delivery counts of a page of claimed entries (XAUTOCLAIM does not return them) are read
+//!    back with one `XPENDING` over the page's ID span for this consumer.
 //! 3. **New entries**: `XREADGROUP ... >`, blocking at most `block` (less when a retry or a
 //!    reclaim pass is due sooner), raced against the shutdown signal.
 //!

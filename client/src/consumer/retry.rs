@@ -28,6 +28,11 @@ impl RetryQueue {
         self.by_due.insert((retry.due, id));
     }
 
+    /// Entries waiting for a retry.
+    pub(super) fn len(&self) -> usize {
+        self.items.len()
+    }
+
     pub(super) fn remove(&mut self, id: StreamId) {
         if let Some(old) = self.items.remove(&id) {
             self.by_due.remove(&(old.due, id));

@@ -253,7 +253,8 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
     }
 
     /// The next page of a reclaim pass (XAUTOCLAIM from the cursor), with each entry's delivery
-    /// count read from XPENDING since XAUTOCLAIM does not return it.
+    /// count, which XAUTOCLAIM does not return, read back in one XPENDING over the claimed IDs'
+    /// span for this consumer.
     async fn reclaim(&mut self, min_idle: Duration) -> Result<Vec<Delivery>> {
         let claimed = self
             .stream
@@ -272,48 +273,61 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
         for id in &claimed.deleted {
             self.retries.remove(*id);
         }
-        if claimed.claimed.is_empty() {
+        let (Some(first), Some(last)) = (claimed.claimed.first(), claimed.claimed.last()) else {
             return Ok(Vec::new());
-        }
+        };
         let held_since = Instant::now();
-        let commands = claimed
-            .claimed
-            .iter()
-            .map(|e| {
-                vec![
-                    Bytes::from_static(b"XPENDING"),
-                    self.stream.key.clone(),
-                    arg(&self.group),
-                    arg(e.id),
-                    arg(e.id),
-                    Bytes::from_static(b"1"),
-                ]
-            })
-            .collect();
-        let replies = self.stream.client.backend.call_many(commands).await?;
+        let counts = self
+            .delivery_counts(first.id, last.id, claimed.claimed.len())
+            .await?;
         let mut batch = Vec::with_capacity(claimed.claimed.len());
-        for (entry, reply) in claimed.claimed.into_iter().zip(replies) {
-            let reply = reply?;
-            // No row, or another owner: acknowledged or taken over again in between.
-            let Some(row) = parse::array(&reply)?.first() else {
+        for entry in claimed.claimed {
+            // Not listed: acknowledged or taken over again in between.
+            let Some(&deliveries) = counts.get(&entry.id) else {
                 continue;
             };
-            let [_, owner, _, deliveries] = parse::array(row)? else {
-                return Err(Error::unexpected("XPENDING row", row));
-            };
-            if parse::text(owner)? != self.name {
-                continue;
-            }
             self.retries.remove(entry.id);
             Metrics::add(&self.metrics.inner.reclaimed, 1);
             batch.push(Delivery {
                 id: entry.id,
                 fields: entry.value.fields,
-                deliveries: parse::integer(deliveries)?.max(1) as u64,
+                deliveries: deliveries.max(1),
                 held_since,
             });
         }
         Ok(batch)
+    }
+
+    /// Delivery counts of this consumer's pending entries from `first` to `last`, which hold
+    /// `claimed` just-claimed ones: one XPENDING, asking for room for them plus every other
+    /// entry this consumer may hold in that span (those waiting for a retry, a batch in
+    /// flight). Should the answer still be cut short, the rest of the span is read the same
+    /// way from where it stopped.
+    async fn delivery_counts(
+        &self,
+        first: StreamId,
+        last: StreamId,
+        claimed: usize,
+    ) -> Result<HashMap<StreamId, u64>> {
+        let count = claimed + self.retries.len() + self.opts.batch_size;
+        let mut counts = HashMap::with_capacity(count);
+        let mut from = first;
+        loop {
+            let query = PendingQuery {
+                range: IdRange::between(from, last),
+                count,
+                consumer: Some(self.name.clone()),
+                min_idle: None,
+            };
+            let rows = self.stream.pending_entries(&self.group, &query).await?;
+            let full = rows.len() == count;
+            let next = rows.last().map(|r| r.id);
+            counts.extend(rows.into_iter().map(|r| (r.id, r.deliveries)));
+            match next.and_then(StreamId::successor) {
+                Some(after) if full && after <= last => from = after,
+                _ => return Ok(counts),
+            }
+        }
     }
 
     /// Runs the batch's handlers (up to `concurrency` at a time) and books their outcomes.
