@@ -127,6 +127,54 @@ impl Backend {
         }
     }
 
+    /// Runs `commands` as one MULTI/EXEC transaction, so they all happen or none does; each
+    /// gets its own result. `None` where this backend does not run them so: on Redis Cluster
+    /// a transaction must stay within one hash slot, which the callers' keys need not.
+    pub(crate) async fn call_atomic(
+        &self,
+        commands: Vec<Vec<Bytes>>,
+    ) -> Result<Option<Vec<Result<Reply>>>> {
+        match self {
+            Backend::Embedded(e) => {
+                // The session stays locked from MULTI to EXEC: no other caller's command can
+                // land inside the transaction.
+                let mut session = e.session.lock();
+                check(session.execute(&[Bytes::from_static(b"MULTI")]))?;
+                for args in &commands {
+                    if let Err(err) = check(session.execute(args)) {
+                        let _ = session.execute(&[Bytes::from_static(b"DISCARD")]);
+                        return Err(err);
+                    }
+                }
+                match check(session.execute(&[Bytes::from_static(b"EXEC")]))? {
+                    Reply::Array(items) => Ok(Some(items.into_iter().map(check).collect())),
+                    other => Err(Error::unexpected("EXEC reply", &other)),
+                }
+            }
+            Backend::Remote(r) => {
+                let mut pipe = redis::Pipeline::new();
+                pipe.atomic();
+                for args in &commands {
+                    let mut cmd = redis::Cmd::new();
+                    for a in args {
+                        cmd.arg(a.as_ref());
+                    }
+                    pipe.add_command(cmd);
+                }
+                // MULTI, the commands and EXEC go out as one write on the shared connection,
+                // so no other caller's command lands between them.
+                let values: Vec<redis::Value> = match r.shared.clone() {
+                    RemoteConn::Single(mut c) => pipe.query_async(&mut c).await?,
+                    RemoteConn::Dedicated(mut c) => pipe.query_async(&mut c).await?,
+                    RemoteConn::Cluster(_) => return Ok(None),
+                };
+                Ok(Some(
+                    values.into_iter().map(|v| check(from_redis(v))).collect(),
+                ))
+            }
+        }
+    }
+
     /// Runs a read (XREAD, XREADGROUP): on its own connection when it carries BLOCK, on the
     /// shared one otherwise.
     pub(crate) async fn call_read(&self, args: Vec<Bytes>, blocking: bool) -> Result<Reply> {

@@ -210,6 +210,11 @@ async fn stopped_consumer_entries_are_reclaimed_by_another() {
 
 /// How many XPENDING calls the server has run (INFO commandstats).
 async fn xpending_calls(client: &Client) -> u64 {
+    command_calls(client, "xpending").await
+}
+
+/// How many times the server has run `command` (INFO commandstats).
+async fn command_calls(client: &Client, command: &str) -> u64 {
     let info = client
         .command(&["INFO", "commandstats"])
         .await
@@ -220,7 +225,7 @@ async fn xpending_calls(client: &Client) -> u64 {
     }
     .expect("text");
     text.lines()
-        .find_map(|l| l.strip_prefix("cmdstat_xpending:calls="))
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
         .and_then(|rest| rest.split(',').next())
         .map_or(0, |n| n.parse().expect("a count"))
 }
@@ -385,8 +390,14 @@ async fn poison_path(client: Client) {
             }
         }
     };
+    let transactions = command_calls(&client, "exec").await;
     let summary = bounded(consumer.run(handler, shutdown)).await.expect("run");
     assert_eq!(*calls.lock(), [good, poison, poison, poison]);
+    assert_eq!(
+        command_calls(&client, "exec").await - transactions,
+        1,
+        "the dead letter and its XACK are one transaction"
+    );
     let m = summary.metrics;
     assert_eq!(
         (m.processed, m.failed, m.retries, m.dead_lettered),

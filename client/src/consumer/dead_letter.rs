@@ -89,9 +89,10 @@ impl DeadLetter {
 }
 
 impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
-    /// Copies the entry to the dead-letter stream, then queues its XACK. If the copy fails on
-    /// the connection, the entry goes back to the retry queue (and so, past the limit, to the
-    /// dead-letter stream again); any other failure leaves it pending and ends the run.
+    /// Copies the entry to the dead-letter stream and acknowledges it, in one MULTI/EXEC
+    /// where the backend allows (see [`crate::backend::Backend::call_atomic`]). If that fails
+    /// on the connection, the entry goes back to the retry queue (and so, past the limit, to
+    /// the dead-letter stream again); any other failure leaves it pending and ends the run.
     pub(super) async fn dead_letter(
         &mut self,
         delivery: Delivery,
@@ -121,10 +122,30 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
             args.push(Bytes::from(name));
             args.push(value.clone());
         }
-        match self.stream.client.backend.call(args).await {
-            Ok(_) => {
+        let ack = vec![
+            Bytes::from_static(b"XACK"),
+            self.stream.key.clone(),
+            arg(&self.group),
+            arg(delivery.id),
+        ];
+        let backend = &self.stream.client.backend;
+        // The letter and its XACK in one transaction: a crash cannot leave the entry both
+        // dead-lettered and pending (to be dead-lettered again). Where the backend cannot
+        // (Redis Cluster), the letter first, then the XACK with the others.
+        let outcome = match backend.call_atomic(vec![args.clone(), ack]).await {
+            Ok(Some(replies)) => replies
+                .into_iter()
+                .find_map(|r| r.err())
+                .map_or(Ok(true), Err),
+            Ok(None) => backend.call(args).await.map(|_| false),
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(acked) => {
                 Metrics::add(&self.metrics.inner.dead_lettered, 1);
-                self.acks.push(delivery.id);
+                if !acked {
+                    self.acks.push(delivery.id);
+                }
             }
             Err(e) if is_transient(&e) => {
                 tracing::warn!(consumer = %self.name, id = %delivery.id, "dead letter: {e}");

@@ -47,8 +47,12 @@
 //! A dead letter is an `XADD` to the dead-letter stream (default `<stream>:dead`) with flat
 //! fields that `redis-cli` shows as they are: `stream`, `id`, `group`, `consumer`,
 //! `deliveries`, `error`, then every field of the original entry under the prefix `entry.`
-//! (`entry.data` for the JSON and MessagePack codecs). Then the original entry is acknowledged.
-//! [`Stream::dead_letters`] reads them back as [`DeadLetter`]s.
+//! (`entry.data` for the JSON and MessagePack codecs), and the original entry's `XACK`, both in
+//! one `MULTI`/`EXEC` transaction: a crash never leaves an entry dead-lettered and still
+//! pending, to be dead-lettered twice. That holds on the embedded engine, rill-server and a
+//! single Redis; on Redis Cluster (a transaction must stay in one hash slot) the letter is
+//! written first and the entry acknowledged after, so a crash between the two can duplicate a
+//! letter. [`Stream::dead_letters`] reads them back as [`DeadLetter`]s.
 //!
 //! # Shutdown
 //!
