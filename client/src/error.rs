@@ -2,9 +2,14 @@
 //! what went wrong on the way.
 
 use std::fmt;
+use std::sync::Arc;
 
-/// Everything a `rill` call can fail with.
+use rill_engine::StreamId;
+
+/// Everything a `rill` call can fail with. New kinds of failure may be added: match with a
+/// wildcard arm.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Error {
     /// The server answered an error: `code` is its first word (`NOGROUP`, `BUSYGROUP`,
     /// `WRONGTYPE`, `ERR`...), `message` the whole text.
@@ -19,12 +24,13 @@ pub enum Error {
     Codec {
         /// The ID of the stored entry that failed to decode; `None` when encoding (the entry has
         /// no ID yet) or when no entry is known.
-        id: Option<String>,
+        id: Option<StreamId>,
         /// What the codec reported.
         message: String,
     },
-    /// The connection failed, timed out or was closed.
-    Connection(String),
+    /// The connection failed, timed out or was closed; the error that caused it is kept (see
+    /// [`ConnectionError`] and [`std::error::Error::source`]).
+    Connection(ConnectionError),
     /// The server answered something this client did not expect (a bug, or not Redis).
     UnexpectedReply(String),
     /// An embedded engine's data directory could not be opened or loaded (the text names
@@ -32,7 +38,80 @@ pub enum Error {
     Storage(String),
 }
 
+/// What broke a connection: the text, the I/O error kind when an I/O error caused it, and the
+/// causing error itself.
+#[derive(Debug, Clone)]
+pub struct ConnectionError {
+    message: String,
+    io_kind: Option<std::io::ErrorKind>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl ConnectionError {
+    /// The error's text.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The kind of the I/O error behind it (refused, reset, timed out...), when there is one.
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        self.io_kind
+    }
+}
+
+/// Two connection errors are equal when their texts and I/O kinds are (the causes themselves
+/// cannot be compared).
+impl PartialEq for ConnectionError {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message && self.io_kind == other.io_kind
+    }
+}
+
+impl fmt::Display for ConnectionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The first I/O error in `e`'s chain of causes.
+fn io_kind_of(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        cause = c.source();
+    }
+    None
+}
+
 impl Error {
+    /// A connection error with only a text (no cause to keep).
+    pub fn connection(message: impl Into<String>) -> Error {
+        Error::Connection(ConnectionError {
+            message: message.into(),
+            io_kind: None,
+            source: None,
+        })
+    }
+
+    /// A connection error caused by `cause`, which is kept as the error's source.
+    pub fn connection_caused_by(cause: impl std::error::Error + Send + Sync + 'static) -> Error {
+        let io_kind = io_kind_of(&cause);
+        Error::caused(cause, io_kind)
+    }
+
+    fn caused(
+        cause: impl std::error::Error + Send + Sync + 'static,
+        io_kind: Option<std::io::ErrorKind>,
+    ) -> Error {
+        Error::Connection(ConnectionError {
+            message: cause.to_string(),
+            io_kind,
+            source: Some(Arc::new(cause)),
+        })
+    }
+
     /// Builds a server error from its text.
     pub fn server(text: &str) -> Error {
         let code = text.split(' ').next().unwrap_or("ERR").to_string();
@@ -86,7 +165,17 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Connection(c) => c
+                .source
+                .as_deref()
+                .map(|e| e as &(dyn std::error::Error + 'static)),
+            _ => None,
+        }
+    }
+}
 
 impl From<redis::RedisError> for Error {
     fn from(e: redis::RedisError) -> Error {
@@ -101,7 +190,21 @@ impl From<redis::RedisError> for Error {
                 };
                 Error::Server { code, message }
             }
-            _ => Error::Connection(e.to_string()),
+            _ => {
+                // The redis crate keeps its I/O error private; its predicates say which it was.
+                let io_kind = if e.is_connection_refusal() {
+                    Some(std::io::ErrorKind::ConnectionRefused)
+                } else if e.is_timeout() {
+                    Some(std::io::ErrorKind::TimedOut)
+                } else if e.is_connection_dropped() {
+                    Some(std::io::ErrorKind::ConnectionReset)
+                } else if e.is_io_error() {
+                    Some(std::io::ErrorKind::Other)
+                } else {
+                    None
+                };
+                Error::caused(e, io_kind)
+            }
         }
     }
 }

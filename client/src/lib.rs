@@ -56,7 +56,7 @@ pub use codec::Codec;
 pub use consumer::{
     Consumer, ConsumerOptions, Metrics, MetricsSnapshot, RunSummary, Shutdown, WorkerPool,
 };
-pub use error::{Error, Result};
+pub use error::{ConnectionError, Error, Result};
 pub use health::{HealthReport, HealthThresholds, Problem};
 pub use parse::{parse_id, RawEntry};
 pub use rill_engine::{self as engine, Reply, StreamId};

@@ -71,7 +71,7 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
         let id = raw.id;
         let Some(fields) = raw.fields else {
             return Err(Error::Codec {
-                id: Some(id.to_string()),
+                id: Some(id),
                 message: "the entry was deleted".into(),
             });
         };
@@ -741,7 +741,7 @@ pub(crate) fn block_ms(d: Duration) -> u128 {
 pub(crate) fn with_id(e: Error, id: StreamId) -> Error {
     match e {
         Error::Codec { message, .. } => Error::Codec {
-            id: Some(id.to_string()),
+            id: Some(id),
             message,
         },
         other => other,

@@ -27,7 +27,7 @@ impl TestServer {
 
     /// Starts a server with a given configuration (set `port: 0` for a free port).
     pub fn with_config(config: rill_server::Config) -> Result<TestServer> {
-        let server = rill_server::spawn(config).map_err(|e| Error::Connection(e.to_string()))?;
+        let server = rill_server::spawn(config).map_err(Error::connection_caused_by)?;
         Ok(TestServer { server })
     }
 

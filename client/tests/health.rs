@@ -397,7 +397,7 @@ fn over_tcp_through_rill_server() -> Result {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| rill::Error::Connection(e.to_string()))?;
+        .map_err(rill::Error::connection_caused_by)?;
     runtime.block_on(async {
         let client = Client::connect(&server.url()).await?;
         let stream = stream_with(&client, "orders", 3).await?;

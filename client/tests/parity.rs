@@ -1698,7 +1698,7 @@ fn orders() -> [Order; 2] {
 
 /// Whether `r` is a codec error that names entry `id`.
 fn codec_error_at<T>(r: &rill::Result<T>, id: &str) -> bool {
-    matches!(r, Err(Error::Codec { id: Some(at), .. }) if at == id)
+    matches!(r, Err(Error::Codec { id: Some(at), .. }) if at.to_string() == id)
 }
 
 /// Every codec round-trips nested structs, options, vectors, enums and awkward strings through

@@ -42,7 +42,7 @@ impl DeadLetter {
     /// Reads a dead letter from a raw dead-letter stream entry.
     pub fn from_raw(raw: &RawEntry) -> Result<DeadLetter> {
         let not_one = |what: String| Error::Codec {
-            id: Some(raw.id.to_string()),
+            id: Some(raw.id),
             message: format!("not a dead letter: {what}"),
         };
         let fields = raw
