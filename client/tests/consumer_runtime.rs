@@ -89,26 +89,67 @@ async fn pending_one(stream: &Stream<Job>, id: StreamId) -> Option<(String, u64)
     rows.into_iter().next().map(|p| (p.consumer, p.deliveries))
 }
 
+/// Consumer `a` reads up to `batch` entries, fails the first and stops: every entry it read
+/// stays in its PEL, delivered once. Returns how many it left pending.
+async fn crash_holding(stream: &Stream<Job>, batch: usize) -> u64 {
+    let shutdown = Shutdown::new();
+    let stop = shutdown.clone();
+    let a = stream.consumer(
+        GROUP,
+        "a",
+        quick()
+            .batch_size(batch)
+            .backoff(Duration::from_secs(3600), Duration::from_secs(3600)),
+    );
+    let summary = bounded(a.run(
+        move |_e| {
+            let stop = stop.clone();
+            async move {
+                stop.trigger();
+                Err("crashed")
+            }
+        },
+        shutdown,
+    ))
+    .await
+    .expect("run a");
+    assert_eq!(summary.metrics.failed, 1);
+    summary.left_pending
+}
+
+/// The IDs a [`recording`] handler was given, in order.
+type Seen = Arc<Mutex<Vec<StreamId>>>;
+
+/// The outcome a [`recording`] handler returns at once.
+type Handled = std::future::Ready<Result<(), String>>;
+
+/// A handler that records the IDs it is given and stops the run after `n` of them.
+fn recording(
+    n: usize,
+    shutdown: &Shutdown,
+) -> (
+    Seen,
+    impl Fn(rill::Entry<Job>) -> Handled + Send + Sync + 'static,
+) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (log, stop) = (seen.clone(), shutdown.clone());
+    let handler = move |e: rill::Entry<Job>| {
+        let mut log = log.lock();
+        log.push(e.id);
+        if log.len() == n {
+            stop.trigger();
+        }
+        std::future::ready(Ok(()))
+    };
+    (seen, handler)
+}
+
 /// Runs the success path on any client: every entry handled once, in order, and acknowledged.
 async fn success_path(client: Client) {
     let (stream, ids) = stream_with(&client, "jobs", 25).await;
-    let seen = Arc::new(Mutex::new(Vec::new()));
     let shutdown = Shutdown::new();
     let consumer = stream.consumer(GROUP, "c-1", quick().batch_size(10));
-    let handler = {
-        let (seen, stop) = (seen.clone(), shutdown.clone());
-        move |e: rill::Entry<Job>| {
-            let (seen, stop) = (seen.clone(), stop.clone());
-            async move {
-                let mut seen = seen.lock();
-                seen.push(e.id);
-                if seen.len() == 25 {
-                    stop.trigger();
-                }
-                Ok::<(), String>(())
-            }
-        }
-    };
+    let (seen, handler) = recording(25, &shutdown);
     let summary = bounded(consumer.run(handler, shutdown)).await.expect("run");
     assert_eq!(*seen.lock(), ids, "each entry once, in ID order");
     assert_eq!(summary.metrics.processed, 25);
@@ -150,27 +191,7 @@ async fn stopped_consumer_entries_are_reclaimed_by_another() {
     let (stream, ids) = stream_with(&client, "jobs", 5).await;
 
     // Consumer A reads all five, fails the first and stops: five entries stay in its PEL.
-    let shutdown = Shutdown::new();
-    let stop = shutdown.clone();
-    let a = stream.consumer(
-        GROUP,
-        "a",
-        quick().backoff(Duration::from_secs(3600), Duration::from_secs(3600)),
-    );
-    let summary = bounded(a.run(
-        move |_e| {
-            let stop = stop.clone();
-            async move {
-                stop.trigger();
-                Err("crashed")
-            }
-        },
-        shutdown,
-    ))
-    .await
-    .expect("run a");
-    assert_eq!(summary.left_pending, 5);
-    assert_eq!(summary.metrics.failed, 1);
+    assert_eq!(crash_holding(&stream, 10).await, 5);
     let before = pel(&stream).await;
     assert!(before.values().all(|(owner, n)| owner == "a" && *n == 1));
 
@@ -236,32 +257,10 @@ async fn command_calls(client: &Client, command: &str) -> u64 {
 async fn reclaim_reads_delivery_counts_once_per_page() {
     let client = Client::embedded();
     let (stream, ids) = stream_with(&client, "jobs", 50).await;
-    let shutdown = Shutdown::new();
-    let stop = shutdown.clone();
-    let a = stream.consumer(
-        GROUP,
-        "a",
-        quick()
-            .batch_size(50)
-            .backoff(Duration::from_secs(3600), Duration::from_secs(3600)),
-    );
-    let summary = bounded(a.run(
-        move |_e| {
-            let stop = stop.clone();
-            async move {
-                stop.trigger();
-                Err("crashed")
-            }
-        },
-        shutdown,
-    ))
-    .await
-    .expect("run a");
-    assert_eq!(summary.left_pending, 50);
+    assert_eq!(crash_holding(&stream, 50).await, 50);
 
     let before = xpending_calls(&client).await;
     let shutdown = Shutdown::new();
-    let seen = Arc::new(Mutex::new(Vec::new()));
     let b = stream.consumer(
         GROUP,
         "b",
@@ -269,20 +268,7 @@ async fn reclaim_reads_delivery_counts_once_per_page() {
             .batch_size(10)
             .claim_idle(Some(Duration::from_millis(50))),
     );
-    let handler = {
-        let (seen, stop) = (seen.clone(), shutdown.clone());
-        move |e: rill::Entry<Job>| {
-            let (seen, stop) = (seen.clone(), stop.clone());
-            async move {
-                let mut seen = seen.lock();
-                seen.push(e.id);
-                if seen.len() == 50 {
-                    stop.trigger();
-                }
-                Ok::<(), String>(())
-            }
-        }
-    };
+    let (seen, handler) = recording(50, &shutdown);
     let summary = bounded(b.run(handler, shutdown)).await.expect("run b");
     let calls = xpending_calls(&client).await - before;
     assert_eq!(summary.metrics.reclaimed, 50);
