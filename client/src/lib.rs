@@ -41,6 +41,7 @@
 #![deny(missing_docs)]
 
 mod backend;
+mod batch;
 pub mod codec;
 pub mod consumer;
 mod error;
@@ -52,6 +53,7 @@ mod stream;
 pub mod testing;
 mod types;
 
+pub use batch::{Batch, Undecodable};
 pub use codec::Codec;
 pub use consumer::{
     Consumer, ConsumerOptions, Metrics, MetricsSnapshot, RunSummary, Shutdown, WorkerPool,

@@ -9,6 +9,7 @@ use rill_engine::{Reply, StreamId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::batch::{Batch, Undecodable};
 use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::parse::{self, RawEntry};
@@ -81,6 +82,29 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
 
     fn decode_all(&self, raw: Vec<RawEntry>) -> Result<Vec<Entry<T>>> {
         raw.into_iter().map(|r| self.decode(r)).collect()
+    }
+
+    /// Decodes an entry a group read delivered; one that does not decode is reported on its
+    /// own, since it is pending all the same.
+    fn decode_delivered(
+        &self,
+        raw: RawEntry,
+        deliveries: Option<u64>,
+    ) -> std::result::Result<Entry<T>, Undecodable> {
+        let (id, fields) = (raw.id, raw.fields.clone().unwrap_or_default());
+        self.decode(raw).map_err(|error| Undecodable {
+            id,
+            fields,
+            deliveries,
+            error,
+        })
+    }
+
+    /// Decodes every entry a group read delivered (see [`Stream::decode_delivered`]).
+    fn decode_batch(&self, raw: Vec<RawEntry>, deliveries: Option<u64>) -> Batch<Entry<T>> {
+        raw.into_iter()
+            .map(|r| self.decode_delivered(r, deliveries))
+            .collect()
     }
 
     fn xadd_args(&self, value: &T, id: Option<StreamId>, trim: Option<Trim>) -> Result<Vec<Bytes>> {
@@ -402,11 +426,11 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
         consumer: &str,
         count: usize,
         block: Option<Duration>,
-    ) -> Result<Vec<Entry<T>>> {
+    ) -> Result<Batch<Entry<T>>> {
         let raw = self
             .read_group_raw(group, consumer, count, block, false)
             .await?;
-        self.decode_all(raw)
+        Ok(self.decode_batch(raw, Some(1)))
     }
 
     /// New entries for `consumer`, after the group's pending entries of any consumer idle at
@@ -420,7 +444,7 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
         count: usize,
         min_idle: Duration,
         block: Option<Duration>,
-    ) -> Result<Vec<Delivery<T>>> {
+    ) -> Result<Batch<Delivery<T>>> {
         let mut a = group_read_args(group, consumer, count, block);
         a.extend(args![
             "CLAIM",
@@ -430,16 +454,17 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
             ">"
         ]);
         let reply = self.client.backend.call_read(a, block.is_some()).await?;
-        let mut out = Vec::new();
-        for (raw, idle, previous) in parse::claimed_streams(&reply)? {
-            let entry = self.decode(raw)?;
-            out.push(Delivery {
-                entry,
-                idle: (previous > 0).then(|| Duration::from_millis(idle)),
-                previous_deliveries: previous,
-            });
-        }
-        Ok(out)
+        Ok(parse::claimed_streams(&reply)?
+            .into_iter()
+            .map(|(raw, idle, previous)| {
+                let entry = self.decode_delivered(raw, Some(previous + 1))?;
+                Ok(Delivery {
+                    entry,
+                    idle: (previous > 0).then(|| Duration::from_millis(idle)),
+                    previous_deliveries: previous,
+                })
+            })
+            .collect())
     }
 
     /// Re-reads the consumer's own pending entries after `after` (XREADGROUP with an ID), e.g.
@@ -563,7 +588,7 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
         consumer: &str,
         min_idle: Duration,
         ids: &[StreamId],
-    ) -> Result<Vec<Entry<T>>> {
+    ) -> Result<Batch<Entry<T>>> {
         let mut a = args![
             "XCLAIM",
             self.key,
@@ -573,7 +598,7 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
         ];
         a.extend(ids.iter().map(|i| Bytes::from(i.to_string())));
         let reply = self.client.backend.call(a).await?;
-        self.decode_all(parse::entries(&reply)?)
+        Ok(self.decode_batch(parse::entries(&reply)?, None))
     }
 
     /// Scans the PEL from `start` and claims up to `count` entries idle at least `min_idle`
@@ -591,7 +616,7 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
             .await?;
         Ok(AutoClaimed {
             next: raw.next,
-            claimed: self.decode_all(raw.claimed.into_iter().map(|e| e.value).collect())?,
+            claimed: self.decode_batch(raw.claimed, None),
             deleted: raw.deleted,
         })
     }
@@ -603,7 +628,7 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
         min_idle: Duration,
         start: StreamId,
         count: usize,
-    ) -> Result<AutoClaimed<RawEntry>> {
+    ) -> Result<RawAutoClaimed> {
         let a = args![
             "XAUTOCLAIM",
             self.key,
@@ -626,15 +651,9 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
                 .collect::<Result<_>>()?,
             None => Vec::new(),
         };
-        Ok(AutoClaimed {
+        Ok(RawAutoClaimed {
             next: parse::id(next)?,
-            claimed: parse::entries(claimed)?
-                .into_iter()
-                .map(|raw| Entry {
-                    id: raw.id,
-                    value: raw,
-                })
-                .collect(),
+            claimed: parse::entries(claimed)?,
             deleted,
         })
     }
@@ -735,6 +754,13 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
 /// `BLOCK 0` (which waits forever); `Duration::ZERO` does mean forever.
 pub(crate) fn block_ms(d: Duration) -> u128 {
     d.as_nanos().div_ceil(1_000_000)
+}
+
+/// XAUTOCLAIM's answer before decoding.
+pub(crate) struct RawAutoClaimed {
+    pub(crate) next: StreamId,
+    pub(crate) claimed: Vec<RawEntry>,
+    pub(crate) deleted: Vec<StreamId>,
 }
 
 /// Attaches the entry ID to a codec error.

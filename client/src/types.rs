@@ -279,8 +279,9 @@ impl Default for PendingQuery {
 pub struct AutoClaimed<T> {
     /// Where the next call should start; `0-0` once the whole PEL was scanned.
     pub next: StreamId,
-    /// The entries taken over, decoded; they now count as delivered to the claiming consumer.
-    pub claimed: Vec<Entry<T>>,
+    /// The entries taken over; they now count as delivered to the claiming consumer. Those
+    /// the codec could not decode are in its `undecodable` list, pending like the others.
+    pub claimed: crate::Batch<Entry<T>>,
     /// Pending IDs whose entries were deleted: the server dropped them from the PEL.
     pub deleted: Vec<StreamId>,
 }

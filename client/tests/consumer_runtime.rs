@@ -444,12 +444,12 @@ async fn poison_entry_is_dead_lettered_after_max_deliveries() {
 async fn entry_delivered_too_often_is_dead_lettered_without_handling() {
     let client = Client::embedded();
     let (stream, ids) = stream_with(&client, "jobs", 1).await;
-    stream
+    let _ = stream
         .read_group(GROUP, "crashed", 1, None)
         .await
         .expect("read");
     for _ in 0..2 {
-        stream
+        let _ = stream
             .claim(GROUP, "crashed", Duration::ZERO, &ids)
             .await
             .expect("claim");

@@ -101,7 +101,7 @@ async fn too_many_pending_counts_unacknowledged_entries() -> Result {
     let client = Client::embedded();
     let stream = stream_with(&client, "s", 3).await?;
     stream.ensure_group("g", GroupStart::Beginning).await?;
-    stream.read_group("g", "c", 10, None).await?;
+    let _ = stream.read_group("g", "c", 10, None).await?;
 
     let report = stream.health(&no_checks().max_pending(2)).await?;
     assert_eq!(
@@ -145,7 +145,7 @@ async fn consumer_idle_longer_than_max() -> Result {
     let client = Client::embedded();
     let stream = stream_with(&client, "s", 1).await?;
     stream.ensure_group("g", GroupStart::Beginning).await?;
-    stream.read_group("g", "sleepy", 10, None).await?;
+    let _ = stream.read_group("g", "sleepy", 10, None).await?;
     tokio::time::sleep(Duration::from_millis(20)).await;
 
     let max = Duration::from_millis(1);
@@ -176,7 +176,7 @@ async fn lag_too_high_counts_undelivered_entries() -> Result {
     let client = Client::embedded();
     let stream = stream_with(&client, "s", 3).await?;
     stream.ensure_group("g", GroupStart::Beginning).await?;
-    stream.read_group("g", "c", 1, None).await?;
+    let _ = stream.read_group("g", "c", 1, None).await?;
 
     let report = stream.health(&no_checks().max_lag(1)).await?;
     assert_eq!(report.groups[0].lag, Some(2));
@@ -270,7 +270,7 @@ async fn several_problems_are_all_listed() -> Result {
     let stream = stream_with(&client, "s", 5).await?;
     stream.ensure_group("a", GroupStart::Beginning).await?;
     stream.ensure_group("b", GroupStart::Beginning).await?;
-    stream.read_group("a", "c", 5, None).await?;
+    let _ = stream.read_group("a", "c", 5, None).await?;
 
     let thresholds = HealthThresholds::default()
         .max_length(4)
@@ -405,7 +405,7 @@ fn over_tcp_through_rill_server() -> Result {
             .ensure_group("billing", GroupStart::Beginning)
             .await?;
         stream.ensure_group("audit", GroupStart::Beginning).await?;
-        stream.read_group("billing", "worker-1", 2, None).await?;
+        let _ = stream.read_group("billing", "worker-1", 2, None).await?;
 
         let thresholds = HealthThresholds::default().max_pending(1).max_lag(0);
         let report = stream.health(&thresholds).await?;

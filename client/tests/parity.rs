@@ -1118,7 +1118,10 @@ async fn groups(t: &mut Transcript, client: &Client) {
         s.create_group("all", GroupStart::Beginning, false).await,
         Err(create_needs_key),
     );
-    let no_group = s.read_group("nope", "x", 1, None).await;
+    let no_group = s
+        .read_group("nope", "x", 1, None)
+        .await
+        .and_then(rill::Batch::into_decoded);
     t.check(
         "read_group on a missing key is NOGROUP",
         no_group.as_ref().err().is_some_and(Error::is_no_group),
@@ -1135,7 +1138,10 @@ async fn groups(t: &mut Transcript, client: &Client) {
         let r = s.add_with(&job(n), Some(id(10, n as u64)), None).await;
         t.check(&format!("add 10-{n}"), r, Ok(id(10, n as u64)));
     }
-    let no_group = s.read_group("nope", "x", 1, Some(SHORT_BLOCK)).await;
+    let no_group = s
+        .read_group("nope", "x", 1, Some(SHORT_BLOCK))
+        .await
+        .and_then(rill::Batch::into_decoded);
     t.check(
         "read_group of a missing group is NOGROUP",
         no_group.as_ref().err().is_some_and(Error::is_no_group),
@@ -1216,13 +1222,21 @@ async fn groups(t: &mut Transcript, client: &Client) {
     // Deliveries.
     t.check(
         "read_group all alice 2",
-        jobs(s.read_group("all", "alice", 2, None).await),
+        jobs(
+            s.read_group("all", "alice", 2, None)
+                .await
+                .and_then(rill::Batch::into_decoded),
+        ),
         ok(&["10-1/1", "10-2/2"]),
     );
     let clock = Instant::now();
     t.check(
         "read_group all bob 2, block, data there",
-        jobs(s.read_group("all", "bob", 2, Some(LONG_BLOCK)).await),
+        jobs(
+            s.read_group("all", "bob", 2, Some(LONG_BLOCK))
+                .await
+                .and_then(rill::Batch::into_decoded),
+        ),
         ok(&["10-3/3", "10-4/4"]),
     );
     t.require(
@@ -1232,7 +1246,11 @@ async fn groups(t: &mut Transcript, client: &Client) {
     );
     t.check(
         "read_group mid carol",
-        jobs(s.read_group("mid", "carol", 10, None).await),
+        jobs(
+            s.read_group("mid", "carol", 10, None)
+                .await
+                .and_then(rill::Batch::into_decoded),
+        ),
         ok(&["10-4/4", "10-5/5", "10-6/6"]),
     );
     t.check(
@@ -1242,13 +1260,21 @@ async fn groups(t: &mut Transcript, client: &Client) {
     );
     t.check(
         "read_group new dave",
-        jobs(s.read_group("new", "dave", 10, None).await),
+        jobs(
+            s.read_group("new", "dave", 10, None)
+                .await
+                .and_then(rill::Batch::into_decoded),
+        ),
         ok(&["10-7/7"]),
     );
     let clock = Instant::now();
     t.check(
         "read_group new dave, nothing new, short block",
-        jobs(s.read_group("new", "dave", 10, Some(SHORT_BLOCK)).await),
+        jobs(
+            s.read_group("new", "dave", 10, Some(SHORT_BLOCK))
+                .await
+                .and_then(rill::Batch::into_decoded),
+        ),
         ok(&[]),
     );
     t.require(
@@ -1411,7 +1437,8 @@ async fn groups(t: &mut Transcript, client: &Client) {
         "claim 10-3 and deleted 10-2 for carol",
         jobs(
             s.claim("all", "carol", Duration::ZERO, &[id(10, 3), id(10, 2)])
-                .await,
+                .await
+                .and_then(rill::Batch::into_decoded),
         ),
         ok(&["10-3/3"]),
     );
@@ -1422,12 +1449,20 @@ async fn groups(t: &mut Transcript, client: &Client) {
     );
     t.check(
         "claim with an hour of min idle",
-        jobs(s.claim("all", "carol", HUGE_IDLE, &[id(10, 4)]).await),
+        jobs(
+            s.claim("all", "carol", HUGE_IDLE, &[id(10, 4)])
+                .await
+                .and_then(rill::Batch::into_decoded),
+        ),
         ok(&[]),
     );
     t.check(
         "read_group all alice, the rest",
-        jobs(s.read_group("all", "alice", 10, None).await),
+        jobs(
+            s.read_group("all", "alice", 10, None)
+                .await
+                .and_then(rill::Batch::into_decoded),
+        ),
         ok(&["10-5/5", "10-6/6", "10-7/7"]),
     );
     t.check("delete 10-6", s.delete(&[id(10, 6)]).await, Ok(1));
@@ -1564,7 +1599,11 @@ async fn groups(t: &mut Transcript, client: &Client) {
     );
     t.check(
         "read_group new dave after set_group_id",
-        jobs(s.read_group("new", "dave", 10, None).await),
+        jobs(
+            s.read_group("new", "dave", 10, None)
+                .await
+                .and_then(rill::Batch::into_decoded),
+        ),
         ok(&["10-1/1", "10-3/3", "10-4/4", "10-5/5", "10-7/7"]),
     );
     t.check(
@@ -1610,11 +1649,19 @@ async fn groups(t: &mut Transcript, client: &Client) {
     t.log("delete of no id", s.delete(&[]).await);
     t.log(
         "claim of no id",
-        jobs(s.claim("all", "alice", Duration::ZERO, &[]).await),
+        jobs(
+            s.claim("all", "alice", Duration::ZERO, &[])
+                .await
+                .and_then(rill::Batch::into_decoded),
+        ),
     );
     t.check(
         "read_group of a destroyed group",
-        jobs(s.read_group("mid", "carol", 1, None).await),
+        jobs(
+            s.read_group("mid", "carol", 1, None)
+                .await
+                .and_then(rill::Batch::into_decoded),
+        ),
         Err(Error::server(
             "NOGROUP No such key 'orders' or consumer group 'mid' in XREADGROUP with GROUP option",
         )),
@@ -1758,7 +1805,11 @@ async fn codecs_and_errors(t: &mut Transcript, client: &Client) {
         );
         t.check(
             &format!("{key}: read_group"),
-            values(s.read_group("g", "c1", 10, None).await),
+            values(
+                s.read_group("g", "c1", 10, None)
+                    .await
+                    .and_then(rill::Batch::into_decoded),
+            ),
             both.clone(),
         );
         t.check(
@@ -1777,7 +1828,11 @@ async fn codecs_and_errors(t: &mut Transcript, client: &Client) {
         );
         t.check(
             &format!("{key}: claim"),
-            values(s.claim("g", "c2", Duration::ZERO, &[id(1, 1)]).await),
+            values(
+                s.claim("g", "c2", Duration::ZERO, &[id(1, 1)])
+                    .await
+                    .and_then(rill::Batch::into_decoded),
+            ),
             Ok(vec![(id(1, 1), expected[0].clone())]),
         );
         t.check(
@@ -1832,7 +1887,10 @@ async fn codecs_and_errors(t: &mut Transcript, client: &Client) {
             wrong.create_group("h", GroupStart::Beginning, false).await,
             Ok(()),
         );
-        let r = wrong.read_group("h", "c", 10, None).await;
+        let r = wrong
+            .read_group("h", "c", 10, None)
+            .await
+            .and_then(rill::Batch::into_decoded);
         t.check(
             &format!("{key} as Point: read_group fails at 1-1"),
             codec_error_at(&r, "1-1"),
@@ -1844,7 +1902,10 @@ async fn codecs_and_errors(t: &mut Transcript, client: &Client) {
             codec_error_at(&r, "1-1"),
             true,
         );
-        let r = wrong.claim("h", "d", Duration::ZERO, &[id(1, 2)]).await;
+        let r = wrong
+            .claim("h", "d", Duration::ZERO, &[id(1, 2)])
+            .await
+            .and_then(rill::Batch::into_decoded);
         t.check(
             &format!("{key} as Point: claim fails at 1-2"),
             codec_error_at(&r, "1-2"),
@@ -1852,7 +1913,8 @@ async fn codecs_and_errors(t: &mut Transcript, client: &Client) {
         );
         let r = wrong
             .autoclaim("h", "d", Duration::ZERO, StreamId::MIN, 10)
-            .await;
+            .await
+            .and_then(|a| a.claimed.into_decoded());
         t.check(
             &format!("{key} as Point: autoclaim fails at 1-1"),
             codec_error_at(&r, "1-1"),

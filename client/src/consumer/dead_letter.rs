@@ -8,10 +8,12 @@ use serde::Serialize;
 
 use super::metrics::Metrics;
 use super::worker::{arg, is_transient, Delivery, Worker};
+use crate::batch::Undecodable;
 use crate::codec::{Codec, Fields};
 use crate::error::{Error, Result};
 use crate::parse::{self, RawEntry};
-use crate::stream::with_id;
+use crate::stream::{with_id, Stream};
+use crate::types::{IdRange, PendingQuery};
 
 /// The prefix of the original entry's fields in a dead letter.
 pub const DEAD_LETTER_FIELD_PREFIX: &str = "entry.";
@@ -88,35 +90,81 @@ impl DeadLetter {
     }
 }
 
-impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
-    /// Copies the entry to the dead-letter stream and acknowledges it, in one MULTI/EXEC
-    /// where the backend allows (see [`crate::backend::Backend::call_atomic`]). If that fails
-    /// on the connection, the entry goes back to the retry queue (and so, past the limit, to
-    /// the dead-letter stream again); any other failure leaves it pending and ends the run.
-    pub(super) async fn dead_letter(
-        &mut self,
-        delivery: Delivery,
-        error: String,
-        fatal: &mut Option<Error>,
-    ) {
+/// What a dead letter records about the entry it gives up.
+pub(crate) struct Letter<'a> {
+    pub(crate) group: &'a str,
+    pub(crate) consumer: &'a str,
+    pub(crate) id: StreamId,
+    pub(crate) deliveries: u64,
+    pub(crate) error: &'a str,
+    pub(crate) fields: &'a [(Bytes, Bytes)],
+}
+
+impl<T: Serialize + DeserializeOwned> Stream<T> {
+    /// Gives up an entry this stream's `group` could not decode: copies it to the
+    /// dead-letter stream (`dead_letter_stream`, or `<this stream>:dead` when `None`) and
+    /// acknowledges it, both in one MULTI/EXEC where the backend allows (see the consumer
+    /// module's "Dead letters"), as the consumer runtime does with the entries it gives up.
+    pub async fn dead_letter(
+        &self,
+        group: &str,
+        consumer: &str,
+        bad: &Undecodable,
+        dead_letter_stream: Option<&str>,
+    ) -> Result<()> {
+        let deliveries = match bad.deliveries {
+            Some(n) => n,
+            None => self.delivery_count(group, bad.id).await?,
+        };
+        let letter = Letter {
+            group,
+            consumer,
+            id: bad.id,
+            deliveries,
+            error: &bad.error.to_string(),
+            fields: &bad.fields,
+        };
+        let key = super::options::dead_letter_key(dead_letter_stream, self.key());
+        if !self.write_dead_letter(&key, &letter).await? {
+            self.ack(group, &[bad.id]).await?;
+        }
+        Ok(())
+    }
+
+    /// The delivery count of one pending entry (0 when it is not pending).
+    async fn delivery_count(&self, group: &str, id: StreamId) -> Result<u64> {
+        let query = PendingQuery {
+            range: IdRange::between(id, id),
+            count: 1,
+            consumer: None,
+            min_idle: None,
+        };
+        let rows = self.pending_entries(group, &query).await?;
+        Ok(rows.first().map_or(0, |row| row.deliveries))
+    }
+
+    /// Writes `letter` to the stream at `key` together with the entry's XACK in one
+    /// transaction where the backend runs them so (true), or the letter alone (false: on
+    /// Redis Cluster, where the caller acknowledges the entry after).
+    pub(crate) async fn write_dead_letter(&self, key: &str, letter: &Letter<'_>) -> Result<bool> {
         let mut args = vec![
             Bytes::from_static(b"XADD"),
-            arg(&self.dead_letter_key),
+            arg(key),
             Bytes::from_static(b"*"),
             Bytes::from_static(b"stream"),
-            self.stream.key.clone(),
+            self.key.clone(),
             Bytes::from_static(b"id"),
-            arg(delivery.id),
+            arg(letter.id),
             Bytes::from_static(b"group"),
-            arg(&self.group),
+            arg(letter.group),
             Bytes::from_static(b"consumer"),
-            arg(&self.name),
+            arg(letter.consumer),
             Bytes::from_static(b"deliveries"),
-            arg(delivery.deliveries),
+            arg(letter.deliveries),
             Bytes::from_static(b"error"),
-            arg(error),
+            arg(letter.error),
         ];
-        for (field, value) in delivery.fields.iter().flatten() {
+        for (field, value) in letter.fields {
             let mut name = DEAD_LETTER_FIELD_PREFIX.as_bytes().to_vec();
             name.extend_from_slice(field);
             args.push(Bytes::from(name));
@@ -124,23 +172,47 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
         }
         let ack = vec![
             Bytes::from_static(b"XACK"),
-            self.stream.key.clone(),
-            arg(&self.group),
-            arg(delivery.id),
+            self.key.clone(),
+            arg(letter.group),
+            arg(letter.id),
         ];
-        let backend = &self.stream.client.backend;
+        let backend = &self.client.backend;
         // The letter and its XACK in one transaction: a crash cannot leave the entry both
-        // dead-lettered and pending (to be dead-lettered again). Where the backend cannot
-        // (Redis Cluster), the letter first, then the XACK with the others.
-        let outcome = match backend.call_atomic(vec![args.clone(), ack]).await {
-            Ok(Some(replies)) => replies
+        // dead-lettered and pending (to be dead-lettered again).
+        match backend.call_atomic(vec![args.clone(), ack]).await? {
+            Some(replies) => replies
                 .into_iter()
                 .find_map(|r| r.err())
                 .map_or(Ok(true), Err),
-            Ok(None) => backend.call(args).await.map(|_| false),
-            Err(e) => Err(e),
+            None => backend.call(args).await.map(|_| false),
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
+    /// Copies the entry to the dead-letter stream and acknowledges it (see
+    /// [`Stream::write_dead_letter`]). If that fails on the connection, the entry goes back
+    /// to the retry queue (and so, past the limit, to the dead-letter stream again); any
+    /// other failure leaves it pending and ends the run.
+    pub(super) async fn dead_letter(
+        &mut self,
+        delivery: Delivery,
+        error: String,
+        fatal: &mut Option<Error>,
+    ) {
+        let letter = Letter {
+            group: &self.group,
+            consumer: &self.name,
+            id: delivery.id,
+            deliveries: delivery.deliveries,
+            error: &error,
+            fields: delivery.fields.as_deref().unwrap_or_default(),
         };
-        match outcome {
+        match self
+            .stream
+            .write_dead_letter(&self.dead_letter_key, &letter)
+            .await
+        {
             Ok(acked) => {
                 Metrics::add(&self.metrics.inner.dead_lettered, 1);
                 if !acked {

@@ -158,10 +158,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Stream<T> {
         range: IdRange,
         count: Option<usize>,
     ) -> Result<Vec<DeadLetter>> {
-        let key = match dead_letter_stream {
-            Some(k) => k.to_string(),
-            None => format!("{}:dead", self.key()),
-        };
+        let key = options::dead_letter_key(dead_letter_stream, self.key());
         let mut args = vec![
             Bytes::from_static(b"XRANGE"),
             Bytes::from(key),

@@ -138,10 +138,15 @@ impl ConsumerOptions {
     }
 
     pub(super) fn dead_letter_key(&self, stream: &str) -> String {
-        match &self.dead_letter_stream {
-            Some(key) => key.clone(),
-            None => format!("{stream}:dead"),
-        }
+        dead_letter_key(self.dead_letter_stream.as_deref(), stream)
+    }
+}
+
+/// The dead-letter stream: the one given, else `<stream>:dead`.
+pub(crate) fn dead_letter_key(given: Option<&str>, stream: &str) -> String {
+    match given {
+        Some(key) => key.to_string(),
+        None => format!("{stream}:dead"),
     }
 }
 

@@ -290,7 +290,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
             Metrics::add(&self.metrics.inner.reclaimed, 1);
             batch.push(Delivery {
                 id: entry.id,
-                fields: entry.value.fields,
+                fields: entry.fields,
                 deliveries: deliveries.max(1),
                 held_since,
             });
