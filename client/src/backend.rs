@@ -23,10 +23,13 @@ pub(crate) enum Backend {
     Remote(Arc<Remote>),
 }
 
-/// The engine in this process, with one session for ordinary commands.
+/// The engine in this process, with one session for ordinary commands and spare sessions
+/// for blocking ones. All are trusted sessions (see [`Engine::trusted_session`]): the
+/// process owns the engine, so `requirepass` guards only its network clients.
 pub(crate) struct Embedded {
     pub(crate) engine: Engine,
     session: Mutex<Session>,
+    blocking_pool: Mutex<Vec<Session>>,
 }
 
 /// A RESP server. Blocking reads get connections of their own: on a shared, multiplexed
@@ -38,7 +41,7 @@ pub(crate) struct Remote {
 }
 
 #[derive(Clone)]
-enum RemoteConn {
+pub(crate) enum RemoteConn {
     Single(ConnectionManager),
     Dedicated(MultiplexedConnection),
     Cluster(ClusterConnection),
@@ -52,10 +55,11 @@ enum RemoteTarget {
 impl Backend {
     /// The embedded engine.
     pub(crate) fn embedded(engine: Engine) -> Backend {
-        let session = engine.session();
+        let session = engine.trusted_session();
         Backend::Embedded(Arc::new(Embedded {
             engine,
             session: Mutex::new(session),
+            blocking_pool: Mutex::new(Vec::new()),
         }))
     }
 
@@ -185,13 +189,18 @@ impl Backend {
         }
     }
 
-    /// Runs a command that may block (XREAD/XREADGROUP with BLOCK) on a connection or session
-    /// of its own, so other calls keep flowing meanwhile.
-    async fn call_blocking(&self, args: Vec<Bytes>) -> Result<Reply> {
+    /// Runs a command that may block (XREAD/XREADGROUP with BLOCK, BLPOP...) on a
+    /// connection or session of its own, so other calls keep flowing meanwhile. Its session
+    /// is like the shared one (same database, trusted); one abandoned mid-wait is dropped,
+    /// which gives its block up.
+    pub(crate) async fn call_blocking(&self, args: Vec<Bytes>) -> Result<Reply> {
         match self {
             Backend::Embedded(e) => {
-                let mut session = e.engine.session();
-                check(session.execute_async(&args).await)
+                let pooled = e.blocking_pool.lock().pop();
+                let mut session = pooled.unwrap_or_else(|| e.engine.trusted_session());
+                let reply = session.execute_async(&args).await;
+                e.blocking_pool.lock().push(session);
+                check(reply)
             }
             Backend::Remote(r) => {
                 let mut conn = r.take_blocking().await?;
@@ -203,6 +212,31 @@ impl Backend {
             }
         }
     }
+
+    /// A logical connection of its own: a session (embedded) or a network connection
+    /// (remote) that no other caller shares, for commands that change connection state.
+    pub(crate) async fn dedicated(&self) -> Result<Dedicated> {
+        match self {
+            Backend::Embedded(e) => Ok(Dedicated::Embedded(Box::new(e.engine.trusted_session()))),
+            Backend::Remote(r) => Ok(Dedicated::Remote(r.open_dedicated().await?)),
+        }
+    }
+}
+
+/// A session or a connection that one caller owns (see [`Backend::dedicated`]).
+pub(crate) enum Dedicated {
+    Embedded(Box<Session>),
+    Remote(RemoteConn),
+}
+
+impl Dedicated {
+    /// Runs any command, waiting as long as a blocking one takes.
+    pub(crate) async fn call(&mut self, args: &[Bytes]) -> Result<Reply> {
+        match self {
+            Dedicated::Embedded(session) => check(session.execute_async(args).await),
+            Dedicated::Remote(conn) => conn.query(args).await,
+        }
+    }
 }
 
 impl Remote {
@@ -210,6 +244,11 @@ impl Remote {
         if let Some(conn) = self.blocking_pool.lock().await.pop() {
             return Ok(conn);
         }
+        self.open_dedicated().await
+    }
+
+    /// A new connection with no response timeout (a blocking command may wait for ever).
+    async fn open_dedicated(&self) -> Result<RemoteConn> {
         match &self.target {
             RemoteTarget::Single(client) => {
                 let config = redis::AsyncConnectionConfig::new()

@@ -36,6 +36,10 @@ pub enum Error {
     /// An embedded engine's data directory could not be opened or loaded (the text names
     /// the file and, for a damaged log, the offset).
     Storage(String),
+    /// The call cannot run where it was asked to (a command that changes connection state,
+    /// sent on a client shared between tasks); the text says what to use instead. Nothing
+    /// was sent.
+    Usage(String),
 }
 
 /// What broke a connection: the text, the I/O error kind when an I/O error caused it, and the
@@ -161,6 +165,7 @@ impl fmt::Display for Error {
             Error::Connection(m) => write!(f, "connection error: {m}"),
             Error::UnexpectedReply(m) => write!(f, "unexpected reply: {m}"),
             Error::Storage(m) => write!(f, "storage error: {m}"),
+            Error::Usage(m) => write!(f, "usage error: {m}"),
         }
     }
 }

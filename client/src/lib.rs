@@ -29,8 +29,13 @@
 //!
 //! - [`Client`] picks a backend (`backend`): the embedded engine, or a server through the
 //!   `redis` crate (reconnects, Redis Cluster; TLS with the `tls` feature).
+//!   Every clone of a client shares one connection; [`Client::connection`] gives a
+//!   [`Connection`] of one's own for MULTI, SELECT, HELLO and the other commands that change
+//!   connection state (`Client::command` refuses those), and blocking commands wait on a
+//!   session of their own (`connection`).
 //! - [`Stream`]: typed operations on one stream; every reply is read by `parse`, the same for
-//!   both backends.
+//!   both backends. Group reads decode entry by entry into a [`Batch`]: an entry the codec
+//!   cannot read is reported as [`Undecodable`] beside the others (`batch`).
 //! - [`Codec`]: JSON (default), MessagePack, or flat fields (`flat`).
 //! - [`consumer`]: the consumer runtime (ack, retry, reclaim, dead letter, metrics) and the
 //!   [`WorkerPool`].
@@ -43,6 +48,7 @@
 mod backend;
 mod batch;
 pub mod codec;
+mod connection;
 pub mod consumer;
 mod error;
 mod flat;
@@ -55,6 +61,7 @@ mod types;
 
 pub use batch::{Batch, Undecodable};
 pub use codec::Codec;
+pub use connection::Connection;
 pub use consumer::{
     Consumer, ConsumerOptions, Metrics, MetricsSnapshot, RunSummary, Shutdown, WorkerPool,
 };
@@ -144,10 +151,24 @@ impl Client {
         Stream::new(self.clone(), key)
     }
 
-    /// Runs any command and returns the raw reply (server errors become [`Error::Server`]).
+    /// Runs a command and returns the raw reply (server errors become [`Error::Server`]).
+    /// Every clone of this client shares one connection, so commands that change its state
+    /// (MULTI, SELECT, HELLO, AUTH, CLIENT SETNAME, SUBSCRIBE...) are refused with
+    /// [`Error::Usage`]: run them on a [`Client::connection`]. Blocking commands (BLPOP,
+    /// XREAD BLOCK...) wait on a session or connection of their own.
     pub async fn command(&self, args: &[&str]) -> Result<Reply> {
-        let args = args.iter().map(|a| Bytes::from(a.to_string())).collect();
-        self.backend.call(args).await
+        let args: Vec<Bytes> = args.iter().map(|a| Bytes::from(a.to_string())).collect();
+        match connection::route(&args)? {
+            connection::Route::Shared => self.backend.call(args).await,
+            connection::Route::Blocking => self.backend.call_blocking(args).await,
+        }
+    }
+
+    /// A logical connection of the caller's own: transactions, SELECT, HELLO and the other
+    /// commands that change connection state run there without reaching the client's other
+    /// users (an embedded session; a new network connection to the server).
+    pub async fn connection(&self) -> Result<Connection> {
+        Ok(Connection::new(self.backend.dedicated().await?))
     }
 
     /// Reads several streams at once (XREAD): entries after each given ID, per stream, at most

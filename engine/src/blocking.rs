@@ -106,6 +106,26 @@ impl Future for BlockedReply {
     }
 }
 
+/// Waits for a blocked command's reply on the calling thread (the synchronous
+/// [`crate::Session::execute`]): the thread parks until the slot is filled by the write that
+/// serves the waiter or by its timeout.
+pub(crate) fn wait_on_thread(mut blocked: BlockedReply) -> Reply {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(reply) = Pin::new(&mut blocked).poll(&mut cx) {
+            return reply;
+        }
+        std::thread::park();
+    }
+}
+
 /// One blocked client.
 pub struct Waiter {
     /// The blocked client's ID (CLIENT ID); waiters are registered by it.

@@ -251,6 +251,15 @@ impl Engine {
         Session::new(self.shared.clone())
     }
 
+    /// A session of the process that owns the engine: `requirepass` does not apply to it
+    /// (it guards the engine's network clients; code holding the engine can reach its data
+    /// anyway). The typed client's embedded sessions are these.
+    pub fn trusted_session(&self) -> Session {
+        let mut session = Session::new(self.shared.clone());
+        session.trust();
+        session
+    }
+
     /// A copy of the current configuration.
     pub fn config(&self) -> Config {
         self.shared.state.lock().config.clone()

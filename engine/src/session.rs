@@ -90,6 +90,13 @@ impl SessionState {
         SessionState::new(id, db, protocol, true)
     }
 
+    /// Whether a blocking command may block now: not inside EXEC, and not while loading the
+    /// log (a blocking command there answers at once, as Redis's AOF client does: nothing
+    /// could ever wake it).
+    pub fn may_block(&self) -> bool {
+        !self.in_exec && !self.loader
+    }
+
     /// A client with nothing open yet.
     fn new(id: u64, db: usize, protocol: u8, authenticated: bool) -> SessionState {
         SessionState {
@@ -207,6 +214,12 @@ impl Session {
         self.state.loader = true;
     }
 
+    /// Lets this session run commands whatever `requirepass` says (see
+    /// [`crate::Engine::trusted_session`]).
+    pub(crate) fn trust(&mut self) {
+        self.state.authenticated = true;
+    }
+
     /// Whether the client may run commands (it authenticated, or no password is set).
     pub fn is_authenticated(&self) -> bool {
         self.state.authenticated
@@ -237,9 +250,15 @@ impl Session {
 
     /// Runs one command (`args[0]` is its name) and returns its reply, once what it changed
     /// or read is as durable as `appendfsync` promises (the thread blocks meanwhile, as a
-    /// client would wait for its reply).
+    /// client would wait for its reply). A command that blocks (BLPOP, XREAD BLOCK...) holds
+    /// the thread until another session serves it or its timeout passes, as it would hold a
+    /// client: never call it on a thread that the serving write needs.
     pub fn execute(&mut self, args: &[Bytes]) -> Reply {
-        let reply = self.execute_now(args);
+        let mut reply = self.execute_now(args);
+        if let Some(blocked) = self.take_blocked() {
+            reply = crate::blocking::wait_on_thread(blocked);
+            self.note_served_reply();
+        }
         if let Some(durability) = self.take_durability() {
             durability.wait_blocking();
         }

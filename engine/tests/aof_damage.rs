@@ -131,3 +131,19 @@ fn a_changed_byte_anywhere_loads_or_is_refused_naming_the_file() {
     std::fs::write(&manifest, &manifest_text).unwrap_or_else(|e| panic!("{e}"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A blocking command in the log (no server writes one, but a file can hold anything)
+/// answers at once while loading, as for Redis's AOF client, instead of waiting for ever.
+#[test]
+fn a_blocking_command_in_the_log_does_not_hang_the_load() {
+    let dir = scratch("blocking");
+    let (incr, _) = written_log(&dir);
+    let mut log = std::fs::read(&incr).unwrap_or_else(|e| panic!("{e}"));
+    log.extend_from_slice(b"*3\r\n$5\r\nBLPOP\r\n$4\r\nnone\r\n$1\r\n0\r\n");
+    log.extend_from_slice(b"*5\r\n$4\r\nXADD\r\n$1\r\ns\r\n$3\r\n4-1\r\n$1\r\nf\r\n$2\r\nv4\r\n");
+    std::fs::write(&incr, &log).unwrap_or_else(|e| panic!("{e}"));
+    let engine = Engine::open(&dir, Config::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(run(&engine, &["XLEN", "s"]), Reply::Integer(4));
+    engine.close();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -122,3 +122,49 @@ fn info_clients(s: &mut Session) -> Vec<u8> {
         other => panic!("INFO clients: {other:?}"),
     }
 }
+
+/// The synchronous `execute` waits like a client would: a BLPOP holds the thread until a
+/// write on another session serves it, and the popped element reaches it (before, it
+/// answered nil at once and the element later vanished into an abandoned block).
+#[test]
+fn execute_waits_for_a_blocking_command_to_be_served() {
+    let engine = Engine::new();
+    let popper_engine = engine.clone();
+    let popper = std::thread::spawn(move || {
+        let mut s = popper_engine.session();
+        run(&mut s, "BLPOP jobs 0")
+    });
+    let mut writer = engine.session();
+    // Push only once the popper waits, so the element must travel through its block.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(&info_clients(&mut writer)).contains("blocked_clients:1") {
+        assert!(Instant::now() < deadline, "the popper never blocked");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(run(&mut writer, "RPUSH jobs a"), Reply::Integer(1));
+    let popped = popper.join().expect("popper");
+    assert_eq!(
+        popped,
+        Reply::Array(vec![
+            Reply::Bulk(Bytes::from_static(b"jobs")),
+            Reply::Bulk(Bytes::from_static(b"a"))
+        ])
+    );
+    assert_eq!(run(&mut writer, "LLEN jobs"), Reply::Integer(0));
+    // With a timeout, execute answers the timeout's nil after waiting it out.
+    let started = Instant::now();
+    assert_eq!(run(&mut writer, "BLPOP jobs 0.05"), Reply::NullArray);
+    assert!(started.elapsed() >= Duration::from_millis(50));
+}
+
+/// A trusted session (the process owning the engine) runs commands under `requirepass`;
+/// an ordinary one is asked to authenticate.
+#[test]
+fn trusted_sessions_skip_requirepass() {
+    let engine = Engine::new();
+    run(&mut engine.session(), "CONFIG SET requirepass sesame");
+    let mut plain = engine.session();
+    assert!(matches!(run(&mut plain, "PING"), Reply::Error(e) if e.starts_with("NOAUTH")));
+    let mut trusted = engine.trusted_session();
+    assert_eq!(run(&mut trusted, "PING"), Reply::Simple("PONG".into()));
+}

@@ -244,7 +244,7 @@ fn pop_or_block(ctx: &mut Ctx, pop: BlockedPop, timeout: u64, empty: Reply) -> R
     if let Some(reply) = serve(ctx, &pop) {
         return reply;
     }
-    if ctx.session.in_exec {
+    if !ctx.session.may_block() {
         return empty;
     }
     ctx.block(BlockedRead::ListPop(pop), timeout);

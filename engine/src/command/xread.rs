@@ -65,7 +65,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let reply = read_available(ctx, &req.keys, &from, req.count, req.caps);
     match req.block {
-        Some(timeout) if reply == Reply::NullArray && !ctx.session.in_exec => {
+        Some(timeout) if reply == Reply::NullArray && ctx.session.may_block() => {
             // `+` on a stream with no entry waits for the next one, like `$`.
             let from = from
                 .into_iter()

@@ -138,7 +138,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let served = serve(ctx, &req.read, &from);
     if served.is_empty() {
         if let Some(timeout) = req.block {
-            if !ctx.session.in_exec && from.iter().all(|f| *f == From::New) {
+            if ctx.session.may_block() && from.iter().all(|f| *f == From::New) {
                 ctx.block(BlockedRead::XReadGroup(req.read), timeout);
                 return Reply::NullArray;
             }

@@ -1,0 +1,95 @@
+//! Which commands a shared [`Client`](crate::Client) may carry, and [`Connection`]: a logical
+//! connection of one caller's own for the others.
+//!
+//! Every clone of a `Client` talks through one shared session (embedded) or one multiplexed
+//! connection (remote). A command that changes that connection's state (MULTI, SELECT,
+//! HELLO, AUTH, CLIENT SETNAME, SUBSCRIBE...) would change it under every other task, so
+//! `Client::command` refuses them with [`Error::Usage`] and [`crate::Client::connection`]
+//! hands out a connection where they behave as on a connection of their own, exactly as over
+//! TCP. Blocking commands (BLPOP, XREAD BLOCK...) run on a session or connection of their
+//! own, so they wait without holding anyone up.
+
+use bytes::Bytes;
+use rill_engine::Reply;
+
+use crate::backend::Dedicated;
+use crate::error::{Error, Result};
+
+/// A logical connection one caller owns: its own embedded session, or its own network
+/// connection to the server (with the client URL's database and credentials). Transactions,
+/// SELECT, HELLO, CLIENT SETNAME and blocking commands behave on it as on a connection of
+/// their own; nothing it does reaches the client's other users. Dropping it closes it.
+pub struct Connection {
+    link: Dedicated,
+}
+
+impl Connection {
+    pub(crate) fn new(link: Dedicated) -> Connection {
+        Connection { link }
+    }
+
+    /// Runs any command and returns the raw reply (server errors become [`Error::Server`]);
+    /// a blocking command waits as long as it blocks.
+    pub async fn command(&mut self, args: &[&str]) -> Result<Reply> {
+        let args: Vec<Bytes> = args.iter().map(|a| Bytes::from(a.to_string())).collect();
+        self.command_bytes(&args).await
+    }
+
+    /// Like [`Connection::command`] with binary arguments.
+    pub async fn command_bytes(&mut self, args: &[Bytes]) -> Result<Reply> {
+        if args.is_empty() {
+            return Err(Error::Usage("an empty command".into()));
+        }
+        self.link.call(args).await
+    }
+}
+
+/// How a command must travel on a shared client.
+pub(crate) enum Route {
+    /// On the shared session or connection.
+    Shared,
+    /// On a session or connection of its own: it may block.
+    Blocking,
+}
+
+/// Where `args` may run on a shared client, or why it may not.
+pub(crate) fn route(args: &[Bytes]) -> Result<Route> {
+    let Some(name) = args.first() else {
+        return Err(Error::Usage("an empty command".into()));
+    };
+    let name = String::from_utf8_lossy(name).to_ascii_uppercase();
+    let sub = args
+        .get(1)
+        .map(|s| String::from_utf8_lossy(s).to_ascii_uppercase());
+    if changes_connection_state(&name, sub.as_deref()) {
+        let what = match &sub {
+            Some(sub) if name == "CLIENT" => format!("{name} {sub}"),
+            _ => name,
+        };
+        return Err(Error::Usage(format!(
+            "{what} changes the state of the connection, which every clone of this Client \
+             shares: run it on a connection of its own (Client::connection)"
+        )));
+    }
+    match rill_engine::command::lookup(args) {
+        Ok(spec) if spec.has_flag("blocking") => Ok(Route::Blocking),
+        _ => Ok(Route::Shared),
+    }
+}
+
+/// Commands whose effect outlives their reply on the connection that sent them.
+fn changes_connection_state(name: &str, sub: Option<&str>) -> bool {
+    match name {
+        "MULTI" | "EXEC" | "DISCARD" | "WATCH" | "UNWATCH" | "SELECT" | "HELLO" | "AUTH"
+        | "RESET" | "QUIT" | "SUBSCRIBE" | "UNSUBSCRIBE" | "PSUBSCRIBE" | "PUNSUBSCRIBE"
+        | "SSUBSCRIBE" | "SUNSUBSCRIBE" | "MONITOR" | "READONLY" | "READWRITE" | "SYNC"
+        | "PSYNC" | "REPLCONF" | "ASKING" => true,
+        "CLIENT" => matches!(
+            sub,
+            Some(
+                "SETNAME" | "SETINFO" | "TRACKING" | "REPLY" | "NO-EVICT" | "NO-TOUCH" | "CACHING"
+            )
+        ),
+        _ => false,
+    }
+}

@@ -1,0 +1,188 @@
+//! Connection state is per logical connection, as over TCP: every clone of a `Client` shares
+//! one connection, so commands that would change its state under other tasks are refused
+//! there and run on a `Client::connection` of their own; blocking commands wait on a session
+//! of their own with the client's rights. Run on the embedded engine and on rill-server.
+
+use std::time::Duration;
+
+use rill::testing::TestServer;
+use rill::{Client, Error, Reply};
+
+/// The embedded engine, and a client of a fresh rill-server (kept alive by the caller).
+async fn backends() -> Vec<(&'static str, Client, Option<TestServer>)> {
+    let server = TestServer::start().expect("server");
+    let remote = Client::connect(&server.url()).await.expect("connect");
+    vec![
+        ("embedded", Client::embedded(), None),
+        ("rill-server", remote, Some(server)),
+    ]
+}
+
+fn text(reply: Reply) -> String {
+    match reply {
+        Reply::Bulk(b) | Reply::Verbatim(b) => String::from_utf8_lossy(&b).into_owned(),
+        other => panic!("expected text, got {other:?}"),
+    }
+}
+
+async fn client_info(client: &Client) -> String {
+    text(
+        client
+            .command(&["CLIENT", "INFO"])
+            .await
+            .expect("CLIENT INFO"),
+    )
+}
+
+fn bulk(text: &str) -> Reply {
+    Reply::Bulk(text.to_string().into())
+}
+
+#[tokio::test]
+async fn state_changing_commands_are_refused_on_the_shared_client() {
+    for (backend, client, _server) in backends().await {
+        for words in [
+            &["MULTI"][..],
+            &["SELECT", "1"],
+            &["HELLO", "3"],
+            &["client", "setname", "me"],
+            &["WATCH", "k"],
+            &["SUBSCRIBE", "news"],
+        ] {
+            let refused = client.command(words).await;
+            assert!(
+                matches!(&refused, Err(Error::Usage(text)) if text.contains("Client::connection")),
+                "{backend} {words:?}: {refused:?}"
+            );
+        }
+        // Nothing was sent: the shared connection is still in database 0, outside MULTI,
+        // unnamed, and speaks RESP2.
+        client.command(&["SET", "k", "v"]).await.expect("set");
+        assert_eq!(
+            client.command(&["GET", "k"]).await,
+            Ok(bulk("v")),
+            "{backend}"
+        );
+        let mut own = client.connection().await.expect("connection");
+        assert_eq!(own.command(&["GET", "k"]).await, Ok(bulk("v")), "{backend}");
+        assert_eq!(
+            client.command(&["CLIENT", "GETNAME"]).await,
+            Ok(Reply::Null)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_connection_keeps_its_state_to_itself() {
+    for (backend, client, _server) in backends().await {
+        let mut tx = client.connection().await.expect("connection");
+        assert_eq!(tx.command(&["MULTI"]).await, Ok(Reply::ok()), "{backend}");
+        assert_eq!(
+            tx.command(&["SET", "a", "1"]).await,
+            Ok(Reply::Simple("QUEUED".into())),
+            "{backend}"
+        );
+        // Another task's command runs at once; it is not queued in the transaction.
+        assert_eq!(
+            client.command(&["GET", "a"]).await,
+            Ok(Reply::Null),
+            "{backend}"
+        );
+        assert_eq!(
+            tx.command(&["EXEC"]).await,
+            Ok(Reply::Array(vec![Reply::ok()])),
+            "{backend}"
+        );
+        assert_eq!(
+            client.command(&["GET", "a"]).await,
+            Ok(bulk("1")),
+            "{backend}"
+        );
+
+        // SELECT and HELLO change this connection only.
+        let mut other_db = client.connection().await.expect("connection");
+        other_db.command(&["SELECT", "3"]).await.expect("select");
+        other_db
+            .command(&["SET", "a", "in db 3"])
+            .await
+            .expect("set");
+        assert_eq!(
+            client.command(&["GET", "a"]).await,
+            Ok(bulk("1")),
+            "{backend}"
+        );
+        assert_eq!(
+            other_db.command(&["GET", "a"]).await,
+            Ok(bulk("in db 3")),
+            "{backend}"
+        );
+        let hello = other_db.command(&["HELLO", "3"]).await.expect("hello");
+        assert!(matches!(hello, Reply::Map(_)), "{backend}: {hello:?}");
+        assert!(client_info(&client).await.contains(" resp=2 "), "{backend}");
+        let own = text(other_db.command(&["CLIENT", "INFO"]).await.expect("info"));
+        assert!(
+            own.contains(" resp=3 ") && own.contains(" db=3 "),
+            "{backend}: {own}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn blocking_commands_wait_without_holding_up_the_client() {
+    for (backend, client, _server) in backends().await {
+        let popper = client.clone();
+        let pop = tokio::spawn(async move { popper.command(&["BLPOP", "jobs", "10"]).await });
+        // The shared connection keeps serving while the pop waits.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let info = text(client.command(&["INFO", "clients"]).await.expect("info"));
+            if info.contains("blocked_clients:1") {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{backend}: never blocked"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        client.command(&["RPUSH", "jobs", "a"]).await.expect("push");
+        let popped = pop.await.expect("task");
+        assert_eq!(
+            popped,
+            Ok(Reply::Array(vec![bulk("jobs"), bulk("a")])),
+            "{backend}"
+        );
+        assert_eq!(
+            client.command(&["LLEN", "jobs"]).await,
+            Ok(Reply::Integer(0))
+        );
+    }
+}
+
+/// An embedded client is the process that owns the engine: `requirepass` (which guards the
+/// engine's network clients) does not stop it, blocking reads included.
+#[tokio::test]
+async fn embedded_reads_work_under_requirepass() {
+    let engine = rill::engine::Engine::new();
+    let set = engine.session().execute(&[
+        "CONFIG".into(),
+        "SET".into(),
+        "requirepass".into(),
+        "sesame".into(),
+    ]);
+    assert_eq!(set, Reply::ok());
+    let client = Client::from_engine(engine);
+    let stream = client.stream::<u32>("numbers");
+    let id = stream.add(&7).await.expect("add");
+    let read = stream
+        .read_from(rill::StreamId::MIN, None, Some(Duration::from_millis(50)))
+        .await
+        .expect("blocking read");
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].id, id);
+    let mut own = client.connection().await.expect("connection");
+    assert_eq!(
+        own.command(&["XLEN", "numbers"]).await,
+        Ok(Reply::Integer(1))
+    );
+}
