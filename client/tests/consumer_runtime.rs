@@ -821,3 +821,66 @@ async fn a_hung_handler_times_out_and_is_dead_lettered() {
     assert_eq!(letters[0].error, "handler timed out after 50ms");
     assert!(pel(&stream).await.is_empty());
 }
+
+/// No batch barrier: a slow handler holds one slot while the others keep taking new entries,
+/// beyond its own batch, and never more than `concurrency` handlers run at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_handler_does_not_hold_up_the_others() {
+    const N: usize = 40;
+    let client = Client::embedded();
+    let (stream, ids) = stream_with(&client, "jobs", N as u32).await;
+    let shutdown = Shutdown::new();
+    let others_done = Arc::new(AtomicUsize::new(0));
+    let (running, most_running) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let slow_saw_all = Arc::new(Mutex::new(None));
+    let consumer = stream.consumer(GROUP, "c-1", quick().batch_size(5).concurrency(3));
+    let slow = ids[0];
+    let handler = {
+        let stop = shutdown.clone();
+        let (others_done, running, most_running, slow_saw_all) = (
+            others_done.clone(),
+            running.clone(),
+            most_running.clone(),
+            slow_saw_all.clone(),
+        );
+        move |e: rill::Entry<Job>| {
+            let (stop, others_done, running, most_running, slow_saw_all) = (
+                stop.clone(),
+                others_done.clone(),
+                running.clone(),
+                most_running.clone(),
+                slow_saw_all.clone(),
+            );
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most_running.fetch_max(now, Ordering::SeqCst);
+                if e.id == slow {
+                    // Waits for every other entry: seven batches' worth, read while it runs.
+                    let waited = tokio::time::timeout(Duration::from_secs(10), async {
+                        while others_done.load(Ordering::SeqCst) < N - 1 {
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                    })
+                    .await;
+                    *slow_saw_all.lock() = Some(waited.is_ok());
+                    stop.trigger();
+                } else {
+                    tokio::task::yield_now().await;
+                    others_done.fetch_add(1, Ordering::SeqCst);
+                }
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok::<(), String>(())
+            }
+        }
+    };
+    let summary = bounded(consumer.run(handler, shutdown)).await.expect("run");
+    assert_eq!(
+        *slow_saw_all.lock(),
+        Some(true),
+        "the other {} entries ran while the slow one held its slot",
+        N - 1
+    );
+    assert!(most_running.load(Ordering::SeqCst) <= 3);
+    assert_eq!(summary.metrics.processed, N as u64);
+    assert_eq!(summary.left_pending, 0);
+}

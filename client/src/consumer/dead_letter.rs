@@ -194,12 +194,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
     /// [`Stream::write_dead_letter`]). If that fails on the connection, the entry goes back
     /// to the retry queue (and so, past the limit, to the dead-letter stream again); any
     /// other failure leaves it pending and ends the run.
-    pub(super) async fn dead_letter(
-        &mut self,
-        delivery: Delivery,
-        error: String,
-        fatal: &mut Option<Error>,
-    ) {
+    pub(super) async fn dead_letter(&mut self, delivery: Delivery, error: String) {
         let letter = Letter {
             group: &self.group,
             consumer: &self.name,
@@ -225,7 +220,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
             }
             Err(e) => {
                 tracing::warn!(consumer = %self.name, id = %delivery.id, "dead letter: {e}");
-                fatal.get_or_insert(e);
+                self.fatal.get_or_insert(e);
             }
         }
     }

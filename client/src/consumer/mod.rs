@@ -13,7 +13,10 @@
 //!
 //! # How an entry moves
 //!
-//! Each turn of a consumer's loop takes one batch, from the first source that has one:
+//! Handlers run up to `concurrency` at a time and start as soon as a slot is free: a slow
+//! handler holds its own slot only. Whenever a slot is free and no fetched entry waits for
+//! one, the consumer acknowledges what finished (one XACK) and fetches the next batch (at
+//! most `batch_size` entries), from the first source that has one:
 //!
 //! 1. **Retries that are due.** A failed entry stays in the consumer's own PEL and is put in an
 //!    in-memory retry queue, due `backoff(n)` after its `n`-th delivery failed, where
@@ -28,8 +31,10 @@
 //!    retry got lost) and takes them over; a full pass starts every `claim_idle / 2`. The
 //!    delivery counts of a page of claimed entries (XAUTOCLAIM does not return them) are read
 //!    back with one `XPENDING` over the page's ID span for this consumer.
-//! 3. **New entries**: `XREADGROUP ... >`, blocking at most `block` (less when a retry or a
-//!    reclaim pass is due sooner), raced against the shutdown signal.
+//! 3. **New entries**: `XREADGROUP ... >`, raced against the shutdown signal. It blocks at
+//!    most `block` (less when a retry or a reclaim pass is due sooner) when no handler runs;
+//!    with handlers running it does not block, and the consumer waits for the next handler
+//!    to finish (or the next retry or reclaim) before fetching again.
 //!
 //! On start, a consumer lists its own PEL (entries a previous run under the same name left
 //! behind) and schedules each of them as a retry.
@@ -58,7 +63,7 @@
 //!
 //! [`Shutdown::trigger`] stops reading: a blocked read is abandoned at once, no new handler
 //! starts, the handlers already running finish, their successes are acknowledged, and `run`
-//! returns a [`RunSummary`]. Entries of the batch that were not started stay pending for the
+//! returns a [`RunSummary`]. Fetched entries that were not started stay pending for the
 //! next run or another consumer; none is acknowledged without having been handled.
 
 mod dead_letter;
@@ -204,7 +209,7 @@ pub struct RunSummary {
     /// The metrics when the run ended (for a pool: of all workers together).
     pub metrics: MetricsSnapshot,
     /// Entries left in the consumer's pending list (for a pool: all workers'): failures
-    /// waiting for their retry and entries of the last batch that were never started. The
+    /// waiting for their retry and fetched entries that were never started. The
     /// next run under the same name, or another consumer's reclaim, picks them up.
     pub left_pending: u64,
 }

@@ -69,9 +69,11 @@ impl ConsumerOptions {
         self
     }
 
-    /// How many handlers of one batch run at the same time (1: one after the other, in ID
-    /// order). Each batch is finished, and acknowledged, before the next is read, so keep
-    /// `batch_size` at least this large.
+    /// How many handlers run at the same time (1: one after the other, in ID order). A
+    /// handler starts as soon as a slot is free: a slow one holds its own slot, not the
+    /// others, and the consumer fetches more whenever a slot is free and nothing fetched is
+    /// waiting, so at most `concurrency` entries are being handled and at most `batch_size`
+    /// wait for a slot.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self

@@ -1,6 +1,6 @@
 //! [`Worker`]: the loop of one running consumer: read, handle, acknowledge, retry, reclaim.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -10,8 +10,7 @@ use bytes::Bytes;
 use rill_engine::StreamId;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio::task::{Id as TaskId, JoinError, JoinSet};
 
 use super::metrics::Metrics;
 use super::options::ConsumerOptions;
@@ -51,9 +50,20 @@ pub(super) struct Worker<T> {
     recovered: bool,
     reclaim_cursor: StreamId,
     reclaim_at: Instant,
-    /// Handled (or dead-lettered) entries not acknowledged yet: one XACK per batch.
+    /// Handled (or dead-lettered) entries not acknowledged yet: one XACK per fetch.
     pub(super) acks: Vec<StreamId>,
+    /// Fetched entries waiting for a handler slot (at most one fetch's worth).
+    buffer: VecDeque<Delivery>,
+    /// The handlers running, and the entry each one handles.
+    running: JoinSet<HandlerOutcome>,
+    handled: HashMap<TaskId, Delivery>,
+    /// An error that ends the run (a dead letter the server refused), raised at the end
+    /// of the turn that met it.
+    pub(super) fatal: Option<Error>,
 }
+
+/// What a handler task ends with: `Err` carries the failure's text.
+type HandlerOutcome = std::result::Result<(), String>;
 
 /// Only a lost connection is worth waiting out; anything else is a bug or a misconfiguration.
 pub(super) fn is_transient(e: &Error) -> bool {
@@ -79,6 +89,10 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
             reclaim_cursor: StreamId::MIN,
             reclaim_at: Instant::now(),
             acks: Vec::new(),
+            buffer: VecDeque::new(),
+            running: JoinSet::new(),
+            handled: HashMap::new(),
+            fatal: None,
         }
     }
 
@@ -93,8 +107,11 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
         E: fmt::Display + 'static,
     {
         let mut pause = self.opts.backoff_initial.max(Duration::from_millis(1));
-        while !shutdown.is_triggered() {
-            match self.step(handler, shutdown).await {
+        let outcome = loop {
+            if shutdown.is_triggered() {
+                break Ok(());
+            }
+            match self.turn(handler, shutdown).await {
                 Ok(()) => pause = self.opts.backoff_initial.max(Duration::from_millis(1)),
                 Err(e) if is_transient(&e) => {
                     tracing::warn!(consumer = %self.name, "{e}; trying again in {pause:?}");
@@ -104,14 +121,22 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
                     }
                     pause = (pause * 2).min(self.opts.backoff_max.max(pause));
                 }
-                Err(e) => return Err(e),
+                Err(e) => break Err(e),
             }
+        };
+        // The handlers already started always finish, and their outcomes are booked.
+        while let Some(done) = self.running.join_next_with_id().await {
+            self.book(done).await;
         }
-        Ok(())
+        outcome.and(self.fatal.take().map_or(Ok(()), Err))
     }
 
-    /// One turn: the next batch, its handlers, its acknowledgements.
-    async fn step<F, Fut, E>(&mut self, handler: &Arc<F>, shutdown: &Shutdown) -> Result<()>
+    /// One turn of the loop: start what the buffer holds while there is room; when a handler
+    /// slot is free and the buffer is empty, acknowledge what finished and fetch more; when
+    /// every slot is taken, wait for a handler to finish. So handlers run continuously up to
+    /// `concurrency`, never waiting for the slowest of a batch, and at most `batch_size`
+    /// fetched entries wait for a slot.
+    async fn turn<F, Fut, E>(&mut self, handler: &Arc<F>, shutdown: &Shutdown) -> Result<()>
     where
         F: Fn(Entry<T>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = std::result::Result<(), E>> + Send + 'static,
@@ -124,10 +149,43 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
             self.recover().await?;
             self.recovered = true;
         }
-        let batch = self.next_batch(shutdown).await?;
-        let outcome = self.process(batch, handler, shutdown).await;
-        let flushed = self.flush_acks().await;
-        outcome.and(flushed)
+        self.start_buffered(handler, shutdown).await;
+        if let Some(e) = self.fatal.take() {
+            return Err(e);
+        }
+        if shutdown.is_triggered() {
+            return Ok(());
+        }
+        let room = self.running.len() < self.opts.concurrency;
+        if !room || !self.buffer.is_empty() {
+            self.await_handler(None, shutdown).await;
+            if self.acks.len() >= self.opts.batch_size {
+                self.flush_acks().await?;
+            }
+            return Ok(());
+        }
+        self.flush_acks().await?;
+        let fetched = self.next_batch(shutdown).await?;
+        if fetched.is_empty() && !self.running.is_empty() {
+            // Nothing to fetch now, handlers still running: wait for one of them (its slot,
+            // its retry), or until a retry or a reclaim pass is due, then fetch again.
+            let wait = self.fetch_wait(Instant::now());
+            self.await_handler(Some(wait), shutdown).await;
+        }
+        self.buffer.extend(fetched);
+        Ok(())
+    }
+
+    /// Waits for the next handler to finish and books it, or at most `limit`, or until
+    /// shutdown.
+    async fn await_handler(&mut self, limit: Option<Duration>, shutdown: &Shutdown) {
+        let limit = limit.unwrap_or(Duration::MAX);
+        tokio::select! {
+            biased;
+            _ = shutdown.triggered() => {}
+            Some(done) = self.running.join_next_with_id() => self.book(done).await,
+            _ = tokio::time::sleep(limit), if limit < Duration::MAX => {}
+        }
     }
 
     /// Schedules a retry for every entry this consumer's name already holds.
@@ -175,13 +233,13 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
                 // goes on) rather than scan a long PEL with nothing else happening.
             }
         }
-        let mut wait = self.opts.block;
-        if let Some(at) = self.retries.next_due() {
-            wait = wait.min(at.saturating_duration_since(now));
-        }
-        if self.opts.claim_idle.is_some() {
-            wait = wait.min(self.reclaim_at.saturating_duration_since(now));
-        }
+        // With handlers running, never block: their completions must be booked (and their
+        // slots refilled) as they come; `turn` waits for them instead.
+        let wait = if self.running.is_empty() {
+            self.fetch_wait(now)
+        } else {
+            Duration::ZERO
+        };
         // Never BLOCK 0: the server would wait for ever.
         let block = (wait >= Duration::from_millis(1)).then_some(wait);
         let read =
@@ -204,6 +262,19 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
                 held_since,
             })
             .collect())
+    }
+
+    /// How long to wait for new entries: `block`, less when a retry or a reclaim pass is due
+    /// sooner.
+    fn fetch_wait(&self, now: Instant) -> Duration {
+        let mut wait = self.opts.block;
+        if let Some(at) = self.retries.next_due() {
+            wait = wait.min(at.saturating_duration_since(now));
+        }
+        if self.opts.claim_idle.is_some() {
+            wait = wait.min(self.reclaim_at.saturating_duration_since(now));
+        }
+        wait
     }
 
     /// Takes due retries back from this consumer's own PEL with XCLAIM (one per entry, in one
@@ -330,27 +401,19 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
         }
     }
 
-    /// Runs the batch's handlers (up to `concurrency` at a time) and books their outcomes.
-    /// Stops starting handlers once shutdown is triggered; the ones started always finish.
-    async fn process<F, Fut, E>(
-        &mut self,
-        batch: Vec<Delivery>,
-        handler: &Arc<F>,
-        shutdown: &Shutdown,
-    ) -> Result<()>
+    /// Starts handlers for buffered entries, in order, while fewer than `concurrency` run.
+    /// Entries that need no handler (deleted, over `max_deliveries`, undecodable) are
+    /// settled on the way. Stops once shutdown is triggered: the rest stay pending.
+    async fn start_buffered<F, Fut, E>(&mut self, handler: &Arc<F>, shutdown: &Shutdown)
     where
         F: Fn(Entry<T>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = std::result::Result<(), E>> + Send + 'static,
         E: fmt::Display + 'static,
     {
-        let permits = Arc::new(Semaphore::new(self.opts.concurrency));
-        let mut tasks = JoinSet::new();
-        let mut running = HashMap::new();
-        let mut fatal = None;
-        for delivery in batch {
-            if shutdown.is_triggered() {
-                break;
-            }
+        while self.running.len() < self.opts.concurrency && !shutdown.is_triggered() {
+            let Some(delivery) = self.buffer.pop_front() else {
+                return;
+            };
             self.retries.remove(delivery.id);
             let Some(fields) = &delivery.fields else {
                 // Deleted from the stream while pending: nothing left to handle.
@@ -363,7 +426,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
                         "delivered {} times, more than max_deliveries ({max}), without an outcome",
                         delivery.deliveries
                     );
-                    self.dead_letter(delivery, error, &mut fatal).await;
+                    self.dead_letter(delivery, error).await;
                     continue;
                 }
             }
@@ -373,16 +436,10 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
                     let error = with_id(e, delivery.id).to_string();
                     Metrics::add(&self.metrics.inner.decode_errors, 1);
                     self.metrics.failure(delivery.id, &error);
-                    self.dead_letter(delivery, error, &mut fatal).await;
+                    self.dead_letter(delivery, error).await;
                     continue;
                 }
             };
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                break; // never closed
-            };
-            if shutdown.is_triggered() {
-                break;
-            }
             let handler = Arc::clone(handler);
             let entry = Entry {
                 id: delivery.id,
@@ -390,7 +447,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
             };
             let metrics = self.metrics.clone();
             let timeout = self.opts.handler_timeout;
-            let task = tasks.spawn(async move {
+            let task = self.running.spawn(async move {
                 let (id, started) = (entry.id, Instant::now());
                 let outcome = match timeout {
                     Some(limit) => match tokio::time::timeout(limit, handler(entry)).await {
@@ -399,47 +456,46 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
                     },
                     None => handler(entry).await.map_err(|e| e.to_string()),
                 };
-                // Booked here, before the next handler may start: live metrics stay exact.
+                // Booked here, as soon as it ends: live metrics stay exact.
                 metrics.inner.processing.record(started.elapsed());
                 match &outcome {
                     Ok(()) => Metrics::add(&metrics.inner.processed, 1),
                     Err(error) => metrics.failure(id, error),
                 }
-                drop(permit);
                 outcome
             });
-            running.insert(task.id(), delivery);
+            self.handled.insert(task.id(), delivery);
         }
-        while let Some(joined) = tasks.join_next_with_id().await {
-            let (task, outcome) = match joined {
-                Ok((task, outcome)) => (task, outcome),
-                Err(e) => {
-                    // The task never booked its outcome: the handler panicked.
-                    let (task, error) = (e.id(), panic_text(e));
-                    if let Some(delivery) = running.get(&task) {
-                        self.metrics.failure(delivery.id, &error);
-                    }
-                    (task, Err(error))
+    }
+
+    /// Books a finished handler: success is acknowledged (with the next XACK), failure is
+    /// retried after its backoff or dead-lettered past `max_deliveries`.
+    async fn book(&mut self, done: std::result::Result<(TaskId, HandlerOutcome), JoinError>) {
+        let (task, outcome) = match done {
+            Ok((task, outcome)) => (task, outcome),
+            Err(e) => {
+                // The task never booked its outcome: the handler panicked.
+                let (task, error) = (e.id(), panic_text(e));
+                if let Some(delivery) = self.handled.get(&task) {
+                    self.metrics.failure(delivery.id, &error);
                 }
-            };
-            let Some(delivery) = running.remove(&task) else {
-                continue;
-            };
-            match outcome {
-                Ok(()) => {
-                    if self.opts.ack_on_success {
-                        self.acks.push(delivery.id);
-                    }
-                }
-                Err(error) => match self.opts.max_deliveries {
-                    Some(max) if delivery.deliveries >= max => {
-                        self.dead_letter(delivery, error, &mut fatal).await
-                    }
-                    _ => self.schedule_retry(delivery),
-                },
+                (task, Err(error))
             }
+        };
+        let Some(delivery) = self.handled.remove(&task) else {
+            return;
+        };
+        match outcome {
+            Ok(()) => {
+                if self.opts.ack_on_success {
+                    self.acks.push(delivery.id);
+                }
+            }
+            Err(error) => match self.opts.max_deliveries {
+                Some(max) if delivery.deliveries >= max => self.dead_letter(delivery, error).await,
+                _ => self.schedule_retry(delivery),
+            },
         }
-        fatal.map_or(Ok(()), Err)
     }
 
     pub(super) fn schedule_retry(&mut self, delivery: Delivery) {
