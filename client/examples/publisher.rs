@@ -7,7 +7,8 @@
 //! RILL_URL=redis://127.0.0.1:6379/ cargo run -p rill --example publisher  # rill-server or Redis
 //! ```
 
-use rill::{Client, Codec, IdRange, Reply, StreamId, Trim};
+use rill::codec::{Flat, Json, MessagePack};
+use rill::{Client, IdRange, Reply, Stream, StreamId, Trim};
 use serde::{Deserialize, Serialize};
 
 const ORDERS: &str = "example:publisher:orders";
@@ -97,18 +98,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // read without knowing Rust; JSON and MessagePack keep the value in one `data` field.
     println!();
     let lamp = order("lamp", 2);
-    for (key, codec) in [
-        (JSON, Codec::Json),
-        (MSGPACK, Codec::MessagePack),
-        (FLAT, Codec::Flat),
-    ] {
-        let stream = client.stream::<Order>(key).with_codec(codec);
+    let streams: [(&str, Stream<Order>); 3] = [
+        ("Json", client.stream(JSON).with_codec(Json)),
+        (
+            "MessagePack",
+            client.stream(MSGPACK).with_codec(MessagePack),
+        ),
+        ("Flat", client.stream(FLAT).with_codec(Flat)),
+    ];
+    for (name, stream) in streams {
         stream.add(&lamp).await?;
         let back = stream.range(IdRange::all(), None).await?;
         assert_eq!(back.len(), 1);
-        assert_eq!(back[0].value, lamp, "{codec:?} round trip");
-        let raw = client.command(&["XRANGE", key, "-", "+"]).await?;
-        println!("{codec:?}: XRANGE shows {}", raw_fields(&raw));
+        assert_eq!(back[0].value, lamp, "{name} round trip");
+        let raw = client.command(&["XRANGE", stream.key(), "-", "+"]).await?;
+        println!("{name}: XRANGE shows {}", raw_fields(&raw));
     }
     let flat = client.command(&["XRANGE", FLAT, "-", "+"]).await?;
     assert_eq!(raw_fields(&flat), "item=lamp qty=2");

@@ -32,7 +32,7 @@ use serde::ser::{Impossible, SerializeMap, SerializeStruct};
 use serde::{Deserializer, Serialize, Serializer};
 use serde_json::de::SliceRead;
 
-use crate::codec::codec_error;
+use crate::codec::error as codec_error;
 use crate::error::Result;
 
 /// How much of a field's text an error message quotes.

@@ -34,8 +34,6 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use rill_engine::StreamId;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::types::{time_of, ConsumerInfo, GroupInfo, StreamInfo};
@@ -313,7 +311,7 @@ fn is_no_such_key(e: &Error) -> bool {
     matches!(e, Error::Server { code, message } if code == "ERR" && message.ends_with("no such key"))
 }
 
-impl<T: Serialize + DeserializeOwned> Stream<T> {
+impl<T: 'static> Stream<T> {
     /// Reads the stream's length, first and last entries and, per group, its pending count,
     /// lag and consumers, then lists what crosses `thresholds`.
     ///

@@ -36,7 +36,8 @@
 //! - [`Stream`]: typed operations on one stream; every reply is read by `parse`, the same for
 //!   both backends. Group reads decode entry by entry into a [`Batch`]: an entry the codec
 //!   cannot read is reported as [`Undecodable`] beside the others (`batch`).
-//! - [`Codec`]: JSON (default), MessagePack, or flat fields (`flat`).
+//! - [`Codec`]: a trait; [`codec::Json`] (default), [`codec::MessagePack`] and [`codec::Flat`]
+//!   (`flat`) are provided, and a type of one's own encodes anything else.
 //! - [`consumer`]: the consumer runtime (ack, retry, reclaim, dead letter, metrics) and the
 //!   [`WorkerPool`].
 //! - [`health`]: stream health reports against thresholds.
@@ -147,8 +148,15 @@ impl Client {
 
     /// A typed handle on the stream at `key` (JSON codec unless changed with
     /// [`Stream::with_codec`]).
-    pub fn stream<T: Serialize + DeserializeOwned>(&self, key: &str) -> Stream<T> {
-        Stream::new(self.clone(), key)
+    pub fn stream<T: Serialize + DeserializeOwned + 'static>(&self, key: &str) -> Stream<T> {
+        Stream::new(self.clone(), key, std::sync::Arc::new(codec::Json))
+    }
+
+    /// A typed handle on the stream at `key` whose entries `codec` writes and reads: one of
+    /// [`codec`]'s, or a codec of one's own for types without serde (Protobuf, a legacy
+    /// layout).
+    pub fn stream_with_codec<T: 'static>(&self, key: &str, codec: impl Codec<T>) -> Stream<T> {
+        Stream::new(self.clone(), key, std::sync::Arc::new(codec))
     }
 
     /// Runs a command and returns the raw reply (server errors become [`Error::Server`]).
@@ -173,7 +181,7 @@ impl Client {
 
     /// Reads several streams at once (XREAD): entries after each given ID, per stream, at most
     /// `count` each; with `block`, waits that long for the first entry on any of them.
-    pub async fn read_streams<T: Serialize + DeserializeOwned>(
+    pub async fn read_streams<T: 'static>(
         &self,
         from: &[(&Stream<T>, StreamId)],
         count: Option<usize>,

@@ -2,12 +2,11 @@
 //! pending entries, claims, and introspection.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use rill_engine::{Reply, StreamId};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 
 use crate::batch::{Batch, Undecodable};
 use crate::codec::Codec;
@@ -20,7 +19,7 @@ use crate::Client;
 pub struct Stream<T> {
     pub(crate) client: Client,
     pub(crate) key: Bytes,
-    pub(crate) codec: Codec,
+    pub(crate) codec: Arc<dyn Codec<T>>,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -29,7 +28,7 @@ impl<T> Clone for Stream<T> {
         Stream {
             client: self.client.clone(),
             key: self.key.clone(),
-            codec: self.codec,
+            codec: Arc::clone(&self.codec),
             _type: PhantomData,
         }
     }
@@ -42,19 +41,19 @@ macro_rules! args {
     };
 }
 
-impl<T: Serialize + DeserializeOwned> Stream<T> {
-    pub(crate) fn new(client: Client, key: &str) -> Stream<T> {
+impl<T: 'static> Stream<T> {
+    pub(crate) fn new(client: Client, key: &str, codec: Arc<dyn Codec<T>>) -> Stream<T> {
         Stream {
             client,
             key: Bytes::from(key.to_string()),
-            codec: Codec::default(),
+            codec,
             _type: PhantomData,
         }
     }
 
-    /// The same stream with another codec.
-    pub fn with_codec(mut self, codec: Codec) -> Stream<T> {
-        self.codec = codec;
+    /// The same stream with another codec (see [`crate::codec`]).
+    pub fn with_codec(mut self, codec: impl Codec<T>) -> Stream<T> {
+        self.codec = Arc::new(codec);
         self
     }
 
@@ -64,8 +63,8 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
     }
 
     /// The codec entries are written and read with.
-    pub fn codec(&self) -> Codec {
-        self.codec
+    pub fn codec(&self) -> &dyn Codec<T> {
+        &*self.codec
     }
 
     fn decode(&self, raw: RawEntry) -> Result<Entry<T>> {

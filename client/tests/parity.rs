@@ -18,11 +18,38 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rill::testing::TestServer;
 use rill::{
-    Client, Codec, Entry, Error, GroupInfo, GroupStart, IdRange, PendingQuery, PendingRead,
+    Client, Entry, Error, GroupInfo, GroupStart, IdRange, PendingQuery, PendingRead,
     PendingSummary, Stream, StreamId, StreamInfo, Trim,
 };
 use rill_tests::oracle::RedisServer;
 use serde::{Deserialize, Serialize};
+
+/// The three provided codecs as one value to loop over; it is itself a codec (delegating),
+/// as a user's own would be.
+#[derive(Debug, Clone, Copy)]
+enum Codec {
+    Json,
+    MessagePack,
+    Flat,
+}
+
+impl<T: Serialize + serde::de::DeserializeOwned> rill::codec::Codec<T> for Codec {
+    fn encode(&self, value: &T) -> rill::Result<rill::codec::Fields> {
+        match self {
+            Codec::Json => rill::codec::Codec::encode(&rill::codec::Json, value),
+            Codec::MessagePack => rill::codec::Codec::encode(&rill::codec::MessagePack, value),
+            Codec::Flat => rill::codec::Codec::encode(&rill::codec::Flat, value),
+        }
+    }
+
+    fn decode(&self, fields: &[(bytes::Bytes, bytes::Bytes)]) -> rill::Result<T> {
+        match self {
+            Codec::Json => rill::codec::Codec::decode(&rill::codec::Json, fields),
+            Codec::MessagePack => rill::codec::Codec::decode(&rill::codec::MessagePack, fields),
+            Codec::Flat => rill::codec::Codec::decode(&rill::codec::Flat, fields),
+        }
+    }
+}
 
 /// A timed-out blocking read must have waited at least this long (asked: 50 ms).
 const MIN_BLOCK_WAIT: Duration = Duration::from_millis(40);

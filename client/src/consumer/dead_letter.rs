@@ -3,8 +3,6 @@
 
 use bytes::Bytes;
 use rill_engine::StreamId;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 
 use super::metrics::Metrics;
 use super::worker::{arg, is_transient, Delivery, Worker};
@@ -81,9 +79,9 @@ impl DeadLetter {
         })
     }
 
-    /// Decodes the original entry with the stream's codec (fails for the entries that were
-    /// dead-lettered because they could not be decoded).
-    pub fn decode<T: DeserializeOwned>(&self, codec: Codec) -> Result<T> {
+    /// Decodes the original entry with the stream's codec (`stream.codec()`; fails for the
+    /// entries that were dead-lettered because they could not be decoded).
+    pub fn decode<T>(&self, codec: &(impl Codec<T> + ?Sized)) -> Result<T> {
         codec
             .decode(&self.fields)
             .map_err(|e| with_id(e, self.entry_id))
@@ -100,7 +98,7 @@ pub(crate) struct Letter<'a> {
     pub(crate) fields: &'a [(Bytes, Bytes)],
 }
 
-impl<T: Serialize + DeserializeOwned> Stream<T> {
+impl<T: 'static> Stream<T> {
     /// Gives up an entry this stream's `group` could not decode: copies it to the
     /// dead-letter stream (`dead_letter_stream`, or `<this stream>:dead` when `None`) and
     /// acknowledges it, both in one MULTI/EXEC where the backend allows (see the consumer
@@ -189,7 +187,7 @@ impl<T: Serialize + DeserializeOwned> Stream<T> {
     }
 }
 
-impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
+impl<T: Send + 'static> Worker<T> {
     /// Copies the entry to the dead-letter stream and acknowledges it (see
     /// [`Stream::write_dead_letter`]). If that fails on the connection, the entry goes back
     /// to the retry queue (and so, past the limit, to the dead-letter stream again); any
@@ -248,7 +246,7 @@ mod tests {
         let letter = DeadLetter::from_raw(&raw).expect("a dead letter");
         assert_eq!(letter.entry_id, StreamId::new(5, 1));
         assert_eq!(letter.deliveries, 3);
-        assert_eq!(letter.decode::<u32>(Codec::Json), Ok(7));
+        assert_eq!(letter.decode::<u32>(&crate::codec::Json), Ok(7));
         let not_one = RawEntry {
             id: StreamId::new(9, 1),
             fields: Some(vec![field("data", "7")]),

@@ -85,8 +85,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 
 use crate::error::Result;
 use crate::parse;
@@ -95,7 +93,7 @@ use crate::types::{Entry, IdRange};
 
 use worker::Worker;
 
-impl<T: Serialize + DeserializeOwned + Send + 'static> Stream<T> {
+impl<T: Send + 'static> Stream<T> {
     /// A consumer named `name` in `group`, to [`run`](Consumer::run) with a handler. Names must
     /// be unique among the group's live consumers: a consumer takes over the pending entries
     /// its name already holds when it starts.
@@ -214,7 +212,7 @@ pub struct RunSummary {
     pub left_pending: u64,
 }
 
-impl<T: Serialize + DeserializeOwned + Send + 'static> Consumer<T> {
+impl<T: Send + 'static> Consumer<T> {
     /// The consumer's name in its group.
     pub fn name(&self) -> &str {
         &self.name

@@ -4,8 +4,6 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use tokio::task::JoinSet;
 
 use super::metrics::Metrics;
@@ -77,7 +75,7 @@ impl<T> fmt::Debug for WorkerPool<T> {
     }
 }
 
-impl<T: Serialize + DeserializeOwned + Send + 'static> WorkerPool<T> {
+impl<T: Send + 'static> WorkerPool<T> {
     /// A pool of one worker named `worker-1`; see [`WorkerPool::workers`] and
     /// [`WorkerPool::prefix`].
     pub fn new(stream: &Stream<T>, group: &str, options: ConsumerOptions) -> WorkerPool<T> {

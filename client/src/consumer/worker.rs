@@ -8,8 +8,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rill_engine::StreamId;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use tokio::task::{Id as TaskId, JoinError, JoinSet};
 
 use super::metrics::Metrics;
@@ -74,7 +72,7 @@ pub(super) fn arg(text: impl ToString) -> Bytes {
     Bytes::from(text.to_string())
 }
 
-impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
+impl<T: Send + 'static> Worker<T> {
     pub(super) fn new(c: Consumer<T>) -> Worker<T> {
         let dead_letter_key = c.options.dead_letter_key(c.stream.key());
         Worker {
@@ -430,7 +428,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Worker<T> {
                     continue;
                 }
             }
-            let value = match self.stream.codec.decode::<T>(fields) {
+            let value = match self.stream.codec.decode(fields) {
                 Ok(value) => value,
                 Err(e) => {
                     let error = with_id(e, delivery.id).to_string();
