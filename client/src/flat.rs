@@ -52,8 +52,25 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<(Bytes, Bytes)>> {
 
 /// Decodes an entry's fields into a struct or a map, parsing each field's text as the type the
 /// target asks for.
+///
+/// Targets that buffer fields before knowing their types (`#[serde(flatten)]`, internally
+/// tagged enums) ask for "anything": the first attempt hands them text, which suits string
+/// fields; if that fails, a second attempt hands them what the text reads as (numbers,
+/// booleans, JSON), which suits the others. A value that needs both at once (a flattened
+/// `String` holding `42` beside a flattened `u32`) fails with the first attempt's error.
 pub(crate) fn decode<T: DeserializeOwned>(fields: &[(Bytes, Bytes)]) -> Result<T> {
-    T::deserialize(EntryDeserializer { fields }).map_err(codec_error)
+    T::deserialize(EntryDeserializer {
+        fields,
+        guess: false,
+    })
+    .or_else(|as_text| {
+        T::deserialize(EntryDeserializer {
+            fields,
+            guess: true,
+        })
+        .map_err(|_| as_text)
+    })
+    .map_err(codec_error)
 }
 
 /// What went wrong while encoding or decoding a flat entry; becomes [`crate::error::Error::Codec`].
@@ -529,6 +546,9 @@ impl Serializer for FieldSerializer {
 /// Deserializes a whole entry: its fields are handed to the target as a map.
 struct EntryDeserializer<'de> {
     fields: &'de [(Bytes, Bytes)],
+    /// Whether values asked for as "anything" are read as what their text looks like (see
+    /// [`decode`]).
+    guess: bool,
 }
 
 impl<'de> EntryDeserializer<'de> {
@@ -536,6 +556,7 @@ impl<'de> EntryDeserializer<'de> {
         EntryAccess {
             fields: self.fields.iter(),
             value: None,
+            guess: self.guess,
         }
     }
 }
@@ -660,6 +681,7 @@ struct EntryAccess<'de> {
     fields: std::slice::Iter<'de, (Bytes, Bytes)>,
     /// The field whose name was just handed out and whose value comes next.
     value: Option<&'de (Bytes, Bytes)>,
+    guess: bool,
 }
 
 impl<'de> MapAccess<'de> for EntryAccess<'de> {
@@ -675,9 +697,12 @@ impl<'de> MapAccess<'de> for EntryAccess<'de> {
         self.value = Some(field);
         // Names go through the same text parser as values, so maps with numeric keys work and
         // struct targets see identifiers (and can deny unknown ones).
-        seed.deserialize(FieldText { text: &field.0 })
-            .map(Some)
-            .map_err(|e| FlatError(format!("field name: {e}")))
+        seed.deserialize(FieldText {
+            text: &field.0,
+            guess: false,
+        })
+        .map(Some)
+        .map_err(|e| FlatError(format!("field name: {e}")))
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(
@@ -688,8 +713,11 @@ impl<'de> MapAccess<'de> for EntryAccess<'de> {
             .value
             .take()
             .ok_or_else(|| FlatError("a field value was asked for before its name".into()))?;
-        seed.deserialize(FieldText { text })
-            .map_err(|e| e.in_field(name))
+        seed.deserialize(FieldText {
+            text,
+            guess: self.guess,
+        })
+        .map_err(|e| e.in_field(name))
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -700,6 +728,8 @@ impl<'de> MapAccess<'de> for EntryAccess<'de> {
 /// Deserializes one field's text as whatever type the target asks for.
 struct FieldText<'de> {
     text: &'de [u8],
+    /// Read a target that asks for "anything" as what the text looks like, not as text.
+    guess: bool,
 }
 
 impl<'de> FieldText<'de> {
@@ -761,15 +791,37 @@ impl<'de> Deserializer<'de> for FieldText<'de> {
     type Error = FlatError;
 
     /// A target that does not say what it wants gets the text: the entry does not record types,
-    /// and guessing would turn the string `"123"` into a number.
+    /// and guessing would turn the string `"123"` into a number. Only when that failed (see
+    /// [`decode`]) is the text read as the boolean, number or JSON it looks like.
     fn deserialize_any<V: Visitor<'de>>(
         self,
         visitor: V,
     ) -> std::result::Result<V::Value, FlatError> {
-        match std::str::from_utf8(self.text) {
-            Ok(text) => visitor.visit_borrowed_str(text),
-            Err(_) => visitor.visit_borrowed_bytes(self.text),
+        let Ok(text) = std::str::from_utf8(self.text) else {
+            return visitor.visit_borrowed_bytes(self.text);
+        };
+        if !self.guess {
+            return visitor.visit_borrowed_str(text);
         }
+        if let Ok(b) = text.parse::<bool>() {
+            return visitor.visit_bool(b);
+        }
+        if let Ok(n) = text.parse::<i64>() {
+            return visitor.visit_i64(n);
+        }
+        if let Ok(n) = text.parse::<u64>() {
+            return visitor.visit_u64(n);
+        }
+        if let Ok(x) = text.parse::<f64>() {
+            return visitor.visit_f64(x);
+        }
+        if matches!(
+            text.trim_ascii_start().as_bytes().first(),
+            Some(b'{' | b'[')
+        ) {
+            return self.json("JSON", |json| json.deserialize_any(visitor));
+        }
+        visitor.visit_borrowed_str(text)
     }
 
     fn deserialize_bool<V: Visitor<'de>>(
@@ -1360,6 +1412,99 @@ mod tests {
             pairs(&[("name", "job"), ("region", "eu"), ("tier", "2")])
         );
         assert_eq!(decode::<Tagged>(&fields).expect("decodes"), tagged);
+    }
+
+    #[test]
+    fn flattened_structs_keep_their_numbers_booleans_and_nested_values() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Attempt {
+            retries: u32,
+            ratio: f64,
+            urgent: bool,
+            owner: String,
+            tags: Vec<String>,
+            at: Address,
+        }
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Job {
+            name: String,
+            #[serde(flatten)]
+            attempt: Attempt,
+        }
+        let job = Job {
+            name: "resize".into(),
+            attempt: Attempt {
+                retries: 3,
+                ratio: 0.25,
+                urgent: true,
+                owner: "ops".into(),
+                tags: vec!["a".into()],
+                at: Address {
+                    city: "Oslo".into(),
+                    zip: None,
+                },
+            },
+        };
+        let fields = encode(&job).expect("encodes");
+        assert_eq!(
+            shown(&fields)[..4],
+            pairs(&[
+                ("name", "resize"),
+                ("retries", "3"),
+                ("ratio", "0.25"),
+                ("urgent", "true")
+            ])
+        );
+        assert_eq!(decode::<Job>(&fields).expect("decodes"), job);
+    }
+
+    #[test]
+    fn internally_tagged_enums_with_numeric_fields_round_trip() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind")]
+        enum Event {
+            Click { x: u32, y: i64, double: bool },
+            Scroll { by: f64 },
+            Key { code: String },
+        }
+        for event in [
+            Event::Click {
+                x: 10,
+                y: -4,
+                double: false,
+            },
+            Event::Scroll { by: -1.5 },
+            Event::Key { code: "Esc".into() },
+        ] {
+            let fields = encode(&event).expect("encodes");
+            assert_eq!(shown(&fields)[0].0, "kind");
+            assert_eq!(decode::<Event>(&fields).expect("decodes"), event);
+        }
+        // Written by hand, as another language would.
+        let click = written(&[
+            ("kind", "Click"),
+            ("x", "1"),
+            ("y", "2"),
+            ("double", "true"),
+        ]);
+        assert_eq!(
+            decode::<Event>(&click).expect("decodes"),
+            Event::Click {
+                x: 1,
+                y: 2,
+                double: true
+            }
+        );
+        // A text field that looks like a number still reads as text (the first attempt).
+        let key = written(&[("kind", "Key"), ("code", "42")]);
+        assert_eq!(
+            decode::<Event>(&key).expect("decodes"),
+            Event::Key { code: "42".into() }
+        );
+        // A number field holding text fails, naming what it wanted.
+        let bad = written(&[("kind", "Scroll"), ("by", "far")]);
+        let message = codec_message(decode::<Event>(&bad).expect_err("not a number"));
+        assert!(message.contains("far"), "{message}");
     }
 
     #[test]
