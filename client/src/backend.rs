@@ -12,6 +12,7 @@ use redis::cluster_async::ClusterConnection;
 use rill_engine::{Engine, Reply, Session};
 
 use crate::error::{Error, Result};
+use crate::features::Features;
 
 /// How long a non-blocking command may take on a remote server before it fails.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -30,6 +31,7 @@ pub(crate) struct Embedded {
     pub(crate) engine: Engine,
     session: Mutex<Session>,
     blocking_pool: Mutex<Vec<Session>>,
+    features: Features,
 }
 
 /// A RESP server. Blocking reads get connections of their own: on a shared, multiplexed
@@ -38,6 +40,7 @@ pub(crate) struct Remote {
     shared: RemoteConn,
     target: RemoteTarget,
     blocking_pool: tokio::sync::Mutex<Vec<RemoteConn>>,
+    features: Features,
 }
 
 #[derive(Clone)]
@@ -60,6 +63,7 @@ impl Backend {
             engine,
             session: Mutex::new(session),
             blocking_pool: Mutex::new(Vec::new()),
+            features: Features::default(),
         }))
     }
 
@@ -74,6 +78,7 @@ impl Backend {
             shared: RemoteConn::Single(manager),
             target: RemoteTarget::Single(client),
             blocking_pool: tokio::sync::Mutex::new(Vec::new()),
+            features: Features::default(),
         })))
     }
 
@@ -87,7 +92,16 @@ impl Backend {
             shared: RemoteConn::Cluster(conn),
             target: RemoteTarget::Cluster(Box::new(client)),
             blocking_pool: tokio::sync::Mutex::new(Vec::new()),
+            features: Features::default(),
         })))
+    }
+
+    /// What this client learned about its server's newer commands.
+    pub(crate) fn features(&self) -> &Features {
+        match self {
+            Backend::Embedded(e) => &e.features,
+            Backend::Remote(r) => &r.features,
+        }
     }
 
     /// Runs a command that never blocks.

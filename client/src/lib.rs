@@ -52,6 +52,7 @@ pub mod codec;
 mod connection;
 pub mod consumer;
 mod error;
+mod features;
 mod flat;
 pub mod health;
 mod parse;

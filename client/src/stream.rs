@@ -444,26 +444,44 @@ impl<T: 'static> Stream<T> {
         min_idle: Duration,
         block: Option<Duration>,
     ) -> Result<Batch<Delivery<T>>> {
-        let mut a = group_read_args(group, consumer, count, block);
-        a.extend(args![
-            "CLAIM",
-            min_idle.as_millis().to_string(),
-            "STREAMS",
-            self.key,
-            ">"
-        ]);
-        let reply = self.client.backend.call_read(a, block.is_some()).await?;
-        Ok(parse::claimed_streams(&reply)?
+        let min_idle = u64::try_from(min_idle.as_millis()).unwrap_or(i64::MAX as u64);
+        Ok(self
+            .read_group_claiming_raw(group, consumer, count, min_idle, block)
+            .await?
             .into_iter()
             .map(|(raw, idle, previous)| {
                 let entry = self.decode_delivered(raw, Some(previous + 1))?;
                 Ok(Delivery {
                     entry,
-                    idle: (previous > 0).then(|| Duration::from_millis(idle)),
+                    idle: (previous > 0 || idle > 0).then(|| Duration::from_millis(idle)),
                     previous_deliveries: previous,
                 })
             })
             .collect())
+    }
+
+    /// A claiming read before decoding: each entry with its idle time (ms) and its
+    /// deliveries before this one. `min_idle_ms` up to `i64::MAX` (which claims only NACKed
+    /// entries, whatever their idle time).
+    pub(crate) async fn read_group_claiming_raw(
+        &self,
+        group: &str,
+        consumer: &str,
+        count: usize,
+        min_idle_ms: u64,
+        block: Option<Duration>,
+    ) -> Result<Vec<(RawEntry, u64, u64)>> {
+        let mut a = group_read_args(group, consumer, count, block);
+        let min_idle_ms = min_idle_ms.min(i64::MAX as u64);
+        a.extend(args![
+            "CLAIM",
+            min_idle_ms.to_string(),
+            "STREAMS",
+            self.key,
+            ">"
+        ]);
+        let reply = self.client.backend.call_read(a, block.is_some()).await?;
+        parse::claimed_streams(&reply)
     }
 
     /// Re-reads the consumer's own pending entries after `after` (XREADGROUP with an ID), e.g.

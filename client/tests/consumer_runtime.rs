@@ -89,8 +89,9 @@ async fn pending_one(stream: &Stream<Job>, id: StreamId) -> Option<(String, u64)
     rows.into_iter().next().map(|p| (p.consumer, p.deliveries))
 }
 
-/// Consumer `a` reads up to `batch` entries, fails the first and stops: every entry it read
-/// stays in its PEL, delivered once. Returns how many it left pending.
+/// Consumer `a` reads up to `batch` entries, fails the first and stops without handing
+/// anything back, as a crashed process would (Redis 7.0 commands only: no XNACK): every
+/// entry it read stays in its PEL, delivered once. Returns how many it left pending.
 async fn crash_holding(stream: &Stream<Job>, batch: usize) -> u64 {
     let shutdown = Shutdown::new();
     let stop = shutdown.clone();
@@ -99,6 +100,7 @@ async fn crash_holding(stream: &Stream<Job>, batch: usize) -> u64 {
         "a",
         quick()
             .batch_size(batch)
+            .newer_commands(false)
             .backoff(Duration::from_secs(3600), Duration::from_secs(3600)),
     );
     let summary = bounded(a.run(
@@ -236,6 +238,11 @@ async fn xpending_calls(client: &Client) -> u64 {
 
 /// How many times the server has run `command` (INFO commandstats).
 async fn command_calls(client: &Client, command: &str) -> u64 {
+    command_stat(client, command, "calls").await
+}
+
+/// One counter of `command` in INFO commandstats (`calls`, `failed_calls`...); 0 if absent.
+async fn command_stat(client: &Client, command: &str, counter: &str) -> u64 {
     let info = client
         .command(&["INFO", "commandstats"])
         .await
@@ -246,13 +253,18 @@ async fn command_calls(client: &Client, command: &str) -> u64 {
     }
     .expect("text");
     text.lines()
-        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
-        .and_then(|rest| rest.split(',').next())
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:")))
+        .and_then(|stats| {
+            stats
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(&format!("{counter}=")))
+        })
         .map_or(0, |n| n.parse().expect("a count"))
 }
 
-/// Reclaiming reads the claimed entries' delivery counts in one XPENDING per page, not one
-/// per entry: 50 entries in pages of 10 cost a handful of calls.
+/// Reclaiming with XAUTOCLAIM (servers before Redis 8.4) reads the claimed entries'
+/// delivery counts in one XPENDING per page, not one per entry: 50 entries in pages of 10
+/// cost a handful of calls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reclaim_reads_delivery_counts_once_per_page() {
     let client = Client::embedded();
@@ -266,6 +278,7 @@ async fn reclaim_reads_delivery_counts_once_per_page() {
         "b",
         quick()
             .batch_size(10)
+            .newer_commands(false)
             .claim_idle(Some(Duration::from_millis(50))),
     );
     let (seen, handler) = recording(50, &shutdown);
@@ -500,9 +513,9 @@ async fn entry_delivered_too_often_is_dead_lettered_without_handling() {
     );
 }
 
-/// Shutdown in the middle of a batch: what was handled is acknowledged, what was not stays
-/// pending (or unread), nothing is acknowledged unhandled, and a restart of the same consumer
-/// picks the rest up.
+/// Shutdown in the middle of a batch on a server without XNACK: what was handled is
+/// acknowledged, what was not stays pending (or unread), nothing is acknowledged unhandled,
+/// and a restart of the same consumer picks the rest up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_mid_batch_loses_nothing() {
     let client = Client::embedded();
@@ -510,7 +523,7 @@ async fn shutdown_mid_batch_loses_nothing() {
     let handled = Arc::new(Mutex::new(Vec::new()));
     let run = |stop_after: Option<usize>| {
         let shutdown = Shutdown::new();
-        let consumer = stream.consumer(GROUP, "c-1", quick().batch_size(10));
+        let consumer = stream.consumer(GROUP, "c-1", quick().batch_size(10).newer_commands(false));
         let (handled, stop) = (handled.clone(), shutdown.clone());
         let total = ids.len();
         consumer.run(
@@ -883,4 +896,205 @@ async fn a_slow_handler_does_not_hold_up_the_others() {
     assert!(most_running.load(Ordering::SeqCst) <= 3);
     assert_eq!(summary.metrics.processed, N as u64);
     assert_eq!(summary.left_pending, 0);
+}
+
+/// On a server with XREADGROUP ... CLAIM (rill-server, Redis 8.4+), reclaiming is part of
+/// the read: no XAUTOCLAIM, no XPENDING for delivery counts, and each reclaimed entry comes
+/// with its count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reclaim_happens_in_the_read_where_the_server_can() {
+    let client = Client::embedded();
+    let (stream, ids) = stream_with(&client, "jobs", 30).await;
+    assert_eq!(crash_holding(&stream, 30).await, 30);
+    let (autoclaims, pendings) = (
+        command_calls(&client, "xautoclaim").await,
+        xpending_calls(&client).await,
+    );
+    let shutdown = Shutdown::new();
+    let b = stream.consumer(
+        GROUP,
+        "b",
+        quick()
+            .batch_size(10)
+            .claim_idle(Some(Duration::from_millis(50))),
+    );
+    let (seen, handler) = recording(30, &shutdown);
+    let summary = bounded(b.run(handler, shutdown)).await.expect("run b");
+    assert_eq!(*seen.lock(), ids);
+    assert_eq!(summary.metrics.reclaimed, 30);
+    assert_eq!(command_calls(&client, "xautoclaim").await, autoclaims);
+    // One XPENDING when b starts (its own leftovers) and one for its summary.
+    assert!(xpending_calls(&client).await - pendings <= 2);
+    assert!(pel(&stream).await.is_empty());
+}
+
+/// At shutdown a consumer hands back what it holds and will not handle (XNACK): another
+/// consumer takes those entries at once, not after `claim_idle` (an hour here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_hands_held_entries_back_to_the_group() {
+    let client = Client::embedded();
+    let (stream, ids) = stream_with(&client, "jobs", 20).await;
+    let hour = Some(Duration::from_secs(3600));
+    let handled = Arc::new(Mutex::new(Vec::new()));
+    let run = |name: &'static str, stop_after: usize| {
+        let shutdown = Shutdown::new();
+        let consumer = stream.consumer(GROUP, name, quick().batch_size(10).claim_idle(hour));
+        let (handled, stop) = (handled.clone(), shutdown.clone());
+        consumer.run(
+            move |e: rill::Entry<Job>| {
+                let (handled, stop) = (handled.clone(), stop.clone());
+                async move {
+                    let mut handled = handled.lock();
+                    handled.push(e.id);
+                    if handled.len() == stop_after {
+                        stop.trigger();
+                    }
+                    Ok::<(), String>(())
+                }
+            },
+            shutdown,
+        )
+    };
+    let first = bounded(run("c-1", 4)).await.expect("c-1");
+    assert_eq!(first.metrics.processed, 4);
+    assert_eq!(first.left_pending, 0, "the six unstarted ones went back");
+    let pel_now = pel(&stream).await;
+    assert_eq!(pel_now.len(), 6);
+    assert!(
+        pel_now
+            .values()
+            .all(|(owner, n)| owner.is_empty() && *n == 0),
+        "unowned, and the unstarted delivery does not count: {pel_now:?}"
+    );
+
+    let second = bounded(run("c-2", 20)).await.expect("c-2");
+    assert_eq!(second.metrics.reclaimed, 6);
+    let all = handled.lock().clone();
+    assert_eq!(all.len(), 20, "each entry handled once: {all:?}");
+    assert_eq!(
+        all.iter().copied().collect::<BTreeSet<_>>(),
+        ids.iter().copied().collect()
+    );
+    assert!(pel(&stream).await.is_empty());
+}
+
+/// A handler that returns [`rill::consumer::Fatal`] sends its entry to the dead-letter
+/// stream at once: no retries, whatever `max_deliveries` allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fatal_verdict_dead_letters_at_once() {
+    let client = Client::embedded();
+    let (stream, ids) = stream_with(&client, "jobs", 5).await;
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let shutdown = Shutdown::new();
+    let consumer = stream.consumer(GROUP, "c-1", quick().max_deliveries(Some(5)));
+    let handler = {
+        let (calls, stop) = (calls.clone(), shutdown.clone());
+        move |e: rill::Entry<Job>| {
+            let (calls, stop) = (calls.clone(), stop.clone());
+            async move {
+                let n = {
+                    let mut calls = calls.lock();
+                    calls.push(e.id);
+                    calls.len()
+                };
+                if n == 5 {
+                    stop.trigger();
+                }
+                if e.value.n == 2 {
+                    let fatal: Box<dyn std::error::Error + Send + Sync> =
+                        Box::new(rill::consumer::Fatal("refers to a deleted account".into()));
+                    return Err(fatal);
+                }
+                Ok(())
+            }
+        }
+    };
+    let summary = bounded(consumer.run(handler, shutdown)).await.expect("run");
+    assert_eq!(*calls.lock(), ids, "the fatal entry ran once");
+    let m = summary.metrics;
+    assert_eq!(
+        (m.processed, m.failed, m.retries, m.dead_lettered),
+        (4, 1, 0, 1)
+    );
+    let letters = stream
+        .dead_letters(None, IdRange::all(), None)
+        .await
+        .expect("letters");
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].entry_id, ids[2]);
+    assert_eq!(letters[0].error, "refers to a deleted account");
+    assert!(pel(&stream).await.is_empty());
+}
+
+/// `delete_on_ack` turns the stream into a work queue: handled entries are acknowledged and
+/// deleted in one XACKDEL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_on_ack_empties_a_work_queue() {
+    let client = Client::embedded();
+    let (stream, _ids) = stream_with(&client, "jobs", 25).await;
+    let shutdown = Shutdown::new();
+    let consumer = stream.consumer(
+        GROUP,
+        "c-1",
+        quick()
+            .batch_size(10)
+            .delete_on_ack(Some(rill::RefPolicy::KeepRef)),
+    );
+    let (_seen, handler) = recording(25, &shutdown);
+    let summary = bounded(consumer.run(handler, shutdown)).await.expect("run");
+    assert_eq!(summary.metrics.processed, 25);
+    assert_eq!(stream.len().await.expect("len"), 0);
+    assert!(command_calls(&client, "xackdel").await >= 3);
+    assert!(pel(&stream).await.is_empty());
+}
+
+/// Against Redis 7.0 (no CLAIM, no XNACK): the consumer finds that out once and takes the
+/// XAUTOCLAIM path; reclaim, retries and shutdown work as before.
+#[test]
+fn redis_7_gets_the_redis_7_commands_after_one_refusal() {
+    let Some(redis) = rill_tests::oracle::RedisServer::start() else {
+        return; // the oracle printed why (and fails under RILL_REQUIRE_REDIS=1)
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let client = Client::connect(&format!("redis://{}/", redis.addr()))
+            .await
+            .expect("connect");
+        let (stream, ids) = stream_with(&client, "fallback", 12).await;
+        assert_eq!(crash_holding(&stream, 12).await, 12);
+        let shutdown = Shutdown::new();
+        let b = stream.consumer(
+            GROUP,
+            "b",
+            quick()
+                .batch_size(5)
+                .claim_idle(Some(Duration::from_millis(50))),
+        );
+        let (seen, handler) = recording(12, &shutdown);
+        let summary = bounded(b.run(handler, shutdown)).await.expect("run b");
+        assert_eq!(*seen.lock(), ids);
+        assert_eq!(summary.metrics.reclaimed, 12);
+        assert!(command_calls(&client, "xautoclaim").await > 0);
+        let refused = command_stat(&client, "xreadgroup", "failed_calls").await
+            + command_stat(&client, "xreadgroup", "rejected_calls").await;
+        assert_eq!(refused, 1, "CLAIM was tried once");
+        assert!(pel(&stream).await.is_empty());
+
+        // A pool on a fresh client: its workers may all try CLAIM at once; each falls back.
+        let client = Client::connect(&format!("redis://{}/", redis.addr()))
+            .await
+            .expect("connect");
+        let (stream, ids) = stream_with(&client, "pooled", 300).await;
+        let shutdown = Shutdown::new();
+        let pool = WorkerPool::new(&stream, GROUP, quick().batch_size(20)).workers(3);
+        let (seen, handler) = recording(300, &shutdown);
+        let summary = bounded(pool.run(handler, shutdown)).await.expect("pool");
+        assert_eq!(summary.metrics.processed, 300);
+        let seen: BTreeSet<StreamId> = seen.lock().iter().copied().collect();
+        assert_eq!(seen, ids.iter().copied().collect());
+    });
 }

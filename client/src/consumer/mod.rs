@@ -26,15 +26,25 @@
 //!    consumers. The XCLAIM's min-idle is the time since the consumer got the entry: if anyone
 //!    took the entry over meanwhile (its idle time restarted), the claim does nothing and the
 //!    retry is dropped, so two consumers never retry the same entry.
-//! 2. **Reclaims** (`claim_idle`): `XAUTOCLAIM` with a cursor scans the group's PEL for entries
-//!    idle longer than `claim_idle` (those of dead or stuck consumers, or own entries whose
-//!    retry got lost) and takes them over; a full pass starts every `claim_idle / 2`. The
-//!    delivery counts of a page of claimed entries (XAUTOCLAIM does not return them) are read
-//!    back with one `XPENDING` over the page's ID span for this consumer.
-//! 3. **New entries**: `XREADGROUP ... >`, raced against the shutdown signal. It blocks at
-//!    most `block` (less when a retry or a reclaim pass is due sooner) when no handler runs;
-//!    with handlers running it does not block, and the consumer waits for the next handler
-//!    to finish (or the next retry or reclaim) before fetching again.
+//! 2. **Reclaims and new entries in one read**, where the server has `XREADGROUP ... CLAIM`
+//!    (Redis 8.4, rill-server): `XREADGROUP ... CLAIM <claim_idle> STREAMS key >` returns
+//!    first the group's pending entries idle longer than `claim_idle` (those of dead or stuck
+//!    consumers, or own entries whose retry got lost) and the entries handed back with
+//!    XNACK, taken over for this consumer with their delivery counts, then new entries.
+//!    Reclaiming costs no call of its own.
+//! 3. On older servers, **reclaims** (`claim_idle`): `XAUTOCLAIM` with a cursor scans the
+//!    group's PEL for entries idle longer than `claim_idle` and takes them over; a full pass
+//!    starts every `claim_idle / 2`. The delivery counts of a page of claimed entries
+//!    (XAUTOCLAIM does not return them) are read back with one `XPENDING` over the page's ID
+//!    span for this consumer. Then **new entries**: `XREADGROUP ... >`.
+//!
+//! Which of the two the server takes is found out on the first read (Redis before 8.4
+//! answers `ERR syntax error` to CLAIM, having done nothing) and remembered by every clone of
+//! the client; [`ConsumerOptions::newer_commands`] turns the newer commands off. Reads are
+//! raced against the shutdown signal. A read blocks at most `block` (less when a retry or a
+//! reclaim pass is due sooner) when no handler runs; with handlers running it does not block,
+//! and the consumer waits for the next handler to finish (or the next retry or reclaim)
+//! before fetching again.
 //!
 //! On start, a consumer lists its own PEL (entries a previous run under the same name left
 //! behind) and schedules each of them as a retry.
@@ -45,7 +55,14 @@
 //! a failure (`decode_errors`) and goes to the dead-letter stream at once, whatever
 //! `max_deliveries` is, since decoding it again would fail again. A handler error on delivery
 //! `n` schedules a retry, or dead-letters the entry when `n >= max_deliveries`: the handler runs
-//! at most `max_deliveries` times for one entry. A panicking handler counts as a failed one.
+//! at most `max_deliveries` times for one entry. A handler error that is a [`Fatal`] (bare,
+//! or boxed as `Box<dyn Error + Send + Sync>`) dead-letters the entry at once. A panicking
+//! handler counts as a failed one. Failures are retried by the consumer that had them, after
+//! their backoff (a failing downstream gets its pause), not handed to another consumer at
+//! once.
+//!
+//! With [`ConsumerOptions::delete_on_ack`], acknowledging is `XACKDEL` (Redis 8.2,
+//! rill-server): handled entries leave the stream too, as in a work queue.
 //!
 //! # Dead letters
 //!
@@ -63,8 +80,13 @@
 //!
 //! [`Shutdown::trigger`] stops reading: a blocked read is abandoned at once, no new handler
 //! starts, the handlers already running finish, their successes are acknowledged, and `run`
-//! returns a [`RunSummary`]. Fetched entries that were not started stay pending for the
-//! next run or another consumer; none is acknowledged without having been handled.
+//! returns a [`RunSummary`]. None is acknowledged without having been handled. Where the
+//! server has `XNACK` (Redis 8.8, rill-server), the consumer then hands back what it holds
+//! and will not handle: fetched entries it never started (`SILENT`: the delivery does not
+//! count) and failed ones waiting for their retry (`FAIL`). They stay pending, owned by no
+//! one, and the next read of any consumer of the group takes them at once. On older servers
+//! they stay in this consumer's PEL, for its next run or another consumer's reclaim after
+//! `claim_idle`.
 
 mod dead_letter;
 mod metrics;
@@ -72,6 +94,7 @@ mod options;
 mod pool;
 mod retry;
 mod shutdown;
+mod verdict;
 mod worker;
 
 pub use dead_letter::{DeadLetter, DEAD_LETTER_FIELD_PREFIX};
@@ -79,6 +102,7 @@ pub use metrics::{Metrics, MetricsSnapshot};
 pub use options::ConsumerOptions;
 pub use pool::WorkerPool;
 pub use shutdown::Shutdown;
+pub use verdict::Fatal;
 
 use std::fmt;
 use std::future::Future;
@@ -206,9 +230,10 @@ impl<T> fmt::Debug for Consumer<T> {
 pub struct RunSummary {
     /// The metrics when the run ended (for a pool: of all workers together).
     pub metrics: MetricsSnapshot,
-    /// Entries left in the consumer's pending list (for a pool: all workers'): failures
-    /// waiting for their retry and fetched entries that were never started. The
-    /// next run under the same name, or another consumer's reclaim, picks them up.
+    /// Entries left in the consumer's pending list (for a pool: all workers'): on servers
+    /// without XNACK, failures waiting for their retry and fetched entries that were never
+    /// started (with XNACK those are handed back to the group). The next run under the same
+    /// name, or another consumer's reclaim, picks them up.
     pub left_pending: u64,
 }
 

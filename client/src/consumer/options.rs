@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::types::GroupStart;
+use crate::types::{GroupStart, RefPolicy};
 
 /// How a consumer reads, retries, reclaims and dead-letters. Build it from the defaults with
 /// the setters:
@@ -31,6 +31,8 @@ pub struct ConsumerOptions {
     pub(super) ack_on_success: bool,
     pub(super) create_group: Option<GroupStart>,
     pub(super) handler_timeout: Option<Duration>,
+    pub(super) newer_commands: bool,
+    pub(super) delete_on_ack: Option<RefPolicy>,
 }
 
 impl Default for ConsumerOptions {
@@ -50,6 +52,8 @@ impl Default for ConsumerOptions {
             ack_on_success: true,
             create_group: None,
             handler_timeout: None,
+            newer_commands: true,
+            delete_on_ack: None,
         }
     }
 }
@@ -121,6 +125,25 @@ impl ConsumerOptions {
     /// up forever. None (the default) lets handlers take as long as they need.
     pub fn handler_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.handler_timeout = timeout;
+        self
+    }
+
+    /// Use the stream commands newer than Redis 7.0 where the server has them (the
+    /// default): reclaim in the read itself (XREADGROUP ... CLAIM, Redis 8.4) and hand held
+    /// entries back at shutdown (XNACK, Redis 8.8). Whether the server has them is found out
+    /// on first use; older servers get the XAUTOCLAIM path. `false` keeps to Redis 7.0's
+    /// commands everywhere.
+    pub fn newer_commands(mut self, use_them: bool) -> Self {
+        self.newer_commands = use_them;
+        self
+    }
+
+    /// Delete entries as they are acknowledged (XACKDEL with `policy`, Redis 8.2 and
+    /// rill-server), for work-queue streams whose entries are of no use once handled;
+    /// [`RefPolicy::Acked`] deletes an entry only once every group has acknowledged it. A
+    /// server without XACKDEL fails the run with its error rather than keep the entries.
+    pub fn delete_on_ack(mut self, policy: Option<RefPolicy>) -> Self {
+        self.delete_on_ack = policy;
         self
     }
 

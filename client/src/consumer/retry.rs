@@ -39,6 +39,12 @@ impl RetryQueue {
         }
     }
 
+    /// Empties the queue; the IDs that were waiting.
+    pub(super) fn drain_ids(&mut self) -> Vec<StreamId> {
+        self.by_due.clear();
+        self.items.drain().map(|(id, _)| id).collect()
+    }
+
     pub(super) fn next_due(&self) -> Option<Instant> {
         self.by_due.first().map(|(due, _)| *due)
     }

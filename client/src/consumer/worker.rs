@@ -14,12 +14,13 @@ use super::metrics::Metrics;
 use super::options::ConsumerOptions;
 use super::retry::{Retry, RetryQueue};
 use super::shutdown::Shutdown;
+use super::verdict::Failure;
 use super::Consumer;
 use crate::codec::Fields;
 use crate::error::{Error, Result};
 use crate::parse;
 use crate::stream::{with_id, Stream};
-use crate::types::{Entry, IdRange, PendingQuery};
+use crate::types::{Entry, IdRange, NackMode, PendingQuery};
 
 /// How many own pending entries a consumer lists per XPENDING call when it starts.
 const RECOVERY_PAGE: usize = 1000;
@@ -61,7 +62,7 @@ pub(super) struct Worker<T> {
 }
 
 /// What a handler task ends with: `Err` carries the failure's text.
-type HandlerOutcome = std::result::Result<(), String>;
+type HandlerOutcome = std::result::Result<(), Failure>;
 
 /// Only a lost connection is worth waiting out; anything else is a bug or a misconfiguration.
 pub(super) fn is_transient(e: &Error) -> bool {
@@ -125,6 +126,12 @@ impl<T: Send + 'static> Worker<T> {
         // The handlers already started always finish, and their outcomes are booked.
         while let Some(done) = self.running.join_next_with_id().await {
             self.book(done).await;
+        }
+        if outcome.is_ok() {
+            // Acknowledged first: a handled entry is never handed back.
+            if self.flush_acks().await.is_ok() {
+                self.release_held().await;
+            }
         }
         outcome.and(self.fatal.take().map_or(Ok(()), Err))
     }
@@ -221,7 +228,8 @@ impl<T: Send + 'static> Worker<T> {
         if !due.is_empty() {
             return self.claim_retries(due).await;
         }
-        if let Some(idle) = self.opts.claim_idle {
+        let claim_read = self.claims_in_read();
+        if let (Some(idle), false) = (self.opts.claim_idle, claim_read) {
             if now >= self.reclaim_at {
                 let batch = self.reclaim(idle).await?;
                 if !batch.is_empty() {
@@ -240,6 +248,9 @@ impl<T: Send + 'static> Worker<T> {
         };
         // Never BLOCK 0: the server would wait for ever.
         let block = (wait >= Duration::from_millis(1)).then_some(wait);
+        if claim_read {
+            return self.read_claiming(block, shutdown).await;
+        }
         let read =
             self.stream
                 .read_group_raw(&self.group, &self.name, self.opts.batch_size, block, false);
@@ -262,6 +273,101 @@ impl<T: Send + 'static> Worker<T> {
             .collect())
     }
 
+    /// Whether reads reclaim idle entries themselves (XREADGROUP ... CLAIM) instead of
+    /// separate XAUTOCLAIM passes: allowed, and not refused by the server so far.
+    fn claims_in_read(&self) -> bool {
+        self.opts.newer_commands
+            && self
+                .stream
+                .client
+                .backend
+                .features()
+                .claim_read
+                .worth_trying()
+    }
+
+    /// New entries, after the group's pending entries idle longer than `claim_idle` (and
+    /// entries handed back with XNACK, whatever their idle time), in one XREADGROUP ...
+    /// CLAIM: reclaiming costs no call of its own, and each entry comes with its delivery
+    /// count. A server without CLAIM refuses the first one; the next turn takes the
+    /// XAUTOCLAIM path.
+    async fn read_claiming(
+        &mut self,
+        block: Option<Duration>,
+        shutdown: &Shutdown,
+    ) -> Result<Vec<Delivery>> {
+        // Without claim_idle, only what was handed back with XNACK is claimed.
+        let min_idle = self.opts.claim_idle.map_or(u64::MAX, |d| {
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+        });
+        let read = self.stream.read_group_claiming_raw(
+            &self.group,
+            &self.name,
+            self.opts.batch_size,
+            min_idle,
+            block,
+        );
+        let outcome = tokio::select! {
+            biased;
+            read = read => read,
+            _ = shutdown.triggered() => return Ok(Vec::new()),
+        };
+        if self
+            .stream
+            .client
+            .backend
+            .features()
+            .claim_read
+            .learn(&outcome)
+        {
+            return Ok(Vec::new());
+        }
+        let held_since = Instant::now();
+        let mut batch = Vec::new();
+        for (raw, idle, previous) in outcome? {
+            // New entries come with both at 0; a claimed one was delivered before, or (handed
+            // back SILENT, its count back at 0) has been idle since it was handed back.
+            if previous > 0 || idle > 0 {
+                // Taken over (or back) from the PEL: any retry of ours for it is moot.
+                self.retries.remove(raw.id);
+                Metrics::add(&self.metrics.inner.reclaimed, 1);
+            }
+            batch.push(Delivery {
+                id: raw.id,
+                fields: raw.fields,
+                deliveries: previous.saturating_add(1),
+                held_since,
+            });
+        }
+        Ok(batch)
+    }
+
+    /// Hands the entries this consumer holds but will not handle back to the group at
+    /// shutdown (XNACK, where the server has it), so that other consumers take them at once
+    /// rather than after `claim_idle`: fetched ones never started as SILENT (the delivery did
+    /// not count), failed ones waiting for their retry as FAIL. Elsewhere they stay in this
+    /// consumer's PEL for its next run or a reclaim, as before.
+    pub(super) async fn release_held(&mut self) {
+        let features = self.stream.client.backend.features();
+        if !self.opts.newer_commands || !features.nack.worth_trying() {
+            return;
+        }
+        let unstarted: Vec<StreamId> = self.buffer.drain(..).map(|d| d.id).collect();
+        let failed = self.retries.drain_ids();
+        for (mode, ids) in [(NackMode::Silent, unstarted), (NackMode::Fail, failed)] {
+            if ids.is_empty() {
+                continue;
+            }
+            let outcome = self.stream.nack(&self.group, mode, &ids).await;
+            if features.nack.learn(&outcome) {
+                return;
+            }
+            if let Err(e) = outcome {
+                tracing::warn!(consumer = %self.name, "handing entries back: {e}");
+            }
+        }
+    }
+
     /// How long to wait for new entries: `block`, less when a retry or a reclaim pass is due
     /// sooner.
     fn fetch_wait(&self, now: Instant) -> Duration {
@@ -269,7 +375,7 @@ impl<T: Send + 'static> Worker<T> {
         if let Some(at) = self.retries.next_due() {
             wait = wait.min(at.saturating_duration_since(now));
         }
-        if self.opts.claim_idle.is_some() {
+        if self.opts.claim_idle.is_some() && !self.claims_in_read() {
             wait = wait.min(self.reclaim_at.saturating_duration_since(now));
         }
         wait
@@ -449,16 +555,16 @@ impl<T: Send + 'static> Worker<T> {
                 let (id, started) = (entry.id, Instant::now());
                 let outcome = match timeout {
                     Some(limit) => match tokio::time::timeout(limit, handler(entry)).await {
-                        Ok(result) => result.map_err(|e| e.to_string()),
-                        Err(_) => Err(format!("handler timed out after {limit:?}")),
+                        Ok(result) => result.map_err(Failure::from_handler),
+                        Err(_) => Err(Failure::retry(format!("handler timed out after {limit:?}"))),
                     },
-                    None => handler(entry).await.map_err(|e| e.to_string()),
+                    None => handler(entry).await.map_err(Failure::from_handler),
                 };
                 // Booked here, as soon as it ends: live metrics stay exact.
                 metrics.inner.processing.record(started.elapsed());
                 match &outcome {
                     Ok(()) => Metrics::add(&metrics.inner.processed, 1),
-                    Err(error) => metrics.failure(id, error),
+                    Err(failure) => metrics.failure(id, &failure.text),
                 }
                 outcome
             });
@@ -467,7 +573,8 @@ impl<T: Send + 'static> Worker<T> {
     }
 
     /// Books a finished handler: success is acknowledged (with the next XACK), failure is
-    /// retried after its backoff or dead-lettered past `max_deliveries`.
+    /// retried after its backoff, or dead-lettered when [`super::Fatal`] or past
+    /// `max_deliveries`.
     async fn book(&mut self, done: std::result::Result<(TaskId, HandlerOutcome), JoinError>) {
         let (task, outcome) = match done {
             Ok((task, outcome)) => (task, outcome),
@@ -477,7 +584,7 @@ impl<T: Send + 'static> Worker<T> {
                 if let Some(delivery) = self.handled.get(&task) {
                     self.metrics.failure(delivery.id, &error);
                 }
-                (task, Err(error))
+                (task, Err(Failure::retry(error)))
             }
         };
         let Some(delivery) = self.handled.remove(&task) else {
@@ -489,8 +596,11 @@ impl<T: Send + 'static> Worker<T> {
                     self.acks.push(delivery.id);
                 }
             }
-            Err(error) => match self.opts.max_deliveries {
-                Some(max) if delivery.deliveries >= max => self.dead_letter(delivery, error).await,
+            Err(failure) if failure.fatal => self.dead_letter(delivery, failure.text).await,
+            Err(failure) => match self.opts.max_deliveries {
+                Some(max) if delivery.deliveries >= max => {
+                    self.dead_letter(delivery, failure.text).await
+                }
                 _ => self.schedule_retry(delivery),
             },
         }
@@ -510,7 +620,16 @@ impl<T: Send + 'static> Worker<T> {
         if self.acks.is_empty() {
             return Ok(());
         }
-        self.stream.ack(&self.group, &self.acks).await?;
+        match self.opts.delete_on_ack {
+            Some(policy) => {
+                self.stream
+                    .ack_and_delete(&self.group, &self.acks, policy)
+                    .await?;
+            }
+            None => {
+                self.stream.ack(&self.group, &self.acks).await?;
+            }
+        }
         self.acks.clear();
         Ok(())
     }
