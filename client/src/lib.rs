@@ -56,6 +56,7 @@ mod features;
 mod flat;
 pub mod health;
 mod parse;
+mod partitioned;
 mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -70,6 +71,7 @@ pub use consumer::{
 pub use error::{ConnectionError, Error, Result};
 pub use health::{HealthReport, HealthThresholds, Problem};
 pub use parse::{parse_id, RawEntry};
+pub use partitioned::PartitionedStream;
 pub use rill_engine::{self as engine, Reply, StreamId};
 pub use stream::Stream;
 pub use types::*;
@@ -151,6 +153,34 @@ impl Client {
     /// [`Stream::with_codec`]).
     pub fn stream<T: Serialize + DeserializeOwned + 'static>(&self, key: &str) -> Stream<T> {
         Stream::new(self.clone(), key, std::sync::Arc::new(codec::Json))
+    }
+
+    /// One logical stream spread over `partitions` stream keys with hash tags, so that on
+    /// Redis Cluster it spreads over the nodes (JSON codec unless changed with
+    /// [`PartitionedStream::with_codec`]); see [`PartitionedStream`].
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use rill::{Client, GroupStart};
+    ///
+    /// let client = Client::embedded(); // Client::connect_cluster(&[...]) in production
+    /// let clicks = client.partitioned::<u32>("clicks", 4);
+    /// clicks.ensure_group("stats", GroupStart::Beginning).await?;
+    /// let (p, _id) = clicks.add(b"user-17", &1).await?;
+    /// let (q, _id) = clicks.add(b"user-17", &2).await?;
+    /// assert_eq!(p, q); // one user's clicks stay in one partition, in order
+    /// assert_eq!(clicks.len().await?, 2);
+    /// let read = clicks.partitions()[p].read_group("stats", "w", 10, None).await?;
+    /// assert_eq!(read.iter().map(|e| e.value).collect::<Vec<_>>(), [1, 2]);
+    /// # Ok::<(), rill::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn partitioned<T: Serialize + DeserializeOwned + 'static>(
+        &self,
+        name: &str,
+        partitions: usize,
+    ) -> PartitionedStream<T> {
+        PartitionedStream::new(self, name, partitions, std::sync::Arc::new(codec::Json))
     }
 
     /// A typed handle on the stream at `key` whose entries `codec` writes and reads: one of

@@ -22,6 +22,7 @@
 
 pub mod case;
 pub mod client;
+pub mod cluster;
 pub mod diff;
 pub mod direct;
 pub mod fuzz;

@@ -37,6 +37,12 @@ impl RedisServer {
     /// When `redis-server` is missing and `RILL_REQUIRE_REDIS=1`, or when it is installed but
     /// will not start: that is a broken test environment, not a reason to skip.
     pub fn start() -> Option<RedisServer> {
+        RedisServer::start_with(&[])
+    }
+
+    /// Like [`RedisServer::start`], with more command-line directives (`--cluster-enabled
+    /// yes`...). The port is one whose cluster bus port (+10000) is free too.
+    pub fn start_with(extra: &[&str]) -> Option<RedisServer> {
         let Some(binary) = find_on_path("redis-server") else {
             if std::env::var(REQUIRE_REDIS_ENV).as_deref() == Ok("1") {
                 panic!(
@@ -49,7 +55,7 @@ impl RedisServer {
         };
         let mut last_error = String::new();
         for _ in 0..START_ATTEMPTS {
-            match launch(&binary) {
+            match launch(&binary, extra) {
                 Ok(server) => return Some(server),
                 Err(e) => last_error = e,
             }
@@ -99,10 +105,18 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Asks the kernel for a free port by binding port 0, then releases it for redis-server.
+/// Asks the kernel for a free port by binding port 0, then releases it for redis-server;
+/// one whose cluster bus port (+10000) is free too, for cluster nodes.
 fn free_port() -> std::io::Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    Ok(listener.local_addr()?.port())
+    loop {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        let port = listener.local_addr()?.port();
+        if port <= u16::MAX - 10_000
+            && TcpListener::bind((Ipv4Addr::LOCALHOST, port + 10_000)).is_ok()
+        {
+            return Ok(port);
+        }
+    }
 }
 
 /// A fresh scratch directory for one server (`--dir`), removed on drop.
@@ -116,7 +130,7 @@ fn scratch_dir() -> std::io::Result<PathBuf> {
 }
 
 /// Starts one redis-server and waits for PONG.
-fn launch(binary: &Path) -> Result<RedisServer, String> {
+fn launch(binary: &Path, extra: &[&str]) -> Result<RedisServer, String> {
     let port = free_port().map_err(|e| format!("no free port: {e}"))?;
     let dir = scratch_dir().map_err(|e| format!("no scratch dir: {e}"))?;
     let log = dir.join("redis.log");
@@ -133,6 +147,7 @@ fn launch(binary: &Path) -> Result<RedisServer, String> {
         ])
         .args(["--daemonize", "no", "--dir"])
         .arg(&dir)
+        .args(extra)
         .arg("--logfile")
         .arg(&log)
         .stdin(Stdio::null())

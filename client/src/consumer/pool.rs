@@ -55,7 +55,9 @@ use crate::types::Entry;
 /// # }).unwrap();
 /// ```
 pub struct WorkerPool<T> {
-    stream: Stream<T>,
+    /// The streams consumed: one, or each partition of a [`crate::PartitionedStream`], where
+    /// every partition gets its own set of workers.
+    streams: Vec<Stream<T>>,
     group: String,
     options: ConsumerOptions,
     workers: usize,
@@ -66,7 +68,10 @@ pub struct WorkerPool<T> {
 impl<T> fmt::Debug for WorkerPool<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WorkerPool")
-            .field("stream", &self.stream.key)
+            .field(
+                "streams",
+                &self.streams.iter().map(|s| &s.key).collect::<Vec<_>>(),
+            )
             .field("group", &self.group)
             .field("workers", &self.workers)
             .field("prefix", &self.prefix)
@@ -79,8 +84,18 @@ impl<T: Send + 'static> WorkerPool<T> {
     /// A pool of one worker named `worker-1`; see [`WorkerPool::workers`] and
     /// [`WorkerPool::prefix`].
     pub fn new(stream: &Stream<T>, group: &str, options: ConsumerOptions) -> WorkerPool<T> {
+        WorkerPool::over(vec![stream.clone()], group, options)
+    }
+
+    /// A pool with the same workers on each of `streams` (the partitions of one logical
+    /// stream), each consuming its stream's `group`.
+    pub(crate) fn over(
+        streams: Vec<Stream<T>>,
+        group: &str,
+        options: ConsumerOptions,
+    ) -> WorkerPool<T> {
         WorkerPool {
-            stream: stream.clone(),
+            streams,
             group: group.to_string(),
             options,
             workers: 1,
@@ -89,7 +104,7 @@ impl<T: Send + 'static> WorkerPool<T> {
         }
     }
 
-    /// How many consumers to run (at least 1).
+    /// How many consumers to run (at least 1), on each stream of the pool.
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n.max(1);
         self
@@ -126,15 +141,17 @@ impl<T: Send + 'static> WorkerPool<T> {
         // The workers' own signal: the caller's, or the first worker that fails.
         let stop = Shutdown::new();
         let mut workers = JoinSet::new();
-        for name in self.consumer_names() {
-            let consumer = Consumer {
-                stream: self.stream.clone(),
-                group: self.group.clone(),
-                name,
-                options: self.options.clone(),
-                metrics: self.metrics.clone(),
-            };
-            workers.spawn(consumer.run_shared(Arc::clone(&handler), stop.clone()));
+        for stream in &self.streams {
+            for name in self.consumer_names() {
+                let consumer = Consumer {
+                    stream: stream.clone(),
+                    group: self.group.clone(),
+                    name,
+                    options: self.options.clone(),
+                    metrics: self.metrics.clone(),
+                };
+                workers.spawn(consumer.run_shared(Arc::clone(&handler), stop.clone()));
+            }
         }
         let mut left_pending = 0;
         let mut first_error = None;
