@@ -40,6 +40,20 @@ impl RedisCluster {
         for _ in 0..count {
             nodes.push(RedisServer::start_with(&directives)?);
         }
+        if count == 1 {
+            // redis-cli will not create a cluster of fewer than three masters: one node takes
+            // every slot itself.
+            let node = nodes[0].addr();
+            let assigned = Connection::open(node)
+                .and_then(|mut c| c.call(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]));
+            assert!(
+                matches!(assigned, Ok(Reply::Simple(ref ok)) if ok == b"OK"),
+                "CLUSTER ADDSLOTSRANGE on {node}: {assigned:?}"
+            );
+            let cluster = RedisCluster { nodes };
+            cluster.wait_until_formed();
+            return Some(cluster);
+        }
         let Some(cli) = find_on_path("redis-cli") else {
             if std::env::var(REQUIRE_REDIS_ENV).as_deref() == Ok("1") {
                 panic!("redis-cli was not found on PATH (Debian: apt-get install redis-tools)");
