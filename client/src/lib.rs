@@ -81,6 +81,31 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+/// How soon an embedded engine's changes reach the disk (Redis's `appendfsync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Every change is synced before its call returns (`always`): nothing acknowledged is
+    /// ever lost, at the cost of one sync per write (shared by concurrent writers).
+    Always,
+    /// Synced once a second (`everysec`, the default): a crash loses at most about the last
+    /// second.
+    #[default]
+    EverySecond,
+    /// Written at once, synced when the operating system decides (`no`): survives the
+    /// process dying, not the machine.
+    OsDecides,
+}
+
+impl Durability {
+    fn appendfsync(self) -> &'static str {
+        match self {
+            Durability::Always => "always",
+            Durability::EverySecond => "everysec",
+            Durability::OsDecides => "no",
+        }
+    }
+}
+
 /// A connection to streams: embedded, or a RESP server. Cheap to clone.
 #[derive(Clone)]
 pub struct Client {
@@ -93,14 +118,23 @@ impl Client {
         Client::from_engine(rill_engine::Engine::new())
     }
 
-    /// An embedded engine that keeps its streams in `dir` across restarts: Redis 7's
-    /// append-only log (`<dir>/appendonlydir`, the same files rill-server and Redis 7 read
-    /// and write), synced once a second (`appendfsync everysec`). For another policy, open
-    /// the engine with [`engine::Engine::open`] and pass it to [`Client::from_engine`]. Call
-    /// [`Client::close`] before the process exits.
+    /// An embedded engine that keeps its streams, groups and pending entries in `dir` across
+    /// restarts: Redis 7's append-only log (`<dir>/appendonlydir`, the same files
+    /// rill-server and Redis 7 read and write), synced once a second
+    /// ([`Durability::EverySecond`]). Call [`Client::close`] before the process exits.
     pub fn open(dir: impl AsRef<std::path::Path>) -> Result<Client> {
-        let engine = rill_engine::Engine::open(dir, rill_engine::Config::default())
-            .map_err(|e| Error::Storage(e.0))?;
+        Client::open_with(dir, Durability::EverySecond)
+    }
+
+    /// Like [`Client::open`] with a chosen [`Durability`]: with [`Durability::Always`], every
+    /// call that returned has its change on disk, and a process killed at any moment loses
+    /// none of them.
+    pub fn open_with(dir: impl AsRef<std::path::Path>, durability: Durability) -> Result<Client> {
+        let mut config = rill_engine::Config::default();
+        config
+            .set("appendfsync", durability.appendfsync(), true)
+            .map_err(|e| Error::Storage(e.to_string()))?;
+        let engine = rill_engine::Engine::open(dir, config).map_err(|e| Error::Storage(e.0))?;
         Ok(Client::from_engine(engine))
     }
 

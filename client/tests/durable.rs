@@ -77,3 +77,147 @@ fn a_damaged_directory_is_a_storage_error_naming_the_file() {
     assert!(Client::open(&dir).is_ok());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Set in the child process of [`killed_at_random_moments_loses_no_acknowledged_write`]: the
+/// directory it writes to.
+const CHILD_DIR: &str = "RILL_DURABLE_CHILD_DIR";
+
+/// The child: opens the directory with `Durability::Always` and, until killed, adds entries,
+/// reads them through a group and acknowledges every other one, printing each step once
+/// its call returned (`added ID`, `acked ID`). Does nothing in an ordinary test run.
+#[tokio::test]
+async fn durable_child_process() {
+    let Ok(dir) = std::env::var(CHILD_DIR) else {
+        return;
+    };
+    use std::io::Write;
+    let client = Client::open_with(&dir, rill::Durability::Always).expect("open");
+    let stream = client.stream::<Reading>("readings");
+    stream
+        .ensure_group("uploader", GroupStart::Beginning)
+        .await
+        .expect("group");
+    let mut out = std::io::stdout().lock();
+    for i in 0u64.. {
+        let id = stream
+            .add(&Reading {
+                sensor: format!("s{i}"),
+                value: i as f64,
+            })
+            .await
+            .expect("add");
+        writeln!(out, "added {id}")
+            .and_then(|()| out.flush())
+            .expect("stdout");
+        let read = stream
+            .read_group("uploader", "edge", 1, None)
+            .await
+            .expect("read");
+        for entry in read.iter().filter(|_| i % 2 == 0) {
+            stream.ack("uploader", &[entry.id]).await.expect("ack");
+            writeln!(out, "acked {}", entry.id)
+                .and_then(|()| out.flush())
+                .expect("stdout");
+        }
+    }
+}
+
+/// `Client::open_with(dir, Durability::Always)`, killed with SIGKILL at random moments, over
+/// and over on the same directory: every entry whose `add` returned is there after each
+/// restart, every entry whose `ack` returned is no longer pending, and the group's pending
+/// list holds only delivered entries.
+#[test]
+fn killed_at_random_moments_loses_no_acknowledged_write() {
+    use std::collections::BTreeSet;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = std::env::temp_dir().join(format!("rill-client-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let exe = std::env::current_exe().expect("test binary");
+    let (mut added, mut acked) = (BTreeSet::new(), BTreeSet::new());
+    // A cheap pseudo-random sequence of kill delays between 20 and 200 ms.
+    let mut seed = u64::from(std::process::id());
+    let rounds = std::env::var("RILL_KILL_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(6);
+    for round in 0..rounds {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let delay = std::time::Duration::from_millis(20 + (seed >> 33) % 180);
+        let mut child = Command::new(&exe)
+            .args([
+                "--exact",
+                "durable_child_process",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_DIR, &dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("child");
+        let stdout = child.stdout.take().expect("stdout");
+        let reader = std::thread::spawn(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<String>>()
+        });
+        std::thread::sleep(delay);
+        child.kill().expect("SIGKILL");
+        let _ = child.wait();
+        for line in reader.join().expect("reader") {
+            match line.split_once(' ') {
+                Some(("added", id)) => added.insert(id.to_string()),
+                Some(("acked", id)) => acked.insert(id.to_string()),
+                _ => false,
+            };
+        }
+
+        // Restart on the same directory and check everything acknowledged so far.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let client = Client::open_with(&dir, rill::Durability::Always).expect("reopen");
+            let stream = client.stream::<Reading>("readings");
+            let stored: BTreeSet<String> = stream
+                .range(rill::IdRange::all(), None)
+                .await
+                .expect("range")
+                .iter()
+                .map(|e| e.id.to_string())
+                .collect();
+            let lost: Vec<&String> = added.difference(&stored).collect();
+            assert!(
+                lost.is_empty(),
+                "round {round}: acknowledged adds lost: {lost:?}"
+            );
+            let query = rill::PendingQuery {
+                count: 1_000_000,
+                ..rill::PendingQuery::default()
+            };
+            let pending: BTreeSet<String> = match stream.pending_entries("uploader", &query).await {
+                Ok(rows) => rows.iter().map(|p| p.id.to_string()).collect(),
+                Err(e) if e.is_no_group() && added.is_empty() => BTreeSet::new(),
+                Err(e) => panic!("round {round}: {e}"),
+            };
+            let revived: Vec<&String> = acked.intersection(&pending).collect();
+            assert!(
+                revived.is_empty(),
+                "round {round}: acked entries pending again: {revived:?}"
+            );
+            assert!(
+                pending.is_subset(&stored),
+                "round {round}: pending entries not stored"
+            );
+            client.close();
+        });
+    }
+    assert!(!added.is_empty(), "the child never got to write");
+    let _ = std::fs::remove_dir_all(&dir);
+}
