@@ -56,14 +56,13 @@ pub(crate) fn opt_integer(reply: &Reply) -> Result<Option<i64>> {
 }
 
 pub(crate) fn id(reply: &Reply) -> Result<StreamId> {
-    let t = text(reply)?;
-    parse_id(&t).ok_or_else(|| Error::unexpected("expected a stream ID", reply))
+    StreamId::from_text(&bytes(reply)?)
+        .ok_or_else(|| Error::unexpected("expected a stream ID", reply))
 }
 
 /// Parses `ms-seq`.
 pub fn parse_id(text: &str) -> Option<StreamId> {
-    let (ms, seq) = text.split_once('-')?;
-    Some(StreamId::new(ms.parse().ok()?, seq.parse().ok()?))
+    StreamId::from_text(text.as_bytes())
 }
 
 pub(crate) fn array(reply: &Reply) -> Result<&[Reply]> {
@@ -103,6 +102,11 @@ pub(crate) fn entry(reply: &Reply) -> Result<RawEntry> {
     let [id_reply, body] = parts else {
         return Err(Error::unexpected("expected [id, fields]", reply));
     };
+    entry_of(id_reply, body)
+}
+
+/// An entry from its ID and its flat field/value array (nil when deleted).
+fn entry_of(id_reply: &Reply, body: &Reply) -> Result<RawEntry> {
     let id = id(id_reply)?;
     if is_nil(body) {
         return Ok(RawEntry { id, fields: None });
@@ -129,7 +133,7 @@ pub(crate) fn claimed_entry(reply: &Reply) -> Result<(RawEntry, u64, u64)> {
             reply,
         ));
     };
-    let raw = entry(&Reply::Array(vec![id_reply.clone(), body.clone()]))?;
+    let raw = entry_of(id_reply, body)?;
     Ok((raw, integer(idle)? as u64, integer(count)? as u64))
 }
 

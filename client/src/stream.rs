@@ -118,13 +118,18 @@ impl<T: 'static> Stream<T> {
         trim: Option<Trim>,
         idempotency: &[&[u8]],
     ) -> Result<Vec<Bytes>> {
-        let mut a = args!["XADD", self.key];
+        let fields = self.codec.encode(value)?;
+        // Built by hand: this runs once per message, and on the embedded engine the message
+        // costs little more than its arguments.
+        let mut a = Vec::with_capacity(6 + idempotency.len() + 2 * fields.len());
+        a.push(Bytes::from_static(b"XADD"));
+        a.push(self.key.clone());
         a.extend(idempotency.iter().map(|w| Bytes::copy_from_slice(w)));
         if let Some(t) = trim {
             a.extend(t.args().into_iter().map(Bytes::from));
         }
-        a.push(Bytes::from(id.map_or("*".to_string(), |i| i.to_string())));
-        for (f, v) in self.codec.encode(value)? {
+        a.push(id.map_or(Bytes::from_static(b"*"), |i| Bytes::from(i.to_string())));
+        for (f, v) in fields {
             a.push(f);
             a.push(v);
         }
@@ -197,7 +202,7 @@ impl<T: 'static> Stream<T> {
         }
         let mut a = args!["XNACK", self.key, group, mode.name(), "IDS"];
         a.push(Bytes::from(ids.len().to_string()));
-        a.extend(ids.iter().map(|i| Bytes::from(i.to_string())));
+        a.extend(ids.iter().map(|i| i.to_bytes()));
         let reply = self.client.backend.call(a).await?;
         Ok(parse::integer(&reply)? as u64)
     }
@@ -296,7 +301,7 @@ impl<T: 'static> Stream<T> {
             return Ok(0);
         }
         let mut a = args!["XDEL", self.key];
-        a.extend(ids.iter().map(|i| Bytes::from(i.to_string())));
+        a.extend(ids.iter().map(|i| i.to_bytes()));
         let reply = self.client.backend.call(a).await?;
         Ok(parse::integer(&reply)? as u64)
     }
@@ -336,7 +341,7 @@ impl<T: 'static> Stream<T> {
             return Ok(Vec::new());
         }
         head.extend(args![policy.name(), "IDS", ids.len().to_string()]);
-        head.extend(ids.iter().map(|i| Bytes::from(i.to_string())));
+        head.extend(ids.iter().map(|i| i.to_bytes()));
         let reply = self.client.backend.call(head).await?;
         parse::delete_outcomes(&reply)
     }
@@ -525,7 +530,7 @@ impl<T: 'static> Stream<T> {
             return Ok(0);
         }
         let mut a = args!["XACK", self.key, group];
-        a.extend(ids.iter().map(|i| Bytes::from(i.to_string())));
+        a.extend(ids.iter().map(|i| i.to_bytes()));
         let reply = self.client.backend.call(a).await?;
         Ok(parse::integer(&reply)? as u64)
     }
@@ -613,7 +618,7 @@ impl<T: 'static> Stream<T> {
             consumer,
             min_idle.as_millis().to_string()
         ];
-        a.extend(ids.iter().map(|i| Bytes::from(i.to_string())));
+        a.extend(ids.iter().map(|i| i.to_bytes()));
         let reply = self.client.backend.call(a).await?;
         Ok(self.decode_batch(parse::entries(&reply)?, None))
     }

@@ -1098,3 +1098,50 @@ fn redis_7_gets_the_redis_7_commands_after_one_refusal() {
         assert_eq!(seen, ids.iter().copied().collect());
     });
 }
+
+/// A handler that panics fails its entry, which is retried, whether handlers run inside the
+/// consumer's task (concurrency 1) or as tasks of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_fails_its_entry_only() {
+    for concurrency in [1, 3] {
+        let client = Client::embedded();
+        let (stream, ids) = stream_with(&client, "jobs", 6).await;
+        let attempts = Arc::new(Mutex::new(HashMap::<StreamId, u32>::new()));
+        let shutdown = Shutdown::new();
+        let consumer = stream.consumer(GROUP, "c-1", quick().concurrency(concurrency));
+        let handler = {
+            let (attempts, stop) = (attempts.clone(), shutdown.clone());
+            move |e: rill::Entry<Job>| {
+                let (attempts, stop) = (attempts.clone(), stop.clone());
+                async move {
+                    let (tries, done) = {
+                        let mut attempts = attempts.lock();
+                        *attempts.entry(e.id).or_default() += 1;
+                        let done = attempts.len() == 6 && attempts.values().sum::<u32>() == 7;
+                        (attempts[&e.id], done)
+                    };
+                    if done {
+                        stop.trigger();
+                    }
+                    if e.value.n == 3 && tries == 1 {
+                        panic!("job 3 blew up");
+                    }
+                    Ok::<(), String>(())
+                }
+            }
+        };
+        let summary = bounded(consumer.run(handler, shutdown)).await.expect("run");
+        let m = summary.metrics;
+        assert_eq!(
+            (m.processed, m.failed, m.retries),
+            (6, 1, 1),
+            "concurrency {concurrency}"
+        );
+        let last = m.last_error.unwrap_or_default();
+        assert!(
+            last.contains("job 3 blew up") && last.contains(&ids[3].to_string()),
+            "concurrency {concurrency}: {last}"
+        );
+        assert!(pel(&stream).await.is_empty());
+    }
+}

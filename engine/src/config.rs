@@ -445,6 +445,9 @@ pub struct Config {
     pub hz: u64,
     /// `notify-keyspace-events` as flags (see [`crate::notify`]), set with the parameter.
     pub keyspace_events: u16,
+    /// `slowlog-log-slower-than` in microseconds; negative: SLOWLOG records nothing. Read
+    /// after every command.
+    pub slowlog_threshold: i64,
 }
 
 impl Default for Config {
@@ -460,6 +463,7 @@ impl Default for Config {
             timeout: 0,
             hz: 10,
             keyspace_events: 0,
+            slowlog_threshold: -1,
         };
         c.refresh();
         c
@@ -675,6 +679,10 @@ impl Config {
         self.maxmemory = self.int("maxmemory");
         self.timeout = self.int("timeout");
         self.hz = self.int("hz").clamp(1, 500);
+        self.slowlog_threshold = self
+            .get("slowlog-log-slower-than")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1);
         let mut limits = [OutputLimit::default(); 3];
         if let Some(text) = self.get("client-output-buffer-limit") {
             // Stored only after it parsed, so this cannot fail.

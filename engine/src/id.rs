@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use bytes::Bytes;
+
 use crate::error;
 use crate::reply::Reply;
 
@@ -65,13 +67,43 @@ impl StreamId {
     /// The ID as a bulk-string reply (written without the formatting machinery: every entry
     /// read replies one).
     pub fn to_reply(self) -> Reply {
+        Reply::Bulk(self.to_bytes())
+    }
+
+    /// The ID's text `ms-seq` as bytes, for an argument or a reply.
+    pub fn to_bytes(self) -> Bytes {
         let mut buf = [0u8; 41];
+        Bytes::copy_from_slice(self.text(&mut buf))
+    }
+
+    /// Writes `ms-seq` at the end of `buf`; returns the written part.
+    pub fn text(self, buf: &mut [u8; 41]) -> &[u8] {
         let mut end = buf.len();
-        end = write_digits(&mut buf, end, self.seq);
+        end = write_digits(buf, end, self.seq);
         end -= 1;
         buf[end] = b'-';
-        end = write_digits(&mut buf, end, self.ms);
-        Reply::bulk(&buf[end..])
+        end = write_digits(buf, end, self.ms);
+        &buf[end..]
+    }
+
+    /// Reads `ms-seq` (two unsigned decimal numbers, nothing else): the form replies carry.
+    pub fn from_text(text: &[u8]) -> Option<StreamId> {
+        let dash = text.iter().position(|&b| b == b'-')?;
+        let number = |digits: &[u8]| -> Option<u64> {
+            if digits.is_empty() || digits.len() > 20 {
+                return None;
+            }
+            digits.iter().try_fold(0u64, |n, &d| {
+                d.is_ascii_digit()
+                    .then_some(())
+                    .and_then(|()| n.checked_mul(10))
+                    .and_then(|n| n.checked_add(u64::from(d - b'0')))
+            })
+        };
+        Some(StreamId::new(
+            number(&text[..dash])?,
+            number(&text[dash + 1..])?,
+        ))
     }
 }
 
@@ -89,7 +121,9 @@ fn write_digits(buf: &mut [u8], mut end: usize, mut v: u64) -> usize {
 
 impl fmt::Display for StreamId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.ms, self.seq)
+        let mut buf = [0u8; 41];
+        // Only ASCII digits and a dash.
+        f.pad(std::str::from_utf8(self.text(&mut buf)).unwrap_or_default())
     }
 }
 
@@ -180,6 +214,34 @@ pub fn parse_u64_like_redis(s: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_round_trips() {
+        for id in [
+            StreamId::MIN,
+            StreamId::MAX,
+            StreamId::new(1_700_000_000_123, 7),
+            StreamId::new(10, 0),
+        ] {
+            let text = id.to_string();
+            assert_eq!(text, format!("{}-{}", id.ms, id.seq));
+            assert_eq!(id.to_bytes().as_ref(), text.as_bytes());
+            assert_eq!(StreamId::from_text(text.as_bytes()), Some(id));
+        }
+        for bad in [
+            &b""[..],
+            b"5",
+            b"-5",
+            b"5-",
+            b"5-x",
+            b"a-1",
+            b"18446744073709551616-0",
+            b"+5-1",
+        ] {
+            assert_eq!(StreamId::from_text(bad), None, "{bad:?}");
+        }
+        assert_eq!(format!("{:>6}", StreamId::new(1, 2)), "   1-2");
+    }
 
     #[test]
     fn forms() {

@@ -3,10 +3,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use rill_engine::StreamId;
 use tokio::task::{Id as TaskId, JoinError, JoinSet};
 
@@ -544,30 +546,31 @@ impl<T: Send + 'static> Worker<T> {
                     continue;
                 }
             };
-            let handler = Arc::clone(handler);
             let entry = Entry {
                 id: delivery.id,
                 value,
             };
-            let metrics = self.metrics.clone();
-            let timeout = self.opts.handler_timeout;
-            let task = self.running.spawn(async move {
-                let (id, started) = (entry.id, Instant::now());
-                let outcome = match timeout {
-                    Some(limit) => match tokio::time::timeout(limit, handler(entry)).await {
-                        Ok(result) => result.map_err(Failure::from_handler),
-                        Err(_) => Err(Failure::retry(format!("handler timed out after {limit:?}"))),
-                    },
-                    None => handler(entry).await.map_err(Failure::from_handler),
+            let handling = handle(
+                Arc::clone(handler),
+                entry,
+                self.metrics.clone(),
+                self.opts.handler_timeout,
+            );
+            if self.opts.concurrency == 1 {
+                // One at a time: the handler runs inside this task (no task to spawn, join
+                // and switch to per entry); a panic is caught and fails its entry alike.
+                let outcome = match AssertUnwindSafe(handling).catch_unwind().await {
+                    Ok(outcome) => outcome,
+                    Err(payload) => {
+                        let error = panic_text(payload);
+                        self.metrics.failure(delivery.id, &error);
+                        Err(Failure::retry(error))
+                    }
                 };
-                // Booked here, as soon as it ends: live metrics stay exact.
-                metrics.inner.processing.record(started.elapsed());
-                match &outcome {
-                    Ok(()) => Metrics::add(&metrics.inner.processed, 1),
-                    Err(failure) => metrics.failure(id, &failure.text),
-                }
-                outcome
-            });
+                self.settle(delivery, outcome).await;
+                continue;
+            }
+            let task = self.running.spawn(handling);
             self.handled.insert(task.id(), delivery);
         }
     }
@@ -580,7 +583,12 @@ impl<T: Send + 'static> Worker<T> {
             Ok((task, outcome)) => (task, outcome),
             Err(e) => {
                 // The task never booked its outcome: the handler panicked.
-                let (task, error) = (e.id(), panic_text(e));
+                let task = e.id();
+                let error = if e.is_panic() {
+                    panic_text(e.into_panic())
+                } else {
+                    "handler cancelled".to_string()
+                };
                 if let Some(delivery) = self.handled.get(&task) {
                     self.metrics.failure(delivery.id, &error);
                 }
@@ -590,6 +598,11 @@ impl<T: Send + 'static> Worker<T> {
         let Some(delivery) = self.handled.remove(&task) else {
             return;
         };
+        self.settle(delivery, outcome).await;
+    }
+
+    /// Acts on a handler's outcome (see [`Worker::book`]).
+    async fn settle(&mut self, delivery: Delivery, outcome: HandlerOutcome) {
         match outcome {
             Ok(()) => {
                 if self.opts.ack_on_success {
@@ -645,12 +658,37 @@ impl<T: Send + 'static> Worker<T> {
     }
 }
 
-/// A failed handler task's message.
-fn panic_text(e: tokio::task::JoinError) -> String {
-    if !e.is_panic() {
-        return "handler cancelled".to_string();
+/// Runs the handler on one entry, within `timeout`, and books its time and outcome in the
+/// metrics as soon as it ends (live metrics stay exact).
+async fn handle<T, F, Fut, E>(
+    handler: Arc<F>,
+    entry: Entry<T>,
+    metrics: Metrics,
+    timeout: Option<Duration>,
+) -> HandlerOutcome
+where
+    F: Fn(Entry<T>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = std::result::Result<(), E>> + Send + 'static,
+    E: fmt::Display + 'static,
+{
+    let (id, started) = (entry.id, Instant::now());
+    let outcome = match timeout {
+        Some(limit) => match tokio::time::timeout(limit, handler(entry)).await {
+            Ok(result) => result.map_err(Failure::from_handler),
+            Err(_) => Err(Failure::retry(format!("handler timed out after {limit:?}"))),
+        },
+        None => handler(entry).await.map_err(Failure::from_handler),
+    };
+    metrics.inner.processing.record(started.elapsed());
+    match &outcome {
+        Ok(()) => Metrics::add(&metrics.inner.processed, 1),
+        Err(failure) => metrics.failure(id, &failure.text),
     }
-    let payload = e.into_panic();
+    outcome
+}
+
+/// A panicked handler's message.
+fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
     let text = payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

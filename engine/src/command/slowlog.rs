@@ -41,10 +41,7 @@ impl SlowLog {
     /// Records a command that took `usec`, if the configuration asks for it.
     pub fn record(ctx: &mut Ctx, args: &[Bytes], usec: u64) {
         let config = &ctx.state.config;
-        let threshold = config
-            .get("slowlog-log-slower-than")
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(-1);
+        let threshold = config.slowlog_threshold;
         if threshold < 0 || (usec as i64) < threshold {
             return;
         }

@@ -52,12 +52,30 @@ pub fn specs() -> Vec<Spec> {
 
 /// An entry as every stream read replies it: `[id, [field, value, ...]]`.
 pub fn entry_reply(entry: &EntryView<'_>) -> Reply {
-    let mut flat = Vec::with_capacity(entry.field_count() * 2);
+    // The ID and every field and value copied into one buffer, each reply a slice of it:
+    // one allocation for the entry's bytes instead of one per string.
+    let mut id_text = [0u8; 41];
+    let id = entry.id.text(&mut id_text);
+    let size = id.len()
+        + entry
+            .fields()
+            .map(|(f, v)| f.len() + v.len())
+            .sum::<usize>();
+    let mut buf = Vec::with_capacity(size);
+    buf.extend_from_slice(id);
+    let mut spans = Vec::with_capacity(entry.field_count() * 2);
     for (f, v) in entry.fields() {
-        flat.push(Reply::bulk(f));
-        flat.push(Reply::bulk(v));
+        for part in [f, v] {
+            spans.push((buf.len(), part.len()));
+            buf.extend_from_slice(part);
+        }
     }
-    Reply::Array(vec![entry.id.to_reply(), Reply::Array(flat)])
+    let buf = Bytes::from(buf);
+    let flat = spans
+        .into_iter()
+        .map(|(at, len)| Reply::Bulk(buf.slice(at..at + len)))
+        .collect();
+    Reply::Array(vec![Reply::Bulk(buf.slice(..id.len())), Reply::Array(flat)])
 }
 
 fn xrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {

@@ -1,0 +1,133 @@
+//! `embedded_throughput`: the typed client on the embedded engine, on one thread (a
+//! current-thread runtime: one core), for the goals of batch publish and consume + ack.
+//!
+//! ```sh
+//! cargo run --release -p rill-benches --bin embedded_throughput -- [--messages N] [--rounds R]
+//! ```
+//!
+//! Publish: `add_batch` of 100 messages per call. Consume + ack: one consumer, batches of
+//! 100, handlers that only count. The message is the ~50-byte JSON reading of
+//! `client_throughput`. Prints each round and the medians.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rill::consumer::Shutdown;
+use rill::{Client, ConsumerOptions, Entry, GroupStart};
+use serde::{Deserialize, Serialize};
+
+const BATCH: usize = 100;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Reading {
+    seq: u64,
+    sensor: String,
+    celsius: f64,
+}
+
+fn main() -> ExitCode {
+    let mut messages = 1_000_000usize;
+    let mut rounds = 5usize;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1).and_then(|v| v.parse().ok());
+        match (args[i].as_str(), value) {
+            ("--messages", Some(n)) => messages = n,
+            ("--rounds", Some(n)) => rounds = n,
+            _ => {
+                eprintln!("Usage: embedded_throughput [--messages N] [--rounds R]");
+                return ExitCode::from(2);
+            }
+        }
+        i += 2;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (mut publish, mut consume) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        match runtime.block_on(run(messages)) {
+            Ok((p, c)) => {
+                println!("round {round}/{rounds}: publish {p:>10.0}/s  consume+ack {c:>10.0}/s");
+                publish.push(p);
+                consume.push(c);
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    println!(
+        "\n`cargo run --release -p rill-benches --bin embedded_throughput -- --messages {messages} --rounds {rounds}`: \
+         one thread, median batch publish {:.0} msgs/s, consume + ack {:.0} msgs/s",
+        median(&mut publish),
+        median(&mut consume)
+    );
+    ExitCode::SUCCESS
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+async fn run(n: usize) -> Result<(f64, f64), rill::Error> {
+    let client = Client::embedded();
+    let stream = client.stream::<Reading>("bench");
+    stream.ensure_group("g", GroupStart::Beginning).await?;
+    let batches: Vec<Vec<Reading>> = (0..n)
+        .map(|s| Reading {
+            seq: s as u64,
+            sensor: format!("sensor-{}", s % 1000),
+            celsius: s as f64 / 10.0,
+        })
+        .collect::<Vec<_>>()
+        .chunks(BATCH)
+        .map(<[Reading]>::to_vec)
+        .collect();
+    let started = Instant::now();
+    for batch in &batches {
+        stream.add_batch(batch).await?;
+    }
+    let publish = n as f64 / started.elapsed().as_secs_f64();
+
+    let handled = Arc::new(AtomicUsize::new(0));
+    let shutdown = Shutdown::new();
+    let consumer = stream.consumer(
+        "g",
+        "c",
+        ConsumerOptions::default()
+            .batch_size(BATCH)
+            .block(Duration::from_millis(10)),
+    );
+    let (count, stop) = (handled.clone(), shutdown.clone());
+    let started = Instant::now();
+    let summary = consumer
+        .run(
+            move |_e: Entry<Reading>| {
+                let (count, stop) = (count.clone(), stop.clone());
+                async move {
+                    if count.fetch_add(1, Ordering::Relaxed) + 1 == n {
+                        stop.trigger();
+                    }
+                    Ok::<(), String>(())
+                }
+            },
+            shutdown,
+        )
+        .await?;
+    let consume = n as f64 / started.elapsed().as_secs_f64();
+    assert_eq!(summary.metrics.processed as usize, n);
+    Ok((publish, consume))
+}
