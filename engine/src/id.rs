@@ -93,12 +93,15 @@ impl StreamId {
             if digits.is_empty() || digits.len() > 20 {
                 return None;
             }
-            digits.iter().try_fold(0u64, |n, &d| {
-                d.is_ascii_digit()
-                    .then_some(())
-                    .and_then(|()| n.checked_mul(10))
-                    .and_then(|n| n.checked_add(u64::from(d - b'0')))
-            })
+            let mut n: u64 = 0;
+            for &d in digits {
+                let digit = d.wrapping_sub(b'0');
+                if digit > 9 {
+                    return None;
+                }
+                n = n.checked_mul(10)?.checked_add(u64::from(digit))?;
+            }
+            Some(n)
         };
         Some(StreamId::new(
             number(&text[..dash])?,
