@@ -1,2 +1,24 @@
 //! Rill's benchmarks: criterion benches for the engine in `benches/engine.rs`, and the comparison
 //! against `redis-server` in `compare.py`. See `README.md`; this library itself is empty.
+
+/// `--messages N --rounds R` from the command line, each optional (`defaults` otherwise);
+/// `None` for anything else, for the caller to print its usage.
+pub fn messages_and_rounds(defaults: (usize, usize)) -> Option<(usize, usize)> {
+    let (mut messages, mut rounds) = defaults;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for pair in args.chunks(2) {
+        let value = pair.get(1).and_then(|v| v.parse().ok());
+        match (pair[0].as_str(), value) {
+            ("--messages", Some(n)) => messages = n,
+            ("--rounds", Some(n)) => rounds = n,
+            _ => return None,
+        }
+    }
+    Some((messages, rounds))
+}
+
+/// The median of `values` (sorted in place); 0 when empty.
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}

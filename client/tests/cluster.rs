@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use rill::consumer::Shutdown;
-use rill::{Client, ConsumerOptions, GroupStart, HealthThresholds, IdRange, StreamId, WorkerPool};
+use rill::{Client, GroupStart, HealthThresholds, IdRange, StreamId, WorkerPool};
 use rill_tests::cluster::RedisCluster;
 use serde::{Deserialize, Serialize};
 
@@ -23,18 +23,8 @@ fn order(id: u32) -> Order {
     Order { id, poison: false }
 }
 
-/// Fails the test if `fut` takes longer than this: a hang is a bug.
-async fn bounded<F: std::future::Future>(fut: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(60), fut)
-        .await
-        .expect("did not finish in 60 s")
-}
-
-fn quick() -> ConsumerOptions {
-    ConsumerOptions::default()
-        .block(Duration::from_millis(20))
-        .backoff(Duration::from_millis(1), Duration::from_millis(5))
-}
+mod common;
+use common::{bounded, quick};
 
 #[test]
 fn the_client_works_on_a_three_node_redis_cluster() {

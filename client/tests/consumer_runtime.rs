@@ -6,7 +6,6 @@
 //! Every wait is bounded by [`bounded`] only as a failure guard; no assertion depends on time.
 
 use std::collections::{BTreeSet, HashMap};
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +19,9 @@ use rill::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::Barrier;
 
+mod common;
+use common::{bounded, quick};
+
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 struct Job {
     n: u32,
@@ -31,20 +33,6 @@ fn job(n: u32) -> Job {
 }
 
 const GROUP: &str = "workers";
-
-/// Fails the test if `fut` takes longer than this: a hang is a bug, not a slow machine.
-async fn bounded<F: Future>(fut: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(30), fut)
-        .await
-        .expect("the consumer did not finish in 30 s")
-}
-
-/// Quick options for tests: short blocks and backoffs.
-fn quick() -> ConsumerOptions {
-    ConsumerOptions::default()
-        .block(Duration::from_millis(20))
-        .backoff(Duration::from_millis(1), Duration::from_millis(5))
-}
 
 async fn stream_with(client: &Client, key: &str, n: u32) -> (Stream<Job>, Vec<StreamId>) {
     let stream = client.stream::<Job>(key);
@@ -117,6 +105,23 @@ async fn crash_holding(stream: &Stream<Job>, batch: usize) -> u64 {
     .expect("run a");
     assert_eq!(summary.metrics.failed, 1);
     summary.left_pending
+}
+
+/// Consumer `b` (`options` with a 50 ms `claim_idle`) reclaims all of `ids`, which a crashed
+/// holder left pending, and handles them in ID order; its summary.
+async fn reclaim_everything(
+    stream: &Stream<Job>,
+    ids: &[StreamId],
+    options: ConsumerOptions,
+) -> RunSummary {
+    let shutdown = Shutdown::new();
+    let options = options.claim_idle(Some(Duration::from_millis(50)));
+    let b = stream.consumer(GROUP, "b", options);
+    let (seen, handler) = recording(ids.len(), &shutdown);
+    let summary = bounded(b.run(handler, shutdown)).await.expect("run b");
+    assert_eq!(*seen.lock(), ids);
+    assert_eq!(summary.metrics.reclaimed, ids.len() as u64);
+    summary
 }
 
 /// The IDs a [`recording`] handler was given, in order.
@@ -910,18 +915,7 @@ async fn reclaim_happens_in_the_read_where_the_server_can() {
         command_calls(&client, "xautoclaim").await,
         xpending_calls(&client).await,
     );
-    let shutdown = Shutdown::new();
-    let b = stream.consumer(
-        GROUP,
-        "b",
-        quick()
-            .batch_size(10)
-            .claim_idle(Some(Duration::from_millis(50))),
-    );
-    let (seen, handler) = recording(30, &shutdown);
-    let summary = bounded(b.run(handler, shutdown)).await.expect("run b");
-    assert_eq!(*seen.lock(), ids);
-    assert_eq!(summary.metrics.reclaimed, 30);
+    reclaim_everything(&stream, &ids, quick().batch_size(10)).await;
     assert_eq!(command_calls(&client, "xautoclaim").await, autoclaims);
     // One XPENDING when b starts (its own leftovers) and one for its summary.
     assert!(xpending_calls(&client).await - pendings <= 2);
@@ -1066,18 +1060,7 @@ fn redis_7_gets_the_redis_7_commands_after_one_refusal() {
             .expect("connect");
         let (stream, ids) = stream_with(&client, "fallback", 12).await;
         assert_eq!(crash_holding(&stream, 12).await, 12);
-        let shutdown = Shutdown::new();
-        let b = stream.consumer(
-            GROUP,
-            "b",
-            quick()
-                .batch_size(5)
-                .claim_idle(Some(Duration::from_millis(50))),
-        );
-        let (seen, handler) = recording(12, &shutdown);
-        let summary = bounded(b.run(handler, shutdown)).await.expect("run b");
-        assert_eq!(*seen.lock(), ids);
-        assert_eq!(summary.metrics.reclaimed, 12);
+        reclaim_everything(&stream, &ids, quick().batch_size(5)).await;
         assert!(command_calls(&client, "xautoclaim").await > 0);
         let refused = command_stat(&client, "xreadgroup", "failed_calls").await
             + command_stat(&client, "xreadgroup", "rejected_calls").await;

@@ -5,18 +5,10 @@
 
 use std::time::Duration;
 
-use rill::testing::TestServer;
 use rill::{Client, Error, Reply};
 
-/// The embedded engine, and a client of a fresh rill-server (kept alive by the caller).
-async fn backends() -> Vec<(&'static str, Client, Option<TestServer>)> {
-    let server = TestServer::start().expect("server");
-    let remote = Client::connect(&server.url()).await.expect("connect");
-    vec![
-        ("embedded", Client::embedded(), None),
-        ("rill-server", remote, Some(server)),
-    ]
-}
+mod common;
+use common::backends;
 
 fn text(reply: Reply) -> String {
     match reply {

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use rill::testing::TestServer;
 use rill::{Client, Error, GroupStart, IdRange, Reply, StreamId, Undecodable};
 use serde::{Deserialize, Serialize};
 
@@ -17,15 +16,8 @@ struct Order {
 const GROUP: &str = "billing";
 const BAD_JSON: &str = "{\"qty\": \"many\"}";
 
-/// The embedded engine, and a client of a fresh rill-server (kept alive by the caller).
-async fn backends() -> Vec<(&'static str, Client, Option<TestServer>)> {
-    let server = TestServer::start().expect("server");
-    let remote = Client::connect(&server.url()).await.expect("connect");
-    vec![
-        ("embedded", Client::embedded(), None),
-        ("rill-server", remote, Some(server)),
-    ]
-}
+mod common;
+use common::backends;
 
 /// `good, bad, good` in `key`, with a group at the beginning; the bad entry's ID.
 async fn seed(client: &Client, key: &str) -> StreamId {

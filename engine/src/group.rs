@@ -62,6 +62,11 @@ pub struct ConsumerGroup {
     nacked: BTreeMap<u64, StreamId>,
     nack_tickets: HashMap<StreamId, u64>,
     next_ticket: u64,
+    /// A lower bound of the delivery times of the owned pending entries (0: unknown), so
+    /// that a claiming read can tell without walking the PEL that nothing is idle enough
+    /// yet (see [`ConsumerGroup::may_have_idle`]). Every delivery time set lowers it when
+    /// below; a full walk sets it exactly.
+    oldest_delivery: u64,
 }
 
 /// How a consumer hands an entry back (XNACK's mode).
@@ -101,7 +106,25 @@ impl ConsumerGroup {
             nacked: BTreeMap::new(),
             nack_tickets: HashMap::new(),
             next_ticket: 0,
+            oldest_delivery: 0,
         }
+    }
+
+    /// Whether an owned pending entry may have been idle `min_idle` ms at `now` (false
+    /// means surely not), or an entry waits in the NACK zone.
+    pub fn may_have_idle(&self, now: u64, min_idle: u64) -> bool {
+        !self.nacked.is_empty() || now.saturating_sub(self.oldest_delivery) >= min_idle
+    }
+
+    /// Records what a full walk of the owned pending entries found: the oldest delivery
+    /// time among them (`u64::MAX` when there is none).
+    pub fn set_oldest_delivery(&mut self, oldest: u64) {
+        self.oldest_delivery = oldest;
+    }
+
+    /// Keeps [`ConsumerGroup::may_have_idle`] right when an entry gets `delivery_time`.
+    pub fn note_delivery_time(&mut self, delivery_time: u64) {
+        self.oldest_delivery = self.oldest_delivery.min(delivery_time);
     }
 
     /// The consumer named `name`, created if absent; its seen-time becomes `now_ms`.
@@ -150,6 +173,7 @@ impl ConsumerGroup {
     /// Records a fresh delivery of `id` to `consumer` (count 1), taking the entry from any
     /// other consumer that owned it (possible after XGROUP SETID).
     pub fn deliver(&mut self, id: StreamId, consumer: &Bytes, now_ms: u64) {
+        self.note_delivery_time(now_ms);
         let owner = self.owned_name(consumer);
         let previous = self.pel.insert(
             id,
@@ -206,6 +230,7 @@ impl ConsumerGroup {
         keep_count: bool,
     ) -> bool {
         let owner = self.owned_name(consumer);
+        self.oldest_delivery = self.oldest_delivery.min(delivery_time);
         let Some(entry) = self.pel.get_mut(&id) else {
             return false;
         };
@@ -227,6 +252,7 @@ impl ConsumerGroup {
 
     /// Adds a PEL entry owned by nobody yet, for XCLAIM FORCE; the claim then assigns it.
     pub fn force_pending(&mut self, id: StreamId, now_ms: u64) {
+        self.note_delivery_time(now_ms);
         self.pel.entry(id).or_insert(PendingEntry {
             consumer: None,
             delivery_time: now_ms,

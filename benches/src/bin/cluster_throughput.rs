@@ -36,22 +36,10 @@ struct Reading {
 }
 
 fn main() -> ExitCode {
-    let mut messages = 200_000usize;
-    let mut rounds = 3usize;
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < args.len() {
-        let value = args.get(i + 1).and_then(|v| v.parse().ok());
-        match (args[i].as_str(), value) {
-            ("--messages", Some(n)) => messages = n,
-            ("--rounds", Some(n)) => rounds = n,
-            _ => {
-                eprintln!("Usage: cluster_throughput [--messages N] [--rounds R]");
-                return ExitCode::from(2);
-            }
-        }
-        i += 2;
-    }
+    let Some((messages, rounds)) = rill_benches::messages_and_rounds((200_000, 3)) else {
+        eprintln!("Usage: cluster_throughput [--messages N] [--rounds R]");
+        return ExitCode::from(2);
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -98,16 +86,11 @@ fn main() -> ExitCode {
         println!(
             "| {nodes} node{} | {:.0} | {:.0} |",
             if *nodes == 1 { "" } else { "s" },
-            median(publish),
-            median(consume)
+            rill_benches::median(publish),
+            rill_benches::median(consume)
         );
     }
     ExitCode::SUCCESS
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// Publishes then consumes `n` messages on a fresh partitioned stream; both rates.

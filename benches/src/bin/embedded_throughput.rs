@@ -28,22 +28,10 @@ struct Reading {
 }
 
 fn main() -> ExitCode {
-    let mut messages = 1_000_000usize;
-    let mut rounds = 5usize;
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < args.len() {
-        let value = args.get(i + 1).and_then(|v| v.parse().ok());
-        match (args[i].as_str(), value) {
-            ("--messages", Some(n)) => messages = n,
-            ("--rounds", Some(n)) => rounds = n,
-            _ => {
-                eprintln!("Usage: embedded_throughput [--messages N] [--rounds R]");
-                return ExitCode::from(2);
-            }
-        }
-        i += 2;
-    }
+    let Some((messages, rounds)) = rill_benches::messages_and_rounds((1_000_000, 5)) else {
+        eprintln!("Usage: embedded_throughput [--messages N] [--rounds R]");
+        return ExitCode::from(2);
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -71,15 +59,10 @@ fn main() -> ExitCode {
     println!(
         "\n`cargo run --release -p rill-benches --bin embedded_throughput -- --messages {messages} --rounds {rounds}`: \
          one thread, median batch publish {:.0} msgs/s, consume + ack {:.0} msgs/s",
-        median(&mut publish),
-        median(&mut consume)
+        rill_benches::median(&mut publish),
+        rill_benches::median(&mut consume)
     );
     ExitCode::SUCCESS
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
 async fn run(n: usize) -> Result<(f64, f64), rill::Error> {

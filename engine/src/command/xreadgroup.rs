@@ -369,14 +369,24 @@ fn claim_idle(
     } else {
         read.count
     };
+    if !group.may_have_idle(now, min_idle) {
+        // Nothing NACKed, and nothing delivered long enough ago: no walk of the PEL.
+        return Claimed::default();
+    }
     // The NACK zone first, in NACK order (those entries count as idle forever), then owned
-    // entries by delivery time.
-    let mut idle: Vec<(u64, StreamId)> = group
-        .pel
-        .iter()
-        .filter(|(_, p)| p.consumer.is_some() && now.saturating_sub(p.delivery_time) >= min_idle)
-        .map(|(id, p)| (p.delivery_time, *id))
-        .collect();
+    // entries by delivery time. The walk also finds the oldest delivery, for the next read.
+    let mut oldest = u64::MAX;
+    let mut idle: Vec<(u64, StreamId)> = Vec::new();
+    for (id, p) in &group.pel {
+        if p.consumer.is_none() {
+            continue;
+        }
+        oldest = oldest.min(p.delivery_time);
+        if now.saturating_sub(p.delivery_time) >= min_idle {
+            idle.push((p.delivery_time, *id));
+        }
+    }
+    group.set_oldest_delivery(oldest);
     idle.sort_unstable();
     let nacked: Vec<(u64, StreamId)> = group.nacked().map(|id| (0, id)).collect();
     let mut out = Claimed::default();
@@ -471,6 +481,7 @@ fn history(
                     p.delivery_time = now;
                     p.delivery_count = crate::group::one_more(p.delivery_count);
                 }
+                group.note_delivery_time(now);
             }
             None => {
                 let reply = Reply::Array(vec![id.to_reply(), Reply::NullArray]);
@@ -490,4 +501,83 @@ pub fn retry_blocked(ctx: &mut Ctx, read: &GroupRead) -> Option<Reply> {
     let from = vec![From::New; read.keys.len()];
     let served = serve(ctx, read, &from);
     (!served.is_empty()).then(|| shape(ctx, served))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::test_support::run;
+    use crate::{Engine, Reply};
+
+    /// The IDs a claiming read returned.
+    fn claimed_ids(reply: &Reply) -> Vec<String> {
+        let Reply::Array(streams) = reply else {
+            return Vec::new();
+        };
+        let mut ids = Vec::new();
+        for stream in streams {
+            if let Reply::Array(parts) = stream {
+                if let Some(Reply::Array(entries)) = parts.get(1) {
+                    for entry in entries {
+                        if let Reply::Array(e) = entry {
+                            if let Some(Reply::Bulk(id)) = e.first() {
+                                ids.push(String::from_utf8_lossy(id).into_owned());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        ids
+    }
+
+    /// A claiming read skips the PEL walk while nothing can be idle enough, and still finds
+    /// an entry whose delivery time XCLAIM IDLE moved into the past after such a read.
+    #[test]
+    fn claim_reads_skip_the_walk_only_when_nothing_can_be_idle() {
+        let engine = Engine::new();
+        let mut s = engine.session();
+        run(&mut s, &["XADD", "s", "1-1", "f", "v"]);
+        run(&mut s, &["XADD", "s", "2-1", "f", "v"]);
+        run(&mut s, &["XGROUP", "CREATE", "s", "g", "0"]);
+        let claim = [
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "b",
+            "COUNT",
+            "10",
+            "CLAIM",
+            "100000",
+            "STREAMS",
+            "s",
+            ">",
+        ];
+        run(
+            &mut s,
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "a",
+                "COUNT",
+                "2",
+                "STREAMS",
+                "s",
+                ">",
+            ],
+        );
+        // Nothing idle for 100 s yet: nothing claimed (and the walk records the oldest).
+        assert!(claimed_ids(&run(&mut s, &claim)).is_empty());
+        assert!(claimed_ids(&run(&mut s, &claim)).is_empty());
+        // 1-1 delivered 500 s ago, as far as the group knows now.
+        run(
+            &mut s,
+            &["XCLAIM", "s", "g", "a", "0", "1-1", "IDLE", "500000"],
+        );
+        assert_eq!(claimed_ids(&run(&mut s, &claim)), ["1-1"]);
+        // NACKed entries are claimed whatever their idle time.
+        run(&mut s, &["XNACK", "s", "g", "FAIL", "IDS", "1", "2-1"]);
+        assert_eq!(claimed_ids(&run(&mut s, &claim)), ["2-1"]);
+        assert!(claimed_ids(&run(&mut s, &claim)).is_empty());
+    }
 }
