@@ -56,8 +56,13 @@ pub(crate) fn opt_integer(reply: &Reply) -> Result<Option<i64>> {
 }
 
 pub(crate) fn id(reply: &Reply) -> Result<StreamId> {
-    StreamId::from_text(&bytes(reply)?)
-        .ok_or_else(|| Error::unexpected("expected a stream ID", reply))
+    // Read in place: a clone of the reply's bytes can cost an allocation.
+    let text: &[u8] = match reply {
+        Reply::Bulk(b) | Reply::Verbatim(b) => b,
+        Reply::Simple(s) => s.as_bytes(),
+        other => return Err(Error::unexpected("expected a stream ID", other)),
+    };
+    StreamId::from_text(text).ok_or_else(|| Error::unexpected("expected a stream ID", reply))
 }
 
 /// Parses `ms-seq`.

@@ -529,7 +529,12 @@ impl<T: 'static> Stream<T> {
         if ids.is_empty() {
             return Ok(0);
         }
-        let mut a = args!["XACK", self.key, group];
+        let mut a = Vec::with_capacity(3 + ids.len());
+        a.extend([
+            Bytes::from_static(b"XACK"),
+            self.key.clone(),
+            Bytes::copy_from_slice(group.as_bytes()),
+        ]);
         a.extend(ids.iter().map(|i| i.to_bytes()));
         let reply = self.client.backend.call(a).await?;
         Ok(parse::integer(&reply)? as u64)
