@@ -125,23 +125,7 @@ impl Backend {
                     .map(|args| check(session.execute(args)))
                     .collect())
             }
-            Backend::Remote(r) => {
-                let mut pipe = redis::Pipeline::new();
-                for args in &commands {
-                    let mut cmd = redis::Cmd::new();
-                    for a in args {
-                        cmd.arg(a.as_ref());
-                    }
-                    pipe.add_command(cmd);
-                }
-                pipe.ignore_errors();
-                let values: Vec<redis::Value> = match r.shared.clone() {
-                    RemoteConn::Single(mut c) => pipe.query_async(&mut c).await?,
-                    RemoteConn::Dedicated(mut c) => pipe.query_async(&mut c).await?,
-                    RemoteConn::Cluster(mut c) => pipe.query_async(&mut c).await?,
-                };
-                Ok(values.into_iter().map(|v| check(from_redis(v))).collect())
-            }
+            Backend::Remote(r) => r.shared.clone().query_many(&commands).await,
         }
     }
 
@@ -189,6 +173,47 @@ impl Backend {
                 Ok(Some(
                     values.into_iter().map(|v| check(from_redis(v))).collect(),
                 ))
+            }
+        }
+    }
+
+    /// Runs `before` (an acknowledgement) and then a read, in one round trip: pipelined on
+    /// the shared connection, or on the read's own connection when it blocks (`before` runs
+    /// at once, the read then waits). Each gets its own result. If the future is dropped,
+    /// `before` may or may not have run: send it again (acknowledging is idempotent).
+    pub(crate) async fn call_read_after(
+        &self,
+        before: Vec<Bytes>,
+        read: Vec<Bytes>,
+        blocking: bool,
+    ) -> Result<(Result<Reply>, Result<Reply>)> {
+        match self {
+            Backend::Embedded(e) => {
+                let first = check(e.session.lock().execute(&before));
+                Ok((first, self.call_read(read, blocking).await))
+            }
+            Backend::Remote(_) if !blocking => {
+                let mut replies = self.call_many(vec![before, read]).await?.into_iter();
+                match (replies.next(), replies.next()) {
+                    (Some(first), Some(second)) => Ok((first, second)),
+                    _ => Err(Error::UnexpectedReply(
+                        "a pipeline of two answered less".into(),
+                    )),
+                }
+            }
+            Backend::Remote(r) => {
+                let mut conn = r.take_blocking().await?;
+                let replies = conn.query_many(&[before, read]).await;
+                if !matches!(replies, Err(Error::Connection(_))) {
+                    r.blocking_pool.lock().await.push(conn);
+                }
+                let mut replies = replies?.into_iter();
+                match (replies.next(), replies.next()) {
+                    (Some(first), Some(second)) => Ok((first, second)),
+                    _ => Err(Error::UnexpectedReply(
+                        "a pipeline of two answered less".into(),
+                    )),
+                }
             }
         }
     }
@@ -284,6 +309,17 @@ impl Remote {
 }
 
 impl RemoteConn {
+    /// Several commands in one pipeline on this connection; each gets its own result.
+    async fn query_many(&mut self, commands: &[Vec<Bytes>]) -> Result<Vec<Result<Reply>>> {
+        let pipe = pipeline(commands);
+        let values: Vec<redis::Value> = match self {
+            RemoteConn::Single(c) => pipe.query_async(c).await?,
+            RemoteConn::Dedicated(c) => pipe.query_async(c).await?,
+            RemoteConn::Cluster(c) => pipe.query_async(c).await?,
+        };
+        Ok(values.into_iter().map(|v| check(from_redis(v))).collect())
+    }
+
     async fn query(&mut self, args: &[Bytes]) -> Result<Reply> {
         let mut cmd = redis::Cmd::new();
         for a in args {
@@ -296,6 +332,20 @@ impl RemoteConn {
         };
         check(from_redis(value))
     }
+}
+
+/// `commands` as one pipeline whose errors come back per command.
+fn pipeline(commands: &[Vec<Bytes>]) -> redis::Pipeline {
+    let mut pipe = redis::Pipeline::new();
+    for args in commands {
+        let mut cmd = redis::Cmd::new();
+        for a in args {
+            cmd.arg(a.as_ref());
+        }
+        pipe.add_command(cmd);
+    }
+    pipe.ignore_errors();
+    pipe
 }
 
 /// A server error reply becomes an [`Error::Server`].

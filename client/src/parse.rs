@@ -129,6 +129,14 @@ fn entry_of(id_reply: &Reply, body: &Reply) -> Result<RawEntry> {
     })
 }
 
+/// The entries of a group read of one or more streams, in order.
+pub(crate) fn group_entries(reply: &Reply) -> Result<Vec<RawEntry>> {
+    Ok(streams(reply)?
+        .into_iter()
+        .flat_map(|(_, entries)| entries)
+        .collect())
+}
+
 /// An entry of a claiming read: `[id, fields, idle-ms, deliveries-before]`.
 pub(crate) fn claimed_entry(reply: &Reply) -> Result<(RawEntry, u64, u64)> {
     let parts = array(reply)?;

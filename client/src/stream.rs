@@ -401,25 +401,60 @@ impl<T: 'static> Stream<T> {
             .map(|_| ())
     }
 
-    /// Raw `>` read for a consumer (the consumer runtime decodes entry by entry).
-    pub(crate) async fn read_group_raw(
+    /// `XREADGROUP GROUP group consumer COUNT n [BLOCK ms] [CLAIM min-idle] STREAMS key >`:
+    /// new entries, after (with `claim_ms`) the pending ones idle that long, claimed first.
+    pub(crate) fn group_read_request(
         &self,
         group: &str,
         consumer: &str,
         count: usize,
         block: Option<Duration>,
-        noack: bool,
-    ) -> Result<Vec<RawEntry>> {
+        claim_ms: Option<u64>,
+    ) -> Vec<Bytes> {
         let mut a = group_read_args(group, consumer, count, block);
-        if noack {
-            a.push(Bytes::from_static(b"NOACK"));
+        if let Some(ms) = claim_ms {
+            a.extend(args!["CLAIM", ms.min(i64::MAX as u64).to_string()]);
         }
         a.extend(args!["STREAMS", self.key, ">"]);
+        a
+    }
+
+    /// XACK of `ids` in `group`, or XACKDEL with `delete` (the command, not sent).
+    pub(crate) fn ack_request(
+        &self,
+        group: &str,
+        ids: &[StreamId],
+        delete: Option<RefPolicy>,
+    ) -> Vec<Bytes> {
+        let mut a = Vec::with_capacity(6 + ids.len());
+        let verb: &'static [u8] = if delete.is_some() {
+            b"XACKDEL"
+        } else {
+            b"XACK"
+        };
+        a.extend([
+            Bytes::from_static(verb),
+            self.key.clone(),
+            Bytes::copy_from_slice(group.as_bytes()),
+        ]);
+        if let Some(policy) = delete {
+            a.extend(args![policy.name(), "IDS", ids.len().to_string()]);
+        }
+        a.extend(id_args(ids));
+        a
+    }
+
+    /// Raw `>` read for a consumer.
+    async fn read_group_raw(
+        &self,
+        group: &str,
+        consumer: &str,
+        count: usize,
+        block: Option<Duration>,
+    ) -> Result<Vec<RawEntry>> {
+        let a = self.group_read_request(group, consumer, count, block, None);
         let reply = self.client.backend.call_read(a, block.is_some()).await?;
-        Ok(parse::streams(&reply)?
-            .into_iter()
-            .flat_map(|(_, entries)| entries)
-            .collect())
+        parse::group_entries(&reply)
     }
 
     /// New entries for `consumer` of `group` (XREADGROUP `>`): they join its pending list
@@ -431,9 +466,7 @@ impl<T: 'static> Stream<T> {
         count: usize,
         block: Option<Duration>,
     ) -> Result<Batch<Entry<T>>> {
-        let raw = self
-            .read_group_raw(group, consumer, count, block, false)
-            .await?;
+        let raw = self.read_group_raw(group, consumer, count, block).await?;
         Ok(self.decode_batch(raw, Some(1)))
     }
 
@@ -450,9 +483,9 @@ impl<T: 'static> Stream<T> {
         block: Option<Duration>,
     ) -> Result<Batch<Delivery<T>>> {
         let min_idle = u64::try_from(min_idle.as_millis()).unwrap_or(i64::MAX as u64);
-        Ok(self
-            .read_group_claiming_raw(group, consumer, count, min_idle, block)
-            .await?
+        let a = self.group_read_request(group, consumer, count, block, Some(min_idle));
+        let reply = self.client.backend.call_read(a, block.is_some()).await?;
+        Ok(parse::claimed_streams(&reply)?
             .into_iter()
             .map(|(raw, idle, previous)| {
                 let entry = self.decode_delivered(raw, Some(previous + 1))?;
@@ -463,30 +496,6 @@ impl<T: 'static> Stream<T> {
                 })
             })
             .collect())
-    }
-
-    /// A claiming read before decoding: each entry with its idle time (ms) and its
-    /// deliveries before this one. `min_idle_ms` up to `i64::MAX` (which claims only NACKed
-    /// entries, whatever their idle time).
-    pub(crate) async fn read_group_claiming_raw(
-        &self,
-        group: &str,
-        consumer: &str,
-        count: usize,
-        min_idle_ms: u64,
-        block: Option<Duration>,
-    ) -> Result<Vec<(RawEntry, u64, u64)>> {
-        let mut a = group_read_args(group, consumer, count, block);
-        let min_idle_ms = min_idle_ms.min(i64::MAX as u64);
-        a.extend(args![
-            "CLAIM",
-            min_idle_ms.to_string(),
-            "STREAMS",
-            self.key,
-            ">"
-        ]);
-        let reply = self.client.backend.call_read(a, block.is_some()).await?;
-        parse::claimed_streams(&reply)
     }
 
     /// Re-reads the consumer's own pending entries after `after` (XREADGROUP with an ID), e.g.
@@ -529,13 +538,7 @@ impl<T: 'static> Stream<T> {
         if ids.is_empty() {
             return Ok(0);
         }
-        let mut a = Vec::with_capacity(3 + ids.len());
-        a.extend([
-            Bytes::from_static(b"XACK"),
-            self.key.clone(),
-            Bytes::copy_from_slice(group.as_bytes()),
-        ]);
-        a.extend(id_args(ids));
+        let a = self.ack_request(group, ids, None);
         let reply = self.client.backend.call(a).await?;
         Ok(parse::integer(&reply)? as u64)
     }

@@ -15,8 +15,9 @@
 //!
 //! Handlers run up to `concurrency` at a time and start as soon as a slot is free: a slow
 //! handler holds its own slot only. Whenever a slot is free and no fetched entry waits for
-//! one, the consumer acknowledges what finished (one XACK) and fetches the next batch (at
-//! most `batch_size` entries), from the first source that has one:
+//! one, the consumer acknowledges what finished (one XACK, sent in the same round trip as
+//! the read that follows it) and fetches the next batch (at most `batch_size` entries), from
+//! the first source that has one:
 //!
 //! 1. **Retries that are due.** A failed entry stays in the consumer's own PEL and is put in an
 //!    in-memory retry queue, due `backoff(n)` after its `n`-th delivery failed, where

@@ -171,7 +171,6 @@ impl<T: Send + 'static> Worker<T> {
             }
             return Ok(());
         }
-        self.flush_acks().await?;
         let fetched = self.next_batch(shutdown).await?;
         if fetched.is_empty() && !self.running.is_empty() {
             // Nothing to fetch now, handlers still running: wait for one of them (its slot,
@@ -228,11 +227,13 @@ impl<T: Send + 'static> Worker<T> {
         let now = Instant::now();
         let due = self.retries.take_due(now, self.opts.batch_size);
         if !due.is_empty() {
+            self.flush_acks().await?;
             return self.claim_retries(due).await;
         }
         let claim_read = self.claims_in_read();
         if let (Some(idle), false) = (self.opts.claim_idle, claim_read) {
             if now >= self.reclaim_at {
+                self.flush_acks().await?;
                 let batch = self.reclaim(idle).await?;
                 if !batch.is_empty() {
                     return Ok(batch);
@@ -250,29 +251,7 @@ impl<T: Send + 'static> Worker<T> {
         };
         // Never BLOCK 0: the server would wait for ever.
         let block = (wait >= Duration::from_millis(1)).then_some(wait);
-        if claim_read {
-            return self.read_claiming(block, shutdown).await;
-        }
-        let read =
-            self.stream
-                .read_group_raw(&self.group, &self.name, self.opts.batch_size, block, false);
-        // A read abandoned here may still have been served: its entries then stay in this
-        // consumer's PEL, for the next run or a reclaim.
-        let raw = tokio::select! {
-            biased;
-            read = read => read?,
-            _ = shutdown.triggered() => return Ok(Vec::new()),
-        };
-        let held_since = Instant::now();
-        Ok(raw
-            .into_iter()
-            .map(|r| Delivery {
-                id: r.id,
-                fields: r.fields,
-                deliveries: 1,
-                held_since,
-            })
-            .collect())
+        self.read(block, claim_read, shutdown).await
     }
 
     /// Whether reads reclaim idle entries themselves (XREADGROUP ... CLAIM) instead of
@@ -288,45 +267,80 @@ impl<T: Send + 'static> Worker<T> {
                 .worth_trying()
     }
 
-    /// New entries, after the group's pending entries idle longer than `claim_idle` (and
-    /// entries handed back with XNACK, whatever their idle time), in one XREADGROUP ...
-    /// CLAIM: reclaiming costs no call of its own, and each entry comes with its delivery
-    /// count. A server without CLAIM refuses the first one; the next turn takes the
-    /// XAUTOCLAIM path.
-    async fn read_claiming(
+    /// New entries; with `claim_read`, after the group's pending entries idle longer than
+    /// `claim_idle` (and entries handed back with XNACK, whatever their idle time), claimed
+    /// in the same XREADGROUP ... CLAIM: reclaiming costs no call of its own, and each entry
+    /// comes with its delivery count. A server without CLAIM refuses the first one; the next
+    /// turn takes the XAUTOCLAIM path. The acknowledgements waiting go in the same round
+    /// trip, just before the read.
+    async fn read(
         &mut self,
         block: Option<Duration>,
+        claim_read: bool,
         shutdown: &Shutdown,
     ) -> Result<Vec<Delivery>> {
         // Without claim_idle, only what was handed back with XNACK is claimed.
-        let min_idle = self.opts.claim_idle.map_or(u64::MAX, |d| {
-            u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+        let claim_ms = claim_read.then(|| {
+            self.opts.claim_idle.map_or(u64::MAX, |d| {
+                u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+            })
         });
-        let read = self.stream.read_group_claiming_raw(
+        let request = self.stream.group_read_request(
             &self.group,
             &self.name,
             self.opts.batch_size,
-            min_idle,
             block,
+            claim_ms,
         );
-        let outcome = tokio::select! {
+        let acks = (!self.acks.is_empty()).then(|| {
+            self.stream
+                .ack_request(&self.group, &self.acks, self.opts.delete_on_ack)
+        });
+        let backend = &self.stream.client.backend;
+        let call = async {
+            match acks {
+                None => (None, backend.call_read(request, block.is_some()).await),
+                Some(acks) => match backend
+                    .call_read_after(acks, request, block.is_some())
+                    .await
+                {
+                    Ok((acked, read)) => (Some(acked), read),
+                    Err(e) => (Some(Err(e.clone())), Err(e)),
+                },
+            }
+        };
+        // A read abandoned here may still have been served: its entries then stay in this
+        // consumer's PEL, for the next run or a reclaim. Its acknowledgements stay queued and
+        // go again (acknowledging twice is harmless).
+        let (acked, read) = tokio::select! {
             biased;
-            read = read => read,
+            done = call => done,
             _ = shutdown.triggered() => return Ok(Vec::new()),
         };
-        if self
-            .stream
-            .client
-            .backend
-            .features()
-            .claim_read
-            .learn(&outcome)
-        {
-            return Ok(Vec::new());
-        }
+        let acked = match acked {
+            Some(Ok(_)) => {
+                self.acks.clear();
+                Ok(())
+            }
+            Some(Err(e)) => Err(e),
+            None => Ok(()),
+        };
+        let entries = if claim_read {
+            let features = self.stream.client.backend.features();
+            let outcome = read.and_then(|reply| parse::claimed_streams(&reply));
+            if features.claim_read.learn(&outcome) {
+                return acked.map(|()| Vec::new());
+            }
+            outcome?
+        } else {
+            parse::group_entries(&read?)?
+                .into_iter()
+                .map(|raw| (raw, 0, 0))
+                .collect()
+        };
         let held_since = Instant::now();
-        let mut batch = Vec::new();
-        for (raw, idle, previous) in outcome? {
+        let mut batch = Vec::with_capacity(entries.len());
+        for (raw, idle, previous) in entries {
             // New entries come with both at 0; a claimed one was delivered before, or (handed
             // back SILENT, its count back at 0) has been idle since it was handed back.
             if previous > 0 || idle > 0 {
@@ -341,7 +355,14 @@ impl<T: Send + 'static> Worker<T> {
                 held_since,
             });
         }
-        Ok(batch)
+        match acked {
+            Ok(()) => Ok(batch),
+            Err(e) => {
+                // An acknowledgement the server refused ends the turn; the read is kept.
+                self.buffer.extend(batch);
+                Err(e)
+            }
+        }
     }
 
     /// Hands the entries this consumer holds but will not handle back to the group at
