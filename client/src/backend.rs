@@ -257,7 +257,17 @@ impl Backend {
     pub(crate) async fn dedicated(&self) -> Result<Dedicated> {
         match self {
             Backend::Embedded(e) => Ok(Dedicated::Embedded(Box::new(e.engine.trusted_session()))),
-            Backend::Remote(r) => Ok(Dedicated::Remote(r.open_dedicated().await?)),
+            Backend::Remote(r) => match r.target {
+                // A cluster client routes each command by its key on its own: a MULTI there
+                // would not make the commands after it one transaction.
+                RemoteTarget::Cluster(_) => Err(Error::Usage(
+                    "a connection of one's own is not available on Redis Cluster (each command \
+                     goes to the node of its key, so MULTI/EXEC would not be atomic); connect \
+                     to the node of the keys with Client::connect for that"
+                        .into(),
+                )),
+                RemoteTarget::Single(_) => Ok(Dedicated::Remote(r.open_dedicated().await?)),
+            },
         }
     }
 }

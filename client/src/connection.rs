@@ -16,9 +16,11 @@ use crate::backend::Dedicated;
 use crate::error::{Error, Result};
 
 /// A logical connection one caller owns: its own embedded session, or its own network
-/// connection to the server (with the client URL's database and credentials). Transactions,
-/// SELECT, HELLO, CLIENT SETNAME and blocking commands behave on it as on a connection of
-/// their own; nothing it does reaches the client's other users. Dropping it closes it.
+/// connection to the server (with the client URL's database and credentials; not on Redis
+/// Cluster). Transactions, SELECT, HELLO, CLIENT SETNAME and blocking commands behave on it as
+/// on a connection of their own; nothing it does reaches the client's other users. It has no
+/// way to read pushed messages: SUBSCRIBE and MONITOR are of no use on it, and after `CLIENT
+/// REPLY OFF` a command waits for ever. Dropping it closes it.
 pub struct Connection {
     link: Dedicated,
 }
@@ -70,6 +72,10 @@ pub(crate) fn route(args: &[Bytes]) -> Result<Route> {
             "{what} changes the state of the connection, which every clone of this Client \
              shares: run it on a connection of its own (Client::connection)"
         )));
+    }
+    // Redis's blocking commands that Rill's own table may not know (a remote server has them).
+    if matches!(name.as_str(), "WAIT" | "WAITAOF") {
+        return Ok(Route::Blocking);
     }
     match rill_engine::command::lookup(args) {
         Ok(spec) if spec.has_flag("blocking") => Ok(Route::Blocking),

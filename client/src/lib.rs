@@ -85,7 +85,8 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
     /// Every change is synced before its call returns (`always`): nothing acknowledged is
-    /// ever lost, at the cost of one sync per write (shared by concurrent writers).
+    /// ever lost, at the cost of a sync per call (the client's calls wait in turn, and the
+    /// thread waits with them).
     Always,
     /// Synced once a second (`everysec`, the default): a crash loses at most about the last
     /// second.
@@ -239,7 +240,8 @@ impl Client {
 
     /// A logical connection of the caller's own: transactions, SELECT, HELLO and the other
     /// commands that change connection state run there without reaching the client's other
-    /// users (an embedded session; a new network connection to the server).
+    /// users (an embedded session; a new network connection to the server). Not on Redis
+    /// Cluster ([`Error::Usage`]), where a transaction needs a connection to one node.
     pub async fn connection(&self) -> Result<Connection> {
         Ok(Connection::new(self.backend.dedicated().await?))
     }

@@ -10,7 +10,9 @@
 //! partition; each partition has its own consumer group, and a [`WorkerPool`] from
 //! [`PartitionedStream::worker_pool`] runs the same workers on every partition.
 //!
-//! Partition `i` of `orders` is the key `orders:{<tag>}`, its dead letters go to
+//! The partition count is part of the layout: the tags depend on it, so a stream opened
+//! with another count is another set of keys. Partition `i` of `orders` is the key
+//! `orders:{<tag>}`, its dead letters go to
 //! `orders:{<tag>}:dead` (the same slot). The partition of a producer key is FNV-1a 64 of its
 //! bytes modulo N: stable across processes, versions and languages.
 

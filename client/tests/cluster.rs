@@ -40,6 +40,12 @@ fn the_client_works_on_a_three_node_redis_cluster() {
         let urls = cluster.urls();
         let seeds: Vec<&str> = urls.iter().map(String::as_str).collect();
         let client = Client::connect_cluster(&seeds).await.expect("connect");
+        // No connection of one's own on a cluster: a MULTI there would not be atomic.
+        let refused = client.connection().await.err();
+        assert!(
+            matches!(refused, Some(rill::Error::Usage(_))),
+            "{refused:?}"
+        );
         publish_and_read(&client).await;
         groups_by_hand(&client).await;
         consumer_runtime(&client).await;

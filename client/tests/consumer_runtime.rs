@@ -1128,3 +1128,67 @@ async fn a_panicking_handler_fails_its_entry_only() {
         assert!(pel(&stream).await.is_empty());
     }
 }
+
+/// A dead-letter key of another type refuses the letter; MULTI/EXEC would still run the
+/// XACK, so the consumer checks the key first: the run fails and the entry stays pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_key_of_another_type_loses_nothing() {
+    let client = Client::embedded();
+    let (stream, ids) = stream_with(&client, "jobs", 1).await;
+    client
+        .command(&["SET", "jobs:dead", "not a stream"])
+        .await
+        .expect("set");
+    let shutdown = Shutdown::new();
+    let consumer = stream.consumer(GROUP, "c-1", quick().max_deliveries(Some(1)));
+    let outcome = bounded(consumer.run(
+        |_e: rill::Entry<Job>| async { Err::<(), _>("always fails") },
+        shutdown,
+    ))
+    .await;
+    assert!(
+        matches!(&outcome, Err(e) if e.is_wrong_type()),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        pending_one(&stream, ids[0]).await,
+        Some(("c-1".to_string(), 1))
+    );
+}
+
+/// At shutdown a consumer hands back only what it still owns: an entry another consumer
+/// took over meanwhile stays with that consumer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_hands_back_only_what_is_still_owned() {
+    let client = Client::embedded();
+    let (stream, ids) = stream_with(&client, "jobs", 2).await;
+    let shutdown = Shutdown::new();
+    let consumer = stream.consumer(
+        GROUP,
+        "c-1",
+        quick().backoff(Duration::from_secs(3600), Duration::from_secs(3600)),
+    );
+    let handler = {
+        let (stop, client, first) = (shutdown.clone(), client.clone(), ids[0]);
+        move |e: rill::Entry<Job>| {
+            let (stop, client) = (stop.clone(), client.clone());
+            async move {
+                if e.id == first {
+                    return Err("fails; its retry is an hour away".to_string());
+                }
+                // Meanwhile another consumer takes the failed entry over.
+                client
+                    .command(&["XCLAIM", "jobs", GROUP, "thief", "0", &first.to_string()])
+                    .await
+                    .map_err(|e| e.to_string())?;
+                stop.trigger();
+                Ok(())
+            }
+        }
+    };
+    bounded(consumer.run(handler, shutdown)).await.expect("run");
+    assert_eq!(
+        pending_one(&stream, ids[0]).await,
+        Some(("thief".to_string(), 2))
+    );
+}

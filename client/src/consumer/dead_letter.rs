@@ -96,6 +96,8 @@ pub(crate) struct Letter<'a> {
     pub(crate) deliveries: u64,
     pub(crate) error: &'a str,
     pub(crate) fields: &'a [(Bytes, Bytes)],
+    /// Acknowledge with XACKDEL under this policy (the consumer's `delete_on_ack`).
+    pub(crate) delete: Option<crate::types::RefPolicy>,
 }
 
 impl<T: 'static> Stream<T> {
@@ -121,6 +123,7 @@ impl<T: 'static> Stream<T> {
             deliveries,
             error: &bad.error.to_string(),
             fields: &bad.fields,
+            delete: None,
         };
         let key = super::options::dead_letter_key(dead_letter_stream, self.key());
         if !self.write_dead_letter(&key, &letter).await? {
@@ -168,13 +171,19 @@ impl<T: 'static> Stream<T> {
             args.push(Bytes::from(name));
             args.push(value.clone());
         }
-        let ack = vec![
-            Bytes::from_static(b"XACK"),
-            self.key.clone(),
-            arg(letter.group),
-            arg(letter.id),
-        ];
+        let ack = self.ack_request(letter.group, &[letter.id], letter.delete);
         let backend = &self.client.backend;
+        // MULTI/EXEC does not roll back: were the letter refused inside it (a key of another
+        // type), the XACK would still run and the entry be lost. So the key is checked first.
+        let kind = backend
+            .call(vec![Bytes::from_static(b"TYPE"), arg(key)])
+            .await?;
+        if !matches!(parse::text(&kind).as_deref(), Ok("none" | "stream")) {
+            return Err(Error::server(&format!(
+                "WRONGTYPE the dead-letter key '{key}' holds a {}, not a stream",
+                parse::text(&kind).unwrap_or_default()
+            )));
+        }
         // The letter and its XACK in one transaction: a crash cannot leave the entry both
         // dead-lettered and pending (to be dead-lettered again).
         match backend.call_atomic(vec![args.clone(), ack]).await? {
@@ -200,6 +209,7 @@ impl<T: Send + 'static> Worker<T> {
             deliveries: delivery.deliveries,
             error: &error,
             fields: delivery.fields.as_deref().unwrap_or_default(),
+            delete: self.opts.delete_on_ack,
         };
         match self
             .stream

@@ -258,7 +258,8 @@ impl<T: Send + 'static> Consumer<T> {
     /// `Ok` acknowledges it and whose error schedules a retry (see the [module
     /// docs](crate::consumer) for the whole life of an entry).
     ///
-    /// Handlers run as tokio tasks, so a panic fails one entry, not the consumer. The run
+    /// A handler that panics fails its entry, not the consumer (handlers run as tokio tasks,
+    /// or inside the consumer's task with the panic caught at `concurrency` 1). The run
     /// returns an error only for what retrying cannot fix: a missing group (NOGROUP), a
     /// dead-letter stream of the wrong type, a reply it cannot read. Lost connections are
     /// retried with the backoff. Dropping the future instead of triggering `shutdown` aborts

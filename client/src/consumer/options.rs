@@ -106,8 +106,9 @@ impl ConsumerOptions {
     }
 
     /// Take over pending entries idle longer than this, from any consumer of the group
-    /// (`None`: never). Keep it above the longest handler run and the longest backoff, or
-    /// entries still being handled or waiting for their retry are taken over too.
+    /// (`None`: never). Keep it well above the longest time an entry spends with a consumer
+    /// (waiting for a slot, its handler's run, its longest backoff), or other consumers take
+    /// over entries still in hand.
     pub fn claim_idle(mut self, idle: Option<Duration>) -> Self {
         self.claim_idle = idle;
         self

@@ -44,7 +44,7 @@ pub(super) struct Worker<T> {
     pub(super) stream: Stream<T>,
     pub(super) group: String,
     pub(super) name: String,
-    opts: ConsumerOptions,
+    pub(super) opts: ConsumerOptions,
     pub(super) metrics: Metrics,
     pub(super) dead_letter_key: String,
     retries: RetryQueue,
@@ -156,6 +156,9 @@ impl<T: Send + 'static> Worker<T> {
             self.recover().await?;
             self.recovered = true;
         }
+        if let Some(e) = self.fatal.take() {
+            return Err(e);
+        }
         self.start_buffered(handler, shutdown).await;
         if let Some(e) = self.fatal.take() {
             return Err(e);
@@ -225,9 +228,11 @@ impl<T: Send + 'static> Worker<T> {
     /// Due retries, else a reclaim pass's next page, else new entries.
     async fn next_batch(&mut self, shutdown: &Shutdown) -> Result<Vec<Delivery>> {
         let now = Instant::now();
-        let due = self.retries.take_due(now, self.opts.batch_size);
-        if !due.is_empty() {
+        if self.retries.next_due().is_some_and(|at| at <= now) {
+            // Acknowledged first, while the due entries are still queued: a failed flush
+            // leaves them there.
             self.flush_acks().await?;
+            let due = self.retries.take_due(now, self.opts.batch_size);
             return self.claim_retries(due).await;
         }
         let claim_read = self.claims_in_read();
@@ -252,6 +257,12 @@ impl<T: Send + 'static> Worker<T> {
         // Never BLOCK 0: the server would wait for ever.
         let block = (wait >= Duration::from_millis(1)).then_some(wait);
         self.read(block, claim_read, shutdown).await
+    }
+
+    /// Whether this consumer holds `id` already: fetched and waiting for a slot, or being
+    /// handled.
+    fn in_hand(&self, id: StreamId) -> bool {
+        self.buffer.iter().any(|d| d.id == id) || self.handled.values().any(|d| d.id == id)
     }
 
     /// Whether reads reclaim idle entries themselves (XREADGROUP ... CLAIM) instead of
@@ -344,6 +355,11 @@ impl<T: Send + 'static> Worker<T> {
             // New entries come with both at 0; a claimed one was delivered before, or (handed
             // back SILENT, its count back at 0) has been idle since it was handed back.
             if previous > 0 || idle > 0 {
+                if self.in_hand(raw.id) {
+                    // Our own entry, still waiting for a slot or being handled, idle past
+                    // claim_idle: it is handled once, by the delivery we have.
+                    continue;
+                }
                 // Taken over (or back) from the PEL: any retry of ours for it is moot.
                 self.retries.remove(raw.id);
                 Metrics::add(&self.metrics.inner.reclaimed, 1);
@@ -375,8 +391,24 @@ impl<T: Send + 'static> Worker<T> {
         if !self.opts.newer_commands || !features.nack.worth_trying() {
             return;
         }
-        let unstarted: Vec<StreamId> = self.buffer.drain(..).map(|d| d.id).collect();
-        let failed = self.retries.drain_ids();
+        let mut unstarted: Vec<StreamId> = self.buffer.drain(..).map(|d| d.id).collect();
+        let mut failed = self.retries.drain_ids();
+        // XNACK names no consumer: hand back only what this one still owns (an entry held
+        // longer than claim_idle may have been taken over meanwhile).
+        let span = unstarted.iter().chain(&failed).copied();
+        if let (Some(first), Some(last)) = (span.clone().min(), span.max()) {
+            let held = unstarted.len() + failed.len();
+            match self.delivery_counts(first, last, held).await {
+                Ok(owned) => {
+                    unstarted.retain(|id| owned.contains_key(id));
+                    failed.retain(|id| owned.contains_key(id));
+                }
+                Err(e) => {
+                    tracing::warn!(consumer = %self.name, "handing entries back: {e}");
+                    return;
+                }
+            }
+        }
         for (mode, ids) in [(NackMode::Silent, unstarted), (NackMode::Fail, failed)] {
             if ids.is_empty() {
                 continue;
@@ -484,6 +516,9 @@ impl<T: Send + 'static> Worker<T> {
             let Some(&deliveries) = counts.get(&entry.id) else {
                 continue;
             };
+            if self.in_hand(entry.id) {
+                continue; // ours already, waiting for a slot or being handled
+            }
             self.retries.remove(entry.id);
             Metrics::add(&self.metrics.inner.reclaimed, 1);
             batch.push(Delivery {
