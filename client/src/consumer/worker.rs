@@ -259,10 +259,17 @@ impl<T: Send + 'static> Worker<T> {
         self.read(block, claim_read, shutdown).await
     }
 
-    /// Whether this consumer holds `id` already: fetched and waiting for a slot, or being
-    /// handled.
-    fn in_hand(&self, id: StreamId) -> bool {
-        self.buffer.iter().any(|d| d.id == id) || self.handled.values().any(|d| d.id == id)
+    /// Books a claimed (reclaimed) entry: false when this consumer holds it already
+    /// (fetched and waiting for a slot, or being handled, and idle past claim_idle all the
+    /// same): it is handled once, by the delivery in hand. Otherwise any retry of ours for it
+    /// is moot, and it counts as reclaimed.
+    fn take_over(&mut self, id: StreamId) -> bool {
+        if self.buffer.iter().any(|d| d.id == id) || self.handled.values().any(|d| d.id == id) {
+            return false;
+        }
+        self.retries.remove(id);
+        Metrics::add(&self.metrics.inner.reclaimed, 1);
+        true
     }
 
     /// Whether reads reclaim idle entries themselves (XREADGROUP ... CLAIM) instead of
@@ -354,15 +361,8 @@ impl<T: Send + 'static> Worker<T> {
         for (raw, idle, previous) in entries {
             // New entries come with both at 0; a claimed one was delivered before, or (handed
             // back SILENT, its count back at 0) has been idle since it was handed back.
-            if previous > 0 || idle > 0 {
-                if self.in_hand(raw.id) {
-                    // Our own entry, still waiting for a slot or being handled, idle past
-                    // claim_idle: it is handled once, by the delivery we have.
-                    continue;
-                }
-                // Taken over (or back) from the PEL: any retry of ours for it is moot.
-                self.retries.remove(raw.id);
-                Metrics::add(&self.metrics.inner.reclaimed, 1);
+            if (previous > 0 || idle > 0) && !self.take_over(raw.id) {
+                continue;
             }
             batch.push(Delivery {
                 id: raw.id,
@@ -516,11 +516,9 @@ impl<T: Send + 'static> Worker<T> {
             let Some(&deliveries) = counts.get(&entry.id) else {
                 continue;
             };
-            if self.in_hand(entry.id) {
-                continue; // ours already, waiting for a slot or being handled
+            if !self.take_over(entry.id) {
+                continue;
             }
-            self.retries.remove(entry.id);
-            Metrics::add(&self.metrics.inner.reclaimed, 1);
             batch.push(Delivery {
                 id: entry.id,
                 fields: entry.fields,
