@@ -154,15 +154,8 @@ impl Backend {
                 }
             }
             Backend::Remote(r) => {
-                let mut pipe = redis::Pipeline::new();
+                let mut pipe = pipeline(&commands);
                 pipe.atomic();
-                for args in &commands {
-                    let mut cmd = redis::Cmd::new();
-                    for a in args {
-                        cmd.arg(a.as_ref());
-                    }
-                    pipe.add_command(cmd);
-                }
                 // MULTI, the commands and EXEC go out as one write on the shared connection,
                 // so no other caller's command lands between them.
                 let values: Vec<redis::Value> = match r.shared.clone() {
@@ -192,28 +185,12 @@ impl Backend {
                 let first = check(e.session.lock().execute(&before));
                 Ok((first, self.call_read(read, blocking).await))
             }
-            Backend::Remote(_) if !blocking => {
-                let mut replies = self.call_many(vec![before, read]).await?.into_iter();
-                match (replies.next(), replies.next()) {
-                    (Some(first), Some(second)) => Ok((first, second)),
-                    _ => Err(Error::UnexpectedReply(
-                        "a pipeline of two answered less".into(),
-                    )),
-                }
-            }
+            Backend::Remote(_) if !blocking => pair(self.call_many(vec![before, read]).await?),
             Backend::Remote(r) => {
                 let mut conn = r.take_blocking().await?;
                 let replies = conn.query_many(&[before, read]).await;
-                if !matches!(replies, Err(Error::Connection(_))) {
-                    r.blocking_pool.lock().await.push(conn);
-                }
-                let mut replies = replies?.into_iter();
-                match (replies.next(), replies.next()) {
-                    (Some(first), Some(second)) => Ok((first, second)),
-                    _ => Err(Error::UnexpectedReply(
-                        "a pipeline of two answered less".into(),
-                    )),
-                }
+                r.give_back(conn, &replies).await;
+                pair(replies?)
             }
         }
     }
@@ -244,9 +221,7 @@ impl Backend {
             Backend::Remote(r) => {
                 let mut conn = r.take_blocking().await?;
                 let result = conn.query(&args).await;
-                if !matches!(result, Err(Error::Connection(_))) {
-                    r.blocking_pool.lock().await.push(conn);
-                }
+                r.give_back(conn, &result).await;
                 result
             }
         }
@@ -296,6 +271,13 @@ impl Remote {
         self.open_dedicated().await
     }
 
+    /// Returns a blocking connection to the pool, unless `outcome` says it broke.
+    async fn give_back<T>(&self, conn: RemoteConn, outcome: &Result<T>) {
+        if !matches!(outcome, Err(Error::Connection(_))) {
+            self.blocking_pool.lock().await.push(conn);
+        }
+    }
+
     /// A new connection with no response timeout (a blocking command may wait for ever).
     async fn open_dedicated(&self) -> Result<RemoteConn> {
         match &self.target {
@@ -321,7 +303,8 @@ impl Remote {
 impl RemoteConn {
     /// Several commands in one pipeline on this connection; each gets its own result.
     async fn query_many(&mut self, commands: &[Vec<Bytes>]) -> Result<Vec<Result<Reply>>> {
-        let pipe = pipeline(commands);
+        let mut pipe = pipeline(commands);
+        pipe.ignore_errors();
         let values: Vec<redis::Value> = match self {
             RemoteConn::Single(c) => pipe.query_async(c).await?,
             RemoteConn::Dedicated(c) => pipe.query_async(c).await?,
@@ -344,7 +327,18 @@ impl RemoteConn {
     }
 }
 
-/// `commands` as one pipeline whose errors come back per command.
+/// The two results of a pipeline of two commands.
+fn pair(replies: Vec<Result<Reply>>) -> Result<(Result<Reply>, Result<Reply>)> {
+    let mut replies = replies.into_iter();
+    match (replies.next(), replies.next()) {
+        (Some(first), Some(second)) => Ok((first, second)),
+        _ => Err(Error::UnexpectedReply(
+            "a pipeline of two answered less".into(),
+        )),
+    }
+}
+
+/// `commands` as one pipeline.
 fn pipeline(commands: &[Vec<Bytes>]) -> redis::Pipeline {
     let mut pipe = redis::Pipeline::new();
     for args in commands {
@@ -354,7 +348,6 @@ fn pipeline(commands: &[Vec<Bytes>]) -> redis::Pipeline {
         }
         pipe.add_command(cmd);
     }
-    pipe.ignore_errors();
     pipe
 }
 

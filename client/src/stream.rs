@@ -128,7 +128,7 @@ impl<T: 'static> Stream<T> {
         if let Some(t) = trim {
             a.extend(t.args().into_iter().map(Bytes::from));
         }
-        a.push(id.map_or(Bytes::from_static(b"*"), |i| Bytes::from(i.to_string())));
+        a.push(id.map_or(Bytes::from_static(b"*"), StreamId::to_bytes));
         for (f, v) in fields {
             a.push(f);
             a.push(v);
@@ -333,16 +333,18 @@ impl<T: 'static> Stream<T> {
     /// `IDS n id...` block: one outcome per ID.
     async fn delete_ids(
         &self,
-        mut head: Vec<Bytes>,
+        head: Vec<Bytes>,
         ids: &[StreamId],
         policy: RefPolicy,
     ) -> Result<Vec<DeleteOutcome>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        head.extend(args![policy.name(), "IDS", ids.len().to_string()]);
-        head.extend(id_args(ids));
-        let reply = self.client.backend.call(head).await?;
+        let reply = self
+            .client
+            .backend
+            .call(with_ids_block(head, ids, policy))
+            .await?;
         parse::delete_outcomes(&reply)
     }
 
@@ -437,11 +439,13 @@ impl<T: 'static> Stream<T> {
             self.key.clone(),
             Bytes::copy_from_slice(group.as_bytes()),
         ]);
-        if let Some(policy) = delete {
-            a.extend(args![policy.name(), "IDS", ids.len().to_string()]);
+        match delete {
+            Some(policy) => with_ids_block(a, ids, policy),
+            None => {
+                a.extend(id_args(ids));
+                a
+            }
         }
-        a.extend(id_args(ids));
-        a
     }
 
     /// Raw `>` read for a consumer.
@@ -778,6 +782,13 @@ impl<T: 'static> Stream<T> {
             .await?;
         Ok(parse::integer(&reply)? as u64)
     }
+}
+
+/// `head` followed by `policy IDS n id...`, the tail XDELEX and XACKDEL share.
+fn with_ids_block(mut head: Vec<Bytes>, ids: &[StreamId], policy: RefPolicy) -> Vec<Bytes> {
+    head.extend(args![policy.name(), "IDS", ids.len().to_string()]);
+    head.extend(id_args(ids));
+    head
 }
 
 /// IDs as arguments: their texts written into one buffer, each argument a slice of it (one

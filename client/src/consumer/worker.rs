@@ -687,16 +687,10 @@ impl<T: Send + 'static> Worker<T> {
         if self.acks.is_empty() {
             return Ok(());
         }
-        match self.opts.delete_on_ack {
-            Some(policy) => {
-                self.stream
-                    .ack_and_delete(&self.group, &self.acks, policy)
-                    .await?;
-            }
-            None => {
-                self.stream.ack(&self.group, &self.acks).await?;
-            }
-        }
+        let request = self
+            .stream
+            .ack_request(&self.group, &self.acks, self.opts.delete_on_ack);
+        self.stream.client.backend.call(request).await?;
         self.acks.clear();
         Ok(())
     }
