@@ -49,7 +49,7 @@ fn run(session: &mut Session, parts: &[&str]) -> Reply {
 /// Checks that an XRANGE answered what the bench claims to measure.
 fn assert_ten_entries(reply: Reply) {
     match reply {
-        Reply::Array(entries) => assert_eq!(entries.len(), 10, "XRANGE ... COUNT 10"),
+        Reply::Entries(entries) => assert_eq!(entries.len(), 10, "XRANGE ... COUNT 10"),
         other => panic!("XRANGE answered {other:?}"),
     }
 }

@@ -42,7 +42,7 @@ impl Connection {
         if args.is_empty() {
             return Err(Error::Usage("an empty command".into()));
         }
-        self.link.call(args).await
+        Ok(self.link.call(args).await?.into_tree())
     }
 }
 

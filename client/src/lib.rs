@@ -232,10 +232,12 @@ impl Client {
     /// XREAD BLOCK...) wait on a session or connection of their own.
     pub async fn command(&self, args: &[&str]) -> Result<Reply> {
         let args: Vec<Bytes> = args.iter().map(|a| Bytes::from(a.to_string())).collect();
-        match connection::route(&args)? {
+        let reply = match connection::route(&args)? {
             connection::Route::Shared => self.backend.call(args).await,
             connection::Route::Blocking => self.backend.call_blocking(args).await,
-        }
+        }?;
+        // The embedded engine's flat entry lists spelled out: the same shape as from a server.
+        Ok(reply.into_tree())
     }
 
     /// A logical connection of the caller's own: transactions, SELECT, HELLO and the other

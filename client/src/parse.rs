@@ -2,7 +2,7 @@
 //! crate's types, so the embedded and remote paths cannot drift apart.
 
 use bytes::Bytes;
-use rill_engine::{Reply, StreamId};
+use rill_engine::{EntryList, Reply, StreamId};
 
 use crate::codec::Fields;
 use crate::error::{Error, Result};
@@ -166,6 +166,13 @@ pub(crate) fn claimed_streams(reply: &Reply) -> Result<Vec<(RawEntry, u64, u64)>
     };
     let mut out = Vec::new();
     for entries in per_stream {
+        if let Reply::Entries(list) = entries {
+            for (raw, claim) in listed(list) {
+                let (idle, count) = claim.unwrap_or_default();
+                out.push((raw, idle as u64, count as u64));
+            }
+            continue;
+        }
         if is_nil(entries) {
             continue;
         }
@@ -190,10 +197,32 @@ pub(crate) fn delete_outcomes(reply: &Reply) -> Result<Vec<crate::DeleteOutcome>
 
 /// A list of entries (XRANGE, XCLAIM, ...); null counts as empty.
 pub(crate) fn entries(reply: &Reply) -> Result<Vec<RawEntry>> {
-    if is_nil(reply) {
-        return Ok(Vec::new());
+    match reply {
+        Reply::Entries(list) => Ok(listed(list).map(|(raw, _)| raw).collect()),
+        _ if is_nil(reply) => Ok(Vec::new()),
+        _ => array(reply)?.iter().map(entry).collect(),
     }
-    array(reply)?.iter().map(entry).collect()
+}
+
+/// The entries of the embedded engine's flat list, with their claim data when a claiming
+/// read sent some: its bytes copied once, every field and value a slice of that copy.
+fn listed(list: &EntryList) -> impl Iterator<Item = (RawEntry, Option<(i64, i64)>)> + '_ {
+    let data = Bytes::copy_from_slice(list.data());
+    list.iter().map(move |entry| {
+        let fields = entry.fields.map(|fields| {
+            fields
+                .ranges()
+                .map(|(f, v)| (data.slice(f), data.slice(v)))
+                .collect()
+        });
+        (
+            RawEntry {
+                id: entry.id,
+                fields,
+            },
+            entry.claim,
+        )
+    })
 }
 
 /// An XREAD / XREADGROUP reply: entries per stream key; null means nothing came.

@@ -63,7 +63,7 @@ use parking_lot::Mutex;
 pub use bytes::Bytes;
 pub use config::Config;
 pub use id::StreamId;
-pub use reply::Reply;
+pub use reply::{EntryList, EntryRef, Reply};
 pub use session::{Close, Session};
 
 /// The Redis version Rill claims to be (HELLO, INFO), so that clients enable the features of

@@ -16,7 +16,7 @@ fn scratch(tag: &str) -> PathBuf {
 
 fn run(engine: &Engine, words: &[&str]) -> Reply {
     let args: Vec<Bytes> = words.iter().map(|w| Bytes::from(w.to_string())).collect();
-    engine.session().execute(&args)
+    engine.session().execute(&args).into_tree()
 }
 
 /// A log with a few records; returns the incremental file's path and where its last record

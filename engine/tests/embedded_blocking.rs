@@ -37,7 +37,7 @@ fn args(line: &str) -> Vec<Bytes> {
 }
 
 fn run(s: &mut Session, line: &str) -> Reply {
-    s.execute(&args(line))
+    s.execute(&args(line)).into_tree()
 }
 
 #[test]

@@ -34,7 +34,7 @@ fn record(args: Vec<Bytes>) -> Record {
 
 fn exec(s: &mut Session, words: &[String]) -> Reply {
     let args: Vec<Bytes> = words.iter().map(|w| Bytes::from(w.clone())).collect();
-    s.execute(&args)
+    s.execute(&args).into_tree()
 }
 
 const KEYS: [&str; 4] = ["a", "b", "s", "t"];

@@ -9,7 +9,7 @@ use rill_engine::{Engine, Reply, Session};
 
 fn run(s: &mut Session, words: &[&[u8]]) -> Reply {
     let args: Vec<Bytes> = words.iter().map(|w| Bytes::copy_from_slice(w)).collect();
-    s.execute(&args)
+    s.execute(&args).into_tree()
 }
 
 fn cmd(s: &mut Session, line: &str) -> Reply {

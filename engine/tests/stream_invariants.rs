@@ -19,7 +19,7 @@ fn exec(s: &mut Session, line: &str) -> Reply {
         .split(' ')
         .map(|w| Bytes::copy_from_slice(w.as_bytes()))
         .collect();
-    s.execute(&args)
+    s.execute(&args).into_tree()
 }
 
 fn int(r: &Reply) -> i64 {

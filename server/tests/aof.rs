@@ -506,7 +506,7 @@ fn the_embedded_engine_and_the_server_open_each_other_s_directories() {
     let dir = scratch("embedded");
     let run = |engine: &Engine, words: &[&str]| -> Reply {
         let args: Vec<Bytes> = words.iter().map(|w| Bytes::from(w.to_string())).collect();
-        engine.session().execute(&args)
+        engine.session().execute(&args).into_tree()
     };
     let engine = Engine::open(&dir, Config::default()).unwrap_or_else(|e| panic!("{e}"));
     run(&engine, &["XADD", "s", "1-1", "f", "v1"]);

@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use crate::args::{int_arg, is};
 use crate::error;
-use crate::reply::Reply;
+use crate::reply::{EntryList, Reply};
 
 /// Parsed read options; `keys` and `ids` pair up by position.
 #[derive(Debug, Clone)]
@@ -67,13 +67,11 @@ impl Budget {
         !(self.entries > 0 && self.caps.max_size.is_some_and(|max| self.bytes >= max))
     }
 
-    /// Counts an entry put into the reply.
-    pub fn add(&mut self, entry: &Reply) {
+    /// Counts the entry just put last into `list`.
+    pub fn add_last(&mut self, list: &EntryList) {
         self.entries += 1;
         if self.caps.max_size.is_some() {
-            let mut encoded = Vec::new();
-            entry.encode(2, &mut encoded);
-            self.bytes += encoded.len() as u64;
+            self.bytes += list.last_encoded_len() as u64;
         }
     }
 }

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use super::{Ctx, Group, Spec};
 use crate::args::{int_arg, is};
 use crate::error;
-use crate::id::{parse_range_bound, StreamId};
-use crate::reply::Reply;
+use crate::id::parse_range_bound;
+use crate::reply::{EntryList, Reply};
 use crate::stream::EntryView;
 
 /// Table entries for XRANGE and XREVRANGE (arity -4: key and two bounds, COUNT optional) and XLEN
@@ -141,22 +141,11 @@ fn range(ctx: &mut Ctx, args: &[Bytes], reverse: bool) -> Reply {
     } else {
         count as usize
     };
-    Reply::Array(read_range(stream, start, end, reverse, limit))
-}
-
-/// Entries between two inclusive bounds, at most `limit`, as replies.
-pub fn read_range(
-    stream: &crate::stream::Stream,
-    start: StreamId,
-    end: StreamId,
-    reverse: bool,
-    limit: usize,
-) -> Vec<Reply> {
-    stream
-        .range(start, end, reverse)
-        .take(limit)
-        .map(|e| entry_reply(&e))
-        .collect()
+    let mut list = EntryList::new();
+    for entry in stream.range(start, end, reverse).take(limit) {
+        list.push(&entry);
+    }
+    Reply::Entries(Box::new(list))
 }
 
 fn xlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {

@@ -7,11 +7,10 @@
 use bytes::Bytes;
 
 use super::read_args::{self, Budget, ReplyCaps};
-use super::xrange::entry_reply;
 use super::{Ctx, Group, Spec};
 use crate::blocking::BlockedRead;
 use crate::id::{parse_strict_id, StreamId};
-use crate::reply::Reply;
+use crate::reply::{EntryList, Reply};
 
 /// XREAD's table entry: arity -4 (STREAMS, a key and an ID at least). `movablekeys` with a (0, 0,
 /// 0) key spec, because the keys follow STREAMS at no fixed position.
@@ -134,17 +133,16 @@ pub fn read_available(
                 None => Box::new(std::iter::empty()),
             },
         };
-        let mut entries = Vec::new();
+        let mut entries = EntryList::new();
         for entry in candidates {
             if !budget.allows() {
                 break;
             }
-            let reply = entry_reply(&entry);
-            budget.add(&reply);
-            entries.push(reply);
+            entries.push(&entry);
+            budget.add_last(&entries);
         }
         if !entries.is_empty() {
-            per_stream.push((Reply::Bulk(key.clone()), Reply::Array(entries)));
+            per_stream.push((Reply::Bulk(key.clone()), Reply::Entries(Box::new(entries))));
         }
     }
     if per_stream.is_empty() {

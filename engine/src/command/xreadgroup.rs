@@ -9,12 +9,11 @@
 use bytes::Bytes;
 
 use super::read_args::{self, Budget, ReplyCaps};
-use super::xrange::entry_reply;
 use super::{Ctx, Group, Spec};
 use crate::blocking::BlockedRead;
 use crate::group::ConsumerGroup;
 use crate::id::{parse_strict_id, StreamId};
-use crate::reply::Reply;
+use crate::reply::{EntryList, Reply};
 use crate::stream::Stream;
 
 /// XREADGROUP's table entry: arity -7 (GROUP group consumer STREAMS key ID). A write, because
@@ -149,27 +148,20 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 /// The reply for the streams that were served: an array of `[key, entries]`, or a map in RESP3.
-fn shape(ctx: &Ctx, served: Vec<(Bytes, Vec<Reply>)>) -> Reply {
+fn shape(ctx: &Ctx, served: Vec<(Bytes, EntryList)>) -> Reply {
+    let pairs = served
+        .into_iter()
+        .map(|(k, e)| (Reply::Bulk(k), Reply::Entries(Box::new(e))));
     if ctx.session.protocol >= 3 {
-        Reply::Map(
-            served
-                .into_iter()
-                .map(|(k, e)| (Reply::Bulk(k), Reply::Array(e)))
-                .collect(),
-        )
+        Reply::Map(pairs.collect())
     } else {
-        Reply::Array(
-            served
-                .into_iter()
-                .map(|(k, e)| Reply::Array(vec![Reply::Bulk(k), Reply::Array(e)]))
-                .collect(),
-        )
+        Reply::Array(pairs.map(|(k, e)| Reply::Array(vec![k, e])).collect())
     }
 }
 
 /// Serves each stream that has something for the consumer. History reads are always served
 /// (possibly empty); `>` reads only when the stream has entries past the group's position.
-fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, Vec<Reply>)> {
+fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, EntryList)> {
     let now = ctx.now_ms;
     let journaled = ctx.state.propagation.enabled();
     let mut effects = Vec::new();
@@ -244,16 +236,17 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, Vec<Repl
                 }
                 if room > 0 && stream.last_valid_id() > group.last_id {
                     let mut ids = Vec::new();
-                    let entries = deliver_new(
+                    let mut all = claimed.entries;
+                    deliver_new(
                         stream,
                         &mut group,
                         read,
                         (now, room),
                         claim.is_some(),
                         &mut budget,
-                        &mut ids,
+                        (&mut all, &mut ids),
                     );
-                    delivered_new |= !entries.is_empty();
+                    delivered_new |= !ids.is_empty();
                     if journaled && !ids.is_empty() {
                         // Logged as Redis logs it: each delivery as an absolute XCLAIM
                         // (a NOACK read leaves no PEL entry), then the group's position.
@@ -272,8 +265,6 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, Vec<Repl
                         }
                         effects.push(crate::propagate::position_effect(key, &read.group, &group));
                     }
-                    let mut all = claimed.entries;
-                    all.extend(entries);
                     Some(all)
                 } else if !claimed.entries.is_empty() {
                     Some(claimed.entries)
@@ -309,12 +300,11 @@ fn deliver_new(
     (now, limit): (u64, usize),
     with_metadata: bool,
     budget: &mut Budget,
-    ids: &mut Vec<StreamId>,
-) -> Vec<Reply> {
+    (out, ids): (&mut EntryList, &mut Vec<StreamId>),
+) {
     let Some(first) = group.last_id.successor() else {
-        return Vec::new();
+        return;
     };
-    let mut out = Vec::new();
     for entry in stream.range(first, StreamId::MAX, false).take(limit) {
         if !budget.allows() {
             // Not delivered: no PEL entry, and the group stays before it.
@@ -323,32 +313,29 @@ fn deliver_new(
         let id = entry.id;
         advance_group(stream, group, id);
         ids.push(id);
-        let mut reply = entry_reply(&entry);
         if with_metadata {
             // With CLAIM, new entries carry an idle time and delivery count of 0.
-            if let Reply::Array(parts) = &mut reply {
-                parts.extend([Reply::Integer(0), Reply::Integer(0)]);
-            }
+            out.push_claimed(&entry, 0, 0);
+        } else {
+            out.push(&entry);
         }
-        budget.add(&reply);
-        out.push(reply);
+        budget.add_last(out);
         if !read.noack {
             group.deliver(id, &read.consumer, now);
         }
     }
-    if !out.is_empty() {
+    if !ids.is_empty() {
         if let Some(c) = group.consumers.get_mut(&read.consumer) {
             c.active_time = Some(now);
         }
     }
-    out
 }
 
 /// What a CLAIM read took: the entries as replied (with idle time and delivery count before
 /// the claim), and the effects that log the claims.
 #[derive(Default)]
 struct Claimed {
-    entries: Vec<Reply>,
+    entries: EntryList,
     effects: Vec<Vec<Bytes>>,
 }
 
@@ -398,16 +385,9 @@ fn claim_idle(
             continue;
         };
         let before = group.pel.get(&id).map_or(0, |p| p.delivery_count);
-        let Reply::Array(mut parts) = entry_reply(&entry) else {
-            continue;
-        };
-        parts.extend([
-            Reply::Integer(now.saturating_sub(delivery_time) as i64),
-            Reply::Integer(before as i64),
-        ]);
-        let reply = Reply::Array(parts);
-        budget.add(&reply);
-        out.entries.push(reply);
+        let idle = now.saturating_sub(delivery_time) as i64;
+        out.entries.push_claimed(&entry, idle, before as i64);
+        budget.add_last(&out.entries);
         group.claim(
             id,
             &read.consumer,
@@ -458,25 +438,24 @@ fn history(
     count: usize,
     now: u64,
     budget: &mut Budget,
-) -> Vec<Reply> {
+) -> EntryList {
+    let mut out = EntryList::new();
     let Some(start) = after.successor() else {
-        return Vec::new();
+        return out;
     };
     let limit = if count == 0 { usize::MAX } else { count };
     let ids: Vec<StreamId> = match group.consumers.get(consumer) {
         Some(c) => c.pending.range(start..).take(limit).copied().collect(),
         None => Vec::new(),
     };
-    let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         if !budget.allows() {
             break;
         }
         match stream.range(id, id, false).next() {
             Some(entry) => {
-                let reply = entry_reply(&entry);
-                budget.add(&reply);
-                out.push(reply);
+                out.push(&entry);
+                budget.add_last(&out);
                 if let Some(p) = group.pel.get_mut(&id) {
                     p.delivery_time = now;
                     p.delivery_count = crate::group::one_more(p.delivery_count);
@@ -484,9 +463,8 @@ fn history(
                 group.note_delivery_time(now);
             }
             None => {
-                let reply = Reply::Array(vec![id.to_reply(), Reply::NullArray]);
-                budget.add(&reply);
-                out.push(reply);
+                out.push_deleted(id);
+                budget.add_last(&out);
             }
         }
     }

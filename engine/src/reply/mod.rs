@@ -2,9 +2,13 @@
 
 use bytes::Bytes;
 
+mod entries;
+
+pub use entries::{EntryList, EntryRef, Fields as EntryFields};
+
 /// A command's answer. It mirrors RESP3 so that one value serves both protocols: RESP2 encoding
 /// flattens maps and sets into arrays and turns doubles into bulk strings, as Redis does.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Reply {
     /// `+OK`: a status line. CR and LF in it are sent as spaces (see [`Reply::encode`]).
     Simple(String),
@@ -38,6 +42,33 @@ pub enum Reply {
     /// Several replies in a row for one command, each encoded on its own: SUBSCRIBE a b
     /// answers one confirmation per channel.
     Many(Vec<Reply>),
+    /// The entries of a stream read, held flat (see [`EntryList`]). It encodes as, and is equal
+    /// to, the `Array` of `[id, [field, value, ...]]` entries that [`EntryList::to_replies`]
+    /// builds.
+    Entries(Box<EntryList>),
+}
+
+impl PartialEq for Reply {
+    fn eq(&self, other: &Reply) -> bool {
+        use Reply::*;
+        match (self, other) {
+            (Simple(a), Simple(b)) | (Error(a), Error(b)) => a == b,
+            (Integer(a), Integer(b)) => a == b,
+            (Bulk(a), Bulk(b)) | (Verbatim(a), Verbatim(b)) => a == b,
+            (Null, Null) | (NullArray, NullArray) => true,
+            (Array(a), Array(b)) | (Set(a), Set(b)) | (Push(a), Push(b)) | (Many(a), Many(b)) => {
+                a == b
+            }
+            (Map(a), Map(b)) => a == b,
+            (Double(a), Double(b)) => a == b,
+            (Bool(a), Bool(b)) => a == b,
+            (Entries(a), Entries(b)) => a == b,
+            (Entries(list), Array(items)) | (Array(items), Entries(list)) => {
+                list.to_replies() == *items
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Reply {
@@ -64,6 +95,26 @@ impl Reply {
     /// A bulk string from text.
     pub fn text(data: impl Into<String>) -> Reply {
         Reply::Bulk(Bytes::from(data.into()))
+    }
+
+    /// The same reply with every [`Reply::Entries`] spelled out as the array of entries it
+    /// stands for: the shape a RESP client sees, for callers that take replies apart.
+    pub fn into_tree(self) -> Reply {
+        let all = |items: Vec<Reply>| items.into_iter().map(Reply::into_tree).collect();
+        match self {
+            Reply::Entries(list) => Reply::Array(list.to_replies()),
+            Reply::Array(items) => Reply::Array(all(items)),
+            Reply::Set(items) => Reply::Set(all(items)),
+            Reply::Push(items) => Reply::Push(all(items)),
+            Reply::Many(items) => Reply::Many(all(items)),
+            Reply::Map(pairs) => Reply::Map(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.into_tree(), v.into_tree()))
+                    .collect(),
+            ),
+            other => other,
+        }
     }
 
     /// Whether this is an error reply (it counts as a failed call in the stats).
@@ -138,6 +189,7 @@ impl Reply {
                     reply.encode(protocol, out);
                 }
             }
+            Reply::Entries(list) => list.encode(protocol, out),
             Reply::Verbatim(text) => {
                 if resp3 {
                     header(out, b'=', text.len() + 4);
