@@ -26,6 +26,7 @@ pub(crate) fn bytes(reply: &Reply) -> Result<Bytes> {
     match reply {
         Reply::Bulk(b) | Reply::Verbatim(b) => Ok(b.clone()),
         Reply::Simple(s) => Ok(Bytes::from(s.clone())),
+        Reply::Id(id) => Ok(id.to_bytes()),
         other => Err(Error::unexpected("expected a string", other)),
     }
 }
@@ -58,6 +59,7 @@ pub(crate) fn opt_integer(reply: &Reply) -> Result<Option<i64>> {
 pub(crate) fn id(reply: &Reply) -> Result<StreamId> {
     // Read in place: a clone of the reply's bytes can cost an allocation.
     let text: &[u8] = match reply {
+        Reply::Id(id) => return Ok(*id),
         Reply::Bulk(b) | Reply::Verbatim(b) => b,
         Reply::Simple(s) => s.as_bytes(),
         other => return Err(Error::unexpected("expected a stream ID", other)),

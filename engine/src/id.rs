@@ -64,10 +64,10 @@ impl StreamId {
         }
     }
 
-    /// The ID as a bulk-string reply (written without the formatting machinery: every entry
-    /// read replies one).
+    /// The ID as a reply: a bulk string of its text, written straight into the output (see
+    /// [`Reply::Id`]).
     pub fn to_reply(self) -> Reply {
-        Reply::Bulk(self.to_bytes())
+        Reply::Id(self)
     }
 
     /// The ID's text `ms-seq` as bytes, for an argument or a reply.
@@ -110,16 +110,32 @@ impl StreamId {
     }
 }
 
+/// "00" to "99": two digits per division, half the steps of one digit at a time (every
+/// entry a read replies has its ID written).
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
 /// Writes `v` in decimal just before `end`; returns where it starts.
 fn write_digits(buf: &mut [u8], mut end: usize, mut v: u64) -> usize {
-    loop {
-        end -= 1;
-        buf[end] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            return end;
-        }
+    while v >= 100 {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        end -= 2;
+        buf[end..end + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
     }
+    if v >= 10 {
+        let pair = v as usize * 2;
+        end -= 2;
+        buf[end..end + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
+        end -= 1;
+        buf[end] = b'0' + v as u8;
+    }
+    end
 }
 
 impl fmt::Display for StreamId {

@@ -34,6 +34,10 @@ impl RetryQueue {
     }
 
     pub(super) fn remove(&mut self, id: StreamId) {
+        if self.items.is_empty() {
+            // The common case, every handled entry: no hashing for an empty queue.
+            return;
+        }
         if let Some(old) = self.items.remove(&id) {
             self.by_due.remove(&(old.due, id));
         }

@@ -172,7 +172,7 @@ impl EntryList {
     pub fn to_replies(&self) -> Vec<Reply> {
         self.iter()
             .map(|entry| {
-                let mut parts = vec![entry.id.to_reply()];
+                let mut parts = vec![Reply::Bulk(entry.id.to_bytes())];
                 parts.push(match entry.fields {
                     Some(fields) => Reply::Array(
                         fields

@@ -4,6 +4,8 @@ use bytes::Bytes;
 
 mod entries;
 
+use crate::id::StreamId;
+
 pub use entries::{EntryList, EntryRef, Fields as EntryFields};
 
 /// A command's answer. It mirrors RESP3 so that one value serves both protocols: RESP2 encoding
@@ -46,6 +48,9 @@ pub enum Reply {
     /// to, the `Array` of `[id, [field, value, ...]]` entries that [`EntryList::to_replies`]
     /// builds.
     Entries(Box<EntryList>),
+    /// A stream ID (XADD's answer): encoded as, and equal to, the bulk string of its text
+    /// `ms-seq`, which is written straight into the output instead of being allocated.
+    Id(StreamId),
 }
 
 impl PartialEq for Reply {
@@ -65,6 +70,11 @@ impl PartialEq for Reply {
             (Entries(a), Entries(b)) => a == b,
             (Entries(list), Array(items)) | (Array(items), Entries(list)) => {
                 list.to_replies() == *items
+            }
+            (Id(a), Id(b)) => a == b,
+            (Id(id), Bulk(text)) | (Bulk(text), Id(id)) => {
+                let mut buf = [0u8; 41];
+                id.text(&mut buf) == text.as_ref()
             }
             _ => false,
         }
@@ -103,6 +113,7 @@ impl Reply {
         let all = |items: Vec<Reply>| items.into_iter().map(Reply::into_tree).collect();
         match self {
             Reply::Entries(list) => Reply::Array(list.to_replies()),
+            Reply::Id(id) => Reply::Bulk(id.to_bytes()),
             Reply::Array(items) => Reply::Array(all(items)),
             Reply::Set(items) => Reply::Set(all(items)),
             Reply::Push(items) => Reply::Push(all(items)),
@@ -190,6 +201,10 @@ impl Reply {
                 }
             }
             Reply::Entries(list) => list.encode(protocol, out),
+            Reply::Id(id) => {
+                let mut buf = [0u8; 41];
+                bulk(out, id.text(&mut buf));
+            }
             Reply::Verbatim(text) => {
                 if resp3 {
                     header(out, b'=', text.len() + 4);
