@@ -170,25 +170,66 @@ impl ConsumerGroup {
         consumer.pending.len() as u64
     }
 
-    /// Records a fresh delivery of `id` to `consumer` (count 1), taking the entry from any
-    /// other consumer that owned it (possible after XGROUP SETID).
-    pub fn deliver(&mut self, id: StreamId, consumer: &Bytes, now_ms: u64) {
+    /// Records a fresh delivery of each of `ids` to `consumer` (count 1), taking an entry
+    /// from any other consumer that owned it (possible after XGROUP SETID). The consumer is
+    /// looked up once for them all.
+    pub fn deliver_all(&mut self, ids: &[StreamId], consumer: &Bytes, now_ms: u64) {
+        if ids.is_empty() {
+            return;
+        }
         self.note_delivery_time(now_ms);
         let owner = self.owned_name(consumer);
-        let previous = self.pel.insert(
-            id,
-            PendingEntry {
-                consumer: Some(owner),
+        let mut mine = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let pending = PendingEntry {
+                consumer: Some(owner.clone()),
                 delivery_time: now_ms,
                 delivery_count: 1,
-            },
-        );
-        if let Some(old) = previous {
-            self.release(id, old.consumer.as_ref());
+            };
+            if let Some(old) = self.pel.insert(id, pending) {
+                self.release(id, old.consumer.as_ref());
+            }
+            mine.push(id);
         }
         if let Some(c) = self.consumers.get_mut(consumer) {
-            c.pending.insert(id);
+            c.pending.extend(mine);
         }
+    }
+
+    /// Acknowledges each of `ids`; how many were pending. Runs of entries owned by the
+    /// same consumer (a worker acknowledging its batch) look that consumer up once.
+    pub fn ack_all(&mut self, ids: &[StreamId]) -> u64 {
+        let mut acked = 0;
+        let mut run: Vec<StreamId> = Vec::new();
+        let mut run_owner: Option<Bytes> = None;
+        for &id in ids {
+            let Some(entry) = self.pel.remove(&id) else {
+                continue;
+            };
+            acked += 1;
+            match entry.consumer {
+                Some(owner) => {
+                    if run_owner.as_ref() != Some(&owner) {
+                        self.release_run(run_owner.take(), &mut run);
+                        run_owner = Some(owner);
+                    }
+                    run.push(id);
+                }
+                None => self.release(id, None),
+            }
+        }
+        self.release_run(run_owner, &mut run);
+        acked
+    }
+
+    /// Takes `ids` out of `owner`'s PEL, emptying `ids`.
+    fn release_run(&mut self, owner: Option<Bytes>, ids: &mut Vec<StreamId>) {
+        if let Some(c) = owner.and_then(|name| self.consumers.get_mut(&name)) {
+            for id in ids.iter() {
+                c.pending.remove(id);
+            }
+        }
+        ids.clear();
     }
 
     /// Acknowledges `id`; true when it was pending.
@@ -329,4 +370,52 @@ impl ConsumerGroup {
 /// One delivery more, saturating at [`MAX_DELIVERY_COUNT`] (a FATAL NACK's count stays there).
 pub fn one_more(count: u64) -> u64 {
     count.saturating_add(1).min(MAX_DELIVERY_COUNT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u64) -> StreamId {
+        StreamId { ms: n, seq: 0 }
+    }
+
+    /// Each consumer's pending set: what the PEL says it owns.
+    fn owned(group: &ConsumerGroup) -> Vec<(Bytes, Vec<StreamId>)> {
+        group
+            .consumers
+            .iter()
+            .map(|(name, c)| (name.clone(), c.pending.iter().copied().collect()))
+            .collect()
+    }
+
+    /// Batched deliveries and acknowledgements keep the PEL, the consumers' sets and the
+    /// NACK zone in step: runs of owners, a taken-over entry, a NACKed entry, an unknown
+    /// and a repeated ID.
+    #[test]
+    fn batched_delivery_and_ack_keep_the_books() {
+        let (a, b) = (Bytes::from_static(b"a"), Bytes::from_static(b"b"));
+        let mut g = ConsumerGroup::new(StreamId::MIN, Some(0));
+        g.touch_consumer(&a, 1);
+        g.touch_consumer(&b, 1);
+        g.deliver_all(&[id(1), id(2), id(3)], &a, 10);
+        g.deliver_all(&[id(4), id(5)], &b, 20);
+        // Redelivered to b (as after XGROUP SETID): a no longer owns it.
+        g.deliver_all(&[id(3)], &b, 30);
+        assert_eq!(
+            owned(&g),
+            [
+                (a.clone(), vec![id(1), id(2)]),
+                (b.clone(), vec![id(3), id(4), id(5)])
+            ]
+        );
+        assert!(g.nack(id(2), NackMode::Fail, None, false, true));
+        assert_eq!(g.nacked_count(), 1);
+        let acked = g.ack_all(&[id(1), id(2), id(4), id(3), id(9), id(4)]);
+        assert_eq!(acked, 4);
+        assert_eq!(g.nacked_count(), 0);
+        assert_eq!(g.pel.keys().copied().collect::<Vec<_>>(), [id(5)]);
+        assert_eq!(owned(&g), [(a, vec![]), (b, vec![id(5)])]);
+        assert_eq!(g.pel.get(&id(5)).map(|p| p.delivery_time), Some(20));
+    }
 }

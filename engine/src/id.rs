@@ -193,6 +193,19 @@ pub fn parse_id(
         Some(dash) => (&arg[..dash], Some(&arg[dash + 1..])),
         None => (arg, None),
     };
+    if let Some(ms) = plain_digits(ms_part) {
+        // The common case, every ID a client echoes back: plain digits, read directly.
+        let seq = match seq_part {
+            None => Some(missing_seq),
+            Some(part) => plain_digits(part),
+        };
+        if let Some(seq) = seq {
+            return Ok(ParsedId {
+                id: StreamId { ms, seq },
+                seq_given: true,
+            });
+        }
+    }
     let ms = parse_u64_like_redis(ms_part).ok_or_else(invalid)?;
     let (seq, seq_given) = match seq_part {
         Some(b"*") if allow_auto_seq => (0, false),
@@ -221,6 +234,18 @@ pub fn parse_range_bound(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool
     }
 }
 
+/// One to 19 ASCII digits (leading zeros allowed, as `strtoull` allows them) as a number;
+/// `None` for anything else, which the general parser then judges. Nineteen digits cannot
+/// overflow a `u64`.
+fn plain_digits(part: &[u8]) -> Option<u64> {
+    if part.is_empty() || part.len() > 19 {
+        return None;
+    }
+    part.iter().try_fold(0u64, |n, &b| {
+        b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0'))
+    })
+}
+
 /// Redis's `string2ull`: a strict signed integer that must not be negative, or else whatever
 /// C's `strtoull` accepts in full (leading blanks, a sign; `-N` wraps around as in C).
 pub fn parse_u64_like_redis(s: &[u8]) -> Option<u64> {
@@ -233,6 +258,28 @@ pub fn parse_u64_like_redis(s: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Plain digits take the direct path; everything at its edges reads as before.
+    #[test]
+    fn plain_and_general_ids_parse_alike() {
+        let ok = |t: &str| parse_strict_id(t.as_bytes()).ok();
+        assert_eq!(ok("0001-02"), Some(StreamId::new(1, 2)));
+        assert_eq!(ok("5"), Some(StreamId::new(5, 0)));
+        assert_eq!(
+            ok("9999999999999999999-0"),
+            Some(StreamId::new(9_999_999_999_999_999_999, 0))
+        );
+        assert_eq!(
+            ok("18446744073709551615-18446744073709551615"),
+            Some(StreamId::MAX)
+        );
+        assert_eq!(ok("18446744073709551616-0"), None);
+        assert_eq!(ok("+1-1"), Some(StreamId::new(1, 1)));
+        assert_eq!(ok("1-"), None);
+        assert_eq!(ok("-1"), None);
+        assert_eq!(ok("1-2-3"), None);
+        assert_eq!(ok("1\0-7"), Some(StreamId::new(1, 0)));
+    }
 
     #[test]
     fn text_round_trips() {

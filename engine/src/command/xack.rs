@@ -44,7 +44,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(group) = stream.groups.get_mut(&args[2]) else {
         return Reply::Integer(0);
     };
-    let acked = ids.into_iter().filter(|id| group.ack(*id)).count() as u64;
+    let acked = group.ack_all(&ids);
     ctx.state.stats.dirty += acked;
     Reply::Integer(acked as i64)
 }

@@ -320,9 +320,9 @@ fn deliver_new(
             out.push(&entry);
         }
         budget.add_last(out);
-        if !read.noack {
-            group.deliver(id, &read.consumer, now);
-        }
+    }
+    if !read.noack {
+        group.deliver_all(ids, &read.consumer, now);
     }
     if !ids.is_empty() {
         if let Some(c) = group.consumers.get_mut(&read.consumer) {
