@@ -7,9 +7,14 @@ median of the rounds. Memory is the growth of the server's resident set (VmRSS) 
 receives a known number of entries, divided by that number. Nothing here asks the servers how much
 memory they think they use: RSS is what the machine pays.
 
+Servers and redis-benchmark are pinned to separate CPUs by default on machines with two or
+more (--no-pin to turn that off). Next to the ratio of the medians the table shows the range of
+the per-round ratios, and flags a workload whose rounds disagree by more than the difference
+reported: such a figure is noise, not a result.
+
 Usage:
-    python3 benches/compare.py [--rill target/release/rill-server] [--rounds 3]
-                               [--requests N] [--entries 1000000]
+    python3 benches/compare.py [--rill target/release/rill-server] [--rounds 5]
+                               [--pin | --no-pin] [--requests N] [--entries 1000000]
 
 Stdlib only (Python 3.11). Both servers are killed on exit, on Ctrl-C and on errors.
 See benches/README.md for what each number means.
@@ -358,6 +363,31 @@ WORKLOADS = [
         before_run=keep_prefill,
     ),
     Workload(
+        f"XRANGE s - + COUNT 10 ({XRANGE_PREFILL // 1000}k entries), P16",
+        ["XRANGE", "s", "-", "+", "COUNT", "10"],
+        pipeline=16,
+        requests_factor=PIPELINED_REQUEST_FACTOR,
+        fill=lambda port, _requests: load_stream(port, XRANGE_PREFILL, fv_commands),
+        before_run=keep_prefill,
+    ),
+    Workload(
+        f"XREVRANGE s + - COUNT 10 ({XRANGE_PREFILL // 1000}k entries), P16",
+        ["XREVRANGE", "s", "+", "-", "COUNT", "10"],
+        pipeline=16,
+        requests_factor=PIPELINED_REQUEST_FACTOR,
+        fill=lambda port, _requests: load_stream(port, XRANGE_PREFILL, fv_commands),
+        before_run=keep_prefill,
+    ),
+    Workload(
+        f"XREADGROUP COUNT {XREADGROUP_COUNT} >, P16",
+        ["XREADGROUP", "GROUP", "g", "c", "COUNT", str(XREADGROUP_COUNT), "STREAMS", "s", ">"],
+        pipeline=16,
+        requests_factor=PIPELINED_REQUEST_FACTOR,
+        fill=xreadgroup_fill,
+        before_run=xreadgroup_before,
+        after_run=xreadgroup_after,
+    ),
+    Workload(
         f"XREADGROUP COUNT {XREADGROUP_COUNT} >, P1",
         ["XREADGROUP", "GROUP", "g", "c", "COUNT", str(XREADGROUP_COUNT), "STREAMS", "s", ">"],
         pipeline=1,
@@ -573,6 +603,12 @@ class ThroughputRow:
     def error(self, label: str) -> str | None:
         return next((r.error for r in self.runs[label] if r.error), None)
 
+    def round_ratios(self) -> list[float]:
+        """Rill/Redis of each round: the two servers ran back to back, so each round's ratio
+        saw the same state of the machine."""
+        pairs = zip(self.runs.get("Rill", []), self.runs.get("Redis", []))
+        return [rill.rps / redis.rps for rill, redis in pairs if rill.rps and redis.rps]
+
 
 def throughput(servers: list[Server], args) -> list[ThroughputRow]:
     rows = []
@@ -725,6 +761,17 @@ def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}"
 
 
+def ratio_spread(ratios: list[float]) -> tuple[str, str]:
+    """The range of the per-round ratios, and a warning when the rounds do not agree on the
+    answer: some put Rill ahead and some behind (the range holds parity), or they scatter
+    around their median by more than the median's distance from parity."""
+    if not ratios:
+        return "n/a", ""
+    low, high, mid = min(ratios), max(ratios), statistics.median(ratios)
+    noisy = len(ratios) < 2 or low <= 1 <= high or (high - low) / 2 > abs(mid - 1)
+    return f"{low:.2f}-{high:.2f}", "spread > difference" if noisy else ""
+
+
 def ops(v: float | None) -> str:
     return "error" if v is None else f"{v:,.0f}"
 
@@ -764,12 +811,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rill", default=str(DEFAULT_RILL), help="rill-server binary (default: %(default)s)")
     parser.add_argument("--redis", default="redis-server", help="redis-server binary (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of each workload per server (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of each workload per server (default: %(default)s)")
     parser.add_argument("--requests", type=int, default=200_000,
                         help=f"requests per redis-benchmark run; x{PIPELINED_REQUEST_FACTOR} at pipeline 32 (default: %(default)s)")
     parser.add_argument("--entries", type=int, default=1_000_000, help="entries inserted for the memory figures (default: %(default)s)")
-    parser.add_argument("--pin", action="store_true",
-                        help="pin the servers to CPU 0 and redis-benchmark to CPU 1, so neither steals the other's core")
+    pinning = parser.add_mutually_exclusive_group()
+    pinning.add_argument("--pin", action="store_true",
+                         help="pin the servers to CPU 0 and redis-benchmark to CPU 1, so neither steals the "
+                              "other's core (the default on machines with two or more CPUs)")
+    pinning.add_argument("--no-pin", action="store_true", help="let the scheduler place servers and redis-benchmark")
     parser.add_argument("--timeout", type=float, default=600, help="seconds before one redis-benchmark run is abandoned")
     parser.add_argument("--skip-throughput", action="store_true", help="only measure memory")
     parser.add_argument("--appendfsync", choices=["always", "everysec", "no"],
@@ -784,10 +834,13 @@ def main() -> int:
     if args.rounds < 1 or args.requests < 1 or args.entries < 1:
         parser.error("--rounds, --requests and --entries must be positive")
     if args.rounds < 3:
-        print(f"note: {args.rounds} round(s); use at least 3 for figures worth publishing", file=sys.stderr)
-    args.server_cpu, args.bench_cpu = (0, 1) if args.pin else (None, None)
+        print(f"note: {args.rounds} round(s); use at least 5 for figures worth publishing", file=sys.stderr)
     if args.pin and (os.cpu_count() or 1) < 2:
         parser.error("--pin needs at least 2 CPUs")
+    # Pinned unless asked otherwise: unpinned, the scheduler moves servers and client between
+    # cores mid-run, and that alone swings a run by more than most differences measured here.
+    args.pin = not args.no_pin and (os.cpu_count() or 1) >= 2
+    args.server_cpu, args.bench_cpu = (0, 1) if args.pin else (None, None)
     for tool in ("redis-benchmark", args.redis):
         if shutil.which(tool) is None:
             parser.error(f"{tool} not found")
@@ -841,10 +894,21 @@ def main() -> int:
     if throughput_rows:
         out += ["", "Throughput (ops/s, median of rounds; higher is better):", ""]
         rows = []
+        unclear = []
         for r in throughput_rows:
             redis, rill = r.median("Redis"), r.median("Rill")
-            rows.append([r.workload.name, ops(redis), ops(rill), ratio(rill, redis)])
-        out.append(markdown_table(["workload", "Redis ops/s", "Rill ops/s", "Rill/Redis"], rows))
+            spread, verdict = ratio_spread(r.round_ratios())
+            rows.append([r.workload.name, ops(redis), ops(rill), ratio(rill, redis), spread, verdict])
+            if verdict:
+                unclear.append(r.workload.name)
+        out.append(markdown_table(
+            ["workload", "Redis ops/s", "Rill ops/s", "Rill/Redis", "rounds' Rill/Redis", ""], rows))
+        out.append("  Rill/Redis is the ratio of the medians; the rounds' column is the range of the "
+                   "per-round ratios (each round ran both servers back to back).")
+        if unclear:
+            out.append("  WARNING: for " + ", ".join(unclear) + " the rounds disagree more than the "
+                       "difference reported (their range holds parity, or its half-width exceeds "
+                       "|median ratio - 1|): not a result; run more rounds, pinned, on a quieter machine.")
         for r in throughput_rows:
             notes = [f"{label}: {runs[-1].note}" for label, runs in r.runs.items() if runs and runs[-1].note]
             if notes:
