@@ -12,7 +12,10 @@
 //! - [`keyspace`]: databases of keys with expiry, SCAN order and WATCH versions.
 //! - [`command`]: the command table; one module per command family, each parsing its arguments
 //!   into typed options and executing them on the keyspace.
-//! - [`reply`]: the RESP3-shaped reply value and its RESP2/RESP3 encoding.
+//! - [`reply`]: the RESP3-shaped reply value and its RESP2/RESP3 encoding. Stream reads reply
+//!   a flat [`EntryList`] and XADD a [`Reply::Id`], written straight into RESP and read
+//!   without parsing by an embedded caller; [`Reply::into_tree`] spells them out as the arrays
+//!   and strings a network client sees.
 //! - [`session`]: per-connection state (database, protocol, MULTI queue, WATCH, auth).
 //! - [`config`], [`stats`], [`clients`]: what CONFIG, INFO and CLIENT read and write.
 //! - [`eviction`]: `maxmemory` and its policies.
