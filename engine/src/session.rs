@@ -58,6 +58,9 @@ pub struct SessionState {
     pub blocked: Option<Arc<Slot>>,
     /// Name of the last command looked up (CLIENT LIST's `cmd`), `NULL` for an unknown one.
     pub last_command: &'static str,
+    /// The last plain command (no subcommands) this session ran: looked at before the table,
+    /// so that a pipeline of one command (a batch of XADDs) skips the table's hashing.
+    pub command_hint: command::CommandHint,
     /// A server connection, which CLIENT PAUSE holds; embedded sessions are never held.
     pub pausable: bool,
     /// CLIENT NO-TOUCH ON: this client's commands leave keys' LRU/LFU data alone (TOUCH
@@ -111,6 +114,7 @@ impl SessionState {
             in_exec: false,
             blocked: None,
             last_command: "",
+            command_hint: command::CommandHint::default(),
             pausable: false,
             no_touch: false,
             loader: false,

@@ -420,6 +420,33 @@ pub fn lookup(args: &[Bytes]) -> Result<&'static Spec, String> {
     }
 }
 
+/// A session's last plain command (see [`lookup_hinted`]).
+#[derive(Clone, Copy, Default)]
+pub struct CommandHint(Option<&'static Spec>);
+
+impl std::fmt::Debug for CommandHint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.map_or("none", |spec| spec.name))
+    }
+}
+
+/// [`lookup`], trying `hint` (the session's last plain command) first: the same name again
+/// costs one comparison, not a hash, so a pipeline of one command (a batch of XADDs) skips
+/// the table. Only commands without subcommands become hints, so a name the table does not
+/// hold (`xgroup|create`) can never match one.
+fn lookup_hinted(args: &[Bytes], hint: &mut CommandHint) -> Result<&'static Spec, String> {
+    if let Some(spec) = hint.0 {
+        if spec.name.as_bytes().eq_ignore_ascii_case(&args[0]) {
+            return Ok(spec);
+        }
+    }
+    let spec = lookup(args)?;
+    if spec.subcommands.is_empty() && !spec.name.contains('|') {
+        hint.0 = Some(spec);
+    }
+    Ok(spec)
+}
+
 /// Looks a command name up case-insensitively without allocating for ordinary names.
 fn find<'t>(table: &'t CommandTable, name: &[u8]) -> Option<&'t Spec> {
     let mut buf = [0u8; 32];
@@ -440,7 +467,7 @@ fn arity_ok(spec: &Spec, argc: usize) -> bool {
 
 /// Runs a command for the session in `ctx`: the full path with every check.
 pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let spec = match lookup(args) {
+    let spec = match lookup_hinted(args, &mut ctx.session.command_hint) {
         Ok(spec) => spec,
         Err(text) => {
             ctx.session.last_command = "NULL";
@@ -770,4 +797,36 @@ pub fn help_reply(command: &str, lines: &[&str]) -> Reply {
     out.push(Reply::simple("HELP"));
     out.push(Reply::simple("    Prints this help."));
     Reply::Array(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::test_support::run;
+    use crate::{Engine, Reply};
+
+    /// The session's command hint answers repeats in any case, and never a name the table
+    /// does not hold: a subcommand's table name sent as a command stays unknown.
+    #[test]
+    fn the_command_hint_changes_no_answer() {
+        let engine = Engine::new();
+        let mut s = engine.session();
+        run(&mut s, &["XADD", "s", "1-1", "f", "v"]);
+        assert_eq!(
+            run(&mut s, &["xadd", "s", "1-2", "f", "v"]),
+            Reply::text("1-2")
+        );
+        assert_eq!(
+            run(&mut s, &["XaDd", "s", "1-3", "f", "v"]),
+            Reply::text("1-3")
+        );
+        run(&mut s, &["XGROUP", "CREATE", "s", "g", "0"]);
+        let unknown = run(&mut s, &["xgroup|create", "s", "h", "0"]);
+        assert!(
+            matches!(&unknown, Reply::Error(e) if e.starts_with("ERR unknown command")),
+            "{unknown:?}"
+        );
+        assert_eq!(run(&mut s, &["XLEN", "s"]), Reply::Integer(3));
+        assert!(run(&mut s, &["XLENX", "s"]).is_error());
+        assert_eq!(run(&mut s, &["XLEN", "s"]), Reply::Integer(3));
+    }
 }
