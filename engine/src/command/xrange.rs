@@ -141,7 +141,7 @@ fn range(ctx: &mut Ctx, args: &[Bytes], reverse: bool) -> Reply {
     } else {
         count as usize
     };
-    let mut list = EntryList::new();
+    let mut list = EntryList::with_capacity(limit.min(stream.len() as usize));
     for entry in stream.range(start, end, reverse).take(limit) {
         list.push(&entry);
     }

@@ -133,7 +133,7 @@ pub fn read_available(
                 None => Box::new(std::iter::empty()),
             },
         };
-        let mut entries = EntryList::new();
+        let mut entries = EntryList::with_capacity(limit.min(stream.len() as usize));
         for entry in candidates {
             if !budget.allows() {
                 break;

@@ -237,6 +237,9 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, EntryLis
                 if room > 0 && stream.last_valid_id() > group.last_id {
                     let mut ids = Vec::new();
                     let mut all = claimed.entries;
+                    if all.is_empty() {
+                        all = EntryList::with_capacity(room.min(stream.len() as usize));
+                    }
                     deliver_new(
                         stream,
                         &mut group,
@@ -439,15 +442,15 @@ fn history(
     now: u64,
     budget: &mut Budget,
 ) -> EntryList {
-    let mut out = EntryList::new();
     let Some(start) = after.successor() else {
-        return out;
+        return EntryList::new();
     };
     let limit = if count == 0 { usize::MAX } else { count };
     let ids: Vec<StreamId> = match group.consumers.get(consumer) {
         Some(c) => c.pending.range(start..).take(limit).copied().collect(),
         None => Vec::new(),
     };
+    let mut out = EntryList::with_capacity(ids.len());
     for id in ids {
         if !budget.allows() {
             break;

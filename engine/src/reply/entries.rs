@@ -26,6 +26,15 @@ pub struct EntryList {
     items: Vec<Item>,
 }
 
+/// The most entries [`EntryList::with_capacity`] makes room for up front: a COUNT of a
+/// million on a short stream must not reserve a million slots.
+const MAX_RESERVED_ENTRIES: usize = 1024;
+/// The most field and value slots reserved up front, whatever the first entry's shape.
+const MAX_RESERVED_PIECES: usize = 1 << 14;
+/// The most data bytes reserved up front: a first entry of a megabyte says little about
+/// the rest.
+const MAX_RESERVED_BYTES: usize = 1 << 20;
+
 #[derive(Clone, Copy)]
 struct Item {
     id: StreamId,
@@ -95,6 +104,15 @@ impl EntryList {
         EntryList::default()
     }
 
+    /// An empty list that expects about `entries` entries (a read's COUNT): room for them is
+    /// made once, sized by the first entry, instead of growing step by step.
+    pub fn with_capacity(entries: usize) -> EntryList {
+        EntryList {
+            items: Vec::with_capacity(entries.min(MAX_RESERVED_ENTRIES)),
+            ..EntryList::default()
+        }
+    }
+
     /// The number of entries.
     pub fn len(&self) -> usize {
         self.items.len()
@@ -127,6 +145,15 @@ impl EntryList {
     }
 
     fn push_item(&mut self, entry: &EntryView<'_>, claim: Option<(i64, i64)>) {
+        if self.items.is_empty() && self.items.capacity() > 1 {
+            // The first of several: guess the rest look like it.
+            let expected = self.items.capacity();
+            let size: usize = entry.fields().map(|(f, v)| f.len() + v.len()).sum();
+            self.ends
+                .reserve((expected * entry.field_count() * 2).min(MAX_RESERVED_PIECES));
+            self.bytes
+                .reserve(expected.saturating_mul(size).min(MAX_RESERVED_BYTES));
+        }
         let piece = self.ends.len();
         let mut pairs = 0;
         for (field, value) in entry.fields() {
@@ -192,6 +219,9 @@ impl EntryList {
 
     /// Appends the RESP encoding of the list (an array of entries).
     pub fn encode(&self, protocol: u8, out: &mut Vec<u8>) {
+        // Room for all of it at once: the data, and about 6 bytes of framing per string and
+        // 30 per entry (its headers and ID).
+        out.reserve(self.bytes.len() + self.ends.len() * 6 + self.items.len() * 30 + 8);
         header(out, b'*', self.items.len());
         for entry in self.iter() {
             encode_entry(&entry, protocol, out);

@@ -243,6 +243,16 @@ fn line(out: &mut Vec<u8>, kind: u8, text: &[u8]) {
 
 /// `<kind><len>\r\n`: an aggregate's or a bulk string's header (also the AOF's encoding).
 pub(crate) fn header(out: &mut Vec<u8>, kind: u8, len: usize) {
+    // Most headers of a stream read (`*2`, `$5`, an ID's `$15`): one write, no digit loop.
+    if len < 10 {
+        out.extend_from_slice(&[kind, b'0' + len as u8, b'\r', b'\n']);
+        return;
+    }
+    if len < 100 {
+        let (tens, ones) = (b'0' + (len / 10) as u8, b'0' + (len % 10) as u8);
+        out.extend_from_slice(&[kind, tens, ones, b'\r', b'\n']);
+        return;
+    }
     out.push(kind);
     push_int(out, len as i64);
     out.extend_from_slice(b"\r\n");
@@ -299,6 +309,15 @@ mod tests {
             "-NOGROUP group 'g  $6  hacked'\r\n"
         );
         assert_eq!(enc(&Reply::simple("a\nb"), 3), "+a b\r\n");
+    }
+
+    #[test]
+    fn headers_of_every_width() {
+        for len in [0usize, 9, 10, 42, 99, 100, 12345] {
+            let mut out = Vec::new();
+            header(&mut out, b'$', len);
+            assert_eq!(out, format!("${len}\r\n").into_bytes());
+        }
     }
 
     #[test]
