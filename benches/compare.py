@@ -902,7 +902,7 @@ def main() -> int:
             if verdict:
                 unclear.append(r.workload.name)
         out.append(markdown_table(
-            ["workload", "Redis ops/s", "Rill ops/s", "Rill/Redis", "rounds' Rill/Redis", ""], rows))
+            ["workload", "Redis ops/s", "Rill ops/s", "Rill/Redis", "rounds' Rill/Redis", "note"], rows))
         out.append("  Rill/Redis is the ratio of the medians; the rounds' column is the range of the "
                    "per-round ratios (each round ran both servers back to back).")
         if unclear:

@@ -238,10 +238,7 @@ impl Node {
         } else {
             field_count * 2
         };
-        for _ in 0..strings {
-            let len = read_varint(&self.buf, &mut pos) as usize;
-            pos += len;
-        }
+        pos = skip_strings(&self.buf, pos, strings);
         (
             EntryView {
                 id,
@@ -263,13 +260,23 @@ impl Node {
         }
     }
 
-    /// Offsets of every entry, for walking a node backwards.
+    /// Offsets of every entry, for walking a node backwards: each entry's head is read only
+    /// as far as its length (no ID, no view), since a backward read of the newest entries
+    /// walks the whole node.
     pub fn entry_offsets(&self, out: &mut Vec<usize>) {
         out.clear();
+        out.reserve(self.stored() as usize);
         let mut pos = self.entries_start as usize;
         while pos < self.buf.len() {
             out.push(pos);
-            pos = self.decode_at(pos).1;
+            let (flags, _) = read_head(&self.buf, &mut pos);
+            read_varint(&self.buf, &mut pos);
+            let strings = if flags & FLAG_SAME_FIELDS != 0 {
+                self.master_field_count as usize
+            } else {
+                read_varint(&self.buf, &mut pos) as usize * 2
+            };
+            pos = skip_strings(&self.buf, pos, strings);
         }
     }
 
@@ -368,6 +375,15 @@ fn write_head(buf: &mut Vec<u8>, flags: u8, ms_delta: u64) {
 }
 
 /// Reads what [`write_head`] wrote: (flags, ms-delta).
+/// The offset just past `count` length-prefixed strings starting at `pos`.
+fn skip_strings(buf: &[u8], mut pos: usize, count: usize) -> usize {
+    for _ in 0..count {
+        let len = read_varint(buf, &mut pos) as usize;
+        pos += len;
+    }
+    pos
+}
+
 fn read_head(buf: &[u8], pos: &mut usize) -> (u8, u64) {
     let mut v = 0u128;
     let mut shift = 0;
