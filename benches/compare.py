@@ -50,6 +50,8 @@ CLIENTS = 50
 PIPELINED_REQUEST_FACTOR = 10
 # Entries in the stream that the XRANGE workload reads from.
 XRANGE_PREFILL = 100_000
+# Entries in each of the three streams the XREAD workload reads.
+XREAD_PREFILL = 1000
 # Entries each XREADGROUP call delivers.
 XREADGROUP_COUNT = 10
 # The XACK workload's PEL holds this many entries per request of the run (-r is the same number).
@@ -342,6 +344,20 @@ def xack_after(port: int, requests: int) -> str:
     return f"{acked / requests:.0%} of calls acked a pending entry"
 
 
+def three_streams_fill(port: int, _requests: int) -> None:
+    """Streams a, b and c, each with XREAD_PREFILL `f v` entries, for the XREAD workload."""
+    conn = RespConnection(port)
+    try:
+        for key in (b"a", b"b", b"c"):
+            done = 0
+            while done < XREAD_PREFILL:
+                n = min(LOAD_BATCH, XREAD_PREFILL - done)
+                conn.pipeline(encode([b"XADD", key, b"*", b"f", b"v"]) * n, n)
+                done += n
+    finally:
+        conn.close()
+
+
 def keep_prefill(port: int, requests: int) -> None:
     """Read-only workloads: the state from `fill` serves every round."""
 
@@ -394,6 +410,31 @@ WORKLOADS = [
         fill=xreadgroup_fill,
         before_run=xreadgroup_before,
         after_run=xreadgroup_after,
+    ),
+    Workload(
+        "XREAD COUNT 100 STREAMS a b c 0 0 0, P16",
+        ["XREAD", "COUNT", "100", "STREAMS", "a", "b", "c", "0", "0", "0"],
+        pipeline=16,
+        fill=three_streams_fill,
+        before_run=keep_prefill,
+    ),
+    Workload(
+        "XACK s g <pending id>, P16",
+        ["XACK", "s", "g", "1-__rand_int__"],
+        pipeline=16,
+        requests_factor=PIPELINED_REQUEST_FACTOR // 2,
+        keyspace=xack_keyspace,
+        fill=xack_fill,
+        before_run=xack_before,
+        after_run=xack_after,
+    ),
+    Workload(
+        "XPENDING s g - + 10 (extended), P16",
+        ["XPENDING", "s", "g", "-", "+", "10"],
+        pipeline=16,
+        requests_factor=PIPELINED_REQUEST_FACTOR,
+        fill=lambda port, _requests: xack_fill(port, 50_000),
+        before_run=lambda port, _requests: xack_before(port, 50_000),
     ),
     Workload(
         "XACK s g <pending id>, P1",

@@ -24,13 +24,15 @@ pub fn specs() -> Vec<Spec> {
 }
 
 fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let has_group = match ctx.stream(&args[1]) {
+    // One lookup of the key (its read and its change are the same access).
+    let stream = match ctx.stream_mut(&args[1]) {
         Err(e) => return e,
-        Ok(s) => s.is_some_and(|s| s.groups.contains_key(&args[2])),
+        Ok(None) => return Reply::Integer(0),
+        Ok(Some(s)) => s,
     };
-    if !has_group {
+    let Some(group) = stream.groups.get_mut(&args[2]) else {
         return Reply::Integer(0);
-    }
+    };
     let mut ids = Vec::with_capacity(args.len() - 3);
     for arg in &args[3..] {
         match parse_strict_id(arg) {
@@ -38,12 +40,6 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             Err(e) => return e,
         }
     }
-    let Ok(Some(stream)) = ctx.stream_mut(&args[1]) else {
-        return Reply::Integer(0);
-    };
-    let Some(group) = stream.groups.get_mut(&args[2]) else {
-        return Reply::Integer(0);
-    };
     let acked = group.ack_all(&ids);
     ctx.state.stats.dirty += acked;
     Reply::Integer(acked as i64)
