@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import io
 import os
 import platform
@@ -362,55 +363,52 @@ def keep_prefill(port: int, requests: int) -> None:
     """Read-only workloads: the state from `fill` serves every round."""
 
 
+def at_pipeline(workload: Workload, depth: int, factor: int = PIPELINED_REQUEST_FACTOR) -> Workload:
+    """`workload` (a P1 one) with `depth` commands per write per client and `factor` times the
+    requests, so that the run lasts long enough to be measured."""
+    return dataclasses.replace(
+        workload, name=workload.name.replace(", P1", f", P{depth}"), pipeline=depth, requests_factor=factor
+    )
+
+
+def range_read(verb: str, first: str, second: str) -> Workload:
+    """XRANGE or XREVRANGE COUNT 10 over a stream pre-filled with XRANGE_PREFILL entries."""
+    return Workload(
+        f"{verb} s {first} {second} COUNT 10 ({XRANGE_PREFILL // 1000}k entries), P1",
+        [verb, "s", first, second, "COUNT", "10"],
+        pipeline=1,
+        fill=lambda port, _requests: load_stream(port, XRANGE_PREFILL, fv_commands),
+        before_run=keep_prefill,
+    )
+
+
+XADD_P1 = Workload("XADD s * f v, P1", ["XADD", "s", "*", "f", "v"], pipeline=1)
+XREADGROUP_P1 = Workload(
+    f"XREADGROUP COUNT {XREADGROUP_COUNT} >, P1",
+    ["XREADGROUP", "GROUP", "g", "c", "COUNT", str(XREADGROUP_COUNT), "STREAMS", "s", ">"],
+    pipeline=1,
+    fill=xreadgroup_fill,
+    before_run=xreadgroup_before,
+    after_run=xreadgroup_after,
+)
+XACK_P1 = Workload(
+    "XACK s g <pending id>, P1",
+    ["XACK", "s", "g", "1-__rand_int__"],
+    pipeline=1,
+    keyspace=xack_keyspace,
+    fill=xack_fill,
+    before_run=xack_before,
+    after_run=xack_after,
+)
+
 WORKLOADS = [
-    Workload("XADD s * f v, P1", ["XADD", "s", "*", "f", "v"], pipeline=1),
-    Workload(
-        "XADD s * f v, P32",
-        ["XADD", "s", "*", "f", "v"],
-        pipeline=32,
-        requests_factor=PIPELINED_REQUEST_FACTOR,
-    ),
+    XADD_P1,
+    at_pipeline(XADD_P1, 32),
     Workload("XADD 5 fields x 60 B, P1", five_field_benchmark_args(), pipeline=1, keyspace=1_000_000),
-    Workload(
-        f"XRANGE s - + COUNT 10 ({XRANGE_PREFILL // 1000}k entries), P1",
-        ["XRANGE", "s", "-", "+", "COUNT", "10"],
-        pipeline=1,
-        fill=lambda port, _requests: load_stream(port, XRANGE_PREFILL, fv_commands),
-        before_run=keep_prefill,
-    ),
-    Workload(
-        f"XRANGE s - + COUNT 10 ({XRANGE_PREFILL // 1000}k entries), P16",
-        ["XRANGE", "s", "-", "+", "COUNT", "10"],
-        pipeline=16,
-        requests_factor=PIPELINED_REQUEST_FACTOR,
-        fill=lambda port, _requests: load_stream(port, XRANGE_PREFILL, fv_commands),
-        before_run=keep_prefill,
-    ),
-    Workload(
-        f"XREVRANGE s + - COUNT 10 ({XRANGE_PREFILL // 1000}k entries), P16",
-        ["XREVRANGE", "s", "+", "-", "COUNT", "10"],
-        pipeline=16,
-        requests_factor=PIPELINED_REQUEST_FACTOR,
-        fill=lambda port, _requests: load_stream(port, XRANGE_PREFILL, fv_commands),
-        before_run=keep_prefill,
-    ),
-    Workload(
-        f"XREADGROUP COUNT {XREADGROUP_COUNT} >, P16",
-        ["XREADGROUP", "GROUP", "g", "c", "COUNT", str(XREADGROUP_COUNT), "STREAMS", "s", ">"],
-        pipeline=16,
-        requests_factor=PIPELINED_REQUEST_FACTOR,
-        fill=xreadgroup_fill,
-        before_run=xreadgroup_before,
-        after_run=xreadgroup_after,
-    ),
-    Workload(
-        f"XREADGROUP COUNT {XREADGROUP_COUNT} >, P1",
-        ["XREADGROUP", "GROUP", "g", "c", "COUNT", str(XREADGROUP_COUNT), "STREAMS", "s", ">"],
-        pipeline=1,
-        fill=xreadgroup_fill,
-        before_run=xreadgroup_before,
-        after_run=xreadgroup_after,
-    ),
+    range_read("XRANGE", "-", "+"),
+    at_pipeline(range_read("XRANGE", "-", "+"), 16),
+    at_pipeline(range_read("XREVRANGE", "+", "-"), 16),
+    at_pipeline(XREADGROUP_P1, 16),
     Workload(
         "XREAD COUNT 100 STREAMS a b c 0 0 0, P16",
         ["XREAD", "COUNT", "100", "STREAMS", "a", "b", "c", "0", "0", "0"],
@@ -418,16 +416,7 @@ WORKLOADS = [
         fill=three_streams_fill,
         before_run=keep_prefill,
     ),
-    Workload(
-        "XACK s g <pending id>, P16",
-        ["XACK", "s", "g", "1-__rand_int__"],
-        pipeline=16,
-        requests_factor=PIPELINED_REQUEST_FACTOR // 2,
-        keyspace=xack_keyspace,
-        fill=xack_fill,
-        before_run=xack_before,
-        after_run=xack_after,
-    ),
+    at_pipeline(XACK_P1, 16, PIPELINED_REQUEST_FACTOR // 2),
     Workload(
         "XPENDING s g - + 10 (extended), P16",
         ["XPENDING", "s", "g", "-", "+", "10"],
@@ -436,15 +425,8 @@ WORKLOADS = [
         fill=lambda port, _requests: xack_fill(port, 50_000),
         before_run=lambda port, _requests: xack_before(port, 50_000),
     ),
-    Workload(
-        "XACK s g <pending id>, P1",
-        ["XACK", "s", "g", "1-__rand_int__"],
-        pipeline=1,
-        keyspace=xack_keyspace,
-        fill=xack_fill,
-        before_run=xack_before,
-        after_run=xack_after,
-    ),
+    XREADGROUP_P1,
+    XACK_P1,
 ]
 
 
