@@ -791,7 +791,9 @@ def ratio_spread(ratios: list[float]) -> tuple[str, str]:
     if not ratios:
         return "n/a", ""
     low, high, mid = min(ratios), max(ratios), statistics.median(ratios)
-    noisy = len(ratios) < 2 or low <= 1 <= high or (high - low) / 2 > abs(mid - 1)
+    if len(ratios) < 2:
+        return f"{low:.2f}", "one round: no spread"
+    noisy = low <= 1 <= high or (high - low) / 2 > abs(mid - 1)
     return f"{low:.2f}-{high:.2f}", "spread > difference" if noisy else ""
 
 
@@ -922,7 +924,7 @@ def main() -> int:
             redis, rill = r.median("Redis"), r.median("Rill")
             spread, verdict = ratio_spread(r.round_ratios())
             rows.append([r.workload.name, ops(redis), ops(rill), ratio(rill, redis), spread, verdict])
-            if verdict:
+            if verdict == "spread > difference":
                 unclear.append(r.workload.name)
         out.append(markdown_table(
             ["workload", "Redis ops/s", "Rill ops/s", "Rill/Redis", "rounds' Rill/Redis", "note"], rows))
