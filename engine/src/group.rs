@@ -179,7 +179,6 @@ impl ConsumerGroup {
         }
         self.note_delivery_time(now_ms);
         let owner = self.owned_name(consumer);
-        let mut mine = Vec::with_capacity(ids.len());
         for &id in ids {
             let pending = PendingEntry {
                 consumer: Some(owner.clone()),
@@ -189,10 +188,9 @@ impl ConsumerGroup {
             if let Some(old) = self.pel.insert(id, pending) {
                 self.release(id, old.consumer.as_ref());
             }
-            mine.push(id);
         }
         if let Some(c) = self.consumers.get_mut(consumer) {
-            c.pending.extend(mine);
+            c.pending.extend(ids.iter().copied());
         }
     }
 
