@@ -89,23 +89,9 @@ impl StreamId {
     /// Reads `ms-seq` (two unsigned decimal numbers, nothing else): the form replies carry.
     pub fn from_text(text: &[u8]) -> Option<StreamId> {
         let dash = text.iter().position(|&b| b == b'-')?;
-        let number = |digits: &[u8]| -> Option<u64> {
-            if digits.is_empty() || digits.len() > 20 {
-                return None;
-            }
-            let mut n: u64 = 0;
-            for &d in digits {
-                let digit = d.wrapping_sub(b'0');
-                if digit > 9 {
-                    return None;
-                }
-                n = n.checked_mul(10)?.checked_add(u64::from(digit))?;
-            }
-            Some(n)
-        };
         Some(StreamId::new(
-            number(&text[..dash])?,
-            number(&text[dash + 1..])?,
+            plain_digits(&text[..dash])?,
+            plain_digits(&text[dash + 1..])?,
         ))
     }
 }
@@ -234,15 +220,19 @@ pub fn parse_range_bound(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool
     }
 }
 
-/// One to 19 ASCII digits (leading zeros allowed, as `strtoull` allows them) as a number;
-/// `None` for anything else, which the general parser then judges. Nineteen digits cannot
-/// overflow a `u64`.
+/// One to 20 ASCII digits (leading zeros allowed, as `strtoull` allows them) as a number;
+/// `None` for anything else or a value past `u64::MAX`, which the general parser then judges
+/// (and refuses alike).
 fn plain_digits(part: &[u8]) -> Option<u64> {
-    if part.is_empty() || part.len() > 19 {
+    if part.is_empty() || part.len() > 20 {
         return None;
     }
     part.iter().try_fold(0u64, |n, &b| {
-        b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0'))
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u64::from(digit))
     })
 }
 

@@ -241,8 +241,7 @@ impl EntryList {
 /// One entry: `*2` (or `*4` with claim data), the ID, then the fields or a null.
 fn encode_entry(entry: &EntryRef<'_>, protocol: u8, out: &mut Vec<u8>) {
     header(out, b'*', if entry.claim.is_some() { 4 } else { 2 });
-    let mut text = [0u8; 41];
-    bulk(out, entry.id.text(&mut text));
+    Reply::Id(entry.id).encode(protocol, out);
     match entry.fields {
         Some(fields) => {
             header(out, b'*', fields.len() * 2);
