@@ -28,6 +28,7 @@ import dataclasses
 import io
 import os
 import platform
+import random
 import shlex
 import shutil
 import signal
@@ -690,9 +691,49 @@ class MemoryResult:
         return (self.rss_after - self.rss_before) / self.entries
 
 
+EVENT_TYPES = [b"order.created", b"order.paid", b"order.shipped", b"cart.updated",
+               b"page.viewed", b"user.signed_in", b"payment.failed", b"refund.issued"]
+COUNTRIES = [b"DE", b"FR", b"US", b"GB", b"NL", b"ES", b"IT", b"PL", b"SE", b"JP"]
+DEVICES = [b"mobile", b"desktop", b"tablet", b"tv"]
+
+
+def json_event(rng: random.Random, i: int) -> bytes:
+    """One ~250-byte JSON event as an application (or the rill client's default codec) writes
+    it: fixed keys, random IDs, numbers and choices, so the bytes vary from event to event."""
+    return (
+        b'{"event_id":"%s","type":"%s","ts":%d,"user_id":%d,"session":"%s",'
+        b'"amount":%d.%02d,"currency":"EUR","items":%d,"country":"%s","device":"%s",'
+        b'"source":"campaign-%d","latency_ms":%d,"ok":%s}'
+        % (
+            rng.randbytes(16).hex().encode(),
+            rng.choice(EVENT_TYPES),
+            1_733_000_000_000 + i * 7 + rng.randrange(7),
+            rng.randrange(1, 10_000_000),
+            rng.randbytes(8).hex().encode(),
+            rng.randrange(0, 5000),
+            rng.randrange(100),
+            rng.randrange(1, 20),
+            rng.choice(COUNTRIES),
+            rng.choice(DEVICES),
+            rng.randrange(1000),
+            rng.randrange(1, 2000),
+            rng.choice([b"true", b"false"]),
+        )
+    )
+
+
+def json_event_commands(start: int, count: int) -> bytes:
+    """`count` XADD s * data <JSON event>, seeded by `start` so both servers get the same bytes."""
+    rng = random.Random(start)
+    return b"".join(
+        encode([b"XADD", b"s", b"*", b"data", json_event(rng, i)]) for i in range(start, start + count)
+    )
+
+
 MEMORY_WORKLOADS = [
     ("one field: f v", fv_commands),
     ("five fields x 60 B", five_field_commands),
+    ("JSON events ~250 B, varied", json_event_commands),
 ]
 
 

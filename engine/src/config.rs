@@ -290,6 +290,9 @@ pub const PARAMS: &[Param] = &[
             max: I64_MAX,
         },
     ),
+    // Rill's own (hence the prefix, out of the way of Redis's names and globs): how sealed
+    // stream nodes are kept in memory. Files and replies are the same either way.
+    param("rill-stream-compression", "lz4", Kind::Enum(&["lz4", "no"])),
     param(
         "stream-node-max-entries",
         "100",
@@ -672,6 +675,7 @@ impl Config {
         self.node_limits = NodeLimits {
             max_entries: self.int("stream-node-max-entries"),
             max_bytes: self.int("stream-node-max-bytes"),
+            compress: self.get("rill-stream-compression") != Some("no"),
         };
         self.proto_max_bulk_len = self.int("proto-max-bulk-len");
         self.query_buffer_limit = self.int("client-query-buffer-limit");
@@ -805,6 +809,10 @@ mod tests {
         assert!(c.set("proto-max-bulk-len", "2mb", false).is_ok());
         assert_eq!(c.proto_max_bulk_len, 2 << 20);
         assert_eq!(c.matching(b"stream-node-*").len(), 2);
+        assert!(c.node_limits.compress);
+        assert!(c.set("rill-stream-compression", "NO", false).is_ok());
+        assert!(!c.node_limits.compress);
+        assert!(c.set("rill-stream-compression", "zstd", false).is_err());
     }
 
     #[test]

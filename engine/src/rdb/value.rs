@@ -777,7 +777,7 @@ fn write_stream(
     for _ in 0..nodes {
         chunk.clear();
         chunk.extend(entries.by_ref().take(NODE_ENTRIES));
-        let Some(&master) = chunk.first() else {
+        let Some(master) = chunk.first() else {
             break;
         };
         let master_fields: Vec<&[u8]> = master.fields().map(|(f, _)| f).collect();

@@ -14,6 +14,14 @@
 //! byte (most entries then spend one byte on flags and millisecond together); deleting sets a
 //! bit there, and the bytes stay until the node is dropped, as in Redis. No per-entry heap
 //! allocation anywhere.
+//!
+//! A node that takes no more entries may be *packed*: `buf` then holds an LZ4 block of the
+//! layout above (`rill-stream-compression`). Readers work on a plain copy
+//! ([`Node::unpacked`], cached by [`super::unpacked`]); the rare writes to a sealed node (XDEL,
+//! an exact trim) unpack it, change it and pack it again.
+
+use std::ops::Deref;
+use std::sync::Arc;
 
 use super::listpack_size::{int_element, str_element, LISTPACK_OVERHEAD};
 use crate::id::StreamId;
@@ -26,6 +34,7 @@ const FLAG_SAME_FIELDS: u8 = 2;
 pub struct Node {
     master_id: StreamId,
     last_id: StreamId,
+    /// The entries in the layout above or, once packed, an LZ4 block of them.
     buf: Vec<u8>,
     // The counters below are u32: a node never exceeds 1 GiB (Redis's listpack cap, which the
     // stream enforces), and a stream holds many nodes, so every byte here counts per node.
@@ -36,31 +45,54 @@ pub struct Node {
     /// Size of this node as a Redis listpack, not counting the live/deleted counters (whose
     /// encoded size changes with their value).
     lp_rest: u32,
+    /// Length of the plain layout while `buf` holds it packed; 0 while `buf` is plain.
+    packed_from: u32,
+}
+
+/// The node an [`EntryView`] reads from: one in the stream, or a plain copy of a packed one
+/// that the view keeps alive for as long as it is read.
+#[derive(Debug, Clone)]
+pub enum NodeRef<'a> {
+    /// A plain node of the stream.
+    Borrowed(&'a Node),
+    /// The unpacked copy of a packed node.
+    Unpacked(Arc<Node>),
+}
+
+impl Deref for NodeRef<'_> {
+    type Target = Node;
+
+    fn deref(&self) -> &Node {
+        match self {
+            NodeRef::Borrowed(node) => node,
+            NodeRef::Unpacked(node) => node,
+        }
+    }
 }
 
 /// A read-only view of one entry inside a node.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EntryView<'a> {
     /// The entry's ID.
     pub id: StreamId,
     /// Marked deleted (XDEL, or an exact trim inside a node): its bytes stay until the node goes,
     /// so readers must skip it.
     pub deleted: bool,
-    node: &'a Node,
+    node: NodeRef<'a>,
     /// Offset of the first field (or value, for same-field entries).
     body: usize,
     same_fields: bool,
     field_count: usize,
 }
 
-impl<'a> EntryView<'a> {
+impl EntryView<'_> {
     /// Number of field/value pairs.
     pub fn field_count(&self) -> usize {
         self.field_count
     }
 
     /// The entry's field/value pairs, decoded lazily from the node's bytes.
-    pub fn fields(&self) -> FieldIter<'a> {
+    pub fn fields(&self) -> FieldIter<'_> {
         FieldIter {
             buf: &self.node.buf,
             pos: self.body,
@@ -70,6 +102,33 @@ impl<'a> EntryView<'a> {
                 None
             },
             left: self.field_count,
+        }
+    }
+}
+
+/// An entry's head as decoded from a node, before a view is made of it: readers that skip
+/// entries (deleted ones, those before the start of a range) look at the ID and flags only.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryHead {
+    /// The entry's ID.
+    pub id: StreamId,
+    /// Marked deleted.
+    pub deleted: bool,
+    body: usize,
+    same_fields: bool,
+    field_count: usize,
+}
+
+impl EntryHead {
+    /// The view of this entry in `node`, the node it was decoded from.
+    pub fn view(self, node: NodeRef<'_>) -> EntryView<'_> {
+        EntryView {
+            id: self.id,
+            deleted: self.deleted,
+            node,
+            body: self.body,
+            same_fields: self.same_fields,
+            field_count: self.field_count,
         }
     }
 }
@@ -120,6 +179,7 @@ impl Node {
             live: 0,
             deleted: 0,
             lp_rest: lp_rest as u32,
+            packed_from: 0,
         };
         node.push(id, fields);
         node
@@ -158,9 +218,102 @@ impl Node {
         self.buf.capacity()
     }
 
-    /// Gives back unused capacity once no more entries will be appended.
-    pub fn seal(&mut self) {
-        self.buf.shrink_to_fit();
+    /// Whether `buf` holds an LZ4 block: readers need [`Node::unpacked`] first.
+    pub fn is_packed(&self) -> bool {
+        self.packed_from != 0
+    }
+
+    /// Length of the node's plain layout.
+    pub fn plain_len(&self) -> usize {
+        if self.is_packed() {
+            (self.packed_from & !WITH_DICTIONARY) as usize
+        } else {
+            self.buf.len()
+        }
+    }
+
+    /// The plain layout of a node that is not packed.
+    pub fn plain_bytes(&self) -> &[u8] {
+        debug_assert!(!self.is_packed());
+        &self.buf
+    }
+
+    /// Called once no more entries will be appended: gives back unused capacity and, with
+    /// `compress`, packs the node (against the stream's `dictionary`, when it has one).
+    pub fn seal(&mut self, compress: bool, dictionary: Option<&[u8]>) {
+        if compress {
+            self.pack(dictionary);
+        } else {
+            self.buf.shrink_to_fit();
+        }
+    }
+
+    /// Packs the node's bytes into an LZ4 block when that saves at least a ninth of them (the
+    /// reads that follow pay for unpacking, so a block that barely shrinks stays plain).
+    fn pack(&mut self, dictionary: Option<&[u8]>) {
+        if self.is_packed() || self.buf.is_empty() {
+            return;
+        }
+        let dict = dictionary.unwrap_or_default();
+        let pays = |len: usize| len + len / 8 < self.buf.len();
+        let packed = if self.buf.len() > PACK_SCRATCH_MAX {
+            Some(lz4_flex::block::compress_with_dict(&self.buf, dict))
+                .filter(|block| pays(block.len()))
+        } else {
+            PACK_SCRATCH.with_borrow_mut(|scratch| {
+                scratch.resize(lz4_flex::block::get_maximum_output_size(self.buf.len()), 0);
+                match lz4_flex::block::compress_into_with_dict(&self.buf, scratch, dict) {
+                    Ok(len) if pays(len) => Some(scratch[..len].to_vec()),
+                    _ => None,
+                }
+            })
+        };
+        match packed {
+            Some(mut packed) => {
+                packed.shrink_to_fit();
+                self.packed_from = self.buf.len() as u32;
+                if dictionary.is_some() {
+                    self.packed_from |= WITH_DICTIONARY;
+                }
+                self.buf = packed;
+            }
+            None => self.buf.shrink_to_fit(),
+        }
+    }
+
+    /// A plain copy of this node (itself copied, when it is not packed). `dictionary` is the
+    /// stream's, which the node may have been packed against.
+    pub fn unpacked(&self, dictionary: Option<&[u8]>) -> Node {
+        Node {
+            buf: self.plain_buf(dictionary),
+            packed_from: 0,
+            ..*self
+        }
+    }
+
+    /// Turns a packed node plain again; returns whether it was packed.
+    fn unpack_in_place(&mut self, dictionary: Option<&[u8]>) -> bool {
+        if !self.is_packed() {
+            return false;
+        }
+        self.buf = self.plain_buf(dictionary);
+        self.packed_from = 0;
+        true
+    }
+
+    fn plain_buf(&self, dictionary: Option<&[u8]>) -> Vec<u8> {
+        if !self.is_packed() {
+            return self.buf.clone();
+        }
+        let dict = if self.packed_from & WITH_DICTIONARY != 0 {
+            dictionary.expect("a stream keeps the dictionary its nodes were packed against")
+        } else {
+            &[]
+        };
+        // The block was made by `pack` from this very node and never left memory: failing to
+        // unpack it would mean memory corruption, not bad input.
+        lz4_flex::block::decompress_with_dict(&self.buf, self.plain_len(), dict)
+            .expect("a packed stream node unpacks (it was packed by this process)")
     }
 
     /// Appends an entry; `id` must be greater than every ID in the node.
@@ -213,8 +366,10 @@ impl Node {
             .all(|(name, _)| read_bytes(&self.buf, &mut pos) == *name)
     }
 
-    /// Decodes the entry starting at `offset`; returns it and the offset of the next one.
-    fn decode_at(&self, offset: usize) -> (EntryView<'_>, usize) {
+    /// Decodes the head of the entry starting at `offset` (a plain node's); returns it and the
+    /// offset of the next one.
+    pub fn head_at(&self, offset: usize) -> (EntryHead, usize) {
+        debug_assert!(!self.is_packed());
         let mut pos = offset;
         let (flags, ms_delta) = read_head(&self.buf, &mut pos);
         let seq_raw = read_varint(&self.buf, &mut pos);
@@ -240,10 +395,9 @@ impl Node {
         };
         pos = skip_strings(&self.buf, pos, strings);
         (
-            EntryView {
+            EntryHead {
                 id,
                 deleted: flags & FLAG_DELETED != 0,
-                node: self,
                 body,
                 same_fields,
                 field_count,
@@ -252,7 +406,12 @@ impl Node {
         )
     }
 
-    /// Every entry, deleted ones included, in ID order.
+    /// Offset of the first entry.
+    pub fn first_offset(&self) -> usize {
+        self.entries_start as usize
+    }
+
+    /// Every entry of a plain node, deleted ones included, in ID order.
     pub fn entries(&self) -> NodeEntries<'_> {
         NodeEntries {
             node: self,
@@ -264,6 +423,7 @@ impl Node {
     /// as far as its length (no ID, no view), since a backward read of the newest entries
     /// walks the whole node.
     pub fn entry_offsets(&self, out: &mut Vec<usize>) {
+        debug_assert!(!self.is_packed());
         out.clear();
         out.reserve(self.stored() as usize);
         let mut pos = self.entries_start as usize;
@@ -282,14 +442,27 @@ impl Node {
 
     /// The entry at an offset produced by [`Node::entry_offsets`].
     pub fn entry_at(&self, offset: usize) -> EntryView<'_> {
-        self.decode_at(offset).0
+        self.head_at(offset).0.view(NodeRef::Borrowed(self))
     }
 
     /// Marks the live entry `id` deleted. Returns false when there is no such live entry.
-    pub fn delete(&mut self, id: StreamId) -> bool {
+    /// A packed node is unpacked for the change and packed again (against `dictionary`).
+    pub fn delete(&mut self, id: StreamId, dictionary: Option<&[u8]>) -> bool {
+        if id < self.master_id || id > self.last_id {
+            return false;
+        }
+        let was_packed = self.unpack_in_place(dictionary);
+        let deleted = self.delete_plain(id);
+        if was_packed {
+            self.pack(dictionary);
+        }
+        deleted
+    }
+
+    fn delete_plain(&mut self, id: StreamId) -> bool {
         let mut pos = self.entries_start as usize;
         while pos < self.buf.len() {
-            let (entry, next) = self.decode_at(pos);
+            let (entry, next) = self.head_at(pos);
             if entry.id == id {
                 if entry.deleted {
                     return false;
@@ -309,11 +482,17 @@ impl Node {
 
     /// Marks entries deleted from the head of the node: those below `below` (when given), at
     /// most `max_live` live ones. Returns how many live entries were marked.
-    pub fn delete_prefix(&mut self, below: Option<StreamId>, max_live: u64) -> u64 {
+    pub fn delete_prefix(
+        &mut self,
+        below: Option<StreamId>,
+        max_live: u64,
+        dictionary: Option<&[u8]>,
+    ) -> u64 {
+        let was_packed = self.unpack_in_place(dictionary);
         let mut pos = self.entries_start as usize;
         let mut marked = 0;
         while pos < self.buf.len() && marked < max_live {
-            let (entry, next) = self.decode_at(pos);
+            let (entry, next) = self.head_at(pos);
             if below.is_some_and(|min| entry.id >= min) {
                 break;
             }
@@ -325,8 +504,24 @@ impl Node {
         }
         self.live -= marked as u32;
         self.deleted += marked as u32;
+        if was_packed {
+            self.pack(dictionary);
+        }
         marked
     }
+}
+
+/// Nodes larger than this (`stream-node-max-bytes` set high) are packed into a block of their
+/// own rather than through the kept scratch buffer, which stays small.
+const PACK_SCRATCH_MAX: usize = 256 * 1024;
+
+/// Set in `packed_from` when the block was packed against the stream's dictionary (a node's
+/// plain length stays below 1 GiB, so the top bit is free).
+const WITH_DICTIONARY: u32 = 1 << 31;
+
+thread_local! {
+    /// Room for one node's LZ4 block while it is being packed (kept: sealing is frequent).
+    static PACK_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Forward iterator over a node's entries.
@@ -342,9 +537,9 @@ impl<'a> Iterator for NodeEntries<'a> {
         if self.pos >= self.node.buf.len() {
             return None;
         }
-        let (entry, next) = self.node.decode_at(self.pos);
+        let (head, next) = self.node.head_at(self.pos);
         self.pos = next;
-        Some(entry)
+        Some(head.view(NodeRef::Borrowed(self.node)))
     }
 }
 
@@ -473,14 +668,17 @@ mod tests {
         let mut node = Node::new(StreamId::new(1, 0), &[(b"a", b"1")]);
         node.push(StreamId::new(2, 0), &[(b"a", b"2")]);
         node.push(StreamId::new(3, 0), &[(b"a", b"3")]);
-        assert!(node.delete(StreamId::new(2, 0)));
-        assert!(!node.delete(StreamId::new(2, 0)));
-        assert!(!node.delete(StreamId::new(9, 0)));
+        assert!(node.delete(StreamId::new(2, 0), None));
+        assert!(!node.delete(StreamId::new(2, 0), None));
+        assert!(!node.delete(StreamId::new(9, 0), None));
         assert_eq!(node.live(), 2);
         assert_eq!(node.stored(), 3);
         let deleted: Vec<_> = node.entries().map(|e| e.deleted).collect();
         assert_eq!(deleted, vec![false, true, false]);
-        assert_eq!(node.delete_prefix(Some(StreamId::new(3, 0)), u64::MAX), 1);
+        assert_eq!(
+            node.delete_prefix(Some(StreamId::new(3, 0)), u64::MAX, None),
+            1
+        );
         assert_eq!(node.live(), 1);
         let mut offsets = Vec::new();
         node.entry_offsets(&mut offsets);
