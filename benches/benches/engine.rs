@@ -115,18 +115,97 @@ fn xadd(c: &mut Criterion) {
         });
     });
 
+    // The same JSON events, sealed nodes packed and plain: what packing costs an append.
+    for (label, compression) in [("json_event_packed", "lz4"), ("json_event_plain", "no")] {
+        group.bench_function(label, |b| {
+            let engine = Engine::new();
+            let mut session = engine.session();
+            run(
+                &mut session,
+                &["CONFIG", "SET", "rill-stream-compression", compression],
+            );
+            b.iter_custom(|iters| {
+                timed_xadds(&mut session, iters, |i| {
+                    args(&["XADD", "s", "*", "data", &json_event(i)])
+                })
+            });
+        });
+    }
+
     group.finish();
 }
 
-fn xrange(c: &mut Criterion) {
-    let mut group = c.benchmark_group("xrange_count_10_of_100k");
-    quick(&mut group);
+/// A ~250-byte JSON event with random IDs and numbers (a counter-seeded xorshift, so every
+/// run reads the same bytes): what applications and the rill client write, and what
+/// `compare.py` measures memory with.
+fn json_event(i: u64) -> String {
+    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    const TYPES: [&str; 4] = ["order.created", "order.paid", "cart.updated", "page.viewed"];
+    format!(
+        concat!(
+            r#"{{"event_id":"{:016x}{:016x}","type":"{}","ts":{},"user_id":{},"#,
+            r#""session":"{:016x}","amount":{}.{:02},"currency":"EUR","items":{},"#,
+            r#""country":"DE","device":"mobile","source":"campaign-{}","latency_ms":{}}}"#
+        ),
+        next(),
+        next(),
+        TYPES[(next() % 4) as usize],
+        1_733_000_000_000 + i * 7,
+        next() % 10_000_000,
+        next(),
+        next() % 5000,
+        next() % 100,
+        1 + next() % 19,
+        next() % 1000,
+        1 + next() % 2000,
+    )
+}
 
+/// XRANGE ... COUNT 10 on a 100,000-entry stream of `f v` entries or of JSON events, its
+/// sealed nodes packed (`rill-stream-compression lz4`, the default) or plain (`no`): reading
+/// from the start (the same nodes every time) and from 1,024 points scattered over the stream
+/// (a different node each time: every read of a packed stream unpacks one).
+fn xrange(c: &mut Criterion) {
+    for (payload, compression) in [("fv", "lz4"), ("fv", "no"), ("json", "lz4"), ("json", "no")] {
+        let name = format!(
+            "xrange_count_10_of_100k/{payload}_{}",
+            if compression == "no" {
+                "plain"
+            } else {
+                "packed"
+            }
+        );
+        let mut group = c.benchmark_group(name);
+        quick(&mut group);
+        xrange_group(&mut group, payload, compression);
+        group.finish();
+    }
+}
+
+fn xrange_group(
+    group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    payload: &str,
+    compression: &str,
+) {
     let engine = Engine::new();
     let mut session = engine.session();
+    run(
+        &mut session,
+        &["CONFIG", "SET", "rill-stream-compression", compression],
+    );
     // Explicit IDs 1-0 .. 100000-0, so the benches can seek to known places.
     for ms in 1..=XRANGE_STREAM_LEN {
-        run(&mut session, &["XADD", "s", &format!("{ms}-0"), "f", "v"]);
+        let id = format!("{ms}-0");
+        match payload {
+            "json" => run(&mut session, &["XADD", "s", &id, "data", &json_event(ms)]),
+            _ => run(&mut session, &["XADD", "s", &id, "f", "v"]),
+        };
     }
     assert_eq!(
         run(&mut session, &["XLEN", "s"]),
@@ -156,8 +235,6 @@ fn xrange(c: &mut Criterion) {
             black_box(session.execute(black_box(&starts[next])))
         });
     });
-
-    group.finish();
 }
 
 criterion_group!(benches, xadd, xrange);
