@@ -402,10 +402,15 @@ XACK_P1 = Workload(
     after_run=xack_after,
 )
 
+XADD_FIVE_FIELDS_P1 = Workload(
+    "XADD 5 fields x 60 B, P1", five_field_benchmark_args(), pipeline=1, keyspace=1_000_000
+)
+
 WORKLOADS = [
     XADD_P1,
     at_pipeline(XADD_P1, 32),
-    Workload("XADD 5 fields x 60 B, P1", five_field_benchmark_args(), pipeline=1, keyspace=1_000_000),
+    XADD_FIVE_FIELDS_P1,
+    at_pipeline(XADD_FIVE_FIELDS_P1, 32),
     range_read("XRANGE", "-", "+"),
     at_pipeline(range_read("XRANGE", "-", "+"), 16),
     at_pipeline(range_read("XREVRANGE", "+", "-"), 16),
