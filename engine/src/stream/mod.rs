@@ -564,10 +564,22 @@ mod tests {
             }
         }
         // Deleting inside nodes packed with and without the dictionary, and trimming inside one.
+        let packed_before = packed.nodes.values().filter(|n| n.is_packed()).count();
+        assert!(!packed.delete(StreamId::new(171, 5)), "no such entry");
+        assert_eq!(
+            packed.nodes.values().filter(|n| n.is_packed()).count(),
+            packed_before,
+            "a deletion that misses leaves the node packed"
+        );
         for id in [3, 171, 172, 390] {
             assert!(packed.delete(StreamId::new(id, 0)));
             assert!(plain.delete(StreamId::new(id, 0)));
         }
+        // Nodes written to stay plain (two deletions in one node: three nodes).
+        assert_eq!(
+            packed.nodes.values().filter(|n| n.is_packed()).count(),
+            packed_before - 3
+        );
         let exact = Trim {
             strategy: TrimStrategy::MaxLen(333),
             approx: false,

@@ -17,8 +17,8 @@
 //!
 //! A node that takes no more entries may be *packed*: `buf` then holds an LZ4 block of the
 //! layout above (`rill-stream-compression`). Readers work on a plain copy
-//! ([`Node::unpacked`], cached by [`super::unpacked`]); the rare writes to a sealed node (XDEL,
-//! an exact trim) unpack it, change it and pack it again.
+//! ([`Node::unpacked`], cached by [`super::unpacked`]); a write to a sealed node (XDEL, an
+//! exact trim) unpacks it for good.
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -291,14 +291,12 @@ impl Node {
         }
     }
 
-    /// Turns a packed node plain again; returns whether it was packed.
-    fn unpack_in_place(&mut self, dictionary: Option<&[u8]>) -> bool {
-        if !self.is_packed() {
-            return false;
+    /// Turns a packed node plain again.
+    fn unpack_in_place(&mut self, dictionary: Option<&[u8]>) {
+        if self.is_packed() {
+            self.buf = self.plain_buf(dictionary);
+            self.packed_from = 0;
         }
-        self.buf = self.plain_buf(dictionary);
-        self.packed_from = 0;
-        true
     }
 
     fn plain_buf(&self, dictionary: Option<&[u8]>) -> Vec<u8> {
@@ -446,20 +444,23 @@ impl Node {
     }
 
     /// Marks the live entry `id` deleted. Returns false when there is no such live entry.
-    /// A packed node is unpacked for the change and packed again (against `dictionary`).
+    /// A packed node (packed against `dictionary`) is left plain: a node that one deletion
+    /// touched is likely to see more (exact trims take the head node entry by entry, XACKDEL
+    /// and delete-on-ack queues delete every entry), and packing it again each time would cost
+    /// a whole node's packing per deletion.
     pub fn delete(&mut self, id: StreamId, dictionary: Option<&[u8]>) -> bool {
         if id < self.master_id || id > self.last_id {
             return false;
         }
-        let was_packed = self.unpack_in_place(dictionary);
-        let deleted = self.delete_plain(id);
-        if was_packed {
-            self.pack(dictionary);
+        if self.is_packed() {
+            // Unpacked for good only when something is deleted: IDs that miss cost nothing.
+            let mut plain = self.unpacked(dictionary);
+            let deleted = plain.delete(id, None);
+            if deleted {
+                *self = plain;
+            }
+            return deleted;
         }
-        deleted
-    }
-
-    fn delete_plain(&mut self, id: StreamId) -> bool {
         let mut pos = self.entries_start as usize;
         while pos < self.buf.len() {
             let (entry, next) = self.head_at(pos);
@@ -488,7 +489,7 @@ impl Node {
         max_live: u64,
         dictionary: Option<&[u8]>,
     ) -> u64 {
-        let was_packed = self.unpack_in_place(dictionary);
+        self.unpack_in_place(dictionary);
         let mut pos = self.entries_start as usize;
         let mut marked = 0;
         while pos < self.buf.len() && marked < max_live {
@@ -504,9 +505,6 @@ impl Node {
         }
         self.live -= marked as u32;
         self.deleted += marked as u32;
-        if was_packed {
-            self.pack(dictionary);
-        }
         marked
     }
 }
