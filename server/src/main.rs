@@ -13,8 +13,8 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, EnvFilter, Registry};
 
 /// Counts the bytes the process holds, so INFO's `used_memory` is a counter read rather than
-/// a walk over every key. The allocator is mimalloc, whose size classes keep small blocks
-/// close to their size (the system allocator adds a header and rounds every block up to 32
+/// a walk over every key. The allocator is jemalloc built with Redis's 8-byte size classes,
+/// which keep small blocks close to their size (the system allocator adds a header and rounds every block up to 32
 /// bytes, which small keys and packed collections pay dearly for), and what is counted is
 /// each block's usable size, the allocator's rounding included, as Redis's zmalloc counts
 /// jemalloc's. The only unsafe code in Rill: a `GlobalAlloc` must be an `unsafe impl`.
@@ -23,19 +23,19 @@ mod counting_alloc {
     use std::alloc::{GlobalAlloc, Layout};
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-    use tikv_jemallocator::{usable_size, Jemalloc as MiMalloc};
+    use tikv_jemallocator::{usable_size, Jemalloc};
 
     /// INFO's `mem_allocator`.
     pub const NAME: &str = "jemalloc";
 
-    /// mimalloc, counting.
+    /// jemalloc, counting.
     pub struct Counting;
 
     static ALLOCATED: AtomicU64 = AtomicU64::new(0);
 
-    /// The usable size of a block mimalloc handed out (0 for null).
+    /// The usable size of a block jemalloc handed out (0 for null).
     fn usable(p: *const u8) -> u64 {
-        // SAFETY: `p` is null or a live block from `MiMalloc` (every caller passes one that
+        // SAFETY: `p` is null or a live block from `Jemalloc` (every caller passes one that
         // this allocator returned and has not freed).
         if p.is_null() {
             return 0;
@@ -43,29 +43,29 @@ mod counting_alloc {
         unsafe { usable_size(p) as u64 }
     }
 
-    // SAFETY: every method forwards to `MiMalloc` with the caller's arguments unchanged and
+    // SAFETY: every method forwards to `Jemalloc` with the caller's arguments unchanged and
     // reads the usable size of blocks it returned; the counter is only arithmetic on sizes.
     unsafe impl GlobalAlloc for Counting {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            let p = unsafe { MiMalloc.alloc(layout) };
+            let p = unsafe { Jemalloc.alloc(layout) };
             ALLOCATED.fetch_add(usable(p), Relaxed);
             p
         }
 
         unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-            let p = unsafe { MiMalloc.alloc_zeroed(layout) };
+            let p = unsafe { Jemalloc.alloc_zeroed(layout) };
             ALLOCATED.fetch_add(usable(p), Relaxed);
             p
         }
 
         unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
             ALLOCATED.fetch_sub(usable(ptr), Relaxed);
-            unsafe { MiMalloc.dealloc(ptr, layout) };
+            unsafe { Jemalloc.dealloc(ptr, layout) };
         }
 
         unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
             let old = usable(ptr);
-            let p = unsafe { MiMalloc.realloc(ptr, layout, new_size) };
+            let p = unsafe { Jemalloc.realloc(ptr, layout, new_size) };
             if !p.is_null() {
                 ALLOCATED.fetch_sub(old, Relaxed);
                 ALLOCATED.fetch_add(usable(p), Relaxed);
