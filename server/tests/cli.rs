@@ -5,14 +5,9 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_rill-server");
+mod common;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
-}
+use common::{free_port, BIN};
 
 /// Starts the binary and waits until it accepts connections. It runs in a fresh temporary
 /// directory: on SIGTERM it saves dump.rdb there (Redis's default save points), not in the
@@ -96,21 +91,13 @@ fn used_memory_comes_from_the_counting_allocator() {
     };
     let before = used(port);
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("connect: {e}"));
-    // Values that do not compress (sealed stream nodes are packed with LZ4): hex of a
-    // xorshift sequence, 1,000 bytes each.
-    let mut x = 0x2545_F491_4F6C_DD1Du64;
-    let mut value = || -> String {
-        (0..1000 / 16)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                format!("{x:016x}")
-            })
-            .collect()
-    };
+    // Values that do not compress (sealed stream nodes are packed with LZ4), 1,000 bytes each.
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
     let batch: String = (0..1000)
-        .map(|i| format!("XADD s {}-1 f {}\r\n", i + 1, value()))
+        .map(|i| {
+            let value = common::incompressible(&mut state, 1000);
+            format!("XADD s {}-1 f {value}\r\n", i + 1)
+        })
         .collect();
     s.write_all(batch.as_bytes())
         .unwrap_or_else(|e| panic!("write: {e}"));

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{call, connect, free_port, start, start_command, Server, BIN};
+use common::{call, connect, free_port, incompressible, start, start_command, Server, BIN};
 
 /// Whether the server closed `s` within `within` (a read timing out means it did not).
 fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
@@ -433,24 +433,14 @@ fn accounted_memory_tracks_resident_memory_for_streams() {
     let mut c = connect(server.port);
     let used_before = info_field(&mut c, "memory", "used_memory") as f64;
     let rss_before = info_field(&mut c, "memory", "used_memory_rss") as f64;
-    // Values that do not compress (sealed stream nodes are packed with LZ4): 60 hex digits
-    // of a xorshift sequence each.
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let mut value = move || -> String {
-        (0..4)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                format!("{x:016x}")
-            })
-            .collect::<String>()[..60]
-            .to_string()
-    };
+    // Values that do not compress (sealed stream nodes are packed with LZ4), 60 bytes each.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
     for _ in 0..200 {
         let lines: Vec<String> = (0..500)
             .map(|_| {
-                let fields: String = (0..5).map(|f| format!(" field{f} {}", value())).collect();
+                let fields: String = (0..5)
+                    .map(|f| format!(" field{f} {}", incompressible(&mut state, 60)))
+                    .collect();
                 format!("XADD s *{fields}")
             })
             .collect();

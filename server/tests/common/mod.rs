@@ -117,3 +117,17 @@ pub fn call(s: &mut TcpStream, line: &str) -> String {
     let n = s.read(&mut buf).unwrap_or(0);
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
+
+/// Hex digits of a xorshift sequence that `state` carries from call to call: values that
+/// LZ4 cannot shrink, for tests that measure memory (sealed stream nodes are packed).
+pub fn incompressible(state: &mut u64, len: usize) -> String {
+    let mut out = String::with_capacity(len + 16);
+    while out.len() < len {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        out.push_str(&format!("{:016x}", *state));
+    }
+    out.truncate(len);
+    out
+}
