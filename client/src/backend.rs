@@ -11,6 +11,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::cluster_async::ClusterConnection;
 use rill_engine::{Engine, Reply, Session};
 
+use crate::command::Command;
 use crate::error::{Error, Result};
 use crate::features::Features;
 
@@ -105,27 +106,31 @@ impl Backend {
     }
 
     /// Runs a command that never blocks.
-    pub(crate) async fn call(&self, args: Vec<Bytes>) -> Result<Reply> {
+    pub(crate) async fn call(&self, command: impl Into<Command>) -> Result<Reply> {
+        let command = command.into();
         match self {
-            Backend::Embedded(e) => check(e.session.lock().execute(&args)),
+            Backend::Embedded(e) => check(command.execute_on(&mut e.session.lock())),
             Backend::Remote(r) => {
                 let mut conn = r.shared.clone();
-                conn.query(&args).await
+                conn.query(&command.into_args()).await
             }
         }
     }
 
     /// Runs several commands in one round trip; each gets its own result.
-    pub(crate) async fn call_many(&self, commands: Vec<Vec<Bytes>>) -> Result<Vec<Result<Reply>>> {
+    pub(crate) async fn call_many<C: Into<Command>>(
+        &self,
+        commands: Vec<C>,
+    ) -> Result<Vec<Result<Reply>>> {
         match self {
             Backend::Embedded(e) => {
                 let mut session = e.session.lock();
                 Ok(commands
-                    .iter()
-                    .map(|args| check(session.execute(args)))
+                    .into_iter()
+                    .map(|command| check(command.into().execute_on(&mut session)))
                     .collect())
             }
-            Backend::Remote(r) => r.shared.clone().query_many(&commands).await,
+            Backend::Remote(r) => r.shared.clone().query_many(&texts(commands)).await,
         }
     }
 
@@ -134,7 +139,7 @@ impl Backend {
     /// a transaction must stay within one hash slot, which the callers' keys need not.
     pub(crate) async fn call_atomic(
         &self,
-        commands: Vec<Vec<Bytes>>,
+        commands: Vec<Command>,
     ) -> Result<Option<Vec<Result<Reply>>>> {
         match self {
             Backend::Embedded(e) => {
@@ -142,8 +147,8 @@ impl Backend {
                 // land inside the transaction.
                 let mut session = e.session.lock();
                 check(session.execute(&[Bytes::from_static(b"MULTI")]))?;
-                for args in &commands {
-                    if let Err(err) = check(session.execute(args)) {
+                for command in &commands {
+                    if let Err(err) = check(command.execute_on(&mut session)) {
                         let _ = session.execute(&[Bytes::from_static(b"DISCARD")]);
                         return Err(err);
                     }
@@ -154,7 +159,7 @@ impl Backend {
                 }
             }
             Backend::Remote(r) => {
-                let mut pipe = pipeline(&commands);
+                let mut pipe = pipeline(&texts(commands));
                 pipe.atomic();
                 // MULTI, the commands and EXEC go out as one write on the shared connection,
                 // so no other caller's command lands between them.
@@ -176,19 +181,21 @@ impl Backend {
     /// `before` may or may not have run: send it again (acknowledging is idempotent).
     pub(crate) async fn call_read_after(
         &self,
-        before: Vec<Bytes>,
+        before: Command,
         read: Vec<Bytes>,
         blocking: bool,
     ) -> Result<(Result<Reply>, Result<Reply>)> {
         match self {
             Backend::Embedded(e) => {
-                let first = check(e.session.lock().execute(&before));
+                let first = check(before.execute_on(&mut e.session.lock()));
                 Ok((first, self.call_read(read, blocking).await))
             }
-            Backend::Remote(_) if !blocking => pair(self.call_many(vec![before, read]).await?),
+            Backend::Remote(_) if !blocking => {
+                pair(self.call_many(vec![before, read.into()]).await?)
+            }
             Backend::Remote(r) => {
                 let mut conn = r.take_blocking().await?;
-                let replies = conn.query_many(&[before, read]).await;
+                let replies = conn.query_many(&[before.into_args(), read]).await;
                 r.give_back(conn, &replies).await;
                 pair(replies?)
             }
@@ -325,6 +332,11 @@ impl RemoteConn {
         };
         check(from_redis(value))
     }
+}
+
+/// Commands as text, for a server.
+fn texts<C: Into<Command>>(commands: Vec<C>) -> Vec<Vec<Bytes>> {
+    commands.into_iter().map(|c| c.into().into_args()).collect()
 }
 
 /// The two results of a pipeline of two commands.

@@ -49,6 +49,7 @@
 mod backend;
 mod batch;
 pub mod codec;
+mod command;
 mod connection;
 pub mod consumer;
 mod error;

@@ -10,6 +10,7 @@ use rill_engine::{Reply, StreamId};
 
 use crate::batch::{Batch, Undecodable};
 use crate::codec::Codec;
+use crate::command::Command;
 use crate::error::{Error, Result};
 use crate::parse::{self, RawEntry};
 use crate::types::*;
@@ -106,8 +107,17 @@ impl<T: 'static> Stream<T> {
             .collect()
     }
 
-    fn xadd_args(&self, value: &T, id: Option<StreamId>, trim: Option<Trim>) -> Result<Vec<Bytes>> {
+    /// XADD of `value`: as values when nothing but its fields is given (the embedded engine
+    /// then parses nothing), as text otherwise.
+    fn xadd_command(&self, value: &T, id: Option<StreamId>, trim: Option<Trim>) -> Result<Command> {
+        if id.is_none() && trim.is_none() {
+            return Ok(Command::Add {
+                key: self.key.clone(),
+                fields: self.codec.encode(value)?,
+            });
+        }
         self.xadd_args_idempotent(value, id, trim, &[])
+            .map(Command::Text)
     }
 
     /// XADD's arguments with `idempotency` (`IDMP pid iid` or `IDMPAUTO pid`) before the ID.
@@ -151,7 +161,7 @@ impl<T: 'static> Stream<T> {
         let reply = self
             .client
             .backend
-            .call(self.xadd_args(value, id, trim)?)
+            .call(self.xadd_command(value, id, trim)?)
             .await?;
         parse::id(&reply)
     }
@@ -214,7 +224,7 @@ impl<T: 'static> Stream<T> {
         }
         let commands = values
             .iter()
-            .map(|v| self.xadd_args(v, None, None))
+            .map(|v| self.xadd_command(v, None, None))
             .collect::<Result<Vec<_>>>()?;
         let replies = self.client.backend.call_many(commands).await?;
         replies.into_iter().map(|r| parse::id(&r?)).collect()
@@ -427,24 +437,18 @@ impl<T: 'static> Stream<T> {
         group: &str,
         ids: &[StreamId],
         delete: Option<RefPolicy>,
-    ) -> Vec<Bytes> {
-        let mut a = Vec::with_capacity(6 + ids.len());
-        let verb: &'static [u8] = if delete.is_some() {
-            b"XACKDEL"
-        } else {
-            b"XACK"
-        };
-        a.extend([
-            Bytes::from_static(verb),
-            self.key.clone(),
-            Bytes::copy_from_slice(group.as_bytes()),
-        ]);
+    ) -> Command {
+        let group = Bytes::copy_from_slice(group.as_bytes());
         match delete {
-            Some(policy) => with_ids_block(a, ids, policy),
-            None => {
-                a.extend(id_args(ids));
-                a
+            Some(policy) => {
+                let head = vec![Bytes::from_static(b"XACKDEL"), self.key.clone(), group];
+                Command::Text(with_ids_block(head, ids, policy))
             }
+            None => Command::Ack {
+                key: self.key.clone(),
+                group,
+                ids: ids.to_vec(),
+            },
         }
     }
 
@@ -791,21 +795,9 @@ fn with_ids_block(mut head: Vec<Bytes>, ids: &[StreamId], policy: RefPolicy) -> 
     head
 }
 
-/// IDs as arguments: their texts written into one buffer, each argument a slice of it (one
-/// allocation for a whole XACK instead of one per ID).
+/// IDs as arguments (see [`StreamId::texts`]).
 pub(crate) fn id_args(ids: &[StreamId]) -> impl Iterator<Item = Bytes> {
-    let mut buf = Vec::with_capacity(ids.len() * 20);
-    let mut ends = Vec::with_capacity(ids.len());
-    let mut text = [0u8; 41];
-    for id in ids {
-        buf.extend_from_slice(id.text(&mut text));
-        ends.push(buf.len());
-    }
-    let buf = Bytes::from(buf);
-    let starts = std::iter::once(0).chain(ends.clone());
-    starts
-        .zip(ends)
-        .map(move |(start, end)| buf.slice(start..end))
+    StreamId::texts(ids)
 }
 
 /// A BLOCK argument: whole milliseconds, rounded up so that a short wait never becomes

@@ -116,12 +116,12 @@ fn estimate(state: &mut State, counter: Option<fn() -> u64>, recompute: bool) ->
 /// memory (`denyoom`) adds what it could have added (its arguments and a key's overhead), so
 /// a burst of writes between two measurements cannot go far past `maxmemory`; any other write
 /// (DEL, XTRIM, FLUSHALL...) may have freed memory, so the next check measures again.
-pub fn note_write(state: &mut State, args: &[Bytes], may_grow: bool) {
+pub fn note_write(state: &mut State, text_len: usize, may_grow: bool) {
     if state.memory_counter.is_some() {
         return;
     }
     if may_grow {
-        let added: usize = args.iter().map(|a| a.len()).sum::<usize>() + 64;
+        let added = text_len + 64;
         state.memory_estimate.bytes += added as u64;
     } else {
         state.memory_estimate.at = None;

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use crate::blocking::{BlockedReply, Slot};
 use crate::clients::{ClientInfo, KillSwitch};
+use crate::command::prepared::{Prepared, Request};
 use crate::command::{self, Ctx};
 use crate::reply::Reply;
 use crate::{now_ms, Shared};
@@ -303,13 +304,31 @@ impl Session {
         if args.is_empty() {
             return Some(Reply::Null);
         }
+        self.try_run(Request::Text(args))
+    }
+
+    /// Runs a command given as values (see [`Prepared`]) exactly as its text would run, and
+    /// returns its reply once what it changed is as durable as `appendfsync` promises. It
+    /// never blocks.
+    pub fn execute_prepared(&mut self, command: Prepared) -> Reply {
+        let pausable = std::mem::replace(&mut self.state.pausable, false);
+        let reply = self.try_run(Request::Prepared(command));
+        self.state.pausable = pausable;
+        if let Some(durability) = self.take_durability() {
+            durability.wait_blocking();
+        }
+        reply.unwrap_or(Reply::Null)
+    }
+
+    /// [`Session::try_execute`] for text or values.
+    fn try_run(&mut self, request: Request) -> Option<Reply> {
         let started = std::time::Instant::now();
         let shared = &self.shared;
         let mut guard = shared.state.lock();
         let now = guard.clock.ms_at(started);
         if self.state.pausable {
             if let Some(pause) = guard.clients.pause_at(now) {
-                if pause.all || command::may_write(&self.state, args) {
+                if pause.all || command::may_write(&self.state, request) {
                     return None;
                 }
             }
@@ -321,13 +340,16 @@ impl Session {
             now_ms: now,
             started,
         };
-        let untouched = ctx.session.no_touch && !args[0].eq_ignore_ascii_case(b"touch");
+        let untouched = ctx.session.no_touch && !request.is("touch");
         if untouched {
             ctx.state.keyspace.set_untouched(true);
         }
         let paused = ctx.state.clients.pause_at(now).is_some();
         ctx.state.keyspace.set_expiry_frozen(paused);
-        let reply = command::dispatch(&mut ctx, args);
+        let reply = match request {
+            Request::Text(args) => command::dispatch(&mut ctx, args),
+            Request::Prepared(command) => command::dispatch_prepared(&mut ctx, command),
+        };
         // Keys the command created or found expired, if anyone listens for those events.
         crate::notify::publish_queued(ctx.state);
         if untouched {

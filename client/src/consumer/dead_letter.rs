@@ -186,7 +186,7 @@ impl<T: 'static> Stream<T> {
         }
         // The letter and its XACK in one transaction: a crash cannot leave the entry both
         // dead-lettered and pending (to be dead-lettered again).
-        match backend.call_atomic(vec![args.clone(), ack]).await? {
+        match backend.call_atomic(vec![args.clone().into(), ack]).await? {
             Some(replies) => replies
                 .into_iter()
                 .find_map(|r| r.err())

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod lists;
 pub mod object;
 pub mod persistence;
+pub mod prepared;
 pub mod pubsub;
 mod random;
 pub mod read_args;
@@ -54,6 +55,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use self::prepared::{Prepared, Request};
 use crate::error;
 use crate::keyspace::{Db, Value};
 use crate::reply::Reply;
@@ -474,8 +476,25 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             return reject(ctx, None, text);
         }
     };
+    dispatch_to(ctx, spec, Request::Text(args))
+}
+
+/// [`dispatch`] for a command given as values (see [`prepared`]).
+pub fn dispatch_prepared(ctx: &mut Ctx, command: Prepared) -> Reply {
+    match command.spec() {
+        Some(spec) => dispatch_to(ctx, spec, Request::Prepared(command)),
+        None => {
+            ctx.session.last_command = "NULL";
+            let text = error::unknown_command(command.name().as_bytes(), &[]);
+            reject(ctx, None, text)
+        }
+    }
+}
+
+/// Everything after the look-up: arity, the refusals, MULTI queuing, the run.
+fn dispatch_to(ctx: &mut Ctx, spec: &'static Spec, request: Request) -> Reply {
     ctx.session.last_command = spec.name;
-    if !arity_ok(spec, args.len()) {
+    if !arity_ok(spec, request.argc()) {
         return reject(ctx, Some(spec), error::arity(spec.name));
     }
     let base = spec.name.split('|').next().unwrap_or(spec.name);
@@ -500,13 +519,13 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     if let Some(multi) = ctx.session.multi.as_mut() {
         if !runs_inside_multi(base) {
-            multi.queue.push(args.to_vec());
+            multi.queue.push(request.args().into_owned());
             return Reply::simple("QUEUED");
         }
     }
-    let reply = call(ctx, spec, args);
+    let reply = call_request(ctx, spec, request);
     if ctx.state.config.maxmemory > 0 && spec.has_flag("write") {
-        crate::eviction::note_write(ctx.state, args, spec.has_flag("denyoom"));
+        crate::eviction::note_write(ctx.state, request.text_len(), spec.has_flag("denyoom"));
     }
     reply
 }
@@ -596,12 +615,17 @@ fn reject(ctx: &mut Ctx, spec: Option<&Spec>, text: String) -> Reply {
 
 /// Runs a command that passed every check (also how EXEC runs its queue), and counts it.
 pub fn call(ctx: &mut Ctx, spec: &Spec, args: &[Bytes]) -> Reply {
+    call_request(ctx, spec, Request::Text(args))
+}
+
+/// [`call`] for text or values.
+fn call_request(ctx: &mut Ctx, spec: &Spec, request: Request) -> Reply {
     let journaled = ctx.state.propagation.enabled();
     let (dirty_before, effects_before) =
         (ctx.state.stats.dirty, ctx.state.propagation.pending_len());
-    let reply = (spec.run)(ctx, args);
+    let reply = request.run(ctx, spec);
     if journaled {
-        propagate_call(ctx, spec, args, dirty_before, effects_before);
+        propagate_call(ctx, spec, request, dirty_before, effects_before);
     }
     // One clock read per command: it ends this one and starts the next (inside EXEC).
     let ended = Instant::now();
@@ -617,15 +641,19 @@ pub fn call(ctx: &mut Ctx, spec: &Spec, args: &[Bytes]) -> Reply {
         stats.count_error(text);
     }
     if !spec.has_flag("skip_slowlog") {
-        slowlog::SlowLog::record(ctx, args, usec);
+        slowlog::SlowLog::record(ctx, request, usec);
     }
     reply
 }
 
 /// Whether a command may change data, so CLIENT PAUSE WRITE holds it: a `write` command, or
 /// an EXEC whose queue holds one.
-pub fn may_write(session: &SessionState, args: &[Bytes]) -> bool {
-    let Ok(spec) = lookup(args) else {
+pub fn may_write(session: &SessionState, request: Request) -> bool {
+    let spec = match request {
+        Request::Text(args) => lookup(args).ok(),
+        Request::Prepared(command) => command.spec(),
+    };
+    let Some(spec) = spec else {
         return false;
     };
     spec.has_flag("write") || (spec.name == "exec" && queue_has_flag(session, "write"))
@@ -637,7 +665,7 @@ pub fn may_write(session: &SessionState, args: &[Bytes]) -> bool {
 fn propagate_call(
     ctx: &mut Ctx,
     spec: &Spec,
-    args: &[Bytes],
+    request: Request,
     dirty_before: u64,
     effects_before: usize,
 ) {
@@ -646,13 +674,14 @@ fn propagate_call(
     if changed && spec.name != "exec" && ctx.state.propagation.pending_len() == effects_before {
         let db = ctx.session.db;
         let name = spec.name;
-        match crate::propagate::rewrite(ctx.state, db, name, args, ctx.now_ms) {
+        let args = request.args();
+        match crate::propagate::rewrite(ctx.state, db, name, &args, ctx.now_ms) {
             Some(effects) => {
                 for effect in effects {
                     ctx.state.propagation.push(db, effect);
                 }
             }
-            None => ctx.state.propagation.push(db, args.to_vec()),
+            None => ctx.state.propagation.push(db, args.into_owned()),
         }
     }
     crate::propagate::take_expired(ctx.state, effects_before);

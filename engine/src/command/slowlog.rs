@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use super::prepared::Request;
 use super::{container_arity, help_reply, Ctx, Group, Spec};
 use crate::args::parse_i64_strict;
 use crate::reply::Reply;
@@ -38,8 +39,9 @@ pub struct SlowLog {
 }
 
 impl SlowLog {
-    /// Records a command that took `usec`, if the configuration asks for it.
-    pub fn record(ctx: &mut Ctx, args: &[Bytes], usec: u64) {
+    /// Records a command that took `usec`, if the configuration asks for it (a command
+    /// given as values is written out as text only then).
+    pub fn record(ctx: &mut Ctx, request: Request, usec: u64) {
         let config = &ctx.state.config;
         let threshold = config.slowlog_threshold;
         if threshold < 0 || (usec as i64) < threshold {
@@ -58,7 +60,7 @@ impl SlowLog {
             id: log.next_id,
             unix_secs: ctx.now_ms / 1000,
             usec,
-            args: kept_args(args),
+            args: kept_args(&request.args()),
             addr,
             name,
         };

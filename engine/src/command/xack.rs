@@ -3,10 +3,12 @@
 //! Acknowledges entries: they leave the group's and their consumer's pending lists. All IDs
 //! are validated first, so one malformed ID acknowledges nothing. No key or no group: 0.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 
 use super::{Ctx, Group, Spec};
-use crate::id::parse_strict_id;
+use crate::id::{parse_strict_id, StreamId};
 use crate::reply::Reply;
 
 /// XACK's table entry: arity -4 (key, group and at least one ID), a fast write.
@@ -24,22 +26,36 @@ pub fn specs() -> Vec<Spec> {
 }
 
 fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    ack(ctx, &args[1], &args[2], || {
+        let mut ids = Vec::with_capacity(args.len() - 3);
+        for arg in &args[3..] {
+            ids.push(parse_strict_id(arg)?);
+        }
+        Ok(Cow::Owned(ids))
+    })
+}
+
+/// Acknowledges the entries `ids` gives (read only once the stream and group are found: a
+/// malformed ID is an error only then, as in Redis).
+pub(crate) fn ack<'i>(
+    ctx: &mut Ctx,
+    key: &[u8],
+    group: &[u8],
+    ids: impl FnOnce() -> Result<Cow<'i, [StreamId]>, Reply>,
+) -> Reply {
     // One lookup of the key (its read and its change are the same access).
-    let stream = match ctx.stream_mut(&args[1]) {
+    let stream = match ctx.stream_mut(key) {
         Err(e) => return e,
         Ok(None) => return Reply::Integer(0),
         Ok(Some(s)) => s,
     };
-    let Some(group) = stream.groups.get_mut(&args[2]) else {
+    let Some(group) = stream.groups.get_mut(group) else {
         return Reply::Integer(0);
     };
-    let mut ids = Vec::with_capacity(args.len() - 3);
-    for arg in &args[3..] {
-        match parse_strict_id(arg) {
-            Ok(id) => ids.push(id),
-            Err(e) => return e,
-        }
-    }
+    let ids = match ids() {
+        Ok(ids) => ids,
+        Err(e) => return e,
+    };
     let acked = group.ack_all(&ids);
     ctx.state.stats.dirty += acked;
     Reply::Integer(acked as i64)

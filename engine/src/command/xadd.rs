@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use super::trim_args::{self, IdmpArgs};
+use super::trim_args::{self, AddOrTrimArgs, IdmpArgs};
 use super::{Ctx, Group, Spec};
 use crate::error;
 use crate::id::StreamId;
@@ -59,7 +59,59 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Some(Ok(pair)) => Some(pair),
         None => None,
     };
-    let key = &args[1];
+    let pairs: Vec<(&[u8], &[u8])> = args[field_pos..]
+        .chunks_exact(2)
+        .map(|kv| (kv[0].as_ref(), kv[1].as_ref()))
+        .collect();
+    add(ctx, &args[1], &opts, idempotency, &pairs, |id| {
+        // Logged with the ID it got (see `add`).
+        let mut logged = vec![Bytes::from_static(b"XADD"), args[1].clone()];
+        match opts.idmp {
+            Some(IdmpArgs::Given { pid, iid }) => logged.extend([
+                Bytes::from_static(b"IDMP"),
+                args[pid].clone(),
+                args[iid].clone(),
+            ]),
+            Some(IdmpArgs::Auto { pid }) => {
+                logged.extend([Bytes::from_static(b"IDMPAUTO"), args[pid].clone()])
+            }
+            None => {}
+        }
+        logged.push(Bytes::from(id.to_string()));
+        logged.extend(args[field_pos..].iter().cloned());
+        logged
+    })
+}
+
+/// `XADD key * field value ...` given as values (see [`super::prepared`]).
+pub(crate) fn add_fields(ctx: &mut Ctx, key: &Bytes, fields: &[(Bytes, Bytes)]) -> Reply {
+    let pairs: Vec<(&[u8], &[u8])> = fields.iter().map(|(f, v)| (&f[..], &v[..])).collect();
+    add(ctx, key, &AddOrTrimArgs::default(), None, &pairs, |id| {
+        let mut logged = Vec::with_capacity(3 + 2 * fields.len());
+        logged.extend([
+            Bytes::from_static(b"XADD"),
+            key.clone(),
+            Bytes::from(id.to_string()),
+        ]);
+        for (field, value) in fields {
+            logged.extend([field.clone(), value.clone()]);
+        }
+        logged
+    })
+}
+
+/// Appends `pairs` to the stream at `key` once the options are checked: creates the stream,
+/// answers a retry's first ID (IDMP), picks the ID, trims, and logs the XADD that `logged`
+/// builds from the ID the entry got.
+fn add(
+    ctx: &mut Ctx,
+    key: &Bytes,
+    opts: &AddOrTrimArgs,
+    idempotency: Option<(Bytes, Bytes)>,
+    pairs: &[(&[u8], &[u8])],
+    logged: impl FnOnce(StreamId) -> Vec<Bytes>,
+) -> Reply {
+    let limits = ctx.state.config.node_limits;
     let now = ctx.now_ms;
     let replaying = ctx.session.loader;
     let db = ctx.db();
@@ -106,11 +158,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if id <= stream.last_id {
         return too_small();
     }
-    let pairs: Vec<(&[u8], &[u8])> = args[field_pos..]
-        .chunks_exact(2)
-        .map(|kv| (kv[0].as_ref(), kv[1].as_ref()))
-        .collect();
-    stream.append(id, &pairs, limits);
+    stream.append(id, pairs, limits);
     if let Some((pid, iid)) = &idempotency {
         stream.idmp.record(pid, iid, id);
     }
@@ -130,21 +178,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if ctx.state.propagation.enabled() {
         // Logged with the ID it got and, when it trimmed, an exact trim to the length it
         // left: replayed, both remove the same entries whatever `~` and LIMIT allowed.
-        let mut logged = vec![Bytes::from_static(b"XADD"), key.clone()];
-        match opts.idmp {
-            Some(IdmpArgs::Given { pid, iid }) => logged.extend([
-                Bytes::from_static(b"IDMP"),
-                args[pid].clone(),
-                args[iid].clone(),
-            ]),
-            Some(IdmpArgs::Auto { pid }) => {
-                logged.extend([Bytes::from_static(b"IDMPAUTO"), args[pid].clone()])
-            }
-            None => {}
-        }
-        logged.push(Bytes::from(id.to_string()));
-        logged.extend(args[field_pos..].iter().cloned());
-        ctx.propagate(logged);
+        ctx.propagate(logged(id));
         if trimmed.removed > 0 {
             ctx.propagate(logged_trim(key, len_after, trimmed, opts.policy));
         }
