@@ -45,6 +45,9 @@ use crate::error::{Error, Result};
 /// The field that JSON and MessagePack entries keep their payload in.
 pub const DATA_FIELD: &str = "data";
 
+/// The buffer an encoding starts with: a small event fits, a large one grows it.
+const INITIAL_CAPACITY: usize = 128;
+
 /// A stream entry's field/value pairs, as stored.
 pub type Fields = Vec<(Bytes, Bytes)>;
 
@@ -75,7 +78,10 @@ pub struct Flat;
 
 impl<T: Serialize + DeserializeOwned> Codec<T> for Json {
     fn encode(&self, value: &T) -> Result<Fields> {
-        let data = serde_json::to_vec(value).map_err(error)?;
+        // Room for a typical event up front: growing from empty reallocates three or four
+        // times per message.
+        let mut data = Vec::with_capacity(INITIAL_CAPACITY);
+        serde_json::to_writer(&mut data, value).map_err(error)?;
         Ok(data_entry(data))
     }
 
@@ -86,7 +92,10 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Json {
 
 impl<T: Serialize + DeserializeOwned> Codec<T> for MessagePack {
     fn encode(&self, value: &T) -> Result<Fields> {
-        let data = rmp_serde::to_vec_named(value).map_err(error)?;
+        let mut data = Vec::with_capacity(INITIAL_CAPACITY);
+        value
+            .serialize(&mut rmp_serde::Serializer::new(&mut data).with_struct_map())
+            .map_err(error)?;
         Ok(data_entry(data))
     }
 

@@ -7,7 +7,9 @@
 //!
 //! Publish: `add_batch` of 100 messages per call. Consume + ack: one consumer, batches of
 //! 100, handlers that only count. The message is the ~50-byte JSON reading of
-//! `client_throughput`. Prints each round and the medians.
+//! `client_throughput`. Each round runs on the default engine (sealed nodes packed with
+//! LZ4) and on one with `rill-stream-compression no`, so the packing's share shows. Prints
+//! each round and the medians.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,31 +49,47 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (mut publish, mut consume) = (Vec::new(), Vec::new());
+    // Per engine (packed, plain): publish and consume rates of every round.
+    let mut figures = [(Vec::new(), Vec::new()), (Vec::new(), Vec::new())];
     for round in 1..=rounds {
-        match runtime.block_on(run(messages)) {
-            Ok((p, c)) => {
-                println!("round {round}/{rounds}: publish {p:>10.0}/s  consume+ack {c:>10.0}/s");
-                publish.push(p);
-                consume.push(c);
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                return ExitCode::FAILURE;
+        for (packed, (publish, consume)) in [true, false].into_iter().zip(&mut figures) {
+            match runtime.block_on(run(messages, packed)) {
+                Ok((p, c)) => {
+                    let nodes = if packed { "packed" } else { "plain " };
+                    println!(
+                        "round {round}/{rounds} {nodes}: publish {p:>10.0}/s  consume+ack {c:>10.0}/s"
+                    );
+                    publish.push(p);
+                    consume.push(c);
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
             }
         }
     }
     println!(
-        "\n`cargo run --release -p rill-benches --bin embedded_throughput -- --messages {messages} --rounds {rounds}`: \
-         one thread, median batch publish {:.0} msgs/s, consume + ack {:.0} msgs/s",
-        rill_benches::median(&mut publish),
-        rill_benches::median(&mut consume)
+        "\n`cargo run --release -p rill-benches --bin embedded_throughput -- --messages {messages} --rounds {rounds}`: one thread, medians"
     );
+    for (nodes, (publish, consume)) in ["packed (default)", "plain"].iter().zip(&mut figures) {
+        println!(
+            "  {nodes:<16} batch publish {:>9.0} msgs/s, consume + ack {:>9.0} msgs/s",
+            rill_benches::median(publish),
+            rill_benches::median(consume)
+        );
+    }
     ExitCode::SUCCESS
 }
 
-async fn run(n: usize) -> Result<(f64, f64), rill::Error> {
-    let client = Client::embedded();
+async fn run(n: usize, packed: bool) -> Result<(f64, f64), rill::Error> {
+    let mut config = rill_engine::Config::default();
+    if !packed {
+        config
+            .set("rill-stream-compression", "no", true)
+            .map_err(|e| rill::Error::Usage(e.to_string()))?;
+    }
+    let client = Client::from_engine(rill_engine::Engine::with_config(config));
     let stream = client.stream::<Reading>("bench");
     stream.ensure_group("g", GroupStart::Beginning).await?;
     let batches: Vec<Vec<Reading>> = (0..n)

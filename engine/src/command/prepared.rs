@@ -7,6 +7,7 @@
 //! log of a command that does not log itself).
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 
@@ -44,9 +45,15 @@ impl Prepared<'_> {
         }
     }
 
-    /// The command's table entry.
+    /// The command's table entry (looked up once per kind: these run per message).
     pub(crate) fn spec(&self) -> Option<&'static Spec> {
-        table().get(self.name())
+        static ADD: OnceLock<Option<&'static Spec>> = OnceLock::new();
+        static ACK: OnceLock<Option<&'static Spec>> = OnceLock::new();
+        let cell = match self {
+            Prepared::Add { .. } => &ADD,
+            Prepared::Ack { .. } => &ACK,
+        };
+        *cell.get_or_init(|| table().get(self.name()))
     }
 
     /// How many arguments its text has (name included), for the arity check.
