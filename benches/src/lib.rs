@@ -4,17 +4,30 @@
 /// `--messages N --rounds R` from the command line, each optional (`defaults` otherwise);
 /// `None` for anything else, for the caller to print its usage.
 pub fn messages_and_rounds(defaults: (usize, usize)) -> Option<(usize, usize)> {
+    messages_rounds_and(defaults, &[]).map(|(messages, rounds, _)| (messages, rounds))
+}
+
+/// [`messages_and_rounds`] plus the options named in `extra` (`--name value`), with their
+/// values as given.
+pub fn messages_rounds_and(
+    defaults: (usize, usize),
+    extra: &[&str],
+) -> Option<(usize, usize, Vec<(String, String)>)> {
     let (mut messages, mut rounds) = defaults;
+    let mut others = Vec::new();
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
         let value = pair.get(1).and_then(|v| v.parse().ok());
-        match (pair[0].as_str(), value) {
-            ("--messages", Some(n)) => messages = n,
-            ("--rounds", Some(n)) => rounds = n,
+        match (pair[0].as_str(), value, pair.get(1)) {
+            ("--messages", Some(n), _) => messages = n,
+            ("--rounds", Some(n), _) => rounds = n,
+            (name, _, Some(text)) if extra.contains(&name) => {
+                others.push((name.to_string(), text.clone()))
+            }
             _ => return None,
         }
     }
-    Some((messages, rounds))
+    Some((messages, rounds, others))
 }
 
 /// The median of `values` (sorted in place); 0 when empty.

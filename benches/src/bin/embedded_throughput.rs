@@ -2,7 +2,7 @@
 //! current-thread runtime: one core), for the goals of batch publish and consume + ack.
 //!
 //! ```sh
-//! cargo run --release -p rill-benches --bin embedded_throughput -- [--messages N] [--rounds R]
+//! cargo run --release -p rill-benches --bin embedded_throughput -- [--messages N] [--rounds R] [--nodes packed|plain]
 //! ```
 //!
 //! Publish: `add_batch` of 100 messages per call. Consume + ack: one consumer, batches of
@@ -35,9 +35,22 @@ struct Reading {
 }
 
 fn main() -> ExitCode {
-    let Some((messages, rounds)) = rill_benches::messages_and_rounds((1_000_000, 5)) else {
-        eprintln!("Usage: embedded_throughput [--messages N] [--rounds R]");
+    let usage = "Usage: embedded_throughput [--messages N] [--rounds R] [--nodes packed|plain]";
+    let Some((messages, rounds, options)) =
+        rill_benches::messages_rounds_and((1_000_000, 5), &["--nodes"])
+    else {
+        eprintln!("{usage}");
         return ExitCode::from(2);
+    };
+    // Both kinds of engine unless one is named (a callgrind count of one alone).
+    let engines: Vec<bool> = match options.first().map(|(_, v)| v.as_str()) {
+        None => vec![true, false],
+        Some("packed") => vec![true],
+        Some("plain") => vec![false],
+        Some(_) => {
+            eprintln!("{usage}");
+            return ExitCode::from(2);
+        }
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -53,6 +66,9 @@ fn main() -> ExitCode {
     let mut figures = [(Vec::new(), Vec::new()), (Vec::new(), Vec::new())];
     for round in 1..=rounds {
         for (packed, (publish, consume)) in [true, false].into_iter().zip(&mut figures) {
+            if !engines.contains(&packed) {
+                continue;
+            }
             match runtime.block_on(run(messages, packed)) {
                 Ok((p, c)) => {
                     let nodes = if packed { "packed" } else { "plain " };
@@ -73,6 +89,9 @@ fn main() -> ExitCode {
         "\n`cargo run --release -p rill-benches --bin embedded_throughput -- --messages {messages} --rounds {rounds}`: one thread, medians"
     );
     for (nodes, (publish, consume)) in ["packed (default)", "plain"].iter().zip(&mut figures) {
+        if publish.is_empty() {
+            continue;
+        }
         println!(
             "  {nodes:<16} batch publish {:>9.0} msgs/s, consume + ack {:>9.0} msgs/s",
             rill_benches::median(publish),
