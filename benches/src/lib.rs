@@ -4,17 +4,23 @@
 /// `--messages N --rounds R` from the command line, each optional (`defaults` otherwise);
 /// `None` for anything else, for the caller to print its usage.
 pub fn messages_and_rounds(defaults: (usize, usize)) -> Option<(usize, usize)> {
-    messages_rounds_and(defaults, &[]).map(|(messages, rounds, _)| (messages, rounds))
+    messages_rounds_and(defaults, &[]).map(|a| (a.messages, a.rounds))
 }
 
-/// [`messages_and_rounds`] plus the options named in `extra` (`--name value`), with their
-/// values as given.
-pub fn messages_rounds_and(
-    defaults: (usize, usize),
-    extra: &[&str],
-) -> Option<(usize, usize, Vec<(String, String)>)> {
+/// A bench's command line: messages, rounds, and its own options.
+pub struct BenchArgs {
+    /// `--messages N`.
+    pub messages: usize,
+    /// `--rounds R`.
+    pub rounds: usize,
+    /// The other options the bench named, `(--name, value)` as given.
+    pub options: Vec<(String, String)>,
+}
+
+/// [`messages_and_rounds`] plus the options named in `extra` (`--name value`).
+pub fn messages_rounds_and(defaults: (usize, usize), extra: &[&str]) -> Option<BenchArgs> {
     let (mut messages, mut rounds) = defaults;
-    let mut others = Vec::new();
+    let mut options = Vec::new();
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
         let value = pair.get(1).and_then(|v| v.parse().ok());
@@ -22,12 +28,16 @@ pub fn messages_rounds_and(
             ("--messages", Some(n), _) => messages = n,
             ("--rounds", Some(n), _) => rounds = n,
             (name, _, Some(text)) if extra.contains(&name) => {
-                others.push((name.to_string(), text.clone()))
+                options.push((name.to_string(), text.clone()))
             }
             _ => return None,
         }
     }
-    Some((messages, rounds, others))
+    Some(BenchArgs {
+        messages,
+        rounds,
+        options,
+    })
 }
 
 /// The median of `values` (sorted in place); 0 when empty.

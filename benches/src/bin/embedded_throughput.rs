@@ -36,8 +36,11 @@ struct Reading {
 
 fn main() -> ExitCode {
     let usage = "Usage: embedded_throughput [--messages N] [--rounds R] [--nodes packed|plain]";
-    let Some((messages, rounds, options)) =
-        rill_benches::messages_rounds_and((1_000_000, 5), &["--nodes"])
+    let Some(rill_benches::BenchArgs {
+        messages,
+        rounds,
+        options,
+    }) = rill_benches::messages_rounds_and((1_000_000, 5), &["--nodes"])
     else {
         eprintln!("{usage}");
         return ExitCode::from(2);
