@@ -868,7 +868,9 @@ def environment(args) -> list[str]:
         f"machine:    {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
         f"redis:      {tool_version([args.redis, '--version'])}",
         f"rill:       {args.rill} (workspace {commit})",
-        f"persistence: " + (f"appendonly yes, appendfsync {args.appendfsync} (both servers)"
+        f"persistence: " + (f"rill-server without persistence against rill-server with appendonly yes, "
+                            f"appendfsync {args.appendfsync}" if args.persistence_cost else
+                            f"appendonly yes, appendfsync {args.appendfsync} (both servers)"
                             if args.appendfsync else "none (both servers)"),
         f"benchmark:  redis-benchmark -c {CLIENTS}, {args.rounds} rounds, median; "
         f"{args.requests:,} requests per run ({args.requests * PIPELINED_REQUEST_FACTOR:,} at P32)",
@@ -898,6 +900,9 @@ def main() -> int:
     parser.add_argument("--only", action="append", default=[],
                         help="run only the workloads whose name contains this text (repeatable)")
     parser.add_argument("--skip-memory", action="store_true", help="only measure throughput")
+    parser.add_argument("--persistence-cost", action="store_true",
+                        help="with --appendfsync: compare rill-server with that log against rill-server "
+                             "without persistence, instead of against Redis (throughput only)")
     parser.add_argument("--connections", type=int, default=10_000,
                         help="idle connections opened for the per-connection memory figure (default: %(default)s)")
     args = parser.parse_args()
@@ -906,6 +911,10 @@ def main() -> int:
         parser.error("--rounds, --requests and --entries must be positive")
     if args.rounds < 3:
         print(f"note: {args.rounds} round(s); use at least 5 for figures worth publishing", file=sys.stderr)
+    if args.persistence_cost and not args.appendfsync:
+        parser.error("--persistence-cost needs --appendfsync")
+    if args.persistence_cost:
+        args.skip_memory = True
     if args.pin and (os.cpu_count() or 1) < 2:
         parser.error("--pin needs at least 2 CPUs")
     # Pinned unless asked otherwise: unpinned, the scheduler moves servers and client between
@@ -938,8 +947,14 @@ def main() -> int:
         try:
             if not args.skip_throughput:
                 print("== throughput (redis-benchmark, alternating servers)", flush=True)
-                servers = [Server(label, b, workdir, args.server_cpu, appendfsync=args.appendfsync)
-                           for label, b in binaries.items()]
+                if args.persistence_cost:
+                    # The baseline takes Redis's column: the same binary without a log.
+                    servers = [Server("Redis", args.rill, workdir, args.server_cpu),
+                               Server("Rill", args.rill, workdir, args.server_cpu,
+                                      appendfsync=args.appendfsync)]
+                else:
+                    servers = [Server(label, b, workdir, args.server_cpu, appendfsync=args.appendfsync)
+                               for label, b in binaries.items()]
                 for s in servers:
                     print(f"  {s.label}: {shlex.join(s.args)} (pid {s.proc.pid})")
                 throughput_rows = throughput(servers, args)
@@ -972,8 +987,15 @@ def main() -> int:
             rows.append([r.workload.name, ops(redis), ops(rill), ratio(rill, redis), spread, verdict])
             if verdict == "spread > difference":
                 unclear.append(r.workload.name)
-        out.append(markdown_table(
-            ["workload", "Redis ops/s", "Rill ops/s", "Rill/Redis", "rounds' Rill/Redis", "note"], rows))
+        if args.persistence_cost:
+            base, logged = "no log", args.appendfsync
+            headers = ["workload", f"Rill {base} ops/s", f"Rill {logged} ops/s", f"{logged}/{base}",
+                       f"rounds' {logged}/{base}", "note"]
+            out.append(f"  (--persistence-cost: the Redis column is rill-server without persistence, "
+                       f"the Rill column rill-server with appendfsync {args.appendfsync})")
+        else:
+            headers = ["workload", "Redis ops/s", "Rill ops/s", "Rill/Redis", "rounds' Rill/Redis", "note"]
+        out.append(markdown_table(headers, rows))
         out.append("  Rill/Redis is the ratio of the medians; the rounds' column is the range of the "
                    "per-round ratios (each round ran both servers back to back).")
         if unclear:

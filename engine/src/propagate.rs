@@ -33,18 +33,108 @@ pub struct Effect {
 }
 
 /// Receives the engine's changes, one unit at a time: the effects of one command (or EXEC,
-/// or an expiry cycle), wrapped in MULTI/EXEC when there are several, so that a replay
-/// applies them atomically as they happened.
+/// or an expiry cycle), to be wrapped in MULTI/EXEC when there are several (see
+/// [`Unit::is_transaction`]), so that a replay applies them atomically as they happened.
 pub trait Journal: Send {
     /// Takes one unit of effects. Runs under the engine lock: keep it short.
-    fn append(&mut self, effects: &[Effect]);
+    fn append(&mut self, unit: &Unit);
+}
+
+/// One unit of effects, each command already in RESP, back to back: a command's arguments
+/// are copied once, into the form the log keeps, instead of being collected as shared
+/// strings and encoded later (which cost a reference count up and down per argument, and
+/// an allocation per command, on every logged write).
+#[derive(Debug, Default, Clone)]
+pub struct Unit {
+    bytes: Vec<u8>,
+    /// Each command's database and where it ends in `bytes`.
+    commands: Vec<(usize, usize)>,
+}
+
+impl Unit {
+    /// How many commands the unit holds.
+    pub fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+
+    /// Whether a replay must apply it as one transaction (it holds several commands).
+    pub fn is_transaction(&self) -> bool {
+        self.commands.len() > 1
+    }
+
+    /// Each command's database and RESP encoding, in order.
+    pub fn commands(&self) -> impl Iterator<Item = (usize, &[u8])> + '_ {
+        let starts = std::iter::once(0).chain(self.commands.iter().map(|&(_, end)| end));
+        self.commands
+            .iter()
+            .zip(starts)
+            .map(|(&(db, end), start)| (db, &self.bytes[start..end]))
+    }
+
+    /// The unit as commands, wrapped in MULTI/EXEC when it is a transaction: what a replay
+    /// runs (for journals that want values rather than RESP).
+    pub fn effects(&self) -> Vec<Effect> {
+        let mut effects: Vec<Effect> = self
+            .commands()
+            .flat_map(|(db, resp)| {
+                let records = crate::aof::log::read(&Bytes::copy_from_slice(resp))
+                    .map(|(records, _)| records)
+                    .unwrap_or_default();
+                records
+                    .into_iter()
+                    .map(move |r| Effect { db, args: r.args })
+            })
+            .collect();
+        if self.is_transaction() {
+            let (first, last) = (effects[0].db, effects[effects.len() - 1].db);
+            let word = |w: &'static [u8], db| Effect {
+                db,
+                args: vec![Bytes::from_static(w)],
+            };
+            effects.insert(0, word(b"MULTI", first));
+            effects.push(word(b"EXEC", last));
+        }
+        effects
+    }
+
+    /// Appends a command of `count` arguments.
+    fn push_parts<'a>(&mut self, db: usize, count: usize, args: impl Iterator<Item = &'a [u8]>) {
+        crate::aof::log::encode_parts(args, count, &mut self.bytes);
+        self.commands.push((db, self.bytes.len()));
+    }
+
+    /// Puts `other`'s commands before the command at `at`.
+    fn insert(&mut self, at: usize, other: Unit) {
+        let at = at.min(self.commands.len());
+        let offset = at.checked_sub(1).map_or(0, |i| self.commands[i].1);
+        let added = other.bytes.len();
+        self.bytes.splice(offset..offset, other.bytes);
+        for command in &mut self.commands[at..] {
+            command.1 += added;
+        }
+        let moved = other
+            .commands
+            .into_iter()
+            .map(|(db, end)| (db, end + offset));
+        self.commands.splice(at..at, moved);
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.commands.clear();
+    }
 }
 
 /// The journal, if any, and the effects of the running command.
 #[derive(Default)]
 pub struct Propagation {
     journal: Option<Box<dyn Journal>>,
-    pending: Vec<Effect>,
+    pending: Unit,
 }
 
 impl std::fmt::Debug for Propagation {
@@ -70,8 +160,18 @@ impl Propagation {
 
     /// Adds an effect of the running command.
     pub fn push(&mut self, db: usize, args: Vec<Bytes>) {
+        self.push_parts(db, args.len(), args.iter().map(|a| a.as_ref()));
+    }
+
+    /// Adds an effect of the running command, given as its `count` arguments (copied).
+    pub fn push_parts<'a>(
+        &mut self,
+        db: usize,
+        count: usize,
+        args: impl Iterator<Item = &'a [u8]>,
+    ) {
         if self.journal.is_some() {
-            self.pending.push(Effect { db, args });
+            self.pending.push_parts(db, count, args);
         }
     }
 
@@ -83,8 +183,12 @@ impl Propagation {
     /// Inserts effects at `at` (the DELs of keys that expired while the command looked them
     /// up come before the command's own effects).
     pub(crate) fn insert(&mut self, at: usize, effects: Vec<Effect>) {
-        let at = at.min(self.pending.len());
-        self.pending.splice(at..at, effects);
+        let mut unit = Unit::default();
+        for effect in &effects {
+            let args = effect.args.iter().map(|a| a.as_ref());
+            unit.push_parts(effect.db, effect.args.len(), args);
+        }
+        self.pending.insert(at, unit);
     }
 
     /// Hands the unit's effects to the journal.
@@ -95,21 +199,6 @@ impl Propagation {
         if self.pending.is_empty() {
             return;
         }
-        if self.pending.len() > 1 {
-            let db = self.pending[0].db;
-            self.pending.insert(
-                0,
-                Effect {
-                    db,
-                    args: vec![Bytes::from_static(b"MULTI")],
-                },
-            );
-            let last = self.pending.last().map_or(db, |e| e.db);
-            self.pending.push(Effect {
-                db: last,
-                args: vec![Bytes::from_static(b"EXEC")],
-            });
-        }
         journal.append(&self.pending);
         self.pending.clear();
     }
@@ -117,6 +206,9 @@ impl Propagation {
 
 /// Moves the keys the databases dropped on expiry into the running unit as DELs, at `at`.
 pub(crate) fn take_expired(state: &mut State, at: usize) {
+    if !state.keyspace.dbs.iter().any(|d| d.has_expired_log()) {
+        return;
+    }
     let mut dels = Vec::new();
     for (db, d) in state.keyspace.dbs.iter_mut().enumerate() {
         for key in d.take_expired_log() {
@@ -317,4 +409,62 @@ fn entries_read_arg(group: &crate::group::ConsumerGroup) -> Bytes {
             .entries_read
             .map_or_else(|| "-1".to_string(), |n| n.to_string()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(effects: &[Effect]) -> Vec<(usize, String)> {
+        effects
+            .iter()
+            .map(|e| {
+                let args: Vec<String> = e
+                    .args
+                    .iter()
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect();
+                (e.db, args.join(" "))
+            })
+            .collect()
+    }
+
+    fn unit(commands: &[(usize, &str)]) -> Unit {
+        let mut unit = Unit::default();
+        for (db, text) in commands {
+            let args: Vec<&[u8]> = text.split(' ').map(str::as_bytes).collect();
+            unit.push_parts(*db, args.len(), args.into_iter());
+        }
+        unit
+    }
+
+    #[test]
+    fn a_unit_of_one_command_is_no_transaction() {
+        let one = unit(&[(0, "XADD s 1-1 f v")]);
+        assert!(!one.is_transaction());
+        assert_eq!(words(&one.effects()), [(0, "XADD s 1-1 f v".into())]);
+    }
+
+    #[test]
+    fn inserted_commands_land_before_the_one_at_their_place() {
+        let mut running = unit(&[(0, "SET a 1"), (2, "SET b 2")]);
+        running.insert(1, unit(&[(1, "DEL x"), (1, "DEL y")]));
+        running.insert(0, unit(&[(0, "DEL z")]));
+        running.insert(9, unit(&[(3, "DEL w")]));
+        let expected = [
+            (0, "MULTI"),
+            (0, "DEL z"),
+            (0, "SET a 1"),
+            (1, "DEL x"),
+            (1, "DEL y"),
+            (2, "SET b 2"),
+            (3, "DEL w"),
+            (3, "EXEC"),
+        ];
+        let expected: Vec<(usize, String)> =
+            expected.iter().map(|(d, w)| (*d, w.to_string())).collect();
+        assert_eq!(words(&running.effects()), expected);
+        let dbs: Vec<usize> = running.commands().map(|(db, _)| db).collect();
+        assert_eq!(dbs, [0, 0, 1, 1, 2, 3]);
+    }
 }

@@ -368,10 +368,17 @@ impl Session {
             let writer = log.writer();
             let offset = writer.appended();
             if !writer.is_durable(offset) {
-                self.durability = Some(Durability {
-                    writer: writer.clone(),
-                    offset,
-                });
+                match &mut self.durability {
+                    // The same log as the pipeline's earlier replies: a later point of it
+                    // (no new reference to the writer per command).
+                    Some(d) if Arc::ptr_eq(&d.writer, writer) => d.offset = d.offset.max(offset),
+                    other => {
+                        *other = Some(Durability {
+                            writer: writer.clone(),
+                            offset,
+                        })
+                    }
+                }
             }
         }
         drop(guard);

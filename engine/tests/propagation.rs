@@ -14,16 +14,16 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use rill_engine::aof::log::Record;
 use rill_engine::aof::replay::replay;
-use rill_engine::propagate::{Effect, Journal};
+use rill_engine::propagate::{Effect, Journal, Unit};
 use rill_engine::{Engine, Reply, Session};
 
 /// Collects every unit the engine hands over.
 struct Collect(Arc<Mutex<Vec<Effect>>>);
 
 impl Journal for Collect {
-    fn append(&mut self, effects: &[Effect]) {
+    fn append(&mut self, unit: &Unit) {
         if let Ok(mut all) = self.0.lock() {
-            all.extend_from_slice(effects);
+            all.extend(unit.effects());
         }
     }
 }

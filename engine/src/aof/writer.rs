@@ -31,7 +31,7 @@ use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 
 use super::log::encode;
-use crate::propagate::{Effect, Journal};
+use crate::propagate::{Journal, Unit};
 
 /// `appendfsync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +77,17 @@ struct Pending {
     db: Option<usize>,
 }
 
+impl Pending {
+    /// Makes the log's next command run in `db`.
+    fn select(&mut self, db: usize) {
+        if self.db != Some(db) {
+            let index = Bytes::from(db.to_string());
+            encode(&[Bytes::from_static(b"SELECT"), index], &mut self.buf);
+            self.db = Some(db);
+        }
+    }
+}
+
 /// The file being appended to.
 struct Io {
     file: Arc<File>,
@@ -105,6 +116,8 @@ pub struct LogWriter {
     synced_before_sleep: AtomicBool,
     /// The last write error, until a write succeeds again.
     error: Mutex<Option<String>>,
+    /// Whether `error` holds one: read after every command of a pipeline, so no lock.
+    failing: AtomicBool,
     stopped: AtomicBool,
 }
 
@@ -140,6 +153,7 @@ impl LogWriter {
             wake_syncer: Condvar::new(),
             synced_before_sleep: AtomicBool::new(false),
             error: Mutex::new(None),
+            failing: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&writer);
@@ -165,20 +179,31 @@ impl LogWriter {
         self.sync_all();
     }
 
-    /// Adds one unit of effects to the buffer (under the engine lock).
-    pub fn append(&self, effects: &[Effect]) {
+    /// Adds one unit of effects to the buffer (under the engine lock), in MULTI/EXEC when it
+    /// holds several commands, with a SELECT before a command whose database differs from
+    /// the log's last.
+    pub fn append(&self, unit: &Unit) {
         let mut pending = self.pending.lock();
         let before = pending.buf.len();
-        for effect in effects {
-            if pending.db != Some(effect.db) {
-                let db = Bytes::from(effect.db.to_string());
-                encode(&[Bytes::from_static(b"SELECT"), db], &mut pending.buf);
-                pending.db = Some(effect.db);
+        let transaction = unit.is_transaction();
+        let mut last_db = None;
+        for (i, (db, resp)) in unit.commands().enumerate() {
+            pending.select(db);
+            if i == 0 && transaction {
+                encode(&[Bytes::from_static(b"MULTI")], &mut pending.buf);
             }
-            encode(&effect.args, &mut pending.buf);
+            pending.buf.extend_from_slice(resp);
+            last_db = Some(db);
+        }
+        if let (true, Some(db)) = (transaction, last_db) {
+            pending.select(db);
+            encode(&[Bytes::from_static(b"EXEC")], &mut pending.buf);
         }
         let added = (pending.buf.len() - before) as u64;
-        self.appended.fetch_add(added, Ordering::Release);
+        // Only appends move it, and they hold the pending lock: a plain store, no locked
+        // read-modify-write (which costs a command's worth of time on some machines).
+        let appended = self.appended.load(Ordering::Relaxed);
+        self.appended.store(appended + added, Ordering::Release);
     }
 
     /// How many bytes were ever appended: a client that saw the data up to here waits for
@@ -195,7 +220,8 @@ impl LogWriter {
             Fsync::Always => self.synced.load(Ordering::Acquire),
             _ => self.written.load(Ordering::Acquire),
         };
-        reached >= offset || (self.policy() != Fsync::Always && self.error.lock().is_some())
+        reached >= offset
+            || (self.policy() != Fsync::Always && self.failing.load(Ordering::Acquire))
     }
 
     /// Blocks the calling thread until `offset` is durable, doing the write (and sync) itself
@@ -217,12 +243,22 @@ impl LogWriter {
     /// [`LogWriter::before_sleep`] when the host calls it, else here.
     pub async fn wait(self: Arc<Self>, offset: u64) {
         let mut registered = false;
+        let mut yielded = false;
         std::future::poll_fn(|cx| {
             if self.is_durable(offset) {
                 return Poll::Ready(());
             }
             let host_drives = self.synced_before_sleep.load(Ordering::Relaxed);
-            if self.policy() != Fsync::Always && !host_drives {
+            if self.policy() != Fsync::Always {
+                if host_drives && !yielded {
+                    // Once to the back of the runtime's queue: the clients already waiting
+                    // to run append first, and the write made at the next turn covers them
+                    // all. (Waiting for the event loop to sleep instead would hold replies
+                    // for as long as a busy server never sleeps.)
+                    yielded = true;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
                 let mut io = self.io.lock();
                 while !self.is_durable(offset) {
                     self.write_pending(&mut io);
@@ -320,7 +356,9 @@ impl LogWriter {
                 if always {
                     self.synced.store(end, Ordering::Release);
                 }
-                *self.error.lock() = None;
+                if self.failing.swap(false, Ordering::AcqRel) {
+                    *self.error.lock() = None;
+                }
             }
             Err(e) => {
                 if always {
@@ -337,6 +375,7 @@ impl LogWriter {
                 pending.buf = std::mem::take(&mut io.spare);
                 pending.buf.extend_from_slice(&newer);
                 *self.error.lock() = Some(e.to_string());
+                self.failing.store(true, Ordering::Release);
             }
         }
         self.wake_waiters();
@@ -380,6 +419,11 @@ impl LogWriter {
     pub fn buffered(&self) -> u64 {
         self.appended()
             .saturating_sub(self.written.load(Ordering::Acquire))
+    }
+
+    /// Whether the last write failed (no lock: asked before every command).
+    pub fn is_failing(&self) -> bool {
+        self.failing.load(Ordering::Acquire)
     }
 
     /// The last write error, while it lasts.
@@ -479,8 +523,8 @@ impl AofJournal {
 }
 
 impl Journal for AofJournal {
-    fn append(&mut self, effects: &[Effect]) {
-        self.writer.append(effects);
+    fn append(&mut self, unit: &Unit) {
+        self.writer.append(unit);
     }
 }
 

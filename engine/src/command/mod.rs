@@ -541,6 +541,7 @@ fn persistence_refusal(ctx: &Ctx, spec: &Spec) -> Option<String> {
         .persistence
         .log
         .as_ref()
+        .filter(|l| l.writer().is_failing())
         .and_then(|l| l.writer().last_error())
     {
         if spec.has_flag("write") || spec.name == "ping" {
@@ -681,7 +682,10 @@ fn propagate_call(
                     ctx.state.propagation.push(db, effect);
                 }
             }
-            None => ctx.state.propagation.push(db, args.into_owned()),
+            None => {
+                let parts = args.iter().map(|a| a.as_ref());
+                ctx.state.propagation.push_parts(db, args.len(), parts)
+            }
         }
     }
     crate::propagate::take_expired(ctx.state, effects_before);
@@ -710,6 +714,13 @@ impl Ctx<'_> {
     pub fn propagate(&mut self, args: Vec<Bytes>) {
         let db = self.session.db;
         self.state.propagation.push(db, args);
+    }
+
+    /// [`Ctx::propagate`] for a command given as its `count` arguments, copied into the
+    /// log's form as they are (no argument vector to build).
+    pub fn propagate_parts<'a>(&mut self, count: usize, args: impl Iterator<Item = &'a [u8]>) {
+        let db = self.session.db;
+        self.state.propagation.push_parts(db, count, args);
     }
 }
 

@@ -63,45 +63,45 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .chunks_exact(2)
         .map(|kv| (kv[0].as_ref(), kv[1].as_ref()))
         .collect();
-    add(ctx, &args[1], &opts, idempotency, &pairs, |id| {
-        // Logged with the ID it got (see `add`).
-        let mut logged = vec![Bytes::from_static(b"XADD"), args[1].clone()];
-        match opts.idmp {
-            Some(IdmpArgs::Given { pid, iid }) => logged.extend([
-                Bytes::from_static(b"IDMP"),
-                args[pid].clone(),
-                args[iid].clone(),
-            ]),
-            Some(IdmpArgs::Auto { pid }) => {
-                logged.extend([Bytes::from_static(b"IDMPAUTO"), args[pid].clone()])
-            }
-            None => {}
-        }
-        logged.push(Bytes::from(id.to_string()));
-        logged.extend(args[field_pos..].iter().cloned());
-        logged
+    add(ctx, &args[1], &opts, idempotency, &pairs, |ctx, id| {
+        // Logged with the ID it got (see `add`), IDMP words kept, trim options dropped.
+        let (idmp, idmp_len): ([&[u8]; 3], usize) = match opts.idmp {
+            Some(IdmpArgs::Given { pid, iid }) => ([b"IDMP", &args[pid], &args[iid]], 3),
+            Some(IdmpArgs::Auto { pid }) => ([b"IDMPAUTO", &args[pid], b""], 2),
+            None => ([b""; 3], 0),
+        };
+        let mut text = [0u8; 41];
+        let fields = &args[field_pos..];
+        let parts = [&b"XADD"[..], &args[1]]
+            .into_iter()
+            .chain(idmp.into_iter().take(idmp_len))
+            .chain([id.text(&mut text)])
+            .chain(fields.iter().map(|a| a.as_ref()));
+        ctx.propagate_parts(3 + idmp_len + fields.len(), parts);
     })
 }
 
 /// `XADD key * field value ...` given as values (see [`super::prepared`]).
 pub(crate) fn add_fields(ctx: &mut Ctx, key: &Bytes, fields: &[(Bytes, Bytes)]) -> Reply {
     let pairs: Vec<(&[u8], &[u8])> = fields.iter().map(|(f, v)| (&f[..], &v[..])).collect();
-    add(ctx, key, &AddOrTrimArgs::default(), None, &pairs, |id| {
-        let mut logged = Vec::with_capacity(3 + 2 * fields.len());
-        logged.extend([
-            Bytes::from_static(b"XADD"),
-            key.clone(),
-            Bytes::from(id.to_string()),
-        ]);
-        for (field, value) in fields {
-            logged.extend([field.clone(), value.clone()]);
-        }
-        logged
-    })
+    add(
+        ctx,
+        key,
+        &AddOrTrimArgs::default(),
+        None,
+        &pairs,
+        |ctx, id| {
+            let mut text = [0u8; 41];
+            let parts = [&b"XADD"[..], key, id.text(&mut text)]
+                .into_iter()
+                .chain(pairs.iter().flat_map(|&(f, v)| [f, v]));
+            ctx.propagate_parts(3 + 2 * pairs.len(), parts);
+        },
+    )
 }
 
 /// Appends `pairs` to the stream at `key` once the options are checked: creates the stream,
-/// answers a retry's first ID (IDMP), picks the ID, trims, and logs the XADD that `logged`
+/// answers a retry's first ID (IDMP), picks the ID, trims, and logs the XADD with `log`
 /// builds from the ID the entry got.
 fn add(
     ctx: &mut Ctx,
@@ -109,7 +109,7 @@ fn add(
     opts: &AddOrTrimArgs,
     idempotency: Option<(Bytes, Bytes)>,
     pairs: &[(&[u8], &[u8])],
-    logged: impl FnOnce(StreamId) -> Vec<Bytes>,
+    log: impl FnOnce(&mut Ctx, StreamId),
 ) -> Reply {
     let limits = ctx.state.config.node_limits;
     let now = ctx.now_ms;
@@ -178,7 +178,7 @@ fn add(
     if ctx.state.propagation.enabled() {
         // Logged with the ID it got and, when it trimmed, an exact trim to the length it
         // left: replayed, both remove the same entries whatever `~` and LIMIT allowed.
-        ctx.propagate(logged(id));
+        log(ctx, id);
         if trimmed.removed > 0 {
             ctx.propagate(logged_trim(key, len_after, trimmed, opts.policy));
         }

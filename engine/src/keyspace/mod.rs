@@ -353,6 +353,13 @@ impl Db {
         }
     }
 
+    /// Whether keys or hash fields expired since their logs were last taken (checked after
+    /// every command while a log is attached: a lookup, not a take).
+    pub fn has_expired_log(&self) -> bool {
+        self.expired_log.as_ref().is_some_and(|log| !log.is_empty())
+            || !self.expired_field_log.is_empty()
+    }
+
     /// The hash fields that expired since the last call, for the journal.
     pub fn take_expired_field_log(&mut self) -> Vec<(Bytes, Bytes)> {
         std::mem::take(&mut self.expired_field_log)
