@@ -239,8 +239,9 @@ impl LogWriter {
     /// Resolves once `offset` is durable, without blocking the caller's thread: under
     /// `always` the syncer thread writes and syncs while the caller's thread goes on running
     /// other clients' commands, whose appends the next sync then covers too (group commit);
-    /// under the other policies the write is a short system call, made once per round by
-    /// [`LogWriter::before_sleep`] when the host calls it, else here.
+    /// under the other policies the write is a short system call made here: at once without
+    /// a host event loop, else after one turn of it (the clients queued meanwhile append
+    /// first, and the first of them to come back writes for all).
     pub async fn wait(self: Arc<Self>, offset: u64) {
         let mut registered = false;
         let mut yielded = false;
@@ -293,7 +294,8 @@ impl LogWriter {
 
     /// Called by a host whose event loop is about to wait for more work (Redis's
     /// `beforeSleep`): every client that ran in this round has appended by now, so one sync
-    /// covers them all. From the first call on, waiting clients leave the request to it.
+    /// covers them all. From the first call on, clients waiting under `always` leave the
+    /// request to it, and the others wait one turn before writing (see [`LogWriter::wait`]).
     pub fn before_sleep(&self) {
         self.synced_before_sleep.store(true, Ordering::Relaxed);
         let mut waiters = self.waiters.lock();
