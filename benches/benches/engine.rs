@@ -237,5 +237,132 @@ fn xrange_group(
     });
 }
 
-criterion_group!(benches, xadd, xrange);
+/// Stream sizes the size benches compare: the cost of an append, a read or an
+/// acknowledgement should not depend on how much the stream or the PEL already holds.
+const SIZES: [(&str, u64); 3] = [("1k", 1_000), ("1m", 1_000_000), ("10m", 10_000_000)];
+
+/// Fills `s` with `n` entries `f v`, IDs `1-0` .. `n-0` (explicit, so reads can seek).
+fn filled(n: u64, compression: &str) -> (Engine, Session) {
+    let engine = Engine::new();
+    let mut session = engine.session();
+    run(
+        &mut session,
+        &["CONFIG", "SET", "rill-stream-compression", compression],
+    );
+    let mut cmd = args(&["XADD", "s", "", "f", "v"]);
+    for ms in 1..=n {
+        cmd[2] = Bytes::from(format!("{ms}-0"));
+        session.execute(&cmd);
+    }
+    assert_eq!(run(&mut session, &["XLEN", "s"]), Reply::Integer(n as i64));
+    (engine, session)
+}
+
+/// XADD and XRANGE COUNT 10 on streams of 1k, 1M and 10M entries (sealed nodes packed, the
+/// default); XREADGROUP COUNT 10 + XACK of what it read with 1k and 1M other entries
+/// pending in the group. Each appended chunk is trimmed back off (untimed), so the stream
+/// keeps its size.
+fn size(c: &mut Criterion) {
+    let mut group = c.benchmark_group("size");
+    quick(&mut group);
+    for (label, n) in SIZES {
+        let (_engine, mut session) = filled(n, "lz4");
+        group.bench_function(format!("xadd_f_v/{label}"), |b| {
+            let cmd = args(&["XADD", "s", "*", "f", "v"]);
+            let keep = n.to_string();
+            let trim = args(&["XTRIM", "s", "MAXLEN", "=", &keep]);
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                let mut done = 0;
+                while done < iters {
+                    let chunk = (iters - done).min(n).min(10_000);
+                    let started = Instant::now();
+                    for _ in 0..chunk {
+                        black_box(session.execute(black_box(&cmd)));
+                    }
+                    total += started.elapsed();
+                    session.execute(&trim);
+                    done += chunk;
+                }
+                total
+            });
+        });
+        // 1,024 starting points spread over the stream (the IDs the fill gave).
+        let starts: Vec<Vec<Bytes>> = (0..1024u64)
+            .map(|k| {
+                let ms = 1 + k * (n - 10) / 1024;
+                args(&["XRANGE", "s", &format!("{ms}-0"), "+", "COUNT", "10"])
+            })
+            .collect();
+        assert_ten_entries(session.execute(&starts[0]));
+        group.bench_function(format!("xrange_count_10_scattered/{label}"), |b| {
+            let mut next = 0;
+            b.iter(|| {
+                next = (next + 1) % starts.len();
+                black_box(session.execute(black_box(&starts[next])))
+            });
+        });
+    }
+    for (label, pending) in &SIZES[..2] {
+        group.bench_function(format!("xreadgroup_10_xack_10/pel_{label}"), |b| {
+            let (_engine, mut session) = filled(pending + 100_000, "lz4");
+            run(&mut session, &["XGROUP", "CREATE", "s", "g", "0"]);
+            // Another consumer holds `pending` entries, never acknowledged.
+            let count = pending.to_string();
+            let read = ["XREADGROUP", "GROUP", "g", "holder", "COUNT", &count];
+            run(&mut session, &[&read[..], &["STREAMS", "s", ">"]].concat());
+            let read = args(&[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "c",
+                "COUNT",
+                "10",
+                "STREAMS",
+                "s",
+                ">",
+            ]);
+            let mut next_ms = pending + 100_001;
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let started = Instant::now();
+                    let reply = session.execute(black_box(&read));
+                    let ids = read_ids(&reply);
+                    let mut ack = args(&["XACK", "s", "g"]);
+                    ack.extend(ids.iter().map(|id| id.to_bytes()));
+                    black_box(session.execute(&ack));
+                    total += started.elapsed();
+                    if ids.len() < 10 {
+                        // Out of new entries: 100,000 more (untimed).
+                        let mut cmd = args(&["XADD", "s", "", "f", "v"]);
+                        for _ in 0..100_000 {
+                            cmd[2] = Bytes::from(format!("{next_ms}-0"));
+                            session.execute(&cmd);
+                            next_ms += 1;
+                        }
+                    }
+                }
+                total
+            });
+        });
+    }
+    group.finish();
+}
+
+/// The IDs of a one-stream XREADGROUP reply.
+fn read_ids(reply: &Reply) -> Vec<rill_engine::StreamId> {
+    let Reply::Array(streams) = reply else {
+        return Vec::new();
+    };
+    match streams.first() {
+        Some(Reply::Array(pair)) => match pair.get(1) {
+            Some(Reply::Entries(list)) => list.iter().map(|e| e.id).collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+criterion_group!(benches, xadd, xrange, size);
 criterion_main!(benches);

@@ -124,6 +124,11 @@ impl Unit {
         self.commands.splice(at..at, moved);
     }
 
+    /// Appends `other`'s commands.
+    pub fn extend(&mut self, other: Unit) {
+        self.insert(self.commands.len(), other);
+    }
+
     fn clear(&mut self) {
         self.bytes.clear();
         self.commands.clear();
@@ -172,6 +177,13 @@ impl Propagation {
     ) {
         if self.journal.is_some() {
             self.pending.push_parts(db, count, args);
+        }
+    }
+
+    /// Adds effects of the running command, already encoded.
+    pub fn push_unit(&mut self, unit: Unit) {
+        if self.journal.is_some() {
+            self.pending.extend(unit);
         }
     }
 
@@ -336,70 +348,89 @@ fn group_position(
     Some(vec![logged])
 }
 
-/// `XCLAIM key group consumer 0 id TIME t RETRYCOUNT n FORCE JUSTID LASTID last`: how a
-/// delivery or a claim is logged (Redis's form): it sets the PEL entry exactly, owner, time and
-/// count, whatever the entry was before.
+/// `XCLAIM key group consumer 0 id TIME t RETRYCOUNT n FORCE JUSTID LASTID last`, into
+/// `unit` for database `db`: how a delivery or a claim is logged (Redis's form): it sets the
+/// PEL entry exactly, owner, time and count, whatever the entry was before. (Written
+/// straight into the unit: a read logs one per entry it delivers.)
 pub fn claim_effect(
-    key: &Bytes,
-    group: &Bytes,
+    unit: &mut Unit,
+    db: usize,
+    (key, group): (&[u8], &[u8]),
     pending: &crate::group::PendingEntry,
     id: crate::StreamId,
     last_id: crate::StreamId,
-) -> Vec<Bytes> {
-    vec![
-        Bytes::from_static(b"XCLAIM"),
-        key.clone(),
-        group.clone(),
-        pending.consumer.clone().unwrap_or_default(),
-        Bytes::from_static(b"0"),
-        Bytes::from(id.to_string()),
-        Bytes::from_static(b"TIME"),
-        Bytes::from(pending.delivery_time.to_string()),
-        Bytes::from_static(b"RETRYCOUNT"),
-        Bytes::from(pending.delivery_count.to_string()),
-        Bytes::from_static(b"FORCE"),
-        Bytes::from_static(b"JUSTID"),
-        Bytes::from_static(b"LASTID"),
-        Bytes::from(last_id.to_string()),
-    ]
+) {
+    let (mut id_text, mut last_text) = ([0u8; 41], [0u8; 41]);
+    let (mut time, mut count) = ([0u8; 20], [0u8; 20]);
+    let owner = pending.consumer.as_deref().unwrap_or_default();
+    let parts: [&[u8]; 14] = [
+        b"XCLAIM",
+        key,
+        group,
+        owner,
+        b"0",
+        id.text(&mut id_text),
+        b"TIME",
+        decimal(pending.delivery_time, &mut time),
+        b"RETRYCOUNT",
+        decimal(pending.delivery_count, &mut count),
+        b"FORCE",
+        b"JUSTID",
+        b"LASTID",
+        last_id.text(&mut last_text),
+    ];
+    unit.push_parts(db, parts.len(), parts.into_iter());
 }
 
 /// `XGROUP SETID key group id ENTRIESREAD n`: the group's position after a read.
 pub fn position_effect(
-    key: &Bytes,
-    group_name: &Bytes,
+    unit: &mut Unit,
+    db: usize,
+    key: &[u8],
+    group_name: &[u8],
     group: &crate::group::ConsumerGroup,
-) -> Vec<Bytes> {
-    vec![
-        Bytes::from_static(b"XGROUP"),
-        Bytes::from_static(b"SETID"),
-        key.clone(),
-        group_name.clone(),
-        Bytes::from(group.last_id.to_string()),
-        Bytes::from_static(b"ENTRIESREAD"),
-        entries_read_arg(group),
-    ]
+) {
+    let (mut id_text, mut read_text) = ([0u8; 41], [0u8; 20]);
+    let entries_read = match group.entries_read {
+        Some(n) => decimal(n, &mut read_text),
+        None => b"-1",
+    };
+    let parts: [&[u8]; 7] = [
+        b"XGROUP",
+        b"SETID",
+        key,
+        group_name,
+        group.last_id.text(&mut id_text),
+        b"ENTRIESREAD",
+        entries_read,
+    ];
+    unit.push_parts(db, parts.len(), parts.into_iter());
 }
 
 /// `XGROUP CREATECONSUMER key group consumer`: a consumer a read or claim created.
-pub fn consumer_effect(key: &Bytes, group: &Bytes, consumer: &Bytes) -> Vec<Bytes> {
-    vec![
-        Bytes::from_static(b"XGROUP"),
-        Bytes::from_static(b"CREATECONSUMER"),
-        key.clone(),
-        group.clone(),
-        consumer.clone(),
-    ]
+pub fn consumer_effect(unit: &mut Unit, db: usize, key: &[u8], group: &[u8], consumer: &[u8]) {
+    let parts: [&[u8]; 5] = [b"XGROUP", b"CREATECONSUMER", key, group, consumer];
+    unit.push_parts(db, parts.len(), parts.into_iter());
 }
 
 /// `XACK key group id`: an entry that left the PEL because it was deleted from the stream.
-pub fn ack_effect(key: &Bytes, group: &Bytes, id: crate::StreamId) -> Vec<Bytes> {
-    vec![
-        Bytes::from_static(b"XACK"),
-        key.clone(),
-        group.clone(),
-        Bytes::from(id.to_string()),
-    ]
+pub fn ack_effect(unit: &mut Unit, db: usize, key: &[u8], group: &[u8], id: crate::StreamId) {
+    let mut id_text = [0u8; 41];
+    let parts: [&[u8]; 4] = [b"XACK", key, group, id.text(&mut id_text)];
+    unit.push_parts(db, parts.len(), parts.into_iter());
+}
+
+/// `n` in decimal, written at the end of `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
 }
 
 /// A group's entries-read counter as ENTRIESREAD takes it: -1 when unknown.

@@ -67,6 +67,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         j += 1;
     }
     let now = ctx.now_ms;
+    let db = ctx.session.db;
     let stream = match ctx.stream_mut(key) {
         Err(e) => return e,
         Ok(Some(s)) => s,
@@ -137,9 +138,8 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
     }
     let effects = super::xclaim::claim_effects(
-        key,
-        group_name,
-        consumer,
+        db,
+        (key, group_name, consumer),
         &group,
         created,
         false,
@@ -152,11 +152,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let changes = (claimed.len() + deleted.len()) as u64;
     ctx.state.stats.dirty += changes;
-    if ctx.state.propagation.enabled() {
-        for effect in effects {
-            ctx.propagate(effect);
-        }
-    }
+    ctx.state.propagation.push_unit(effects);
     Reply::Array(vec![
         cursor.to_reply(),
         Reply::Array(claimed),

@@ -12,6 +12,7 @@ use super::xrange::entry_reply;
 use super::{Ctx, Group, Spec};
 use crate::args::{is, parse_i64_strict};
 use crate::id::{parse_strict_id, StreamId};
+use crate::propagate::Unit;
 use crate::reply::Reply;
 
 /// XCLAIM's table entry: arity -6 (key, group, consumer, min-idle-time and at least one ID).
@@ -103,6 +104,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Some(t) if t >= 0 && (t as u64) <= now => t as u64,
         _ => now,
     };
+    let db = ctx.session.db;
     let Ok(Some(stream)) = ctx.stream_mut(key) else {
         return no_group(key, group_name);
     };
@@ -160,9 +162,8 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         });
         changes += 1;
     }
-    let effects = claim_effects(
-        key, group_name, consumer, &group, created, moved, &claimed, &gone,
-    );
+    let names = (key, group_name, consumer);
+    let effects = claim_effects(db, names, &group, created, moved, &claimed, &gone);
     stream.groups.insert(stored_name, group);
     if changes > 0 {
         ctx.state.stats.dirty += changes;
@@ -170,43 +171,39 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if created {
         ctx.notify(crate::notify::STREAM, "xgroup-createconsumer", key);
     }
-    if ctx.state.propagation.enabled() {
-        for effect in effects {
-            ctx.propagate(effect);
-        }
-    }
+    ctx.state.propagation.push_unit(effects);
     Reply::Array(out)
 }
 
 /// What a claim logs: the consumer it created, each claimed entry as Redis's absolute
 /// XCLAIM form, each entry it dropped because it was deleted as an XACK, the position it
 /// moved to.
-#[allow(clippy::too_many_arguments)]
+/// `names` is (key, group, consumer); the effects are logged in database `db`.
 pub(crate) fn claim_effects(
-    key: &Bytes,
-    group_name: &Bytes,
-    consumer: &Bytes,
+    db: usize,
+    (key, group_name, consumer): (&Bytes, &Bytes, &Bytes),
     group: &crate::group::ConsumerGroup,
     created: bool,
     moved: bool,
     claimed: &[StreamId],
     gone: &[StreamId],
-) -> Vec<Vec<Bytes>> {
+) -> Unit {
     use crate::propagate::{ack_effect, claim_effect, consumer_effect, position_effect};
-    let mut effects = Vec::new();
+    let mut effects = Unit::default();
     if created {
-        effects.push(consumer_effect(key, group_name, consumer));
+        consumer_effect(&mut effects, db, key, group_name, consumer);
     }
     for id in claimed {
         if let Some(pending) = group.pel.get(id) {
-            effects.push(claim_effect(key, group_name, pending, *id, group.last_id));
+            let names = (&key[..], &group_name[..]);
+            claim_effect(&mut effects, db, names, pending, *id, group.last_id);
         }
     }
     for id in gone {
-        effects.push(ack_effect(key, group_name, *id));
+        ack_effect(&mut effects, db, key, group_name, *id);
     }
     if moved {
-        effects.push(position_effect(key, group_name, group));
+        position_effect(&mut effects, db, key, group_name, group);
     }
     effects
 }

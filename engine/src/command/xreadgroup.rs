@@ -13,6 +13,7 @@ use super::{Ctx, Group, Spec};
 use crate::blocking::BlockedRead;
 use crate::group::ConsumerGroup;
 use crate::id::{parse_strict_id, StreamId};
+use crate::propagate::{self, Unit};
 use crate::reply::{EntryList, Reply};
 use crate::stream::Stream;
 
@@ -164,7 +165,10 @@ fn shape(ctx: &Ctx, served: Vec<(Bytes, EntryList)>) -> Reply {
 fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, EntryList)> {
     let now = ctx.now_ms;
     let journaled = ctx.state.propagation.enabled();
-    let mut effects = Vec::new();
+    // The database the effects are logged in, when a journal is attached.
+    let journal = journaled.then_some(ctx.session.db);
+    let db = ctx.session.db;
+    let mut effects = Unit::default();
     let mut served = Vec::new();
     let mut delivered_new = false;
     let mut claimed_any = false;
@@ -196,11 +200,7 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, EntryLis
             created_on.push(key.clone());
         }
         if journaled && created {
-            effects.push(crate::propagate::consumer_effect(
-                key,
-                &read.group,
-                &read.consumer,
-            ));
+            propagate::consumer_effect(&mut effects, db, key, &read.group, &read.consumer);
         }
         let entries = match *start {
             From::History(after) => Some(history(
@@ -220,7 +220,7 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, EntryLis
                         read,
                         (min_idle, now),
                         &mut budget,
-                        journaled,
+                        journal,
                         key,
                     ),
                     None => Claimed::default(),
@@ -256,17 +256,18 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, EntryLis
                         if !read.noack {
                             for id in &ids {
                                 if let Some(pending) = group.pel.get(id) {
-                                    effects.push(crate::propagate::claim_effect(
-                                        key,
-                                        &read.group,
+                                    propagate::claim_effect(
+                                        &mut effects,
+                                        db,
+                                        (key, &read.group),
                                         pending,
                                         *id,
                                         group.last_id,
-                                    ));
+                                    );
                                 }
                             }
                         }
-                        effects.push(crate::propagate::position_effect(key, &read.group, &group));
+                        propagate::position_effect(&mut effects, db, key, &read.group, &group);
                     }
                     Some(all)
                 } else if !claimed.entries.is_empty() {
@@ -289,9 +290,7 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, EntryLis
     for key in &created_on {
         ctx.notify(crate::notify::STREAM, "xgroup-createconsumer", key);
     }
-    for effect in effects {
-        ctx.propagate(effect);
-    }
+    ctx.state.propagation.push_unit(effects);
     served
 }
 
@@ -339,7 +338,7 @@ fn deliver_new(
 #[derive(Default)]
 struct Claimed {
     entries: EntryList,
-    effects: Vec<Vec<Bytes>>,
+    effects: Unit,
 }
 
 /// CLAIM's first phase: the group's pending entries idle at least `min_idle` ms, oldest
@@ -351,7 +350,7 @@ fn claim_idle(
     read: &GroupRead,
     (min_idle, now): (u64, u64),
     budget: &mut Budget,
-    journaled: bool,
+    journal: Option<usize>,
     key: &Bytes,
 ) -> Claimed {
     let limit = if read.count == 0 {
@@ -398,16 +397,9 @@ fn claim_idle(
             Some(crate::group::one_more(before)),
             false,
         );
-        if journaled {
-            if let Some(pending) = group.pel.get(&id) {
-                out.effects.push(crate::propagate::claim_effect(
-                    key,
-                    &read.group,
-                    pending,
-                    id,
-                    group.last_id,
-                ));
-            }
+        if let (Some(db), Some(pending)) = (journal, group.pel.get(&id)) {
+            let names = (&key[..], &read.group[..]);
+            propagate::claim_effect(&mut out.effects, db, names, pending, id, group.last_id);
         }
     }
     if !out.entries.is_empty() {
