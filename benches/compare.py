@@ -456,7 +456,7 @@ class Server:
 
     def __init__(self, label: str, binary: str, workdir: Path, pin_cpu: int | None,
                  extra: list[str] | None = None, appendfsync: str | None = None,
-                 ready_timeout: float = 15.0):
+                 ready_timeout: float = 15.0, no_auto_rewrite: bool = False):
         self.label = label
         self.binary = binary
         self.port = free_port()
@@ -466,6 +466,8 @@ class Server:
             data = workdir / f"{label.lower()}-data"
             data.mkdir(exist_ok=True)
             args += ["--dir", str(data), "--appendonly", "yes", "--appendfsync", appendfsync]
+            if no_auto_rewrite:
+                args += ["--auto-aof-rewrite-percentage", "0"]
         # No automatic snapshots on either side: a save point firing in one server's run
         # would measure the save, not the workload.
         args += ["--save", ""]
@@ -871,7 +873,8 @@ def environment(args) -> list[str]:
         f"persistence: " + (f"rill-server without persistence against rill-server with appendonly yes, "
                             f"appendfsync {args.appendfsync}" if args.persistence_cost else
                             f"appendonly yes, appendfsync {args.appendfsync} (both servers)"
-                            if args.appendfsync else "none (both servers)"),
+                            if args.appendfsync else "none (both servers)")
+                   + (", auto-aof-rewrite-percentage 0" if args.no_auto_rewrite else ""),
         f"benchmark:  redis-benchmark -c {CLIENTS}, {args.rounds} rounds, median; "
         f"{args.requests:,} requests per run ({args.requests * PIPELINED_REQUEST_FACTOR:,} at P32)",
     ]
@@ -900,6 +903,9 @@ def main() -> int:
     parser.add_argument("--only", action="append", default=[],
                         help="run only the workloads whose name contains this text (repeatable)")
     parser.add_argument("--skip-memory", action="store_true", help="only measure throughput")
+    parser.add_argument("--no-auto-rewrite", action="store_true",
+                        help="with --appendfsync: auto-aof-rewrite-percentage 0 on both servers, so the "
+                             "log's own cost shows without background rewrites sharing the server's CPU")
     parser.add_argument("--persistence-cost", action="store_true",
                         help="with --appendfsync: compare rill-server with that log against rill-server "
                              "without persistence, instead of against Redis (throughput only)")
@@ -911,6 +917,8 @@ def main() -> int:
         parser.error("--rounds, --requests and --entries must be positive")
     if args.rounds < 3:
         print(f"note: {args.rounds} round(s); use at least 5 for figures worth publishing", file=sys.stderr)
+    if args.no_auto_rewrite and not args.appendfsync:
+        parser.error("--no-auto-rewrite needs --appendfsync")
     if args.persistence_cost and not args.appendfsync:
         parser.error("--persistence-cost needs --appendfsync")
     if args.persistence_cost:
@@ -951,9 +959,10 @@ def main() -> int:
                     # The baseline takes Redis's column: the same binary without a log.
                     servers = [Server("Redis", args.rill, workdir, args.server_cpu),
                                Server("Rill", args.rill, workdir, args.server_cpu,
-                                      appendfsync=args.appendfsync)]
+                                      appendfsync=args.appendfsync, no_auto_rewrite=args.no_auto_rewrite)]
                 else:
-                    servers = [Server(label, b, workdir, args.server_cpu, appendfsync=args.appendfsync)
+                    servers = [Server(label, b, workdir, args.server_cpu, appendfsync=args.appendfsync,
+                                      no_auto_rewrite=args.no_auto_rewrite)
                                for label, b in binaries.items()]
                 for s in servers:
                     print(f"  {s.label}: {shlex.join(s.args)} (pid {s.proc.pid})")

@@ -123,6 +123,14 @@ const DIGIT_PAIRS: &[u8; 200] = b"\
 8081828384858687888990919293949596979899";
 
 /// Writes `v` in decimal just before `end`; returns where it starts.
+/// `n` in decimal, written at the end of `buf` (no allocation): for numbers in replies and
+/// in logged commands.
+pub(crate) fn decimal(n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let end = buf.len();
+    let start = write_digits(buf, end, n);
+    &buf[start..]
+}
+
 fn write_digits(buf: &mut [u8], mut end: usize, mut v: u64) -> usize {
     while v >= 100 {
         let pair = (v % 100) as usize * 2;

@@ -20,6 +20,7 @@
 
 use bytes::Bytes;
 
+use crate::id::decimal;
 use crate::keyspace::Value;
 use crate::State;
 
@@ -433,19 +434,6 @@ pub fn ack_effect(unit: &mut Unit, db: usize, key: &[u8], group: &[u8], id: crat
     let mut id_text = [0u8; 41];
     let parts: [&[u8]; 4] = [b"XACK", key, group, id.text(&mut id_text)];
     unit.push_parts(db, parts.len(), parts.into_iter());
-}
-
-/// `n` in decimal, written at the end of `buf`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[at..];
-        }
-    }
 }
 
 /// A group's entries-read counter as ENTRIESREAD takes it: -1 when unknown.

@@ -266,22 +266,11 @@ fn bulk(out: &mut Vec<u8>, data: &[u8]) {
 
 /// Writes a decimal integer without allocating.
 fn push_int(out: &mut Vec<u8>, n: i64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let negative = n < 0;
-    let mut v = n.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    if negative {
+    if n < 0 {
         out.push(b'-');
     }
-    out.extend_from_slice(&buf[i..]);
+    let mut buf = [0u8; 20];
+    out.extend_from_slice(crate::id::decimal(n.unsigned_abs(), &mut buf));
 }
 
 #[cfg(test)]
