@@ -4,7 +4,7 @@
 //! text that the engine would parse back; a remote server gets the same command as text.
 
 use bytes::Bytes;
-use rill_engine::{Prepared, StreamId};
+use rill_engine::{Prepared, Reply, Request, Session, StreamId};
 
 use crate::codec::Fields;
 
@@ -24,12 +24,22 @@ pub(crate) enum Command {
 }
 
 impl Command {
-    /// The command as values, for the embedded engine; `None` for text.
-    pub(crate) fn prepared(&self) -> Option<Prepared<'_>> {
+    /// The command as the engine takes it: values for the commands it takes so, else text.
+    fn request(&self) -> Request<'_> {
         match self {
-            Command::Text(_) => None,
-            Command::Add { key, fields } => Some(Prepared::Add { key, fields }),
-            Command::Ack { key, group, ids } => Some(Prepared::Ack { key, group, ids }),
+            Command::Text(args) => Request::Text(args),
+            Command::Add { key, fields } => Request::Prepared(Prepared::Add { key, fields }),
+            Command::Ack { key, group, ids } => {
+                Request::Prepared(Prepared::Ack { key, group, ids })
+            }
+        }
+    }
+
+    /// Runs the command on an embedded session.
+    pub(crate) fn execute_on(&self, session: &mut Session) -> Reply {
+        match self.request() {
+            Request::Text(args) => session.execute(args),
+            Request::Prepared(values) => session.execute_prepared(values),
         }
     }
 
@@ -37,7 +47,7 @@ impl Command {
     pub(crate) fn into_args(self) -> Vec<Bytes> {
         match self {
             Command::Text(args) => args,
-            other => other.prepared().map(|p| p.to_args()).unwrap_or_default(),
+            values => values.request().args().into_owned(),
         }
     }
 }
@@ -45,16 +55,5 @@ impl Command {
 impl From<Vec<Bytes>> for Command {
     fn from(args: Vec<Bytes>) -> Command {
         Command::Text(args)
-    }
-}
-
-impl Command {
-    /// Runs the command on an embedded session.
-    pub(crate) fn execute_on(&self, session: &mut rill_engine::Session) -> rill_engine::Reply {
-        match (self, self.prepared()) {
-            (_, Some(prepared)) => session.execute_prepared(prepared),
-            (Command::Text(args), None) => session.execute(args),
-            (_, None) => rill_engine::Reply::Null,
-        }
     }
 }

@@ -64,7 +64,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use parking_lot::Mutex;
 
 pub use bytes::Bytes;
-pub use command::prepared::Prepared;
+pub use command::prepared::{Prepared, Request};
 pub use config::Config;
 pub use id::StreamId;
 pub use reply::{EntryList, EntryRef, Reply};

@@ -184,7 +184,8 @@ impl Propagation {
     /// The running unit, for a command to write its effects into while it holds part of
     /// the state (a stream) that [`Ctx::propagate`](crate::command::Ctx::propagate) would
     /// need: no unit of its own to grow and copy. Give it back with
-    /// [`Propagation::restore_pending`]; empty without a journal.
+    /// [`Propagation::restore_pending`] before anything else adds an effect (what is
+    /// added meanwhile would be lost); empty without a journal.
     pub fn take_pending(&mut self) -> Unit {
         std::mem::take(&mut self.pending)
     }

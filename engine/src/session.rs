@@ -259,7 +259,7 @@ impl Session {
     /// the thread until another session serves it or its timeout passes, as it would hold a
     /// client: never call it on a thread that the serving write needs.
     pub fn execute(&mut self, args: &[Bytes]) -> Reply {
-        let mut reply = self.execute_now(args);
+        let mut reply = self.execute_now(Request::Text(args));
         if let Some(blocked) = self.take_blocked() {
             reply = crate::blocking::wait_on_thread(blocked);
             self.note_served_reply();
@@ -271,9 +271,12 @@ impl Session {
     }
 
     /// Runs one command without waiting for the log.
-    fn execute_now(&mut self, args: &[Bytes]) -> Reply {
+    fn execute_now(&mut self, request: Request) -> Reply {
         let pausable = std::mem::replace(&mut self.state.pausable, false);
-        let reply = self.try_execute(args);
+        let reply = match request {
+            Request::Text(args) => self.try_execute(args),
+            values => self.try_run(values),
+        };
         self.state.pausable = pausable;
         reply.unwrap_or(Reply::Null)
     }
@@ -311,13 +314,11 @@ impl Session {
     /// returns its reply once what it changed is as durable as `appendfsync` promises. It
     /// never blocks.
     pub fn execute_prepared(&mut self, command: Prepared) -> Reply {
-        let pausable = std::mem::replace(&mut self.state.pausable, false);
-        let reply = self.try_run(Request::Prepared(command));
-        self.state.pausable = pausable;
+        let reply = self.execute_now(Request::Prepared(command));
         if let Some(durability) = self.take_durability() {
             durability.wait_blocking();
         }
-        reply.unwrap_or(Reply::Null)
+        reply
     }
 
     /// [`Session::try_execute`] for text or values.
@@ -426,7 +427,7 @@ impl Session {
     /// XREADGROUP BLOCK) until its reply or its timeout. Works under any async runtime.
     /// Dropping the future gives the block up.
     pub async fn execute_async(&mut self, args: &[Bytes]) -> Reply {
-        let reply = self.execute_now(args);
+        let reply = self.execute_now(Request::Text(args));
         let Some(blocked) = self.take_blocked() else {
             if let Some(durability) = self.take_durability() {
                 durability.wait().await;

@@ -119,7 +119,7 @@ impl<'a> Request<'a> {
     }
 
     /// Its text: borrowed when it came as text, made when it came as values.
-    pub(crate) fn args(&self) -> Cow<'a, [Bytes]> {
+    pub fn args(&self) -> Cow<'a, [Bytes]> {
         match self {
             Request::Text(args) => Cow::Borrowed(args),
             Request::Prepared(p) => Cow::Owned(p.to_args()),
