@@ -200,8 +200,8 @@ impl LogWriter {
             encode(&[Bytes::from_static(b"EXEC")], &mut pending.buf);
         }
         let added = (pending.buf.len() - before) as u64;
-        // Only appends move it, and they hold the pending lock: a plain store, no locked
-        // read-modify-write (which costs a command's worth of time on some machines).
+        // Only appends move it, and they hold the pending lock: a plain store, not a locked
+        // read-modify-write per logged command.
         let appended = self.appended.load(Ordering::Relaxed);
         self.appended.store(appended + added, Ordering::Release);
     }
