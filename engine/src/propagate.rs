@@ -367,8 +367,7 @@ fn group_position(
 
 /// `XCLAIM key group consumer 0 id TIME t RETRYCOUNT n FORCE JUSTID LASTID last`, into
 /// `unit` for database `db`: how a delivery or a claim is logged (Redis's form): it sets the
-/// PEL entry exactly, owner, time and count, whatever the entry was before. (Written
-/// straight into the unit: a read logs one per entry it delivers.)
+/// PEL entry exactly, owner, time and count, whatever the entry was before.
 pub fn claim_effect(
     unit: &mut Unit,
     db: usize,
@@ -377,26 +376,68 @@ pub fn claim_effect(
     id: crate::StreamId,
     last_id: crate::StreamId,
 ) {
-    let (mut id_text, mut last_text) = ([0u8; 41], [0u8; 41]);
-    let (mut time, mut count) = ([0u8; 20], [0u8; 20]);
     let owner = pending.consumer.as_deref().unwrap_or_default();
-    let parts: [&[u8]; 14] = [
-        b"XCLAIM",
-        key,
-        group,
-        owner,
-        b"0",
-        id.text(&mut id_text),
-        b"TIME",
-        decimal(pending.delivery_time, &mut time),
-        b"RETRYCOUNT",
-        decimal(pending.delivery_count, &mut count),
-        b"FORCE",
-        b"JUSTID",
-        b"LASTID",
-        last_id.text(&mut last_text),
-    ];
-    unit.push_parts(db, parts.len(), parts.into_iter());
+    claim_head(&mut unit.bytes, (key, group), owner);
+    claim_middle(&mut unit.bytes, id, pending);
+    claim_tail(&mut unit.bytes, last_id);
+    unit.commands.push((db, unit.bytes.len()));
+}
+
+/// The [`claim_effect`]s of one read's deliveries, which share all but each entry's ID, time
+/// and count: the shared parts are encoded once (a read logs one XCLAIM per entry).
+pub struct DeliveryLog {
+    head: Vec<u8>,
+    tail: Vec<u8>,
+}
+
+impl DeliveryLog {
+    /// The deliveries to `owner` of `key`'s group `group`, whose position is `last_id`.
+    pub fn new(names: (&[u8], &[u8]), owner: &[u8], last_id: crate::StreamId) -> DeliveryLog {
+        let (mut head, mut tail) = (Vec::new(), Vec::new());
+        claim_head(&mut head, names, owner);
+        claim_tail(&mut tail, last_id);
+        DeliveryLog { head, tail }
+    }
+
+    /// Logs the delivery of `id`, pending as `pending`.
+    pub fn push(
+        &self,
+        unit: &mut Unit,
+        db: usize,
+        id: crate::StreamId,
+        pending: &crate::group::PendingEntry,
+    ) {
+        unit.bytes.extend_from_slice(&self.head);
+        claim_middle(&mut unit.bytes, id, pending);
+        unit.bytes.extend_from_slice(&self.tail);
+        unit.commands.push((db, unit.bytes.len()));
+    }
+}
+
+/// `*14 XCLAIM key group owner 0`: the start of a logged claim.
+fn claim_head(out: &mut Vec<u8>, (key, group): (&[u8], &[u8]), owner: &[u8]) {
+    let parts: [&[u8]; 5] = [b"XCLAIM", key, group, owner, b"0"];
+    crate::aof::log::encode_parts(parts.into_iter(), 14, out);
+}
+
+/// `id TIME t RETRYCOUNT n`: what differs from one logged claim to the next.
+fn claim_middle(out: &mut Vec<u8>, id: crate::StreamId, pending: &crate::group::PendingEntry) {
+    let mut id_text = [0u8; 41];
+    let (mut time, mut count) = ([0u8; 20], [0u8; 20]);
+    crate::reply::bulk(out, id.text(&mut id_text));
+    crate::reply::bulk(out, b"TIME");
+    crate::reply::bulk(out, decimal(pending.delivery_time, &mut time));
+    crate::reply::bulk(out, b"RETRYCOUNT");
+    crate::reply::bulk(out, decimal(pending.delivery_count, &mut count));
+}
+
+/// `FORCE JUSTID LASTID last`: the end of a logged claim.
+fn claim_tail(out: &mut Vec<u8>, last_id: crate::StreamId) {
+    let mut last_text = [0u8; 41];
+    let parts: [&[u8]; 4] = [b"FORCE", b"JUSTID", b"LASTID", last_id.text(&mut last_text)];
+    for part in parts {
+        crate::reply::bulk(out, part);
+    }
 }
 
 /// `XGROUP SETID key group id ENTRIESREAD n`: the group's position after a read.
@@ -471,6 +512,29 @@ mod tests {
             unit.push_parts(*db, args.len(), args.into_iter());
         }
         unit
+    }
+
+    #[test]
+    fn a_delivery_log_writes_what_claim_effect_writes() {
+        let pending = crate::group::PendingEntry {
+            consumer: Some(Bytes::from_static(b"alice")),
+            delivery_time: 1_700_000_000_123,
+            delivery_count: 3,
+        };
+        let (id, last) = (crate::StreamId::new(12, 3), crate::StreamId::new(99, 0));
+        let mut one = Unit::default();
+        claim_effect(&mut one, 2, (b"s", b"g"), &pending, id, last);
+        let mut batch = Unit::default();
+        DeliveryLog::new((b"s", b"g"), b"alice", last).push(&mut batch, 2, id, &pending);
+        assert_eq!(one.bytes, batch.bytes);
+        assert_eq!(
+            words(&one.effects()),
+            [(
+                2,
+                "XCLAIM s g alice 0 12-3 TIME 1700000000123 RETRYCOUNT 3 FORCE JUSTID LASTID 99-0"
+                    .to_string()
+            )]
+        );
     }
 
     #[test]

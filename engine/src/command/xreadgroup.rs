@@ -13,7 +13,7 @@ use super::{Ctx, Group, Spec};
 use crate::blocking::BlockedRead;
 use crate::group::ConsumerGroup;
 use crate::id::{parse_strict_id, StreamId};
-use crate::propagate::{self, Unit};
+use crate::propagate::{self, DeliveryLog, Unit};
 use crate::reply::{EntryList, Reply};
 use crate::stream::Stream;
 
@@ -255,16 +255,11 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, EntryLis
                         // Logged as Redis logs it: each delivery as an absolute XCLAIM
                         // (a NOACK read leaves no PEL entry), then the group's position.
                         if !read.noack {
+                            let names = (&key[..], &read.group[..]);
+                            let log = DeliveryLog::new(names, &read.consumer, group.last_id);
                             for id in &ids {
                                 if let Some(pending) = group.pel.get(id) {
-                                    propagate::claim_effect(
-                                        &mut effects,
-                                        db,
-                                        (key, &read.group),
-                                        pending,
-                                        *id,
-                                        group.last_id,
-                                    );
+                                    log.push(&mut effects, db, *id, pending);
                                 }
                             }
                         }

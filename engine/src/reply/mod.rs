@@ -258,7 +258,8 @@ pub(crate) fn header(out: &mut Vec<u8>, kind: u8, len: usize) {
     out.extend_from_slice(b"\r\n");
 }
 
-fn bulk(out: &mut Vec<u8>, data: &[u8]) {
+/// A bulk string: `$len`, the bytes, CRLF.
+pub(crate) fn bulk(out: &mut Vec<u8>, data: &[u8]) {
     header(out, b'$', data.len());
     out.extend_from_slice(data);
     out.extend_from_slice(b"\r\n");
