@@ -181,22 +181,6 @@ impl Propagation {
         }
     }
 
-    /// The running unit, for a command to write its effects into while it holds part of
-    /// the state (a stream) that [`Ctx::propagate`](crate::command::Ctx::propagate) would
-    /// need: no unit of its own to grow and copy. Give it back with
-    /// [`Propagation::restore_pending`] before anything else adds an effect (what is
-    /// added meanwhile would be lost); empty without a journal.
-    pub fn take_pending(&mut self) -> Unit {
-        std::mem::take(&mut self.pending)
-    }
-
-    /// Puts back the unit [`Propagation::take_pending`] gave, with what was written into it.
-    pub fn restore_pending(&mut self, unit: Unit) {
-        if self.journal.is_some() {
-            self.pending = unit;
-        }
-    }
-
     /// Adds effects of the running command, already encoded.
     pub fn push_unit(&mut self, unit: Unit) {
         if self.journal.is_some() {

@@ -184,9 +184,7 @@ pub fn encode(args: &[Bytes], out: &mut Vec<u8>) {
 pub fn encode_parts<'a>(args: impl Iterator<Item = &'a [u8]>, count: usize, out: &mut Vec<u8>) {
     crate::reply::header(out, b'*', count);
     for arg in args {
-        crate::reply::header(out, b'$', arg.len());
-        out.extend_from_slice(arg);
-        out.extend_from_slice(b"\r\n");
+        crate::reply::bulk(out, arg);
     }
 }
 

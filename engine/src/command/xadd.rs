@@ -101,8 +101,8 @@ pub(crate) fn add_fields(ctx: &mut Ctx, key: &Bytes, fields: &[(Bytes, Bytes)]) 
 }
 
 /// Appends `pairs` to the stream at `key` once the options are checked: creates the stream,
-/// answers a retry's first ID (IDMP), picks the ID, trims, and logs the XADD with `log`
-/// builds from the ID the entry got.
+/// answers a retry's first ID (IDMP), picks the ID, trims, and logs the XADD through `log`,
+/// given the ID the entry got.
 fn add(
     ctx: &mut Ctx,
     key: &Bytes,

@@ -168,8 +168,7 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, EntryLis
     // The database the effects are logged in, when a journal is attached.
     let journal = journaled.then_some(ctx.session.db);
     let db = ctx.session.db;
-    // Written straight into the running unit (see `take_pending`).
-    let mut effects = ctx.state.propagation.take_pending();
+    let mut effects = Unit::default();
     let mut served = Vec::new();
     let mut delivered_new = false;
     let mut claimed_any = false;
@@ -286,7 +285,7 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, EntryLis
     for key in &created_on {
         ctx.notify(crate::notify::STREAM, "xgroup-createconsumer", key);
     }
-    ctx.state.propagation.restore_pending(effects);
+    ctx.state.propagation.push_unit(effects);
     served
 }
 
