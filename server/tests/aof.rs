@@ -219,7 +219,8 @@ fn open_each_other_s_directories(base_form: &str, options: &[&str]) {
         for i in 4..=6 {
             assert!(call(&mut c, &format!("XADD s {i}-1 f v{i}")).contains(&format!("{i}-1")));
         }
-        assert!(call(&mut c, "XREADGROUP GROUP g d COUNT 1 STREAMS s >").starts_with("*1"));
+        // Two deliveries of one read: logged as one XCLAIM naming both, which Redis loads.
+        assert!(call(&mut c, "XREADGROUP GROUP g d COUNT 2 STREAMS s >").starts_with("*1"));
         assert_eq!(call(&mut c, "SET k v EX 1000"), "+OK\r\n");
         assert_eq!(call(&mut c, "HSET h a 1 b 2"), ":2\r\n");
         for i in 0..150 {

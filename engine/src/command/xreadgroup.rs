@@ -13,7 +13,7 @@ use super::{Ctx, Group, Spec};
 use crate::blocking::BlockedRead;
 use crate::group::ConsumerGroup;
 use crate::id::{parse_strict_id, StreamId};
-use crate::propagate::{self, DeliveryLog, Unit};
+use crate::propagate::{self, Unit};
 use crate::reply::{EntryList, Reply};
 use crate::stream::Stream;
 
@@ -251,16 +251,13 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, EntryLis
                     );
                     delivered_new |= !ids.is_empty();
                     if journaled && !ids.is_empty() {
-                        // Logged as Redis logs it: each delivery as an absolute XCLAIM
-                        // (a NOACK read leaves no PEL entry), then the group's position.
+                        // Logged as absolute XCLAIMs, as Redis logs them (a NOACK read
+                        // leaves no PEL entry), then the group's position.
                         if !read.noack {
+                            // deliver_new filed each of them as delivered now, once.
                             let names = (&key[..], &read.group[..]);
-                            let log = DeliveryLog::new(names, &read.consumer, group.last_id);
-                            for id in &ids {
-                                if let Some(pending) = group.pel.get(id) {
-                                    log.push(&mut effects, db, *id, pending);
-                                }
-                            }
+                            let shared = (names, &read.consumer[..], group.last_id);
+                            propagate::deliveries_effect(&mut effects, db, shared, &ids, (now, 1));
                         }
                         propagate::position_effect(&mut effects, db, key, &read.group, &group);
                     }
