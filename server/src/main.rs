@@ -21,9 +21,10 @@ use tracing_subscriber::{reload, EnvFilter, Registry};
 #[allow(unsafe_code)]
 mod counting_alloc {
     use std::alloc::{GlobalAlloc, Layout};
-    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering::Relaxed};
 
-    use tikv_jemallocator::{usable_size, Jemalloc};
+    use tikv_jemallocator::Jemalloc;
 
     /// INFO's `mem_allocator`.
     pub const NAME: &str = "jemalloc";
@@ -31,44 +32,84 @@ mod counting_alloc {
     /// jemalloc, counting.
     pub struct Counting;
 
-    static ALLOCATED: AtomicU64 = AtomicU64::new(0);
+    /// Threads that get a counter of their own; later threads share the last one.
+    const SLOTS: usize = 64;
 
-    /// The usable size of a block jemalloc handed out (0 for null).
-    fn usable(p: *const u8) -> u64 {
-        // SAFETY: `p` is null or a live block from `Jemalloc` (every caller passes one that
-        // this allocator returned and has not freed).
-        if p.is_null() {
-            return 0;
-        }
-        unsafe { usable_size(p) as u64 }
+    /// Bytes allocated minus bytes freed, by thread. A thread only ever writes its own slot,
+    /// so it adds with a plain load and store: a locked add per allocation and per free,
+    /// as one shared counter takes, costs more than the allocation itself on small blocks.
+    /// The last slot is shared by every thread past the first `SLOTS - 1`, and added to
+    /// atomically.
+    static COUNTS: [AtomicI64; SLOTS] = [const { AtomicI64::new(0) }; SLOTS];
+    static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+    thread_local! {
+        /// This thread's slot in `COUNTS` (`usize::MAX` until its first allocation). No
+        /// destructor, so it can be read while the thread is being torn down.
+        static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
     }
 
-    // SAFETY: every method forwards to `Jemalloc` with the caller's arguments unchanged and
-    // reads the usable size of blocks it returned; the counter is only arithmetic on sizes.
+    fn count(delta: i64) {
+        let slot = SLOT.with(|slot| {
+            if slot.get() == usize::MAX {
+                slot.set(NEXT_SLOT.fetch_add(1, Relaxed).min(SLOTS - 1));
+            }
+            slot.get()
+        });
+        let counter = &COUNTS[slot];
+        if slot < SLOTS - 1 {
+            counter.store(counter.load(Relaxed) + delta, Relaxed);
+        } else {
+            counter.fetch_add(delta, Relaxed);
+        }
+    }
+
+    /// The usable size of a block of `layout` (what jemalloc's `malloc_usable_size` reports
+    /// for it, the size class), computed from the size alone: no look-up of the block.
+    fn usable(layout: Layout, size: usize) -> i64 {
+        // The flags tikv-jemallocator passes for this alignment (its `layout_to_flags`).
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        const MAX_ALIGN_T: usize = 16;
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        const MAX_ALIGN_T: usize = 8;
+        let align = layout.align();
+        let flags = if align <= MAX_ALIGN_T && align <= size {
+            0
+        } else {
+            tikv_jemalloc_sys::MALLOCX_ALIGN(align)
+        };
+        // SAFETY: nallocx only computes a size; it reads no memory of the caller's.
+        unsafe { tikv_jemalloc_sys::nallocx(size, flags) as i64 }
+    }
+
+    // SAFETY: every method forwards to `Jemalloc` with the caller's arguments unchanged; the
+    // counting is arithmetic on sizes.
     unsafe impl GlobalAlloc for Counting {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
             let p = unsafe { Jemalloc.alloc(layout) };
-            ALLOCATED.fetch_add(usable(p), Relaxed);
+            if !p.is_null() {
+                count(usable(layout, layout.size()));
+            }
             p
         }
 
         unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
             let p = unsafe { Jemalloc.alloc_zeroed(layout) };
-            ALLOCATED.fetch_add(usable(p), Relaxed);
+            if !p.is_null() {
+                count(usable(layout, layout.size()));
+            }
             p
         }
 
         unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            ALLOCATED.fetch_sub(usable(ptr), Relaxed);
+            count(-usable(layout, layout.size()));
             unsafe { Jemalloc.dealloc(ptr, layout) };
         }
 
         unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            let old = usable(ptr);
             let p = unsafe { Jemalloc.realloc(ptr, layout, new_size) };
             if !p.is_null() {
-                ALLOCATED.fetch_sub(old, Relaxed);
-                ALLOCATED.fetch_add(usable(p), Relaxed);
+                count(usable(layout, new_size) - usable(layout, layout.size()));
             }
             p
         }
@@ -76,7 +117,7 @@ mod counting_alloc {
 
     /// Bytes allocated right now.
     pub fn allocated() -> u64 {
-        ALLOCATED.load(Relaxed)
+        COUNTS.iter().map(|c| c.load(Relaxed)).sum::<i64>().max(0) as u64
     }
 }
 
