@@ -604,6 +604,21 @@ impl<T: 'static> Stream<T> {
             a.push(Bytes::from(c.clone()));
         }
         let reply = self.client.backend.call(a).await?;
+        if let Reply::Pending(rows) = &reply {
+            // The embedded engine's flat rows: no text to parse.
+            return rows
+                .iter()
+                .map(|row| {
+                    Ok(PendingEntry {
+                        id: row.id,
+                        consumer: String::from_utf8(row.consumer.to_vec())
+                            .map_err(|_| Error::unexpected("XPENDING consumer", &reply))?,
+                        idle: Duration::from_millis(row.idle.max(0) as u64),
+                        deliveries: row.count as u64,
+                    })
+                })
+                .collect();
+        }
         parse::array(&reply)?
             .iter()
             .map(|row| match parse::array(row)? {

@@ -13,7 +13,8 @@
 //! - [`command`]: the command table; one module per command family, each parsing its arguments
 //!   into typed options and executing them on the keyspace.
 //! - [`reply`]: the RESP3-shaped reply value and its RESP2/RESP3 encoding. Stream reads reply
-//!   a flat [`EntryList`] and XADD a [`Reply::Id`], written straight into RESP and read
+//!   a flat [`EntryList`], XPENDING's extended form a flat [`PendingList`] and XADD a
+//!   [`Reply::Id`], written straight into RESP and read
 //!   without parsing by an embedded caller; [`Reply::into_tree`] spells them out as the arrays
 //!   and strings a network client sees.
 //! - [`session`]: per-connection state (database, protocol, MULTI queue, WATCH, auth).
@@ -67,7 +68,7 @@ pub use bytes::Bytes;
 pub use command::prepared::{Prepared, Request};
 pub use config::Config;
 pub use id::StreamId;
-pub use reply::{EntryList, EntryRef, Reply};
+pub use reply::{EntryList, EntryRef, PendingList, PendingRow, Reply};
 pub use session::{Close, Session};
 
 /// The Redis version Rill claims to be (HELLO, INFO), so that clients enable the features of

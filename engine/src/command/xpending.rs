@@ -9,8 +9,9 @@ use bytes::Bytes;
 use super::{Ctx, Group, Spec};
 use crate::args::{int_arg, is};
 use crate::error;
+use crate::group::PendingEntry;
 use crate::id::parse_range_bound;
-use crate::reply::Reply;
+use crate::reply::{PendingList, Reply};
 
 /// XPENDING's table entry: arity -3 (key and group for the summary; the extended form adds start,
 /// end and count).
@@ -139,42 +140,35 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if ext.start > ext.end {
         return Reply::Array(Vec::new());
     }
-    let ids: Box<dyn Iterator<Item = crate::StreamId>> = match &ext.consumer {
+    // The group's PEL gives each entry as it goes; a consumer's list gives IDs to look up.
+    let pel = &group.pel;
+    let entries: Box<dyn Iterator<Item = (crate::StreamId, &PendingEntry)>> = match &ext.consumer {
         Some(name) => match group.consumers.get(name) {
-            Some(c) => Box::new(c.pending.range(ext.start..=ext.end).copied()),
+            Some(c) => Box::new(
+                c.pending
+                    .range(ext.start..=ext.end)
+                    .filter_map(|id| pel.get(id).map(|p| (*id, p))),
+            ),
             None => return Reply::Array(Vec::new()),
         },
-        None => Box::new(group.pel.range(ext.start..=ext.end).map(|(id, _)| *id)),
+        None => Box::new(pel.range(ext.start..=ext.end).map(|(id, p)| (*id, p))),
     };
-    let mut out = Vec::new();
-    for id in ids {
+    let mut out = PendingList::with_capacity(ext.count.min(pel.len()));
+    for (id, p) in entries {
         if out.len() >= ext.count {
             break;
         }
-        let Some(p) = group.pel.get(&id) else {
-            continue;
-        };
         // A NACKed entry has no owner and no idle time (Redis 8.8 shows "" and -1); IDLE
         // never hides it: it is claimable at once.
         let Some(owner) = &p.consumer else {
-            out.push(Reply::Array(vec![
-                id.to_reply(),
-                Reply::Bulk(Bytes::new()),
-                Reply::Integer(-1),
-                Reply::Integer(p.delivery_count as i64),
-            ]));
+            out.push(id, b"", -1, p.delivery_count as i64);
             continue;
         };
         let idle = now.saturating_sub(p.delivery_time) as i64;
         if ext.min_idle != 0 && idle < ext.min_idle {
             continue;
         }
-        out.push(Reply::Array(vec![
-            id.to_reply(),
-            Reply::Bulk(owner.clone()),
-            Reply::Integer(idle),
-            Reply::Integer(p.delivery_count as i64),
-        ]));
+        out.push(id, owner, idle, p.delivery_count as i64);
     }
-    Reply::Array(out)
+    Reply::Pending(Box::new(out))
 }

@@ -3,10 +3,12 @@
 use bytes::Bytes;
 
 mod entries;
+mod pending;
 
 use crate::id::StreamId;
 
 pub use entries::{EntryList, EntryRef, Fields as EntryFields};
+pub use pending::{PendingList, PendingRow};
 
 /// A command's answer. It mirrors RESP3 so that one value serves both protocols: RESP2 encoding
 /// flattens maps and sets into arrays and turns doubles into bulk strings, as Redis does.
@@ -48,6 +50,9 @@ pub enum Reply {
     /// to, the `Array` of `[id, [field, value, ...]]` entries that [`EntryList::to_replies`]
     /// builds.
     Entries(Box<EntryList>),
+    /// XPENDING's extended rows, held flat (see [`PendingList`]): encoded as, and equal to,
+    /// the `Array` of `[id, consumer, idle, count]` rows [`PendingList::to_replies`] builds.
+    Pending(Box<PendingList>),
     /// A stream ID (XADD's answer): encoded as, and equal to, the bulk string of its text
     /// `ms-seq`, which is written straight into the output instead of being allocated.
     Id(StreamId),
@@ -69,6 +74,10 @@ impl PartialEq for Reply {
             (Bool(a), Bool(b)) => a == b,
             (Entries(a), Entries(b)) => a == b,
             (Entries(list), Array(items)) | (Array(items), Entries(list)) => {
+                list.to_replies() == *items
+            }
+            (Pending(a), Pending(b)) => a == b,
+            (Pending(list), Array(items)) | (Array(items), Pending(list)) => {
                 list.to_replies() == *items
             }
             (Id(a), Id(b)) => a == b,
@@ -107,12 +116,13 @@ impl Reply {
         Reply::Bulk(Bytes::from(data.into()))
     }
 
-    /// The same reply with every [`Reply::Entries`] spelled out as the array of entries it
-    /// stands for: the shape a RESP client sees, for callers that take replies apart.
+    /// The same reply with every [`Reply::Entries`] and [`Reply::Pending`] spelled out as the
+    /// array it stands for: the shape a RESP client sees, for callers that take replies apart.
     pub fn into_tree(self) -> Reply {
         let all = |items: Vec<Reply>| items.into_iter().map(Reply::into_tree).collect();
         match self {
             Reply::Entries(list) => Reply::Array(list.to_replies()),
+            Reply::Pending(list) => Reply::Array(list.to_replies()),
             Reply::Id(id) => Reply::Bulk(id.to_bytes()),
             Reply::Array(items) => Reply::Array(all(items)),
             Reply::Set(items) => Reply::Set(all(items)),
@@ -201,6 +211,7 @@ impl Reply {
                 }
             }
             Reply::Entries(list) => list.encode(protocol, out),
+            Reply::Pending(list) => list.encode(out),
             Reply::Id(id) => {
                 let mut buf = [0u8; 41];
                 bulk(out, id.text(&mut buf));
