@@ -69,6 +69,17 @@ pub struct ConsumerGroup {
     oldest_delivery: u64,
 }
 
+/// Takes `id` out of a group's NACK zone, if it is there.
+fn unticket(
+    tickets: &mut HashMap<StreamId, u64>,
+    nacked: &mut BTreeMap<u64, StreamId>,
+    id: StreamId,
+) {
+    if let Some(ticket) = tickets.remove(&id) {
+        nacked.remove(&ticket);
+    }
+}
+
 /// How a consumer hands an entry back (XNACK's mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NackMode {
@@ -198,36 +209,27 @@ impl ConsumerGroup {
     /// same consumer (a worker acknowledging its batch) look that consumer up once.
     pub fn ack_all(&mut self, ids: &[StreamId]) -> u64 {
         let mut acked = 0;
-        let mut run: Vec<StreamId> = Vec::new();
-        let mut run_owner: Option<Bytes> = None;
-        for &id in ids {
-            let Some(entry) = self.pel.remove(&id) else {
+        // The owner of the run being acknowledged, and its entry (`None`: no such consumer).
+        let mut run: Option<(Bytes, Option<&mut Consumer>)> = None;
+        for id in ids {
+            let Some(entry) = self.pel.remove(id) else {
                 continue;
             };
             acked += 1;
             match entry.consumer {
                 Some(owner) => {
-                    if run_owner.as_ref() != Some(&owner) {
-                        self.release_run(run_owner.take(), &mut run);
-                        run_owner = Some(owner);
+                    if run.as_ref().is_none_or(|(name, _)| *name != owner) {
+                        let consumer = self.consumers.get_mut(&owner);
+                        run = Some((owner, consumer));
                     }
-                    run.push(id);
+                    if let Some((_, Some(consumer))) = run.as_mut() {
+                        consumer.pending.remove(id);
+                    }
                 }
-                None => self.release(id, None),
+                None => unticket(&mut self.nack_tickets, &mut self.nacked, *id),
             }
         }
-        self.release_run(run_owner, &mut run);
         acked
-    }
-
-    /// Takes `ids` out of `owner`'s PEL, emptying `ids`.
-    fn release_run(&mut self, owner: Option<Bytes>, ids: &mut Vec<StreamId>) {
-        if let Some(c) = owner.and_then(|name| self.consumers.get_mut(&name)) {
-            for id in ids.iter() {
-                c.pending.remove(id);
-            }
-        }
-        ids.clear();
     }
 
     /// Acknowledges `id`; true when it was pending.
@@ -249,11 +251,7 @@ impl ConsumerGroup {
                     c.pending.remove(&id);
                 }
             }
-            None => {
-                if let Some(ticket) = self.nack_tickets.remove(&id) {
-                    self.nacked.remove(&ticket);
-                }
-            }
+            None => unticket(&mut self.nack_tickets, &mut self.nacked, id),
         }
     }
 

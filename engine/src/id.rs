@@ -176,6 +176,13 @@ pub fn parse_id(
     missing_seq: u64,
     allow_auto_seq: bool,
 ) -> Result<ParsedId, Reply> {
+    // The common case, every ID a client echoes back: plain digits, read in one pass.
+    if let Some(id) = plain_id(arg, missing_seq) {
+        return Ok(ParsedId {
+            id,
+            seq_given: true,
+        });
+    }
     let invalid = || Reply::error(error::INVALID_STREAM_ID);
     // Redis copies the argument into a 128-byte C buffer first.
     if arg.len() > 127 {
@@ -204,19 +211,6 @@ pub fn parse_id(
         Some(dash) => (&arg[..dash], Some(&arg[dash + 1..])),
         None => (arg, None),
     };
-    if let Some(ms) = plain_digits(ms_part) {
-        // The common case, every ID a client echoes back: plain digits, read directly.
-        let seq = match seq_part {
-            None => Some(missing_seq),
-            Some(part) => plain_digits(part),
-        };
-        if let Some(seq) = seq {
-            return Ok(ParsedId {
-                id: StreamId { ms, seq },
-                seq_given: true,
-            });
-        }
-    }
     let ms = parse_u64_like_redis(ms_part).ok_or_else(invalid)?;
     let (seq, seq_given) = match seq_part {
         Some(b"*") if allow_auto_seq => (0, false),
@@ -243,6 +237,31 @@ pub fn parse_range_bound(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool
     } else {
         Ok((parse_id(arg, false, missing_seq, false)?.id, false))
     }
+}
+
+/// `ms-seq` or a bare `ms` (which takes `missing_seq`) in one to 20 plain digits each, read
+/// in one pass; `None` for anything else (a sign, a NUL, `*`, a number past `u64::MAX`...),
+/// which the general parser then judges.
+fn plain_id(arg: &[u8], missing_seq: u64) -> Option<StreamId> {
+    let mut ms: u64 = 0;
+    let mut at = 0;
+    while let Some(&b) = arg.get(at) {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        ms = ms.checked_mul(10)?.checked_add(u64::from(digit))?;
+        at += 1;
+    }
+    if at == 0 || at > 20 {
+        return None;
+    }
+    let seq = match arg.get(at) {
+        None => missing_seq,
+        Some(b'-') => plain_digits(&arg[at + 1..])?,
+        Some(_) => return None,
+    };
+    Some(StreamId { ms, seq })
 }
 
 /// One to 20 ASCII digits (leading zeros allowed, as `strtoull` allows them) as a number;

@@ -149,6 +149,43 @@ impl Group {
     }
 }
 
+/// The command flags every command's path checks (see [`Spec::is`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Flag {
+    /// May change data: CLIENT PAUSE WRITE holds it, MISCONF refuses it.
+    Write = 1,
+    /// May take memory: refused with OOM when `maxmemory` cannot be met.
+    Denyoom = 2,
+    /// Refused inside MULTI.
+    NoMulti = 4,
+    /// Allowed while the dataset loads.
+    Loading = 8,
+    /// Never enters the slow log.
+    SkipSlowlog = 16,
+}
+
+impl Flag {
+    const ALL: [Flag; 5] = [
+        Flag::Write,
+        Flag::Denyoom,
+        Flag::NoMulti,
+        Flag::Loading,
+        Flag::SkipSlowlog,
+    ];
+
+    /// The flag's name in Redis's command table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Flag::Write => "write",
+            Flag::Denyoom => "denyoom",
+            Flag::NoMulti => "no_multi",
+            Flag::Loading => "loading",
+            Flag::SkipSlowlog => "skip_slowlog",
+        }
+    }
+}
+
 /// What the table knows of one command or subcommand.
 #[derive(Clone)]
 pub struct Spec {
@@ -160,6 +197,9 @@ pub struct Spec {
     pub group: Group,
     /// Redis's command flags (`write`, `readonly`, `fast`, `denyoom`, `admin`, `noscript`...).
     pub flags: &'static [&'static str],
+    /// The flags every command's path checks, as bits (see [`Flag`]): a test per command
+    /// instead of comparing names.
+    checked: u8,
     /// First key, last key, step (0, 0, 0 when the command takes no key).
     pub keys: (i32, i32, i32),
     /// One line for `COMMAND DOCS`.
@@ -186,11 +226,16 @@ impl Spec {
         summary: &'static str,
         run: Handler,
     ) -> Spec {
+        let checked = Flag::ALL
+            .iter()
+            .filter(|f| flags.contains(&f.name()))
+            .fold(0, |bits, f| bits | *f as u8);
         Spec {
             name,
             arity,
             group,
             flags,
+            checked,
             keys,
             summary,
             since: "1.0.0",
@@ -223,6 +268,12 @@ impl Spec {
     /// derived from the flags.
     pub fn has_flag(&self, flag: &str) -> bool {
         self.flags.contains(&flag)
+    }
+
+    /// Whether the command carries `flag`: [`Spec::has_flag`] for the flags checked on every
+    /// command's way, at the cost of a bit test.
+    pub fn is(&self, flag: Flag) -> bool {
+        self.checked & flag as u8 != 0
     }
 
     /// ACL categories as `COMMAND INFO` lists them: read/write, the family's category,
@@ -497,11 +548,11 @@ fn dispatch_to(ctx: &mut Ctx, spec: &'static Spec, request: Request) -> Reply {
     if !arity_ok(spec, request.argc()) {
         return reject(ctx, Some(spec), error::arity(spec.name));
     }
-    let base = spec.name.split('|').next().unwrap_or(spec.name);
-    if !ctx.session.authenticated && !allowed_without_auth(base) {
+    let base = || spec.name.split('|').next().unwrap_or(spec.name);
+    if !ctx.session.authenticated && !allowed_without_auth(base()) {
         return reject(ctx, Some(spec), error::NOAUTH.to_string());
     }
-    if ctx.session.multi.is_some() && spec.has_flag("no_multi") {
+    if ctx.session.multi.is_some() && spec.is(Flag::NoMulti) {
         return reject(ctx, Some(spec), error::NOT_IN_MULTI.to_string());
     }
     if ctx.state.config.maxmemory > 0 {
@@ -518,14 +569,14 @@ fn dispatch_to(ctx: &mut Ctx, spec: &'static Spec, request: Request) -> Reply {
         return reject(ctx, Some(spec), text);
     }
     if let Some(multi) = ctx.session.multi.as_mut() {
-        if !runs_inside_multi(base) {
+        if !runs_inside_multi(base()) {
             multi.queue.push(request.args().into_owned());
             return Reply::simple("QUEUED");
         }
     }
     let reply = call_request(ctx, spec, request);
-    if ctx.state.config.maxmemory > 0 && spec.has_flag("write") {
-        crate::eviction::note_write(ctx.state, request.text_len(), spec.has_flag("denyoom"));
+    if ctx.state.config.maxmemory > 0 && spec.is(Flag::Write) {
+        crate::eviction::note_write(ctx.state, request.text_len(), spec.is(Flag::Denyoom));
     }
     reply
 }
@@ -544,14 +595,15 @@ fn persistence_refusal(ctx: &Ctx, spec: &Spec) -> Option<String> {
         .filter(|l| l.writer().is_failing())
         .and_then(|l| l.writer().last_error())
     {
-        if spec.has_flag("write") || spec.name == "ping" {
+        if spec.is(Flag::Write) || spec.name == "ping" {
             return Some(format!("MISCONF Errors writing to the AOF file: {why}"));
         }
     }
     // A failed background save stops writes while save points are set
-    // (stop-writes-on-bgsave-error); checked in that order, the cheapest first.
-    if ctx.state.persistence.save.lock().last_failed
-        && (spec.has_flag("write") || spec.name == "ping")
+    // (stop-writes-on-bgsave-error); checked in that order, the cheapest first (reads take
+    // no lock).
+    if (spec.is(Flag::Write) || spec.name == "ping")
+        && ctx.state.persistence.save.lock().last_failed
         && ctx.state.config.get("stop-writes-on-bgsave-error") != Some("no")
         && crate::rdb::save::has_save_points(&ctx.state.config)
     {
@@ -561,7 +613,7 @@ fn persistence_refusal(ctx: &Ctx, spec: &Spec) -> Option<String> {
         .shared
         .loading
         .load(std::sync::atomic::Ordering::Relaxed);
-    (loading && !spec.has_flag("loading"))
+    (loading && !spec.is(Flag::Loading))
         .then(|| "LOADING Redis is loading the dataset in memory".to_string())
 }
 
@@ -569,7 +621,7 @@ fn persistence_refusal(ctx: &Ctx, spec: &Spec) -> Option<String> {
 /// an EXEC whose queue holds one, or anything but EXEC, DISCARD, QUIT and RESET inside MULTI,
 /// since queuing itself takes memory (Redis's rules).
 fn may_grow_memory(session: &SessionState, spec: &Spec) -> bool {
-    if spec.has_flag("denyoom") {
+    if spec.is(Flag::Denyoom) {
         return true;
     }
     if session.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset") {
@@ -641,7 +693,7 @@ fn call_request(ctx: &mut Ctx, spec: &Spec, request: Request) -> Reply {
         entry.failed_calls += 1;
         stats.count_error(text);
     }
-    if !spec.has_flag("skip_slowlog") {
+    if !spec.is(Flag::SkipSlowlog) {
         slowlog::SlowLog::record(ctx, request, usec);
     }
     reply
@@ -657,7 +709,7 @@ pub fn may_write(session: &SessionState, request: Request) -> bool {
     let Some(spec) = spec else {
         return false;
     };
-    spec.has_flag("write") || (spec.name == "exec" && queue_has_flag(session, "write"))
+    spec.is(Flag::Write) || (spec.name == "exec" && queue_has_flag(session, "write"))
 }
 
 /// After a command ran with a journal attached: if it changed data and logged nothing itself,
@@ -843,6 +895,24 @@ pub fn help_reply(command: &str, lines: &[&str]) -> Reply {
 mod tests {
     use crate::test_support::run;
     use crate::{Engine, Reply};
+
+    use super::{table, Flag};
+
+    /// A flag's bit is set exactly when the table lists the flag by name.
+    #[test]
+    fn flag_bits_agree_with_flag_names() {
+        let specs = table()
+            .values()
+            .flat_map(|s| std::iter::once(s).chain(&s.subcommands));
+        let mut seen = 0;
+        for spec in specs {
+            for flag in Flag::ALL {
+                assert_eq!(spec.is(flag), spec.has_flag(flag.name()), "{}", spec.name);
+                seen += spec.is(flag) as usize;
+            }
+        }
+        assert!(seen > 100, "only {seen} flags set");
+    }
 
     /// The session's command hint answers repeats in any case, and never a name the table
     /// does not hold: a subcommand's table name sent as a command stays unknown.
