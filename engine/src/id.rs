@@ -122,7 +122,6 @@ const DIGIT_PAIRS: &[u8; 200] = b"\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
-/// Writes `v` in decimal just before `end`; returns where it starts.
 /// `n` in decimal, written at the end of `buf` (no allocation): for numbers in replies and
 /// in logged commands.
 pub(crate) fn decimal(n: u64, buf: &mut [u8; 20]) -> &[u8] {
@@ -131,6 +130,7 @@ pub(crate) fn decimal(n: u64, buf: &mut [u8; 20]) -> &[u8] {
     &buf[start..]
 }
 
+/// Writes `v` in decimal just before `end`; returns where it starts.
 fn write_digits(buf: &mut [u8], mut end: usize, mut v: u64) -> usize {
     while v >= 100 {
         let pair = (v % 100) as usize * 2;
@@ -313,6 +313,20 @@ mod tests {
         assert_eq!(ok("-1"), None);
         assert_eq!(ok("1-2-3"), None);
         assert_eq!(ok("1\0-7"), Some(StreamId::new(1, 0)));
+    }
+
+    /// Every digit count, powers of ten and their neighbours, as Rust prints them.
+    #[test]
+    fn decimals_are_written_as_rust_writes_them() {
+        let mut values = vec![0, u64::MAX, 1_700_000_000_123];
+        for exp in 0..20u32 {
+            let p = 10u64.pow(exp);
+            values.extend([p - 1, p, p + 1, p.saturating_mul(7).saturating_add(3)]);
+        }
+        for v in values {
+            let mut buf = [0u8; 20];
+            assert_eq!(decimal(v, &mut buf), v.to_string().as_bytes(), "{v}");
+        }
     }
 
     #[test]

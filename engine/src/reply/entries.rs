@@ -241,7 +241,8 @@ impl EntryList {
 /// One entry: `*2` (or `*4` with claim data), the ID, then the fields or a null.
 fn encode_entry(entry: &EntryRef<'_>, protocol: u8, out: &mut Vec<u8>) {
     header(out, b'*', if entry.claim.is_some() { 4 } else { 2 });
-    Reply::Id(entry.id).encode(protocol, out);
+    let mut id_text = [0u8; 41];
+    bulk(out, entry.id.text(&mut id_text));
     match entry.fields {
         Some(fields) => {
             header(out, b'*', fields.len() * 2);
