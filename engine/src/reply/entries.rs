@@ -274,13 +274,8 @@ impl fmt::Debug for EntryList {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reply::encoded;
     use crate::stream::{NodeLimits, Stream};
-
-    fn encoded(reply: &Reply, protocol: u8) -> Vec<u8> {
-        let mut out = Vec::new();
-        reply.encode(protocol, &mut out);
-        out
-    }
 
     /// A stream with entries of one, two and three fields (one with an empty value).
     fn stream() -> Stream {

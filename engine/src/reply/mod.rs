@@ -285,6 +285,14 @@ fn push_int(out: &mut Vec<u8>, n: i64) {
     out.extend_from_slice(crate::id::decimal(n.unsigned_abs(), &mut buf));
 }
 
+/// `reply`'s RESP bytes in `protocol` (2 or 3), for tests of the flat reply kinds.
+#[cfg(test)]
+fn encoded(reply: &Reply, protocol: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    reply.encode(protocol, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -137,12 +137,7 @@ impl fmt::Debug for PendingList {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn encoded(reply: &Reply, protocol: u8) -> Vec<u8> {
-        let mut out = Vec::new();
-        reply.encode(protocol, &mut out);
-        out
-    }
+    use crate::reply::encoded;
 
     /// Rows of one consumer, of another, a NACKed one (no owner) and the first consumer
     /// again encode byte for byte as the tree they stand for, in both protocols, compare
