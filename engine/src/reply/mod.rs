@@ -293,6 +293,18 @@ fn encoded(reply: &Reply, protocol: u8) -> Vec<u8> {
     out
 }
 
+/// Checks that a flat reply stands for `tree`: the same bytes in both protocols, equal both
+/// ways, and spelled out as it.
+#[cfg(test)]
+fn assert_stands_for(flat: &Reply, tree: &Reply) {
+    for protocol in [2, 3] {
+        assert_eq!(encoded(flat, protocol), encoded(tree, protocol));
+    }
+    assert_eq!(flat, tree);
+    assert_eq!(tree, flat);
+    assert_eq!(&flat.clone().into_tree(), tree);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -137,7 +137,7 @@ impl fmt::Debug for PendingList {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reply::encoded;
+    use crate::reply::{assert_stands_for, encoded};
 
     /// Rows of one consumer, of another, a NACKed one (no owner) and the first consumer
     /// again encode byte for byte as the tree they stand for, in both protocols, compare
@@ -162,12 +162,7 @@ mod tests {
         }
         let flat = Reply::Pending(Box::new(list.clone()));
         let tree = Reply::Array(list.to_replies());
-        for protocol in [2, 3] {
-            assert_eq!(encoded(&flat, protocol), encoded(&tree, protocol));
-        }
-        assert_eq!(flat, tree);
-        assert_eq!(tree, flat);
-        assert_eq!(flat.clone().into_tree(), tree);
+        assert_stands_for(&flat, &tree);
         let text = String::from_utf8_lossy(&encoded(&flat, 2)).into_owned();
         assert!(text.starts_with("*5\r\n*4\r\n$3\r\n1-0\r\n$5\r\nalice\r\n:10\r\n:1\r\n"));
         assert!(
