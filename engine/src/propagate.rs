@@ -361,7 +361,7 @@ pub fn claim_effect(
     last_id: crate::StreamId,
 ) {
     let owner = pending.consumer.as_deref().unwrap_or_default();
-    claim_head(&mut unit.bytes, (key, group), owner);
+    claim_head(&mut unit.bytes, (key, group), owner, 1);
     claim_middle(&mut unit.bytes, id, pending);
     claim_tail(&mut unit.bytes, last_id);
     unit.commands.push((db, unit.bytes.len()));
@@ -397,8 +397,7 @@ fn claim_of_run(
     ids: &[crate::StreamId],
     (time, count): (u64, u64),
 ) {
-    let parts: [&[u8]; 5] = [b"XCLAIM", names.0, names.1, owner, b"0"];
-    crate::aof::log::encode_parts(parts.into_iter(), 13 + ids.len(), &mut unit.bytes);
+    claim_head(&mut unit.bytes, names, owner, ids.len());
     let mut id_text = [0u8; 41];
     for id in ids {
         crate::reply::bulk(&mut unit.bytes, id.text(&mut id_text));
@@ -408,10 +407,11 @@ fn claim_of_run(
     unit.commands.push((db, unit.bytes.len()));
 }
 
-/// `*14 XCLAIM key group owner 0`: the start of a logged claim.
-fn claim_head(out: &mut Vec<u8>, (key, group): (&[u8], &[u8]), owner: &[u8]) {
+/// `*N XCLAIM key group owner 0`: the start of a logged claim of `ids` entries (N counts
+/// them, and the 13 other words of the command).
+fn claim_head(out: &mut Vec<u8>, (key, group): (&[u8], &[u8]), owner: &[u8], ids: usize) {
     let parts: [&[u8]; 5] = [b"XCLAIM", key, group, owner, b"0"];
-    crate::aof::log::encode_parts(parts.into_iter(), 14, out);
+    crate::aof::log::encode_parts(parts.into_iter(), 13 + ids, out);
 }
 
 /// `id TIME t RETRYCOUNT n`: what differs from one logged claim to the next.
