@@ -54,6 +54,30 @@ pub fn parse_request(
     RequestParser::default().parse(buf, limits)
 }
 
+/// The number of the `*N` or `$N` line at `pos`, and where its CRLF starts, read in one pass
+/// when the line is plain: one to 18 digits, no sign, no leading zero, then CRLF (what every
+/// client sends). `None` for anything else, incomplete lines included: the general path,
+/// which finds the CRLF and then parses the number strictly, decides those.
+fn short_number(buf: &[u8], pos: usize) -> Option<(i64, usize)> {
+    let mut at = pos + 1;
+    let mut n: i64 = 0;
+    while let Some(&b) = buf.get(at) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        if at - pos > 18 {
+            return None;
+        }
+        n = n * 10 + i64::from(b - b'0');
+        at += 1;
+    }
+    let digits = at - pos - 1;
+    if digits == 0 || (digits > 1 && buf[pos + 1] == b'0') {
+        return None;
+    }
+    (buf.get(at) == Some(&b'\r') && buf.get(at + 1) == Some(&b'\n')).then_some((n, at))
+}
+
 fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
     buf[from..]
         .windows(2)
@@ -89,16 +113,24 @@ impl RequestParser {
         limits: Limits,
     ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
         if self.pos == 0 {
-            let Some(eol) = find_crlf(buf, 0) else {
-                if buf.len() > INLINE_MAX {
-                    return Err(ProtocolError::new("too big mbulk count string"));
+            let (count, eol) = match short_number(buf, 0) {
+                Some(line) => line,
+                None => {
+                    let Some(eol) = find_crlf(buf, 0) else {
+                        if buf.len() > INLINE_MAX {
+                            return Err(ProtocolError::new("too big mbulk count string"));
+                        }
+                        return Ok(None);
+                    };
+                    match rill_engine::args::parse_i64_strict(&buf[1..eol]) {
+                        Some(n) => (n, eol),
+                        None => return Err(ProtocolError::new("invalid multibulk length")),
+                    }
                 }
-                return Ok(None);
             };
-            let count = match rill_engine::args::parse_i64_strict(&buf[1..eol]) {
-                Some(n) if n <= MAX_MULTIBULK => n,
-                _ => return Err(ProtocolError::new("invalid multibulk length")),
-            };
+            if count > MAX_MULTIBULK {
+                return Err(ProtocolError::new("invalid multibulk length"));
+            }
             if !limits.authenticated && count > UNAUTH_MULTIBULK_MAX {
                 return Err(ProtocolError::new("unauthenticated multibulk length"));
             }
@@ -122,14 +154,23 @@ impl RequestParser {
                     "ERR Protocol error: expected '$', got '{got}'"
                 )));
             }
-            let Some(line_end) = find_crlf(buf, pos) else {
-                if buf.len() - pos > INLINE_MAX {
-                    return Err(ProtocolError::new("too big bulk count string"));
+            let (len, line_end) = match short_number(buf, pos) {
+                Some(line) => line,
+                None => {
+                    let Some(line_end) = find_crlf(buf, pos) else {
+                        if buf.len() - pos > INLINE_MAX {
+                            return Err(ProtocolError::new("too big bulk count string"));
+                        }
+                        return Ok(None);
+                    };
+                    match rill_engine::args::parse_i64_strict(&buf[pos + 1..line_end]) {
+                        Some(n) => (n, line_end),
+                        None => return Err(ProtocolError::new("invalid bulk length")),
+                    }
                 }
-                return Ok(None);
             };
-            let len = match rill_engine::args::parse_i64_strict(&buf[pos + 1..line_end]) {
-                Some(n) if n >= 0 && (n as u64) <= limits.max_bulk_len => n as usize,
+            let len = match len {
+                n if n >= 0 && (n as u64) <= limits.max_bulk_len => n as usize,
                 _ => return Err(ProtocolError::new("invalid bulk length")),
             };
             if !limits.authenticated && len as i64 > UNAUTH_BULK_MAX {
@@ -189,6 +230,42 @@ mod tests {
         max_bulk_len: 512 * 1024 * 1024,
         authenticated: true,
     };
+
+    /// Whatever the fast path reads, the general path reads alike; what it leaves, it leaves
+    /// whole (the general path then finds the line's end and judges the number).
+    #[test]
+    fn short_numbers_read_as_the_general_path_reads_them() {
+        let lines: [&[u8]; 17] = [
+            b"$5\r\n",
+            b"*0\r\n",
+            b"$00\r\n",
+            b"$012\r\n",
+            b"$-1\r\n",
+            b"$+1\r\n",
+            b"$999999999999999999\r\n",
+            b"$1000000000000000000\r\n",
+            b"$99999999999999999999\r\n",
+            b"$12\rx\n",
+            b"$12\r",
+            b"$12",
+            b"$\r\n",
+            b"$1 2\r\n",
+            b"$7\n",
+            b"$42\r\nrest",
+            b"*3\r\n$3\r\n",
+        ];
+        let mut fast = 0;
+        for line in lines {
+            let general = find_crlf(line, 0).and_then(|eol| {
+                rill_engine::args::parse_i64_strict(&line[1..eol]).map(|n| (n, eol))
+            });
+            if let Some(read) = short_number(line, 0) {
+                assert_eq!(Some(read), general, "{:?}", String::from_utf8_lossy(line));
+                fast += 1;
+            }
+        }
+        assert_eq!(fast, 5);
+    }
 
     fn words(v: &[&str]) -> Vec<Bytes> {
         v.iter().map(|w| Bytes::from(w.to_string())).collect()
