@@ -86,14 +86,81 @@ fn every_acknowledged_write_survives_sigkill_during_rewrites() {
     );
 }
 
+/// Sends `line` and reads its whole reply (however many reads it takes), flattened: every
+/// simple string, error, integer and bulk string in order (nothing for a null). `None` when
+/// the server is gone before the reply is complete.
+fn request(c: &mut std::io::BufReader<std::net::TcpStream>, line: &str) -> Option<Vec<String>> {
+    use std::io::{BufRead, Read, Write};
+    fn reply(c: &mut std::io::BufReader<std::net::TcpStream>, out: &mut Vec<String>) -> Option<()> {
+        let mut head = String::new();
+        if c.read_line(&mut head).ok()? == 0 || !head.ends_with("\r\n") {
+            return None;
+        }
+        let (kind, rest) = head.trim_end().split_at(1);
+        match kind {
+            "+" | "-" | ":" => out.push(format!("{kind}{rest}")),
+            "$" => {
+                let Ok(len) = usize::try_from(rest.parse::<i64>().ok()?) else {
+                    return Some(());
+                };
+                let mut data = vec![0u8; len + 2];
+                c.read_exact(&mut data).ok()?;
+                data.truncate(len);
+                out.push(String::from_utf8_lossy(&data).into_owned());
+            }
+            "*" => {
+                for _ in 0..rest.parse::<i64>().ok()?.max(0) {
+                    reply(c, out)?;
+                }
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+    c.get_mut()
+        .write_all(format!("{line}\r\n").as_bytes())
+        .ok()?;
+    let mut out = Vec::new();
+    reply(c, &mut out)?;
+    Some(out)
+}
+
+/// The stream IDs (`ms-seq`) among a reply's strings: digits, a dash and digits (values
+/// here hold a colon).
+fn ids_in(strings: &[String]) -> Vec<String> {
+    strings
+        .iter()
+        .filter(|s| {
+            s.split_once('-').is_some_and(|(ms, seq)| {
+                !ms.is_empty()
+                    && !seq.is_empty()
+                    && ms.bytes().chain(seq.bytes()).all(|b| b.is_ascii_digit())
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+/// What a group reader saw answered: entries delivered to it, and entries it acknowledged.
+#[derive(Default, Clone)]
+struct GroupSeen {
+    delivered: std::collections::BTreeSet<String>,
+    acked: std::collections::BTreeSet<String>,
+    /// Acknowledged by an XACK whose answer never came (the kill came first): either way.
+    unsure: std::collections::BTreeSet<String>,
+}
+
 /// Writers on three connections XADD with explicit increasing IDs under `appendfsync
-/// always`; the server is killed with SIGKILL at arbitrary moments and restarted on the same
-/// directory; every acknowledged entry must be there with its fields, and nothing never
-/// sent.
+/// always`, and a fourth connection reads s0 through group g (XREADGROUP COUNT 3) and
+/// acknowledges some of what it got; the server is killed with SIGKILL at arbitrary moments
+/// and restarted on the same directory; every acknowledged entry must be there with its
+/// fields, and nothing never sent; every delivery answered must be pending unless its XACK
+/// was answered, and no answered XACK undone.
 fn crash_loop(tag: &str, extra: &[&str], rewrites: bool) {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = scratch(tag);
     let acked: Arc<Mutex<Vec<(usize, u64)>>> = Arc::new(Mutex::new(Vec::new()));
+    let seen: Arc<Mutex<GroupSeen>> = Arc::default();
     let cycles: u64 = std::env::var("RILL_CRASH_CYCLES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -135,11 +202,48 @@ fn crash_loop(tag: &str, extra: &[&str], rewrites: bool) {
                 })
             })
             .collect();
+        let reader = {
+            let (stop, seen, port) = (stop.clone(), seen.clone(), server.port);
+            std::thread::spawn(move || {
+                let mut c = std::io::BufReader::new(connect(port));
+                // The first cycle creates the group; later ones are answered BUSYGROUP.
+                if request(&mut c, "XGROUP CREATE s0 g 0 MKSTREAM").is_none() {
+                    return;
+                }
+                let mut reads = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let read = "XREADGROUP GROUP g c COUNT 3 STREAMS s0 >";
+                    let Some(reply) = request(&mut c, read) else {
+                        break;
+                    };
+                    let ids = ids_in(&reply);
+                    if let Ok(mut s) = seen.lock() {
+                        s.delivered.extend(ids.iter().cloned());
+                    }
+                    reads += 1;
+                    let Some(first) = ids.first().filter(|_| reads % 2 == 0) else {
+                        continue;
+                    };
+                    let ack = request(&mut c, &format!("XACK s0 g {first}"));
+                    let answered = ack == Some(vec![":1".to_string()]);
+                    if let Ok(mut s) = seen.lock() {
+                        if answered {
+                            s.acked.insert(first.clone());
+                        } else {
+                            s.unsure.insert(first.clone());
+                        }
+                    }
+                    if !answered {
+                        break;
+                    }
+                }
+            })
+        };
         std::thread::sleep(Duration::from_millis(50 + 37 * cycle));
         // SIGKILL at an arbitrary moment, writers still going.
         drop(server);
         stop.store(true, Ordering::Relaxed);
-        for w in writers.into_iter().chain(rewriter) {
+        for w in writers.into_iter().chain(rewriter).chain([reader]) {
             let _ = w.join();
         }
         // Restart on the same directory: every acknowledged entry is there, nothing else.
@@ -165,6 +269,36 @@ fn crash_loop(tag: &str, extra: &[&str], rewrites: bool) {
                 got.contains(&id) && got.contains(&fields),
                 "cycle {cycle}: acknowledged {id} on s{w} lost"
             );
+        }
+        // Deliveries logged but unanswered (the kill came first) may be pending too: they
+        // join what the reader saw. Nothing answered is lost, no answered XACK undone.
+        let mut rc = std::io::BufReader::new(connect(server.port));
+        let listed = request(&mut rc, "XPENDING s0 g - + 1000000").unwrap_or_default();
+        let pending: std::collections::BTreeSet<String> = ids_in(&listed).into_iter().collect();
+        if let Ok(mut s) = seen.lock() {
+            let lost: Vec<_> = s
+                .delivered
+                .difference(&s.acked)
+                .filter(|id| !pending.contains(*id) && !s.unsure.contains(*id))
+                .collect();
+            assert!(
+                lost.is_empty(),
+                "cycle {cycle}: delivered, unacknowledged, not pending: {lost:?}"
+            );
+            let undone: Vec<_> = s.acked.intersection(&pending).collect();
+            assert!(
+                undone.is_empty(),
+                "cycle {cycle}: acknowledged, pending again: {undone:?}"
+            );
+            assert!(
+                cycle == 0 || !s.delivered.is_empty(),
+                "the reader read nothing"
+            );
+            // An unanswered XACK took effect exactly when its entry is no longer pending.
+            let unsure = std::mem::take(&mut s.unsure);
+            let applied = unsure.into_iter().filter(|id| !pending.contains(id));
+            s.acked.extend(applied.collect::<Vec<_>>());
+            s.delivered.extend(pending);
         }
         if rewrites {
             let info = call(&mut c, "INFO persistence");
