@@ -221,7 +221,7 @@ fn crash_loop(tag: &str, extra: &[&str], rewrites: bool) {
                         s.delivered.extend(ids.iter().cloned());
                     }
                     reads += 1;
-                    let Some(first) = ids.first().filter(|_| reads % 2 == 0) else {
+                    let Some(first) = ids.first().filter(|_| reads.is_multiple_of(2)) else {
                         continue;
                     };
                     let ack = request(&mut c, &format!("XACK s0 g {first}"));
