@@ -78,6 +78,29 @@ fn short_number(buf: &[u8], pos: usize) -> Option<(i64, usize)> {
     (buf.get(at) == Some(&b'\r') && buf.get(at + 1) == Some(&b'\n')).then_some((n, at))
 }
 
+/// The number of the `*N` or `$N` line at `pos` and where its CRLF starts; `Ok(None)` while
+/// the line is incomplete. `too_big` and `invalid` are Redis's words for a line that grows
+/// past the inline limit without ending and for a number it refuses.
+fn number_line(
+    buf: &[u8],
+    pos: usize,
+    (too_big, invalid): (&str, &str),
+) -> Result<Option<(i64, usize)>, ProtocolError> {
+    if let Some(line) = short_number(buf, pos) {
+        return Ok(Some(line));
+    }
+    let Some(eol) = find_crlf(buf, pos) else {
+        if buf.len() - pos > INLINE_MAX {
+            return Err(ProtocolError::new(too_big));
+        }
+        return Ok(None);
+    };
+    match rill_engine::args::parse_i64_strict(&buf[pos + 1..eol]) {
+        Some(n) => Ok(Some((n, eol))),
+        None => Err(ProtocolError::new(invalid)),
+    }
+}
+
 fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
     buf[from..]
         .windows(2)
@@ -113,20 +136,9 @@ impl RequestParser {
         limits: Limits,
     ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
         if self.pos == 0 {
-            let (count, eol) = match short_number(buf, 0) {
-                Some(line) => line,
-                None => {
-                    let Some(eol) = find_crlf(buf, 0) else {
-                        if buf.len() > INLINE_MAX {
-                            return Err(ProtocolError::new("too big mbulk count string"));
-                        }
-                        return Ok(None);
-                    };
-                    match rill_engine::args::parse_i64_strict(&buf[1..eol]) {
-                        Some(n) => (n, eol),
-                        None => return Err(ProtocolError::new("invalid multibulk length")),
-                    }
-                }
+            let words = ("too big mbulk count string", "invalid multibulk length");
+            let Some((count, eol)) = number_line(buf, 0, words)? else {
+                return Ok(None);
             };
             if count > MAX_MULTIBULK {
                 return Err(ProtocolError::new("invalid multibulk length"));
@@ -154,20 +166,9 @@ impl RequestParser {
                     "ERR Protocol error: expected '$', got '{got}'"
                 )));
             }
-            let (len, line_end) = match short_number(buf, pos) {
-                Some(line) => line,
-                None => {
-                    let Some(line_end) = find_crlf(buf, pos) else {
-                        if buf.len() - pos > INLINE_MAX {
-                            return Err(ProtocolError::new("too big bulk count string"));
-                        }
-                        return Ok(None);
-                    };
-                    match rill_engine::args::parse_i64_strict(&buf[pos + 1..line_end]) {
-                        Some(n) => (n, line_end),
-                        None => return Err(ProtocolError::new("invalid bulk length")),
-                    }
-                }
+            let words = ("too big bulk count string", "invalid bulk length");
+            let Some((len, line_end)) = number_line(buf, pos, words)? else {
+                return Ok(None);
             };
             let len = match len {
                 n if n >= 0 && (n as u64) <= limits.max_bulk_len => n as usize,
