@@ -9,6 +9,7 @@ use std::time::Duration;
 
 mod common;
 
+use common::resp::{Conn, Resp};
 use common::{call, connect, free_port, scratch, start_command, Server, BIN};
 
 /// The tests of this file start and kill servers in quick succession; run one at a time so
@@ -86,59 +87,26 @@ fn every_acknowledged_write_survives_sigkill_during_rewrites() {
     );
 }
 
-/// Sends `line` and reads its whole reply (however many reads it takes), flattened: every
-/// simple string, error, integer and bulk string in order (nothing for a null). `None` when
-/// the server is gone before the reply is complete.
-fn request(c: &mut std::io::BufReader<std::net::TcpStream>, line: &str) -> Option<Vec<String>> {
-    use std::io::{BufRead, Read, Write};
-    fn reply(c: &mut std::io::BufReader<std::net::TcpStream>, out: &mut Vec<String>) -> Option<()> {
-        let mut head = String::new();
-        if c.read_line(&mut head).ok()? == 0 || !head.ends_with("\r\n") {
-            return None;
-        }
-        let (kind, rest) = head.trim_end().split_at(1);
-        match kind {
-            "+" | "-" | ":" => out.push(format!("{kind}{rest}")),
-            "$" => {
-                let Ok(len) = usize::try_from(rest.parse::<i64>().ok()?) else {
-                    return Some(());
-                };
-                let mut data = vec![0u8; len + 2];
-                c.read_exact(&mut data).ok()?;
-                data.truncate(len);
-                out.push(String::from_utf8_lossy(&data).into_owned());
-            }
-            "*" => {
-                for _ in 0..rest.parse::<i64>().ok()?.max(0) {
-                    reply(c, out)?;
-                }
-            }
-            _ => return None,
-        }
-        Some(())
-    }
-    c.get_mut()
-        .write_all(format!("{line}\r\n").as_bytes())
-        .ok()?;
-    let mut out = Vec::new();
-    reply(c, &mut out)?;
-    Some(out)
-}
-
-/// The stream IDs (`ms-seq`) among a reply's strings: digits, a dash and digits (values
-/// here hold a colon).
-fn ids_in(strings: &[String]) -> Vec<String> {
-    strings
-        .iter()
-        .filter(|s| {
-            s.split_once('-').is_some_and(|(ms, seq)| {
+/// The stream IDs (`ms-seq`) among a reply's bulk strings: digits, a dash and digits
+/// (values here hold a colon).
+fn ids_in(reply: &Resp) -> Vec<String> {
+    match reply {
+        Resp::Array(Some(items)) => items.iter().flat_map(ids_in).collect(),
+        Resp::Bulk(Some(b)) => {
+            let text = String::from_utf8_lossy(b);
+            let is_id = text.split_once('-').is_some_and(|(ms, seq)| {
                 !ms.is_empty()
                     && !seq.is_empty()
                     && ms.bytes().chain(seq.bytes()).all(|b| b.is_ascii_digit())
-            })
-        })
-        .cloned()
-        .collect()
+            });
+            if is_id {
+                vec![text.into_owned()]
+            } else {
+                Vec::new()
+            }
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// What a group reader saw answered: entries delivered to it, and entries it acknowledged.
@@ -205,15 +173,15 @@ fn crash_loop(tag: &str, extra: &[&str], rewrites: bool) {
         let reader = {
             let (stop, seen, port) = (stop.clone(), seen.clone(), server.port);
             std::thread::spawn(move || {
-                let mut c = std::io::BufReader::new(connect(port));
+                let mut c = Conn::new(port);
                 // The first cycle creates the group; later ones are answered BUSYGROUP.
-                if request(&mut c, "XGROUP CREATE s0 g 0 MKSTREAM").is_none() {
+                if c.try_cmd("XGROUP CREATE s0 g 0 MKSTREAM").is_none() {
                     return;
                 }
                 let mut reads = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let read = "XREADGROUP GROUP g c COUNT 3 STREAMS s0 >";
-                    let Some(reply) = request(&mut c, read) else {
+                    let Some(reply) = c.try_cmd(read) else {
                         break;
                     };
                     let ids = ids_in(&reply);
@@ -224,8 +192,8 @@ fn crash_loop(tag: &str, extra: &[&str], rewrites: bool) {
                     let Some(first) = ids.first().filter(|_| reads.is_multiple_of(2)) else {
                         continue;
                     };
-                    let ack = request(&mut c, &format!("XACK s0 g {first}"));
-                    let answered = ack == Some(vec![":1".to_string()]);
+                    let ack = c.try_cmd(&format!("XACK s0 g {first}"));
+                    let answered = ack == Some(Resp::Int(1));
                     if let Ok(mut s) = seen.lock() {
                         if answered {
                             s.acked.insert(first.clone());
@@ -272,8 +240,7 @@ fn crash_loop(tag: &str, extra: &[&str], rewrites: bool) {
         }
         // Deliveries logged but unanswered (the kill came first) may be pending too: they
         // join what the reader saw. Nothing answered is lost, no answered XACK undone.
-        let mut rc = std::io::BufReader::new(connect(server.port));
-        let listed = request(&mut rc, "XPENDING s0 g - + 1000000").unwrap_or_default();
+        let listed = Conn::new(server.port).cmd("XPENDING s0 g - + 1000000");
         let pending: std::collections::BTreeSet<String> = ids_in(&listed).into_iter().collect();
         if let Ok(mut s) = seen.lock() {
             let lost: Vec<_> = s

@@ -37,16 +37,7 @@ impl Conn {
     }
 
     pub fn call(&mut self, args: &[&[u8]]) -> Resp {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
-        self.reader
-            .get_mut()
-            .write_all(&out)
-            .unwrap_or_else(|e| panic!("write: {e}"));
+        self.send(args).unwrap_or_else(|e| panic!("write: {e}"));
         self.read()
     }
 
@@ -55,43 +46,69 @@ impl Conn {
         self.call(&words)
     }
 
+    /// [`Conn::cmd`] that answers `None` instead of panicking when the server is gone before
+    /// its whole reply came (a crash loop kills it mid-request).
+    pub fn try_cmd(&mut self, line: &str) -> Option<Resp> {
+        let words: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        self.send(&words).ok()?;
+        match self.read_reply() {
+            Ok(Resp::Error(e)) if e == CLOSED => None,
+            reply => reply.ok(),
+        }
+    }
+
+    fn send(&mut self, args: &[&[u8]]) -> std::io::Result<()> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.reader.get_mut().write_all(&out)
+    }
+
     fn read(&mut self) -> Resp {
+        self.read_reply().unwrap_or_else(|e| panic!("read: {e}"))
+    }
+
+    /// One whole reply; a connection closed before it starts reads as the error [`CLOSED`].
+    fn read_reply(&mut self) -> std::io::Result<Resp> {
         let mut line = String::new();
-        self.reader
-            .read_line(&mut line)
-            .unwrap_or_else(|e| panic!("read: {e}"));
+        self.reader.read_line(&mut line)?;
         let line = line.trim_end_matches("\r\n");
         if line.is_empty() {
-            return Resp::Error("connection closed".into());
+            return Ok(Resp::Error(CLOSED.into()));
         }
         let (kind, rest) = line.split_at(1);
-        match kind {
+        Ok(match kind {
             "+" => Resp::Simple(rest.into()),
             "-" => Resp::Error(rest.into()),
             ":" => Resp::Int(rest.parse().unwrap_or(0)),
             "$" => {
                 let n: i64 = rest.parse().unwrap_or(-1);
                 if n < 0 {
-                    return Resp::Bulk(None);
+                    return Ok(Resp::Bulk(None));
                 }
                 let mut data = vec![0u8; n as usize + 2];
-                self.reader
-                    .read_exact(&mut data)
-                    .unwrap_or_else(|e| panic!("read: {e}"));
+                self.reader.read_exact(&mut data)?;
                 data.truncate(n as usize);
                 Resp::Bulk(Some(data))
             }
             "*" => {
                 let n: i64 = rest.parse().unwrap_or(-1);
                 if n < 0 {
-                    return Resp::Array(None);
+                    return Ok(Resp::Array(None));
                 }
-                Resp::Array(Some((0..n).map(|_| self.read()).collect()))
+                let items: std::io::Result<Vec<Resp>> = (0..n).map(|_| self.read_reply()).collect();
+                Resp::Array(Some(items?))
             }
             _ => panic!("unexpected reply line {line:?}"),
-        }
+        })
     }
 }
+
+/// What [`Conn`] reads when the server closed the connection before a reply.
+const CLOSED: &str = "connection closed";
 
 /// Clock readings (idle times, delivery, seen and active times) replaced by 0: an integer
 /// is a reading when it is a Unix time in ms, or an idle time in a PEL row.
