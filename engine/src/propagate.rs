@@ -361,10 +361,8 @@ pub fn claim_effect(
     last_id: crate::StreamId,
 ) {
     let owner = pending.consumer.as_deref().unwrap_or_default();
-    claim_head(&mut unit.bytes, (key, group), owner, 1);
-    claim_middle(&mut unit.bytes, id, pending);
-    claim_tail(&mut unit.bytes, last_id);
-    unit.commands.push((db, unit.bytes.len()));
+    let stamp = (pending.delivery_time, pending.delivery_count);
+    claim_of_run(unit, db, ((key, group), owner, last_id), &[id], stamp);
 }
 
 /// The most IDs one logged XCLAIM names: a read of a huge COUNT is logged as several, so
@@ -389,54 +387,37 @@ pub fn deliveries_effect(
     }
 }
 
-/// One XCLAIM of [`deliveries_effect`]: `ids`, all delivered at `time` and `count` times.
+/// One logged XCLAIM: `XCLAIM key group owner 0 id... TIME t RETRYCOUNT n FORCE JUSTID
+/// LASTID last`, `ids` all delivered at `time` and `count` times.
 fn claim_of_run(
     unit: &mut Unit,
     db: usize,
-    (names, owner, last_id): ((&[u8], &[u8]), &[u8], crate::StreamId),
+    ((key, group), owner, last_id): ((&[u8], &[u8]), &[u8], crate::StreamId),
     ids: &[crate::StreamId],
     (time, count): (u64, u64),
 ) {
-    claim_head(&mut unit.bytes, names, owner, ids.len());
+    let out = &mut unit.bytes;
+    let head: [&[u8]; 5] = [b"XCLAIM", key, group, owner, b"0"];
+    crate::aof::log::encode_parts(head.into_iter(), head.len() + ids.len() + 8, out);
     let mut id_text = [0u8; 41];
     for id in ids {
-        crate::reply::bulk(&mut unit.bytes, id.text(&mut id_text));
+        crate::reply::bulk(out, id.text(&mut id_text));
     }
-    claim_stamp(&mut unit.bytes, time, count);
-    claim_tail(&mut unit.bytes, last_id);
-    unit.commands.push((db, unit.bytes.len()));
-}
-
-/// `*N XCLAIM key group owner 0`: the start of a logged claim of `ids` entries (N counts
-/// them, and the 13 other words of the command).
-fn claim_head(out: &mut Vec<u8>, (key, group): (&[u8], &[u8]), owner: &[u8], ids: usize) {
-    let parts: [&[u8]; 5] = [b"XCLAIM", key, group, owner, b"0"];
-    crate::aof::log::encode_parts(parts.into_iter(), 13 + ids, out);
-}
-
-/// `id TIME t RETRYCOUNT n`: what differs from one logged claim to the next.
-fn claim_middle(out: &mut Vec<u8>, id: crate::StreamId, pending: &crate::group::PendingEntry) {
-    let mut id_text = [0u8; 41];
-    crate::reply::bulk(out, id.text(&mut id_text));
-    claim_stamp(out, pending.delivery_time, pending.delivery_count);
-}
-
-/// `TIME t RETRYCOUNT n`: the delivery time and count a logged claim sets.
-fn claim_stamp(out: &mut Vec<u8>, time: u64, count: u64) {
     let (mut time_text, mut count_text) = ([0u8; 20], [0u8; 20]);
-    crate::reply::bulk(out, b"TIME");
-    crate::reply::bulk(out, decimal(time, &mut time_text));
-    crate::reply::bulk(out, b"RETRYCOUNT");
-    crate::reply::bulk(out, decimal(count, &mut count_text));
-}
-
-/// `FORCE JUSTID LASTID last`: the end of a logged claim.
-fn claim_tail(out: &mut Vec<u8>, last_id: crate::StreamId) {
-    let mut last_text = [0u8; 41];
-    let parts: [&[u8]; 4] = [b"FORCE", b"JUSTID", b"LASTID", last_id.text(&mut last_text)];
-    for part in parts {
+    let tail: [&[u8]; 8] = [
+        b"TIME",
+        decimal(time, &mut time_text),
+        b"RETRYCOUNT",
+        decimal(count, &mut count_text),
+        b"FORCE",
+        b"JUSTID",
+        b"LASTID",
+        last_id.text(&mut id_text),
+    ];
+    for part in tail {
         crate::reply::bulk(out, part);
     }
+    unit.commands.push((db, unit.bytes.len()));
 }
 
 /// `XGROUP SETID key group id ENTRIESREAD n`: the group's position after a read.
