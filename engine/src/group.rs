@@ -1,6 +1,12 @@
 //! Consumer groups: the last delivered ID, the entries-read counter, the pending entries list
 //! (PEL: delivered, not yet acknowledged) and the consumers, each with its own PEL index.
 //!
+//! A PEL entry names its owner by the consumer's slot in the group (a small number), not by
+//! its name: the entry stays 24 bytes, and delivering or acknowledging it copies a number
+//! instead of sharing a reference-counted string (two locked operations each). Slots of
+//! deleted consumers are reused; a deleted consumer's entries leave the PEL with it, so no
+//! entry ever names a slot that is free.
+//!
 //! Since Redis 8.8 a consumer can hand an entry back (XNACK): it stays pending, owned by no
 //! one, in the group's NACK zone, which claims (XREADGROUP CLAIM, XCLAIM, XAUTOCLAIM) serve
 //! first and in the order the entries were NACKed.
@@ -11,11 +17,18 @@ use bytes::Bytes;
 
 use crate::id::StreamId;
 
+/// A consumer's place in its group's slot table.
+type Slot = usize;
+
+/// The owner of a NACKed entry (and of a forced one until its claim assigns it): nobody.
+const NO_OWNER: Slot = Slot::MAX;
+
 /// One delivered, unacknowledged entry.
 #[derive(Debug, Clone)]
 pub struct PendingEntry {
-    /// The consumer that owns it now; `None` once NACKed, until a claim takes it.
-    pub consumer: Option<Bytes>,
+    /// The slot of the consumer that owns it now; [`NO_OWNER`] once NACKed, until a claim
+    /// takes it. [`ConsumerGroup::owner_name`] names it.
+    owner: Slot,
     /// When it was last delivered (ms), for idle times.
     pub delivery_time: u64,
     /// Times delivered (XPENDING's fourth column): 1 on the first read, one more for each re-read
@@ -23,25 +36,24 @@ pub struct PendingEntry {
     pub delivery_count: u64,
 }
 
+impl PendingEntry {
+    /// Whether a consumer owns the entry (false: it waits in the NACK zone).
+    pub fn is_owned(&self) -> bool {
+        self.owner != NO_OWNER
+    }
+}
+
 /// A consumer of a group.
 #[derive(Debug, Clone)]
 pub struct Consumer {
+    /// Its name, as the group stores it.
+    pub name: Bytes,
     /// Last time the consumer tried anything (read, claim...), in ms.
     pub seen_time: u64,
     /// Last successful delivery or claim, in ms; `None` when never (shown as -1).
     pub active_time: Option<u64>,
     /// IDs of the entries this consumer owns in the group's PEL.
     pub pending: BTreeSet<StreamId>,
-}
-
-impl Consumer {
-    fn new(now_ms: u64) -> Consumer {
-        Consumer {
-            seen_time: now_ms,
-            active_time: None,
-            pending: BTreeSet::new(),
-        }
-    }
 }
 
 /// A consumer group of one stream.
@@ -53,10 +65,13 @@ pub struct ConsumerGroup {
     /// unknown, in which case lag is estimated.
     pub entries_read: Option<u64>,
     /// The group's pending entries list, by ID; each consumer's `pending` set indexes into it and
-    /// must stay in step.
+    /// must stay in step (entries are added and removed through the group's methods).
     pub pel: BTreeMap<StreamId, PendingEntry>,
-    /// By name, in name order (XINFO CONSUMERS and XPENDING list them so).
-    pub consumers: BTreeMap<Bytes, Consumer>,
+    /// Each consumer's slot, by name, in name order (XINFO CONSUMERS and XPENDING list them so).
+    names: BTreeMap<Bytes, Slot>,
+    /// The consumers by slot; `None` for a slot freed by a deletion, listed in `free`.
+    slots: Vec<Option<Consumer>>,
+    free: Vec<Slot>,
     /// The NACK zone: unowned pending entries by the ticket they got when NACKed (tickets
     /// only grow, so this is NACK order), and each entry's ticket.
     nacked: BTreeMap<u64, StreamId>,
@@ -67,17 +82,6 @@ pub struct ConsumerGroup {
     /// yet (see [`ConsumerGroup::may_have_idle`]). Every delivery time set lowers it when
     /// below; a full walk sets it exactly.
     oldest_delivery: u64,
-}
-
-/// Takes `id` out of a group's NACK zone, if it is there.
-fn unticket(
-    tickets: &mut HashMap<StreamId, u64>,
-    nacked: &mut BTreeMap<u64, StreamId>,
-    id: StreamId,
-) {
-    if let Some(ticket) = tickets.remove(&id) {
-        nacked.remove(&ticket);
-    }
 }
 
 /// How a consumer hands an entry back (XNACK's mode).
@@ -105,6 +109,15 @@ impl NackMode {
 /// The largest delivery count: Redis counts in a signed 64-bit integer and saturates there.
 pub const MAX_DELIVERY_COUNT: u64 = i64::MAX as u64;
 
+/// Why a loaded group (RDB) cannot stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadError {
+    /// Two consumers of the same name.
+    DuplicateConsumer,
+    /// A consumer owns an ID that is pending already (twice, or under another consumer).
+    DuplicatePending,
+}
+
 impl ConsumerGroup {
     /// A group positioned at `last_id` (XGROUP CREATE's ID, `$` already resolved), with no
     /// consumers and an empty PEL.
@@ -113,7 +126,9 @@ impl ConsumerGroup {
             last_id,
             entries_read,
             pel: BTreeMap::new(),
-            consumers: BTreeMap::new(),
+            names: BTreeMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
             nacked: BTreeMap::new(),
             nack_tickets: HashMap::new(),
             next_ticket: 0,
@@ -138,43 +153,97 @@ impl ConsumerGroup {
         self.oldest_delivery = self.oldest_delivery.min(delivery_time);
     }
 
-    /// The consumer named `name`, created if absent; its seen-time becomes `now_ms`.
-    pub fn touch_consumer(&mut self, name: &Bytes, now_ms: u64) -> &mut Consumer {
-        if !self.consumers.contains_key(name) {
-            self.create_consumer(name, now_ms);
-        }
-        let consumer = self
-            .consumers
-            .entry(name.clone())
-            .or_insert_with(|| Consumer::new(now_ms));
-        consumer.seen_time = now_ms;
-        consumer
+    /// The consumers in name order.
+    pub fn consumers(&self) -> impl DoubleEndedIterator<Item = &Consumer> + '_ {
+        self.names
+            .values()
+            .filter_map(|&slot| self.slots.get(slot).and_then(Option::as_ref))
     }
 
-    /// The consumer's name as stored by the group (its own allocation, not a slice of some
-    /// request buffer), for PEL entries to share.
-    fn owned_name(&self, name: &Bytes) -> Bytes {
-        self.consumers
-            .get_key_value(name)
-            .map(|(k, _)| k.clone())
-            .unwrap_or_else(|| Bytes::copy_from_slice(name))
+    /// How many consumers the group has.
+    pub fn consumer_count(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether the group has a consumer named `name`.
+    pub fn has_consumer(&self, name: &[u8]) -> bool {
+        self.names.contains_key(name)
+    }
+
+    /// The consumer named `name`.
+    pub fn consumer(&self, name: &[u8]) -> Option<&Consumer> {
+        let slot = *self.names.get(name)?;
+        self.slots.get(slot)?.as_ref()
+    }
+
+    /// The consumer named `name`, to change.
+    pub fn consumer_mut(&mut self, name: &[u8]) -> Option<&mut Consumer> {
+        let slot = *self.names.get(name)?;
+        self.slot_mut(slot)
+    }
+
+    fn slot_mut(&mut self, slot: Slot) -> Option<&mut Consumer> {
+        self.slots.get_mut(slot)?.as_mut()
+    }
+
+    /// The name of the consumer that owns `entry`; `None` when nobody does (NACKed).
+    pub fn owner_name(&self, entry: &PendingEntry) -> Option<&Bytes> {
+        let consumer = self.slots.get(entry.owner)?.as_ref()?;
+        Some(&consumer.name)
+    }
+
+    /// Marks the consumer named `name` as seen at `now_ms`, creating it if absent.
+    pub fn touch_consumer(&mut self, name: &[u8], now_ms: u64) {
+        match self.consumer_mut(name) {
+            Some(consumer) => consumer.seen_time = now_ms,
+            None => {
+                self.add_consumer(name, now_ms);
+            }
+        }
     }
 
     /// Creates a consumer; false when it existed.
-    pub fn create_consumer(&mut self, name: &Bytes, now_ms: u64) -> bool {
-        if self.consumers.contains_key(name) {
+    pub fn create_consumer(&mut self, name: &[u8], now_ms: u64) -> bool {
+        if self.names.contains_key(name) {
             return false;
         }
-        self.consumers
-            .insert(Bytes::copy_from_slice(name), Consumer::new(now_ms));
+        self.add_consumer(name, now_ms);
         true
+    }
+
+    /// Adds a consumer that is not there (its name copied into an allocation of its own,
+    /// not a slice of some request buffer) in a free slot, or a new one.
+    fn add_consumer(&mut self, name: &[u8], now_ms: u64) -> Slot {
+        let name = Bytes::copy_from_slice(name);
+        let consumer = Consumer {
+            name: name.clone(),
+            seen_time: now_ms,
+            active_time: None,
+            pending: BTreeSet::new(),
+        };
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = Some(consumer);
+                slot
+            }
+            None => {
+                self.slots.push(Some(consumer));
+                self.slots.len() - 1
+            }
+        };
+        self.names.insert(name, slot);
+        slot
     }
 
     /// Deletes a consumer and its pending entries; returns how many were pending.
     pub fn delete_consumer(&mut self, name: &[u8]) -> u64 {
-        let Some(consumer) = self.consumers.remove(name) else {
+        let Some(slot) = self.names.remove(name) else {
             return 0;
         };
+        let Some(consumer) = self.slots.get_mut(slot).and_then(Option::take) else {
+            return 0;
+        };
+        self.free.push(slot);
         for id in &consumer.pending {
             self.pel.remove(id);
         }
@@ -182,51 +251,39 @@ impl ConsumerGroup {
     }
 
     /// Records a fresh delivery of each of `ids` to `consumer` (count 1), taking an entry
-    /// from any other consumer that owned it (possible after XGROUP SETID). The consumer is
-    /// looked up once for them all.
-    pub fn deliver_all(&mut self, ids: &[StreamId], consumer: &Bytes, now_ms: u64) {
+    /// from any other consumer that owned it (possible after XGROUP SETID). The consumer
+    /// must exist (a read touches it first); deliveries to an unknown one are dropped.
+    pub fn deliver_all(&mut self, ids: &[StreamId], consumer: &[u8], now_ms: u64) {
+        let Some(&owner) = self.names.get(consumer) else {
+            return;
+        };
         if ids.is_empty() {
             return;
         }
         self.note_delivery_time(now_ms);
-        let owner = self.owned_name(consumer);
         for &id in ids {
             let pending = PendingEntry {
-                consumer: Some(owner.clone()),
+                owner,
                 delivery_time: now_ms,
                 delivery_count: 1,
             };
             if let Some(old) = self.pel.insert(id, pending) {
-                self.release(id, old.consumer.as_ref());
+                if old.owner != owner {
+                    self.release(id, old.owner);
+                }
             }
         }
-        if let Some(c) = self.consumers.get_mut(consumer) {
+        if let Some(c) = self.slot_mut(owner) {
             c.pending.extend(ids.iter().copied());
         }
     }
 
-    /// Acknowledges each of `ids`; how many were pending. Runs of entries owned by the
-    /// same consumer (a worker acknowledging its batch) look that consumer up once.
+    /// Acknowledges each of `ids`; how many were pending.
     pub fn ack_all(&mut self, ids: &[StreamId]) -> u64 {
         let mut acked = 0;
-        // The owner of the run being acknowledged, and its entry (`None`: no such consumer).
-        let mut run: Option<(Bytes, Option<&mut Consumer>)> = None;
         for id in ids {
-            let Some(entry) = self.pel.remove(id) else {
-                continue;
-            };
-            acked += 1;
-            match entry.consumer {
-                Some(owner) => {
-                    if run.as_ref().is_none_or(|(name, _)| *name != owner) {
-                        let consumer = self.consumers.get_mut(&owner);
-                        run = Some((owner, consumer));
-                    }
-                    if let Some((_, Some(consumer))) = run.as_mut() {
-                        consumer.pending.remove(id);
-                    }
-                }
-                None => unticket(&mut self.nack_tickets, &mut self.nacked, *id),
+            if self.ack(*id) {
+                acked += 1;
             }
         }
         acked
@@ -236,7 +293,7 @@ impl ConsumerGroup {
     pub fn ack(&mut self, id: StreamId) -> bool {
         match self.pel.remove(&id) {
             Some(entry) => {
-                self.release(id, entry.consumer.as_ref());
+                self.release(id, entry.owner);
                 true
             }
             None => false,
@@ -244,45 +301,47 @@ impl ConsumerGroup {
     }
 
     /// Takes `id` out of its owner's PEL, or out of the NACK zone when it has none.
-    fn release(&mut self, id: StreamId, owner: Option<&Bytes>) {
-        match owner {
-            Some(name) => {
-                if let Some(c) = self.consumers.get_mut(name) {
-                    c.pending.remove(&id);
-                }
+    fn release(&mut self, id: StreamId, owner: Slot) {
+        if owner == NO_OWNER {
+            if let Some(ticket) = self.nack_tickets.remove(&id) {
+                self.nacked.remove(&ticket);
             }
-            None => unticket(&mut self.nack_tickets, &mut self.nacked, id),
+        } else if let Some(c) = self.slot_mut(owner) {
+            c.pending.remove(&id);
         }
     }
 
     /// Moves the pending entry `id` to `consumer` (creating the PEL entry when `force`d),
     /// sets its delivery time, and its count to `retry_count` or one more (unless
-    /// `keep_count`). Returns false when there was nothing to claim.
+    /// `keep_count`). Returns false when there was nothing to claim, or no such consumer
+    /// (a claim touches it first).
     pub fn claim(
         &mut self,
         id: StreamId,
-        consumer: &Bytes,
+        consumer: &[u8],
         delivery_time: u64,
         retry_count: Option<u64>,
         keep_count: bool,
     ) -> bool {
-        let owner = self.owned_name(consumer);
-        self.oldest_delivery = self.oldest_delivery.min(delivery_time);
+        let Some(&owner) = self.names.get(consumer) else {
+            return false;
+        };
         let Some(entry) = self.pel.get_mut(&id) else {
             return false;
         };
-        let previous = entry.consumer.replace(owner);
+        let previous = std::mem::replace(&mut entry.owner, owner);
         entry.delivery_time = delivery_time;
         match retry_count {
             Some(n) => entry.delivery_count = n,
             None if !keep_count => entry.delivery_count = one_more(entry.delivery_count),
             None => {}
         }
-        if previous.as_ref() != Some(consumer) {
-            self.release(id, previous.as_ref());
-        }
-        if let Some(c) = self.consumers.get_mut(consumer) {
-            c.pending.insert(id);
+        self.note_delivery_time(delivery_time);
+        if previous != owner {
+            self.release(id, previous);
+            if let Some(c) = self.slot_mut(owner) {
+                c.pending.insert(id);
+            }
         }
         true
     }
@@ -291,7 +350,7 @@ impl ConsumerGroup {
     pub fn force_pending(&mut self, id: StreamId, now_ms: u64) {
         self.note_delivery_time(now_ms);
         self.pel.entry(id).or_insert(PendingEntry {
-            consumer: None,
+            owner: NO_OWNER,
             delivery_time: now_ms,
             // As in Redis, a forced entry starts as delivered once; the claim then counts.
             delivery_count: 1,
@@ -314,7 +373,7 @@ impl ConsumerGroup {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::btree_map::Entry::Vacant(e) if force && exists => {
                 e.insert(PendingEntry {
-                    consumer: None,
+                    owner: NO_OWNER,
                     delivery_time: 0,
                     delivery_count: 0,
                 })
@@ -328,8 +387,8 @@ impl ConsumerGroup {
             (None, NackMode::Fatal) => MAX_DELIVERY_COUNT,
         };
         entry.delivery_time = 0;
-        let owner = entry.consumer.take();
-        self.release(id, owner.as_ref());
+        let owner = std::mem::replace(&mut entry.owner, NO_OWNER);
+        self.release(id, owner);
         self.push_nacked(id);
         true
     }
@@ -351,15 +410,51 @@ impl ConsumerGroup {
         self.nacked.len()
     }
 
-    /// Puts a loaded unowned PEL entry back at the end of the NACK zone (RDB load).
-    pub fn load_nacked(&mut self, id: StreamId) -> bool {
-        match self.pel.get(&id) {
-            Some(p) if p.consumer.is_none() && !self.nack_tickets.contains_key(&id) => {
-                self.push_nacked(id);
-                true
-            }
-            _ => false,
+    /// Adds a loaded consumer (RDB) that owns `owned`, each with its delivery time and
+    /// count.
+    pub fn load_consumer(
+        &mut self,
+        name: Bytes,
+        (seen_time, active_time): (u64, Option<u64>),
+        owned: impl IntoIterator<Item = (StreamId, u64, u64)>,
+    ) -> Result<(), LoadError> {
+        if self.names.contains_key(&name) {
+            return Err(LoadError::DuplicateConsumer);
         }
+        let owner = self.add_consumer(&name, seen_time);
+        let mut ids = BTreeSet::new();
+        for (id, delivery_time, delivery_count) in owned {
+            let entry = PendingEntry {
+                owner,
+                delivery_time,
+                delivery_count,
+            };
+            if self.pel.insert(id, entry).is_some() {
+                return Err(LoadError::DuplicatePending);
+            }
+            ids.insert(id);
+        }
+        if let Some(c) = self.slot_mut(owner) {
+            c.active_time = active_time;
+            c.pending = ids;
+        }
+        Ok(())
+    }
+
+    /// Adds a loaded unowned PEL entry (RDB) at the end of the NACK zone; false when the
+    /// ID is pending already.
+    pub fn load_nacked(&mut self, id: StreamId, delivery_time: u64, delivery_count: u64) -> bool {
+        let entry = PendingEntry {
+            owner: NO_OWNER,
+            delivery_time,
+            delivery_count,
+        };
+        if self.pel.contains_key(&id) {
+            return false;
+        }
+        self.pel.insert(id, entry);
+        self.push_nacked(id);
+        true
     }
 }
 
@@ -379,9 +474,8 @@ mod tests {
     /// Each consumer's pending set: what the PEL says it owns.
     fn owned(group: &ConsumerGroup) -> Vec<(Bytes, Vec<StreamId>)> {
         group
-            .consumers
-            .iter()
-            .map(|(name, c)| (name.clone(), c.pending.iter().copied().collect()))
+            .consumers()
+            .map(|c| (c.name.clone(), c.pending.iter().copied().collect()))
             .collect()
     }
 
@@ -413,5 +507,35 @@ mod tests {
         assert_eq!(g.pel.keys().copied().collect::<Vec<_>>(), [id(5)]);
         assert_eq!(owned(&g), [(a, vec![]), (b, vec![id(5)])]);
         assert_eq!(g.pel.get(&id(5)).map(|p| p.delivery_time), Some(20));
+    }
+
+    /// A deleted consumer's slot goes to the next new consumer; the entries of the others
+    /// keep their owners, and the newcomer owns nothing of the deleted one's.
+    #[test]
+    fn a_freed_slot_is_reused_without_inheriting_entries() {
+        let (a, b, c) = (&b"a"[..], &b"b"[..], &b"c"[..]);
+        let mut g = ConsumerGroup::new(StreamId::MIN, Some(0));
+        g.touch_consumer(a, 1);
+        g.touch_consumer(b, 1);
+        g.deliver_all(&[id(1), id(2)], a, 10);
+        g.deliver_all(&[id(3)], b, 10);
+        assert_eq!(g.delete_consumer(a), 2);
+        assert!(g.create_consumer(c, 5));
+        assert_eq!(g.consumer_count(), 2);
+        assert_eq!(g.pel.keys().copied().collect::<Vec<_>>(), [id(3)]);
+        let owner = |g: &ConsumerGroup, n| g.pel.get(&id(n)).and_then(|p| g.owner_name(p)).cloned();
+        assert_eq!(owner(&g, 3).as_deref(), Some(b));
+        assert!(g.claim(id(3), c, 20, None, false));
+        assert_eq!(owner(&g, 3).as_deref(), Some(c));
+        assert_eq!(
+            owned(&g),
+            [
+                (Bytes::from_static(b), vec![]),
+                (Bytes::from_static(c), vec![id(3)])
+            ]
+        );
+        // A claim by a consumer the group does not know changes nothing.
+        assert!(!g.claim(id(3), a, 30, None, false));
+        assert_eq!(owner(&g, 3).as_deref(), Some(c));
     }
 }

@@ -350,19 +350,23 @@ fn group_position(
 }
 
 /// `XCLAIM key group consumer 0 id TIME t RETRYCOUNT n FORCE JUSTID LASTID last`, into
-/// `unit` for database `db`: how a delivery or a claim is logged (Redis's form): it sets the
-/// PEL entry exactly, owner, time and count, whatever the entry was before.
+/// `unit` for database `db`: how a claim is logged (Redis's form): it sets `group`'s PEL
+/// entry `id` exactly, owner, time and count, whatever the entry was before. Nothing when
+/// the entry is not pending.
 pub fn claim_effect(
     unit: &mut Unit,
     db: usize,
-    (key, group): (&[u8], &[u8]),
-    pending: &crate::group::PendingEntry,
+    (key, group_name): (&[u8], &[u8]),
+    group: &crate::group::ConsumerGroup,
     id: crate::StreamId,
-    last_id: crate::StreamId,
 ) {
-    let owner = pending.consumer.as_deref().unwrap_or_default();
+    let Some(pending) = group.pel.get(&id) else {
+        return;
+    };
+    let owner = group.owner_name(pending).map_or(&b""[..], |name| &name[..]);
     let stamp = (pending.delivery_time, pending.delivery_count);
-    claim_of_run(unit, db, ((key, group), owner, last_id), &[id], stamp);
+    let shared = ((key, group_name), owner, group.last_id);
+    claim_of_run(unit, db, shared, &[id], stamp);
 }
 
 /// The most IDs one logged XCLAIM names: a read of a huge COUNT is logged as several, so
@@ -496,13 +500,12 @@ mod tests {
 
     #[test]
     fn deliveries_share_one_claim() {
-        let pending = |time, count| crate::group::PendingEntry {
-            consumer: Some(Bytes::from_static(b"alice")),
-            delivery_time: time,
-            delivery_count: count,
-        };
         let ids = [crate::StreamId::new(12, 3), crate::StreamId::new(12, 4)];
         let last = crate::StreamId::new(99, 0);
+        let mut group = crate::group::ConsumerGroup::new(last, None);
+        group.touch_consumer(b"alice", 0);
+        group.force_pending(ids[1], 0);
+        group.claim(ids[1], b"alice", 1_800, Some(2), false);
         let shared = ((&b"s"[..], &b"g"[..]), &b"alice"[..], last);
         let mut batch = Unit::default();
         deliveries_effect(&mut batch, 2, shared, &ids, (1_700, 1));
@@ -516,7 +519,7 @@ mod tests {
         );
         // A claim of one entry is the same command as a delivery of one.
         let mut one = Unit::default();
-        claim_effect(&mut one, 2, (b"s", b"g"), &pending(1_800, 2), ids[1], last);
+        claim_effect(&mut one, 2, (b"s", b"g"), &group, ids[1]);
         let mut single = Unit::default();
         deliveries_effect(&mut single, 2, shared, &ids[1..], (1_800, 2));
         assert_eq!(one.bytes, single.bytes);

@@ -308,7 +308,8 @@ fn write_group(
             entries_read.as_bytes(),
         ],
     );
-    for (consumer, state) in &group.consumers {
+    for state in group.consumers() {
+        let consumer = &state.name;
         command(out, &[b"XGROUP", b"CREATECONSUMER", key, name, consumer]);
         for id in &state.pending {
             let Some(pending) = group.pel.get(id) else {

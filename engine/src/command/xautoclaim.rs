@@ -77,7 +77,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return no_group(key, group_name);
     };
     // Since Redis 7.2 a claim attempt creates the consumer and counts as it being seen.
-    let created = !group.consumers.contains_key(consumer);
+    let created = !group.has_consumer(consumer);
     group.touch_consumer(consumer, now);
     let (mut claimed_ids, mut gone) = (Vec::new(), Vec::new());
     let mut attempts = count * ATTEMPTS_FACTOR;
@@ -89,7 +89,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             .pel
             .range(start..)
             .next()
-            .map(|(id, p)| (*id, p.consumer.is_none(), p.delivery_time));
+            .map(|(id, p)| (*id, !p.is_owned(), p.delivery_time));
         let Some((id, nacked, delivered_at)) = next else {
             break;
         };
@@ -121,7 +121,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         group.claim(id, consumer, now, None, justid);
         claimed_ids.push(id);
-        if let Some(c) = group.consumers.get_mut(consumer) {
+        if let Some(c) = group.consumer_mut(consumer) {
             c.active_time = Some(now);
         }
         claimed.push(if justid {

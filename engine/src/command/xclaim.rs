@@ -112,7 +112,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return no_group(key, group_name);
     };
     // Since Redis 7.2 a claim attempt creates the consumer and counts as it being seen.
-    let created = !group.consumers.contains_key(consumer);
+    let created = !group.has_consumer(consumer);
     group.touch_consumer(consumer, now);
     let mut changes = 0u64;
     let moved = last_id > group.last_id;
@@ -139,7 +139,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             continue;
         };
         // A NACKed entry (no owner) is claimable at once, whatever the idle time asked.
-        let nacked = pending.consumer.is_none();
+        let nacked = !pending.is_owned();
         if !forced
             && !nacked
             && min_idle > 0
@@ -149,7 +149,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         group.claim(id, consumer, delivery_time, retry_count, justid);
         claimed.push(id);
-        if let Some(c) = group.consumers.get_mut(consumer) {
+        if let Some(c) = group.consumer_mut(consumer) {
             c.active_time = Some(now);
         }
         out.push(if justid {
@@ -194,10 +194,7 @@ pub(crate) fn claim_effects(
         consumer_effect(&mut effects, db, key, group_name, consumer);
     }
     for id in claimed {
-        if let Some(pending) = group.pel.get(id) {
-            let names = (&key[..], &group_name[..]);
-            claim_effect(&mut effects, db, names, pending, *id, group.last_id);
-        }
+        claim_effect(&mut effects, db, (key, group_name), group, *id);
     }
     for id in gone {
         ack_effect(&mut effects, db, key, group_name, *id);

@@ -160,16 +160,15 @@ fn full_group(s: &Stream, name: &Bytes, g: &ConsumerGroup, limit: usize) -> Repl
         .map(|(id, p)| {
             Reply::Array(vec![
                 id.to_reply(),
-                Reply::Bulk(p.consumer.clone().unwrap_or_default()),
+                Reply::Bulk(g.owner_name(p).cloned().unwrap_or_default()),
                 Reply::Integer(p.delivery_time as i64),
                 Reply::Integer(p.delivery_count as i64),
             ])
         })
         .collect();
     let consumers = g
-        .consumers
-        .iter()
-        .map(|(cname, c)| {
+        .consumers()
+        .map(|c| {
             let pending = c
                 .pending
                 .iter()
@@ -184,7 +183,7 @@ fn full_group(s: &Stream, name: &Bytes, g: &ConsumerGroup, limit: usize) -> Repl
                 })
                 .collect();
             Reply::Map(vec![
-                (text("name"), Reply::Bulk(cname.clone())),
+                (text("name"), Reply::Bulk(c.name.clone())),
                 (text("seen-time"), Reply::Integer(c.seen_time as i64)),
                 (
                     text("active-time"),
@@ -275,7 +274,7 @@ fn groups(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .map(|(name, g)| {
             Reply::Map(vec![
                 (text("name"), Reply::Bulk(name.clone())),
-                (text("consumers"), Reply::Integer(g.consumers.len() as i64)),
+                (text("consumers"), Reply::Integer(g.consumer_count() as i64)),
                 (text("pending"), Reply::Integer(g.pel.len() as i64)),
                 (text("last-delivered-id"), g.last_id.to_reply()),
                 (text("entries-read"), entries_read(g)),
@@ -301,11 +300,10 @@ fn consumers(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         ));
     };
     let list = g
-        .consumers
-        .iter()
-        .map(|(name, c)| {
+        .consumers()
+        .map(|c| {
             Reply::Map(vec![
-                (text("name"), Reply::Bulk(name.clone())),
+                (text("name"), Reply::Bulk(c.name.clone())),
                 (text("pending"), Reply::Integer(c.pending.len() as i64)),
                 (
                     text("idle"),

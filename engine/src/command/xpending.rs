@@ -120,12 +120,11 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             .map(|id| id.to_reply())
             .unwrap_or(Reply::Null);
         let owners = group
-            .consumers
-            .iter()
-            .filter(|(_, c)| !c.pending.is_empty())
-            .map(|(name, c)| {
+            .consumers()
+            .filter(|c| !c.pending.is_empty())
+            .map(|c| {
                 Reply::Array(vec![
-                    Reply::Bulk(name.clone()),
+                    Reply::Bulk(c.name.clone()),
                     Reply::text(c.pending.len().to_string()),
                 ])
             })
@@ -143,7 +142,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     // The group's PEL gives each entry as it goes; a consumer's list gives IDs to look up.
     let pel = &group.pel;
     let entries: Box<dyn Iterator<Item = (crate::StreamId, &PendingEntry)>> = match &ext.consumer {
-        Some(name) => match group.consumers.get(name) {
+        Some(name) => match group.consumer(name) {
             Some(c) => Box::new(
                 c.pending
                     .range(ext.start..=ext.end)
@@ -160,7 +159,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         // A NACKed entry has no owner and no idle time (Redis 8.8 shows "" and -1); IDLE
         // never hides it: it is claimable at once.
-        let Some(owner) = &p.consumer else {
+        let Some(owner) = group.owner_name(p) else {
             out.push(id, b"", -1, p.delivery_count as i64);
             continue;
         };

@@ -191,7 +191,7 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, EntryLis
         let Some((stored_name, mut group)) = stream.groups.remove_entry(&read.group) else {
             continue;
         };
-        let created = !group.consumers.contains_key(&read.consumer);
+        let created = !group.has_consumer(&read.consumer);
         group.touch_consumer(&read.consumer, now);
         // A new consumer is a change even when the read delivers nothing (a history read
         // by a consumer the group did not know), as in Redis.
@@ -319,7 +319,7 @@ fn deliver_new(
         group.deliver_all(ids, &read.consumer, now);
     }
     if !ids.is_empty() {
-        if let Some(c) = group.consumers.get_mut(&read.consumer) {
+        if let Some(c) = group.consumer_mut(&read.consumer) {
             c.active_time = Some(now);
         }
     }
@@ -359,7 +359,7 @@ fn claim_idle(
     let mut oldest = u64::MAX;
     let mut idle: Vec<(u64, StreamId)> = Vec::new();
     for (id, p) in &group.pel {
-        if p.consumer.is_none() {
+        if !p.is_owned() {
             continue;
         }
         oldest = oldest.min(p.delivery_time);
@@ -389,13 +389,13 @@ fn claim_idle(
             Some(crate::group::one_more(before)),
             false,
         );
-        if let (Some(db), Some(pending)) = (journal, group.pel.get(&id)) {
+        if let Some(db) = journal {
             let names = (&key[..], &read.group[..]);
-            propagate::claim_effect(&mut out.effects, db, names, pending, id, group.last_id);
+            propagate::claim_effect(&mut out.effects, db, names, group, id);
         }
     }
     if !out.entries.is_empty() {
-        if let Some(c) = group.consumers.get_mut(&read.consumer) {
+        if let Some(c) = group.consumer_mut(&read.consumer) {
             c.active_time = Some(now);
         }
     }
@@ -430,7 +430,7 @@ fn history(
         return EntryList::new();
     };
     let limit = if count == 0 { usize::MAX } else { count };
-    let ids: Vec<StreamId> = match group.consumers.get(consumer) {
+    let ids: Vec<StreamId> = match group.consumer(consumer) {
         Some(c) => c.pending.range(start..).take(limit).copied().collect(),
         None => Vec::new(),
     };

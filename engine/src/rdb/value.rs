@@ -8,13 +8,13 @@
 //! values when its field names are the master's), and its element count. Then the stream's
 //! counters, and its consumer groups with their PELs and consumers.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
 use super::encoding::{write_length, write_millis, write_string, BadFormat, Reader};
 use super::listpack::{self, Element, Text};
-use crate::group::{Consumer, ConsumerGroup, PendingEntry};
+use crate::group::{ConsumerGroup, LoadError, PendingEntry};
 use crate::hash::{Hash, HashLimits};
 use crate::keyspace::Value;
 use crate::list::{List, ListLimit};
@@ -643,7 +643,7 @@ impl Omitted {
             self.active_times += stream
                 .groups
                 .values()
-                .map(|g| g.consumers.len())
+                .map(|g| g.consumer_count())
                 .sum::<usize>();
         }
         self.idmp += usize::from(kind < TYPE_STREAM_V4 && !stream.idmp.is_pristine());
@@ -834,7 +834,7 @@ fn write_stream(
             write_length(out, group.entries_read.unwrap_or(u64::MAX));
         }
         // Before v5 a PEL entry must belong to a consumer: NACKed ones are left out.
-        let kept = |p: &&PendingEntry| kind >= TYPE_STREAM_V5 || p.consumer.is_some();
+        let kept = |p: &&PendingEntry| kind >= TYPE_STREAM_V5 || p.is_owned();
         write_length(out, group.pel.values().filter(kept).count() as u64);
         for (id, pending) in group.pel.iter().filter(|(_, p)| kept(p)) {
             out.extend_from_slice(&raw_id(*id));
@@ -844,9 +844,9 @@ fn write_stream(
                 spill(out)?;
             }
         }
-        write_length(out, group.consumers.len() as u64);
-        for (consumer_name, consumer) in &group.consumers {
-            write_string(out, consumer_name, false);
+        write_length(out, group.consumer_count() as u64);
+        for consumer in group.consumers() {
+            write_string(out, &consumer.name, false);
             write_millis(out, consumer.seen_time);
             if kind >= TYPE_STREAM_V3 {
                 write_millis(out, consumer.active_time.unwrap_or(u64::MAX));
@@ -1016,30 +1016,20 @@ fn read_stream(r: &mut Reader<'_>, kind: u8, limits: NodeLimits) -> Result<Strea
                 Some(seen_time)
             };
             let owned = r.count(16)?;
-            let mut ids = BTreeSet::new();
+            let mut entries = Vec::with_capacity(owned.min(4096));
             for _ in 0..owned {
                 let id = read_raw_id(r)?;
                 let Some((delivery_time, delivery_count)) = unowned.remove(&id) else {
                     return Err(BadFormat("consumer PEL entry missing from the group PEL"));
                 };
-                group.pel.insert(
-                    id,
-                    PendingEntry {
-                        consumer: Some(consumer_name.clone()),
-                        delivery_time,
-                        delivery_count,
-                    },
-                );
-                ids.insert(id);
+                entries.push((id, delivery_time, delivery_count));
             }
-            let consumer = Consumer {
-                seen_time,
-                active_time,
-                pending: ids,
-            };
-            if group.consumers.insert(consumer_name, consumer).is_some() {
-                return Err(BadFormat("duplicate consumer"));
-            }
+            group
+                .load_consumer(consumer_name, (seen_time, active_time), entries)
+                .map_err(|e| match e {
+                    LoadError::DuplicateConsumer => BadFormat("duplicate consumer"),
+                    LoadError::DuplicatePending => BadFormat("duplicate PEL entry"),
+                })?;
         }
         if kind >= TYPE_STREAM_V5 {
             // The NACK zone, in order: exactly the PEL entries no consumer owns.
@@ -1049,15 +1039,7 @@ fn read_stream(r: &mut Reader<'_>, kind: u8, limits: NodeLimits) -> Result<Strea
                 let Some((delivery_time, delivery_count)) = unowned.remove(&id) else {
                     return Err(BadFormat("NACKed entry missing from the group PEL"));
                 };
-                group.pel.insert(
-                    id,
-                    PendingEntry {
-                        consumer: None,
-                        delivery_time,
-                        delivery_count,
-                    },
-                );
-                group.load_nacked(id);
+                group.load_nacked(id, delivery_time, delivery_count);
             }
         }
         if !unowned.is_empty() {
