@@ -23,6 +23,7 @@ pub(super) struct MetricsInner {
     pub(super) retries: AtomicU64,
     pub(super) decode_errors: AtomicU64,
     pub(super) reclaimed: AtomicU64,
+    pub(super) gone: AtomicU64,
     pub(super) processing: Histogram,
     last_error: Mutex<Option<String>>,
 }
@@ -43,6 +44,9 @@ pub struct MetricsSnapshot {
     pub decode_errors: u64,
     /// Entries taken over with XAUTOCLAIM after `claim_idle`.
     pub reclaimed: u64,
+    /// Pending entries given up because the stream no longer held them (trimmed or deleted
+    /// while pending), found while reclaiming: their data is gone, so no handler can run.
+    pub gone: u64,
     /// Mean handler run time, successes and failures alike (zero before the first run).
     pub avg_processing: Duration,
     /// Median handler run time, within about 3% (a log-scale histogram; zero before the first
@@ -74,6 +78,7 @@ impl Metrics {
             retries: m.retries.load(Relaxed),
             decode_errors: m.decode_errors.load(Relaxed),
             reclaimed: m.reclaimed.load(Relaxed),
+            gone: m.gone.load(Relaxed),
             avg_processing: m.processing.mean(),
             p50,
             p95,

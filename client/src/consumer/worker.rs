@@ -236,9 +236,11 @@ impl<T: Send + 'static> Worker<T> {
             return self.claim_retries(due).await;
         }
         let claim_read = self.claims_in_read();
-        if let (Some(idle), false) = (self.opts.claim_idle, claim_read) {
-            if now >= self.reclaim_at {
-                self.flush_acks().await?;
+        if let Some(idle) = self.opts.claim_idle.filter(|_| now >= self.reclaim_at) {
+            self.flush_acks().await?;
+            if claim_read {
+                self.sweep_gone(idle).await?;
+            } else {
                 let batch = self.reclaim(idle).await?;
                 if !batch.is_empty() {
                     return Ok(batch);
@@ -503,6 +505,7 @@ impl<T: Send + 'static> Worker<T> {
         for id in &claimed.deleted {
             self.retries.remove(*id);
         }
+        Metrics::add(&self.metrics.inner.gone, claimed.deleted.len() as u64);
         let (Some(first), Some(last)) = (claimed.claimed.first(), claimed.claimed.last()) else {
             return Ok(Vec::new());
         };
@@ -527,6 +530,50 @@ impl<T: Send + 'static> Worker<T> {
             });
         }
         Ok(batch)
+    }
+
+    /// On the CLAIM path, what XAUTOCLAIM does on the other: a claiming read passes over
+    /// pending entries whose stream entries are gone (as Redis 8.4 does), so entries trimmed
+    /// away while pending would stay in the group's PEL for ever. Each pass acknowledges a
+    /// page of the group's pending entries below the stream's first entry (IDs there can
+    /// never come back) that are idle at least `min_idle` (a handler may still hold a fresh
+    /// one). The first pass runs when the consumer starts, the next ones every `min_idle` but
+    /// at most once a second (nothing waits on them), or at once after a full page.
+    async fn sweep_gone(&mut self, min_idle: Duration) -> Result<()> {
+        self.reclaim_at = Instant::now() + min_idle.max(Duration::from_secs(1));
+        let Some(lowest) = self.stream.pending(&self.group).await?.first_id else {
+            return Ok(());
+        };
+        let info = self.stream.info().await?;
+        // Below the first entry, or, in an empty stream, up to the last ID it ever gave:
+        // an entry added since has a higher ID and is not touched.
+        let end = match info.first_entry_id {
+            Some(first) => first.predecessor(),
+            None => Some(info.last_generated_id),
+        };
+        let Some(end) = end.filter(|&end| end >= lowest) else {
+            return Ok(());
+        };
+        let query = PendingQuery {
+            range: IdRange::between(lowest, end),
+            count: self.opts.batch_size,
+            consumer: None,
+            min_idle: Some(min_idle),
+        };
+        let rows = self.stream.pending_entries(&self.group, &query).await?;
+        let ids: Vec<StreamId> = rows.iter().map(|row| row.id).collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let released = self.stream.ack(&self.group, &ids).await?;
+        for id in &ids {
+            self.retries.remove(*id);
+        }
+        Metrics::add(&self.metrics.inner.gone, released);
+        if ids.len() == query.count {
+            self.reclaim_at = Instant::now();
+        }
+        Ok(())
     }
 
     /// Delivery counts of this consumer's pending entries from `first` to `last`, which hold
