@@ -925,12 +925,18 @@ async fn reclaim_happens_in_the_read_where_the_server_can() {
 }
 
 /// Entries trimmed away while pending: a claiming read passes over them (as Redis 8.4
-/// does), so the consumer acknowledges the ones below the stream's first entry once idle
-/// past `claim_idle`, counts them as gone, and reclaims and handles the others.
+/// does), so on that path the consumer acknowledges the ones below the stream's first entry
+/// once idle past `claim_idle`; XAUTOCLAIM drops them on the other. Either way they count as
+/// gone, and the others are reclaimed and handled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entries_trimmed_while_pending_leave_the_pel() {
-    for (backend, client, _server) in common::backends().await {
-        let (stream, ids) = stream_with(&client, "jobs", 10).await;
+    let backends = common::backends().await;
+    let paths = [("CLAIM", true), ("XAUTOCLAIM", false)];
+    for ((backend, client, _server), (path, newer)) in
+        backends.iter().flat_map(|b| paths.map(|p| (b, p)))
+    {
+        let key = format!("jobs-{path}");
+        let (stream, ids) = stream_with(&client, &key, 10).await;
         assert_eq!(crash_holding(&stream, 10).await, 10);
         let trim = Trim::MaxLen {
             len: 3,
@@ -944,9 +950,10 @@ async fn entries_trimmed_while_pending_leave_the_pel() {
         );
         // Idle past b's claim_idle (50 ms) before b starts.
         tokio::time::sleep(Duration::from_millis(60)).await;
-        let summary = reclaim_everything(&stream, &ids[7..], quick().batch_size(10)).await;
-        assert_eq!(summary.metrics.gone, 7, "{backend}");
-        assert!(pel(&stream).await.is_empty(), "{backend}");
+        let options = quick().batch_size(10).newer_commands(newer);
+        let summary = reclaim_everything(&stream, &ids[7..], options).await;
+        assert_eq!(summary.metrics.gone, 7, "{backend}, {path} path");
+        assert!(pel(&stream).await.is_empty(), "{backend}, {path} path");
     }
 }
 
