@@ -936,7 +936,7 @@ async fn entries_trimmed_while_pending_leave_the_pel() {
         backends.iter().flat_map(|b| paths.map(|p| (b, p)))
     {
         let key = format!("jobs-{path}");
-        let (stream, ids) = stream_with(&client, &key, 10).await;
+        let (stream, ids) = stream_with(client, &key, 10).await;
         assert_eq!(crash_holding(&stream, 10).await, 10);
         let trim = Trim::MaxLen {
             len: 3,
