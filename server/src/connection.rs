@@ -34,6 +34,11 @@ pub const BATCH_OUTPUT: usize = 64 * 1024;
 /// all of itself from the request parser.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// The most arguments' room a connection keeps between requests: a vector grown past it by
+/// a huge request (an XADD of thousands of fields) is freed after it, so an idle connection
+/// does not hold what its largest request once needed.
+const ARGS_KEPT: usize = 256;
+
 /// What a run over the buffered requests ended with.
 enum Batch {
     /// Every complete request ran; read more.
@@ -76,8 +81,12 @@ struct Connection {
     input: BytesMut,
     /// Encoded replies not yet written. Released once written.
     output: Vec<u8>,
-    /// A parsed command that CLIENT PAUSE held back; it runs before anything read after it.
-    held: Option<Vec<Bytes>>,
+    /// The request being run: one vector for every request of the connection (cleared, not
+    /// freed, between them; see [`ARGS_KEPT`]).
+    args: Vec<Bytes>,
+    /// `args` is a parsed command that CLIENT PAUSE held back; it runs before anything read
+    /// after it.
+    held: bool,
     /// Since when the client has been behind by more than the soft output-buffer limit: set
     /// when pending output passes it, cleared only when the client has caught up (every
     /// reply written, no request left to run). Rill runs a pipeline in bounded batches, so
@@ -122,7 +131,8 @@ pub fn serve(engine: Engine, socket: TcpStream) -> impl std::future::Future<Outp
         parser: RequestParser::default(),
         input: BytesMut::new(),
         output: Vec::new(),
-        held: None,
+        args: Vec::new(),
+        held: false,
         soft_since: None,
         traffic: (0, 0),
         killed,
@@ -317,29 +327,35 @@ impl Connection {
             if self.output.len() >= BATCH_OUTPUT {
                 return Batch::Full;
             }
-            let args = match self.held.take() {
-                Some(args) => args,
-                None => {
-                    let limits = Limits {
-                        max_bulk_len,
-                        authenticated: self.session.is_authenticated(),
-                    };
-                    match self.parser.parse(&mut self.input, limits) {
-                        Ok(None) => return Batch::NeedInput,
-                        Ok(Some(args)) if args.is_empty() => continue,
-                        Ok(Some(args)) => args,
-                        Err(e) => {
-                            self.encode(&Reply::Error(e.0));
-                            self.input.clear();
-                            return Batch::Close;
-                        }
+            if !std::mem::take(&mut self.held) {
+                let limits = Limits {
+                    max_bulk_len,
+                    authenticated: self.session.is_authenticated(),
+                };
+                match self
+                    .parser
+                    .parse_into(&mut self.input, limits, &mut self.args)
+                {
+                    Ok(false) => return Batch::NeedInput,
+                    Ok(true) if self.args.is_empty() => continue,
+                    Ok(true) => {}
+                    Err(e) => {
+                        self.encode(&Reply::Error(e.0));
+                        self.input.clear();
+                        return Batch::Close;
                     }
                 }
-            };
-            let Some(reply) = self.session.try_execute(&args) else {
-                self.held = Some(args);
+            }
+            let Some(reply) = self.session.try_execute(&self.args) else {
+                self.held = true;
                 return Batch::Paused;
             };
+            // The arguments go now (their bytes may be the input buffer's); a vector grown
+            // by a huge request is not kept for the connection's life.
+            self.args.clear();
+            if self.args.capacity() > ARGS_KEPT {
+                self.args = Vec::new();
+            }
             // Messages the command itself caused (a PUBLISH to a channel this client
             // listens to) come before its reply, as in Redis.
             self.deliver_messages();

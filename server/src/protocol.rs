@@ -116,17 +116,37 @@ impl RequestParser {
         buf: &mut BytesMut,
         limits: Limits,
     ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        let mut args = Vec::new();
+        Ok(self.parse_into(buf, limits, &mut args)?.then_some(args))
+    }
+
+    /// [`RequestParser::parse`] into `args` (cleared first), so that a connection reuses
+    /// one vector for every request instead of allocating and freeing one per command.
+    /// `Ok(false)`: need more bytes (`args` is then empty).
+    pub fn parse_into(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: Limits,
+        args: &mut Vec<Bytes>,
+    ) -> Result<bool, ProtocolError> {
+        args.clear();
         if buf.is_empty() {
-            return Ok(None);
+            return Ok(false);
         }
         if buf[0] == b'*' {
-            let result = self.multibulk(buf, limits);
+            let result = self.multibulk(buf, limits, args);
             if result.is_err() {
                 *self = RequestParser::default();
             }
             result
         } else {
-            parse_inline(buf)
+            match parse_inline(buf)? {
+                Some(words) => {
+                    *args = words;
+                    Ok(true)
+                }
+                None => Ok(false),
+            }
         }
     }
 
@@ -134,11 +154,12 @@ impl RequestParser {
         &mut self,
         buf: &mut BytesMut,
         limits: Limits,
-    ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        args: &mut Vec<Bytes>,
+    ) -> Result<bool, ProtocolError> {
         if self.pos == 0 {
             let words = ("too big mbulk count string", "invalid multibulk length");
             let Some((count, eol)) = number_line(buf, 0, words)? else {
-                return Ok(None);
+                return Ok(false);
             };
             if count > MAX_MULTIBULK {
                 return Err(ProtocolError::new("invalid multibulk length"));
@@ -148,7 +169,7 @@ impl RequestParser {
             }
             if count <= 0 {
                 buf.advance(eol + 2);
-                return Ok(Some(Vec::new()));
+                return Ok(true);
             }
             self.count = count as usize;
             self.pos = eol + 2;
@@ -158,7 +179,7 @@ impl RequestParser {
         while self.spans.len() < self.count {
             let pos = self.pos;
             if pos >= buf.len() {
-                return Ok(None);
+                return Ok(false);
             }
             if buf[pos] != b'$' {
                 let got = buf[pos] as char;
@@ -168,7 +189,7 @@ impl RequestParser {
             }
             let words = ("too big bulk count string", "invalid bulk length");
             let Some((len, line_end)) = number_line(buf, pos, words)? else {
-                return Ok(None);
+                return Ok(false);
             };
             let len = match len {
                 n if n >= 0 && (n as u64) <= limits.max_bulk_len => n as usize,
@@ -181,20 +202,20 @@ impl RequestParser {
             if buf.len() < start + len + 2 {
                 // Reserve room for the rest of a big argument in one allocation.
                 buf.reserve(start + len + 2 - buf.len());
-                return Ok(None);
+                return Ok(false);
             }
             self.spans.push((start, len));
             self.pos = start + len + 2;
         }
         let frame = buf.split_to(self.pos).freeze();
-        let args = self
-            .spans
-            .iter()
-            .map(|&(start, len)| frame.slice(start..start + len))
-            .collect();
+        args.extend(
+            self.spans
+                .iter()
+                .map(|&(start, len)| frame.slice(start..start + len)),
+        );
         self.pos = 0;
         self.spans.clear();
-        Ok(Some(args))
+        Ok(true)
     }
 }
 
