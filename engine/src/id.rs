@@ -107,8 +107,8 @@ impl StreamId {
     pub fn from_text(text: &[u8]) -> Option<StreamId> {
         let dash = text.iter().position(|&b| b == b'-')?;
         Some(StreamId::new(
-            plain_digits(&text[..dash])?,
-            plain_digits(&text[dash + 1..])?,
+            decimal_u64(&text[..dash])?,
+            decimal_u64(&text[dash + 1..])?,
         ))
     }
 }
@@ -239,23 +239,11 @@ pub fn parse_range_bound(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool
     }
 }
 
-/// `ms-seq` or a bare `ms` (which takes `missing_seq`) in one to 20 plain digits each, read
-/// in one pass; `None` for anything else (a sign, a NUL, `*`, a number past `u64::MAX`...),
-/// which the general parser then judges.
+/// `ms-seq` or a bare `ms` (which takes `missing_seq`) in one to 19 plain digits each, read
+/// in one pass; `None` for anything else (a sign, a NUL, `*`, 20 digits or more...), which
+/// the general parser then judges.
 fn plain_id(arg: &[u8], missing_seq: u64) -> Option<StreamId> {
-    let mut ms: u64 = 0;
-    let mut at = 0;
-    while let Some(&b) = arg.get(at) {
-        let digit = b.wrapping_sub(b'0');
-        if digit > 9 {
-            break;
-        }
-        ms = ms.checked_mul(10)?.checked_add(u64::from(digit))?;
-        at += 1;
-    }
-    if at == 0 || at > 20 {
-        return None;
-    }
+    let (ms, at) = leading_digits(arg)?;
     let seq = match arg.get(at) {
         None => missing_seq,
         Some(b'-') => plain_digits(&arg[at + 1..])?,
@@ -264,19 +252,49 @@ fn plain_id(arg: &[u8], missing_seq: u64) -> Option<StreamId> {
     Some(StreamId { ms, seq })
 }
 
-/// One to 20 ASCII digits (leading zeros allowed, as `strtoull` allows them) as a number;
-/// `None` for anything else or a value past `u64::MAX`, which the general parser then judges
-/// (and refuses alike).
-fn plain_digits(part: &[u8]) -> Option<u64> {
-    if part.is_empty() || part.len() > 20 {
-        return None;
-    }
-    part.iter().try_fold(0u64, |n, &b| {
+/// The most digits [`leading_digits`] reads: any 19 digits fit in a `u64` (`u64::MAX` has
+/// 20), so they are summed without an overflow check per digit.
+const PLAIN_DIGITS_MAX: usize = 19;
+
+/// The number the ASCII digits at the start of `text` spell, and how many there are: one
+/// to [`PLAIN_DIGITS_MAX`] of them (leading zeros allowed, as `strtoull` allows them).
+fn leading_digits(text: &[u8]) -> Option<(u64, usize)> {
+    let mut n: u64 = 0;
+    let mut at = 0;
+    for &b in text.iter().take(PLAIN_DIGITS_MAX + 1) {
         let digit = b.wrapping_sub(b'0');
         if digit > 9 {
+            break;
+        }
+        if at == PLAIN_DIGITS_MAX {
             return None;
         }
-        n.checked_mul(10)?.checked_add(u64::from(digit))
+        n = n * 10 + u64::from(digit);
+        at += 1;
+    }
+    (at > 0).then_some((n, at))
+}
+
+/// One to 19 ASCII digits and nothing else as a number; `None` for anything else, which the
+/// general parser then judges (20-digit values included).
+fn plain_digits(part: &[u8]) -> Option<u64> {
+    leading_digits(part).and_then(|(n, len)| (len == part.len()).then_some(n))
+}
+
+/// One to 20 ASCII digits and nothing else as a number, `u64::MAX` included; `None` for
+/// anything else or a value past it.
+fn decimal_u64(part: &[u8]) -> Option<u64> {
+    plain_digits(part).or_else(|| {
+        if part.is_empty() || part.len() > 20 {
+            return None;
+        }
+        part.iter().try_fold(0u64, |n, &b| {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                return None;
+            }
+            n.checked_mul(10)?.checked_add(u64::from(digit))
+        })
     })
 }
 
@@ -308,6 +326,13 @@ mod tests {
             Some(StreamId::MAX)
         );
         assert_eq!(ok("18446744073709551616-0"), None);
+        // Past 19 digits the general parser reads them: 20 of them, or leading zeros.
+        assert_eq!(
+            ok("10000000000000000000-0"),
+            Some(StreamId::new(10_000_000_000_000_000_000, 0))
+        );
+        assert_eq!(ok("00000000000000000000001-5"), Some(StreamId::new(1, 5)));
+        assert_eq!(ok("7-00000000000000000000009"), Some(StreamId::new(7, 9)));
         assert_eq!(ok("+1-1"), Some(StreamId::new(1, 1)));
         assert_eq!(ok("1-"), None);
         assert_eq!(ok("-1"), None);
