@@ -261,8 +261,8 @@ const PLAIN_DIGITS_MAX: usize = 19;
 fn leading_digits(text: &[u8]) -> Option<(u64, usize)> {
     let mut n: u64 = 0;
     let mut at = 0;
-    for &b in text.iter().take(PLAIN_DIGITS_MAX + 1) {
-        let digit = b.wrapping_sub(b'0');
+    while at < text.len() {
+        let digit = text[at].wrapping_sub(b'0');
         if digit > 9 {
             break;
         }
