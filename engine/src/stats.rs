@@ -1,6 +1,9 @@
 //! Counters behind INFO: per-command calls and time, error counts by code, totals.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
+
+use crate::command::NameHasher;
 
 /// One command's counters (`cmdstat_<name>` in INFO commandstats).
 #[derive(Debug, Default, Clone, Copy)]
@@ -19,8 +22,9 @@ pub struct CommandStat {
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
     /// Per command, by table name (`config|get` for a subcommand); only commands called since the
-    /// last reset appear.
-    pub commands: BTreeMap<&'static str, CommandStat>,
+    /// last reset appear. Hashed by the command table's hasher (every command counts here, and
+    /// its names are fixed); INFO sorts them.
+    pub commands: HashMap<&'static str, CommandStat, BuildHasherDefault<NameHasher>>,
     /// Error replies by their first word (`ERR`, `WRONGTYPE`...).
     pub errors: BTreeMap<String, u64>,
     /// Commands run, including each one EXEC runs; refused commands are not counted.

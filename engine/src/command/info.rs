@@ -322,10 +322,10 @@ fn cpu_section() -> Vec<String> {
 }
 
 fn commandstats_section(ctx: &mut Ctx) -> Vec<String> {
-    ctx.state
-        .stats
-        .commands
-        .iter()
+    let mut commands: Vec<_> = ctx.state.stats.commands.iter().collect();
+    commands.sort_unstable_by_key(|(name, _)| *name);
+    commands
+        .into_iter()
         .map(|(name, s)| {
             let per_call = if s.calls == 0 {
                 0.0
