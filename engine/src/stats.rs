@@ -1,9 +1,6 @@
 //! Counters behind INFO: per-command calls and time, error counts by code, totals.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::hash::BuildHasherDefault;
-
-use crate::command::NameHasher;
+use std::collections::{BTreeMap, VecDeque};
 
 /// One command's counters (`cmdstat_<name>` in INFO commandstats).
 #[derive(Debug, Default, Clone, Copy)]
@@ -18,13 +15,20 @@ pub struct CommandStat {
     pub failed_calls: u64,
 }
 
+impl CommandStat {
+    /// Whether anything was counted (INFO lists only such commands).
+    pub fn is_used(&self) -> bool {
+        self.calls > 0 || self.usec > 0 || self.rejected_calls > 0 || self.failed_calls > 0
+    }
+}
+
 /// Server-wide counters.
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
-    /// Per command, by table name (`config|get` for a subcommand); only commands called since the
-    /// last reset appear. Hashed by the command table's hasher (every command counts here, and
-    /// its names are fixed); INFO sorts them.
-    pub commands: HashMap<&'static str, CommandStat, BuildHasherDefault<NameHasher>>,
+    /// Per command, at its table entry's counter slot (`Spec::stat_slot`): every command
+    /// counts here, so a plain index instead of a look-up by name. INFO shows the commands
+    /// called, refused or failed since the last reset, under their table names.
+    pub commands: Vec<CommandStat>,
     /// Error replies by their first word (`ERR`, `WRONGTYPE`...).
     pub errors: BTreeMap<String, u64>,
     /// Commands run, including each one EXEC runs; refused commands are not counted.
@@ -76,6 +80,14 @@ const SAMPLE_EVERY_MS: u64 = 100;
 const SAMPLES_KEPT: usize = 16;
 
 impl Stats {
+    /// The counters of the command whose table entry has counter slot `slot`.
+    pub fn command_mut(&mut self, slot: usize) -> &mut CommandStat {
+        if slot >= self.commands.len() {
+            self.commands.resize(slot + 1, CommandStat::default());
+        }
+        &mut self.commands[slot]
+    }
+
     /// Counts an error reply under its code.
     pub fn count_error(&mut self, text: &str) {
         let code = text.split(' ').next().unwrap_or("ERR");

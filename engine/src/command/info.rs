@@ -322,7 +322,15 @@ fn cpu_section() -> Vec<String> {
 }
 
 fn commandstats_section(ctx: &mut Ctx) -> Vec<String> {
-    let mut commands: Vec<_> = ctx.state.stats.commands.iter().collect();
+    let counted = &ctx.state.stats.commands;
+    let mut commands: Vec<_> = super::table()
+        .values()
+        .flat_map(|spec| std::iter::once(spec).chain(&spec.subcommands))
+        .filter_map(|spec| {
+            let stat = counted.get(spec.stat_slot).filter(|s| s.is_used())?;
+            Some((spec.name, stat))
+        })
+        .collect();
     commands.sort_unstable_by_key(|(name, _)| *name);
     commands
         .into_iter()

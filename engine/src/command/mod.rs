@@ -213,6 +213,9 @@ pub struct Spec {
     /// For a container command (CONFIG, XINFO...), its `parent|sub` entries, which hold the real
     /// arities; empty for other commands.
     pub subcommands: Vec<Spec>,
+    /// Where INFO's counters of this command live in `Stats::commands`: numbered when the
+    /// table is built, each entry and subcommand its own.
+    pub stat_slot: usize,
 }
 
 impl Spec {
@@ -241,6 +244,7 @@ impl Spec {
             since: "1.0.0",
             run,
             subcommands: Vec::new(),
+            stat_slot: 0,
         }
     }
 
@@ -382,6 +386,15 @@ pub fn table() -> &'static CommandTable {
         all.extend(replication::specs());
         all.extend(introspection::specs());
         all.extend(slowlog::specs());
+        let mut slot = 0;
+        for spec in &mut all {
+            spec.stat_slot = slot;
+            slot += 1;
+            for sub in &mut spec.subcommands {
+                sub.stat_slot = slot;
+                slot += 1;
+            }
+        }
         all.into_iter().map(|s| (s.name, s)).collect()
     })
 }
@@ -655,12 +668,7 @@ fn reject(ctx: &mut Ctx, spec: Option<&Spec>, text: String) -> Reply {
         return Reply::Error(text);
     }
     if let Some(spec) = spec {
-        ctx.state
-            .stats
-            .commands
-            .entry(spec.name)
-            .or_default()
-            .rejected_calls += 1;
+        ctx.state.stats.command_mut(spec.stat_slot).rejected_calls += 1;
     }
     ctx.state.stats.count_error(&text);
     Reply::Error(text)
@@ -686,7 +694,7 @@ fn call_request(ctx: &mut Ctx, spec: &Spec, request: Request) -> Reply {
     ctx.started = ended;
     let stats = &mut ctx.state.stats;
     stats.total_commands_processed += 1;
-    let entry = stats.commands.entry(spec.name).or_default();
+    let entry = stats.command_mut(spec.stat_slot);
     entry.calls += 1;
     entry.usec += usec;
     if let Reply::Error(text) = &reply {
@@ -834,7 +842,9 @@ pub(crate) fn serve_blocked(state: &mut State, shared: &Arc<Shared>, now_ms: u64
                             crate::blocking::BlockedRead::XReadGroup(_) => "xreadgroup",
                             crate::blocking::BlockedRead::ListPop(pop) => pop.command,
                         };
-                        state.stats.commands.entry(name).or_default().failed_calls += 1;
+                        if let Some(spec) = table().get(name) {
+                            state.stats.command_mut(spec.stat_slot).failed_calls += 1;
+                        }
                         state.stats.count_error(text);
                     }
                     if let Some(waiter) = state.keyspace.blocking.remove(client) {
@@ -893,7 +903,7 @@ pub fn help_reply(command: &str, lines: &[&str]) -> Reply {
 
 #[cfg(test)]
 mod tests {
-    use crate::test_support::run;
+    use crate::test_support::{run, text};
     use crate::{Engine, Reply};
 
     use super::{table, Flag};
@@ -912,6 +922,30 @@ mod tests {
             }
         }
         assert!(seen > 100, "only {seen} flags set");
+    }
+
+    /// Every table entry and subcommand has a counter slot of its own, so INFO never adds
+    /// one command's calls to another's; a subcommand counts under its own name.
+    #[test]
+    fn every_command_counts_in_its_own_slot() {
+        let mut slots: Vec<usize> = table()
+            .values()
+            .flat_map(|s| std::iter::once(s).chain(&s.subcommands))
+            .map(|s| s.stat_slot)
+            .collect();
+        let all = slots.len();
+        slots.sort_unstable();
+        slots.dedup();
+        assert_eq!(slots.len(), all);
+        let engine = Engine::new();
+        let mut s = engine.session();
+        run(&mut s, &["CONFIG", "GET", "maxmemory"]);
+        run(&mut s, &["XLEN", "s"]);
+        let info = text(run(&mut s, &["INFO", "commandstats"]));
+        assert!(info.contains("cmdstat_config|get:calls=1,"), "{info}");
+        assert!(info.contains("cmdstat_xlen:calls=1,"), "{info}");
+        assert!(!info.contains("cmdstat_config:"), "{info}");
+        assert!(!info.contains("cmdstat_xadd:"), "{info}");
     }
 
     /// The session's command hint answers repeats in any case, and never a name the table
