@@ -59,45 +59,70 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Some(Ok(pair)) => Some(pair),
         None => None,
     };
-    let pairs: Vec<(&[u8], &[u8])> = args[field_pos..]
+    let pairs = args[field_pos..]
         .chunks_exact(2)
-        .map(|kv| (kv[0].as_ref(), kv[1].as_ref()))
-        .collect();
-    add(ctx, &args[1], &opts, idempotency, &pairs, |ctx, id| {
-        // Logged with the ID it got (see `add`), IDMP words kept, trim options dropped.
-        let (idmp, idmp_len): ([&[u8]; 3], usize) = match opts.idmp {
-            Some(IdmpArgs::Given { pid, iid }) => ([b"IDMP", &args[pid], &args[iid]], 3),
-            Some(IdmpArgs::Auto { pid }) => ([b"IDMPAUTO", &args[pid], b""], 2),
-            None => ([b""; 3], 0),
-        };
-        let mut text = [0u8; 41];
-        let fields = &args[field_pos..];
-        let parts = [&b"XADD"[..], &args[1]]
-            .into_iter()
-            .chain(idmp.into_iter().take(idmp_len))
-            .chain([id.text(&mut text)])
-            .chain(fields.iter().map(|a| a.as_ref()));
-        ctx.propagate_parts(3 + idmp_len + fields.len(), parts);
+        .map(|kv| (kv[0].as_ref(), kv[1].as_ref()));
+    with_pairs(pairs, |pairs| {
+        add(ctx, &args[1], &opts, idempotency, pairs, |ctx, id| {
+            // Logged with the ID it got (see `add`), IDMP words kept, trim options dropped.
+            let (idmp, idmp_len): ([&[u8]; 3], usize) = match opts.idmp {
+                Some(IdmpArgs::Given { pid, iid }) => ([b"IDMP", &args[pid], &args[iid]], 3),
+                Some(IdmpArgs::Auto { pid }) => ([b"IDMPAUTO", &args[pid], b""], 2),
+                None => ([b""; 3], 0),
+            };
+            let mut text = [0u8; 41];
+            let fields = &args[field_pos..];
+            let parts = [&b"XADD"[..], &args[1]]
+                .into_iter()
+                .chain(idmp.into_iter().take(idmp_len))
+                .chain([id.text(&mut text)])
+                .chain(fields.iter().map(|a| a.as_ref()));
+            ctx.propagate_parts(3 + idmp_len + fields.len(), parts);
+        })
     })
+}
+
+/// The most field-value pairs [`with_pairs`] lays out on the stack.
+const STACK_PAIRS: usize = 8;
+
+/// Runs `f` on `pairs` laid out as a slice: on the stack when there are at most
+/// [`STACK_PAIRS`] of them (nearly every entry), else in a vector; an XADD then allocates
+/// nothing for its argument list.
+fn with_pairs<'a, R>(
+    pairs: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])>,
+    f: impl FnOnce(&[(&'a [u8], &'a [u8])]) -> R,
+) -> R {
+    let n = pairs.len();
+    if n > STACK_PAIRS {
+        let all: Vec<_> = pairs.collect();
+        return f(&all);
+    }
+    let mut stack: [(&[u8], &[u8]); STACK_PAIRS] = [(&[], &[]); STACK_PAIRS];
+    for (slot, pair) in stack.iter_mut().zip(pairs) {
+        *slot = pair;
+    }
+    f(&stack[..n])
 }
 
 /// `XADD key * field value ...` given as values (see [`super::prepared`]).
 pub(crate) fn add_fields(ctx: &mut Ctx, key: &Bytes, fields: &[(Bytes, Bytes)]) -> Reply {
-    let pairs: Vec<(&[u8], &[u8])> = fields.iter().map(|(f, v)| (&f[..], &v[..])).collect();
-    add(
-        ctx,
-        key,
-        &AddOrTrimArgs::default(),
-        None,
-        &pairs,
-        |ctx, id| {
-            let mut text = [0u8; 41];
-            let parts = [&b"XADD"[..], key, id.text(&mut text)]
-                .into_iter()
-                .chain(pairs.iter().flat_map(|&(f, v)| [f, v]));
-            ctx.propagate_parts(3 + 2 * pairs.len(), parts);
-        },
-    )
+    let pairs = fields.iter().map(|(f, v)| (&f[..], &v[..]));
+    with_pairs(pairs, |pairs| {
+        add(
+            ctx,
+            key,
+            &AddOrTrimArgs::default(),
+            None,
+            pairs,
+            |ctx, id| {
+                let mut text = [0u8; 41];
+                let parts = [&b"XADD"[..], key, id.text(&mut text)]
+                    .into_iter()
+                    .chain(pairs.iter().flat_map(|&(f, v)| [f, v]));
+                ctx.propagate_parts(3 + 2 * pairs.len(), parts);
+            },
+        )
+    })
 }
 
 /// Appends `pairs` to the stream at `key` once the options are checked: creates the stream,
