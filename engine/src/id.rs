@@ -284,17 +284,15 @@ fn plain_digits(part: &[u8]) -> Option<u64> {
 /// One to 20 ASCII digits and nothing else as a number, `u64::MAX` included; `None` for
 /// anything else or a value past it.
 fn decimal_u64(part: &[u8]) -> Option<u64> {
-    plain_digits(part).or_else(|| {
-        if part.is_empty() || part.len() > 20 {
+    if part.is_empty() || part.len() > 20 {
+        return None;
+    }
+    part.iter().try_fold(0u64, |n, &b| {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
             return None;
         }
-        part.iter().try_fold(0u64, |n, &b| {
-            let digit = b.wrapping_sub(b'0');
-            if digit > 9 {
-                return None;
-            }
-            n.checked_mul(10)?.checked_add(u64::from(digit))
-        })
+        n.checked_mul(10)?.checked_add(u64::from(digit))
     })
 }
 
