@@ -165,11 +165,6 @@ impl ConsumerGroup {
         self.names.len()
     }
 
-    /// Whether the group has a consumer named `name`.
-    pub fn has_consumer(&self, name: &[u8]) -> bool {
-        self.names.contains_key(name)
-    }
-
     /// The consumer named `name`.
     pub fn consumer(&self, name: &[u8]) -> Option<&Consumer> {
         let slot = *self.names.get(name)?;
@@ -192,12 +187,17 @@ impl ConsumerGroup {
         Some(&consumer.name)
     }
 
-    /// Marks the consumer named `name` as seen at `now_ms`, creating it if absent.
-    pub fn touch_consumer(&mut self, name: &[u8], now_ms: u64) {
+    /// Marks the consumer named `name` as seen at `now_ms`, creating it if absent; true when
+    /// it was created.
+    pub fn touch_consumer(&mut self, name: &[u8], now_ms: u64) -> bool {
         match self.consumer_mut(name) {
-            Some(consumer) => consumer.seen_time = now_ms,
+            Some(consumer) => {
+                consumer.seen_time = now_ms;
+                false
+            }
             None => {
                 self.add_consumer(name, now_ms);
+                true
             }
         }
     }

@@ -77,8 +77,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return no_group(key, group_name);
     };
     // Since Redis 7.2 a claim attempt creates the consumer and counts as it being seen.
-    let created = !group.has_consumer(consumer);
-    group.touch_consumer(consumer, now);
+    let created = group.touch_consumer(consumer, now);
     let (mut claimed_ids, mut gone) = (Vec::new(), Vec::new());
     let mut attempts = count * ATTEMPTS_FACTOR;
     let mut claimed = Vec::new();

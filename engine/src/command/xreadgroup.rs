@@ -191,8 +191,7 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, EntryLis
         let Some((stored_name, mut group)) = stream.groups.remove_entry(&read.group) else {
             continue;
         };
-        let created = !group.has_consumer(&read.consumer);
-        group.touch_consumer(&read.consumer, now);
+        let created = group.touch_consumer(&read.consumer, now);
         // A new consumer is a change even when the read delivers nothing (a history read
         // by a consumer the group did not know), as in Redis.
         consumers_created += u64::from(created);
