@@ -13,7 +13,7 @@ use rill_engine::{Engine, Reply, Session};
 
 use crate::command::Command;
 use crate::error::{Error, Result};
-use crate::features::Features;
+use crate::features::{FeatureTable, Features};
 
 /// How long a non-blocking command may take on a remote server before it fails.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,7 +32,7 @@ pub(crate) struct Embedded {
     pub(crate) engine: Engine,
     session: Mutex<Session>,
     blocking_pool: Mutex<Vec<Session>>,
-    features: Features,
+    features: FeatureTable,
 }
 
 /// A RESP server. Blocking reads get connections of their own: on a shared, multiplexed
@@ -41,7 +41,7 @@ pub(crate) struct Remote {
     shared: RemoteConn,
     target: RemoteTarget,
     blocking_pool: tokio::sync::Mutex<Vec<RemoteConn>>,
-    features: Features,
+    features: FeatureTable,
 }
 
 #[derive(Clone)]
@@ -64,7 +64,7 @@ impl Backend {
             engine,
             session: Mutex::new(session),
             blocking_pool: Mutex::new(Vec::new()),
-            features: Features::default(),
+            features: FeatureTable::single(),
         }))
     }
 
@@ -79,7 +79,7 @@ impl Backend {
             shared: RemoteConn::Single(manager),
             target: RemoteTarget::Single(client),
             blocking_pool: tokio::sync::Mutex::new(Vec::new()),
-            features: Features::default(),
+            features: FeatureTable::single(),
         })))
     }
 
@@ -93,15 +93,16 @@ impl Backend {
             shared: RemoteConn::Cluster(conn),
             target: RemoteTarget::Cluster(Box::new(client)),
             blocking_pool: tokio::sync::Mutex::new(Vec::new()),
-            features: Features::default(),
+            features: FeatureTable::cluster(),
         })))
     }
 
-    /// What this client learned about its server's newer commands.
-    pub(crate) fn features(&self) -> &Features {
+    /// What this client learned about the newer commands of the server that answers for
+    /// `key`.
+    pub(crate) fn features(&self, key: &[u8]) -> &Features {
         match self {
-            Backend::Embedded(e) => &e.features,
-            Backend::Remote(r) => &r.features,
+            Backend::Embedded(e) => e.features.for_key(key),
+            Backend::Remote(r) => r.features.for_key(key),
         }
     }
 

@@ -55,6 +55,7 @@ pub mod consumer;
 mod error;
 mod features;
 mod flat;
+mod hash_slot;
 pub mod health;
 mod parse;
 mod partitioned;

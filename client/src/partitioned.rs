@@ -23,12 +23,10 @@ use rill_engine::StreamId;
 use crate::codec::Codec;
 use crate::consumer::{ConsumerOptions, WorkerPool};
 use crate::error::Result;
+use crate::hash_slot::{self, SLOTS};
 use crate::stream::Stream;
 use crate::types::GroupStart;
 use crate::Client;
-
-/// Redis Cluster's number of hash slots.
-const SLOTS: u32 = 16384;
 
 /// One logical stream over N partition streams. Cheap to clone.
 pub struct PartitionedStream<T> {
@@ -163,25 +161,9 @@ fn partition_key(name: &str, i: usize, n: usize) -> String {
     // About n tries on average: each tag lands in the slice with probability 1/n.
     let tag = (0u64..)
         .map(|k| format!("{i}.{k}"))
-        .find(|tag| (low..high.max(low + 1)).contains(&slot(tag.as_bytes())))
+        .find(|tag| (low..high.max(low + 1)).contains(&hash_slot::of_tag(tag.as_bytes())))
         .unwrap_or_else(|| i.to_string());
     format!("{name}:{{{tag}}}")
-}
-
-/// Redis Cluster's hash slot of a key's hash tag (CRC16-XMODEM modulo 16384).
-fn slot(tag: &[u8]) -> u32 {
-    let mut crc: u16 = 0;
-    for &byte in tag {
-        crc ^= (byte as u16) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc as u32 % SLOTS
 }
 
 /// FNV-1a, 64 bits: the partition of a producer key.
@@ -196,14 +178,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn slots_match_redis() {
-        // CLUSTER KEYSLOT on Redis: foo 12182, bar 5061, 123456789 12739.
-        assert_eq!(slot(b"foo"), 12182);
-        assert_eq!(slot(b"bar"), 5061);
-        assert_eq!(slot(b"123456789"), 12739);
-    }
-
-    #[test]
     fn partitions_fall_in_their_slice_of_the_slots() {
         for n in [1, 2, 3, 6, 16] {
             for i in 0..n {
@@ -213,7 +187,7 @@ mod tests {
                     .and_then(|(_, rest)| rest.split_once('}'))
                     .map(|(tag, _)| tag)
                     .expect("a hash tag");
-                let s = slot(tag.as_bytes());
+                let s = hash_slot::of_tag(tag.as_bytes());
                 assert!(
                     (i as u32 * SLOTS / n as u32..(i as u32 + 1) * SLOTS / n as u32).contains(&s),
                     "{key}: slot {s}"

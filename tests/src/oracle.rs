@@ -55,7 +55,7 @@ impl RedisServer {
         };
         let mut last_error = String::new();
         for _ in 0..START_ATTEMPTS {
-            match launch(&binary, extra) {
+            match launch(&binary, extra, None, None) {
                 Ok(server) => return Some(server),
                 Err(e) => last_error = e,
             }
@@ -64,6 +64,30 @@ impl RedisServer {
             "redis-server at {} failed to start {START_ATTEMPTS} times: {last_error}",
             binary.display()
         );
+    }
+
+    /// Like [`RedisServer::start`], on `port` (where another server just stopped: a client
+    /// of that address finds Redis there when it reconnects), loading `rdb` when given (a
+    /// copy, as its `dump.rdb`).
+    pub fn start_on(port: u16, rdb: Option<&Path>) -> Option<RedisServer> {
+        let Some(binary) = find_on_path("redis-server") else {
+            if std::env::var(REQUIRE_REDIS_ENV).as_deref() == Ok("1") {
+                panic!("redis-server was not found on PATH, and {REQUIRE_REDIS_ENV}=1 requires it");
+            }
+            warn_skipping();
+            return None;
+        };
+        // The previous server's sockets may hold the port a moment longer.
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            match launch(&binary, &[], Some(port), rdb) {
+                Ok(server) => return Some(server),
+                Err(e) if Instant::now() > deadline => {
+                    panic!("redis-server on port {port} failed to start: {e}")
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
     }
 
     /// Where the server listens.
@@ -130,9 +154,20 @@ fn scratch_dir() -> std::io::Result<PathBuf> {
 }
 
 /// Starts one redis-server and waits for PONG.
-fn launch(binary: &Path, extra: &[&str]) -> Result<RedisServer, String> {
-    let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+fn launch(
+    binary: &Path,
+    extra: &[&str],
+    port: Option<u16>,
+    rdb: Option<&Path>,
+) -> Result<RedisServer, String> {
+    let port = match port {
+        Some(port) => port,
+        None => free_port().map_err(|e| format!("no free port: {e}"))?,
+    };
     let dir = scratch_dir().map_err(|e| format!("no scratch dir: {e}"))?;
+    if let Some(rdb) = rdb {
+        std::fs::copy(rdb, dir.join("dump.rdb")).map_err(|e| format!("copy {rdb:?}: {e}"))?;
+    }
     let log = dir.join("redis.log");
     let child = Command::new(binary)
         .args([

@@ -66,9 +66,18 @@ pub(super) struct Worker<T> {
 /// What a handler task ends with: `Err` carries the failure's text.
 type HandlerOutcome = std::result::Result<(), Failure>;
 
-/// Only a lost connection is worth waiting out; anything else is a bug or a misconfiguration.
+/// What is worth waiting out: a lost connection, and a server that says it cannot answer
+/// yet (loading its data after a restart, busy with a script, a cluster reconfiguring or
+/// a replica without its master). Anything else is a bug or a misconfiguration.
 pub(super) fn is_transient(e: &Error) -> bool {
-    matches!(e, Error::Connection(_))
+    match e {
+        Error::Connection(_) => true,
+        Error::Server { code, .. } => matches!(
+            code.as_str(),
+            "LOADING" | "BUSY" | "TRYAGAIN" | "CLUSTERDOWN" | "MASTERDOWN"
+        ),
+        _ => false,
+    }
 }
 
 pub(super) fn arg(text: impl ToString) -> Bytes {
@@ -282,7 +291,7 @@ impl<T: Send + 'static> Worker<T> {
                 .stream
                 .client
                 .backend
-                .features()
+                .features(&self.stream.key)
                 .claim_read
                 .worth_trying()
     }
@@ -346,7 +355,7 @@ impl<T: Send + 'static> Worker<T> {
             None => Ok(()),
         };
         let entries = if claim_read {
-            let features = self.stream.client.backend.features();
+            let features = self.stream.client.backend.features(&self.stream.key);
             let outcome = read.and_then(|reply| parse::claimed_streams(&reply));
             if features.claim_read.learn(&outcome) {
                 return acked.map(|()| Vec::new());
@@ -389,7 +398,7 @@ impl<T: Send + 'static> Worker<T> {
     /// not count), failed ones waiting for their retry as FAIL. Elsewhere they stay in this
     /// consumer's PEL for its next run or a reclaim, as before.
     pub(super) async fn release_held(&mut self) {
-        let features = self.stream.client.backend.features();
+        let features = self.stream.client.backend.features(&self.stream.key);
         if !self.opts.newer_commands || !features.nack.worth_trying() {
             return;
         }
@@ -790,4 +799,28 @@ fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_default();
     format!("handler panicked: {text}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(code: &str) -> Error {
+        Error::Server {
+            code: code.into(),
+            message: format!("{code} something"),
+        }
+    }
+
+    /// A server restarting from its files answers LOADING for a while: consumers wait it
+    /// out; a missing group or a wrong type ends the run.
+    #[test]
+    fn servers_not_ready_yet_are_waited_out() {
+        for code in ["LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN"] {
+            assert!(is_transient(&server(code)), "{code}");
+        }
+        for code in ["NOGROUP", "WRONGTYPE", "ERR", "NOAUTH"] {
+            assert!(!is_transient(&server(code)), "{code}");
+        }
+    }
 }
