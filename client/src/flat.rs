@@ -32,22 +32,23 @@ use serde::ser::{Impossible, SerializeMap, SerializeStruct};
 use serde::{Deserializer, Serialize, Serializer};
 use serde_json::de::SliceRead;
 
-use crate::codec::error as codec_error;
+use crate::codec::{error as codec_error, Fields};
 use crate::error::Result;
 
 /// How much of a field's text an error message quotes.
 const QUOTED_CHARS: usize = 64;
 
 /// Encodes a struct or a string-keyed map into one stream field per field.
-pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<(Bytes, Bytes)>> {
-    let fields = value.serialize(EntrySerializer).map_err(codec_error)?;
-    if fields.is_empty() {
-        // IMPORTANT: Redis refuses an XADD without fields, and would say so less clearly.
-        return Err(codec_error(
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Fields> {
+    match value.serialize(FlatSerializer { top: true }) {
+        Ok(Flat::Fields(fields)) if !fields.is_empty() => Ok(fields),
+        // IMPORTANT: Redis refuses an XADD without fields, and would say so less clearly. (Only
+        // structs and maps serialize at the top level, so this is one whose fields all left.)
+        Ok(_) => Err(codec_error(
             "nothing to store: every field is None or unit, and a stream entry needs at least one field",
-        ));
+        )),
+        Err(e) => Err(codec_error(e)),
     }
-    Ok(fields)
 }
 
 /// Decodes an entry's fields into a struct or a map, parsing each field's text as the type the
@@ -59,50 +60,55 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<(Bytes, Bytes)>> {
 /// booleans, JSON), which suits the others. A value that needs both at once (a flattened
 /// `String` holding `42` beside a flattened `u32`) fails with the first attempt's error.
 pub(crate) fn decode<T: DeserializeOwned>(fields: &[(Bytes, Bytes)]) -> Result<T> {
-    T::deserialize(EntryDeserializer {
-        fields,
-        guess: false,
-    })
-    .or_else(|as_text| {
-        T::deserialize(EntryDeserializer {
+    let entry = |guess| {
+        let fields = fields.iter();
+        FlatDeserializer::Entry(EntryAccess {
             fields,
-            guess: true,
+            value: None,
+            guess,
         })
-        .map_err(|_| as_text)
-    })
-    .map_err(codec_error)
+    };
+    T::deserialize(entry(false))
+        .or_else(|as_text| T::deserialize(entry(true)).map_err(|_| as_text))
+        .map_err(codec_error)
 }
 
 /// What went wrong while encoding or decoding a flat entry; becomes [`crate::error::Error::Codec`].
 #[derive(Debug)]
-struct FlatError(String);
+enum FlatError {
+    /// Not a failure: a field's value is a sequence, a map, a struct or a variant with data,
+    /// which is stored as JSON rather than as plain text.
+    Compound,
+    Message(String),
+}
+
+type FlatResult<T> = std::result::Result<T, FlatError>;
 
 impl FlatError {
+    fn new(message: impl fmt::Display) -> FlatError {
+        FlatError::Message(message.to_string())
+    }
+
     /// Says which field the problem is in, since an entry has many.
     fn in_field(self, name: &[u8]) -> FlatError {
-        FlatError(format!(
-            "field '{}': {}",
-            String::from_utf8_lossy(name),
-            self.0
+        FlatError::new(format_args!(
+            "field '{}': {self}",
+            String::from_utf8_lossy(name)
         ))
     }
 
     /// The error for a value whose text does not read as the type asked for.
     fn mismatch(expected: &str, text: &[u8]) -> FlatError {
-        FlatError(format!("expected {expected}, got {}", quoted(text)))
-    }
-
-    /// The error for a top-level value that has no fields to spread over the entry.
-    fn not_an_entry(kind: &str) -> FlatError {
-        FlatError(format!(
-            "the flat codec stores a struct or a map with string keys, not {kind}"
-        ))
+        FlatError::new(format_args!("expected {expected}, got {}", quoted(text)))
     }
 }
 
 impl fmt::Display for FlatError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            FlatError::Compound => f.write_str("a compound value"),
+            FlatError::Message(message) => f.write_str(message),
+        }
     }
 }
 
@@ -110,13 +116,13 @@ impl std::error::Error for FlatError {}
 
 impl serde::ser::Error for FlatError {
     fn custom<M: fmt::Display>(message: M) -> FlatError {
-        FlatError(message.to_string())
+        FlatError::new(message)
     }
 }
 
 impl serde::de::Error for FlatError {
     fn custom<M: fmt::Display>(message: M) -> FlatError {
-        FlatError(message.to_string())
+        FlatError::new(message)
     }
 }
 
@@ -135,64 +141,129 @@ fn quoted(text: &[u8]) -> String {
 // Encoding
 // ---------------------------------------------------------------------------------------------
 
-/// Serializes the top-level value: only structs and maps have fields to spread over an entry.
-struct EntrySerializer;
+/// Serializes a value as a whole entry (`top`) or as one field's text. The two differ only in
+/// what they accept: an entry must be a struct or a map, since only those have fields to spread
+/// over it, while a field takes scalars as text and answers [`FlatError::Compound`] to the rest.
+#[derive(Clone, Copy)]
+struct FlatSerializer {
+    top: bool,
+}
 
-/// Rejects every top-level shape that is not a struct or a map.
-macro_rules! reject_top_level {
-    ($($method:ident($($arg:ty),*) => $kind:literal;)*) => {$(
-        fn $method(self, $(_: $arg),*) -> std::result::Result<Self::Ok, FlatError> {
-            Err(FlatError::not_an_entry($kind))
+/// What a value serializes into.
+enum Flat {
+    /// A `None` or unit field, left out of the entry.
+    Omitted,
+    Text(Bytes),
+    Fields(Fields),
+}
+
+impl FlatSerializer {
+    /// What a `kind` of value other than a struct or a map is as a field (`as_field`); at the top
+    /// level it is refused, having no fields to spread over the entry.
+    fn field<S>(self, kind: &str, as_field: FlatResult<S>) -> FlatResult<S> {
+        if self.top {
+            return Err(FlatError::new(format_args!(
+                "the flat codec stores a struct or a map with string keys, not {kind}"
+            )));
+        }
+        as_field
+    }
+
+    /// A struct or a map is the entry at the top level, and JSON in a field.
+    fn entry(self, len: usize) -> FlatResult<EntryFields> {
+        if !self.top {
+            return Err(FlatError::Compound);
+        }
+        let fields = Vec::with_capacity(len);
+        Ok(EntryFields { fields, key: None })
+    }
+}
+
+/// A number, boolean or character as its plain text.
+fn plain(value: impl fmt::Display) -> Flat {
+    Flat::Text(Bytes::from(value.to_string()))
+}
+
+/// A float as the shortest text that parses back to the same value; `Debug` rather than
+/// `Display` so that `1e300` is not written out as 301 digits.
+fn float(value: impl fmt::Debug) -> Flat {
+    Flat::Text(Bytes::from(format!("{value:?}")))
+}
+
+/// Serializes each `$kind` of scalar into its field's text (or `Flat::Omitted`).
+macro_rules! scalars {
+    ($($method:ident($($arg:ident: $ty:ty),*) $kind:literal => $flat:expr;)*) => {$(
+        fn $method(self, $($arg: $ty),*) -> FlatResult<Flat> {
+            self.field($kind, Ok($flat))
         }
     )*};
 }
 
-impl Serializer for EntrySerializer {
-    type Ok = Vec<(Bytes, Bytes)>;
+/// Serializes each `$kind` of compound value other than a struct or a map: a field stores it
+/// as JSON.
+macro_rules! compounds {
+    ($($method:ident($($ty:ty),*) -> $state:ident $kind:literal;)*) => {$(
+        fn $method(self, $(_: $ty),*) -> FlatResult<Self::$state> {
+            self.field($kind, Err(FlatError::Compound))
+        }
+    )*};
+}
+
+impl Serializer for FlatSerializer {
+    type Ok = Flat;
     type Error = FlatError;
-    type SerializeSeq = Impossible<Self::Ok, FlatError>;
-    type SerializeTuple = Impossible<Self::Ok, FlatError>;
-    type SerializeTupleStruct = Impossible<Self::Ok, FlatError>;
-    type SerializeTupleVariant = Impossible<Self::Ok, FlatError>;
+    type SerializeSeq = Impossible<Flat, FlatError>;
+    type SerializeTuple = Impossible<Flat, FlatError>;
+    type SerializeTupleStruct = Impossible<Flat, FlatError>;
+    type SerializeTupleVariant = Impossible<Flat, FlatError>;
     type SerializeMap = EntryFields;
     type SerializeStruct = EntryFields;
-    type SerializeStructVariant = Impossible<Self::Ok, FlatError>;
+    type SerializeStructVariant = Impossible<Flat, FlatError>;
 
-    reject_top_level! {
-        serialize_bool(bool) => "a boolean";
-        serialize_i8(i8) => "an integer";
-        serialize_i16(i16) => "an integer";
-        serialize_i32(i32) => "an integer";
-        serialize_i64(i64) => "an integer";
-        serialize_i128(i128) => "an integer";
-        serialize_u8(u8) => "an integer";
-        serialize_u16(u16) => "an integer";
-        serialize_u32(u32) => "an integer";
-        serialize_u64(u64) => "an integer";
-        serialize_u128(u128) => "an integer";
-        serialize_f32(f32) => "a float";
-        serialize_f64(f64) => "a float";
-        serialize_char(char) => "a character";
-        serialize_str(&str) => "a string";
-        serialize_bytes(&[u8]) => "bytes";
-        serialize_none() => "None";
-        serialize_unit() => "unit";
-        serialize_unit_struct(&'static str) => "a unit struct";
-        serialize_unit_variant(&'static str, u32, &'static str) => "an enum";
+    scalars! {
+        serialize_bool(v: bool) "a boolean" => plain(v);
+        serialize_i8(v: i8) "an integer" => plain(v);
+        serialize_i16(v: i16) "an integer" => plain(v);
+        serialize_i32(v: i32) "an integer" => plain(v);
+        serialize_i64(v: i64) "an integer" => plain(v);
+        serialize_i128(v: i128) "an integer" => plain(v);
+        serialize_u8(v: u8) "an integer" => plain(v);
+        serialize_u16(v: u16) "an integer" => plain(v);
+        serialize_u32(v: u32) "an integer" => plain(v);
+        serialize_u64(v: u64) "an integer" => plain(v);
+        serialize_u128(v: u128) "an integer" => plain(v);
+        serialize_f32(v: f32) "a float" => float(v);
+        serialize_f64(v: f64) "a float" => float(v);
+        serialize_char(v: char) "a character" => plain(v);
+        serialize_str(v: &str) "a string" => Flat::Text(Bytes::copy_from_slice(v.as_bytes()));
+        serialize_bytes(v: &[u8]) "bytes" => Flat::Text(Bytes::copy_from_slice(v));
+        serialize_none() "None" => Flat::Omitted;
+        serialize_unit() "unit" => Flat::Omitted;
+        serialize_unit_struct(_name: &'static str) "a unit struct" => Flat::Omitted;
+        serialize_unit_variant(_name: &'static str, _index: u32, variant: &'static str) "an enum"
+            => Flat::Text(Bytes::from_static(variant.as_bytes()));
     }
 
-    fn serialize_some<T: ?Sized + Serialize>(
-        self,
-        _value: &T,
-    ) -> std::result::Result<Self::Ok, FlatError> {
-        Err(FlatError::not_an_entry("an Option"))
+    compounds! {
+        serialize_seq(Option<usize>) -> SerializeSeq "a sequence";
+        serialize_tuple(usize) -> SerializeTuple "a tuple";
+        serialize_tuple_struct(&'static str, usize) -> SerializeTupleStruct "a tuple struct";
+        serialize_tuple_variant(&'static str, u32, &'static str, usize)
+            -> SerializeTupleVariant "an enum";
+        serialize_struct_variant(&'static str, u32, &'static str, usize)
+            -> SerializeStructVariant "an enum";
+    }
+
+    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> FlatResult<Flat> {
+        self.field("an Option", Ok(()))?;
+        value.serialize(self)
     }
 
     fn serialize_newtype_struct<T: ?Sized + Serialize>(
         self,
         _name: &'static str,
         value: &T,
-    ) -> std::result::Result<Self::Ok, FlatError> {
+    ) -> FlatResult<Flat> {
         value.serialize(self)
     }
 
@@ -202,94 +273,37 @@ impl Serializer for EntrySerializer {
         _index: u32,
         _variant: &'static str,
         _value: &T,
-    ) -> std::result::Result<Self::Ok, FlatError> {
-        Err(FlatError::not_an_entry("an enum"))
+    ) -> FlatResult<Flat> {
+        self.field("an enum", Err(FlatError::Compound))
     }
 
-    fn serialize_seq(
-        self,
-        _len: Option<usize>,
-    ) -> std::result::Result<Self::SerializeSeq, FlatError> {
-        Err(FlatError::not_an_entry("a sequence"))
+    fn serialize_map(self, len: Option<usize>) -> FlatResult<EntryFields> {
+        self.entry(len.unwrap_or(0))
     }
 
-    fn serialize_tuple(self, _len: usize) -> std::result::Result<Self::SerializeTuple, FlatError> {
-        Err(FlatError::not_an_entry("a tuple"))
-    }
-
-    fn serialize_tuple_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> std::result::Result<Self::SerializeTupleStruct, FlatError> {
-        Err(FlatError::not_an_entry("a tuple struct"))
-    }
-
-    fn serialize_tuple_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> std::result::Result<Self::SerializeTupleVariant, FlatError> {
-        Err(FlatError::not_an_entry("an enum"))
-    }
-
-    fn serialize_map(
-        self,
-        len: Option<usize>,
-    ) -> std::result::Result<Self::SerializeMap, FlatError> {
-        Ok(EntryFields::with_capacity(len.unwrap_or(0)))
-    }
-
-    fn serialize_struct(
-        self,
-        _name: &'static str,
-        len: usize,
-    ) -> std::result::Result<Self::SerializeStruct, FlatError> {
-        Ok(EntryFields::with_capacity(len))
-    }
-
-    fn serialize_struct_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> std::result::Result<Self::SerializeStructVariant, FlatError> {
-        Err(FlatError::not_an_entry("an enum"))
+    fn serialize_struct(self, _name: &'static str, len: usize) -> FlatResult<EntryFields> {
+        self.entry(len)
     }
 }
 
 /// The entry being built from a struct's or a map's fields.
 struct EntryFields {
-    fields: Vec<(Bytes, Bytes)>,
+    fields: Fields,
     /// A map key waiting for its value.
     key: Option<Bytes>,
 }
 
 impl EntryFields {
-    fn with_capacity(len: usize) -> EntryFields {
-        EntryFields {
-            fields: Vec::with_capacity(len),
-            key: None,
-        }
-    }
-
     /// Adds one field, or nothing if the value is `None` or unit.
-    fn push<T: ?Sized + Serialize>(
-        &mut self,
-        name: Bytes,
-        value: &T,
-    ) -> std::result::Result<(), FlatError> {
-        let text = match value.serialize(FieldSerializer) {
-            Ok(Some(text)) => text,
-            Ok(None) => return Ok(()),
-            Err(FieldError::Compound) => match serde_json::to_vec(value) {
+    fn push<T: ?Sized + Serialize>(&mut self, name: Bytes, value: &T) -> FlatResult<()> {
+        let text = match value.serialize(FlatSerializer { top: false }) {
+            Ok(Flat::Text(text)) => text,
+            Ok(_) => return Ok(()),
+            Err(FlatError::Compound) => match serde_json::to_vec(value) {
                 Ok(json) => Bytes::from(json),
-                Err(e) => return Err(FlatError(e.to_string()).in_field(&name)),
+                Err(e) => return Err(FlatError::new(e).in_field(&name)),
             },
-            Err(FieldError::Failed(e)) => return Err(e.in_field(&name)),
+            Err(e) => return Err(e.in_field(&name)),
         };
         self.fields.push((name, text));
         Ok(())
@@ -297,245 +311,48 @@ impl EntryFields {
 }
 
 impl SerializeStruct for EntryFields {
-    type Ok = Vec<(Bytes, Bytes)>;
+    type Ok = Flat;
     type Error = FlatError;
 
     fn serialize_field<T: ?Sized + Serialize>(
         &mut self,
         key: &'static str,
         value: &T,
-    ) -> std::result::Result<(), FlatError> {
+    ) -> FlatResult<()> {
         self.push(Bytes::from_static(key.as_bytes()), value)
     }
 
-    fn end(self) -> std::result::Result<Self::Ok, FlatError> {
-        Ok(self.fields)
+    fn end(self) -> FlatResult<Flat> {
+        Ok(Flat::Fields(self.fields))
     }
 }
 
 impl SerializeMap for EntryFields {
-    type Ok = Vec<(Bytes, Bytes)>;
+    type Ok = Flat;
     type Error = FlatError;
 
-    fn serialize_key<T: ?Sized + Serialize>(
-        &mut self,
-        key: &T,
-    ) -> std::result::Result<(), FlatError> {
-        // Keys take the same path as scalar values, so numeric keys become their text.
-        let key = match key.serialize(FieldSerializer) {
-            Ok(Some(key)) => key,
-            Ok(None) => return Err(FlatError("a map key cannot be None or unit".into())),
-            Err(FieldError::Compound) => {
-                return Err(FlatError(
-                    "map keys must be strings or numbers, not sequences, maps or structs".into(),
-                ))
+    /// Keys take the same path as scalar values, so numeric keys become their text.
+    fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> FlatResult<()> {
+        self.key = Some(match key.serialize(FlatSerializer { top: false }) {
+            Ok(Flat::Text(key)) => key,
+            Ok(_) => return Err(FlatError::new("a map key cannot be None or unit")),
+            Err(FlatError::Compound) => {
+                let message = "map keys must be strings or numbers, not sequences, maps or structs";
+                return Err(FlatError::new(message));
             }
-            Err(FieldError::Failed(e)) => return Err(e),
-        };
-        self.key = Some(key);
+            Err(e) => return Err(e),
+        });
         Ok(())
     }
 
-    fn serialize_value<T: ?Sized + Serialize>(
-        &mut self,
-        value: &T,
-    ) -> std::result::Result<(), FlatError> {
-        let key = self
-            .key
-            .take()
-            .ok_or_else(|| FlatError("a map value was serialized before its key".into()))?;
+    fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> FlatResult<()> {
+        let key = self.key.take();
+        let key = key.ok_or_else(|| FlatError::new("a map value was serialized before its key"))?;
         self.push(key, value)
     }
 
-    fn end(self) -> std::result::Result<Self::Ok, FlatError> {
-        Ok(self.fields)
-    }
-}
-
-/// Why a field's value did not serialize as plain text.
-#[derive(Debug)]
-enum FieldError {
-    /// A sequence, map, struct or variant with data: the field is stored as JSON instead.
-    Compound,
-    /// The value's own `Serialize` failed.
-    Failed(FlatError),
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FieldError::Compound => f.write_str("a compound value"),
-            FieldError::Failed(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for FieldError {}
-
-impl serde::ser::Error for FieldError {
-    fn custom<M: fmt::Display>(message: M) -> FieldError {
-        FieldError::Failed(FlatError(message.to_string()))
-    }
-}
-
-/// Serializes one field's value into its text: `None` for a field left out, and
-/// [`FieldError::Compound`] for values that must go through JSON.
-struct FieldSerializer;
-
-type FieldResult = std::result::Result<Option<Bytes>, FieldError>;
-
-/// Stores a value as its `Display` text.
-fn plain(value: impl fmt::Display) -> FieldResult {
-    Ok(Some(Bytes::from(value.to_string())))
-}
-
-/// Stores a float as the shortest text that parses back to the same value; `Debug` rather than
-/// `Display` so that `1e300` is not written out as 301 digits.
-fn float(value: impl fmt::Debug) -> FieldResult {
-    Ok(Some(Bytes::from(format!("{value:?}"))))
-}
-
-impl Serializer for FieldSerializer {
-    type Ok = Option<Bytes>;
-    type Error = FieldError;
-    type SerializeSeq = Impossible<Option<Bytes>, FieldError>;
-    type SerializeTuple = Impossible<Option<Bytes>, FieldError>;
-    type SerializeTupleStruct = Impossible<Option<Bytes>, FieldError>;
-    type SerializeTupleVariant = Impossible<Option<Bytes>, FieldError>;
-    type SerializeMap = Impossible<Option<Bytes>, FieldError>;
-    type SerializeStruct = Impossible<Option<Bytes>, FieldError>;
-    type SerializeStructVariant = Impossible<Option<Bytes>, FieldError>;
-
-    fn serialize_bool(self, v: bool) -> FieldResult {
-        plain(v)
-    }
-    fn serialize_i8(self, v: i8) -> FieldResult {
-        plain(v)
-    }
-    fn serialize_i16(self, v: i16) -> FieldResult {
-        plain(v)
-    }
-    fn serialize_i32(self, v: i32) -> FieldResult {
-        plain(v)
-    }
-    fn serialize_i64(self, v: i64) -> FieldResult {
-        plain(v)
-    }
-    fn serialize_i128(self, v: i128) -> FieldResult {
-        plain(v)
-    }
-    fn serialize_u8(self, v: u8) -> FieldResult {
-        plain(v)
-    }
-    fn serialize_u16(self, v: u16) -> FieldResult {
-        plain(v)
-    }
-    fn serialize_u32(self, v: u32) -> FieldResult {
-        plain(v)
-    }
-    fn serialize_u64(self, v: u64) -> FieldResult {
-        plain(v)
-    }
-    fn serialize_u128(self, v: u128) -> FieldResult {
-        plain(v)
-    }
-    fn serialize_f32(self, v: f32) -> FieldResult {
-        float(v)
-    }
-    fn serialize_f64(self, v: f64) -> FieldResult {
-        float(v)
-    }
-    fn serialize_char(self, v: char) -> FieldResult {
-        plain(v)
-    }
-    fn serialize_str(self, v: &str) -> FieldResult {
-        Ok(Some(Bytes::copy_from_slice(v.as_bytes())))
-    }
-    fn serialize_bytes(self, v: &[u8]) -> FieldResult {
-        Ok(Some(Bytes::copy_from_slice(v)))
-    }
-    fn serialize_none(self) -> FieldResult {
-        Ok(None)
-    }
-    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> FieldResult {
-        value.serialize(self)
-    }
-    fn serialize_unit(self) -> FieldResult {
-        Ok(None)
-    }
-    fn serialize_unit_struct(self, _name: &'static str) -> FieldResult {
-        Ok(None)
-    }
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-    ) -> FieldResult {
-        Ok(Some(Bytes::from_static(variant.as_bytes())))
-    }
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(
-        self,
-        _name: &'static str,
-        value: &T,
-    ) -> FieldResult {
-        value.serialize(self)
-    }
-    fn serialize_newtype_variant<T: ?Sized + Serialize>(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _value: &T,
-    ) -> FieldResult {
-        Err(FieldError::Compound)
-    }
-    fn serialize_seq(
-        self,
-        _len: Option<usize>,
-    ) -> std::result::Result<Self::SerializeSeq, FieldError> {
-        Err(FieldError::Compound)
-    }
-    fn serialize_tuple(self, _len: usize) -> std::result::Result<Self::SerializeTuple, FieldError> {
-        Err(FieldError::Compound)
-    }
-    fn serialize_tuple_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> std::result::Result<Self::SerializeTupleStruct, FieldError> {
-        Err(FieldError::Compound)
-    }
-    fn serialize_tuple_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> std::result::Result<Self::SerializeTupleVariant, FieldError> {
-        Err(FieldError::Compound)
-    }
-    fn serialize_map(
-        self,
-        _len: Option<usize>,
-    ) -> std::result::Result<Self::SerializeMap, FieldError> {
-        Err(FieldError::Compound)
-    }
-    fn serialize_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> std::result::Result<Self::SerializeStruct, FieldError> {
-        Err(FieldError::Compound)
-    }
-    fn serialize_struct_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> std::result::Result<Self::SerializeStructVariant, FieldError> {
-        Err(FieldError::Compound)
+    fn end(self) -> FlatResult<Flat> {
+        Ok(Flat::Fields(self.fields))
     }
 }
 
@@ -543,136 +360,124 @@ impl Serializer for FieldSerializer {
 // Decoding
 // ---------------------------------------------------------------------------------------------
 
-/// Deserializes a whole entry: its fields are handed to the target as a map.
-struct EntryDeserializer<'de> {
-    fields: &'de [(Bytes, Bytes)],
-    /// Whether values asked for as "anything" are read as what their text looks like (see
-    /// [`decode`]).
-    guess: bool,
+/// Deserializes a whole entry (its fields handed to the target as a map) or one field's text
+/// (parsed as whatever type the target asks for).
+enum FlatDeserializer<'de> {
+    Entry(EntryAccess<'de>),
+    Field(FieldText<'de>),
 }
 
-impl<'de> EntryDeserializer<'de> {
-    fn fields(self) -> EntryAccess<'de> {
-        EntryAccess {
-            fields: self.fields.iter(),
-            value: None,
-            guess: self.guess,
+impl<'de> FlatDeserializer<'de> {
+    fn field(text: &'de [u8], guess: bool) -> FlatDeserializer<'de> {
+        FlatDeserializer::Field(FieldText { text, guess })
+    }
+
+    /// The field's text, for a target that is a `kind`: a whole entry is only ever a struct or
+    /// a map.
+    fn text(self, kind: &str) -> FlatResult<FieldText<'de>> {
+        match self {
+            FlatDeserializer::Field(text) => Ok(text),
+            FlatDeserializer::Entry(_) => Err(FlatError::new(format_args!(
+                "the flat codec decodes an entry into a struct or a map, not {kind}"
+            ))),
         }
     }
 }
 
-/// Rejects every target that cannot be built from a list of fields.
-macro_rules! reject_target {
-    ($($method:ident => $kind:literal;)*) => {$(
-        fn $method<V: Visitor<'de>>(self, _visitor: V) -> std::result::Result<V::Value, FlatError> {
-            Err(FlatError(format!(
-                "the flat codec decodes an entry into a struct or a map, not {}",
-                $kind
-            )))
+/// Answers each request for a `$kind` of value from the field's text (see
+/// [`FlatDeserializer::text`]).
+macro_rules! from_text {
+    ($($method:ident($($arg:ident: $ty:ty),*) $kind:literal
+        => |$text:ident, $visitor:ident| $answer:expr;)*) => {$(
+        fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* $visitor: V) -> FlatResult<V::Value> {
+            let $text = self.text($kind)?;
+            $answer
         }
     )*};
 }
 
-impl<'de> Deserializer<'de> for EntryDeserializer<'de> {
+impl<'de> Deserializer<'de> for FlatDeserializer<'de> {
     type Error = FlatError;
 
-    fn deserialize_any<V: Visitor<'de>>(
-        self,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        visitor.visit_map(self.fields())
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> FlatResult<V::Value> {
+        match self {
+            Self::Entry(entry) => visitor.visit_map(entry),
+            Self::Field(text) => text.any(visitor),
+        }
     }
 
-    fn deserialize_map<V: Visitor<'de>>(
-        self,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        visitor.visit_map(self.fields())
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> FlatResult<V::Value> {
+        match self {
+            Self::Entry(entry) => visitor.visit_map(entry),
+            Self::Field(text) => text.json("a map", |json| json.deserialize_map(visitor)),
+        }
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
         self,
-        _name: &'static str,
-        _fields: &'static [&'static str],
+        name: &'static str,
+        fields: &'static [&'static str],
         visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        visitor.visit_map(self.fields())
+    ) -> FlatResult<V::Value> {
+        match self {
+            Self::Entry(entry) => visitor.visit_map(entry),
+            Self::Field(text) => text.json("a struct", |json| {
+                json.deserialize_struct(name, fields, visitor)
+            }),
+        }
     }
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
         _name: &'static str,
         visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
+    ) -> FlatResult<V::Value> {
         visitor.visit_newtype_struct(self)
     }
 
-    fn deserialize_ignored_any<V: Visitor<'de>>(
-        self,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> FlatResult<V::Value> {
         visitor.visit_unit()
     }
 
-    reject_target! {
-        deserialize_bool => "a boolean";
-        deserialize_i8 => "an integer";
-        deserialize_i16 => "an integer";
-        deserialize_i32 => "an integer";
-        deserialize_i64 => "an integer";
-        deserialize_i128 => "an integer";
-        deserialize_u8 => "an integer";
-        deserialize_u16 => "an integer";
-        deserialize_u32 => "an integer";
-        deserialize_u64 => "an integer";
-        deserialize_u128 => "an integer";
-        deserialize_f32 => "a float";
-        deserialize_f64 => "a float";
-        deserialize_char => "a character";
-        deserialize_str => "a string";
-        deserialize_string => "a string";
-        deserialize_bytes => "bytes";
-        deserialize_byte_buf => "bytes";
-        deserialize_option => "an Option";
-        deserialize_unit => "unit";
-        deserialize_seq => "a sequence";
-        deserialize_identifier => "an identifier";
-    }
-
-    fn deserialize_unit_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        self.deserialize_unit(visitor)
-    }
-
-    fn deserialize_tuple<V: Visitor<'de>>(
-        self,
-        _len: usize,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        self.deserialize_seq(visitor)
-    }
-
-    fn deserialize_tuple_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _len: usize,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        self.deserialize_seq(visitor)
-    }
-
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _variants: &'static [&'static str],
-        _visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        Err(FlatError(
-            "the flat codec decodes an entry into a struct or a map, not an enum".into(),
-        ))
+    from_text! {
+        deserialize_bool() "a boolean" => |text, visitor| visitor.visit_bool(text.boolean()?);
+        deserialize_i8() "an integer" => |text, visitor| visitor.visit_i8(text.integer("i8")?);
+        deserialize_i16() "an integer" => |text, visitor| visitor.visit_i16(text.integer("i16")?);
+        deserialize_i32() "an integer" => |text, visitor| visitor.visit_i32(text.integer("i32")?);
+        deserialize_i64() "an integer" => |text, visitor| visitor.visit_i64(text.integer("i64")?);
+        deserialize_i128() "an integer"
+            => |text, visitor| visitor.visit_i128(text.integer("i128")?);
+        deserialize_u8() "an integer" => |text, visitor| visitor.visit_u8(text.integer("u8")?);
+        deserialize_u16() "an integer" => |text, visitor| visitor.visit_u16(text.integer("u16")?);
+        deserialize_u32() "an integer" => |text, visitor| visitor.visit_u32(text.integer("u32")?);
+        deserialize_u64() "an integer" => |text, visitor| visitor.visit_u64(text.integer("u64")?);
+        deserialize_u128() "an integer"
+            => |text, visitor| visitor.visit_u128(text.integer("u128")?);
+        deserialize_f32() "a float" => |text, visitor| visitor.visit_f32(text.parse("a number")?);
+        deserialize_f64() "a float" => |text, visitor| visitor.visit_f64(text.parse("a number")?);
+        deserialize_char() "a character"
+            => |text, visitor| visitor.visit_char(text.parse("a single character")?);
+        deserialize_str() "a string" => |text, visitor| visitor.visit_borrowed_str(text.str()?);
+        deserialize_string() "a string"
+            => |text, visitor| visitor.visit_borrowed_str(text.str()?);
+        deserialize_bytes() "bytes" => |text, visitor| visitor.visit_borrowed_bytes(text.text);
+        deserialize_byte_buf() "bytes" => |text, visitor| visitor.visit_borrowed_bytes(text.text);
+        // A field that is present holds `Some`; serde makes a missing one `None`.
+        deserialize_option() "an Option" => |text, visitor| visitor.visit_some(Self::Field(text));
+        deserialize_unit() "unit" => |_text, visitor| visitor.visit_unit();
+        deserialize_unit_struct(_name: &'static str) "unit"
+            => |_text, visitor| visitor.visit_unit();
+        deserialize_identifier() "an identifier" => |text, visitor| text.any(visitor);
+        deserialize_seq() "a sequence"
+            => |text, visitor| text.json("a sequence", |json| json.deserialize_seq(visitor));
+        deserialize_tuple(len: usize) "a sequence"
+            => |text, visitor| text.json("a tuple", |json| json.deserialize_tuple(len, visitor));
+        deserialize_tuple_struct(name: &'static str, len: usize) "a sequence"
+            => |text, visitor| text.json("a tuple", |json| {
+                json.deserialize_tuple_struct(name, len, visitor)
+            });
+        deserialize_enum(name: &'static str, variants: &'static [&'static str]) "an enum"
+            => |text, visitor| text.variant(name, variants, visitor);
     }
 }
 
@@ -681,43 +486,34 @@ struct EntryAccess<'de> {
     fields: std::slice::Iter<'de, (Bytes, Bytes)>,
     /// The field whose name was just handed out and whose value comes next.
     value: Option<&'de (Bytes, Bytes)>,
+    /// Whether values asked for as "anything" are read as what their text looks like (see
+    /// [`decode`]).
     guess: bool,
 }
 
 impl<'de> MapAccess<'de> for EntryAccess<'de> {
     type Error = FlatError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> std::result::Result<Option<K::Value>, FlatError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> FlatResult<Option<K::Value>> {
         let Some(field) = self.fields.next() else {
             return Ok(None);
         };
         self.value = Some(field);
         // Names go through the same text parser as values, so maps with numeric keys work and
         // struct targets see identifiers (and can deny unknown ones).
-        seed.deserialize(FieldText {
-            text: &field.0,
-            guess: false,
-        })
-        .map(Some)
-        .map_err(|e| FlatError(format!("field name: {e}")))
+        seed.deserialize(FlatDeserializer::field(&field.0, false))
+            .map(Some)
+            .map_err(|e| FlatError::new(format_args!("field name: {e}")))
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(
-        &mut self,
-        seed: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        let (name, text) = self
-            .value
-            .take()
-            .ok_or_else(|| FlatError("a field value was asked for before its name".into()))?;
-        seed.deserialize(FieldText {
-            text,
-            guess: self.guess,
-        })
-        .map_err(|e| e.in_field(name))
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> FlatResult<V::Value> {
+        let Some((name, text)) = self.value.take() else {
+            return Err(FlatError::new(
+                "a field value was asked for before its name",
+            ));
+        };
+        seed.deserialize(FlatDeserializer::field(text, self.guess))
+            .map_err(|e| e.in_field(name))
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -725,7 +521,7 @@ impl<'de> MapAccess<'de> for EntryAccess<'de> {
     }
 }
 
-/// Deserializes one field's text as whatever type the target asks for.
+/// One field's text, and how to read it as each type.
 struct FieldText<'de> {
     text: &'de [u8],
     /// Read a target that asks for "anything" as what the text looks like, not as text.
@@ -734,18 +530,15 @@ struct FieldText<'de> {
 
 impl<'de> FieldText<'de> {
     /// The text as UTF-8, or the error saying it is not the `expected` type.
-    fn utf8(&self, expected: &str) -> std::result::Result<&'de str, FlatError> {
+    fn utf8(&self, expected: &str) -> FlatResult<&'de str> {
         std::str::from_utf8(self.text).map_err(|_| FlatError::mismatch(expected, self.text))
     }
 
     /// Parses an integer, telling "not a number" apart from "too big for the type".
-    fn integer<N: FromStr<Err = ParseIntError>>(
-        &self,
-        type_name: &str,
-    ) -> std::result::Result<N, FlatError> {
+    fn integer<N: FromStr<Err = ParseIntError>>(&self, type_name: &str) -> FlatResult<N> {
         self.utf8("an integer")?
-            .parse::<N>()
-            .map_err(|e| match e.kind() {
+            .parse()
+            .map_err(|e: ParseIntError| match e.kind() {
                 IntErrorKind::PosOverflow | IntErrorKind::NegOverflow => {
                     FlatError::mismatch(&format!("an integer that fits in {type_name}"), self.text)
                 }
@@ -753,11 +546,30 @@ impl<'de> FieldText<'de> {
             })
     }
 
-    /// Parses a float; `inf`, `-inf` and `NaN` are accepted since that is how they are written.
-    fn float<N: FromStr>(&self) -> std::result::Result<N, FlatError> {
-        self.utf8("a number")?
-            .parse::<N>()
-            .map_err(|_| FlatError::mismatch("a number", self.text))
+    /// Parses the text as `N` (a float, `inf`, `-inf` and `NaN` included since that is how they
+    /// are written, or a character), or says it is not the `expected` type.
+    fn parse<N: FromStr>(&self, expected: &str) -> FlatResult<N> {
+        self.utf8(expected)?
+            .parse()
+            .map_err(|_| FlatError::mismatch(expected, self.text))
+    }
+
+    /// `true` and `false`, and the `1` and `0` other languages write.
+    fn boolean(&self) -> FlatResult<bool> {
+        match self.text {
+            b"true" | b"1" => Ok(true),
+            b"false" | b"0" => Ok(false),
+            _ => Err(FlatError::mismatch("a boolean (true or false)", self.text)),
+        }
+    }
+
+    /// The text for a string target, which unlike one asking for "anything" cannot take bytes.
+    fn str(&self) -> FlatResult<&'de str> {
+        std::str::from_utf8(self.text).map_err(|e| {
+            FlatError::new(format_args!(
+                "expected UTF-8 text, got bytes that are not ({e})"
+            ))
+        })
     }
 
     /// Hands the text to serde_json, for the compound values stored as JSON.
@@ -765,38 +577,19 @@ impl<'de> FieldText<'de> {
         self,
         expected: &str,
         read: impl FnOnce(&mut serde_json::Deserializer<SliceRead<'de>>) -> serde_json::Result<T>,
-    ) -> std::result::Result<T, FlatError> {
+    ) -> FlatResult<T> {
         let mut json = serde_json::Deserializer::from_slice(self.text);
-        read(&mut json)
-            .and_then(|value| json.end().map(|()| value))
-            .map_err(|e| {
-                FlatError(format!(
-                    "expected {expected} as JSON, got {}: {e}",
-                    quoted(self.text)
-                ))
-            })
+        let value = read(&mut json).and_then(|value| json.end().map(|()| value));
+        value.map_err(|e| {
+            let text = quoted(self.text);
+            FlatError::new(format_args!("expected {expected} as JSON, got {text}: {e}"))
+        })
     }
-}
-
-/// Parses the text as the integer type each method names.
-macro_rules! deserialize_integers {
-    ($($method:ident => $visit:ident($ty:ty);)*) => {$(
-        fn $method<V: Visitor<'de>>(self, visitor: V) -> std::result::Result<V::Value, FlatError> {
-            visitor.$visit(self.integer::<$ty>(stringify!($ty))?)
-        }
-    )*};
-}
-
-impl<'de> Deserializer<'de> for FieldText<'de> {
-    type Error = FlatError;
 
     /// A target that does not say what it wants gets the text: the entry does not record types,
     /// and guessing would turn the string `"123"` into a number. Only when that failed (see
     /// [`decode`]) is the text read as the boolean, number or JSON it looks like.
-    fn deserialize_any<V: Visitor<'de>>(
-        self,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
+    fn any<V: Visitor<'de>>(self, visitor: V) -> FlatResult<V::Value> {
         let Ok(text) = std::str::from_utf8(self.text) else {
             return visitor.visit_borrowed_bytes(self.text);
         };
@@ -824,192 +617,20 @@ impl<'de> Deserializer<'de> for FieldText<'de> {
         visitor.visit_borrowed_str(text)
     }
 
-    fn deserialize_bool<V: Visitor<'de>>(
-        self,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        match self.text {
-            b"true" | b"1" => visitor.visit_bool(true),
-            b"false" | b"0" => visitor.visit_bool(false),
-            _ => Err(FlatError::mismatch("a boolean (true or false)", self.text)),
-        }
-    }
-
-    deserialize_integers! {
-        deserialize_i8 => visit_i8(i8);
-        deserialize_i16 => visit_i16(i16);
-        deserialize_i32 => visit_i32(i32);
-        deserialize_i64 => visit_i64(i64);
-        deserialize_i128 => visit_i128(i128);
-        deserialize_u8 => visit_u8(u8);
-        deserialize_u16 => visit_u16(u16);
-        deserialize_u32 => visit_u32(u32);
-        deserialize_u64 => visit_u64(u64);
-        deserialize_u128 => visit_u128(u128);
-    }
-
-    fn deserialize_f32<V: Visitor<'de>>(
-        self,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        visitor.visit_f32(self.float()?)
-    }
-
-    fn deserialize_f64<V: Visitor<'de>>(
-        self,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        visitor.visit_f64(self.float()?)
-    }
-
-    fn deserialize_char<V: Visitor<'de>>(
-        self,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        let mut chars = self.utf8("a single character")?.chars();
-        match (chars.next(), chars.next()) {
-            (Some(c), None) => visitor.visit_char(c),
-            _ => Err(FlatError::mismatch("a single character", self.text)),
-        }
-    }
-
-    fn deserialize_str<V: Visitor<'de>>(
-        self,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        match std::str::from_utf8(self.text) {
-            Ok(text) => visitor.visit_borrowed_str(text),
-            Err(e) => Err(FlatError(format!(
-                "expected UTF-8 text, got bytes that are not ({e})"
-            ))),
-        }
-    }
-
-    fn deserialize_string<V: Visitor<'de>>(
-        self,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        self.deserialize_str(visitor)
-    }
-
-    fn deserialize_bytes<V: Visitor<'de>>(
-        self,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        visitor.visit_borrowed_bytes(self.text)
-    }
-
-    fn deserialize_byte_buf<V: Visitor<'de>>(
-        self,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        visitor.visit_borrowed_bytes(self.text)
-    }
-
-    /// A field that is present holds `Some`; a missing one never gets here, serde makes it `None`.
-    fn deserialize_option<V: Visitor<'de>>(
-        self,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        visitor.visit_some(self)
-    }
-
-    fn deserialize_unit<V: Visitor<'de>>(
-        self,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        visitor.visit_unit()
-    }
-
-    fn deserialize_unit_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        visitor.visit_unit()
-    }
-
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        visitor.visit_newtype_struct(self)
-    }
-
-    fn deserialize_seq<V: Visitor<'de>>(
-        self,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        self.json("a sequence", |json| json.deserialize_seq(visitor))
-    }
-
-    fn deserialize_tuple<V: Visitor<'de>>(
-        self,
-        len: usize,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        self.json("a tuple", |json| json.deserialize_tuple(len, visitor))
-    }
-
-    fn deserialize_tuple_struct<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        len: usize,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        self.json("a tuple", |json| {
-            json.deserialize_tuple_struct(name, len, visitor)
-        })
-    }
-
-    fn deserialize_map<V: Visitor<'de>>(
-        self,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        self.json("a map", |json| json.deserialize_map(visitor))
-    }
-
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        fields: &'static [&'static str],
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        self.json("a struct", |json| {
-            json.deserialize_struct(name, fields, visitor)
-        })
-    }
-
     /// A unit variant is stored as its bare name; a variant with data (or a JSON string) as JSON.
-    fn deserialize_enum<V: Visitor<'de>>(
+    fn variant<V: Visitor<'de>>(
         self,
         name: &'static str,
         variants: &'static [&'static str],
         visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
+    ) -> FlatResult<V::Value> {
         if matches!(self.text.trim_ascii_start().first(), Some(b'{' | b'"')) {
-            self.json("an enum", |json| {
+            return self.json("an enum", |json| {
                 json.deserialize_enum(name, variants, visitor)
-            })
-        } else {
-            let variant = self.utf8("an enum variant name")?;
-            visitor.visit_enum(BorrowedStrDeserializer::<FlatError>::new(variant))
+            });
         }
-    }
-
-    fn deserialize_identifier<V: Visitor<'de>>(
-        self,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        self.deserialize_any(visitor)
-    }
-
-    fn deserialize_ignored_any<V: Visitor<'de>>(
-        self,
-        visitor: V,
-    ) -> std::result::Result<V::Value, FlatError> {
-        visitor.visit_unit()
+        let variant = self.utf8("an enum variant name")?;
+        visitor.visit_enum(BorrowedStrDeserializer::<FlatError>::new(variant))
     }
 }
 
@@ -1776,5 +1397,97 @@ mod tests {
             let flags = decode::<Flags>(&written(&[("a", a), ("b", b)])).expect("decodes");
             assert_eq!(flags, Flags { a: true, b: false });
         }
+    }
+
+    #[test]
+    fn every_shape_that_is_not_an_entry_is_named() {
+        #[derive(Serialize)]
+        struct Unit;
+        #[derive(Serialize)]
+        struct Pair(u8, u8);
+        let stored = |result: crate::error::Result<Vec<(Bytes, Bytes)>>| {
+            let message = codec_message(result.expect_err("fails"));
+            let prefix = "the flat codec stores a struct or a map with string keys, not ";
+            message.strip_prefix(prefix).unwrap_or(&message).to_string()
+        };
+        assert_eq!(stored(encode(&true)), "a boolean");
+        assert_eq!(stored(encode(&1.5)), "a float");
+        assert_eq!(stored(encode(&'c')), "a character");
+        assert_eq!(stored(encode(&())), "unit");
+        assert_eq!(stored(encode(&None::<Order>)), "None");
+        assert_eq!(stored(encode(&Unit)), "a unit struct");
+        assert_eq!(stored(encode(&Pair(1, 2))), "a tuple struct");
+        assert_eq!(stored(encode(&Status::Split(1, "a".into()))), "an enum");
+        let cancelled = Status::Cancelled { reason: "r".into() };
+        assert_eq!(stored(encode(&cancelled)), "an enum");
+
+        let entry = written(&[("a", "1")]);
+        let target = |message: String| {
+            let prefix = "the flat codec decodes an entry into a struct or a map, not ";
+            message.strip_prefix(prefix).unwrap_or(&message).to_string()
+        };
+        let decoded = |e: Error| target(codec_message(e));
+        assert_eq!(
+            decoded(decode::<bool>(&entry).expect_err("fails")),
+            "a boolean"
+        );
+        assert_eq!(
+            decoded(decode::<f64>(&entry).expect_err("fails")),
+            "a float"
+        );
+        assert_eq!(
+            decoded(decode::<char>(&entry).expect_err("fails")),
+            "a character"
+        );
+        assert_eq!(
+            decoded(decode::<String>(&entry).expect_err("fails")),
+            "a string"
+        );
+        assert_eq!(
+            decoded(decode::<Option<u8>>(&entry).expect_err("fails")),
+            "an Option"
+        );
+        assert_eq!(decoded(decode::<()>(&entry).expect_err("fails")), "unit");
+        assert_eq!(
+            decoded(decode::<(u8, u8)>(&entry).expect_err("fails")),
+            "a sequence"
+        );
+        assert_eq!(
+            decoded(decode::<Status>(&entry).expect_err("fails")),
+            "an enum"
+        );
+        assert!(decode::<serde::de::IgnoredAny>(&entry).is_ok());
+    }
+
+    #[test]
+    fn bad_keys_and_failing_fields_are_reported() {
+        let none_key = BTreeMap::from([(None::<u8>, 1)]);
+        assert_eq!(
+            codec_message(encode(&none_key).expect_err("fails")),
+            "a map key cannot be None or unit"
+        );
+
+        // A nested map that JSON cannot hold fails inside its field.
+        #[derive(Serialize)]
+        struct Grid {
+            cells: HashMap<(u8, u8), u8>,
+        }
+        let grid = Grid {
+            cells: HashMap::from([((1, 2), 3)]),
+        };
+        let message = codec_message(encode(&grid).expect_err("fails"));
+        assert!(
+            message.starts_with("field 'cells': key must be"),
+            "{message}"
+        );
+
+        // A value that is not UTF-8 reaches an any-typed target as bytes.
+        let raw = vec![(Bytes::from_static(b"k"), Bytes::from_static(&[0xff, 0]))];
+        let map = decode::<HashMap<String, serde_json::Value>>(&raw);
+        let message = codec_message(map.expect_err("JSON has no bytes"));
+        assert!(
+            message.starts_with("field 'k': invalid type: byte array"),
+            "{message}"
+        );
     }
 }
