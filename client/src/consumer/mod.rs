@@ -41,7 +41,12 @@
 //!
 //! Which of the two the server takes is found out on the first read (Redis before 8.4
 //! answers `ERR syntax error` to CLAIM, having done nothing) and remembered by every clone of
-//! the client; [`ConsumerOptions::newer_commands`] turns the newer commands off. Reads are
+//! the client, per hash slot on Redis Cluster (nodes of a cluster being upgraded differ); a
+//! refusal after successes (the address now leads to an older server) switches to the old
+//! path, which is tried again after a minute. [`ConsumerOptions::newer_commands`] turns the
+//! newer commands off. A server that is not ready (`LOADING` after a restart, `BUSY`,
+//! `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`) is waited out with the backoff, like a lost
+//! connection. Reads are
 //! raced against the shutdown signal. A read blocks at most `block` (less when a retry or a
 //! reclaim pass is due sooner) when no handler runs; with handlers running it does not block,
 //! and the consumer waits for the next handler to finish (or the next retry or reclaim)
@@ -261,8 +266,9 @@ impl<T: Send + 'static> Consumer<T> {
     /// A handler that panics fails its entry, not the consumer (handlers run as tokio tasks,
     /// or inside the consumer's task with the panic caught at `concurrency` 1). The run
     /// returns an error only for what retrying cannot fix: a missing group (NOGROUP), a
-    /// dead-letter stream of the wrong type, a reply it cannot read. Lost connections are
-    /// retried with the backoff. Dropping the future instead of triggering `shutdown` aborts
+    /// dead-letter stream of the wrong type, a reply it cannot read. Lost connections and a
+    /// server not ready yet (LOADING, BUSY, TRYAGAIN, CLUSTERDOWN, MASTERDOWN) are retried
+    /// with the backoff. Dropping the future instead of triggering `shutdown` aborts
     /// the handlers in flight; their entries stay pending.
     pub async fn run<F, Fut, E>(self, handler: F, shutdown: Shutdown) -> Result<RunSummary>
     where
