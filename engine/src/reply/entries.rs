@@ -24,6 +24,9 @@ pub struct EntryList {
     /// Where each field and value ends in `bytes`, in order.
     ends: Vec<usize>,
     items: Vec<Item>,
+    /// A claiming read's idle times and delivery counts before the claim, replied after the
+    /// fields (`[id, fields, idle, count]`); apart, so that other reads' items stay small.
+    claims: Vec<(i64, i64)>,
 }
 
 /// The most entries [`EntryList::with_capacity`] makes room for up front: a COUNT of a
@@ -35,16 +38,20 @@ const MAX_RESERVED_PIECES: usize = 1 << 14;
 /// the rest.
 const MAX_RESERVED_BYTES: usize = 1 << 20;
 
+/// [`Item::pairs`] of an entry deleted while pending (replied as a null).
+const DELETED: usize = usize::MAX;
+/// [`Item::claim`] of an entry that is not a claiming read's.
+const NOT_CLAIMED: usize = usize::MAX;
+
 #[derive(Clone, Copy)]
 struct Item {
     id: StreamId,
     /// The index in `ends` of the entry's first field.
     piece: usize,
-    /// Field/value pairs; `None` for an entry deleted while pending (replied as a null).
-    pairs: Option<usize>,
-    /// A claiming read's idle time and delivery count before the claim, replied after the
-    /// fields (`[id, fields, idle, count]`).
-    claim: Option<(i64, i64)>,
+    /// Field/value pairs, or [`DELETED`].
+    pairs: usize,
+    /// Its index in `claims`, or [`NOT_CLAIMED`].
+    claim: usize,
 }
 
 /// One entry of an [`EntryList`].
@@ -139,8 +146,8 @@ impl EntryList {
         self.items.push(Item {
             id,
             piece: self.ends.len(),
-            pairs: None,
-            claim: None,
+            pairs: DELETED,
+            claim: NOT_CLAIMED,
         });
     }
 
@@ -163,10 +170,17 @@ impl EntryList {
             self.ends.push(self.bytes.len());
             pairs += 1;
         }
+        let claim = match claim {
+            Some(claim) => {
+                self.claims.push(claim);
+                self.claims.len() - 1
+            }
+            None => NOT_CLAIMED,
+        };
         self.items.push(Item {
             id: entry.id,
             piece,
-            pairs: Some(pairs),
+            pairs,
             claim,
         });
     }
@@ -182,15 +196,15 @@ impl EntryList {
     }
 
     fn entry(&self, item: &Item) -> EntryRef<'_> {
-        let fields = item.pairs.map(|pairs| Fields {
+        let fields = (item.pairs != DELETED).then(|| Fields {
             bytes: &self.bytes,
-            ends: &self.ends[item.piece..item.piece + pairs * 2],
+            ends: &self.ends[item.piece..item.piece + item.pairs * 2],
             start: item.piece.checked_sub(1).map_or(0, |last| self.ends[last]),
         });
         EntryRef {
             id: item.id,
             fields,
-            claim: item.claim,
+            claim: self.claims.get(item.claim).copied(),
         }
     }
 

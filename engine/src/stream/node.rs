@@ -555,7 +555,6 @@ fn write_varint(buf: &mut Vec<u8>, mut v: u64) {
     buf.push(v as u8);
 }
 
-/// Reads a varint written by this module; the buffer is never foreign input.
 /// An entry's first varint: the millisecond delta shifted past the two flag bits. Written as
 /// a 128-bit varint because a delta may use all 64 bits (explicit IDs far apart).
 fn write_head(buf: &mut Vec<u8>, flags: u8, ms_delta: u64) {
@@ -567,7 +566,6 @@ fn write_head(buf: &mut Vec<u8>, flags: u8, ms_delta: u64) {
     buf.push(v as u8);
 }
 
-/// Reads what [`write_head`] wrote: (flags, ms-delta).
 /// The offset just past `count` length-prefixed strings starting at `pos`.
 fn skip_strings(buf: &[u8], mut pos: usize, count: usize) -> usize {
     for _ in 0..count {
@@ -577,7 +575,21 @@ fn skip_strings(buf: &[u8], mut pos: usize, count: usize) -> usize {
     pos
 }
 
+/// Reads what [`write_head`] wrote: (flags, ms-delta). Deltas of up to 54 bits (every ID a
+/// clock makes) are summed in 64 bits; only longer ones take the 128-bit loop.
+#[inline]
 fn read_head(buf: &[u8], pos: &mut usize) -> (u8, u64) {
+    let start = *pos;
+    let mut v = 0u64;
+    for shift in (0..56).step_by(7) {
+        let b = buf[*pos];
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return ((v & 3) as u8, v >> 2);
+        }
+    }
+    *pos = start;
     let mut v = 0u128;
     let mut shift = 0;
     loop {
@@ -591,9 +603,17 @@ fn read_head(buf: &[u8], pos: &mut usize) -> (u8, u64) {
     }
 }
 
+/// Reads a varint written by this module; the buffer is never foreign input. Lengths and
+/// small counts take one byte: that case goes first.
+#[inline]
 fn read_varint(buf: &[u8], pos: &mut usize) -> u64 {
-    let mut v = 0u64;
-    let mut shift = 0;
+    let b = buf[*pos];
+    *pos += 1;
+    if b < 0x80 {
+        return u64::from(b);
+    }
+    let mut v = u64::from(b & 0x7f);
+    let mut shift = 7;
     loop {
         let b = buf[*pos];
         *pos += 1;
@@ -651,6 +671,21 @@ mod tests {
         assert_eq!(all[3].0, StreamId::MAX);
         assert!(all[3].2.is_empty());
         assert_eq!(node.live(), 4);
+    }
+
+    /// Millisecond deltas on both sides of the 64-bit fast path's reach (54 bits) decode.
+    #[test]
+    fn deltas_around_the_fast_path_edge_round_trip() {
+        let base = StreamId::new(7, 0);
+        let mut node = Node::new(base, &[(b"f", b"v")]);
+        let mut ids = vec![base];
+        for bits in [6, 7, 13, 14, 53, 54, 55, 56, 62, 63] {
+            let id = StreamId::new(7 + (1u64 << bits) + 1, 0);
+            node.push(id, &[(b"f", b"v")]);
+            ids.push(id);
+        }
+        let read: Vec<_> = node.entries().map(|e| e.id).collect();
+        assert_eq!(read, ids);
     }
 
     #[test]
