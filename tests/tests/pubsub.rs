@@ -1,16 +1,29 @@
 //! Pub/sub against Redis, byte for byte: the same scripts (several connections, each command
 //! followed by everything every connection received) run on redis-server and on Rill.
-//! Messages arrive asynchronously, so after each command the test reads until the
-//! connections fall quiet instead of reading one reply per command.
+//! Messages arrive asynchronously, so after each command every connection is fenced: it is
+//! sent a PING whose reply, which comes after everything the step caused there, ends its
+//! part of the transcript (a quiet moment is no proof: a stall would move output to the next
+//! step).
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rill_tests::oracle::RedisServer;
 
 /// One step: which connection (by letter) sends which command.
 type Step = (char, &'static str);
+
+/// The fence command. Its reply is the bulk string [`FENCE_TOKEN`], as an array after `pong`
+/// for a RESP2 subscriber: text no script uses, so it is never mistaken for a step's reply.
+const FENCE: &str = "PING rill-fence";
+const FENCE_TOKEN: &[u8] = b"$10\r\nrill-fence\r\n";
+/// What comes before [`FENCE_TOKEN`] in a RESP2 subscriber's reply.
+const SUBSCRIBER_PONG: &[u8] = b"*2\r\n$4\r\npong\r\n";
+/// How long a fence reply, or the close after QUIT, may take before the test fails.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Inside MULTI a fence would be queued: there the test reads until this much silence.
+const MULTI_QUIET: Duration = Duration::from_millis(500);
 
 fn encode(line: &str) -> Vec<u8> {
     let parts: Vec<&str> = line.split(' ').collect();
@@ -21,39 +34,133 @@ fn encode(line: &str) -> Vec<u8> {
     out
 }
 
-/// Everything waiting on `c`, read until it stays quiet for a moment.
-fn drain(c: &mut TcpStream) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match c.read(&mut buf) {
-            Ok(0) | Err(_) => return out,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
+/// What a connection's next reads end on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum State {
+    /// Commands run: a fence answers.
+    Open,
+    /// Commands are queued (a fence would be too, and change the transaction).
+    InMulti,
+    /// QUIT was sent: the server closes it.
+    Quitting,
+    Closed,
+}
+
+/// One client connection of a script.
+struct Peer {
+    stream: TcpStream,
+    state: State,
+}
+
+impl Peer {
+    fn connect(addr: SocketAddr) -> Peer {
+        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect: {e}"));
+        Peer {
+            stream,
+            state: State::Open,
         }
+    }
+
+    /// Sends one command, noting the state it leaves the connection in.
+    fn send(&mut self, line: &str) {
+        self.stream
+            .write_all(&encode(line))
+            .unwrap_or_else(|e| panic!("{line}: {e}"));
+        let name = line.split(' ').next().unwrap_or_default();
+        self.state = match (self.state, name.to_ascii_uppercase().as_str()) {
+            (_, "QUIT") => State::Quitting,
+            (_, "MULTI") => State::InMulti,
+            (State::InMulti, "EXEC" | "DISCARD" | "RESET") => State::Open,
+            (state, _) => state,
+        };
+    }
+
+    /// Everything the last step caused on this connection.
+    fn settle(&mut self) -> Vec<u8> {
+        match self.state {
+            State::Closed => Vec::new(),
+            State::Quitting => {
+                let out = self.read_until(SETTLE_TIMEOUT, |_| false);
+                assert_eq!(self.state, State::Closed, "still open after QUIT: {out:?}");
+                out
+            }
+            State::InMulti => self.read_until(MULTI_QUIET, |_| false),
+            State::Open => {
+                if self.stream.write_all(&encode(FENCE)).is_err() {
+                    self.state = State::Closed;
+                }
+                let mut out = self.read_until(SETTLE_TIMEOUT, |out| out.ends_with(FENCE_TOKEN));
+                if self.state == State::Open {
+                    assert!(
+                        out.ends_with(FENCE_TOKEN),
+                        "no fence reply within {SETTLE_TIMEOUT:?}: {}",
+                        String::from_utf8_lossy(&out).escape_debug()
+                    );
+                    out.truncate(out.len() - FENCE_TOKEN.len());
+                    if out.ends_with(SUBSCRIBER_PONG) {
+                        out.truncate(out.len() - SUBSCRIBER_PONG.len());
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// Reads until `done` holds for what was read, the server closes the connection (the
+    /// state becomes `Closed`), or nothing comes for `quiet`.
+    fn read_until(&mut self, quiet: Duration, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+        let _ = self.stream.set_read_timeout(Some(quiet));
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        let started = Instant::now();
+        while !done(&out) {
+            match self.stream.read(&mut buf) {
+                Ok(0) => {
+                    self.state = State::Closed;
+                    break;
+                }
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.state = State::Closed;
+                    break;
+                }
+            }
+            // A connection that keeps talking without ever fencing still ends.
+            if started.elapsed() > SETTLE_TIMEOUT {
+                break;
+            }
+        }
+        out
     }
 }
 
 /// What each step made every connection receive, in order.
 fn run(addr: SocketAddr, script: &[Step]) -> Vec<String> {
-    let mut conns: Vec<(char, TcpStream)> = Vec::new();
+    let mut conns: Vec<(char, Peer)> = Vec::new();
     let mut seen = Vec::new();
     for &(who, line) in script {
         if !conns.iter().any(|(w, _)| *w == who) {
-            let c = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect: {e}"));
-            let _ = c.set_read_timeout(Some(Duration::from_millis(60)));
-            conns.push((who, c));
+            conns.push((who, Peer::connect(addr)));
         }
-        if let Some((_, c)) = conns.iter_mut().find(|(w, _)| *w == who) {
-            c.write_all(&encode(line))
-                .unwrap_or_else(|e| panic!("{line}: {e}"));
+        let mut received = vec![Vec::new(); conns.len()];
+        // The sender first: once its fence is answered, the step has run, and a fence sent
+        // to any other connection now is answered after what the step sent there.
+        let sender = conns.iter().position(|(w, _)| *w == who).unwrap_or(0);
+        conns[sender].1.send(line);
+        received[sender] = conns[sender].1.settle();
+        for (i, (_, c)) in conns.iter_mut().enumerate() {
+            if i != sender {
+                received[i] = c.settle();
+            }
         }
         let mut got = format!("{who}> {line}\n");
-        for (w, c) in conns.iter_mut() {
-            let bytes = drain(c);
+        for ((w, _), bytes) in conns.iter().zip(&received) {
             if !bytes.is_empty() {
                 got.push_str(&format!(
                     "  {w}: {}\n",
-                    String::from_utf8_lossy(&bytes).escape_debug()
+                    String::from_utf8_lossy(bytes).escape_debug()
                 ));
             }
         }
@@ -154,19 +261,23 @@ fn resp3_subscribers_get_pushes_and_run_any_command() {
         ('a', "PING"),
     ];
     let resp3 = |addr: SocketAddr| {
-        let mut c = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect: {e}"));
-        let _ = c.set_read_timeout(Some(Duration::from_millis(60)));
-        c.write_all(&encode("HELLO 3"))
-            .unwrap_or_else(|e| panic!("{e}"));
-        drain(&mut c);
-        let mut b = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect: {e}"));
-        let _ = b.set_read_timeout(Some(Duration::from_millis(60)));
+        let mut c = Peer::connect(addr);
+        c.send("HELLO 3");
+        c.settle();
+        let mut b = Peer::connect(addr);
         let mut out = Vec::new();
         for &(who, line) in script {
-            let conn = if who == 'a' { &mut c } else { &mut b };
-            conn.write_all(&encode(line))
-                .unwrap_or_else(|e| panic!("{e}"));
-            out.push((line, drain(&mut c), drain(&mut b)));
+            // The sender settles first (see `run`).
+            let (from_c, from_b) = if who == 'a' {
+                c.send(line);
+                let from_c = c.settle();
+                (from_c, b.settle())
+            } else {
+                b.send(line);
+                let from_b = b.settle();
+                (c.settle(), from_b)
+            };
+            out.push((line, from_c, from_b));
         }
         out
     };
