@@ -7,7 +7,7 @@ use crate::reply::Reply;
 use crate::resp::{decode_reply, encode_command};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a reply may take before the harness calls it missing. Every case command is fast;
 /// a server that does not answer within this is hung or waiting for more input.
@@ -95,17 +95,58 @@ pub fn failure_as_reply(err: &io::Error) -> Reply {
     }
 }
 
-/// Sends `input` raw on a fresh connection, then reads until the server closes or stays quiet
-/// for 300 ms. Returns what came back and whether the server closed the connection: how
-/// malformed and hostile input is compared between servers.
+/// What [`exchange`] sends after the input: a PING whose reply (a bulk string no test sends)
+/// marks the end of the answers on a connection the server keeps open.
+const EXCHANGE_FENCE: &str = "rill-exchange-end";
+
+/// Sends `input` raw on a fresh connection and reads until the server closes the connection
+/// or has answered all of it. Returns what came back and whether the server closed the
+/// connection: how malformed and hostile input is compared between servers.
+///
+/// An input that ends a line is followed by a PING fence, whose reply (left out) marks the
+/// end of the answers on a connection the server keeps open: a quiet moment is no proof, as
+/// a stall would cut a reply short. Such an input must end at a command boundary or make the
+/// server close the connection (a fence inside a frame would be read as part of it). Only if
+/// the fence goes unanswered (the server waits for the rest of a frame, or for the end of an
+/// inline line it cut at a NUL as Redis does) does a second of silence end the reading. An
+/// input that ends in the middle of a line gets no fence (it would end the line): the server
+/// must close the connection, or the reading ends after [`REPLY_TIMEOUT`] of silence.
 pub fn exchange(addr: SocketAddr, input: &[u8]) -> (Vec<u8>, bool) {
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_millis(300))).ok();
-    s.write_all(input)
-        .unwrap_or_else(|e| panic!("write to {addr}: {e}"));
+    let fenced = input.ends_with(b"\n");
+    let quiet = if fenced {
+        Duration::from_secs(1)
+    } else {
+        REPLY_TIMEOUT
+    };
+    s.set_read_timeout(Some(quiet)).ok();
+    // One write: a server that closes on the input has read the fence with it, so it closes
+    // as it would without.
+    let mut sent = input.to_vec();
+    if fenced {
+        sent.extend(encode_command(&["PING", EXCHANGE_FENCE]));
+    }
+    if let Err(e) = s.write_all(&sent) {
+        // Closed while the input was written (its end refused): what came back says why.
+        if !matches!(
+            e.kind(),
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+        ) {
+            panic!("write to {addr}: {e}");
+        }
+    }
+    let fence_reply = format!("${}\r\n{EXCHANGE_FENCE}\r\n", EXCHANGE_FENCE.len());
+    let deadline = Instant::now() + REPLY_TIMEOUT;
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
+        if fenced && out.ends_with(fence_reply.as_bytes()) {
+            out.truncate(out.len() - fence_reply.len());
+            return (out, false);
+        }
+        if Instant::now() > deadline {
+            return (out, false);
+        }
         match s.read(&mut buf) {
             Ok(0) => return (out, true),
             Ok(n) => out.extend_from_slice(&buf[..n]),
@@ -114,6 +155,7 @@ pub fn exchange(addr: SocketAddr, input: &[u8]) -> (Vec<u8>, bool) {
             {
                 return (out, false)
             }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return (out, true),
         }
     }
