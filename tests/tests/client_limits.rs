@@ -122,25 +122,37 @@ fn client_pause_holds_writes_or_everything_until_it_ends() {
     on_each_server(|name, addr| {
         let mut a = connect(addr);
         let mut b = connect(addr);
-        assert_eq!(call(&mut a, "CLIENT PAUSE 600 WRITE"), "+OK\r\n", "{name}");
-        // Reads go on.
-        let started = Instant::now();
+        // Pauses are timed from before CLIENT PAUSE is sent: the server's pause starts
+        // later, so a held command cannot answer earlier than that plus the pause (less a
+        // margin for servers that count whole milliseconds).
+        let margin = Duration::from_millis(20);
+        let paused = Instant::now();
+        assert_eq!(call(&mut a, "CLIENT PAUSE 3000 WRITE"), "+OK\r\n", "{name}");
+        // Reads go on: answered within half the pause, which a held read could not be, with
+        // more than a second to spare for a loaded machine.
         assert_eq!(call(&mut b, "GET k"), "$-1\r\n", "{name}");
-        assert!(started.elapsed() < Duration::from_millis(300), "{name}");
+        assert!(
+            paused.elapsed() < Duration::from_millis(1500),
+            "{name}: GET answered {:?} into a 3 s write pause",
+            paused.elapsed()
+        );
         // A write waits for the end of the pause.
-        let started = Instant::now();
         assert_eq!(call(&mut b, "SET k v"), "+OK\r\n", "{name}");
         assert!(
-            started.elapsed() >= Duration::from_millis(400),
-            "{name}: SET ran {:?} into a 600 ms write pause",
-            started.elapsed()
+            paused.elapsed() >= Duration::from_millis(3000) - margin,
+            "{name}: SET ran {:?} into a 3 s write pause",
+            paused.elapsed()
         );
         // ALL holds reads too; UNPAUSE (itself held under ALL in Redis) is not needed: the
         // pause ends on time.
+        let paused = Instant::now();
         assert_eq!(call(&mut a, "CLIENT PAUSE 500 ALL"), "+OK\r\n", "{name}");
-        let started = Instant::now();
         assert_eq!(call(&mut b, "GET k"), "$1\r\nv\r\n", "{name}");
-        assert!(started.elapsed() >= Duration::from_millis(300), "{name}");
+        assert!(
+            paused.elapsed() >= Duration::from_millis(500) - margin,
+            "{name}: GET ran {:?} into a 500 ms pause of everything",
+            paused.elapsed()
+        );
         // UNPAUSE ends a write pause at once.
         assert_eq!(
             call(&mut a, "CLIENT PAUSE 100000 WRITE"),
@@ -157,18 +169,33 @@ fn client_pause_holds_writes_or_everything_until_it_ends() {
         let n = writer.read(&mut buf).unwrap_or(0);
         assert_eq!(&buf[..n], b"+OK\r\n", "{name}");
         // A pause freezes the dataset: an expired key reads as missing but is not removed
-        // until the pause ends.
-        assert_eq!(call(&mut b, "SET e v PX 50"), "+OK\r\n", "{name}");
-        assert_eq!(call(&mut a, "CLIENT PAUSE 600 WRITE"), "+OK\r\n", "{name}");
-        std::thread::sleep(Duration::from_millis(150));
-        assert_eq!(call(&mut b, "GET e"), "$-1\r\n", "{name}");
+        // until the pause ends. Its time is long enough that the cron (every 100 ms) cannot
+        // remove it before the pause starts, and the pause long enough to see it expire.
+        assert_eq!(call(&mut b, "SET e v PX 300"), "+OK\r\n", "{name}");
+        assert_eq!(call(&mut a, "CLIENT PAUSE 1500 WRITE"), "+OK\r\n", "{name}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while call(&mut b, "GET e") != "$-1\r\n" {
+            assert!(Instant::now() < deadline, "{name}: e never expired");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         assert_eq!(
             call(&mut b, "DBSIZE"),
             ":2\r\n",
             "{name}: expired key removed in a pause"
         );
-        std::thread::sleep(Duration::from_millis(900));
-        assert_eq!(call(&mut b, "DBSIZE"), ":1\r\n", "{name}");
+        // Removed once the pause ends (by the cron, within a deadline).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let size = call(&mut b, "DBSIZE");
+            if size == ":1\r\n" {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: DBSIZE {size} after the pause"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         // Argument errors as Redis words them.
         assert_eq!(
             call(&mut a, "CLIENT PAUSE x"),
