@@ -59,8 +59,9 @@ const SHORT_BLOCK: Duration = Duration::from_millis(50);
 const LONG_BLOCK: Duration = Duration::from_secs(5);
 /// An idle time no entry of a sub-second test can reach.
 const HUGE_IDLE: Duration = Duration::from_secs(3600);
-/// How long a 500 µs block may take before the test calls it "blocked forever".
-const SUB_MS_GUARD: Duration = Duration::from_millis(200);
+/// How long a 500 µs block may take before the test calls it "blocked forever" (BLOCK 0):
+/// seconds, as a loaded machine may answer a short block late.
+const SUB_MS_GUARD: Duration = Duration::from_secs(2);
 const DAY_MS: u64 = 24 * 3600 * 1000;
 
 // ---------------------------------------------------------------------------------------------
@@ -659,7 +660,7 @@ async fn reads(t: &mut Transcript, client: &Client) {
     .await;
     t.check(
         "read_from the last id, 500 µs block",
-        sub_ms.map(jobs).map_err(|_| "still blocked after 200 ms"),
+        sub_ms.map(jobs).map_err(|_| "still blocked after 2 s"),
         Ok(ok(&[])),
     );
 
