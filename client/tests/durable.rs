@@ -136,7 +136,9 @@ fn killed_at_random_moments_loses_no_acknowledged_write() {
     let _ = std::fs::remove_dir_all(&dir);
     let exe = std::env::current_exe().expect("test binary");
     let (mut added, mut acked) = (BTreeSet::new(), BTreeSet::new());
-    // A cheap pseudo-random sequence of kill delays between 20 and 200 ms.
+    // A cheap pseudo-random sequence of kill delays between 20 and 200 ms, counted from the
+    // child's first write: from its start, a loaded machine could kill every round before
+    // the child wrote anything.
     let mut seed = u64::from(std::process::id());
     let rounds = std::env::var("RILL_KILL_ROUNDS")
         .ok()
@@ -160,16 +162,21 @@ fn killed_at_random_moments_loses_no_acknowledged_write() {
             .spawn()
             .expect("child");
         let stdout = child.stdout.take().expect("stdout");
+        let (lines_tx, lines) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<String>>()
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
         });
+        let first = lines.recv_timeout(std::time::Duration::from_secs(30));
         std::thread::sleep(delay);
         child.kill().expect("SIGKILL");
         let _ = child.wait();
-        for line in reader.join().expect("reader") {
+        let first = first.unwrap_or_else(|e| panic!("round {round}: the child wrote nothing: {e}"));
+        reader.join().expect("reader");
+        for line in std::iter::once(first).chain(lines.try_iter()) {
             match line.split_once(' ') {
                 Some(("added", id)) => added.insert(id.to_string()),
                 Some(("acked", id)) => acked.insert(id.to_string()),
