@@ -120,12 +120,14 @@ fn scenario(addr: SocketAddr) -> Vec<(String, Reply)> {
     note("a blmove wrongtype", reply(&mut a));
     note("LLEN from", call(&mut c, "LLEN from"));
 
-    // A stream write never serves a list pop, nor a list push a stream read.
-    send(&mut a, "BLPOP k1 0.3");
+    // A stream write never serves a list pop, nor a list push a stream read. The blocks last
+    // a second: long enough to still be waiting when the poller sees them on a loaded
+    // machine, and so when the write comes.
+    send(&mut a, "BLPOP k1 1");
     wait_blocked(&mut c, 1);
     call(&mut c, "XADD k1 * f v");
     note("a after XADD", reply(&mut a));
-    send(&mut a, "XREAD BLOCK 300 STREAMS k2 $");
+    send(&mut a, "XREAD BLOCK 1000 STREAMS k2 $");
     wait_blocked(&mut c, 1);
     call(&mut c, "LPUSH k2 v");
     note("a after LPUSH", reply(&mut a));
@@ -175,7 +177,8 @@ fn scenario(addr: SocketAddr) -> Vec<(String, Reply)> {
     note("a bzpopmin", reply(&mut a));
     note("b bzmpop", reply(&mut b));
     note("EXISTS zq", call(&mut c, "EXISTS zq"));
-    send(&mut a, "BLPOP zl 0.3");
+    // A second, as above.
+    send(&mut a, "BLPOP zl 1");
     wait_blocked(&mut c, 1);
     call(&mut c, "ZADD zl 1 m");
     note("a after ZADD", reply(&mut a));
