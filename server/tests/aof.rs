@@ -10,16 +10,19 @@ use std::time::Duration;
 mod common;
 
 use common::resp::{Conn, Resp};
-use common::{call, connect, free_port, scratch, start_command, Server, BIN};
+use common::{call, connect, free_port, scratch, start_on_free_port, Server, BIN};
 
 /// The tests of this file start and kill servers in quick succession; run one at a time so
 /// that one test's free port is never another's server.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn spawn(program: &str, args: &[&str], port: u16) -> Server {
-    let mut command = Command::new(program);
-    command.args(args);
-    start_command(command, "127.0.0.1", port)
+/// Starts `program` with `args` on a free port (see [`start_on_free_port`]).
+fn spawn(program: &str, args: &[&str]) -> Server {
+    start_on_free_port("127.0.0.1", |port| {
+        let mut command = Command::new(program);
+        command.args(["--port", &port.to_string()]).args(args);
+        command
+    })
 }
 
 fn rill(dir: &Path, fsync: &str) -> Server {
@@ -27,21 +30,10 @@ fn rill(dir: &Path, fsync: &str) -> Server {
 }
 
 fn rill_with(dir: &Path, fsync: &str, extra: &[&str]) -> Server {
-    let port = free_port();
     let dir = dir.to_str().unwrap_or_default();
-    let p = port.to_string();
-    let mut args = vec![
-        "--port",
-        &p,
-        "--dir",
-        dir,
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        fsync,
-    ];
+    let mut args = vec!["--dir", dir, "--appendonly", "yes", "--appendfsync", fsync];
     args.extend_from_slice(extra);
-    spawn(BIN, &args, port)
+    spawn(BIN, &args)
 }
 
 /// Starts Rill on `dir` (loading its log) and answers XLEN s.
@@ -341,13 +333,9 @@ fn open_each_other_s_directories(base_form: &str, options: &[&str]) {
         manifest.contains(&format!("appendonly.aof.2.base.{base_form}")),
         "{manifest}"
     );
-    let port = free_port();
-    let p = port.to_string();
     let d = dir.to_str().unwrap_or_default().to_string();
     let preamble = if base_form == "rdb" { "yes" } else { "no" };
     let redis_args = [
-        "--port",
-        &p,
         "--dir",
         &d,
         "--appendonly",
@@ -357,7 +345,7 @@ fn open_each_other_s_directories(base_form: &str, options: &[&str]) {
         "--aof-use-rdb-preamble",
         preamble,
     ];
-    let redis = spawn("redis-server", &redis_args, port);
+    let redis = spawn("redis-server", &redis_args);
     let mut r = connect(redis.port);
     assert!(rill_view.contains("c\r\n:T\r\n:1"), "{rill_view}");
     assert_eq!(stream_view(&mut r), rill_view);
@@ -496,9 +484,7 @@ fn appendonly_turned_on_and_off_at_run_time() {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = scratch("runtime");
     let d = dir.to_str().unwrap_or_default().to_string();
-    let port = free_port();
-    let p = port.to_string();
-    let server = spawn(BIN, &["--port", &p, "--dir", &d], port);
+    let server = spawn(BIN, &["--dir", &d]);
     let mut c = connect(server.port);
     assert!(call(&mut c, "XADD s 1-1 f v1").contains("1-1"));
     assert_eq!(call(&mut c, "SET k v"), "+OK\r\n");
@@ -640,22 +626,10 @@ fn rill_loads_a_redis_directory_whose_base_is_rdb() {
     }
     // Redis's defaults: aof-use-rdb-preamble yes, so its rewrite writes an RDB base.
     let dir = scratch("rdb-base");
-    let port = free_port();
-    let p = port.to_string();
     let d = dir.to_str().unwrap_or_default().to_string();
     let redis = spawn(
         "redis-server",
-        &[
-            "--port",
-            &p,
-            "--dir",
-            &d,
-            "--appendonly",
-            "yes",
-            "--save",
-            "",
-        ],
-        port,
+        &["--dir", &d, "--appendonly", "yes", "--save", ""],
     );
     let mut r = connect(redis.port);
     for i in 1..=3 {

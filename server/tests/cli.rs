@@ -7,30 +7,39 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{free_port, BIN};
+use common::{free_port, wait_until_ours, BIN};
 
-/// Starts the binary and waits until it accepts connections. It runs in a fresh temporary
-/// directory: on SIGTERM it saves dump.rdb there (Redis's default save points), not in the
-/// source tree.
-fn start(args: &[&str], port: u16) -> Child {
-    let cwd = std::env::temp_dir().join(format!("rill-cli-{}-{port}", std::process::id()));
-    let _ = std::fs::create_dir_all(&cwd);
-    let child = Command::new(BIN)
-        .args(args)
-        .current_dir(cwd)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "rill-server did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(20));
+/// Starts the binary with the arguments `args` makes for a free port, waits until it answers,
+/// and answers it and its port; again on another port if it exits first (another test's
+/// server took the port). It runs in a fresh temporary directory: on SIGTERM it saves
+/// dump.rdb there (Redis's default save points), not in the source tree.
+fn start(args: impl Fn(&str) -> Vec<String>) -> (Child, u16) {
+    const TRIES: usize = 5;
+    for attempt in 1..=TRIES {
+        let port = free_port();
+        let cwd = std::env::temp_dir().join(format!("rill-cli-{}-{port}", std::process::id()));
+        let _ = std::fs::create_dir_all(&cwd);
+        let mut child = Command::new(BIN)
+            .args(args(&port.to_string()))
+            .current_dir(cwd)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
+        match wait_until_ours(&mut child, "127.0.0.1", port) {
+            Ok(()) => return (child, port),
+            Err(status) if attempt < TRIES => {
+                eprintln!("rill-server exited with {status} before answering; another port");
+            }
+            Err(status) => panic!("rill-server exited with {status} before answering"),
+        }
     }
-    child
+    unreachable!("the last try returns or panics")
+}
+
+/// Arguments as [`start`] takes them.
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
 }
 
 fn call(port: u16, request: &[u8]) -> String {
@@ -59,9 +68,7 @@ fn wait_exit(child: &mut Child) -> i32 {
 
 #[test]
 fn flags_and_sigterm() {
-    let port = free_port();
-    let p = port.to_string();
-    let mut child = start(&["--port", &p, "--requirepass", "pw"], port);
+    let (mut child, port) = start(|p| strings(&["--port", p, "--requirepass", "pw"]));
     assert_eq!(
         call(port, b"PING\r\n"),
         "-NOAUTH Authentication required.\r\n"
@@ -77,9 +84,7 @@ fn flags_and_sigterm() {
 
 #[test]
 fn used_memory_comes_from_the_counting_allocator() {
-    let port = free_port();
-    let p = port.to_string();
-    let mut child = start(&["--port", &p], port);
+    let (mut child, port) = start(|p| strings(&["--port", p]));
     let used = |port| {
         let info = call(port, b"INFO memory\r\n");
         info.split("\r\n")
@@ -118,17 +123,17 @@ fn used_memory_comes_from_the_counting_allocator() {
 
 #[test]
 fn config_file_then_shutdown_command() {
-    let port = free_port();
     let dir = std::env::temp_dir().join(format!("rill-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
     let conf = dir.join("rill.conf");
-    std::fs::write(
-        &conf,
-        format!("# test config\nport {port}\nstream-node-max-entries 7\nsave \"\"\n"),
-    )
-    .unwrap_or_else(|e| panic!("write conf: {e}"));
-    let conf_path = conf.display().to_string();
-    let mut child = start(&[&conf_path], port);
+    let (mut child, port) = start(|port| {
+        std::fs::write(
+            &conf,
+            format!("# test config\nport {port}\nstream-node-max-entries 7\nsave \"\"\n"),
+        )
+        .unwrap_or_else(|e| panic!("write conf: {e}"));
+        vec![conf.display().to_string()]
+    });
     assert_eq!(
         call(port, b"CONFIG GET stream-node-max-entries\r\n"),
         "*2\r\n$23\r\nstream-node-max-entries\r\n$1\r\n7\r\n"

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{call, connect, free_port, incompressible, start, start_command, Server, BIN};
+use common::{call, connect, incompressible, start, start_on_free_port, Server, BIN};
 
 /// Whether the server closed `s` within `within` (a read timing out means it did not).
 fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
@@ -65,13 +65,14 @@ fn unknown_directives_and_unsupported_values_stop_the_start() {
 
 #[test]
 fn a_low_open_files_limit_lowers_maxclients_and_extra_clients_get_an_error() {
-    let port = free_port();
-    let mut command = Command::new("sh");
-    command.args([
-        "-c",
-        &format!("ulimit -n 64 && exec {BIN} --port {port} --maxclients 1000"),
-    ]);
-    let server = start_command(command, "127.0.0.1", port);
+    let server = start_on_free_port("127.0.0.1", |port| {
+        let mut command = Command::new("sh");
+        command.args([
+            "-c",
+            &format!("ulimit -n 64 && exec {BIN} --port {port} --maxclients 1000"),
+        ]);
+        command
+    });
     let mut admin = connect(server.port);
     // 64 descriptors, 32 kept for the server: 32 clients.
     assert_eq!(

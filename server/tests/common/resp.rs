@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use super::{free_port, start_command, Server};
+use super::{start_on_free_port, Server};
 
 /// A reply, parsed enough to compare and print.
 #[derive(Debug, Clone, PartialEq)]
@@ -257,13 +257,14 @@ pub fn oracle(name: &str) -> Option<String> {
 /// Without a `--dir` in `extra`, it runs in a fresh temporary directory, so that no file of
 /// another run (a dump.rdb) is loaded and none is left behind in the source tree.
 pub fn start(program: &str, extra: &[&str]) -> Server {
-    let port = free_port();
-    let mut command = Command::new(program);
-    command.args(["--port", &port.to_string()]).args(extra);
-    if !extra.contains(&"--dir") {
-        let dir = std::env::temp_dir().join(format!("rill-test-{}-{port}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        command.arg("--dir").arg(dir);
-    }
-    start_command(command, "127.0.0.1", port)
+    start_on_free_port("127.0.0.1", |port| {
+        let mut command = Command::new(program);
+        command.args(["--port", &port.to_string()]).args(extra);
+        if !extra.contains(&"--dir") {
+            let dir = std::env::temp_dir().join(format!("rill-test-{}-{port}", std::process::id()));
+            let _ = std::fs::create_dir_all(&dir);
+            command.arg("--dir").arg(dir);
+        }
+        command
+    })
 }
