@@ -11,12 +11,11 @@
 //! one, in the group's NACK zone, which claims (XREADGROUP CLAIM, XCLAIM, XAUTOCLAIM) serve
 //! first and in the order the entries were NACKed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bytes::Bytes;
 
 use crate::id::StreamId;
-use crate::id_map::{IdMap, IdSet};
 
 /// A consumer's place in its group's slot table.
 type Slot = usize;
@@ -54,7 +53,7 @@ pub struct Consumer {
     /// Last successful delivery or claim, in ms; `None` when never (shown as -1).
     pub active_time: Option<u64>,
     /// IDs of the entries this consumer owns in the group's PEL.
-    pub pending: IdSet,
+    pub pending: BTreeSet<StreamId>,
 }
 
 /// A consumer group of one stream.
@@ -67,7 +66,7 @@ pub struct ConsumerGroup {
     pub entries_read: Option<u64>,
     /// The group's pending entries list, by ID; each consumer's `pending` set indexes into it and
     /// must stay in step (entries are added and removed through the group's methods).
-    pub pel: IdMap<PendingEntry>,
+    pub pel: BTreeMap<StreamId, PendingEntry>,
     /// Each consumer's slot, by name, in name order (XINFO CONSUMERS and XPENDING list them so).
     names: BTreeMap<Bytes, Slot>,
     /// The consumers by slot; `None` for a slot freed by a deletion, listed in `free`.
@@ -126,7 +125,7 @@ impl ConsumerGroup {
         ConsumerGroup {
             last_id,
             entries_read,
-            pel: IdMap::new(),
+            pel: BTreeMap::new(),
             names: BTreeMap::new(),
             slots: Vec::new(),
             free: Vec::new(),
@@ -220,7 +219,7 @@ impl ConsumerGroup {
             name: name.clone(),
             seen_time: now_ms,
             active_time: None,
-            pending: IdSet::new(),
+            pending: BTreeSet::new(),
         };
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -245,7 +244,7 @@ impl ConsumerGroup {
             return 0;
         };
         self.free.push(slot);
-        for id in consumer.pending.iter() {
+        for id in &consumer.pending {
             self.pel.remove(id);
         }
         consumer.pending.len() as u64
@@ -350,15 +349,12 @@ impl ConsumerGroup {
     /// Adds a PEL entry owned by nobody yet, for XCLAIM FORCE; the claim then assigns it.
     pub fn force_pending(&mut self, id: StreamId, now_ms: u64) {
         self.note_delivery_time(now_ms);
-        if !self.pel.contains_key(&id) {
-            let entry = PendingEntry {
-                owner: NO_OWNER,
-                delivery_time: now_ms,
-                // As in Redis, a forced entry starts as delivered once; the claim then counts.
-                delivery_count: 1,
-            };
-            self.pel.insert(id, entry);
-        }
+        self.pel.entry(id).or_insert(PendingEntry {
+            owner: NO_OWNER,
+            delivery_time: now_ms,
+            // As in Redis, a forced entry starts as delivered once; the claim then counts.
+            delivery_count: 1,
+        });
     }
 
     /// XNACK of one ID: a pending entry loses its owner and goes to the end of the NACK
@@ -373,21 +369,16 @@ impl ConsumerGroup {
         force: bool,
         exists: bool,
     ) -> bool {
-        if !self.pel.contains_key(&id) {
-            if !(force && exists) {
-                return false;
-            }
-            self.pel.insert(
-                id,
-                PendingEntry {
+        let entry = match self.pel.entry(id) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) if force && exists => {
+                e.insert(PendingEntry {
                     owner: NO_OWNER,
                     delivery_time: 0,
                     delivery_count: 0,
-                },
-            );
-        }
-        let Some(entry) = self.pel.get_mut(&id) else {
-            return false;
+                })
+            }
+            std::collections::btree_map::Entry::Vacant(_) => return false,
         };
         entry.delivery_count = match (retry, mode) {
             (Some(n), _) => n,
@@ -431,7 +422,7 @@ impl ConsumerGroup {
             return Err(LoadError::DuplicateConsumer);
         }
         let owner = self.add_consumer(&name, seen_time);
-        let mut ids = IdSet::new();
+        let mut ids = BTreeSet::new();
         for (id, delivery_time, delivery_count) in owned {
             let entry = PendingEntry {
                 owner,

@@ -39,7 +39,6 @@ pub mod eviction;
 pub mod group;
 pub mod hash;
 pub mod id;
-pub mod id_map;
 pub mod intset;
 pub mod keyspace;
 pub mod list;

@@ -311,7 +311,7 @@ fn write_group(
     for state in group.consumers() {
         let consumer = &state.name;
         command(out, &[b"XGROUP", b"CREATECONSUMER", key, name, consumer]);
-        for id in state.pending.iter() {
+        for id in &state.pending {
             let Some(pending) = group.pel.get(id) else {
                 continue;
             };

@@ -357,7 +357,7 @@ fn claim_idle(
     // entries by delivery time. The walk also finds the oldest delivery, for the next read.
     let mut oldest = u64::MAX;
     let mut idle: Vec<(u64, StreamId)> = Vec::new();
-    for (id, p) in group.pel.iter() {
+    for (id, p) in &group.pel {
         if !p.is_owned() {
             continue;
         }

@@ -852,7 +852,7 @@ fn write_stream(
                 write_millis(out, consumer.active_time.unwrap_or(u64::MAX));
             }
             write_length(out, consumer.pending.len() as u64);
-            for id in consumer.pending.iter() {
+            for id in &consumer.pending {
                 out.extend_from_slice(&raw_id(*id));
                 if out.len() >= SPILL_BYTES {
                     spill(out)?;
