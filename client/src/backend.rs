@@ -249,29 +249,56 @@ impl Backend {
                      to the node of the keys with Client::connect for that"
                         .into(),
                 )),
-                RemoteTarget::Single(_) => Ok(Dedicated::Remote(r.open_dedicated().await?)),
+                RemoteTarget::Single(ref client) => {
+                    let (conn, pushes) = r.open_own(client).await?;
+                    Ok(Dedicated::Remote(conn, pushes))
+                }
             },
         }
     }
 }
 
-/// A session or a connection that one caller owns (see [`Backend::dedicated`]).
+/// A session or a connection that one caller owns (see [`Backend::dedicated`]); a remote
+/// one over RESP3 comes with the messages the server pushes to it.
 pub(crate) enum Dedicated {
     Embedded(Box<Session>),
-    Remote(RemoteConn),
+    Remote(RemoteConn, Option<PushReceiver>),
 }
+
+/// Where a remote connection's pushed messages (pub/sub, invalidations) arrive.
+pub(crate) type PushReceiver = tokio::sync::mpsc::UnboundedReceiver<redis::PushInfo>;
 
 impl Dedicated {
     /// Runs any command, waiting as long as a blocking one takes.
     pub(crate) async fn call(&mut self, args: &[Bytes]) -> Result<Reply> {
         match self {
             Dedicated::Embedded(session) => check(session.execute_async(args).await),
-            Dedicated::Remote(conn) => conn.query(args).await,
+            Dedicated::Remote(conn, _) => conn.query(args).await,
         }
     }
 }
 
 impl Remote {
+    /// A connection of one caller's own, like [`Remote::open_dedicated`]; over RESP3 the
+    /// messages the server pushes are kept for it (RESP2 has no way to tell them from
+    /// replies on a multiplexed connection).
+    async fn open_own(&self, client: &redis::Client) -> Result<(RemoteConn, Option<PushReceiver>)> {
+        let resp3 = client.get_connection_info().redis_settings().protocol()
+            == redis::ProtocolVersion::RESP3;
+        if !resp3 {
+            return Ok((self.open_dedicated().await?, None));
+        }
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let config = redis::AsyncConnectionConfig::new()
+            .set_response_timeout(None)
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_push_sender(tx);
+        let conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        Ok((RemoteConn::Dedicated(conn), Some(rx)))
+    }
+
     async fn take_blocking(&self) -> Result<RemoteConn> {
         if let Some(conn) = self.blocking_pool.lock().await.pop() {
             return Ok(conn);
@@ -373,7 +400,7 @@ fn check(reply: Reply) -> Result<Reply> {
 }
 
 /// The `redis` crate's value as the engine's reply, so replies parse the same either way.
-fn from_redis(value: redis::Value) -> Reply {
+pub(crate) fn from_redis(value: redis::Value) -> Reply {
     use redis::Value as V;
     match value {
         V::Nil => Reply::Null,

@@ -9,25 +9,38 @@
 //! TCP. Blocking commands (BLPOP, XREAD BLOCK...) run on a session or connection of their
 //! own, so they wait without holding anyone up.
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
+use redis::PushKind;
 use rill_engine::Reply;
 
-use crate::backend::Dedicated;
+use crate::backend::{from_redis, Dedicated};
 use crate::error::{Error, Result};
 
 /// A logical connection one caller owns: its own embedded session, or its own network
 /// connection to the server (with the client URL's database and credentials; not on Redis
 /// Cluster). Transactions, SELECT, HELLO, CLIENT SETNAME and blocking commands behave on it as
-/// on a connection of their own; nothing it does reaches the client's other users. It has no
-/// way to read pushed messages: SUBSCRIBE and MONITOR are of no use on it, and after `CLIENT
-/// REPLY OFF` a command waits for ever. Dropping it closes it.
+/// on a connection of their own; nothing it does reaches the client's other users.
+///
+/// After SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE (or CLIENT TRACKING), [`Connection::next_push`]
+/// reads what the server pushes: on the embedded engine, and on a server reached over RESP3
+/// (`?protocol=resp3` in the URL; RESP2 cannot tell pushed messages from replies on a shared
+/// socket, so there `next_push` says so). Messages wait until read, without a bound: read
+/// them as they come. MONITOR and `CLIENT REPLY OFF` are of no use on it (a command after
+/// the latter waits for ever). Dropping it closes it.
 pub struct Connection {
     link: Dedicated,
+    /// Pushed messages taken from the embedded session's mailbox and not read yet.
+    waiting: VecDeque<Reply>,
 }
 
 impl Connection {
     pub(crate) fn new(link: Dedicated) -> Connection {
-        Connection { link }
+        Connection {
+            link,
+            waiting: VecDeque::new(),
+        }
     }
 
     /// Runs any command and returns the raw reply (server errors become [`Error::Server`]);
@@ -43,6 +56,67 @@ impl Connection {
             return Err(Error::Usage("an empty command".into()));
         }
         Ok(self.link.call(args).await?.into_tree())
+    }
+
+    /// Waits for the next message the server pushes to this connection (a channel's
+    /// message, a pattern's pmessage, a shard channel's smessage, a tracking invalidation),
+    /// as a [`Reply::Push`]: `["message", channel, payload]`, `["pmessage", pattern,
+    /// channel, payload]`... Confirmations of (un)subscribing are the replies of those
+    /// commands, not pushes. A lost connection is [`Error::Connection`]: its subscriptions
+    /// are gone with it.
+    pub async fn next_push(&mut self) -> Result<Reply> {
+        match &mut self.link {
+            Dedicated::Embedded(session) => loop {
+                if let Some(message) = self.waiting.pop_front() {
+                    return Ok(as_push(message));
+                }
+                let mailbox = session.mailbox();
+                std::future::poll_fn(|cx| {
+                    if mailbox.poll_waiting(cx) {
+                        std::task::Poll::Ready(())
+                    } else {
+                        std::task::Poll::Pending
+                    }
+                })
+                .await;
+                self.waiting.extend(mailbox.take());
+            },
+            Dedicated::Remote(_, None) => Err(Error::Usage(
+                "pushed messages can be read over RESP3 only: add ?protocol=resp3 to the URL"
+                    .into(),
+            )),
+            Dedicated::Remote(_, Some(pushes)) => loop {
+                let Some(push) = pushes.recv().await else {
+                    return Err(Error::connection("the connection closed"));
+                };
+                match push.kind {
+                    PushKind::Disconnection => {
+                        return Err(Error::connection("the connection was lost"))
+                    }
+                    // The replies of SUBSCRIBE and UNSUBSCRIBE, already returned by them.
+                    PushKind::Subscribe
+                    | PushKind::PSubscribe
+                    | PushKind::SSubscribe
+                    | PushKind::Unsubscribe
+                    | PushKind::PUnsubscribe
+                    | PushKind::SUnsubscribe => continue,
+                    kind => {
+                        let mut items = vec![Reply::Bulk(Bytes::from(kind.to_string()))];
+                        items.extend(push.data.into_iter().map(from_redis));
+                        return Ok(Reply::Push(items));
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// A pushed message as [`Connection::next_push`] returns it whatever the protocol: under
+/// RESP2 the engine gives a subscriber its messages as arrays.
+fn as_push(message: Reply) -> Reply {
+    match message {
+        Reply::Array(items) => Reply::Push(items),
+        other => other,
     }
 }
 

@@ -178,3 +178,77 @@ async fn embedded_reads_work_under_requirepass() {
         Ok(Reply::Integer(1))
     );
 }
+
+/// A subscriber connection reads what is published, as pushes, on the embedded engine and
+/// over RESP3 (rill-server and, when installed, Redis); over RESP2 it says it cannot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_reads_pushed_messages() {
+    let rill = tokio::task::spawn_blocking(rill::testing::TestServer::start)
+        .await
+        .expect("the start thread")
+        .expect("rill-server");
+    let redis = tokio::task::spawn_blocking(rill_tests::oracle::RedisServer::start)
+        .await
+        .expect("the start thread");
+    let mut clients = vec![
+        ("embedded", Client::embedded()),
+        (
+            "rill-server/resp3",
+            Client::connect(&format!("{}?protocol=resp3", rill.url()))
+                .await
+                .expect("connect"),
+        ),
+    ];
+    if let Some(redis) = &redis {
+        let url = format!("redis://{}/?protocol=resp3", redis.addr());
+        clients.push((
+            "redis-server/resp3",
+            Client::connect(&url).await.expect("connect"),
+        ));
+    }
+    for (backend, client) in clients {
+        let mut subscriber = client.connection().await.expect("connection");
+        subscriber
+            .command(&["SUBSCRIBE", "news"])
+            .await
+            .expect("SUBSCRIBE");
+        subscriber
+            .command(&["PSUBSCRIBE", "n*"])
+            .await
+            .expect("PSUBSCRIBE");
+        let receivers = client
+            .command(&["PUBLISH", "news", "hello"])
+            .await
+            .expect("PUBLISH");
+        assert_eq!(receivers, Reply::Integer(2), "{backend}");
+        let first = tokio::time::timeout(Duration::from_secs(10), subscriber.next_push())
+            .await
+            .expect("a message within 10 s")
+            .expect("next_push");
+        assert_eq!(
+            first,
+            Reply::Push(vec![bulk("message"), bulk("news"), bulk("hello")]),
+            "{backend}"
+        );
+        let second = tokio::time::timeout(Duration::from_secs(10), subscriber.next_push())
+            .await
+            .expect("a message within 10 s")
+            .expect("next_push");
+        assert_eq!(
+            second,
+            Reply::Push(vec![
+                bulk("pmessage"),
+                bulk("n*"),
+                bulk("news"),
+                bulk("hello")
+            ]),
+            "{backend}"
+        );
+    }
+    let resp2 = Client::connect(&rill.url()).await.expect("connect");
+    let mut conn = resp2.connection().await.expect("connection");
+    match conn.next_push().await {
+        Err(Error::Usage(message)) => assert!(message.contains("RESP3"), "{message}"),
+        other => panic!("RESP2 next_push: {other:?}"),
+    }
+}
