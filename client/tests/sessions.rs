@@ -179,6 +179,14 @@ async fn embedded_reads_work_under_requirepass() {
     );
 }
 
+/// The next pushed message; a failure guard of 10 s.
+async fn next_push(conn: &mut rill::Connection) -> Reply {
+    tokio::time::timeout(Duration::from_secs(10), conn.next_push())
+        .await
+        .expect("a message within 10 s")
+        .expect("next_push")
+}
+
 /// A subscriber connection reads what is published, as pushes, on the embedded engine and
 /// over RESP3 (rill-server and, when installed, Redis); over RESP2 it says it cannot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,21 +229,13 @@ async fn a_connection_reads_pushed_messages() {
             .await
             .expect("PUBLISH");
         assert_eq!(receivers, Reply::Integer(2), "{backend}");
-        let first = tokio::time::timeout(Duration::from_secs(10), subscriber.next_push())
-            .await
-            .expect("a message within 10 s")
-            .expect("next_push");
         assert_eq!(
-            first,
+            next_push(&mut subscriber).await,
             Reply::Push(vec![bulk("message"), bulk("news"), bulk("hello")]),
             "{backend}"
         );
-        let second = tokio::time::timeout(Duration::from_secs(10), subscriber.next_push())
-            .await
-            .expect("a message within 10 s")
-            .expect("next_push");
         assert_eq!(
-            second,
+            next_push(&mut subscriber).await,
             Reply::Push(vec![
                 bulk("pmessage"),
                 bulk("n*"),
