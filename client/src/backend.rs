@@ -125,11 +125,12 @@ impl Backend {
     ) -> Result<Vec<Result<Reply>>> {
         match self {
             Backend::Embedded(e) => {
-                let mut session = e.session.lock();
-                Ok(commands
-                    .into_iter()
-                    .map(|command| check(command.into().execute_on(&mut session)))
-                    .collect())
+                let commands: Vec<Command> = commands.into_iter().map(Into::into).collect();
+                let replies = e
+                    .session
+                    .lock()
+                    .execute_all(commands.iter().map(Command::request));
+                Ok(replies.into_iter().map(check).collect())
             }
             Backend::Remote(r) => r.shared.clone().query_many(&texts(commands)).await,
         }

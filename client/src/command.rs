@@ -25,7 +25,7 @@ pub(crate) enum Command {
 
 impl Command {
     /// The command as the engine takes it: values for the commands it takes so, else text.
-    fn request(&self) -> Request<'_> {
+    pub(crate) fn request(&self) -> Request<'_> {
         match self {
             Command::Text(args) => Request::Text(args),
             Command::Add { key, fields } => Request::Prepared(Prepared::Add { key, fields }),

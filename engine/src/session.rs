@@ -270,6 +270,29 @@ impl Session {
         reply
     }
 
+    /// Runs commands in order, as a client's pipeline: each as [`Session::execute`] (or
+    /// [`Session::execute_prepared`]) would, but the log is waited for once, after the last
+    /// (a connection answers a pipeline after one write, or one sync, of the log), not once
+    /// per command.
+    pub fn execute_all<'a>(
+        &mut self,
+        requests: impl IntoIterator<Item = Request<'a>>,
+    ) -> Vec<Reply> {
+        let mut replies = Vec::new();
+        for request in requests {
+            let mut reply = self.execute_now(request);
+            if let Some(blocked) = self.take_blocked() {
+                reply = crate::blocking::wait_on_thread(blocked);
+                self.note_served_reply();
+            }
+            replies.push(reply);
+        }
+        if let Some(durability) = self.take_durability() {
+            durability.wait_blocking();
+        }
+        replies
+    }
+
     /// Runs one command without waiting for the log.
     fn execute_now(&mut self, request: Request) -> Reply {
         let pausable = std::mem::replace(&mut self.state.pausable, false);

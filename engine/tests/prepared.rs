@@ -242,3 +242,47 @@ fn prepared_commands_are_logged_and_replayed() {
     engine.close();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A pipeline (`Session::execute_all`) of text and prepared commands answers as the same
+/// commands one by one do, and once it returns under `appendfsync always` the log on disk
+/// holds all of them (the log is waited for once, after the last).
+#[test]
+fn a_pipeline_answers_as_its_commands_and_is_logged_when_it_returns() {
+    let dir: PathBuf = std::env::temp_dir().join(format!("rill-pipeline-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = Config::default();
+    config
+        .set("appendfsync", "always", true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let engine = Engine::open(&dir, config).unwrap_or_else(|e| panic!("{e}"));
+    let mut s = engine.session();
+    let (key, values) = (Bytes::from_static(b"s"), fields(&[("f", "v")]));
+    let explicit = args(&["XADD", "s", "5-1", "n", "1"]);
+    let group = args(&["XGROUP", "CREATE", "s", "g", "0"]);
+    let read = args(&["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"]);
+    let replies = s.execute_all([
+        rill_engine::Request::Text(&explicit),
+        rill_engine::Request::Prepared(Prepared::Add {
+            key: &key,
+            fields: &values,
+        }),
+        rill_engine::Request::Text(&group),
+        rill_engine::Request::Text(&read),
+    ]);
+    let replies: Vec<Reply> = replies.into_iter().map(Reply::into_tree).collect();
+    assert_eq!(replies[0], Reply::Bulk(Bytes::from_static(b"5-1")));
+    let second = id_of(&replies[1]);
+    assert!(second > StreamId { ms: 5, seq: 1 });
+    assert_eq!(replies[2], Reply::Simple("OK".into()));
+    let Reply::Array(streams) = &replies[3] else {
+        panic!("XREADGROUP: {:?}", replies[3]);
+    };
+    assert_eq!(streams.len(), 1);
+    let log = std::fs::read(dir.join("appendonlydir/appendonly.aof.1.incr.aof"))
+        .unwrap_or_else(|e| panic!("the log: {e}"));
+    let text = String::from_utf8_lossy(&log);
+    assert_eq!(text.matches("XADD").count(), 2, "{text}");
+    assert!(text.contains("CREATE"), "{text}");
+    engine.close();
+    let _ = std::fs::remove_dir_all(&dir);
+}

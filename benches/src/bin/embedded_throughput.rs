@@ -2,14 +2,16 @@
 //! current-thread runtime: one core), for the goals of batch publish and consume + ack.
 //!
 //! ```sh
-//! cargo run --release -p rill-benches --bin embedded_throughput -- [--messages N] [--rounds R] [--nodes packed|plain]
+//! cargo run --release -p rill-benches --bin embedded_throughput -- [--messages N] [--rounds R] [--nodes packed|plain] [--log no|everysec|always]
 //! ```
 //!
 //! Publish: `add_batch` of 100 messages per call. Consume + ack: one consumer, batches of
 //! 100, handlers that only count. The message is the ~50-byte JSON reading of
 //! `client_throughput`. Each round runs on the default engine (sealed nodes packed with
-//! LZ4) and on one with `rill-stream-compression no`, so the packing's share shows. Prints
-//! each round and the medians.
+//! LZ4) and on one with `rill-stream-compression no`, so the packing's share shows. With
+//! `--log`, the engine keeps its append-only log in a scratch directory with that
+//! `appendfsync` (a durable embedded client, `Client::open_with`). Prints each round and the
+//! medians.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,21 +37,36 @@ struct Reading {
 }
 
 fn main() -> ExitCode {
-    let usage = "Usage: embedded_throughput [--messages N] [--rounds R] [--nodes packed|plain]";
+    let usage = "Usage: embedded_throughput [--messages N] [--rounds R] [--nodes packed|plain] \
+                 [--log no|everysec|always]";
     let Some(rill_benches::BenchArgs {
         messages,
         rounds,
         options,
-    }) = rill_benches::messages_rounds_and((1_000_000, 5), &["--nodes"])
+    }) = rill_benches::messages_rounds_and((1_000_000, 5), &["--nodes", "--log"])
     else {
         eprintln!("{usage}");
         return ExitCode::from(2);
     };
+    let option = |name: &str| {
+        options
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
     // Both kinds of engine unless one is named (a callgrind count of one alone).
-    let engines: Vec<bool> = match options.first().map(|(_, v)| v.as_str()) {
+    let engines: Vec<bool> = match option("--nodes") {
         None => vec![true, false],
         Some("packed") => vec![true],
         Some("plain") => vec![false],
+        Some(_) => {
+            eprintln!("{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    let log = match option("--log") {
+        None => None,
+        Some(policy @ ("no" | "everysec" | "always")) => Some(policy.to_string()),
         Some(_) => {
             eprintln!("{usage}");
             return ExitCode::from(2);
@@ -72,7 +89,7 @@ fn main() -> ExitCode {
             if !engines.contains(&packed) {
                 continue;
             }
-            match runtime.block_on(run(messages, packed)) {
+            match runtime.block_on(run(messages, packed, log.as_deref())) {
                 Ok((p, c)) => {
                     let nodes = if packed { "packed" } else { "plain " };
                     println!(
@@ -104,14 +121,44 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn run(n: usize, packed: bool) -> Result<(f64, f64), rill::Error> {
-    let mut config = rill_engine::Config::default();
-    if !packed {
-        config
-            .set("rill-stream-compression", "no", true)
-            .map_err(|e| rill::Error::Usage(e.to_string()))?;
+/// A scratch directory for one run's log, removed when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
-    let client = Client::from_engine(rill_engine::Engine::with_config(config));
+}
+
+async fn run(n: usize, packed: bool, log: Option<&str>) -> Result<(f64, f64), rill::Error> {
+    let mut config = rill_engine::Config::default();
+    let set = |config: &mut rill_engine::Config, name, value| {
+        config
+            .set(name, value, true)
+            .map_err(|e| rill::Error::Usage(e.to_string()))
+    };
+    if !packed {
+        set(&mut config, "rill-stream-compression", "no")?;
+    }
+    let mut _scratch = None;
+    let engine = match log {
+        None => rill_engine::Engine::with_config(config),
+        Some(policy) => {
+            set(&mut config, "appendfsync", policy)?;
+            static RUNS: AtomicUsize = AtomicUsize::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "rill-embedded-throughput-{}-{}",
+                std::process::id(),
+                RUNS.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            let engine =
+                rill_engine::Engine::open(&dir, config).map_err(|e| rill::Error::Storage(e.0))?;
+            _scratch = Some(Scratch(dir));
+            engine
+        }
+    };
+    let client = Client::from_engine(engine);
     let stream = client.stream::<Reading>("bench");
     stream.ensure_group("g", GroupStart::Beginning).await?;
     let batches: Vec<Vec<Reading>> = (0..n)
