@@ -150,7 +150,8 @@ impl WallClock {
             *self = WallClock::default();
             return self.base_ms;
         }
-        self.base_ms + since.as_millis() as u64
+        // Under a second: the milliseconds are the subsecond part (no 128-bit arithmetic).
+        self.base_ms + u64::from(since.subsec_millis())
     }
 }
 

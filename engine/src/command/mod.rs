@@ -690,7 +690,8 @@ fn call_request(ctx: &mut Ctx, spec: &Spec, request: Request) -> Reply {
     }
     // One clock read per command: it ends this one and starts the next (inside EXEC).
     let ended = Instant::now();
-    let usec = ended.saturating_duration_since(ctx.started).as_micros() as u64;
+    let took = ended.saturating_duration_since(ctx.started);
+    let usec = took.as_secs() * 1_000_000 + u64::from(took.subsec_micros());
     ctx.started = ended;
     let stats = &mut ctx.state.stats;
     stats.total_commands_processed += 1;
