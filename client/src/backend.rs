@@ -259,6 +259,13 @@ impl Backend {
     }
 }
 
+/// A connection of its own: no response timeout (a blocking command may wait for ever).
+fn dedicated_config() -> redis::AsyncConnectionConfig {
+    redis::AsyncConnectionConfig::new()
+        .set_response_timeout(None)
+        .set_connection_timeout(Some(Duration::from_secs(5)))
+}
+
 /// A session or a connection that one caller owns (see [`Backend::dedicated`]); a remote
 /// one over RESP3 comes with the messages the server pushes to it.
 pub(crate) enum Dedicated {
@@ -280,9 +287,8 @@ impl Dedicated {
 }
 
 impl Remote {
-    /// A connection of one caller's own, like [`Remote::open_dedicated`]; over RESP3 the
-    /// messages the server pushes are kept for it (RESP2 has no way to tell them from
-    /// replies on a multiplexed connection).
+    /// A connection of one caller's own; over RESP3 the messages the server pushes are kept
+    /// for it (RESP2 has no way to tell them from replies on a multiplexed connection).
     async fn open_own(&self, client: &redis::Client) -> Result<(RemoteConn, Option<PushReceiver>)> {
         let resp3 = client.get_connection_info().redis_settings().protocol()
             == redis::ProtocolVersion::RESP3;
@@ -290,10 +296,7 @@ impl Remote {
             return Ok((self.open_dedicated().await?, None));
         }
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let config = redis::AsyncConnectionConfig::new()
-            .set_response_timeout(None)
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_push_sender(tx);
+        let config = dedicated_config().set_push_sender(tx);
         let conn = client
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
@@ -318,11 +321,8 @@ impl Remote {
     async fn open_dedicated(&self) -> Result<RemoteConn> {
         match &self.target {
             RemoteTarget::Single(client) => {
-                let config = redis::AsyncConnectionConfig::new()
-                    .set_response_timeout(None)
-                    .set_connection_timeout(Some(Duration::from_secs(5)));
                 let conn = client
-                    .get_multiplexed_async_connection_with_config(&config)
+                    .get_multiplexed_async_connection_with_config(&dedicated_config())
                     .await?;
                 Ok(RemoteConn::Dedicated(conn))
             }

@@ -23,12 +23,14 @@ use crate::error::{Error, Result};
 /// Cluster). Transactions, SELECT, HELLO, CLIENT SETNAME and blocking commands behave on it as
 /// on a connection of their own; nothing it does reaches the client's other users.
 ///
-/// After SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE (or CLIENT TRACKING), [`Connection::next_push`]
-/// reads what the server pushes: on the embedded engine, and on a server reached over RESP3
-/// (`?protocol=resp3` in the URL; RESP2 cannot tell pushed messages from replies on a shared
-/// socket, so there `next_push` says so). Messages wait until read, without a bound: read
-/// them as they come. MONITOR and `CLIENT REPLY OFF` are of no use on it (a command after
-/// the latter waits for ever). Dropping it closes it.
+/// After SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE (or, on Redis, CLIENT TRACKING),
+/// [`Connection::next_push`] reads what the server pushes: on the embedded engine, and on a
+/// server reached over RESP3 (`?protocol=resp3` in the URL; RESP2 cannot tell pushed messages
+/// from replies on a shared socket, so there `next_push` says so). Messages wait until read:
+/// read them as they come. As a server disconnects a subscriber that lets more than its
+/// `client-output-buffer-limit pubsub` pile up, the embedded engine drops such a
+/// connection's subscriptions and `next_push` says so. MONITOR and `CLIENT REPLY OFF` are of
+/// no use on it (a command after the latter waits for ever). Dropping it closes it.
 pub struct Connection {
     link: Dedicated,
     /// Pushed messages taken from the embedded session's mailbox and not read yet.
@@ -59,7 +61,8 @@ impl Connection {
     }
 
     /// Waits for the next message the server pushes to this connection (a channel's
-    /// message, a pattern's pmessage, a shard channel's smessage, a tracking invalidation),
+    /// message, a pattern's pmessage, a shard channel's smessage, Redis's tracking
+    /// invalidations),
     /// as a [`Reply::Push`]: `["message", channel, payload]`, `["pmessage", pattern,
     /// channel, payload]`... Confirmations of (un)subscribing are the replies of those
     /// commands, not pushes. A lost connection is [`Error::Connection`]: its subscriptions
@@ -71,8 +74,14 @@ impl Connection {
                     return Ok(as_push(message));
                 }
                 let mailbox = session.mailbox();
+                if mailbox.is_closed() {
+                    return Err(Error::connection(
+                        "disconnected as Redis disconnects a subscriber: more than the pubsub \
+                         client-output-buffer-limit waited unread; its subscriptions are gone",
+                    ));
+                }
                 std::future::poll_fn(|cx| {
-                    if mailbox.poll_waiting(cx) {
+                    if mailbox.is_closed() || mailbox.poll_waiting(cx) {
                         std::task::Poll::Ready(())
                     } else {
                         std::task::Poll::Pending

@@ -48,11 +48,10 @@ impl FeatureTable {
 
     /// What is known about the server that answers for `key`.
     pub(crate) fn for_key(&self, key: &[u8]) -> &Features {
-        let at = match self.slots.len() {
-            1 => 0,
-            _ => hash_slot::of_key(key) as usize,
-        };
-        &self.slots[at.min(self.slots.len() - 1)]
+        match self.slots.len() {
+            1 => &self.slots[0],
+            _ => &self.slots[hash_slot::of_key(key) as usize],
+        }
     }
 }
 

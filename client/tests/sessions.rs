@@ -252,3 +252,46 @@ async fn a_connection_reads_pushed_messages() {
         other => panic!("RESP2 next_push: {other:?}"),
     }
 }
+
+/// An embedded subscriber that lets more than the pubsub output limit pile up is
+/// disconnected as Redis disconnects one: `next_push` says so instead of waiting for ever,
+/// and subscribing again starts afresh.
+#[tokio::test]
+async fn an_embedded_subscriber_past_the_output_limit_is_told() {
+    let mut config = rill_engine::Config::default();
+    config
+        .set("client-output-buffer-limit", "pubsub 1024 0 0", true)
+        .expect("limit");
+    let client = Client::from_engine(rill_engine::Engine::with_config(config));
+    let mut subscriber = client.connection().await.expect("connection");
+    subscriber
+        .command(&["SUBSCRIBE", "news"])
+        .await
+        .expect("SUBSCRIBE");
+    let payload = "x".repeat(100);
+    for _ in 0..20 {
+        client
+            .command(&["PUBLISH", "news", &payload])
+            .await
+            .expect("PUBLISH");
+    }
+    let outcome = tokio::time::timeout(Duration::from_secs(10), subscriber.next_push())
+        .await
+        .expect("an answer within 10 s, not a wait for ever");
+    match outcome {
+        Err(Error::Connection(e)) => assert!(e.message().contains("pubsub"), "{e:?}"),
+        other => panic!("expected a disconnection, got {other:?}"),
+    }
+    subscriber
+        .command(&["SUBSCRIBE", "news"])
+        .await
+        .expect("SUBSCRIBE again");
+    client
+        .command(&["PUBLISH", "news", "again"])
+        .await
+        .expect("PUBLISH");
+    assert_eq!(
+        next_push(&mut subscriber).await,
+        Reply::Push(vec![bulk("message"), bulk("news"), bulk("again")])
+    );
+}

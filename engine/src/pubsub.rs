@@ -30,6 +30,9 @@ struct Inbox {
     messages: Vec<Reply>,
     bytes: usize,
     waker: Option<Waker>,
+    /// Set when the client was disconnected for letting too much pile up: a reader with no
+    /// connection to lose (an embedded session) learns it here.
+    closed: bool,
 }
 
 impl std::fmt::Debug for Mailbox {
@@ -63,7 +66,8 @@ impl Mailbox {
         std::mem::take(&mut inbox.messages)
     }
 
-    /// Whether messages wait; if not, the task is woken when one comes.
+    /// Whether messages wait; if not, the task is woken when one comes (or when the mailbox
+    /// is closed).
     pub fn poll_waiting(&self, cx: &mut Context<'_>) -> bool {
         let mut inbox = self.inner.lock();
         if inbox.messages.is_empty() {
@@ -72,6 +76,31 @@ impl Mailbox {
         } else {
             true
         }
+    }
+
+    /// Whether the client was disconnected for its pile of unread messages (see
+    /// [`PubSub::disconnect`]); its subscriptions are gone.
+    pub fn is_closed(&self) -> bool {
+        self.inner.lock().closed
+    }
+
+    /// Drops what waits, marks the mailbox closed and wakes whoever waits on it.
+    fn close(&self) {
+        let waker = {
+            let mut inbox = self.inner.lock();
+            inbox.messages = Vec::new();
+            inbox.bytes = 0;
+            inbox.closed = true;
+            self.waiting.store(false, Ordering::Release);
+            inbox.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    fn reopen(&self) {
+        self.inner.lock().closed = false;
     }
 
     /// Whether messages wait (no waker left, no lock taken).
@@ -171,7 +200,12 @@ impl PubSub {
         name: &Bytes,
     ) -> bool {
         let listener = self.listeners.entry(client).or_default();
-        listener.mailbox.get_or_insert_with(|| mailbox.clone());
+        if listener.mailbox.is_none() {
+            // A client subscribing again after a disconnection for overflow (an embedded
+            // session lives on) gets its mailbox back.
+            mailbox.reopen();
+            listener.mailbox = Some(mailbox.clone());
+        }
         if !listener.set(kind).insert(name.clone()) {
             return false;
         }
@@ -218,6 +252,15 @@ impl PubSub {
     /// before every command: without any subscriber it costs one comparison.
     pub fn is_subscriber(&self, client: u64) -> bool {
         !self.listeners.is_empty() && self.listeners.contains_key(&client)
+    }
+
+    /// Forgets a subscriber that let more than the hard output limit pile up, and closes its
+    /// mailbox so that a reader waiting on it learns why nothing more comes.
+    pub fn disconnect(&mut self, client: u64) {
+        if let Some(mailbox) = self.listeners.get(&client).and_then(|l| l.mailbox.clone()) {
+            mailbox.close();
+        }
+        self.remove_client(client);
     }
 
     /// Forgets a client that left.

@@ -46,11 +46,10 @@
 //! path, which is tried again after a minute. [`ConsumerOptions::newer_commands`] turns the
 //! newer commands off. A server that is not ready (`LOADING` after a restart, `BUSY`,
 //! `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`) is waited out with the backoff, like a lost
-//! connection. Reads are
-//! raced against the shutdown signal. A read blocks at most `block` (less when a retry or a
-//! reclaim pass is due sooner) when no handler runs; with handlers running it does not block,
-//! and the consumer waits for the next handler to finish (or the next retry or reclaim)
-//! before fetching again.
+//! connection. Reads are raced against the shutdown signal. A read blocks at most `block`
+//! (less when a retry or a reclaim pass is due sooner) when no handler runs; with handlers
+//! running it does not block, and the consumer waits for the next handler to finish (or the
+//! next retry or reclaim) before fetching again.
 //!
 //! On start, a consumer lists its own PEL (entries a previous run under the same name left
 //! behind) and schedules each of them as a retry.

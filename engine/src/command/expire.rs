@@ -367,6 +367,11 @@ mod tests {
         // has moved on, and GT would then rightly pass.
         assert_eq!(run(&mut s, &["EXPIRE", "a", "4", "XX", "GT"]), int(0));
         assert_eq!(run(&mut s, &["EXPIRE", "a", "50", "XX", "GT"]), int(1));
+        // The same absolute deadline is neither greater nor less than itself.
+        let at = "99999999999999";
+        assert_eq!(run(&mut s, &["PEXPIREAT", "a", at]), int(1));
+        assert_eq!(run(&mut s, &["PEXPIREAT", "a", at, "GT"]), int(0));
+        assert_eq!(run(&mut s, &["PEXPIREAT", "a", at, "LT"]), int(0));
         run(&mut s, &["PERSIST", "a"]);
         assert_eq!(run(&mut s, &["EXPIRE", "a", "5", "LT"]), int(1));
         assert_eq!(run(&mut s, &["EXPIRE", "a", "6", "NX", "NX"]), int(0));

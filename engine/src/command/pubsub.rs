@@ -285,7 +285,7 @@ pub(crate) fn publish(state: &mut State, channel: &Bytes, payload: &Bytes, shard
     let delivery = state.pubsub.publish(channel, payload, shard, hard);
     for client in delivery.overflowing {
         eprintln!("Client id={client} closed for overcoming of output buffer limits (pubsub).");
-        state.pubsub.remove_client(client);
+        state.pubsub.disconnect(client);
         if let Some(kill) = state
             .clients
             .by_id

@@ -34,22 +34,12 @@ impl Drop for Server {
     }
 }
 
-/// Starts `command` (the binary, redis-server, or a shell that execs one) and waits until
-/// `host:port` accepts connections.
-/// It runs in a fresh temporary working directory: a server whose `dir` is the default `.`
-/// saves its dump.rdb there on SIGTERM (as Redis does with its default save points), never
-/// in the source tree, and never loads another test's file.
-pub fn start_command(mut command: Command, host: &str, port: u16) -> Server {
-    let mut server = spawn_in_work_dir(&mut command, port);
-    if let Err(status) = wait_until_ours(&mut server.child, host, port) {
-        panic!("{command:?} exited with {status} before answering");
-    }
-    server
-}
-
-/// [`start_command`] with the command `build` makes for a free port, and again on a new port
-/// when the server exits before it answers: between [`free_port`] and the server's bind,
-/// another test's server may take the port.
+/// Starts the command `build` makes for a free port (the binary, redis-server, or a shell
+/// that execs one) and waits until the server there answers as the one started; again on a
+/// new port when it exits first: between [`free_port`] and the server's bind, another test's
+/// server may take the port. It runs in a fresh temporary working directory: a server whose
+/// `dir` is the default `.` saves its dump.rdb there on SIGTERM (as Redis does with its
+/// default save points), never in the source tree, and never loads another test's file.
 pub fn start_on_free_port(host: &str, build: impl Fn(u16) -> Command) -> Server {
     const TRIES: usize = 5;
     for attempt in 1..=TRIES {
