@@ -22,7 +22,8 @@ const FENCE_TOKEN: &[u8] = b"$10\r\nrill-fence\r\n";
 const SUBSCRIBER_PONG: &[u8] = b"*2\r\n$4\r\npong\r\n";
 /// How long a fence reply, or the close after QUIT, may take before the test fails.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Inside MULTI a fence would be queued: there the test reads until this much silence.
+/// Inside MULTI a fence would be queued: there the sender reads its one-line reply (+OK,
+/// +QUEUED or an error), and the others until this much silence.
 const MULTI_QUIET: Duration = Duration::from_millis(500);
 
 fn encode(line: &str) -> Vec<u8> {
@@ -50,6 +51,8 @@ enum State {
 struct Peer {
     stream: TcpStream,
     state: State,
+    /// This step sent a command that is answered by one line inside MULTI.
+    queued_reply: bool,
 }
 
 impl Peer {
@@ -58,6 +61,7 @@ impl Peer {
         Peer {
             stream,
             state: State::Open,
+            queued_reply: false,
         }
     }
 
@@ -73,6 +77,7 @@ impl Peer {
             (State::InMulti, "EXEC" | "DISCARD" | "RESET") => State::Open,
             (state, _) => state,
         };
+        self.queued_reply = self.state == State::InMulti;
     }
 
     /// Everything the last step caused on this connection.
@@ -82,6 +87,15 @@ impl Peer {
             State::Quitting => {
                 let out = self.read_until(SETTLE_TIMEOUT, |_| false);
                 assert_eq!(self.state, State::Closed, "still open after QUIT: {out:?}");
+                out
+            }
+            State::InMulti if std::mem::take(&mut self.queued_reply) => {
+                let out = self.read_until(SETTLE_TIMEOUT, |out| out.ends_with(b"\r\n"));
+                assert!(
+                    out.ends_with(b"\r\n"),
+                    "no reply inside MULTI within {SETTLE_TIMEOUT:?}: {}",
+                    String::from_utf8_lossy(&out).escape_debug()
+                );
                 out
             }
             State::InMulti => self.read_until(MULTI_QUIET, |_| false),
