@@ -82,9 +82,10 @@ fn a_damaged_directory_is_a_storage_error_naming_the_file() {
 /// directory it writes to.
 const CHILD_DIR: &str = "RILL_DURABLE_CHILD_DIR";
 
-/// The child: opens the directory with `Durability::Always` and, until killed, adds entries,
-/// reads them through a group and acknowledges every other one, printing each step once
-/// its call returned (`added ID`, `acked ID`). Does nothing in an ordinary test run.
+/// The child: opens the directory with `Durability::Always` and, until killed, adds entries
+/// (one at a time, and every third step a batch of three), reads them through a group and
+/// acknowledges every other read, printing each step once its call returned (`added ID`,
+/// `acked ID`). Does nothing in an ordinary test run.
 #[tokio::test]
 async fn durable_child_process() {
     let Ok(dir) = std::env::var(CHILD_DIR) else {
@@ -99,18 +100,24 @@ async fn durable_child_process() {
         .expect("group");
     let mut out = std::io::stdout().lock();
     for i in 0u64.. {
-        let id = stream
-            .add(&Reading {
-                sensor: format!("s{i}"),
-                value: i as f64,
-            })
-            .await
-            .expect("add");
-        writeln!(out, "added {id}")
-            .and_then(|()| out.flush())
-            .expect("stdout");
+        let reading = |n: u64| Reading {
+            sensor: format!("s{i}.{n}"),
+            value: i as f64,
+        };
+        // Every third step a batch of three (one wait for the log, after the last).
+        let ids = if i % 3 == 0 {
+            let batch: Vec<Reading> = (0..3).map(reading).collect();
+            stream.add_batch(&batch).await.expect("add_batch")
+        } else {
+            vec![stream.add(&reading(0)).await.expect("add")]
+        };
+        for id in ids {
+            writeln!(out, "added {id}")
+                .and_then(|()| out.flush())
+                .expect("stdout");
+        }
         let read = stream
-            .read_group("uploader", "edge", 1, None)
+            .read_group("uploader", "edge", 3, None)
             .await
             .expect("read");
         for entry in read.iter().filter(|_| i % 2 == 0) {
