@@ -86,12 +86,10 @@ impl Mailbox {
 
     /// Drops what waits, marks the mailbox closed and wakes whoever waits on it.
     fn close(&self) {
+        self.clear();
         let waker = {
             let mut inbox = self.inner.lock();
-            inbox.messages = Vec::new();
-            inbox.bytes = 0;
             inbox.closed = true;
-            self.waiting.store(false, Ordering::Release);
             inbox.waker.take()
         };
         if let Some(w) = waker {
