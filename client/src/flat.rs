@@ -160,7 +160,7 @@ enum Flat {
 impl FlatSerializer {
     /// What a `kind` of value other than a struct or a map is as a field (`as_field`); at the top
     /// level it is refused, having no fields to spread over the entry.
-    fn field<S>(self, kind: &str, as_field: FlatResult<S>) -> FlatResult<S> {
+    fn only_in_a_field<S>(self, kind: &str, as_field: FlatResult<S>) -> FlatResult<S> {
         if self.top {
             return Err(FlatError::new(format_args!(
                 "the flat codec stores a struct or a map with string keys, not {kind}"
@@ -194,7 +194,7 @@ fn float(value: impl fmt::Debug) -> Flat {
 macro_rules! scalars {
     ($($method:ident($($arg:ident: $ty:ty),*) $kind:literal => $flat:expr;)*) => {$(
         fn $method(self, $($arg: $ty),*) -> FlatResult<Flat> {
-            self.field($kind, Ok($flat))
+            self.only_in_a_field($kind, Ok($flat))
         }
     )*};
 }
@@ -204,7 +204,7 @@ macro_rules! scalars {
 macro_rules! compounds {
     ($($method:ident($($ty:ty),*) -> $state:ident $kind:literal;)*) => {$(
         fn $method(self, $(_: $ty),*) -> FlatResult<Self::$state> {
-            self.field($kind, Err(FlatError::Compound))
+            self.only_in_a_field($kind, Err(FlatError::Compound))
         }
     )*};
 }
@@ -255,7 +255,7 @@ impl Serializer for FlatSerializer {
     }
 
     fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> FlatResult<Flat> {
-        self.field("an Option", Ok(()))?;
+        self.only_in_a_field("an Option", Ok(()))?;
         value.serialize(self)
     }
 
@@ -274,7 +274,7 @@ impl Serializer for FlatSerializer {
         _variant: &'static str,
         _value: &T,
     ) -> FlatResult<Flat> {
-        self.field("an enum", Err(FlatError::Compound))
+        self.only_in_a_field("an enum", Err(FlatError::Compound))
     }
 
     fn serialize_map(self, len: Option<usize>) -> FlatResult<EntryFields> {
