@@ -39,7 +39,8 @@
 //! - [`Codec`]: a trait; [`codec::Json`] (default), [`codec::MessagePack`] and [`codec::Flat`]
 //!   (`flat`) are provided, and a type of one's own encodes anything else.
 //! - [`consumer`]: the consumer runtime (ack, retry, reclaim, dead letter, metrics) and the
-//!   [`WorkerPool`].
+//!   [`WorkerPool`]; which newer commands the server has is learned on first use, per hash
+//!   slot on a cluster (`features`, `hash_slot`).
 //! - [`health`]: stream health reports against thresholds.
 //! - [`testing`]: an in-process `rill-server` for code that uses any Redis client.
 #![deny(unsafe_code)]
