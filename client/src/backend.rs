@@ -2,6 +2,7 @@
 //! Redis, Redis Cluster) through the `redis` crate. Both take the same argument vectors and
 //! hand back the same [`Reply`] values, so everything above this module is shared.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -273,8 +274,92 @@ pub(crate) enum Dedicated {
     Remote(RemoteConn, Option<PushReceiver>),
 }
 
-/// Where a remote connection's pushed messages (pub/sub, invalidations) arrive.
-pub(crate) type PushReceiver = tokio::sync::mpsc::UnboundedReceiver<redis::PushInfo>;
+/// The most bytes of pushed messages a remote connection holds unread: Redis's default hard
+/// limit for a subscriber's output (`client-output-buffer-limit pubsub 32mb`). Past it, as
+/// Redis disconnects such a subscriber, the messages that follow are dropped and
+/// [`crate::Connection::next_push`] says so once those held are read.
+const PUSH_LIMIT_BYTES: usize = 32 * 1024 * 1024;
+
+/// What the `redis` crate hands a remote connection's pushed messages (pub/sub,
+/// invalidations) to: a queue bounded by [`PUSH_LIMIT_BYTES`].
+struct PushSender {
+    queue: tokio::sync::mpsc::UnboundedSender<(redis::PushInfo, usize)>,
+    held: Arc<AtomicUsize>,
+    overflowed: Arc<AtomicBool>,
+}
+
+impl redis::aio::AsyncPushSender for PushSender {
+    fn send(&self, info: redis::PushInfo) -> std::result::Result<(), redis::aio::SendError> {
+        let size = push_size(&info);
+        let disconnection = info.kind == redis::PushKind::Disconnection;
+        if !disconnection
+            && (self.overflowed.load(Ordering::Relaxed)
+                || self.held.load(Ordering::Relaxed) + size > PUSH_LIMIT_BYTES)
+        {
+            self.overflowed.store(true, Ordering::Relaxed);
+            return Err(redis::aio::SendError);
+        }
+        self.held.fetch_add(size, Ordering::Relaxed);
+        self.queue
+            .send((info, size))
+            .map_err(|_| redis::aio::SendError)
+    }
+}
+
+/// About how many bytes a pushed message holds.
+fn push_size(info: &redis::PushInfo) -> usize {
+    let value = |v: &redis::Value| match v {
+        redis::Value::BulkString(b) => b.len(),
+        _ => 16,
+    };
+    32 + info.data.iter().map(value).sum::<usize>()
+}
+
+/// Where a remote connection's pushed messages arrive, in order.
+pub(crate) struct PushReceiver {
+    queue: tokio::sync::mpsc::UnboundedReceiver<(redis::PushInfo, usize)>,
+    held: Arc<AtomicUsize>,
+    overflowed: Arc<AtomicBool>,
+}
+
+impl PushReceiver {
+    fn new() -> (PushSender, PushReceiver) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (held, overflowed) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let sender = PushSender {
+            queue: tx,
+            held: held.clone(),
+            overflowed: overflowed.clone(),
+        };
+        let receiver = PushReceiver {
+            queue: rx,
+            held,
+            overflowed,
+        };
+        (sender, receiver)
+    }
+
+    /// The next message; `Err(())` once those held before an overflow are read (messages
+    /// were dropped after them); `Ok(None)` when the connection is gone.
+    pub(crate) async fn recv(&mut self) -> std::result::Result<Option<redis::PushInfo>, ()> {
+        if self.overflowed.load(Ordering::Relaxed) {
+            return match self.queue.try_recv() {
+                Ok((info, size)) => {
+                    self.held.fetch_sub(size, Ordering::Relaxed);
+                    Ok(Some(info))
+                }
+                Err(_) => Err(()),
+            };
+        }
+        Ok(self.queue.recv().await.map(|(info, size)| {
+            self.held.fetch_sub(size, Ordering::Relaxed);
+            info
+        }))
+    }
+}
 
 impl Dedicated {
     /// Runs any command, waiting as long as a blocking one takes.
@@ -295,7 +380,7 @@ impl Remote {
         if !resp3 {
             return Ok((self.open_dedicated().await?, None));
         }
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, rx) = PushReceiver::new();
         let config = dedicated_config().set_push_sender(tx);
         let conn = client
             .get_multiplexed_async_connection_with_config(&config)

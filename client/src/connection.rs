@@ -29,7 +29,8 @@ use crate::error::{Error, Result};
 /// from replies on a shared socket, so there `next_push` says so). Messages wait until read:
 /// read them as they come. As a server disconnects a subscriber that lets more than its
 /// `client-output-buffer-limit pubsub` pile up, the embedded engine drops such a
-/// connection's subscriptions and `next_push` says so. MONITOR and `CLIENT REPLY OFF` are of
+/// connection's subscriptions, and a remote connection drops what comes past 32 MB held
+/// unread; `next_push` then says so (open a new connection to subscribe afresh remotely). MONITOR and `CLIENT REPLY OFF` are of
 /// no use on it (a command after the latter waits for ever). Dropping it closes it.
 pub struct Connection {
     link: Dedicated,
@@ -75,10 +76,7 @@ impl Connection {
                 }
                 let mailbox = session.mailbox();
                 if mailbox.is_closed() {
-                    return Err(Error::connection(
-                        "disconnected as Redis disconnects a subscriber: more than the pubsub \
-                         client-output-buffer-limit waited unread; its subscriptions are gone",
-                    ));
+                    return Err(overflowed());
                 }
                 std::future::poll_fn(|cx| {
                     if mailbox.is_closed() || mailbox.poll_waiting(cx) {
@@ -95,8 +93,10 @@ impl Connection {
                     .into(),
             )),
             Dedicated::Remote(_, Some(pushes)) => loop {
-                let Some(push) = pushes.recv().await else {
-                    return Err(Error::connection("the connection closed"));
+                let push = match pushes.recv().await {
+                    Ok(Some(push)) => push,
+                    Ok(None) => return Err(Error::connection("the connection closed")),
+                    Err(()) => return Err(overflowed()),
                 };
                 match push.kind {
                     PushKind::Disconnection => {
@@ -118,6 +118,15 @@ impl Connection {
             },
         }
     }
+}
+
+/// What [`Connection::next_push`] says once messages were dropped because too many waited
+/// unread.
+fn overflowed() -> Error {
+    Error::connection(
+        "disconnected as Redis disconnects a subscriber: more than the pubsub \
+         client-output-buffer-limit of messages waited unread, and those after were dropped",
+    )
 }
 
 /// A pushed message as [`Connection::next_push`] returns it whatever the protocol: under

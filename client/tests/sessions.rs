@@ -295,3 +295,47 @@ async fn an_embedded_subscriber_past_the_output_limit_is_told() {
         Reply::Push(vec![bulk("message"), bulk("news"), bulk("again")])
     );
 }
+
+/// A remote subscriber that lets more than 32 MB of messages pile up unread (Redis's
+/// default pubsub hard limit) is told so by `next_push` after the messages it holds, rather
+/// than growing without bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_subscriber_holds_at_most_32_mb_unread() {
+    let rill = tokio::task::spawn_blocking(rill::testing::TestServer::start)
+        .await
+        .expect("the start thread")
+        .expect("rill-server");
+    let client = Client::connect(&format!("{}?protocol=resp3", rill.url()))
+        .await
+        .expect("connect");
+    let mut subscriber = client.connection().await.expect("connection");
+    subscriber
+        .command(&["SUBSCRIBE", "big"])
+        .await
+        .expect("SUBSCRIBE");
+    let payload = "x".repeat(100 * 1024);
+    for _ in 0..400 {
+        client
+            .command(&["PUBLISH", "big", &payload])
+            .await
+            .expect("PUBLISH");
+    }
+    // The client takes the messages off the socket as they come; give the last of them a
+    // moment to arrive before reading (loopback: far less than this).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut read = 0;
+    let outcome = loop {
+        match tokio::time::timeout(Duration::from_secs(10), subscriber.next_push())
+            .await
+            .expect("an answer within 10 s")
+        {
+            Ok(_) => read += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!((300..400).contains(&read), "read {read} of 400 (40 MB)");
+    match outcome {
+        Error::Connection(e) => assert!(e.message().contains("pubsub"), "{e:?}"),
+        other => panic!("expected the overflow, got {other:?}"),
+    }
+}
