@@ -281,28 +281,33 @@ pub(crate) enum Dedicated {
 const PUSH_LIMIT_BYTES: usize = 32 * 1024 * 1024;
 
 /// What the `redis` crate hands a remote connection's pushed messages (pub/sub,
-/// invalidations) to: a queue bounded by [`PUSH_LIMIT_BYTES`].
+/// invalidations) to: a queue bounded by [`PUSH_LIMIT_BYTES`]. The first message past the
+/// bound is replaced by an overflow marker (`None`) in the queue, which wakes a reader
+/// waiting on it; the messages after it are dropped.
 struct PushSender {
-    queue: tokio::sync::mpsc::UnboundedSender<(redis::PushInfo, usize)>,
+    queue: tokio::sync::mpsc::UnboundedSender<Option<(redis::PushInfo, usize)>>,
     held: Arc<AtomicUsize>,
-    overflowed: Arc<AtomicBool>,
+    overflowed: AtomicBool,
 }
 
 impl redis::aio::AsyncPushSender for PushSender {
     fn send(&self, info: redis::PushInfo) -> std::result::Result<(), redis::aio::SendError> {
         let size = push_size(&info);
-        let disconnection = info.kind == redis::PushKind::Disconnection;
-        if !disconnection
-            && (self.overflowed.load(Ordering::Relaxed)
-                || self.held.load(Ordering::Relaxed) + size > PUSH_LIMIT_BYTES)
+        let fits = self.held.load(Ordering::Relaxed) + size <= PUSH_LIMIT_BYTES;
+        if info.kind == redis::PushKind::Disconnection
+            || (fits && !self.overflowed.load(Ordering::Relaxed))
         {
-            self.overflowed.store(true, Ordering::Relaxed);
-            return Err(redis::aio::SendError);
+            self.held.fetch_add(size, Ordering::Relaxed);
+            return self
+                .queue
+                .send(Some((info, size)))
+                .map_err(|_| redis::aio::SendError);
         }
-        self.held.fetch_add(size, Ordering::Relaxed);
-        self.queue
-            .send((info, size))
-            .map_err(|_| redis::aio::SendError)
+        // Past the bound: the first message dropped leaves the marker, the rest nothing.
+        if !self.overflowed.swap(true, Ordering::Relaxed) {
+            let _ = self.queue.send(None);
+        }
+        Err(redis::aio::SendError)
     }
 }
 
@@ -317,27 +322,25 @@ fn push_size(info: &redis::PushInfo) -> usize {
 
 /// Where a remote connection's pushed messages arrive, in order.
 pub(crate) struct PushReceiver {
-    queue: tokio::sync::mpsc::UnboundedReceiver<(redis::PushInfo, usize)>,
+    queue: tokio::sync::mpsc::UnboundedReceiver<Option<(redis::PushInfo, usize)>>,
     held: Arc<AtomicUsize>,
-    overflowed: Arc<AtomicBool>,
+    /// The overflow marker was read: every later call reports it.
+    overflowed: bool,
 }
 
 impl PushReceiver {
     fn new() -> (PushSender, PushReceiver) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let (held, overflowed) = (
-            Arc::new(AtomicUsize::new(0)),
-            Arc::new(AtomicBool::new(false)),
-        );
+        let held = Arc::new(AtomicUsize::new(0));
         let sender = PushSender {
             queue: tx,
             held: held.clone(),
-            overflowed: overflowed.clone(),
+            overflowed: AtomicBool::new(false),
         };
         let receiver = PushReceiver {
             queue: rx,
             held,
-            overflowed,
+            overflowed: false,
         };
         (sender, receiver)
     }
@@ -345,19 +348,20 @@ impl PushReceiver {
     /// The next message; `Err(())` once those held before an overflow are read (messages
     /// were dropped after them); `Ok(None)` when the connection is gone.
     pub(crate) async fn recv(&mut self) -> std::result::Result<Option<redis::PushInfo>, ()> {
-        if self.overflowed.load(Ordering::Relaxed) {
-            return match self.queue.try_recv() {
-                Ok((info, size)) => {
-                    self.held.fetch_sub(size, Ordering::Relaxed);
-                    Ok(Some(info))
-                }
-                Err(_) => Err(()),
-            };
+        if self.overflowed {
+            return Err(());
         }
-        Ok(self.queue.recv().await.map(|(info, size)| {
-            self.held.fetch_sub(size, Ordering::Relaxed);
-            info
-        }))
+        match self.queue.recv().await {
+            Some(Some((info, size))) => {
+                self.held.fetch_sub(size, Ordering::Relaxed);
+                Ok(Some(info))
+            }
+            Some(None) => {
+                self.overflowed = true;
+                Err(())
+            }
+            None => Ok(None),
+        }
     }
 }
 

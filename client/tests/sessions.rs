@@ -187,14 +187,19 @@ async fn next_push(conn: &mut rill::Connection) -> Reply {
         .expect("next_push")
 }
 
+/// An in-process rill-server, started off the test's runtime (it runs one of its own).
+async fn rill_server() -> rill::testing::TestServer {
+    tokio::task::spawn_blocking(rill::testing::TestServer::start)
+        .await
+        .expect("the start thread")
+        .expect("rill-server")
+}
+
 /// A subscriber connection reads what is published, as pushes, on the embedded engine and
 /// over RESP3 (rill-server and, when installed, Redis); over RESP2 it says it cannot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_reads_pushed_messages() {
-    let rill = tokio::task::spawn_blocking(rill::testing::TestServer::start)
-        .await
-        .expect("the start thread")
-        .expect("rill-server");
+    let rill = rill_server().await;
     let redis = tokio::task::spawn_blocking(rill_tests::oracle::RedisServer::start)
         .await
         .expect("the start thread");
@@ -301,10 +306,7 @@ async fn an_embedded_subscriber_past_the_output_limit_is_told() {
 /// than growing without bound.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_subscriber_holds_at_most_32_mb_unread() {
-    let rill = tokio::task::spawn_blocking(rill::testing::TestServer::start)
-        .await
-        .expect("the start thread")
-        .expect("rill-server");
+    let rill = rill_server().await;
     let client = Client::connect(&format!("{}?protocol=resp3", rill.url()))
         .await
         .expect("connect");
@@ -336,6 +338,31 @@ async fn a_remote_subscriber_holds_at_most_32_mb_unread() {
     assert!((300..400).contains(&read), "read {read} of 400 (40 MB)");
     match outcome {
         Error::Connection(e) => assert!(e.message().contains("pubsub"), "{e:?}"),
+        other => panic!("expected the overflow, got {other:?}"),
+    }
+
+    // One message past the bound on its own wakes a reader already waiting for it (the
+    // server's own pubsub limit, equal by default, is lifted so the message gets through).
+    client
+        .command(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 0 0 0"])
+        .await
+        .expect("CONFIG SET");
+    let mut waiting = client.connection().await.expect("connection");
+    waiting
+        .command(&["SUBSCRIBE", "huge"])
+        .await
+        .expect("SUBSCRIBE");
+    let reader = tokio::spawn(async move {
+        tokio::time::timeout(Duration::from_secs(10), waiting.next_push()).await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let huge = "y".repeat(33 * 1024 * 1024);
+    client
+        .command(&["PUBLISH", "huge", &huge])
+        .await
+        .expect("PUBLISH");
+    match reader.await.expect("the reader task") {
+        Ok(Err(Error::Connection(e))) => assert!(e.message().contains("pubsub"), "{e:?}"),
         other => panic!("expected the overflow, got {other:?}"),
     }
 }
