@@ -344,7 +344,12 @@ async fn a_remote_subscriber_holds_at_most_32_mb_unread() {
     // One message past the bound on its own wakes a reader already waiting for it (the
     // server's own pubsub limit, equal by default, is lifted so the message gets through).
     client
-        .command(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 0 0 0"])
+        .command(&[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "pubsub 0 0 0",
+        ])
         .await
         .expect("CONFIG SET");
     let mut waiting = client.connection().await.expect("connection");
