@@ -159,10 +159,14 @@ impl Connection {
                     Input::Messages => {
                         self.deliver_messages();
                         let limits = self.count_traffic();
-                        if !self.flush(limits.output).await {
+                        let buffered = self.input.len();
+                        if !self.flush(&limits).await {
                             return End::Gone;
                         }
-                        continue;
+                        // A slow flush reads what the client sends meanwhile.
+                        if self.input.len() == buffered {
+                            continue;
+                        }
                     }
                     Input::Data => {}
                 }
@@ -176,19 +180,21 @@ impl Connection {
                 return End::Gone;
             }
             let batch = self.run_batch(limits.max_bulk_len);
+            let buffered = self.input.len();
             if let Some(durability) = self.session.take_durability() {
                 // The batch's replies leave once what they show is in the log as the
                 // policy promises (appendfsync always: on disk; one sync for many clients).
                 durability.wait().await;
             }
-            if !self.flush(limits.output).await {
+            if !self.flush(&limits).await {
                 return End::Gone;
             }
             need_input = false;
             match batch {
                 Batch::NeedInput => {
                     self.soft_since = None;
-                    need_input = true;
+                    // Unless the flush read more while the client was slow to take replies.
+                    need_input = self.input.len() == buffered;
                 }
                 Batch::Full => tokio::task::yield_now().await,
                 Batch::Close => return End::Gone,
@@ -399,7 +405,8 @@ impl Connection {
     /// the client was killed, or it broke `client-output-buffer-limit`: pending output past
     /// the hard limit closes it at once; past the soft limit, it is closed if it has not
     /// caught up within the soft seconds (see `soft_since`).
-    async fn flush(&mut self, limit: OutputLimit) -> bool {
+    async fn flush(&mut self, limits: &rill_engine::ConnectionLimits) -> bool {
+        let limit = limits.output;
         if self.output.is_empty() {
             return true;
         }
@@ -424,7 +431,9 @@ impl Connection {
             }
         }
         self.traffic.1 += written as u64;
-        if written < self.output.len() && !Box::pin(self.write_rest(limit, written)).await {
+        if written < self.output.len()
+            && !Box::pin(self.write_rest(limit, written, limits.query_buffer_limit)).await
+        {
             return false;
         }
         // Give the buffer back: most replies are small, and an idle client holds nothing.
@@ -433,8 +442,16 @@ impl Connection {
     }
 
     /// Writes `output[written..]` to a client that is not taking it all, applying the
-    /// output-buffer limits while it waits.
-    async fn write_rest(&mut self, limit: OutputLimit, mut written: usize) -> bool {
+    /// output-buffer limits while it waits. Meanwhile it keeps reading what the client sends
+    /// (up to `input_limit`, `client-query-buffer-limit`), as Redis does: a client that
+    /// writes a long pipeline whole before it reads any reply (redis-py's pipelines do) would
+    /// otherwise wait on the server while the server waits on it.
+    async fn write_rest(
+        &mut self,
+        limit: OutputLimit,
+        mut written: usize,
+        input_limit: u64,
+    ) -> bool {
         while written < self.output.len() {
             let pending = (self.output.len() - written) as u64;
             if limit.hard > 0 && pending > limit.hard {
@@ -472,20 +489,47 @@ impl Connection {
                         return false;
                     }
                 }
-                w = self.socket.write(&self.output[written..]) => match w {
-                    Ok(0) | Err(_) => return false,
+                w = self.socket.writable() => match w.and_then(|()| self.socket.try_write(&self.output[written..])) {
+                    Ok(0) => return false,
                     Ok(n) => {
                         written += n;
                         // Progress is interaction: a slow reader is not idle.
                         self.traffic.1 += n as u64;
                         self.count_traffic();
                     }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return false,
                 },
+                r = self.socket.readable() => {
+                    if r.is_err() || !self.take_input(input_limit) {
+                        return false;
+                    }
+                }
                 // Wake to check the soft limit again while the client is not reading.
                 _ = sleep => {}
             }
         }
         true
+    }
+
+    /// Reads what the client has sent into `input` while its replies wait; false when it has
+    /// gone, or has sent more than `limit` (the query buffer limit closes it, as Redis does).
+    fn take_input(&mut self, limit: u64) -> bool {
+        match read_available(&self.socket, &mut self.input) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.traffic.0 += n as u64;
+                if self.input.len() as u64 > limit {
+                    tracing::warn!(
+                        id = self.session.id(),
+                        "closing client that exceeded the query buffer limit"
+                    );
+                    return false;
+                }
+                true
+            }
+            Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+        }
     }
 
     fn over_limit(&self) {

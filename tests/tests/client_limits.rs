@@ -209,3 +209,38 @@ fn client_pause_holds_writes_or_everything_until_it_ends() {
         );
     });
 }
+
+/// A client may write a whole pipeline before it reads a single reply, as redis-py's
+/// pipelines do: the server must keep reading while the replies it cannot deliver yet wait,
+/// or each side waits on the other once the kernel's buffers are full (30 MB each way here).
+#[test]
+fn a_pipeline_written_whole_before_any_read_is_answered() {
+    on_each_server(|name, addr| {
+        const REQUESTS: usize = 30_000;
+        let payload = "p".repeat(1000);
+        let mut pipeline = Vec::with_capacity(REQUESTS * 1030);
+        for _ in 0..REQUESTS {
+            pipeline.extend_from_slice(
+                format!("*2\r\n$4\r\nECHO\r\n$1000\r\n{payload}\r\n").as_bytes(),
+            );
+        }
+        pipeline.extend_from_slice(b"PING\r\n");
+        let mut c = connect(addr);
+        c.set_write_timeout(Some(Duration::from_secs(20))).ok();
+        let started = Instant::now();
+        c.write_all(&pipeline)
+            .unwrap_or_else(|e| panic!("{name}: the server stopped reading the pipeline: {e}"));
+        let expected = REQUESTS * format!("$1000\r\n{payload}\r\n").len() + b"+PONG\r\n".len();
+        let mut replies = Vec::with_capacity(expected);
+        let mut buf = vec![0u8; 64 * 1024];
+        while replies.len() < expected {
+            match c.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => replies.extend_from_slice(&buf[..n]),
+            }
+        }
+        assert_eq!(replies.len(), expected, "{name}: replies cut short");
+        assert!(replies.ends_with(b"+PONG\r\n"), "{name}");
+        assert!(started.elapsed() < Duration::from_secs(20), "{name}");
+    });
+}
