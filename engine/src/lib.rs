@@ -442,7 +442,7 @@ impl Engine {
             let claimable = stream.groups.get(&group).is_some_and(|g| {
                 g.nacked().any(|id| stream.contains(id))
                     || g.pel.iter().any(|(id, p)| {
-                        now.saturating_sub(p.delivery_time) >= min_idle && stream.contains(*id)
+                        now.saturating_sub(p.delivery_time) >= min_idle && stream.contains(id)
                     })
             });
             if claimable {

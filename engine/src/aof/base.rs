@@ -311,8 +311,8 @@ fn write_group(
     for state in group.consumers() {
         let consumer = &state.name;
         command(out, &[b"XGROUP", b"CREATECONSUMER", key, name, consumer]);
-        for id in &state.pending {
-            let Some(pending) = group.pel.get(id) else {
+        for id in state.pending.keys() {
+            let Some(pending) = group.pel.get(&id) else {
                 continue;
             };
             command(

@@ -86,9 +86,9 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     loop {
         let next = group
             .pel
-            .range(start..)
+            .range(start, StreamId::MAX)
             .next()
-            .map(|(id, p)| (*id, !p.is_owned(), p.delivery_time));
+            .map(|(id, p)| (id, !p.is_owned(), p.delivery_time));
         let Some((id, nacked, delivered_at)) = next else {
             break;
         };

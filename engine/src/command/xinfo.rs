@@ -171,9 +171,9 @@ fn full_group(s: &Stream, name: &Bytes, g: &ConsumerGroup, limit: usize) -> Repl
         .map(|c| {
             let pending = c
                 .pending
-                .iter()
+                .keys()
                 .take(limit)
-                .filter_map(|id| g.pel.get(id).map(|p| (id, p)))
+                .filter_map(|id| g.pel.get(&id).map(|p| (id, p)))
                 .map(|(id, p)| {
                     Reply::Array(vec![
                         id.to_reply(),

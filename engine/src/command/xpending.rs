@@ -109,14 +109,12 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         let first = group
             .pel
-            .keys()
-            .next()
+            .first_id()
             .map(|id| id.to_reply())
             .unwrap_or(Reply::Null);
         let last = group
             .pel
-            .keys()
-            .next_back()
+            .last_id()
             .map(|id| id.to_reply())
             .unwrap_or(Reply::Null);
         let owners = group
@@ -145,12 +143,12 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Some(name) => match group.consumer(name) {
             Some(c) => Box::new(
                 c.pending
-                    .range(ext.start..=ext.end)
-                    .filter_map(|id| pel.get(id).map(|p| (*id, p))),
+                    .range(ext.start, ext.end)
+                    .filter_map(|(id, _)| pel.get(&id).map(|p| (id, p))),
             ),
             None => return Reply::Array(Vec::new()),
         },
-        None => Box::new(pel.range(ext.start..=ext.end).map(|(id, p)| (*id, p))),
+        None => Box::new(pel.range(ext.start, ext.end)),
     };
     let mut out = PendingList::with_capacity(ext.count.min(pel.len()));
     for (id, p) in entries {

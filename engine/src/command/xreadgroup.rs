@@ -357,13 +357,13 @@ fn claim_idle(
     // entries by delivery time. The walk also finds the oldest delivery, for the next read.
     let mut oldest = u64::MAX;
     let mut idle: Vec<(u64, StreamId)> = Vec::new();
-    for (id, p) in &group.pel {
+    for (id, p) in group.pel.iter() {
         if !p.is_owned() {
             continue;
         }
         oldest = oldest.min(p.delivery_time);
         if now.saturating_sub(p.delivery_time) >= min_idle {
-            idle.push((p.delivery_time, *id));
+            idle.push((p.delivery_time, id));
         }
     }
     group.set_oldest_delivery(oldest);
@@ -430,7 +430,12 @@ fn history(
     };
     let limit = if count == 0 { usize::MAX } else { count };
     let ids: Vec<StreamId> = match group.consumer(consumer) {
-        Some(c) => c.pending.range(start..).take(limit).copied().collect(),
+        Some(c) => c
+            .pending
+            .range(start, StreamId::MAX)
+            .take(limit)
+            .map(|(id, _)| id)
+            .collect(),
         None => Vec::new(),
     };
     let mut out = EntryList::with_capacity(ids.len());

@@ -11,11 +11,21 @@
 //! one, in the group's NACK zone, which claims (XREADGROUP CLAIM, XCLAIM, XAUTOCLAIM) serve
 //! first and in the order the entries were NACKed.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+mod sorted_run;
+
+use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 
 use crate::id::StreamId;
+
+pub use sorted_run::{Held, SortedRun};
+
+/// A group's pending entries list, by ID.
+pub type PendingEntries = SortedRun<PendingEntry>;
+
+/// The IDs of the pending entries a consumer owns.
+pub type OwnedIds = SortedRun<Held>;
 
 /// A consumer's place in its group's slot table.
 type Slot = usize;
@@ -23,8 +33,12 @@ type Slot = usize;
 /// The owner of a NACKed entry (and of a forced one until its claim assigns it): nobody.
 const NO_OWNER: Slot = Slot::MAX;
 
+/// The owner the PEL gives an acknowledged entry whose slot it keeps for a while (see
+/// [`PendingEntries`]); never seen outside it.
+const DEAD: Slot = Slot::MAX - 1;
+
 /// One delivered, unacknowledged entry.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct PendingEntry {
     /// The slot of the consumer that owns it now; [`NO_OWNER`] once NACKed, until a claim
     /// takes it. [`ConsumerGroup::owner_name`] names it.
@@ -41,6 +55,25 @@ impl PendingEntry {
     pub fn is_owned(&self) -> bool {
         self.owner != NO_OWNER
     }
+
+    /// An entry owned by the consumer in `owner`'s slot.
+    fn owned_by(owner: Slot, delivery_time: u64, delivery_count: u64) -> PendingEntry {
+        PendingEntry {
+            owner,
+            delivery_time,
+            delivery_count,
+        }
+    }
+}
+
+impl sorted_run::Slot for PendingEntry {
+    fn kill(&mut self) {
+        self.owner = DEAD;
+    }
+
+    fn is_dead(&self) -> bool {
+        self.owner == DEAD
+    }
 }
 
 /// A consumer of a group.
@@ -53,7 +86,7 @@ pub struct Consumer {
     /// Last successful delivery or claim, in ms; `None` when never (shown as -1).
     pub active_time: Option<u64>,
     /// IDs of the entries this consumer owns in the group's PEL.
-    pub pending: BTreeSet<StreamId>,
+    pub pending: OwnedIds,
 }
 
 /// A consumer group of one stream.
@@ -66,7 +99,7 @@ pub struct ConsumerGroup {
     pub entries_read: Option<u64>,
     /// The group's pending entries list, by ID; each consumer's `pending` set indexes into it and
     /// must stay in step (entries are added and removed through the group's methods).
-    pub pel: BTreeMap<StreamId, PendingEntry>,
+    pub pel: PendingEntries,
     /// Each consumer's slot, by name, in name order (XINFO CONSUMERS and XPENDING list them so).
     names: BTreeMap<Bytes, Slot>,
     /// The consumers by slot; `None` for a slot freed by a deletion, listed in `free`.
@@ -125,7 +158,7 @@ impl ConsumerGroup {
         ConsumerGroup {
             last_id,
             entries_read,
-            pel: BTreeMap::new(),
+            pel: PendingEntries::default(),
             names: BTreeMap::new(),
             slots: Vec::new(),
             free: Vec::new(),
@@ -219,7 +252,7 @@ impl ConsumerGroup {
             name: name.clone(),
             seen_time: now_ms,
             active_time: None,
-            pending: BTreeSet::new(),
+            pending: OwnedIds::default(),
         };
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -244,8 +277,8 @@ impl ConsumerGroup {
             return 0;
         };
         self.free.push(slot);
-        for id in &consumer.pending {
-            self.pel.remove(id);
+        for id in consumer.pending.keys() {
+            self.pel.remove(&id);
         }
         consumer.pending.len() as u64
     }
@@ -274,7 +307,9 @@ impl ConsumerGroup {
             }
         }
         if let Some(c) = self.slot_mut(owner) {
-            c.pending.extend(ids.iter().copied());
+            for &id in ids {
+                c.pending.insert(id, Held::YES);
+            }
         }
     }
 
@@ -340,7 +375,7 @@ impl ConsumerGroup {
         if previous != owner {
             self.release(id, previous);
             if let Some(c) = self.slot_mut(owner) {
-                c.pending.insert(id);
+                c.pending.insert(id, Held::YES);
             }
         }
         true
@@ -349,12 +384,11 @@ impl ConsumerGroup {
     /// Adds a PEL entry owned by nobody yet, for XCLAIM FORCE; the claim then assigns it.
     pub fn force_pending(&mut self, id: StreamId, now_ms: u64) {
         self.note_delivery_time(now_ms);
-        self.pel.entry(id).or_insert(PendingEntry {
-            owner: NO_OWNER,
-            delivery_time: now_ms,
+        if !self.pel.contains_key(&id) {
             // As in Redis, a forced entry starts as delivered once; the claim then counts.
-            delivery_count: 1,
-        });
+            self.pel
+                .insert(id, PendingEntry::owned_by(NO_OWNER, now_ms, 1));
+        }
     }
 
     /// XNACK of one ID: a pending entry loses its owner and goes to the end of the NACK
@@ -369,16 +403,14 @@ impl ConsumerGroup {
         force: bool,
         exists: bool,
     ) -> bool {
-        let entry = match self.pel.entry(id) {
-            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(e) if force && exists => {
-                e.insert(PendingEntry {
-                    owner: NO_OWNER,
-                    delivery_time: 0,
-                    delivery_count: 0,
-                })
+        if !self.pel.contains_key(&id) {
+            if !(force && exists) {
+                return false;
             }
-            std::collections::btree_map::Entry::Vacant(_) => return false,
+            self.pel.insert(id, PendingEntry::owned_by(NO_OWNER, 0, 0));
+        }
+        let Some(entry) = self.pel.get_mut(&id) else {
+            return false;
         };
         entry.delivery_count = match (retry, mode) {
             (Some(n), _) => n,
@@ -422,7 +454,7 @@ impl ConsumerGroup {
             return Err(LoadError::DuplicateConsumer);
         }
         let owner = self.add_consumer(&name, seen_time);
-        let mut ids = BTreeSet::new();
+        let mut ids = OwnedIds::default();
         for (id, delivery_time, delivery_count) in owned {
             let entry = PendingEntry {
                 owner,
@@ -432,7 +464,7 @@ impl ConsumerGroup {
             if self.pel.insert(id, entry).is_some() {
                 return Err(LoadError::DuplicatePending);
             }
-            ids.insert(id);
+            ids.insert(id, Held::YES);
         }
         if let Some(c) = self.slot_mut(owner) {
             c.active_time = active_time;
@@ -475,7 +507,7 @@ mod tests {
     fn owned(group: &ConsumerGroup) -> Vec<(Bytes, Vec<StreamId>)> {
         group
             .consumers()
-            .map(|c| (c.name.clone(), c.pending.iter().copied().collect()))
+            .map(|c| (c.name.clone(), c.pending.keys().collect()))
             .collect()
     }
 
@@ -504,7 +536,7 @@ mod tests {
         let acked = g.ack_all(&[id(1), id(2), id(4), id(3), id(9), id(4)]);
         assert_eq!(acked, 4);
         assert_eq!(g.nacked_count(), 0);
-        assert_eq!(g.pel.keys().copied().collect::<Vec<_>>(), [id(5)]);
+        assert_eq!(g.pel.keys().collect::<Vec<_>>(), [id(5)]);
         assert_eq!(owned(&g), [(a, vec![]), (b, vec![id(5)])]);
         assert_eq!(g.pel.get(&id(5)).map(|p| p.delivery_time), Some(20));
     }
@@ -522,7 +554,7 @@ mod tests {
         assert_eq!(g.delete_consumer(a), 2);
         assert!(g.create_consumer(c, 5));
         assert_eq!(g.consumer_count(), 2);
-        assert_eq!(g.pel.keys().copied().collect::<Vec<_>>(), [id(3)]);
+        assert_eq!(g.pel.keys().collect::<Vec<_>>(), [id(3)]);
         let owner = |g: &ConsumerGroup, n| g.pel.get(&id(n)).and_then(|p| g.owner_name(p)).cloned();
         assert_eq!(owner(&g, 3).as_deref(), Some(b));
         assert!(g.claim(id(3), c, 20, None, false));

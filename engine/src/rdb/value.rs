@@ -837,7 +837,7 @@ fn write_stream(
         let kept = |p: &&PendingEntry| kind >= TYPE_STREAM_V5 || p.is_owned();
         write_length(out, group.pel.values().filter(kept).count() as u64);
         for (id, pending) in group.pel.iter().filter(|(_, p)| kept(p)) {
-            out.extend_from_slice(&raw_id(*id));
+            out.extend_from_slice(&raw_id(id));
             write_millis(out, pending.delivery_time);
             write_length(out, pending.delivery_count);
             if out.len() >= SPILL_BYTES {
@@ -852,8 +852,8 @@ fn write_stream(
                 write_millis(out, consumer.active_time.unwrap_or(u64::MAX));
             }
             write_length(out, consumer.pending.len() as u64);
-            for id in &consumer.pending {
-                out.extend_from_slice(&raw_id(*id));
+            for id in consumer.pending.keys() {
+                out.extend_from_slice(&raw_id(id));
                 if out.len() >= SPILL_BYTES {
                     spill(out)?;
                 }
