@@ -53,6 +53,10 @@ impl Slot for Held {
 /// sweep early and often, so that the differential suites run through sweeps.
 const SWEEP_FLOOR: usize = if cfg!(debug_assertions) { 8 } else { 1024 };
 
+/// Slots a run keeps room for however empty it gets (a few KB), so that a PEL that comes and
+/// goes around a few hundred entries does not reallocate all the time.
+const SHRINK_FLOOR: usize = 128;
+
 /// Interpolation probes before a search falls back to halving: enough for IDs spread as
 /// time spreads them, few enough that IDs chosen to defeat interpolation cost little more
 /// than a binary search.
@@ -262,7 +266,9 @@ impl<V: Slot> SortedRun<V> {
         low
     }
 
-    /// Pops dead slots off both ends of the run.
+    /// Pops dead slots off both ends of the run, and gives memory back once the run is a
+    /// quarter of what it holds room for (a backlog worked off leaves no peak allocation
+    /// behind, as a B-tree's freed nodes would not).
     fn drop_dead_ends(&mut self) {
         while self.run.front().is_some_and(|(_, p)| p.is_dead()) {
             self.run.pop_front();
@@ -271,6 +277,9 @@ impl<V: Slot> SortedRun<V> {
         while self.run.back().is_some_and(|(_, p)| p.is_dead()) {
             self.run.pop_back();
             self.dead -= 1;
+        }
+        if self.run.capacity() > SHRINK_FLOOR && self.run.len() < self.run.capacity() / 4 {
+            self.run.shrink_to((self.run.len() * 2).max(SHRINK_FLOOR));
         }
     }
 
@@ -430,6 +439,20 @@ mod tests {
             pel.run.len() <= 1 + 2 * SWEEP_FLOOR,
             "run of {}",
             pel.run.len()
+        );
+        // A backlog worked off gives its room back.
+        let mut pel = SortedRun::<PendingEntry>::default();
+        for n in 0..100_000 {
+            pel.insert(id(n), entry(1));
+        }
+        for n in 0..99_990 {
+            pel.remove(&id(n));
+        }
+        assert_eq!(pel.len(), 10);
+        assert!(
+            pel.run.capacity() <= SHRINK_FLOOR * 2,
+            "room for {}",
+            pel.run.capacity()
         );
     }
 
