@@ -48,10 +48,13 @@ impl Slot for Held {
     }
 }
 
-/// Dead slots the run may hold before they are swept, whatever the number of live ones: a
-/// sweep moves every live entry, so it waits until it pays. Debug builds (every test suite)
-/// sweep early and often, so that the differential suites run through sweeps.
-const SWEEP_FLOOR: usize = if cfg!(debug_assertions) { 8 } else { 1024 };
+/// Dead slots the run may hold before they are swept, whatever the number of live ones. A
+/// sweep moves the live entries, no more than the dead ones it drops, so any floor keeps
+/// its cost constant per acknowledgement; a small one keeps the slots a consumer with few
+/// entries holds small too (many consumers, each with a couple pending). Debug builds
+/// (every test suite) sweep early and often, so that the differential suites run through
+/// sweeps.
+const SWEEP_FLOOR: usize = if cfg!(debug_assertions) { 8 } else { 64 };
 
 /// Slots a run keeps room for however empty it gets (a few KB), so that a PEL that comes and
 /// goes around a few hundred entries does not reallocate all the time.
@@ -72,6 +75,8 @@ pub struct SortedRun<V> {
     dead: usize,
     /// Entries that joined below the run's last ID, until the next sweep merges them in.
     late: BTreeMap<StreamId, V>,
+    /// Live slots per block of the run, so that walks leap over long stretches of dead ones.
+    blocks: LiveBlocks,
 }
 
 impl<V> Default for SortedRun<V> {
@@ -80,6 +85,7 @@ impl<V> Default for SortedRun<V> {
             run: VecDeque::new(),
             dead: 0,
             late: BTreeMap::new(),
+            blocks: LiveBlocks::default(),
         }
     }
 }
@@ -128,6 +134,7 @@ impl<V: Slot> SortedRun<V> {
         match self.run.back() {
             Some((last, _)) if *last >= id => {}
             _ => {
+                self.blocks.add(self.run.len());
                 self.run.push_back((id, entry));
                 return None;
             }
@@ -140,6 +147,7 @@ impl<V: Slot> SortedRun<V> {
             }
             *slot = entry;
             self.dead -= 1;
+            self.blocks.add(at);
             return None;
         }
         self.late.insert(id, entry);
@@ -162,6 +170,7 @@ impl<V: Slot> SortedRun<V> {
         let taken = *entry;
         entry.kill();
         self.dead += 1;
+        self.blocks.remove(slot);
         self.drop_dead_ends();
         if self.dead > SWEEP_FLOOR.max(self.run.len() - self.dead) {
             self.sweep();
@@ -197,7 +206,8 @@ impl<V: Slot> SortedRun<V> {
             self.late.range(end..end)
         };
         Range {
-            run: self.run.range(from..).peekable(),
+            owner: self,
+            at: from,
             late: late.peekable(),
             end,
         }
@@ -273,11 +283,13 @@ impl<V: Slot> SortedRun<V> {
         while self.run.front().is_some_and(|(_, p)| p.is_dead()) {
             self.run.pop_front();
             self.dead -= 1;
+            self.blocks.popped_front();
         }
         while self.run.back().is_some_and(|(_, p)| p.is_dead()) {
             self.run.pop_back();
             self.dead -= 1;
         }
+        self.blocks.keep(self.run.len());
         if self.run.capacity() > SHRINK_FLOOR && self.run.len() < self.run.capacity() / 4 {
             self.run.shrink_to((self.run.len() * 2).max(SHRINK_FLOOR));
         }
@@ -296,8 +308,26 @@ impl<V: Slot> SortedRun<V> {
             merged.push_back((id, entry));
         }
         merged.extend(late);
+        self.blocks = LiveBlocks::all_live(merged.len());
         self.run = merged;
         self.dead = 0;
+    }
+}
+
+#[cfg(test)]
+impl<V: Slot> SortedRun<V> {
+    /// Whether the block counts tell the truth about the run.
+    fn blocks_agree(&self) -> bool {
+        let mut counted = vec![0u32; self.blocks.counts.len()];
+        for (at, (_, slot)) in self.run.iter().enumerate() {
+            if !slot.is_dead() {
+                match counted.get_mut(self.blocks.block(at)) {
+                    Some(count) => *count += 1,
+                    None => return false,
+                }
+            }
+        }
+        counted.iter().eq(self.blocks.counts.iter())
     }
 }
 
@@ -306,9 +336,90 @@ fn id_key(id: StreamId) -> u128 {
     (u128::from(id.ms) << 64) | u128::from(id.seq)
 }
 
+/// Slots a block of [`LiveBlocks`] covers (few in debug builds, so that tests leap often).
+const BLOCK: u64 = if cfg!(debug_assertions) { 4 } else { 256 };
+
+/// How many live slots each block of a run holds. Dead slots can gather in long stretches
+/// between live ones (acknowledged from the middle of a long PEL, up to as many as are live
+/// before a sweep): a walk that starts among them leaps over empty blocks instead of
+/// stepping through every slot, so a short XPENDING or XAUTOCLAIM that starts there stays
+/// short. Blocks are numbered from the run's first slot ever, so popping the front renumbers
+/// nothing.
+#[derive(Debug, Clone, Default)]
+struct LiveBlocks {
+    /// Number of the run's first slot (grows as the front is popped).
+    base: u64,
+    /// Live slots of each block, from the one holding the run's first slot.
+    counts: VecDeque<u32>,
+}
+
+impl LiveBlocks {
+    /// Blocks for a run of `len` live slots.
+    fn all_live(len: usize) -> LiveBlocks {
+        let mut counts = VecDeque::new();
+        let mut left = len as u64;
+        while left > 0 {
+            let here = left.min(BLOCK);
+            counts.push_back(here as u32);
+            left -= here;
+        }
+        LiveBlocks { base: 0, counts }
+    }
+
+    /// The block of the run's slot `slot`, counted from the first block held.
+    fn block(&self, slot: usize) -> usize {
+        ((self.base + slot as u64) / BLOCK - self.base / BLOCK) as usize
+    }
+
+    /// Slot `slot` came alive.
+    fn add(&mut self, slot: usize) {
+        let block = self.block(slot);
+        while self.counts.len() <= block {
+            self.counts.push_back(0);
+        }
+        self.counts[block] += 1;
+    }
+
+    /// Slot `slot` died.
+    fn remove(&mut self, slot: usize) {
+        let block = self.block(slot);
+        if let Some(count) = self.counts.get_mut(block) {
+            *count = count.saturating_sub(1);
+        }
+    }
+
+    /// The run's first (dead) slot was popped.
+    fn popped_front(&mut self) {
+        self.base += 1;
+        if self.base.is_multiple_of(BLOCK) {
+            self.counts.pop_front();
+        }
+    }
+
+    /// The run is `len` slots long now (dead slots were popped off its end).
+    fn keep(&mut self, len: usize) {
+        let needed = if len == 0 { 0 } else { self.block(len - 1) + 1 };
+        self.counts.truncate(needed);
+    }
+
+    /// Where a walk standing on the dead slot `slot` goes next: past its block when the block
+    /// holds nothing alive, else the next slot.
+    fn after_dead(&self, slot: usize) -> usize {
+        match self.counts.get(self.block(slot)) {
+            Some(0) => {
+                let next_block = (self.base + slot as u64) / BLOCK + 1;
+                (next_block * BLOCK - self.base) as usize
+            }
+            _ => slot + 1,
+        }
+    }
+}
+
 /// Pending entries of a range in ID order: the run's live slots and the late entries, merged.
 pub struct Range<'a, V> {
-    run: Peekable<std::collections::vec_deque::Iter<'a, (StreamId, V)>>,
+    owner: &'a SortedRun<V>,
+    /// The next slot of the run to look at.
+    at: usize,
     late: Peekable<btree_map::Range<'a, StreamId, V>>,
     end: StreamId,
 }
@@ -317,10 +428,15 @@ impl<'a, V: Slot> Iterator for Range<'a, V> {
     type Item = (StreamId, &'a V);
 
     fn next(&mut self) -> Option<Self::Item> {
-        while self.run.next_if(|(_, p)| p.is_dead()).is_some() {}
-        let run_next = self
-            .run
-            .peek()
+        let run = &self.owner.run;
+        while let Some((_, slot)) = run.get(self.at) {
+            if !slot.is_dead() {
+                break;
+            }
+            self.at = self.owner.blocks.after_dead(self.at);
+        }
+        let run_next = run
+            .get(self.at)
             .map(|(id, _)| *id)
             .filter(|id| *id <= self.end);
         let from_late = match (run_next, self.late.peek()) {
@@ -331,7 +447,9 @@ impl<'a, V: Slot> Iterator for Range<'a, V> {
         if from_late {
             self.late.next().map(|(id, p)| (*id, p))
         } else {
-            self.run.next().map(|(id, p)| (*id, p))
+            let (id, p) = run.get(self.at)?;
+            self.at += 1;
+            Some((*id, p))
         }
     }
 }
@@ -399,6 +517,7 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(pel.len(), model.len());
+                prop_assert!(pel.blocks_agree(), "{:?}", pel.blocks);
             }
             let walked: Vec<(StreamId, u64)> = pel.iter().map(|(i, p)| (i, p.delivery_count)).collect();
             let expected: Vec<(StreamId, u64)> = model.iter().map(|(i, c)| (*i, *c)).collect();
