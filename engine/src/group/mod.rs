@@ -66,7 +66,7 @@ impl PendingEntry {
     }
 }
 
-impl sorted_run::Slot for PendingEntry {
+impl sorted_run::RunEntry for PendingEntry {
     fn kill(&mut self) {
         self.owner = DEAD;
     }

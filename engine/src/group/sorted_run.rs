@@ -22,7 +22,7 @@ use std::iter::Peekable;
 use crate::id::StreamId;
 
 /// What a run holds for each ID: something that can be marked dead in place.
-pub trait Slot: Copy {
+pub trait RunEntry: Copy {
     /// Marks the slot of an entry that left.
     fn kill(&mut self);
     /// Whether the slot's entry left.
@@ -38,7 +38,7 @@ impl Held {
     pub const YES: Held = Held(true);
 }
 
-impl Slot for Held {
+impl RunEntry for Held {
     fn kill(&mut self) {
         self.0 = false;
     }
@@ -90,7 +90,7 @@ impl<V> Default for SortedRun<V> {
     }
 }
 
-impl<V: Slot> SortedRun<V> {
+impl<V: RunEntry> SortedRun<V> {
     /// How many entries are pending.
     pub fn len(&self) -> usize {
         self.run.len() - self.dead + self.late.len()
@@ -315,7 +315,7 @@ impl<V: Slot> SortedRun<V> {
 }
 
 #[cfg(test)]
-impl<V: Slot> SortedRun<V> {
+impl<V: RunEntry> SortedRun<V> {
     /// Whether the block counts tell the truth about the run.
     fn blocks_agree(&self) -> bool {
         let mut counted = vec![0u32; self.blocks.counts.len()];
@@ -424,7 +424,7 @@ pub struct Range<'a, V> {
     end: StreamId,
 }
 
-impl<'a, V: Slot> Iterator for Range<'a, V> {
+impl<'a, V: RunEntry> Iterator for Range<'a, V> {
     type Item = (StreamId, &'a V);
 
     fn next(&mut self) -> Option<Self::Item> {
