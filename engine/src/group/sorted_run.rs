@@ -93,7 +93,7 @@ impl<V> Default for SortedRun<V> {
 impl<V: RunEntry> SortedRun<V> {
     /// How many entries are pending.
     pub fn len(&self) -> usize {
-        self.run.len() - self.dead + self.late.len()
+        self.live_in_run() + self.late.len()
     }
 
     /// Whether nothing is pending.
@@ -151,7 +151,7 @@ impl<V: RunEntry> SortedRun<V> {
             return None;
         }
         self.late.insert(id, entry);
-        if self.late.len() > SWEEP_FLOOR.max(self.run.len() - self.dead) {
+        if self.late.len() > SWEEP_FLOOR.max(self.live_in_run()) {
             self.sweep();
         }
         None
@@ -172,7 +172,7 @@ impl<V: RunEntry> SortedRun<V> {
         self.dead += 1;
         self.blocks.remove(slot);
         self.drop_dead_ends();
-        if self.dead > SWEEP_FLOOR.max(self.run.len() - self.dead) {
+        if self.dead > SWEEP_FLOOR.max(self.live_in_run()) {
             self.sweep();
         }
         Some(taken)
@@ -221,6 +221,11 @@ impl<V: RunEntry> SortedRun<V> {
     /// The pending IDs in ID order.
     pub fn keys(&self) -> impl Iterator<Item = StreamId> + '_ {
         self.iter().map(|(id, _)| id)
+    }
+
+    /// Live slots in the run (the late entries aside).
+    fn live_in_run(&self) -> usize {
+        self.run.len() - self.dead
     }
 
     /// The slot of the live entry `id` in the run.
@@ -297,9 +302,9 @@ impl<V: RunEntry> SortedRun<V> {
 
     /// Rebuilds the run from its live entries and the late ones, in ID order.
     fn sweep(&mut self) {
+        let mut merged = VecDeque::with_capacity(self.len());
         let late = std::mem::take(&mut self.late);
         let run = std::mem::take(&mut self.run);
-        let mut merged = VecDeque::with_capacity(run.len() - self.dead + late.len());
         let mut late = late.into_iter().peekable();
         for (id, entry) in run.into_iter().filter(|(_, p)| !p.is_dead()) {
             while let Some(early) = late.next_if(|(l, _)| *l < id) {
