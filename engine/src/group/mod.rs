@@ -11,6 +11,8 @@
 //! one, in the group's NACK zone, which claims (XREADGROUP CLAIM, XCLAIM, XAUTOCLAIM) serve
 //! first and in the order the entries were NACKed.
 
+mod interpolation;
+mod run_blocks;
 mod sorted_run;
 
 use std::collections::{BTreeMap, HashMap};

@@ -3,14 +3,16 @@
 //!
 //! A group delivers entries in ID order (`>` reads continue after the last delivered ID), so
 //! almost every entry joins the PEL after all the others: the entries live in a run kept in ID
-//! order, appended at its end. Stream IDs are millisecond times, close to evenly spread over a
-//! run, so an interpolation search finds an entry in two or three probes (with binary search
-//! as the floor when they are not): an acknowledgement, the hot path of every worker pool,
-//! touches a few cache lines and marks the entry's slot dead, where a B-tree of a million
-//! entries walks and rebalances half a dozen nodes, most of them cache misses. Dead slots
-//! leave at either end of the run as soon as they get there, and all at once when they come
-//! to outnumber the live ones, so the run is never more than about twice the PEL (40 bytes a
-//! slot in the group's, 24 in a consumer's; no index beside it).
+//! order, appended at its end. A search goes to the entry's block of 64 slots through the
+//! blocks' lowest IDs (20 bytes a block, warm in the cache), then interpolates inside it:
+//! stream IDs are millisecond times, close to evenly spread, so the first probe of the run
+//! lands a slot or two from the entry (halving is the floor when IDs are spread unevenly). An
+//! acknowledgement, the hot path of every worker pool, touches a cache line or two and marks
+//! the entry's slot dead, where a B-tree of a million entries walks and rebalances half a
+//! dozen nodes, most of them cache misses. Dead slots leave at either end of the run as soon
+//! as they get there, and all at once when they come to outnumber the live ones, so the run
+//! is never more than about twice the PEL (40 bytes a slot in the group's, 24 in a
+//! consumer's).
 //!
 //! The few entries that join below the run's last ID (XCLAIM FORCE, XNACK FORCE, a delivery
 //! after XGROUP SETID moved the group back, a loaded file's odd order) wait in a small B-tree
@@ -19,6 +21,8 @@
 use std::collections::{btree_map, BTreeMap, VecDeque};
 use std::iter::Peekable;
 
+use super::interpolation::first_not_below_between;
+use super::run_blocks::Blocks;
 use crate::id::StreamId;
 
 /// What a run holds for each ID: something that can be marked dead in place.
@@ -60,11 +64,6 @@ const SWEEP_FLOOR: usize = if cfg!(debug_assertions) { 8 } else { 64 };
 /// goes around a few hundred entries does not reallocate all the time.
 const SHRINK_FLOOR: usize = 128;
 
-/// Interpolation probes before a search falls back to halving: enough for IDs spread as
-/// time spreads them, few enough that IDs chosen to defeat interpolation cost little more
-/// than a binary search.
-const INTERPOLATION_PROBES: usize = 4;
-
 /// Entries by ID: a group's pending entries, or a consumer's IDs.
 #[derive(Debug, Clone)]
 pub struct SortedRun<V> {
@@ -76,7 +75,7 @@ pub struct SortedRun<V> {
     /// Entries that joined below the run's last ID, until the next sweep merges them in.
     late: BTreeMap<StreamId, V>,
     /// Live slots per block of the run, so that walks leap over long stretches of dead ones.
-    blocks: LiveBlocks,
+    blocks: Blocks,
 }
 
 impl<V> Default for SortedRun<V> {
@@ -85,7 +84,7 @@ impl<V> Default for SortedRun<V> {
             run: VecDeque::new(),
             dead: 0,
             late: BTreeMap::new(),
-            blocks: LiveBlocks::default(),
+            blocks: Blocks::default(),
         }
     }
 }
@@ -134,7 +133,7 @@ impl<V: RunEntry> SortedRun<V> {
         match self.run.back() {
             Some((last, _)) if *last >= id => {}
             _ => {
-                self.blocks.add(self.run.len());
+                self.blocks.pushed(self.run.len(), id);
                 self.run.push_back((id, entry));
                 return None;
             }
@@ -147,7 +146,7 @@ impl<V: RunEntry> SortedRun<V> {
             }
             *slot = entry;
             self.dead -= 1;
-            self.blocks.add(at);
+            self.blocks.revived(at);
             return None;
         }
         self.late.insert(id, entry);
@@ -170,7 +169,7 @@ impl<V: RunEntry> SortedRun<V> {
         let taken = *entry;
         entry.kill();
         self.dead += 1;
-        self.blocks.remove(slot);
+        self.blocks.died(slot);
         self.drop_dead_ends();
         if self.dead > SWEEP_FLOOR.max(self.live_in_run()) {
             self.sweep();
@@ -236,49 +235,25 @@ impl<V: RunEntry> SortedRun<V> {
     }
 
     /// The first slot of the run whose ID is not below `id` (the run's length when none):
-    /// interpolation between the IDs at the ends of the span still searched, then halving.
+    /// the block it lies in from the blocks' floors (warm in the cache), then a search
+    /// inside that block, a cache line or two of the run.
     fn position(&self, id: StreamId) -> usize {
+        let id_at = |slot: usize| self.run[slot].0;
         let (Some(first), Some(last)) = (self.run.front(), self.run.back()) else {
             return 0;
         };
-        let key = id_key(id);
-        // The span still searched lies between two slots whose keys are known (the run's
-        // ends are warm in the cache; each probe after them is one line more, not three).
-        let (mut low, mut low_key) = (0, id_key(first.0));
-        let (mut high, mut high_key) = (self.run.len() - 1, id_key(last.0));
-        if key <= low_key {
+        if id <= first.0 {
             return 0;
         }
-        if key > high_key {
+        if id > last.0 {
             return self.run.len();
         }
-        // Now low_key < key <= high_key: the answer is in low + 1 ..= high.
-        for _ in 0..INTERPOLATION_PROBES {
-            if high - low <= 8 {
-                break;
-            }
-            let share = (key - low_key) as f64 / (high_key - low_key) as f64;
-            let probe = (low + (share * (high - low) as f64) as usize).clamp(low + 1, high - 1);
-            let probe_key = id_key(self.run[probe].0);
-            if probe_key < key {
-                (low, low_key) = (probe, probe_key);
-            } else if probe_key == key {
-                return probe;
-            } else {
-                (high, high_key) = (probe, probe_key);
-            }
-        }
-        // Halving for what interpolation left (a short span, or IDs spread unevenly).
-        let (mut low, mut high) = (low + 1, high);
-        while low < high {
-            let mid = low + (high - low) / 2;
-            if self.run[mid].0 < id {
-                low = mid + 1;
-            } else {
-                high = mid;
-            }
-        }
-        low
+        let (below, above) = self.blocks.around(id);
+        let low = below.filter(|(slot, _)| *slot > 0).unwrap_or((0, first.0));
+        let high = above
+            .filter(|(slot, _)| *slot < self.run.len() - 1)
+            .unwrap_or((self.run.len() - 1, last.0));
+        first_not_below_between(low, high, id, id_at)
     }
 
     /// Pops dead slots off both ends of the run, and gives memory back once the run is a
@@ -313,7 +288,7 @@ impl<V: RunEntry> SortedRun<V> {
             merged.push_back((id, entry));
         }
         merged.extend(late);
-        self.blocks = LiveBlocks::all_live(merged.len());
+        self.blocks = Blocks::all_live(merged.iter().map(|(id, _)| *id));
         self.run = merged;
         self.dead = 0;
     }
@@ -321,102 +296,10 @@ impl<V: RunEntry> SortedRun<V> {
 
 #[cfg(test)]
 impl<V: RunEntry> SortedRun<V> {
-    /// Whether the block counts tell the truth about the run.
+    /// Whether the blocks tell the truth about the run.
     fn blocks_agree(&self) -> bool {
-        let mut counted = vec![0u32; self.blocks.counts.len()];
-        for (at, (_, slot)) in self.run.iter().enumerate() {
-            if !slot.is_dead() {
-                match counted.get_mut(self.blocks.block(at)) {
-                    Some(count) => *count += 1,
-                    None => return false,
-                }
-            }
-        }
-        counted.iter().eq(self.blocks.counts.iter())
-    }
-}
-
-/// An ID as one number in ID order, for interpolation.
-fn id_key(id: StreamId) -> u128 {
-    (u128::from(id.ms) << 64) | u128::from(id.seq)
-}
-
-/// Slots a block of [`LiveBlocks`] covers (few in debug builds, so that tests leap often).
-const BLOCK: u64 = if cfg!(debug_assertions) { 4 } else { 256 };
-
-/// How many live slots each block of a run holds. Dead slots can gather in long stretches
-/// between live ones (acknowledged from the middle of a long PEL, up to as many as are live
-/// before a sweep): a walk that starts among them leaps over empty blocks instead of
-/// stepping through every slot, so a short XPENDING or XAUTOCLAIM that starts there stays
-/// short. Blocks are numbered from the run's first slot ever, so popping the front renumbers
-/// nothing.
-#[derive(Debug, Clone, Default)]
-struct LiveBlocks {
-    /// Number of the run's first slot (grows as the front is popped).
-    base: u64,
-    /// Live slots of each block, from the one holding the run's first slot.
-    counts: VecDeque<u32>,
-}
-
-impl LiveBlocks {
-    /// Blocks for a run of `len` live slots.
-    fn all_live(len: usize) -> LiveBlocks {
-        let mut counts = VecDeque::new();
-        let mut left = len as u64;
-        while left > 0 {
-            let here = left.min(BLOCK);
-            counts.push_back(here as u32);
-            left -= here;
-        }
-        LiveBlocks { base: 0, counts }
-    }
-
-    /// The block of the run's slot `slot`, counted from the first block held.
-    fn block(&self, slot: usize) -> usize {
-        ((self.base + slot as u64) / BLOCK - self.base / BLOCK) as usize
-    }
-
-    /// Slot `slot` came alive.
-    fn add(&mut self, slot: usize) {
-        let block = self.block(slot);
-        while self.counts.len() <= block {
-            self.counts.push_back(0);
-        }
-        self.counts[block] += 1;
-    }
-
-    /// Slot `slot` died.
-    fn remove(&mut self, slot: usize) {
-        let block = self.block(slot);
-        if let Some(count) = self.counts.get_mut(block) {
-            *count = count.saturating_sub(1);
-        }
-    }
-
-    /// The run's first (dead) slot was popped.
-    fn popped_front(&mut self) {
-        self.base += 1;
-        if self.base.is_multiple_of(BLOCK) {
-            self.counts.pop_front();
-        }
-    }
-
-    /// The run is `len` slots long now (dead slots were popped off its end).
-    fn keep(&mut self, len: usize) {
-        let needed = if len == 0 { 0 } else { self.block(len - 1) + 1 };
-        self.counts.truncate(needed);
-    }
-
-    /// Where a walk standing on the dead slot `slot` goes next: past its block when the block
-    /// holds nothing alive, else the next slot.
-    fn after_dead(&self, slot: usize) -> usize {
-        match self.counts.get(self.block(slot)) {
-            Some(0) => {
-                let next_block = (self.base + slot as u64) / BLOCK + 1;
-                (next_block * BLOCK - self.base) as usize
-            }
-            _ => slot + 1,
-        }
+        self.blocks
+            .agree(self.run.iter().map(|(id, slot)| (*id, !slot.is_dead())))
     }
 }
 
@@ -532,6 +415,10 @@ mod tests {
             }
             prop_assert_eq!(pel.first_id(), model.keys().next().copied());
             prop_assert_eq!(pel.last_id(), model.keys().next_back().copied());
+            for n in (0..16_000).step_by(7) {
+                let expected = pel.run.partition_point(|(i, _)| *i < id(n));
+                prop_assert_eq!(pel.position(id(n)), expected, "{:?}", id(n));
+            }
             let ranged: Vec<StreamId> = pel.range(id(1000), id(2500)).map(|(i, _)| i).collect();
             let expected: Vec<StreamId> = model.range(id(1000)..=id(2500)).map(|(i, _)| *i).collect();
             prop_assert_eq!(ranged, expected);
