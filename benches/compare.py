@@ -10,7 +10,9 @@ memory they think they use: RSS is what the machine pays.
 Servers and redis-benchmark are pinned to separate CPUs by default on machines with two or
 more (--no-pin to turn that off). Next to the ratio of the medians the table shows the range of
 the per-round ratios, and flags a workload whose rounds disagree by more than the difference
-reported: such a figure is noise, not a result.
+reported: such a figure is noise, not a result. Beside throughput it reports each server's CPU
+per request, and flags a workload whose runs kept redis-benchmark's own core busy (client-bound:
+the client, not the server, set the pace).
 
 Usage:
     python3 benches/compare.py [--rill target/release/rill-server] [--rounds 5]
@@ -29,6 +31,7 @@ import io
 import os
 import platform
 import random
+import resource
 import shlex
 import shutil
 import signal
@@ -44,6 +47,10 @@ from typing import Callable
 
 WORKSPACE = Path(__file__).resolve().parent.parent
 DEFAULT_RILL = WORKSPACE / "target" / "release" / "rill-server"
+
+# Share of a run's wall time that redis-benchmark must spend on its CPU to count as the
+# bottleneck (it runs on one core; at this share it had no time left to wait for the server).
+CLIENT_BOUND_SHARE = 0.9
 
 # Clients redis-benchmark opens, as the brief and the usual Redis comparisons use.
 CLIENTS = 50
@@ -525,6 +532,16 @@ class Server:
                     return kib * 1024
         raise RuntimeError("no VmRSS line")
 
+    def cpu_seconds(self) -> float | None:
+        """User and system CPU the server has used so far (Linux; None elsewhere)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        # utime and stime are the stat file's 14th and 15th fields, in clock ticks.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def flushall(self) -> None:
         conn = RespConnection(self.port)
         try:
@@ -566,6 +583,17 @@ class RunResult:
     rps: float | None
     error: str | None = None
     note: str | None = None
+    # Seconds the run lasted, and the CPU the server and redis-benchmark used in it.
+    wall: float | None = None
+    server_cpu: float | None = None
+    bench_cpu: float | None = None
+
+    def client_bound(self) -> bool:
+        """Whether redis-benchmark kept its core busy the whole run: then the client, not the
+        server, set the pace, and the throughput understates what the server can do."""
+        if self.wall is None or self.bench_cpu is None:
+            return False
+        return self.bench_cpu >= CLIENT_BOUND_SHARE * self.wall
 
 
 def run_benchmark(
@@ -580,12 +608,18 @@ def run_benchmark(
         cmd += ["-r", str(keyspace)]
     cmd += workload.command
     preexec = (lambda: os.sched_setaffinity(0, {pin_cpu})) if pin_cpu is not None else None
+    server_before, bench_before = server.cpu_seconds(), children_cpu_seconds()
+    started = time.monotonic()
     try:
         done = subprocess.run(
             cmd, capture_output=True, text=True, timeout=timeout, preexec_fn=preexec
         )
     except subprocess.TimeoutExpired:
         return RunResult(None, f"redis-benchmark timed out after {timeout:.0f}s")
+    wall = time.monotonic() - started
+    server_after = server.cpu_seconds()
+    server_cpu = None if server_before is None or server_after is None else server_after - server_before
+    bench_cpu = children_cpu_seconds() - bench_before
     # redis-benchmark asks for CONFIG GET save/appendonly first; a server without CONFIG makes
     # it print a harmless warning.
     stderr = "\n".join(
@@ -599,10 +633,17 @@ def run_benchmark(
     for row in rows[1:]:
         if len(row) >= 2:
             try:
-                return RunResult(float(row[1]))
+                return RunResult(float(row[1]), wall=wall, server_cpu=server_cpu, bench_cpu=bench_cpu)
             except ValueError:
                 pass
     return RunResult(None, f"no rps in redis-benchmark output: {done.stdout[:200]!r}")
+
+
+def children_cpu_seconds() -> float:
+    """User and system CPU of the child processes that ended so far (redis-benchmark runs;
+    the servers are still running and not counted)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def prepare(server: Server, workload: Workload, requests: int) -> None:
@@ -630,6 +671,16 @@ class ThroughputRow:
         if not rps or len(rps) != len(self.runs[label]):
             return None
         return statistics.median(rps)
+
+    def cpu_per_request(self, label: str) -> float | None:
+        """The server's median CPU seconds per request over the rounds."""
+        per = [r.server_cpu / self.requests for r in self.runs[label] if r.server_cpu is not None]
+        return statistics.median(per) if per and len(per) == len(self.runs[label]) else None
+
+    def client_bound(self, label: str) -> bool:
+        """Whether most of the server's rounds were paced by redis-benchmark, not the server."""
+        runs = self.runs[label]
+        return bool(runs) and sum(r.client_bound() for r in runs) * 2 > len(runs)
 
     def error(self, label: str) -> str | None:
         return next((r.error for r in self.runs[label] if r.error), None)
@@ -670,6 +721,10 @@ def throughput(servers: list[Server], args) -> list[ThroughputRow]:
                         result = RunResult(None, f"after the run: {type(e).__name__}: {e}"[:200])
                 row.runs[s.label].append(result)
                 shown = f"{result.rps:>12,.0f} ops/s" if result.rps is not None else f"ERROR {result.error}"
+                if result.server_cpu is not None and result.wall:
+                    shown += f", server CPU {result.server_cpu / result.wall:.0%}"
+                if result.bench_cpu is not None and result.wall:
+                    shown += f", redis-benchmark CPU {result.bench_cpu / result.wall:.0%}"
                 if result.note:
                     shown += f" ({result.note})"
                 print(f"  [{workload.name}] round {rnd}/{args.rounds} {s.label:<5} {shown}", flush=True)
@@ -990,23 +1045,36 @@ def main() -> int:
         out += ["", "Throughput (ops/s, median of rounds; higher is better):", ""]
         rows = []
         unclear = []
+        client_bound = []
         for r in throughput_rows:
             redis, rill = r.median("Redis"), r.median("Rill")
             spread, verdict = ratio_spread(r.round_ratios())
-            rows.append([r.workload.name, ops(redis), ops(rill), ratio(rill, redis), spread, verdict])
-            if verdict == "spread > difference":
+            if r.client_bound("Rill"):
+                verdict = "; ".join(v for v in (verdict, "client-bound") if v)
+                client_bound.append(r.workload.name)
+            cpu = ratio(r.cpu_per_request("Redis"), r.cpu_per_request("Rill"))
+            rows.append([r.workload.name, ops(redis), ops(rill), ratio(rill, redis), spread, cpu, verdict])
+            if "spread > difference" in verdict:
                 unclear.append(r.workload.name)
         if args.persistence_cost:
             base, logged = "no log", args.appendfsync
             headers = ["workload", f"Rill {base} ops/s", f"Rill {logged} ops/s", f"{logged}/{base}",
-                       f"rounds' {logged}/{base}", "note"]
+                       f"rounds' {logged}/{base}", f"CPU/request {base}/{logged}", "note"]
             out.append(f"  (--persistence-cost: the Redis column is rill-server without persistence, "
                        f"the Rill column rill-server with appendfsync {args.appendfsync})")
         else:
-            headers = ["workload", "Redis ops/s", "Rill ops/s", "Rill/Redis", "rounds' Rill/Redis", "note"]
+            headers = ["workload", "Redis ops/s", "Rill ops/s", "Rill/Redis", "rounds' Rill/Redis",
+                       "CPU/request Redis/Rill", "note"]
         out.append(markdown_table(headers, rows))
         out.append("  Rill/Redis is the ratio of the medians; the rounds' column is the range of the "
-                   "per-round ratios (each round ran both servers back to back).")
+                   "per-round ratios (each round ran both servers back to back). CPU/request is "
+                   "the server CPU each request cost (medians), Redis's over Rill's: above 1, Rill "
+                   "does the same work with less.")
+        if client_bound:
+            out.append("  CLIENT-BOUND: in " + ", ".join(client_bound) + " redis-benchmark kept its "
+                       "core busy through most of Rill's rounds, so the client set the pace and the "
+                       "throughput ratio understates Rill; the CPU/request column is the server's "
+                       "own measure there.")
         if unclear:
             out.append("  WARNING: for " + ", ".join(unclear) + " the rounds disagree more than the "
                        "difference reported (their range holds parity, or its half-width exceeds "
