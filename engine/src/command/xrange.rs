@@ -4,6 +4,8 @@
 //!
 //! Reads entries in ID order (or reverse) between two bounds; `(` makes a bound exclusive.
 
+use std::ops::ControlFlow;
+
 use bytes::Bytes;
 
 use super::{Ctx, Group, Spec};
@@ -142,9 +144,10 @@ fn range(ctx: &mut Ctx, args: &[Bytes], reverse: bool) -> Reply {
         count as usize
     };
     let mut list = EntryList::with_capacity(limit.min(stream.len() as usize));
-    for entry in stream.range(start, end, reverse).take(limit) {
-        list.push(&entry);
-    }
+    stream.range(start, end, reverse).visit(limit, |entry| {
+        list.push(entry);
+        ControlFlow::Continue(())
+    });
     Reply::Entries(Box::new(list))
 }
 

@@ -4,6 +4,8 @@
 //! entry now"; `+` reads the last entry (Redis 7.4). Only streams with entries appear in the
 //! reply; when none has any, the reply is null.
 
+use std::ops::ControlFlow;
+
 use bytes::Bytes;
 
 use super::read_args::{self, Budget, ReplyCaps};
@@ -11,6 +13,7 @@ use super::{Ctx, Group, Spec};
 use crate::blocking::BlockedRead;
 use crate::id::{parse_strict_id, StreamId};
 use crate::reply::{EntryList, Reply};
+use crate::stream::EntryView;
 
 /// XREAD's table entry: arity -4 (STREAMS, a key and an ID at least). `movablekeys` with a (0, 0,
 /// 0) key spec, because the keys follow STREAMS at no fixed position.
@@ -126,20 +129,28 @@ pub fn read_available(
         let Ok(Some(stream)) = ctx.stream(key) else {
             continue;
         };
-        let candidates: Box<dyn Iterator<Item = _>> = match start {
-            ReadFrom::Last => Box::new(stream.last_entry().into_iter()),
-            ReadFrom::After(id) => match id.successor() {
-                Some(first) => Box::new(stream.range(first, StreamId::MAX, false).take(limit)),
-                None => Box::new(std::iter::empty()),
-            },
-        };
         let mut entries = EntryList::with_capacity(limit.min(stream.len() as usize));
-        for entry in candidates {
+        let mut take = |entry: &EntryView<'_>| {
             if !budget.allows() {
-                break;
+                return ControlFlow::Break(());
             }
-            entries.push(&entry);
+            entries.push(entry);
             budget.add_last(&entries);
+            ControlFlow::Continue(())
+        };
+        match start {
+            ReadFrom::Last => {
+                if let Some(last) = stream.last_entry() {
+                    let _ = take(&last);
+                }
+            }
+            ReadFrom::After(id) => {
+                if let Some(first) = id.successor() {
+                    stream
+                        .range(first, StreamId::MAX, false)
+                        .visit(limit, &mut take);
+                }
+            }
         }
         if !entries.is_empty() {
             per_stream.push((Reply::Bulk(key.clone()), Reply::Entries(Box::new(entries))));

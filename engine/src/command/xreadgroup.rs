@@ -6,6 +6,8 @@
 //! the consumer's pending lists (unless NOACK). An explicit ID re-reads the consumer's own
 //! pending entries after it (deleted ones come back with a null body) and never blocks.
 
+use std::ops::ControlFlow;
+
 use bytes::Bytes;
 
 use super::read_args::{self, Budget, ReplyCaps};
@@ -298,22 +300,25 @@ fn deliver_new(
     let Some(first) = group.last_id.successor() else {
         return;
     };
-    for entry in stream.range(first, StreamId::MAX, false).take(limit) {
-        if !budget.allows() {
-            // Not delivered: no PEL entry, and the group stays before it.
-            break;
-        }
-        let id = entry.id;
-        advance_group(stream, group, id);
-        ids.push(id);
-        if with_metadata {
-            // With CLAIM, new entries carry an idle time and delivery count of 0.
-            out.push_claimed(&entry, 0, 0);
-        } else {
-            out.push(&entry);
-        }
-        budget.add_last(out);
-    }
+    stream
+        .range(first, StreamId::MAX, false)
+        .visit(limit, |entry| {
+            if !budget.allows() {
+                // Not delivered: no PEL entry, and the group stays before it.
+                return ControlFlow::Break(());
+            }
+            let id = entry.id;
+            advance_group(stream, group, id);
+            ids.push(id);
+            if with_metadata {
+                // With CLAIM, new entries carry an idle time and delivery count of 0.
+                out.push_claimed(entry, 0, 0);
+            } else {
+                out.push(entry);
+            }
+            budget.add_last(out);
+            ControlFlow::Continue(())
+        });
     if !read.noack {
         group.deliver_all(ids, &read.consumer, now);
     }
