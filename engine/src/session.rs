@@ -133,6 +133,19 @@ pub struct Session {
     /// What the replies so far must wait for before they leave: the log reaching the offset
     /// it had when they were made (see [`Session::take_durability`]).
     durability: Option<Durability>,
+    /// Inside [`Session::execute_all`]: when the previous command of the pipeline ended,
+    /// which is when the next one starts (nothing runs between them), so that a pipeline
+    /// reads the clock once per command, not twice.
+    pipeline_clock: Option<PipelineClock>,
+}
+
+/// The clock of a pipeline run by [`Session::execute_all`].
+#[derive(Clone, Copy)]
+enum PipelineClock {
+    /// No command of the pipeline ran yet (or the last one blocked).
+    Idle,
+    /// The previous command ended at this instant.
+    EndedAt(std::time::Instant),
 }
 
 /// A point of the append-only log that replies wait for: with `appendfsync always`, until it
@@ -187,6 +200,7 @@ impl Session {
             shared,
             state: SessionState::new(id, 0, 2, authenticated),
             durability: None,
+            pipeline_clock: None,
         }
     }
 
@@ -279,14 +293,18 @@ impl Session {
         requests: impl IntoIterator<Item = Request<'a>>,
     ) -> Vec<Reply> {
         let mut replies = Vec::new();
+        self.pipeline_clock = Some(PipelineClock::Idle);
         for request in requests {
             let mut reply = self.execute_now(request);
             if let Some(blocked) = self.take_blocked() {
                 reply = crate::blocking::wait_on_thread(blocked);
                 self.note_served_reply();
+                // The wait is not the next command's time.
+                self.pipeline_clock = Some(PipelineClock::Idle);
             }
             replies.push(reply);
         }
+        self.pipeline_clock = None;
         if let Some(durability) = self.take_durability() {
             durability.wait_blocking();
         }
@@ -346,7 +364,10 @@ impl Session {
 
     /// [`Session::try_execute`] for text or values.
     fn try_run(&mut self, request: Request) -> Option<Reply> {
-        let started = std::time::Instant::now();
+        let started = match self.pipeline_clock {
+            Some(PipelineClock::EndedAt(ended)) => ended,
+            _ => std::time::Instant::now(),
+        };
         let shared = &self.shared;
         let mut guard = shared.state.lock();
         let now = guard.clock.ms_at(started);
@@ -404,6 +425,11 @@ impl Session {
                     }
                 }
             }
+        }
+        if self.pipeline_clock.is_some() {
+            // A command that ran ended its time at `ctx.started` (the clock read that
+            // closes its statistics); one refused before it ran leaves it where it began.
+            self.pipeline_clock = Some(PipelineClock::EndedAt(ctx.started));
         }
         drop(guard);
         if self.state.close == Close::Now {

@@ -7,7 +7,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use rill_engine::{Bytes, Engine, Reply, Session};
+use rill_engine::{Bytes, Engine, Reply, Request, Session};
 
 struct ThreadWaker(Thread);
 
@@ -167,4 +167,39 @@ fn trusted_sessions_skip_requirepass() {
     assert!(matches!(run(&mut plain, "PING"), Reply::Error(e) if e.starts_with("NOAUTH")));
     let mut trusted = engine.trusted_session();
     assert_eq!(run(&mut trusted, "PING"), Reply::Simple("PONG".into()));
+}
+
+/// A pipeline reads the clock once per command (each one's end starts the next), yet times
+/// each command alone: a read that blocked waited, and its wait is neither its own time nor
+/// the next command's.
+#[test]
+fn a_pipeline_times_each_command_alone() {
+    let engine = Engine::new();
+    let mut s = engine.session();
+    run(&mut s, "CONFIG SET slowlog-log-slower-than 50000");
+    let pipeline = [
+        args("XREAD BLOCK 100 STREAMS s $"),
+        args("PING"),
+        args("INCR n"),
+        args("INCR n"),
+    ];
+    let started = Instant::now();
+    let replies = s.execute_all(pipeline.iter().map(|a| Request::Text(a)));
+    assert!(started.elapsed() >= Duration::from_millis(100));
+    let replies: Vec<Reply> = replies.into_iter().map(Reply::into_tree).collect();
+    assert_eq!(replies[0], Reply::NullArray);
+    assert_eq!(replies[3], Reply::Integer(2));
+    assert_eq!(run(&mut s, "SLOWLOG LEN"), Reply::Integer(0));
+    let stats = match run(&mut s, "INFO commandstats") {
+        Reply::Bulk(text) | Reply::Verbatim(text) => text,
+        other => panic!("INFO replies text, not {other:?}"),
+    };
+    let stats = String::from_utf8_lossy(&stats);
+    for expected in [
+        "cmdstat_ping:calls=1,",
+        "cmdstat_incr:calls=2,",
+        "cmdstat_xread:calls=1,",
+    ] {
+        assert!(stats.contains(expected), "{expected} in {stats}");
+    }
 }
