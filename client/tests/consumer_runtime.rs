@@ -1117,6 +1117,47 @@ fn redis_7_gets_the_redis_7_commands_after_one_refusal() {
     });
 }
 
+/// Against Redis 7.0, the reclaim pass that a refused CLAIM read puts off runs on the next
+/// turn, not one `claim_idle` later: the first turn tries the read that reclaims (and, as
+/// it would with CLAIM, only sweeps entries trimmed away), the server refuses it, and the
+/// XAUTOCLAIM pass follows at once. With `claim_idle` at 30 s, entries idle for ten minutes
+/// are reclaimed well within it.
+#[test]
+fn a_refused_claim_read_does_not_put_off_the_reclaim_pass() {
+    let Some(redis) = rill_tests::oracle::RedisServer::start() else {
+        return; // the oracle printed why (and fails under RILL_REQUIRE_REDIS=1)
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let client = Client::connect(&format!("redis://{}/", redis.addr()))
+            .await
+            .expect("connect");
+        let (stream, ids) = stream_with(&client, "idle", 3).await;
+        assert_eq!(crash_holding(&stream, 3).await, 3);
+        let mut claim = vec!["XCLAIM", "idle", GROUP, "a", "0"];
+        let texts: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+        claim.extend(texts.iter().map(String::as_str));
+        claim.extend(["IDLE", "600000", "JUSTID"]);
+        client.command(&claim).await.expect("XCLAIM IDLE");
+
+        let shutdown = Shutdown::new();
+        let options = quick().claim_idle(Some(Duration::from_secs(30)));
+        let b = stream.consumer(GROUP, "b", options);
+        let (seen, handler) = recording(ids.len(), &shutdown);
+        let run = tokio::time::timeout(Duration::from_secs(15), b.run(handler, shutdown));
+        let summary = run
+            .await
+            .expect("reclaimed within 15 s, not after claim_idle")
+            .expect("run b");
+        assert_eq!(*seen.lock(), ids);
+        assert_eq!(summary.metrics.reclaimed, ids.len() as u64);
+    });
+}
+
 /// A handler that panics fails its entry, which is retried, whether handlers run inside the
 /// consumer's task (concurrency 1) or as tasks of their own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

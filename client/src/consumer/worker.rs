@@ -358,6 +358,9 @@ impl<T: Send + 'static> Worker<T> {
             let features = self.stream.client.backend.features(&self.stream.key);
             let outcome = read.and_then(|reply| parse::claimed_streams(&reply));
             if features.claim_read.learn(&outcome) {
+                // This turn's pass only swept (the read was to reclaim): the XAUTOCLAIM pass
+                // runs on the next turn, not one `claim_idle` later.
+                self.reclaim_at = Instant::now();
                 return acked.map(|()| Vec::new());
             }
             outcome?
