@@ -533,14 +533,16 @@ class Server:
         raise RuntimeError("no VmRSS line")
 
     def cpu_seconds(self) -> float | None:
-        """User and system CPU the server has used so far (Linux; None elsewhere)."""
+        """User and system CPU the server has used so far, its reaped children's included
+        (Redis forks to rewrite its log; Rill's threads count in its own); Linux only, None
+        elsewhere."""
         try:
             with open(f"/proc/{self.proc.pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             return None
-        # utime and stime are the stat file's 14th and 15th fields, in clock ticks.
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        # utime, stime, cutime and cstime are the stat file's 14th to 17th fields, in ticks.
+        return sum(int(fields[i]) for i in range(11, 15)) / os.sysconf("SC_CLK_TCK")
 
     def flushall(self) -> None:
         conn = RespConnection(self.port)

@@ -133,18 +133,19 @@ pub struct Session {
     /// What the replies so far must wait for before they leave: the log reaching the offset
     /// it had when they were made (see [`Session::take_durability`]).
     durability: Option<Durability>,
-    /// Inside [`Session::execute_all`]: when the previous command of the pipeline ended,
-    /// which is when the next one starts (nothing runs between them), so that a pipeline
-    /// reads the clock once per command, not twice.
-    pipeline_clock: Option<PipelineClock>,
 }
 
-/// The clock of a pipeline run by [`Session::execute_all`].
+/// The clock of a pipeline run by [`Session::execute_all`]: when the previous command ended,
+/// if that is when the next one starts, so that a pipeline reads the clock once per command
+/// instead of twice. It is so when nothing but bookkeeping ran after the command: not when
+/// it was queued or refused before running (its end was never read), nor when waiters were
+/// served, keyspace events published, effects propagated or the command blocked (that time
+/// belongs to no command, as in Redis, and must not age the next one's clock).
 #[derive(Clone, Copy)]
 enum PipelineClock {
-    /// No command of the pipeline ran yet (or the last one blocked).
-    Idle,
-    /// The previous command ended at this instant.
+    /// The next command reads the clock.
+    Fresh,
+    /// The previous command ended at this instant, and nothing ran since.
     EndedAt(std::time::Instant),
 }
 
@@ -200,7 +201,6 @@ impl Session {
             shared,
             state: SessionState::new(id, 0, 2, authenticated),
             durability: None,
-            pipeline_clock: None,
         }
     }
 
@@ -273,7 +273,7 @@ impl Session {
     /// the thread until another session serves it or its timeout passes, as it would hold a
     /// client: never call it on a thread that the serving write needs.
     pub fn execute(&mut self, args: &[Bytes]) -> Reply {
-        let mut reply = self.execute_now(Request::Text(args));
+        let mut reply = self.execute_now(Request::Text(args), None);
         if let Some(blocked) = self.take_blocked() {
             reply = crate::blocking::wait_on_thread(blocked);
             self.note_served_reply();
@@ -287,36 +287,38 @@ impl Session {
     /// Runs commands in order, as a client's pipeline: each as [`Session::execute`] (or
     /// [`Session::execute_prepared`]) would, but the log is waited for once, after the last
     /// (a connection answers a pipeline after one write, or one sync, of the log), not once
-    /// per command.
+    /// per command, and a command's end starts the next when nothing ran between them (one
+    /// clock read per command; see `PipelineClock`).
     pub fn execute_all<'a>(
         &mut self,
         requests: impl IntoIterator<Item = Request<'a>>,
     ) -> Vec<Reply> {
-        let mut replies = Vec::new();
-        self.pipeline_clock = Some(PipelineClock::Idle);
+        // Gathered first: the caller's iterator runs before the pipeline's clock does.
+        let requests: Vec<Request<'a>> = requests.into_iter().collect();
+        let mut replies = Vec::with_capacity(requests.len());
+        let mut clock = PipelineClock::Fresh;
         for request in requests {
-            let mut reply = self.execute_now(request);
+            let mut reply = self.execute_now(request, Some(&mut clock));
             if let Some(blocked) = self.take_blocked() {
                 reply = crate::blocking::wait_on_thread(blocked);
                 self.note_served_reply();
                 // The wait is not the next command's time.
-                self.pipeline_clock = Some(PipelineClock::Idle);
+                clock = PipelineClock::Fresh;
             }
             replies.push(reply);
         }
-        self.pipeline_clock = None;
         if let Some(durability) = self.take_durability() {
             durability.wait_blocking();
         }
         replies
     }
 
-    /// Runs one command without waiting for the log.
-    fn execute_now(&mut self, request: Request) -> Reply {
+    /// Runs one command without waiting for the log (on a pipeline's clock, if given).
+    fn execute_now(&mut self, request: Request, clock: Option<&mut PipelineClock>) -> Reply {
         let pausable = std::mem::replace(&mut self.state.pausable, false);
         let reply = match request {
-            Request::Text(args) => self.try_execute(args),
-            values => self.try_run(values),
+            Request::Text([]) => Some(Reply::Null),
+            request => self.try_run(request, clock),
         };
         self.state.pausable = pausable;
         reply.unwrap_or(Reply::Null)
@@ -348,14 +350,14 @@ impl Session {
         if args.is_empty() {
             return Some(Reply::Null);
         }
-        self.try_run(Request::Text(args))
+        self.try_run(Request::Text(args), None)
     }
 
     /// Runs a command given as values (see [`Prepared`]) exactly as its text would run, and
     /// returns its reply once what it changed is as durable as `appendfsync` promises. It
     /// never blocks.
     pub fn execute_prepared(&mut self, command: Prepared) -> Reply {
-        let reply = self.execute_now(Request::Prepared(command));
+        let reply = self.execute_now(Request::Prepared(command), None);
         if let Some(durability) = self.take_durability() {
             durability.wait_blocking();
         }
@@ -363,9 +365,9 @@ impl Session {
     }
 
     /// [`Session::try_execute`] for text or values.
-    fn try_run(&mut self, request: Request) -> Option<Reply> {
-        let started = match self.pipeline_clock {
-            Some(PipelineClock::EndedAt(ended)) => ended,
+    fn try_run(&mut self, request: Request, clock: Option<&mut PipelineClock>) -> Option<Reply> {
+        let started = match clock.as_deref() {
+            Some(PipelineClock::EndedAt(ended)) => *ended,
             _ => std::time::Instant::now(),
         };
         let shared = &self.shared;
@@ -395,6 +397,10 @@ impl Session {
             Request::Text(args) => command::dispatch(&mut ctx, args),
             Request::Prepared(command) => command::dispatch_prepared(&mut ctx, command),
         };
+        // The command ran when `call_request` moved `ctx.started` to its end; only then, and
+        // with nothing but bookkeeping to do after it, does its end start the next command.
+        let ended = (ctx.started > started).then_some(ctx.started);
+        let mut quiet = ctx.state.config.keyspace_events == 0;
         // Keys the command created or found expired, if anyone listens for those events.
         crate::notify::publish_queued(ctx.state);
         if untouched {
@@ -402,9 +408,11 @@ impl Session {
         }
         command::note_client_activity(&mut ctx);
         if ctx.state.propagation.enabled() {
+            quiet = false;
             ctx.state.propagation.flush();
         }
         if ctx.state.keyspace.blocking.has_ready() {
+            quiet = false;
             command::serve_blocked(ctx.state, shared, now);
         }
         if let Some(log) = &ctx.state.persistence.log {
@@ -426,10 +434,11 @@ impl Session {
                 }
             }
         }
-        if self.pipeline_clock.is_some() {
-            // A command that ran ended its time at `ctx.started` (the clock read that
-            // closes its statistics); one refused before it ran leaves it where it began.
-            self.pipeline_clock = Some(PipelineClock::EndedAt(ctx.started));
+        if let Some(clock) = clock {
+            *clock = match ended {
+                Some(ended) if quiet => PipelineClock::EndedAt(ended),
+                _ => PipelineClock::Fresh,
+            };
         }
         drop(guard);
         if self.state.close == Close::Now {
@@ -476,7 +485,7 @@ impl Session {
     /// XREADGROUP BLOCK) until its reply or its timeout. Works under any async runtime.
     /// Dropping the future gives the block up.
     pub async fn execute_async(&mut self, args: &[Bytes]) -> Reply {
-        let reply = self.execute_now(Request::Text(args));
+        let reply = self.execute_now(Request::Text(args), None);
         let Some(blocked) = self.take_blocked() else {
             if let Some(durability) = self.take_durability() {
                 durability.wait().await;

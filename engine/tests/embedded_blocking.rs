@@ -203,3 +203,27 @@ fn a_pipeline_times_each_command_alone() {
         assert!(stats.contains(expected), "{expected} in {stats}");
     }
 }
+
+/// Time spent between the commands of a pipeline, here by the caller's own iterator before
+/// it yields the second one, ages neither that command's clock nor its statistics: a key
+/// set to live 150 ms is there right after, and nothing lands in the slow log.
+#[test]
+fn a_slow_pipeline_iterator_ages_no_command() {
+    let engine = Engine::new();
+    let mut s = engine.session();
+    run(&mut s, "CONFIG SET slowlog-log-slower-than 50000");
+    let lines = [args("PING"), args("SET k v PX 150"), args("GET k")];
+    let slow = lines.iter().enumerate().map(|(n, line)| {
+        if n == 1 {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Request::Text(line)
+    });
+    let replies: Vec<Reply> = s
+        .execute_all(slow)
+        .into_iter()
+        .map(Reply::into_tree)
+        .collect();
+    assert_eq!(replies[2], Reply::Bulk(Bytes::from_static(b"v")));
+    assert_eq!(run(&mut s, "SLOWLOG LEN"), Reply::Integer(0));
+}

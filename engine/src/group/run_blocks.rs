@@ -116,7 +116,9 @@ impl Blocks {
     pub fn around(&self, id: StreamId) -> (Option<Known>, Option<Known>) {
         let above = first_not_below(self.floors.len(), id, |block| self.floors[block]);
         let Some(block) = above.checked_sub(1) else {
-            return (None, self.floors.front().map(|floor| (0, *floor)));
+            // `id` is at or below the first floor: the run's first slot answers (the caller
+            // checks the run's ends before asking).
+            return (None, None);
         };
         let low = self.start(block).map(|slot| (slot, self.floors[block]));
         let high = self
@@ -132,6 +134,9 @@ impl Blocks {
         let mut counted = vec![0u32; self.live.len()];
         for (at, (id, alive)) in slots.enumerate() {
             let block = self.block(at);
+            if at == 0 && self.floors.front().is_some_and(|floor| *floor > id) {
+                return false;
+            }
             if self.start(block) == Some(at) && self.floors.get(block) != Some(&id) {
                 return false;
             }
@@ -142,6 +147,11 @@ impl Blocks {
                 }
             }
         }
-        self.floors.len() == self.live.len() && counted.iter().eq(self.live.iter())
+        let rising = self
+            .floors
+            .iter()
+            .zip(self.floors.iter().skip(1))
+            .all(|(a, b)| a < b);
+        rising && self.floors.len() == self.live.len() && counted.iter().eq(self.live.iter())
     }
 }

@@ -74,7 +74,8 @@ pub struct SortedRun<V> {
     dead: usize,
     /// Entries that joined below the run's last ID, until the next sweep merges them in.
     late: BTreeMap<StreamId, V>,
-    /// Live slots per block of the run, so that walks leap over long stretches of dead ones.
+    /// Per block of the run: its live slots, so that walks leap over long stretches of dead
+    /// ones, and its lowest ID, so that searches go straight to one block.
     blocks: Blocks,
 }
 
