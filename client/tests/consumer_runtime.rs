@@ -1077,22 +1077,27 @@ async fn delete_on_ack_empties_a_work_queue() {
     assert!(pel(&stream).await.is_empty());
 }
 
-/// Against Redis 7.0 (no CLAIM, no XNACK): the consumer finds that out once and takes the
-/// XAUTOCLAIM path; reclaim, retries and shutdown work as before.
-#[test]
-fn redis_7_gets_the_redis_7_commands_after_one_refusal() {
+/// Runs `test` with the URL of a fresh Redis 7.0 (the oracle) on a runtime of its own
+/// (the oracle's process is started outside it); nothing when there is no Redis (the oracle
+/// printed why, and fails under RILL_REQUIRE_REDIS=1).
+fn on_redis_7<F: std::future::Future<Output = ()>>(test: impl FnOnce(String) -> F) {
     let Some(redis) = rill_tests::oracle::RedisServer::start() else {
-        return; // the oracle printed why (and fails under RILL_REQUIRE_REDIS=1)
+        return;
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(async {
-        let client = Client::connect(&format!("redis://{}/", redis.addr()))
-            .await
-            .expect("connect");
+    runtime.block_on(test(format!("redis://{}/", redis.addr())));
+}
+
+/// Against Redis 7.0 (no CLAIM, no XNACK): the consumer finds that out once and takes the
+/// XAUTOCLAIM path; reclaim, retries and shutdown work as before.
+#[test]
+fn redis_7_gets_the_redis_7_commands_after_one_refusal() {
+    on_redis_7(|url| async move {
+        let client = Client::connect(&url).await.expect("connect");
         let (stream, ids) = stream_with(&client, "fallback", 12).await;
         assert_eq!(crash_holding(&stream, 12).await, 12);
         reclaim_everything(&stream, &ids, quick().batch_size(5)).await;
@@ -1103,9 +1108,7 @@ fn redis_7_gets_the_redis_7_commands_after_one_refusal() {
         assert!(pel(&stream).await.is_empty());
 
         // A pool on a fresh client: its workers may all try CLAIM at once; each falls back.
-        let client = Client::connect(&format!("redis://{}/", redis.addr()))
-            .await
-            .expect("connect");
+        let client = Client::connect(&url).await.expect("connect");
         let (stream, ids) = stream_with(&client, "pooled", 300).await;
         let shutdown = Shutdown::new();
         let pool = WorkerPool::new(&stream, GROUP, quick().batch_size(20)).workers(3);
@@ -1124,18 +1127,8 @@ fn redis_7_gets_the_redis_7_commands_after_one_refusal() {
 /// are reclaimed well within it.
 #[test]
 fn a_refused_claim_read_does_not_put_off_the_reclaim_pass() {
-    let Some(redis) = rill_tests::oracle::RedisServer::start() else {
-        return; // the oracle printed why (and fails under RILL_REQUIRE_REDIS=1)
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let client = Client::connect(&format!("redis://{}/", redis.addr()))
-            .await
-            .expect("connect");
+    on_redis_7(|url| async move {
+        let client = Client::connect(&url).await.expect("connect");
         let (stream, ids) = stream_with(&client, "idle", 3).await;
         assert_eq!(crash_holding(&stream, 3).await, 3);
         let mut claim = vec!["XCLAIM", "idle", GROUP, "a", "0"];
