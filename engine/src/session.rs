@@ -316,10 +316,7 @@ impl Session {
     /// Runs one command without waiting for the log (on a pipeline's clock, if given).
     fn execute_now(&mut self, request: Request, clock: Option<&mut PipelineClock>) -> Reply {
         let pausable = std::mem::replace(&mut self.state.pausable, false);
-        let reply = match request {
-            Request::Text([]) => Some(Reply::Null),
-            request => self.try_run(request, clock),
-        };
+        let reply = self.try_run(request, clock);
         self.state.pausable = pausable;
         reply.unwrap_or(Reply::Null)
     }
@@ -347,9 +344,6 @@ impl Session {
     /// means the command did not run because a pause holds it; the caller keeps it and tries
     /// again later, so the client's commands still run in order.
     pub fn try_execute(&mut self, args: &[Bytes]) -> Option<Reply> {
-        if args.is_empty() {
-            return Some(Reply::Null);
-        }
         self.try_run(Request::Text(args), None)
     }
 
@@ -366,6 +360,9 @@ impl Session {
 
     /// [`Session::try_execute`] for text or values.
     fn try_run(&mut self, request: Request, clock: Option<&mut PipelineClock>) -> Option<Reply> {
+        if let Request::Text([]) = request {
+            return Some(Reply::Null);
+        }
         let started = match clock.as_deref() {
             Some(PipelineClock::EndedAt(ended)) => *ended,
             _ => std::time::Instant::now(),

@@ -385,6 +385,28 @@ pub struct Range<'a> {
     done: bool,
 }
 
+/// The nodes that may hold entries from `start` to `end` (`start <= end`): from the one
+/// holding `start` (it begins at or before it). A bound beyond the first or last node is left
+/// open, so that reading from `-` or to `+` descends the tree without comparing.
+fn node_bounds(
+    nodes: &BTreeMap<StreamId, Arc<Node>>,
+    start: StreamId,
+    end: StreamId,
+) -> (Bound<StreamId>, Bound<StreamId>) {
+    let low = match nodes.first_key_value() {
+        Some((first, _)) if start > *first => nodes
+            .range(..=start)
+            .next_back()
+            .map_or(Bound::Unbounded, |(k, _)| Bound::Included(*k)),
+        _ => Bound::Unbounded,
+    };
+    let high = match nodes.last_key_value() {
+        Some((last, _)) if end < *last => Bound::Included(end),
+        _ => Bound::Unbounded,
+    };
+    (low, high)
+}
+
 /// Where a range read stands in the node it is reading.
 struct NodeCursor<'a> {
     node: NodeRef<'a>,
@@ -395,24 +417,10 @@ struct NodeCursor<'a> {
 impl<'a> Range<'a> {
     fn new(stream: &'a Stream, start: StreamId, end: StreamId, reverse: bool) -> Range<'a> {
         let done = start > end;
-        let nodes = &stream.nodes;
-        // The node holding `start` begins at or before it. A bound beyond the first or last
-        // node is left open: reading from `-` or to `+` descends the tree without comparing.
-        let low = match nodes.first_key_value() {
-            Some((first, _)) if start > *first => nodes
-                .range(..=start)
-                .next_back()
-                .map_or(Bound::Unbounded, |(k, _)| Bound::Included(*k)),
-            _ => Bound::Unbounded,
-        };
-        let high = match nodes.last_key_value() {
-            Some((last, _)) if end < *last => Bound::Included(end),
-            _ => Bound::Unbounded,
-        };
         let nodes = if done {
-            nodes.range(StreamId::MIN..StreamId::MIN)
+            stream.nodes.range(StreamId::MIN..StreamId::MIN)
         } else {
-            nodes.range((low, high))
+            stream.nodes.range(node_bounds(&stream.nodes, start, end))
         };
         Range {
             nodes,
