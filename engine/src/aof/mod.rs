@@ -36,6 +36,9 @@ pub struct Persistence {
     pub rewrite: Arc<Mutex<rewrite::RewriteStatus>>,
     /// RDB snapshots, running and past; shared with the thread running one.
     pub save: Arc<Mutex<crate::rdb::save::SaveStatus>>,
+    /// Whether the last background save failed: `save`'s own flag, read by every write
+    /// without taking `save`'s lock.
+    pub save_failed: Arc<std::sync::atomic::AtomicBool>,
     /// The pauses background snapshots (rewrites, BGSAVE) took.
     pub pauses: SnapshotPauses,
 }
@@ -59,12 +62,12 @@ impl SnapshotPauses {
 
 impl Default for Persistence {
     fn default() -> Self {
+        let save = crate::rdb::save::SaveStatus::new(crate::now_ms() / 1000);
         Persistence {
             log: None,
             rewrite: Arc::default(),
-            save: Arc::new(Mutex::new(crate::rdb::save::SaveStatus::new(
-                crate::now_ms() / 1000,
-            ))),
+            save_failed: save.failure_flag(),
+            save: Arc::new(Mutex::new(save)),
             pauses: SnapshotPauses::default(),
         }
     }

@@ -212,7 +212,7 @@ fn persistence_section(ctx: &mut Ctx) -> Vec<String> {
         "rdb_changes_since_last_save" => ctx.state.stats.dirty.saturating_sub(save.dirty_at_save),
         "rdb_bgsave_in_progress" => u8::from(save.running.is_some()),
         "rdb_last_save_time" => save.last_save,
-        "rdb_last_bgsave_status" => if save.last_failed { "err" } else { "ok" },
+        "rdb_last_bgsave_status" => if save.last_failed() { "err" } else { "ok" },
         "rdb_last_bgsave_time_sec" => save.last_seconds,
         "rdb_current_bgsave_time_sec" => save.running.map_or(-1, |(t, _)| t.elapsed().as_secs() as i64),
         "rdb_saves" => save.saves,

@@ -613,10 +613,14 @@ fn persistence_refusal(ctx: &Ctx, spec: &Spec) -> Option<String> {
         }
     }
     // A failed background save stops writes while save points are set
-    // (stop-writes-on-bgsave-error); checked in that order, the cheapest first (reads take
-    // no lock).
+    // (stop-writes-on-bgsave-error); checked in that order, the cheapest first (no lock:
+    // the save's status shares its failure flag).
     if (spec.is(Flag::Write) || spec.name == "ping")
-        && ctx.state.persistence.save.lock().last_failed
+        && ctx
+            .state
+            .persistence
+            .save_failed
+            .load(std::sync::atomic::Ordering::Relaxed)
         && ctx.state.config.get("stop-writes-on-bgsave-error") != Some("no")
         && crate::rdb::save::has_save_points(&ctx.state.config)
     {

@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,8 +24,11 @@ pub struct SaveStatus {
     pub scheduled: bool,
     /// Unix seconds of the last successful save (LASTSAVE); the start time before any.
     pub last_save: u64,
-    /// Whether the last background save failed.
-    pub last_failed: bool,
+    /// Whether the last background save failed: shared with [`Persistence`]'s copy, which
+    /// every write reads (stop-writes-on-bgsave-error) without taking this status's lock.
+    ///
+    /// [`Persistence`]: crate::aof::Persistence
+    failed: Arc<AtomicBool>,
     /// Seconds the last background save took; -1 before any.
     pub last_seconds: i64,
     /// Saves completed (`rdb_saves`).
@@ -42,13 +46,28 @@ pub struct SaveStatus {
 }
 
 impl SaveStatus {
+    /// Whether the last background save failed.
+    pub fn last_failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Records how the last save ended.
+    fn set_last_failed(&mut self, failed: bool) {
+        self.failed.store(failed, Ordering::Relaxed);
+    }
+
+    /// The flag [`SaveStatus::last_failed`] reads, to read without this status's lock.
+    pub fn failure_flag(&self) -> Arc<AtomicBool> {
+        self.failed.clone()
+    }
+
     /// A status for a server started at `started_s` (Unix seconds).
     pub fn new(started_s: u64) -> SaveStatus {
         SaveStatus {
             running: None,
             scheduled: false,
             last_save: started_s,
-            last_failed: false,
+            failed: Arc::default(),
             last_seconds: -1,
             saves: 0,
             dirty_at_save: 0,
@@ -119,7 +138,7 @@ pub fn save_now(state: &mut State, now_ms: u64) -> Result<(), String> {
         s.last_save = now_ms / 1000;
         s.saves += 1;
         s.dirty_at_save = state.stats.dirty;
-        s.last_failed = false;
+        s.set_last_failed(false);
     }
     result
 }
@@ -168,10 +187,10 @@ fn write_in_background(
             s.last_save = now_ms / 1000;
             s.saves += 1;
             s.dirty_at_save = dirty;
-            s.last_failed = false;
+            s.set_last_failed(false);
         }
         Err(e) => {
-            s.last_failed = true;
+            s.set_last_failed(true);
             eprintln!("Background saving error: {e}");
         }
     }
@@ -202,7 +221,7 @@ pub fn save_point_due(state: &State, now_ms: u64) -> bool {
     if s.running.is_some() {
         return false;
     }
-    if s.last_failed && s.last_attempt.is_some_and(|t| t.elapsed().as_secs() < 5) {
+    if s.last_failed() && s.last_attempt.is_some_and(|t| t.elapsed().as_secs() < 5) {
         return false;
     }
     let changes = state.stats.dirty.saturating_sub(s.dirty_at_save);
