@@ -155,13 +155,11 @@ impl EntryList {
         if self.items.is_empty() && self.items.capacity() > 1 {
             // The first of several: guess the rest look like it.
             let expected = self.items.capacity();
+            let size: usize = entry.fields().map(|(f, v)| f.len() + v.len()).sum();
             self.ends
                 .reserve((expected * entry.field_count() * 2).min(MAX_RESERVED_PIECES));
-            self.bytes.reserve(
-                expected
-                    .saturating_mul(entry.stored_len())
-                    .min(MAX_RESERVED_BYTES),
-            );
+            self.bytes
+                .reserve(expected.saturating_mul(size).min(MAX_RESERVED_BYTES));
         }
         let piece = self.ends.len();
         let mut pairs = 0;

@@ -81,24 +81,11 @@ pub struct EntryView<'a> {
     node: NodeRef<'a>,
     /// Offset of the first field (or value, for same-field entries).
     body: usize,
-    /// Bytes from `body` to the entry's end.
-    body_len: usize,
     same_fields: bool,
     field_count: usize,
 }
 
 impl EntryView<'_> {
-    /// About the bytes of the entry's fields and values, without decoding them: their
-    /// encoding in the node (lengths included, and the node's shared field names for an
-    /// entry that uses them). For sizing buffers.
-    pub fn stored_len(&self) -> usize {
-        if self.same_fields {
-            self.body_len + self.node.entries_start as usize
-        } else {
-            self.body_len
-        }
-    }
-
     /// Number of field/value pairs.
     pub fn field_count(&self) -> usize {
         self.field_count
@@ -128,7 +115,6 @@ pub struct EntryHead {
     /// Marked deleted.
     pub deleted: bool,
     body: usize,
-    body_len: usize,
     same_fields: bool,
     field_count: usize,
 }
@@ -141,7 +127,6 @@ impl EntryHead {
             deleted: self.deleted,
             node,
             body: self.body,
-            body_len: self.body_len,
             same_fields: self.same_fields,
             field_count: self.field_count,
         }
@@ -380,7 +365,8 @@ impl Node {
     }
 
     /// Decodes the head of the entry starting at `offset` (a plain node's); returns it and the
-    /// offset of the next one.
+    /// offset of the next one. Inlined: returned through memory, the head stalled the loads
+    /// of the range reads that read it back.
     #[inline(always)]
     pub fn head_at(&self, offset: usize) -> (EntryHead, usize) {
         debug_assert!(!self.is_packed());
@@ -413,7 +399,6 @@ impl Node {
                 id,
                 deleted: flags & FLAG_DELETED != 0,
                 body,
-                body_len: pos - body,
                 same_fields,
                 field_count,
             },
