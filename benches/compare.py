@@ -1,21 +1,27 @@
 #!/usr/bin/env python3
 """Rill against redis-server, side by side: throughput and memory per stream entry.
 
-Throughput comes from redis-benchmark, run against each server in turn (Redis, Rill, Redis,
+Throughput comes from a load client run against each server in turn (Redis, Rill, Redis,
 Rill...) for several rounds so that drift on the machine hits both alike; the table reports the
 median of the rounds. Memory is the growth of the server's resident set (VmRSS) while one stream
 receives a known number of entries, divided by that number. Nothing here asks the servers how much
 memory they think they use: RSS is what the machine pays.
 
-Servers and redis-benchmark are pinned to separate CPUs by default on machines with two or
+The load client is `resp_load` (benches/src/bin/resp_load.rs) by default: redis-benchmark's
+options and command templates, but it only finds where each reply ends instead of building it
+as hiredis objects, so that range replies do not saturate the client's core before either
+server's (`--client redis-benchmark` runs redis-benchmark itself).
+
+Servers and the client are pinned to separate CPUs by default on machines with two or
 more (--no-pin to turn that off). Next to the ratio of the medians the table shows the range of
 the per-round ratios, and flags a workload whose rounds disagree by more than the difference
 reported: such a figure is noise, not a result. Beside throughput it reports each server's CPU
-per request, and flags a workload whose runs kept redis-benchmark's own core busy (client-bound:
+per request, and flags a workload whose runs kept the client's own core busy (client-bound:
 the client, not the server, set the pace).
 
 Usage:
     python3 benches/compare.py [--rill target/release/rill-server] [--rounds 5]
+                               [--client resp_load | redis-benchmark]
                                [--pin | --no-pin] [--requests N] [--entries 1000000]
 
 Stdlib only (Python 3.11). Both servers are killed on exit, on Ctrl-C and on errors.
@@ -47,12 +53,14 @@ from typing import Callable
 
 WORKSPACE = Path(__file__).resolve().parent.parent
 DEFAULT_RILL = WORKSPACE / "target" / "release" / "rill-server"
+DEFAULT_RESP_LOAD = WORKSPACE / "target" / "release" / "resp_load"
+BUILD_HINT = "build both with `cargo build --release -p rill-server -p rill-benches --bin resp_load`"
 
-# Share of a run's wall time that redis-benchmark must spend on its CPU to count as the
+# Share of a run's wall time that the load client must spend on its CPU to count as the
 # bottleneck (it runs on one core; at this share it had no time left to wait for the server).
 CLIENT_BOUND_SHARE = 0.9
 
-# Clients redis-benchmark opens, as the brief and the usual Redis comparisons use.
+# Connections the load client opens, as the brief and the usual Redis comparisons use.
 CLIENTS = 50
 # Pipelined runs finish ~20x faster; give them more requests so each run lasts long enough
 # to be measured rather than dominated by connection set-up.
@@ -94,7 +102,7 @@ def five_field_benchmark_args() -> list[str]:
 
 @dataclass
 class Workload:
-    """One redis-benchmark run shape, with the server state it needs.
+    """One load run shape (redis-benchmark options), with the server state it needs.
 
     The hooks get the server's port and the run's request count (-n). `fill` runs once per
     server, after FLUSHALL, before the first round; `before_run` runs before every round (the
@@ -585,13 +593,13 @@ class RunResult:
     rps: float | None
     error: str | None = None
     note: str | None = None
-    # Seconds the run lasted, and the CPU the server and redis-benchmark used in it.
+    # Seconds the run lasted, and the CPU the server and the load client used in it.
     wall: float | None = None
     server_cpu: float | None = None
     bench_cpu: float | None = None
 
     def client_bound(self) -> bool:
-        """Whether redis-benchmark kept its core busy the whole run: then the client, not the
+        """Whether the load client kept its core busy the whole run: then the client, not the
         server, set the pace, and the throughput understates what the server can do."""
         if self.wall is None or self.bench_cpu is None:
             return False
@@ -599,12 +607,16 @@ class RunResult:
 
 
 def run_benchmark(
-    server: Server, workload: Workload, requests: int, timeout: float, pin_cpu: int | None
+    server: Server, workload: Workload, requests: int, timeout: float, pin_cpu: int | None, client: str
 ) -> RunResult:
+    """One run of `client` (a resp_load binary, or "redis-benchmark"): both take the same options."""
     cmd = [
-        "redis-benchmark", "-h", "127.0.0.1", "-p", str(server.port),
-        "-n", str(requests), "-c", str(CLIENTS), "-P", str(workload.pipeline), "--csv",
+        client, "-h", "127.0.0.1", "-p", str(server.port),
+        "-n", str(requests), "-c", str(CLIENTS), "-P", str(workload.pipeline),
     ]  # fmt: skip
+    benchmark = Path(client).name == "redis-benchmark"
+    if benchmark:
+        cmd.append("--csv")
     keyspace = workload.keyspace_for(requests)
     if keyspace is not None:
         cmd += ["-r", str(keyspace)]
@@ -617,7 +629,7 @@ def run_benchmark(
             cmd, capture_output=True, text=True, timeout=timeout, preexec_fn=preexec
         )
     except subprocess.TimeoutExpired:
-        return RunResult(None, f"redis-benchmark timed out after {timeout:.0f}s")
+        return RunResult(None, f"{Path(client).name} timed out after {timeout:.0f}s")
     wall = time.monotonic() - started
     server_after = server.cpu_seconds()
     server_cpu = None if server_before is None or server_after is None else server_after - server_before
@@ -631,6 +643,11 @@ def run_benchmark(
         text = (stderr or done.stdout).strip()
         first_line = text.splitlines()[0][:200] if text else f"exit status {done.returncode}"
         return RunResult(None, first_line)
+    if not benchmark:
+        words = done.stdout.split()
+        if len(words) == 2 and words[0] == "rps":
+            return RunResult(float(words[1]), wall=wall, server_cpu=server_cpu, bench_cpu=bench_cpu)
+        return RunResult(None, f"no rps in resp_load output: {done.stdout[:200]!r}")
     rows = list(csv.reader(io.StringIO(done.stdout)))
     for row in rows[1:]:
         if len(row) >= 2:
@@ -642,7 +659,7 @@ def run_benchmark(
 
 
 def children_cpu_seconds() -> float:
-    """User and system CPU of the child processes that ended so far (redis-benchmark runs;
+    """User and system CPU of the child processes that ended so far (load client runs;
     the servers are still running and not counted)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -680,7 +697,7 @@ class ThroughputRow:
         return statistics.median(per) if per and len(per) == len(self.runs[label]) else None
 
     def client_bound(self, label: str) -> bool:
-        """Whether most of the server's rounds were paced by redis-benchmark, not the server."""
+        """Whether most of the server's rounds were paced by the load client, not the server."""
         runs = self.runs[label]
         return bool(runs) and sum(r.client_bound() for r in runs) * 2 > len(runs)
 
@@ -713,7 +730,7 @@ def throughput(servers: list[Server], args) -> list[ThroughputRow]:
                 else:
                     try:
                         before_run(s, workload, row.requests)
-                        result = run_benchmark(s, workload, row.requests, args.timeout, args.bench_cpu)
+                        result = run_benchmark(s, workload, row.requests, args.timeout, args.bench_cpu, args.client)
                     except (ServerError, RuntimeError, OSError, ConnectionError) as e:
                         result = RunResult(None, f"before the run: {type(e).__name__}: {e}"[:200])
                 if result.rps is not None and workload.after_run:
@@ -726,7 +743,7 @@ def throughput(servers: list[Server], args) -> list[ThroughputRow]:
                 if result.server_cpu is not None and result.wall:
                     shown += f", server CPU {result.server_cpu / result.wall:.0%}"
                 if result.bench_cpu is not None and result.wall:
-                    shown += f", redis-benchmark CPU {result.bench_cpu / result.wall:.0%}"
+                    shown += f", client CPU {result.bench_cpu / result.wall:.0%}"
                 if result.note:
                     shown += f" ({result.note})"
                 print(f"  [{workload.name}] round {rnd}/{args.rounds} {s.label:<5} {shown}", flush=True)
@@ -932,11 +949,11 @@ def environment(args) -> list[str]:
                             f"appendonly yes, appendfsync {args.appendfsync} (both servers)"
                             if args.appendfsync else "none (both servers)")
                    + (", auto-aof-rewrite-percentage 0" if args.no_auto_rewrite else ""),
-        f"benchmark:  redis-benchmark -c {CLIENTS}, {args.rounds} rounds, median; "
+        f"benchmark:  {Path(args.client).name} -c {CLIENTS}, {args.rounds} rounds, median; "
         f"{args.requests:,} requests per run ({args.requests * PIPELINED_REQUEST_FACTOR:,} at P32)",
     ]
     if args.pin:
-        lines.append(f"pinning:    servers on CPU {args.server_cpu}, redis-benchmark on CPU {args.bench_cpu}")
+        lines.append(f"pinning:    servers on CPU {args.server_cpu}, the load client on CPU {args.bench_cpu}")
     return lines
 
 
@@ -944,16 +961,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rill", default=str(DEFAULT_RILL), help="rill-server binary (default: %(default)s)")
     parser.add_argument("--redis", default="redis-server", help="redis-server binary (default: %(default)s)")
+    parser.add_argument("--client", default=str(DEFAULT_RESP_LOAD),
+                        help="load client: a resp_load binary, or redis-benchmark (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of each workload per server (default: %(default)s)")
     parser.add_argument("--requests", type=int, default=200_000,
-                        help=f"requests per redis-benchmark run; x{PIPELINED_REQUEST_FACTOR} at pipeline 32 (default: %(default)s)")
+                        help=f"requests per load client run; x{PIPELINED_REQUEST_FACTOR} at pipeline 32 (default: %(default)s)")
     parser.add_argument("--entries", type=int, default=1_000_000, help="entries inserted for the memory figures (default: %(default)s)")
     pinning = parser.add_mutually_exclusive_group()
     pinning.add_argument("--pin", action="store_true",
-                         help="pin the servers to CPU 0 and redis-benchmark to CPU 1, so neither steals the "
+                         help="pin the servers to CPU 0 and the load client to CPU 1, so neither steals the "
                               "other's core (the default on machines with two or more CPUs)")
-    pinning.add_argument("--no-pin", action="store_true", help="let the scheduler place servers and redis-benchmark")
-    parser.add_argument("--timeout", type=float, default=600, help="seconds before one redis-benchmark run is abandoned")
+    pinning.add_argument("--no-pin", action="store_true", help="let the scheduler place servers and the load client")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds before one load client run is abandoned")
     parser.add_argument("--skip-throughput", action="store_true", help="only measure memory")
     parser.add_argument("--appendfsync", choices=["always", "everysec", "no"],
                         help="run both servers with appendonly yes and this appendfsync (default: no persistence)")
@@ -986,13 +1005,12 @@ def main() -> int:
     # cores mid-run, and that alone swings a run by more than most differences measured here.
     args.pin = not args.no_pin and (os.cpu_count() or 1) >= 2
     args.server_cpu, args.bench_cpu = (0, 1) if args.pin else (None, None)
-    for tool in ("redis-benchmark", args.redis):
+    for tool in (args.client, args.redis):
         if shutil.which(tool) is None:
-            parser.error(f"{tool} not found")
+            parser.error(f"{tool} not found" + ("" if tool == args.redis else f"; {BUILD_HINT}"))
     rill = shutil.which(args.rill) or (args.rill if os.access(args.rill, os.X_OK) else None)
     if rill is None:
-        parser.error(f"Rill binary {args.rill} not found or not executable; "
-                     "build it with `cargo build --release -p rill-server`")
+        parser.error(f"Rill binary {args.rill} not found or not executable; {BUILD_HINT}")
     # absolute(), not resolve(): redis-server is a symlink whose name selects its mode.
     args.rill = str(Path(rill).absolute()) if os.sep in rill else rill
 
@@ -1011,7 +1029,7 @@ def main() -> int:
         workdir = Path(tmp)
         try:
             if not args.skip_throughput:
-                print("== throughput (redis-benchmark, alternating servers)", flush=True)
+                print(f"== throughput ({Path(args.client).name}, alternating servers)", flush=True)
                 if args.persistence_cost:
                     # The baseline takes Redis's column: the same binary without a log.
                     servers = [Server("Redis", args.rill, workdir, args.server_cpu),
@@ -1073,7 +1091,7 @@ def main() -> int:
                    "the server CPU each request cost (medians), Redis's over Rill's: above 1, Rill "
                    "does the same work with less.")
         if client_bound:
-            out.append("  CLIENT-BOUND: in " + ", ".join(client_bound) + " redis-benchmark kept its "
+            out.append("  CLIENT-BOUND: in " + ", ".join(client_bound) + " the load client kept its "
                        "core busy through most of Rill's rounds, so the client set the pace and the "
                        "throughput ratio understates Rill; the CPU/request column is the server's "
                        "own measure there.")
