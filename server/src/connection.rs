@@ -595,15 +595,40 @@ impl Doorbell {
 /// buffer first and `input` grows by exactly what came, so a connection that is woken without
 /// data (readiness can be spurious) or sends a short command holds no 16 KiB buffer; a frame
 /// whose big argument the parser has already made room for is read into that room directly.
+///
+/// A read that fills less room than it had emptied the socket, so it also clears the socket's
+/// readiness, as tokio's own `poll_read` does on epoll: the next wait goes straight to the
+/// event loop instead of first paying a `recv` that can only say "would block" (one system
+/// call per request at pipeline 1, a tenth of a small command's cost). The read runs inside
+/// `try_io`, whose readiness snapshot precedes it: data that arrives after the read moves the
+/// readiness on, and the clearing then leaves it alone.
 fn read_available(socket: &TcpStream, input: &mut BytesMut) -> std::io::Result<usize> {
-    if input.capacity() - input.len() >= READ_CHUNK {
-        return socket.try_read_buf(input);
+    let mut drained = 0;
+    let read = socket.try_io(tokio::io::Interest::READABLE, || {
+        let (n, room) = read_now(socket, input)?;
+        if n == 0 || n == room {
+            return Ok(n);
+        }
+        drained = n;
+        Err(std::io::ErrorKind::WouldBlock.into())
+    });
+    match read {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && drained > 0 => Ok(drained),
+        other => other,
+    }
+}
+
+/// One read into `input`: the bytes read and the room the read had.
+fn read_now(socket: &TcpStream, input: &mut BytesMut) -> std::io::Result<(usize, usize)> {
+    let room = input.capacity() - input.len();
+    if room >= READ_CHUNK {
+        return socket.try_read_buf(input).map(|n| (n, room));
     }
     READ_BUFFER.with(|chunk| {
         let mut chunk = chunk.borrow_mut();
         let n = socket.try_read(&mut chunk[..])?;
         input.extend_from_slice(&chunk[..n]);
-        Ok(n)
+        Ok((n, chunk.len()))
     })
 }
 

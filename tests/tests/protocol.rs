@@ -90,6 +90,67 @@ fn oversized_inline_request_is_refused() {
         .starts_with(b"-ERR Protocol error: too big inline request"));
 }
 
+/// Reads until `expected` bytes came, failing on a stall: a server that lost track of a
+/// socket's readiness would leave the client waiting for ever.
+fn read_exactly(stream: &mut TcpStream, expected: usize) -> Vec<u8> {
+    let mut got = vec![0u8; expected];
+    stream
+        .read_exact(&mut got)
+        .unwrap_or_else(|e| panic!("reply of {expected} bytes did not come: {e}"));
+    got
+}
+
+#[test]
+fn requests_that_arrive_in_pieces_are_all_answered() {
+    // The server clears a socket's readiness after a read that did not fill its buffer
+    // (the socket was drained); every piece that comes later must still wake it.
+    let rill = rill();
+    let mut client = TcpStream::connect(rill.addr()).unwrap_or_else(|e| panic!("connect: {e}"));
+    client.set_nodelay(true).ok();
+    client.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let set = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n";
+    for byte in set.chunks(1) {
+        client
+            .write_all(byte)
+            .unwrap_or_else(|e| panic!("write: {e}"));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(read_exactly(&mut client, 5), b"+OK\r\n");
+
+    // A value larger than the server's read buffer, in pieces of uneven size and pace.
+    let value = vec![b'x'; 200_000];
+    let mut frame = format!("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n${}\r\n", value.len()).into_bytes();
+    frame.extend_from_slice(&value);
+    frame.extend_from_slice(b"\r\n");
+    for (i, piece) in frame.chunks(3001).enumerate() {
+        client
+            .write_all(piece)
+            .unwrap_or_else(|e| panic!("write: {e}"));
+        if i % 7 == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    assert_eq!(read_exactly(&mut client, 5), b"+OK\r\n");
+    client
+        .write_all(b"STRLEN big\r\n")
+        .unwrap_or_else(|e| panic!("write: {e}"));
+    assert_eq!(read_exactly(&mut client, 9), b":200000\r\n");
+
+    // The same frame in one write: reads that fill their room leave bytes behind, and the
+    // readiness must stay set for them.
+    client.write_all(&frame).unwrap_or_else(|e| panic!("write: {e}"));
+    assert_eq!(read_exactly(&mut client, 5), b"+OK\r\n");
+
+    // Pipelines written whole, read whole, round after round.
+    let pings = b"PING\r\n".repeat(100);
+    for _ in 0..50 {
+        client
+            .write_all(&pings)
+            .unwrap_or_else(|e| panic!("write: {e}"));
+        assert_eq!(read_exactly(&mut client, 700), b"+PONG\r\n".repeat(100));
+    }
+}
+
 #[test]
 fn a_client_vanishing_mid_frame_disturbs_no_one() {
     let rill = rill();
