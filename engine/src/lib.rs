@@ -69,7 +69,7 @@ pub use command::prepared::{Prepared, Request};
 pub use config::Config;
 pub use id::StreamId;
 pub use reply::{EntryList, EntryRef, PendingList, PendingRow, Reply};
-pub use session::{Close, Session};
+pub use session::{Close, PipelineClock, Session};
 
 /// The Redis version Rill claims to be (HELLO, INFO), so that clients enable the features of
 /// Redis 7.4 whose semantics Rill follows.

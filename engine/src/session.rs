@@ -135,15 +135,17 @@ pub struct Session {
     durability: Option<Durability>,
 }
 
-/// The clock of a pipeline run by [`Session::execute_all`]: when the previous command ended,
+/// The clock of a pipeline (run by [`Session::execute_all`], or by a connection through
+/// [`Session::try_execute_next`]): when the previous command ended,
 /// if that is when the next one starts, so that a pipeline reads the clock once per command
 /// instead of twice. It is so when nothing but bookkeeping ran after the command: not when
 /// it was queued or refused before running (its end was never read), nor when waiters were
 /// served, keyspace events published, effects propagated or the command blocked (that time
 /// belongs to no command, as in Redis, and must not age the next one's clock).
-#[derive(Clone, Copy)]
-enum PipelineClock {
+#[derive(Clone, Copy, Default)]
+pub enum PipelineClock {
     /// The next command reads the clock.
+    #[default]
     Fresh,
     /// The previous command ended at this instant, and nothing ran since.
     EndedAt(std::time::Instant),
@@ -356,6 +358,14 @@ impl Session {
             durability.wait_blocking();
         }
         reply
+    }
+
+    /// [`Session::try_execute`] for the next command of a pipeline: when the previous command
+    /// on `clock` ended and nothing ran since, its end is this one's start (one clock read
+    /// per command instead of two; see [`PipelineClock`]). A connection starts a fresh clock
+    /// for each batch of commands it read, and again after any work of its own between them.
+    pub fn try_execute_next(&mut self, args: &[Bytes], clock: &mut PipelineClock) -> Option<Reply> {
+        self.try_run(Request::Text(args), Some(clock))
     }
 
     /// [`Session::try_execute`] for text or values.

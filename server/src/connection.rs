@@ -17,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 use rill_engine::blocking::BlockedReply;
 use rill_engine::config::OutputLimit;
 use rill_engine::rdb::transfer::Transfer;
-use rill_engine::{Close, Engine, Reply, Session};
+use rill_engine::{Close, Engine, PipelineClock, Reply, Session};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -87,6 +87,8 @@ struct Connection {
     /// `args` is a parsed command that CLIENT PAUSE held back; it runs before anything read
     /// after it.
     held: bool,
+    /// Commands the last batch ran: more than one is a pipelining client (see `run`).
+    batch_commands: usize,
     /// Since when the client has been behind by more than the soft output-buffer limit: set
     /// when pending output passes it, cleared only when the client has caught up (every
     /// reply written, no request left to run). Rill runs a pipeline in bounded batches, so
@@ -133,6 +135,7 @@ pub fn serve(engine: Engine, socket: TcpStream) -> impl std::future::Future<Outp
         output: Vec::new(),
         args: Vec::new(),
         held: false,
+        batch_commands: 0,
         soft_since: None,
         traffic: (0, 0),
         killed,
@@ -181,6 +184,16 @@ impl Connection {
             }
             let batch = self.run_batch(limits.max_bulk_len);
             let buffered = self.input.len();
+            if self.batch_commands > 1 {
+                // A pipelined batch's replies wait for the other connections ready now, as
+                // Redis writes a round's replies only once every ready client has run: the
+                // round's log write (or sync) then covers them all, and the clients get their
+                // replies together and send their next batches together, instead of each
+                // side waking once per connection (on two cores, 50 clients pipelining 32
+                // XADDs went from 1.1M to 1.9M a second). A lone command's reply leaves at
+                // once: waiting would cost it one more poll of the event loop.
+                tokio::task::yield_now().await;
+            }
             if let Some(durability) = self.session.take_durability() {
                 // The batch's replies leave once what they show is in the log as the
                 // policy promises (appendfsync always: on disk; one sync for many clients).
@@ -329,6 +342,10 @@ impl Connection {
     /// Runs complete requests from `input` until none is left, a batch's worth of output
     /// waits, or a command blocks, is held by a pause, or closes the connection.
     fn run_batch(&mut self, max_bulk_len: u64) -> Batch {
+        // The batch's commands run back to back: each one's end starts the next (the time
+        // spent reading the batch, or waiting, is no command's).
+        let mut clock = PipelineClock::Fresh;
+        self.batch_commands = 0;
         loop {
             if self.output.len() >= BATCH_OUTPUT {
                 return Batch::Full;
@@ -352,10 +369,11 @@ impl Connection {
                     }
                 }
             }
-            let Some(reply) = self.session.try_execute(&self.args) else {
+            let Some(reply) = self.session.try_execute_next(&self.args, &mut clock) else {
                 self.held = true;
                 return Batch::Paused;
             };
+            self.batch_commands += 1;
             // The arguments go now (their bytes may be the input buffer's); a vector grown
             // by a huge request is not kept for the connection's life.
             self.args.clear();
@@ -364,7 +382,9 @@ impl Connection {
             }
             // Messages the command itself caused (a PUBLISH to a channel this client
             // listens to) come before its reply, as in Redis.
-            self.deliver_messages();
+            if self.deliver_messages() {
+                clock = PipelineClock::Fresh;
+            }
             if let Some(transfer) = self.session.take_transfer() {
                 // The snapshot is the answer: the command's reply is not sent.
                 return Batch::Transfer(transfer);
@@ -383,14 +403,15 @@ impl Connection {
         }
     }
 
-    /// Encodes the pub/sub messages waiting for this client.
-    fn deliver_messages(&mut self) {
+    /// Encodes the pub/sub messages waiting for this client; whether there were any.
+    fn deliver_messages(&mut self) -> bool {
         if !self.mailbox.has_waiting() {
-            return;
+            return false;
         }
         for message in self.mailbox.take() {
             self.encode(&message);
         }
+        true
     }
 
     fn encode(&mut self, reply: &Reply) {

@@ -138,7 +138,9 @@ fn requests_that_arrive_in_pieces_are_all_answered() {
 
     // The same frame in one write: reads that fill their room leave bytes behind, and the
     // readiness must stay set for them.
-    client.write_all(&frame).unwrap_or_else(|e| panic!("write: {e}"));
+    client
+        .write_all(&frame)
+        .unwrap_or_else(|e| panic!("write: {e}"));
     assert_eq!(read_exactly(&mut client, 5), b"+OK\r\n");
 
     // Pipelines written whole, read whole, round after round.
