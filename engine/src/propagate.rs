@@ -219,7 +219,7 @@ impl Propagation {
 
 /// Moves the keys the databases dropped on expiry into the running unit as DELs, at `at`.
 pub(crate) fn take_expired(state: &mut State, at: usize) {
-    if !state.keyspace.dbs.iter().any(|d| d.has_expired_log()) {
+    if !state.keyspace.take_expiry_signal() {
         return;
     }
     let mut dels = Vec::new();

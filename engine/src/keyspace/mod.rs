@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -93,7 +95,7 @@ pub struct Db {
     expiry_frozen: bool,
     /// Keys removed because they expired, kept for the journal (a DEL each) while one is
     /// attached; `None` otherwise.
-    expired_log: Option<Vec<Bytes>>,
+    expired_log: Option<ExpiryLog>,
     /// A log is being loaded: keys never expire meanwhile, as in Redis, so that the commands
     /// replay on exactly the data they first ran on (whatever the clock says now); what
     /// expired goes once loading ends.
@@ -157,7 +159,8 @@ impl Db {
                             ));
                         }
                         if let Some(log) = self.expired_log.as_mut() {
-                            log.push(owned);
+                            log.keys.push(owned);
+                            log.signal();
                         }
                     }
                     self.remove(key);
@@ -288,16 +291,20 @@ impl Db {
         self.loading
     }
 
-    /// Starts or stops keeping the keys that expire, for the journal.
-    pub fn set_expiry_logging(&mut self, on: bool) {
-        self.expired_log = if on { Some(Vec::new()) } else { None };
+    /// Starts or stops keeping the keys that expire, for the journal; `logged` is raised
+    /// whenever this database logs one (see [`Keyspace::take_expiry_signal`]).
+    pub fn set_expiry_logging(&mut self, logged: Option<Arc<AtomicBool>>) {
+        self.expired_log = logged.map(|logged| ExpiryLog {
+            keys: Vec::new(),
+            logged,
+        });
     }
 
     /// The keys that expired since the last call.
     pub fn take_expired_log(&mut self) -> Vec<Bytes> {
         self.expired_log
             .as_mut()
-            .map(std::mem::take)
+            .map(|log| std::mem::take(&mut log.keys))
             .unwrap_or_default()
     }
 
@@ -348,16 +355,10 @@ impl Db {
 
     /// Logs a hash field removed because its time passed, for the journal.
     pub fn note_expired_field(&mut self, key: &Bytes, field: &Bytes) {
-        if self.expired_log.is_some() {
+        if let Some(log) = &self.expired_log {
             self.expired_field_log.push((key.clone(), field.clone()));
+            log.signal();
         }
-    }
-
-    /// Whether keys or hash fields expired since their logs were last taken (checked after
-    /// every command while a log is attached: a lookup, not a take).
-    pub fn has_expired_log(&self) -> bool {
-        self.expired_log.as_ref().is_some_and(|log| !log.is_empty())
-            || !self.expired_field_log.is_empty()
     }
 
     /// The hash fields that expired since the last call, for the journal.
@@ -560,7 +561,10 @@ impl Db {
             }
         }
         if let Some(log) = self.expired_log.as_mut() {
-            log.extend(due.iter().cloned());
+            log.keys.extend(due.iter().cloned());
+            if !due.is_empty() {
+                log.signal();
+            }
         }
         due.len()
     }
@@ -633,8 +637,15 @@ impl Keyspace {
     /// Starts or stops keeping expired keys for the journal, in every database.
     pub fn set_expiry_logging(&mut self, on: bool) {
         for db in &mut self.dbs {
-            db.set_expiry_logging(on);
+            db.set_expiry_logging(on.then(|| self.expiry_logged.clone()));
         }
+    }
+
+    /// Whether any database logged an expired key or field since the last call: checked
+    /// after every command while a journal is attached, so it is one flag, not a look at
+    /// every database's logs (sixteen structures, a cache line or more each).
+    pub fn take_expiry_signal(&mut self) -> bool {
+        self.expiry_logged.swap(false, Ordering::Relaxed)
     }
 
     /// Freezes or thaws expiry in every database (CLIENT PAUSE); cheap when unchanged.
@@ -668,6 +679,24 @@ pub struct Keyspace {
     watched: HashMap<(usize, Bytes), Watch>,
     /// Whether the databases' expiry is frozen (see [`Keyspace::set_expiry_frozen`]).
     expiry_frozen: bool,
+    /// Raised by a database that logged an expiry for the journal (see
+    /// [`Keyspace::take_expiry_signal`]); shared with every database's [`ExpiryLog`].
+    expiry_logged: Arc<AtomicBool>,
+}
+
+/// A database's expired keys kept for the journal, and the keyspace's flag it raises when it
+/// adds one. Only the engine's lock holder touches either; the flag is atomic because the
+/// keyspace and its databases share it.
+#[derive(Debug)]
+struct ExpiryLog {
+    keys: Vec<Bytes>,
+    logged: Arc<AtomicBool>,
+}
+
+impl ExpiryLog {
+    fn signal(&self) {
+        self.logged.store(true, Ordering::Relaxed);
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -683,6 +712,7 @@ impl Default for Keyspace {
             blocking: crate::blocking::Blocking::default(),
             watched: HashMap::new(),
             expiry_frozen: false,
+            expiry_logged: Arc::default(),
         }
     }
 }
