@@ -189,8 +189,8 @@ impl Connection {
                 // Redis writes a round's replies only once every ready client has run: the
                 // round's log write (or sync) then covers them all, and the clients get their
                 // replies together and send their next batches together, instead of each
-                // side waking once per connection (on two cores, 50 clients pipelining 32
-                // XADDs went from 1.1M to 1.9M a second). A lone command's reply leaves at
+                // side waking once per connection (50 clients pipelining 32 XADDs: 7% more a
+                // second, 8% less server CPU a command). A lone command's reply leaves at
                 // once: waiting would cost it one more poll of the event loop.
                 tokio::task::yield_now().await;
             }
