@@ -116,10 +116,12 @@ const SUB: usize = 1 << SUB_BITS;
 const BUCKETS: usize = (64 - SUB_BITS as usize + 1) * SUB;
 
 /// A fixed log-linear histogram of durations in microseconds: constant memory (~8 KiB),
-/// lock-free recording, percentiles within about 3%.
+/// lock-free recording, percentiles within about 3%. A recording is two atomic additions
+/// (its bucket, the sum) and a load (the maximum, raised only when passed): it runs once
+/// per handled message, where every locked operation shows. The count is the buckets' sum,
+/// worked out when read.
 pub(super) struct Histogram {
     buckets: Box<[AtomicU64]>,
-    count: AtomicU64,
     sum_us: AtomicU64,
     max_us: AtomicU64,
 }
@@ -128,7 +130,6 @@ impl Default for Histogram {
     fn default() -> Self {
         Histogram {
             buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
-            count: AtomicU64::new(0),
             sum_us: AtomicU64::new(0),
             max_us: AtomicU64::new(0),
         }
@@ -158,13 +159,14 @@ impl Histogram {
     pub(super) fn record(&self, d: Duration) {
         let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         self.buckets[Histogram::bucket(us)].fetch_add(1, Relaxed);
-        self.count.fetch_add(1, Relaxed);
         self.sum_us.fetch_add(us, Relaxed);
-        self.max_us.fetch_max(us, Relaxed);
+        if us > self.max_us.load(Relaxed) {
+            self.max_us.fetch_max(us, Relaxed);
+        }
     }
 
     fn mean(&self) -> Duration {
-        match self.count.load(Relaxed) {
+        match self.buckets.iter().map(|b| b.load(Relaxed)).sum::<u64>() {
             0 => Duration::ZERO,
             n => Duration::from_micros(self.sum_us.load(Relaxed) / n),
         }
