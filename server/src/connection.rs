@@ -193,6 +193,11 @@ impl Connection {
                 // second, 8% less server CPU a command). A lone command's reply leaves at
                 // once: waiting would cost it one more poll of the event loop.
                 tokio::task::yield_now().await;
+                // A CLIENT KILL that ran meanwhile drops the replies, as Redis drops a killed
+                // client's pending output; a stopping server still lets them go.
+                if self.killed.has_rung() && !self.engine.is_shutting_down() {
+                    return End::Gone;
+                }
             }
             if let Some(durability) = self.session.take_durability() {
                 // The batch's replies leave once what they show is in the log as the
@@ -587,9 +592,14 @@ impl Doorbell {
         }
     }
 
+    /// Whether it rang.
+    fn has_rung(&self) -> bool {
+        self.rung.load(Ordering::SeqCst)
+    }
+
     /// Whether it rang; if not, the task is woken when it does.
     fn poll_rung(&self, cx: &mut Context<'_>) -> bool {
-        if self.rung.load(Ordering::SeqCst) {
+        if self.has_rung() {
             return true;
         }
         if let Ok(mut slot) = self.waker.lock() {

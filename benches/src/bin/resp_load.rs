@@ -185,7 +185,8 @@ fn scan(buf: &[u8], at: usize) -> Result<Scanned, String> {
             }
             Ok(Scanned::Reply(end - at))
         }
-        b'*' | b'~' | b'>' | b'%' | b'|' => {
+        b'>' => Err("a push message: this client never subscribes or asks for RESP3".into()),
+        b'*' | b'~' | b'%' | b'|' => {
             let count = length(header)?;
             let elements = if matches!(kind, b'%' | b'|') {
                 count * 2
@@ -277,7 +278,10 @@ async fn drive(
                 Scanned::Error(_, text) => return Err(format!("Error from server: {text}")),
                 Scanned::Incomplete => {}
             }
-            // Keep the unread start of a reply and read more after it.
+            // Keep the unread start of a reply and read more after it. The reply is scanned
+            // again from its start after each read: nothing for replies of a few KB, as the
+            // comparison's are; a reply of megabytes arriving in many reads would cost the
+            // client time quadratic in its size (keep such workloads for redis-benchmark).
             input.copy_within(scanned..filled, 0);
             filled -= scanned;
             scanned = 0;
@@ -386,6 +390,7 @@ mod tests {
             Ok(Scanned::Error(9, "ERR no".into()))
         );
         assert!(scan(b"?\r\n", 0).is_err());
+        assert!(scan(b">2\r\n+message\r\n+hi\r\n", 0).is_err(), "a push is no reply");
     }
 
     /// Runs `command` against a real rill-server through `run`.
