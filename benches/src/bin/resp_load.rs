@@ -390,7 +390,10 @@ mod tests {
             Ok(Scanned::Error(9, "ERR no".into()))
         );
         assert!(scan(b"?\r\n", 0).is_err());
-        assert!(scan(b">2\r\n+message\r\n+hi\r\n", 0).is_err(), "a push is no reply");
+        assert!(
+            scan(b">2\r\n+message\r\n+hi\r\n", 0).is_err(),
+            "a push is no reply"
+        );
     }
 
     /// Runs `command` against a real rill-server through `run`.
