@@ -87,8 +87,6 @@ struct Connection {
     /// `args` is a parsed command that CLIENT PAUSE held back; it runs before anything read
     /// after it.
     held: bool,
-    /// Commands the last batch ran: more than one is a pipelining client (see `run`).
-    batch_commands: usize,
     /// Since when the client has been behind by more than the soft output-buffer limit: set
     /// when pending output passes it, cleared only when the client has caught up (every
     /// reply written, no request left to run). Rill runs a pipeline in bounded batches, so
@@ -135,7 +133,6 @@ pub fn serve(engine: Engine, socket: TcpStream) -> impl std::future::Future<Outp
         output: Vec::new(),
         args: Vec::new(),
         held: false,
-        batch_commands: 0,
         soft_since: None,
         traffic: (0, 0),
         killed,
@@ -182,9 +179,10 @@ impl Connection {
                 );
                 return End::Gone;
             }
-            let batch = self.run_batch(limits.max_bulk_len);
+            let mut ran = 0;
+            let batch = self.run_batch(limits.max_bulk_len, &mut ran);
             let buffered = self.input.len();
-            if self.batch_commands > 1 {
+            if ran > 1 {
                 // A pipelined batch's replies wait for the other connections ready now, as
                 // Redis writes a round's replies only once every ready client has run: the
                 // round's log write (or sync) then covers them all, and the clients get their
@@ -345,12 +343,12 @@ impl Connection {
     }
 
     /// Runs complete requests from `input` until none is left, a batch's worth of output
-    /// waits, or a command blocks, is held by a pause, or closes the connection.
-    fn run_batch(&mut self, max_bulk_len: u64) -> Batch {
+    /// waits, or a command blocks, is held by a pause, or closes the connection; counts the
+    /// commands that ran in `ran` (more than one: a pipelining client, see `run`).
+    fn run_batch(&mut self, max_bulk_len: u64, ran: &mut usize) -> Batch {
         // The batch's commands run back to back: each one's end starts the next (the time
         // spent reading the batch, or waiting, is no command's).
         let mut clock = PipelineClock::Fresh;
-        self.batch_commands = 0;
         loop {
             if self.output.len() >= BATCH_OUTPUT {
                 return Batch::Full;
@@ -378,7 +376,7 @@ impl Connection {
                 self.held = true;
                 return Batch::Paused;
             };
-            self.batch_commands += 1;
+            *ran += 1;
             // The arguments go now (their bytes may be the input buffer's); a vector grown
             // by a huge request is not kept for the connection's life.
             self.args.clear();
