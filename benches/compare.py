@@ -930,6 +930,36 @@ def tool_version(cmd: list[str]) -> str:
         return "unknown"
 
 
+def busy_cpus(seconds: float = 1.0, threshold: float = 0.2) -> dict[int, float]:
+    """CPUs that something else kept busy for more than `threshold` of `seconds`, before any
+    server starts: a stray process on the load client's core halves what the client sends,
+    and both servers then sit idle in turn (a run with one measured every ratio wrongly)."""
+    def sample() -> dict[int, tuple[int, int]]:
+        out = {}
+        with open("/proc/stat") as f:
+            for line in f:
+                name, *fields = line.split()
+                if name.startswith("cpu") and name != "cpu":
+                    values = [int(v) for v in fields]
+                    idle = values[3] + (values[4] if len(values) > 4 else 0)
+                    out[int(name[3:])] = (sum(values), idle)
+        return out
+    try:
+        before = sample()
+        time.sleep(seconds)
+        after = sample()
+    except (OSError, ValueError):
+        return {}
+    busy = {}
+    for cpu, (total, idle) in after.items():
+        t0, i0 = before.get(cpu, (total, idle))
+        if total > t0:
+            share = 1 - (idle - i0) / (total - t0)
+            if share > threshold:
+                busy[cpu] = share
+    return busy
+
+
 def environment(args) -> list[str]:
     cpu = "unknown"
     try:
@@ -1029,6 +1059,12 @@ def main() -> int:
         workdir = Path(tmp)
         try:
             if not args.skip_throughput:
+                busy = busy_cpus()
+                if busy:
+                    shares = ", ".join(f"CPU {cpu} {share:.0%}" for cpu, share in sorted(busy.items()))
+                    print(f"WARNING: before any server started, something kept {shares} busy; "
+                          "the figures will measure it too (see `ps -eo pid,psr,pcpu,args --sort=-pcpu`)",
+                          file=sys.stderr, flush=True)
                 print(f"== throughput ({Path(args.client).name}, alternating servers)", flush=True)
                 if args.persistence_cost:
                     # The baseline takes Redis's column: the same binary without a log.
