@@ -338,6 +338,15 @@ async fn run(options: Options) -> Result<f64, String> {
     Ok(options.requests as f64 / started.elapsed().as_secs_f64())
 }
 
+/// [`run`] on a current-thread runtime: the one core a comparison gives the client.
+fn run_on_one_thread(options: Options) -> Result<f64, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map_err(|error| format!("cannot start the runtime: {error}"))?;
+    runtime.block_on(tokio::task::LocalSet::new().run_until(run(options)))
+}
+
 fn main() -> ExitCode {
     let options = match parse_options() {
         Ok(options) => options,
@@ -346,17 +355,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(tokio::task::LocalSet::new().run_until(run(options))) {
+    match run_on_one_thread(options) {
         Ok(rps) => {
             println!("rps {rps:.2}");
             ExitCode::SUCCESS
@@ -411,11 +410,7 @@ mod tests {
             keyspace: Some(1000),
             command: command.iter().map(|a| a.as_bytes().to_vec()).collect(),
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-            .expect("runtime");
-        runtime.block_on(tokio::task::LocalSet::new().run_until(run(options)))
+        run_on_one_thread(options)
     }
 
     #[test]
