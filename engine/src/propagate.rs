@@ -205,15 +205,18 @@ impl Propagation {
     }
 
     /// Hands the unit's effects to the journal.
-    pub fn flush(&mut self) {
+    /// Returns how many bytes of RESP it handed over.
+    pub fn flush(&mut self) -> usize {
         let Some(journal) = self.journal.as_mut() else {
-            return;
+            return 0;
         };
         if self.pending.is_empty() {
-            return;
+            return 0;
         }
         journal.append(&self.pending);
+        let bytes = self.pending.bytes.len();
         self.pending.clear();
+        bytes
     }
 }
 

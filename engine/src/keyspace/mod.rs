@@ -645,7 +645,10 @@ impl Keyspace {
     /// after every command while a journal is attached, so it is one flag, not a look at
     /// every database's logs (sixteen structures, a cache line or more each).
     pub fn take_expiry_signal(&mut self) -> bool {
-        self.expiry_logged.swap(false, Ordering::Relaxed)
+        // A plain load first: the flag is nearly always down, and a swap would be a locked
+        // read-modify-write on every logged command.
+        self.expiry_logged.load(Ordering::Relaxed)
+            && self.expiry_logged.swap(false, Ordering::Relaxed)
     }
 
     /// Freezes or thaws expiry in every database (CLIENT PAUSE); cheap when unchanged.
