@@ -237,6 +237,30 @@ fn xrange_group(
     });
 }
 
+/// `XRANGE s <id> + COUNT 10` from 1,024 starting points spread over `session`'s stream of
+/// `n` entries (the IDs [`filled`] gave).
+fn scattered_reads(
+    group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    n: u64,
+    mut session: Session,
+) {
+    let starts: Vec<Vec<Bytes>> = (0..1024u64)
+        .map(|k| {
+            let ms = 1 + k * (n - 10) / 1024;
+            args(&["XRANGE", "s", &format!("{ms}-0"), "+", "COUNT", "10"])
+        })
+        .collect();
+    assert_ten_entries(session.execute(&starts[0]));
+    group.bench_function(name, |b| {
+        let mut next = 0;
+        b.iter(|| {
+            next = (next + 1) % starts.len();
+            black_box(session.execute(black_box(&starts[next])))
+        });
+    });
+}
+
 /// Stream sizes the size benches compare: the cost of an append, a read or an
 /// acknowledgement should not depend on how much the stream or the PEL already holds.
 const SIZES: [(&str, u64); 3] = [("1k", 1_000), ("1m", 1_000_000), ("10m", 10_000_000)];
@@ -259,7 +283,7 @@ fn filled(n: u64, compression: &str) -> (Engine, Session) {
 }
 
 /// XADD and XRANGE COUNT 10 on streams of 1k, 1M and 10M entries (sealed nodes packed, the
-/// default); XREADGROUP COUNT 10 + XACK of what it read with 1k and 1M other entries
+/// default; the reads also of plain nodes); XREADGROUP COUNT 10 + XACK of what it read with 1k and 1M other entries
 /// pending in the group. Each appended chunk is trimmed back off (untimed), so the stream
 /// keeps its size.
 fn size(c: &mut Criterion) {
@@ -287,21 +311,21 @@ fn size(c: &mut Criterion) {
                 total
             });
         });
-        // 1,024 starting points spread over the stream (the IDs the fill gave).
-        let starts: Vec<Vec<Bytes>> = (0..1024u64)
-            .map(|k| {
-                let ms = 1 + k * (n - 10) / 1024;
-                args(&["XRANGE", "s", &format!("{ms}-0"), "+", "COUNT", "10"])
-            })
-            .collect();
-        assert_ten_entries(session.execute(&starts[0]));
-        group.bench_function(format!("xrange_count_10_scattered/{label}"), |b| {
-            let mut next = 0;
-            b.iter(|| {
-                next = (next + 1) % starts.len();
-                black_box(session.execute(black_box(&starts[next])))
-            });
-        });
+        scattered_reads(
+            &mut group,
+            &format!("xrange_count_10_scattered/{label}"),
+            n,
+            session,
+        );
+        // The same reads of plain nodes: what the memory hierarchy alone makes of the sizes
+        // (a 1k stream's nodes stay in the CPU's caches; a 1M one's do not).
+        let (_engine, session) = filled(n, "no");
+        scattered_reads(
+            &mut group,
+            &format!("xrange_count_10_scattered_plain/{label}"),
+            n,
+            session,
+        );
     }
     for (label, pending) in &SIZES[..2] {
         group.bench_function(format!("xreadgroup_10_xack_10/pel_{label}"), |b| {

@@ -450,7 +450,9 @@ impl<'a> Range<'a> {
             node.entry_offsets(&mut self.offsets);
             self.offsets.len()
         } else {
-            node.first_offset()
+            // The first node of a read may begin before its start: step from the nearest
+            // seek point. Later nodes begin after it.
+            node.seek(self.start)
         };
         Some(NodeCursor { node, at })
     }
