@@ -162,6 +162,10 @@ impl Stream {
                     node.seal(limits.compress, self.dictionary.as_deref());
                     false
                 } else {
+                    // A sealed node is the tail again when the node after it lost its last
+                    // entry: it takes entries while it has room, as Redis's listpack does,
+                    // once it is plain again.
+                    node.unpack_in_place(self.dictionary.as_deref());
                     node.push(id, fields);
                     true
                 }
@@ -589,6 +593,47 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// A node sealed for its bytes (and packed) becomes the tail again when the node after it
+    /// loses its only entry (XDEL), and takes the next small entry as Redis's listpack would:
+    /// it is unpacked first, so the entry is written into the plain layout, not after the LZ4
+    /// block, and it packs again once full.
+    #[test]
+    fn a_packed_node_that_is_the_tail_again_takes_entries() {
+        let limits = NodeLimits {
+            max_entries: 100,
+            max_bytes: 4096,
+            compress: true,
+        };
+        let mut stream = Stream::new();
+        let big = vec![b'x'; 700];
+        let mut ms = 0;
+        while stream.nodes.len() < 2 {
+            ms += 1;
+            stream.append(StreamId::new(ms, 0), &[(b"data", &big)], limits);
+        }
+        let first = stream.nodes.values().next().map(|n| n.is_packed());
+        assert_eq!(first, Some(true), "the first node was sealed and packed");
+        assert!(stream.delete(StreamId::new(ms, 0)));
+        assert_eq!(stream.nodes.len(), 1, "the emptied tail node is gone");
+        let mut expected: Vec<u64> = (1..ms).collect();
+        for _ in 0..30 {
+            ms += 1;
+            stream.append(StreamId::new(ms, 0), &[(b"f", b"v")], limits);
+            expected.push(ms);
+        }
+        let ids: Vec<u64> = stream
+            .range(StreamId::MIN, StreamId::MAX, false)
+            .map(|e| e.id.ms)
+            .collect();
+        assert_eq!(ids, expected);
+        let from_middle: Vec<u64> = stream
+            .range(StreamId::new(ms - 3, 0), StreamId::MAX, false)
+            .map(|e| e.id.ms)
+            .collect();
+        assert_eq!(from_middle, vec![ms - 3, ms - 2, ms - 1, ms]);
+        assert_eq!(stream.len(), expected.len() as u64);
     }
 
     #[test]

@@ -309,8 +309,8 @@ impl Node {
         }
     }
 
-    /// Turns a packed node plain again.
-    fn unpack_in_place(&mut self, dictionary: Option<&[u8]>) {
+    /// Turns a packed node plain again (nothing to do for a plain one).
+    pub fn unpack_in_place(&mut self, dictionary: Option<&[u8]>) {
         if self.is_packed() {
             self.buf = self.plain_buf(dictionary);
             self.packed_from = 0;
@@ -332,8 +332,9 @@ impl Node {
             .expect("a packed stream node unpacks (it was packed by this process)")
     }
 
-    /// Appends an entry; `id` must be greater than every ID in the node.
+    /// Appends an entry to a plain node; `id` must be greater than every ID in the node.
     pub fn push(&mut self, id: StreamId, fields: &[(&[u8], &[u8])]) {
+        debug_assert!(!self.is_packed());
         let index = self.stored();
         if index.is_multiple_of(SEEK_EVERY) && index > 0 {
             let point = (index / SEEK_EVERY - 1) as usize;
