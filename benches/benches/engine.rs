@@ -243,7 +243,7 @@ fn scattered_reads(
     group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
     name: &str,
     n: u64,
-    mut session: Session,
+    session: &mut Session,
 ) {
     let starts: Vec<Vec<Bytes>> = (0..1024u64)
         .map(|k| {
@@ -252,6 +252,12 @@ fn scattered_reads(
         })
         .collect();
     assert_ten_entries(session.execute(&starts[0]));
+    // The starts are the stream's own entries (not trimmed away: each read begins there).
+    let last = (1 + 1023 * (n - 10) / 1024).to_string() + "-0";
+    match session.execute(&args(&["XRANGE", "s", &last, &last])) {
+        Reply::Entries(entries) => assert_eq!(entries.len(), 1, "entry {last} is in the stream"),
+        other => panic!("XRANGE answered {other:?}"),
+    }
     group.bench_function(name, |b| {
         let mut next = 0;
         b.iter(|| {
@@ -290,7 +296,12 @@ fn size(c: &mut Criterion) {
     let mut group = c.benchmark_group("size");
     quick(&mut group);
     for (label, n) in SIZES {
-        let (_engine, mut session) = filled(n, "lz4");
+        // The reads first: the XADD bench below replaces the stream's entries (it trims back
+        // to `n` after each chunk it appends), after which every "scattered" start would lie
+        // before the stream's first entry and read its head.
+        let (engine, mut session) = filled(n, "lz4");
+        let name = format!("xrange_count_10_scattered/{label}");
+        scattered_reads(&mut group, &name, n, &mut session);
         group.bench_function(format!("xadd_f_v/{label}"), |b| {
             let cmd = args(&["XADD", "s", "*", "f", "v"]);
             let keep = n.to_string();
@@ -311,21 +322,12 @@ fn size(c: &mut Criterion) {
                 total
             });
         });
-        scattered_reads(
-            &mut group,
-            &format!("xrange_count_10_scattered/{label}"),
-            n,
-            session,
-        );
+        drop((session, engine));
         // The same reads of plain nodes: what the memory hierarchy alone makes of the sizes
         // (a 1k stream's nodes stay in the CPU's caches; a 1M one's do not).
-        let (_engine, session) = filled(n, "no");
-        scattered_reads(
-            &mut group,
-            &format!("xrange_count_10_scattered_plain/{label}"),
-            n,
-            session,
-        );
+        let (_engine, mut session) = filled(n, "no");
+        let name = format!("xrange_count_10_scattered_plain/{label}");
+        scattered_reads(&mut group, &name, n, &mut session);
     }
     for (label, pending) in &SIZES[..2] {
         group.bench_function(format!("xreadgroup_10_xack_10/pel_{label}"), |b| {
