@@ -37,7 +37,10 @@ pub struct Effect {
 /// or an expiry cycle), to be wrapped in MULTI/EXEC when there are several (see
 /// [`Unit::is_transaction`]), so that a replay applies them atomically as they happened.
 pub trait Journal: Send {
-    /// Takes one unit of effects. Runs under the engine lock: keep it short.
+    /// Takes one unit of effects. Runs under the engine lock: keep it short. A unit of up to
+    /// 4 KB counts as bookkeeping: a pipeline's next command starts when the one that made it
+    /// ended, without reading the clock again, so a journal that does more than copy the
+    /// bytes ages that command by what it does.
     fn append(&mut self, unit: &Unit);
 }
 
