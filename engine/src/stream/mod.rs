@@ -151,9 +151,12 @@ impl Stream {
                 let full = node.listpack_bytes() as u64 + payload >= max_bytes
                     || (limits.max_entries > 0 && node.stored() >= limits.max_entries);
                 if full {
+                    // (A node already packed, sealed again as the tail it became once
+                    // more, is not where a dictionary comes from.)
                     if limits.compress
                         && self.dictionary.is_none()
                         && node_count >= NODES_BEFORE_DICTIONARY
+                        && !node.is_packed()
                     {
                         let plain = node.plain_bytes();
                         let tail = &plain[plain.len().saturating_sub(DICTIONARY_BYTES)..];
