@@ -779,8 +779,18 @@ mod tests {
                 }
                 ids.push(id);
             }
+            // Deleted entries keep their bytes, seek points among them (entry 12 when there
+            // is one); deleting finds each entry through the seek points, once.
+            for id in ids.iter().step_by(6) {
+                assert!(node.delete(*id, None), "{count} entries: {id} deleted");
+                assert!(
+                    !node.delete(*id, None),
+                    "{count} entries: {id} deleted once"
+                );
+            }
             let mut packed = node.clone();
             packed.seal(true, None);
+            assert!(packed.is_packed() || count == 1, "{count} entries packed");
             for node in [node.clone(), packed.unpacked(None)] {
                 let mut offsets = Vec::new();
                 node.entry_offsets(&mut offsets);
@@ -798,6 +808,12 @@ mod tests {
                         at <= first,
                         "{count} entries, {probe}: seek passed the entry"
                     );
+                    if node.plain_len() <= usize::from(u16::MAX) && (first + 1) % 12 == 1 {
+                        // An entry with a seek point: reading from its own ID starts there.
+                        if ids.get(first) == Some(&probe) && first > 0 && first <= 96 {
+                            assert_eq!(at, first, "{count} entries, {probe}: its seek point");
+                        }
+                    }
                     // Within the seek points' reach (96 entries, 64 KB), fewer than a seek
                     // interval of entries is walked before the first one read.
                     let covered = first < 96 + 12 && offsets.get(first).is_some_and(|&o| o < 65536);
