@@ -808,7 +808,7 @@ mod tests {
                         at <= first,
                         "{count} entries, {probe}: seek passed the entry"
                     );
-                    if node.plain_len() <= usize::from(u16::MAX) && (first + 1) % 12 == 1 {
+                    if node.plain_len() <= usize::from(u16::MAX) && first.is_multiple_of(12) {
                         // An entry with a seek point: reading from its own ID starts there.
                         if ids.get(first) == Some(&probe) && first > 0 && first <= 96 {
                             assert_eq!(at, first, "{count} entries, {probe}: its seek point");
