@@ -1110,14 +1110,16 @@ fn read_node(
         if lp_count != expected as i64 {
             return Err(BadFormat("bad stream entry element count"));
         }
+        if flags & FLAG_DELETED != 0 {
+            // Dropped; only live entries are in order (a tombstone may carry a larger ID
+            // than entries after it once XSETID lowered the last ID below it).
+            dead += 1;
+            continue;
+        }
         if last_read.is_some_and(|last| id <= last) {
             return Err(BadFormat("stream entries out of order"));
         }
         *last_read = Some(id);
-        if flags & FLAG_DELETED != 0 {
-            dead += 1;
-            continue;
-        }
         live += 1;
         let pairs: Vec<(&[u8], &[u8])> = fields
             .iter()

@@ -95,10 +95,11 @@ pub struct Stream {
     pub entries_added: u64,
     /// Consumer groups by name, in name order (XINFO GROUPS lists them so).
     pub groups: BTreeMap<bytes::Bytes, ConsumerGroup>,
-    /// The highest ID a trim under DELREF or ACKED tombstoned in place (such trims may skip
-    /// entries and delete later ones, unlike head trims). Not shown anywhere: it keeps
-    /// [`Stream::last_valid_id`]'s shortcut honest, as `max_deleted_id` does for XDEL.
-    trim_tombstone_max: StreamId,
+    /// The highest ID ever tombstoned in place (XDEL and its kin, trims under DELREF or
+    /// ACKED, which may skip entries and delete later ones). Not shown anywhere: it keeps
+    /// [`Stream::last_valid_id`]'s shortcut honest where `max_deleted_id` cannot, since
+    /// XSETID MAXDELETEDID may lower that one below a tombstone still in the tail node.
+    tombstone_max: StreamId,
     /// Idempotent production (XADD IDMP/IDMPAUTO, XCFGSET): settings, producers, counters.
     pub idmp: idmp::Idmp,
     /// What later packed nodes are packed against (see [`NODES_BEFORE_DICTIONARY`]); never
@@ -209,6 +210,7 @@ impl Stream {
         if !Arc::make_mut(node).delete(id, self.dictionary.as_deref()) {
             return false;
         }
+        self.tombstone_max = self.tombstone_max.max(id);
         if node.live() == 0 {
             self.nodes.remove(&key);
         }
@@ -248,11 +250,11 @@ impl Stream {
 
     /// The ID of the last live entry (0-0 when empty).
     pub fn last_valid_id(&self) -> StreamId {
-        // Only XDEL leaves a tombstone at the tail (trims never mark a node's last entry),
-        // and XDEL records it in max-deleted-entry-id: when that is below the tail's last ID,
-        // the tail's last entry is live and no walk is needed.
+        // Only deletions in place leave a tombstone at the tail (head trims never mark a
+        // node's last entry), and each raises `tombstone_max`: when that is below the tail's
+        // last ID, the tail's last entry is live and no walk is needed.
         if let Some((_, tail)) = self.nodes.last_key_value() {
-            if self.max_deleted_id.max(self.trim_tombstone_max) < tail.last_id() {
+            if self.tombstone_max < tail.last_id() {
                 return tail.last_id();
             }
         }
@@ -501,12 +503,18 @@ impl Range<'_> {
                 self.current = None;
                 continue;
             };
+            // Tombstones first, as Redis's iterator does: after XSETID lowered the last ID
+            // below one (MAXDELETEDID lowered too), later entries of its node have smaller
+            // IDs than it; only live entries are in order.
+            if entry.deleted {
+                continue;
+            }
             if self.reverse {
                 if entry.id < self.start {
                     self.done = true;
                     return None;
                 }
-                if entry.id > self.end || entry.deleted {
+                if entry.id > self.end {
                     continue;
                 }
             } else {
@@ -514,7 +522,7 @@ impl Range<'_> {
                     self.done = true;
                     return None;
                 }
-                if entry.id < self.start || entry.deleted {
+                if entry.id < self.start {
                     continue;
                 }
             }

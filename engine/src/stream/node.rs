@@ -524,17 +524,18 @@ impl Node {
         let mut pos = self.seek(id);
         while pos < self.buf.len() {
             let (entry, next) = self.head_at(pos);
-            if entry.id == id {
-                if entry.deleted {
+            // Only live entries are in ID order (see `Range`): a tombstone may carry a
+            // larger ID than entries after it, or the very ID of a live one after it.
+            if !entry.deleted {
+                if entry.id == id {
+                    self.buf[pos] |= FLAG_DELETED;
+                    self.live -= 1;
+                    self.deleted += 1;
+                    return true;
+                }
+                if entry.id > id {
                     return false;
                 }
-                self.buf[pos] |= FLAG_DELETED;
-                self.live -= 1;
-                self.deleted += 1;
-                return true;
-            }
-            if entry.id > id {
-                return false;
             }
             pos = next;
         }
@@ -554,10 +555,10 @@ impl Node {
         let mut marked = 0;
         while pos < self.buf.len() && marked < max_live {
             let (entry, next) = self.head_at(pos);
-            if below.is_some_and(|min| entry.id >= min) {
-                break;
-            }
             if !entry.deleted {
+                if below.is_some_and(|min| entry.id >= min) {
+                    break;
+                }
                 self.buf[pos] |= FLAG_DELETED;
                 marked += 1;
             }

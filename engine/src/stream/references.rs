@@ -144,7 +144,6 @@ impl Stream {
                 if goes && self.delete(id) {
                     outcome.removed += 1;
                     outcome.last_removed = Some(id);
-                    self.trim_tombstone_max = self.trim_tombstone_max.max(id);
                 }
             }
             match node_last.successor() {
