@@ -973,6 +973,11 @@ fn read_stream(r: &mut Reader<'_>, kind: u8, limits: NodeLimits) -> Result<Strea
         stream.first_id = read_id(r)?;
         stream.max_deleted_id = read_id(r)?;
         stream.entries_added = r.length()?;
+        if stream.entries_added < stream.len() {
+            // Every entry held was added once: a smaller count is a damaged file (and the
+            // read counters that subtract the length from it would have no meaning).
+            return Err(BadFormat("stream entries-added below its length"));
+        }
     } else {
         stream.entries_added = stream.len();
         if stream.is_empty() {

@@ -291,11 +291,14 @@ impl Stream {
             return None;
         }
         if self.max_deleted_id == StreamId::MIN || self.max_deleted_id < self.first_id {
+            // (Loading refuses entries-added below the length, and XSETID too; saturating
+            // all the same: a counter is no reason to panic.)
+            let before_first = self.entries_added.saturating_sub(self.length);
             if id < self.first_id {
-                return Some(self.entries_added - self.length);
+                return Some(before_first);
             }
             if id == self.first_id {
-                return Some(self.entries_added - self.length + 1);
+                return Some(before_first + 1);
             }
         }
         None
