@@ -392,6 +392,7 @@ impl Engine {
         for db in 0..state.keyspace.dbs.len() {
             let n = state.keyspace.dbs[db].expire_due(now, 1000);
             removed += n;
+            state.keyspace.signal_expired_streams(db);
             state.keyspace.dbs[db].expire_idmp(now, 100);
             for (key, fields, emptied) in state.keyspace.dbs[db].expire_fields(now, 100) {
                 state.stats.expired_subkeys += fields.len() as u64;
@@ -403,6 +404,10 @@ impl Engine {
             }
         }
         state.stats.expired_keys += removed as u64;
+        if state.keyspace.blocking.has_ready() {
+            // Clients blocked on streams that expired are released now, not at their timeout.
+            command::serve_blocked(&mut state, &self.shared, now);
+        }
         notify::publish_queued(&mut state);
         if state.propagation.enabled() {
             propagate::take_expired(&mut state, 0);

@@ -426,6 +426,8 @@ impl Session {
         if ctx.state.propagation.flush() > BOOKKEEPING_FLUSH_BYTES {
             quiet = false;
         }
+        // A stream the command found expired releases the clients blocked on it.
+        ctx.state.keyspace.signal_expired_streams(ctx.session.db);
         if ctx.state.keyspace.blocking.has_ready() {
             quiet = false;
             command::serve_blocked(ctx.state, shared, now);

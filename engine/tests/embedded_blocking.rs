@@ -100,6 +100,47 @@ fn a_blocked_group_reader_is_released_with_nogroup_when_the_key_goes() {
     );
 }
 
+/// A stream that expires releases its blocked group readers at once, as deleting it does
+/// (Redis 7.2 and Valkey 8.1 answer the re-run read's NOGROUP), whether a lookup finds it
+/// expired or the active cycle removes it; before, they waited for their own timeout.
+#[test]
+fn a_blocked_group_reader_is_released_when_its_stream_expires() {
+    for removed_by in ["a lookup", "the active cycle"] {
+        let engine = Engine::new();
+        let mut admin = engine.session();
+        run(&mut admin, "XGROUP CREATE s g $ MKSTREAM");
+        run(&mut admin, "PEXPIRE s 150");
+        let reader_engine = engine.clone();
+        let reader = std::thread::spawn(move || {
+            let mut s = reader_engine.session();
+            let read = args("XREADGROUP GROUP g c BLOCK 20000 STREAMS s >");
+            let started = Instant::now();
+            (block_on(s.execute_async(&read)), started.elapsed())
+        });
+        while !String::from_utf8_lossy(&info_clients(&mut admin)).contains("blocked_clients:1") {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        if removed_by == "a lookup" {
+            assert_eq!(run(&mut admin, "EXISTS s"), Reply::Integer(0));
+        } else {
+            assert_eq!(engine.active_expire_cycle(), 1);
+        }
+        let (got, waited) = reader.join().unwrap_or((Reply::Null, Duration::MAX));
+        assert_eq!(
+            got,
+            Reply::error(
+                "NOGROUP No such key 's' or consumer group 'g' in XREADGROUP with GROUP option"
+            ),
+            "removed by {removed_by}"
+        );
+        assert!(
+            waited < Duration::from_secs(10),
+            "removed by {removed_by}: {waited:?}"
+        );
+    }
+}
+
 #[test]
 fn a_dropped_future_gives_its_block_up() {
     let engine = Engine::new();

@@ -102,7 +102,11 @@ fn no_group(key: &[u8], group: &[u8]) -> Reply {
     ))
 }
 
-/// Checks that every key holds a stream with the group (WRONGTYPE / NOGROUP otherwise).
+/// Checks, for a blocked read about to run again, that every key still holds a stream with
+/// the group. A client whose stream went (deleted, flushed, renamed away, expired) or whose
+/// group was destroyed is released with the error a new call would get (NOGROUP, or
+/// WRONGTYPE for a key of another type), as Redis 7.2 on re-runs a released command; 7.0
+/// answered `UNBLOCKED the stream key no longer exists` instead.
 fn check_groups(ctx: &mut Ctx, read: &GroupRead) -> Result<(), Reply> {
     for key in &read.keys {
         match ctx.stream(key)? {

@@ -96,6 +96,10 @@ pub struct Db {
     /// Keys removed because they expired, kept for the journal (a DEL each) while one is
     /// attached; `None` otherwise.
     expired_log: Option<ExpiryLog>,
+    /// Streams that expired since the engine last told their blocked readers (see
+    /// [`Keyspace::signal_expired_streams`]): a client blocked in XREADGROUP is released when
+    /// its stream goes, by expiry too, as in Redis.
+    expired_streams: Vec<Bytes>,
     /// A log is being loaded: keys never expire meanwhile, as in Redis, so that the commands
     /// replay on exactly the data they first ran on (whatever the clock says now); what
     /// expired goes once loading ends.
@@ -163,7 +167,9 @@ impl Db {
                             log.signal();
                         }
                     }
-                    self.remove(key);
+                    if let Some(Value::Stream(_)) = self.remove(key) {
+                        self.expired_streams.push(Bytes::copy_from_slice(key));
+                    }
                     self.lazily_expired += 1;
                 }
                 true
@@ -554,7 +560,9 @@ impl Db {
             due.push(Bytes::copy_from_slice(key));
         }
         for key in &due {
-            self.remove(key);
+            if let Some(Value::Stream(_)) = self.remove(key) {
+                self.expired_streams.push(key.clone());
+            }
             if self.queued_classes & crate::notify::EXPIRED != 0 {
                 self.key_events
                     .push((crate::notify::EXPIRED, "expired", key.clone()));
@@ -721,6 +729,20 @@ impl Default for Keyspace {
 }
 
 impl Keyspace {
+    /// Tells the clients blocked on streams of `db` that expired since the last call (they
+    /// are released with an error, as when the stream is deleted). Cheap when none did.
+    pub fn signal_expired_streams(&mut self, db: usize) {
+        let Some(d) = self.dbs.get_mut(db) else {
+            return;
+        };
+        if d.expired_streams.is_empty() {
+            return;
+        }
+        for key in std::mem::take(&mut d.expired_streams) {
+            self.blocking.signal(db, &key);
+        }
+    }
+
     /// Records that `key` in `db` changed, which aborts transactions that WATCH it.
     pub fn touch(&mut self, db: usize, key: &[u8]) {
         self.blocking.signal(db, key);
