@@ -214,6 +214,30 @@ fn xreadgroup_is_released_with_nogroup_when_the_stream_goes() {
     }
 }
 
+/// The server's expiry cycle releases a reader whose stream expires, at once rather than at
+/// its own timeout (Valkey 8.1 does the same; Redis 7.0 answered UNBLOCKED).
+#[test]
+fn xreadgroup_is_released_with_nogroup_when_the_stream_expires() {
+    let rill = server();
+    let mut admin = connect(&rill);
+    call(&mut admin, "XGROUP CREATE s g $ MKSTREAM");
+    let mut reader = connect(&rill);
+    let started = Instant::now();
+    send(&mut reader, "XREADGROUP GROUP g c BLOCK 20000 STREAMS s >");
+    wait_blocked(&mut admin, 1);
+    call(&mut admin, "PEXPIRE s 50");
+    assert_eq!(
+        reply(&mut reader),
+        Reply::Error(NOGROUP.as_bytes().to_vec())
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    wait_blocked(&mut admin, 0);
+}
+
 #[test]
 fn xreadgroup_is_released_with_wrongtype_when_the_key_changes_type() {
     assert_eq!(
