@@ -404,14 +404,15 @@ impl Engine {
             }
         }
         state.stats.expired_keys += removed as u64;
-        if state.keyspace.blocking.has_ready() {
-            // Clients blocked on streams that expired are released now, not at their timeout.
-            command::serve_blocked(&mut state, &self.shared, now);
-        }
         notify::publish_queued(&mut state);
         if state.propagation.enabled() {
             propagate::take_expired(&mut state, 0);
             state.propagation.flush();
+        }
+        if state.keyspace.blocking.has_ready() {
+            // Clients blocked on streams that expired are released now, not at their
+            // timeout (after the expiries are logged, which come first).
+            command::serve_blocked(&mut state, &self.shared, now);
         }
         state.stats.sample(now);
         // The peak is watched between INFO calls too, as Redis's cron does (cheap only with
