@@ -31,6 +31,11 @@ fn line(s: &mut Session, text: &str) -> Reply {
     run(s, &words)
 }
 
+/// Runs `command` and checks that it answers `count` (entries it removed).
+fn answers_count(s: &mut Session, command: &str, count: usize) {
+    assert_eq!(line(s, command), Reply::Integer(count as i64), "{command}");
+}
+
 fn text(id: Id) -> String {
     format!("{}-{}", id.0, id.1)
 }
@@ -162,11 +167,7 @@ fn step(s: &mut Session, m: &mut Model, rng: &mut Rng) -> Option<String> {
                 .iter()
                 .filter(|id| m.entries.remove(id).is_some())
                 .count();
-            assert_eq!(
-                line(s, &command),
-                Reply::Integer(removed as i64),
-                "{command}"
-            );
+            answers_count(s, &command, removed);
             command
         }
         67..=74 => {
@@ -198,12 +199,7 @@ fn step(s: &mut Session, m: &mut Model, rng: &mut Rng) -> Option<String> {
             let command = format!("XTRIM s MINID = {}", text(min));
             let before = m.entries.len();
             m.entries.retain(|id, _| *id >= min);
-            let removed = before - m.entries.len();
-            assert_eq!(
-                line(s, &command),
-                Reply::Integer(removed as i64),
-                "{command}"
-            );
+            answers_count(s, &command, before - m.entries.len());
             command
         }
         81..=85 => {
