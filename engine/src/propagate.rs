@@ -15,7 +15,8 @@
 //! blocked read is served later), XCLAIM and XAUTOCLAIM as Redis logs them: XCLAIM ... TIME
 //! RETRYCOUNT FORCE JUSTID LASTID per entry, XGROUP CREATECONSUMER, XACK for entries gone
 //! from the stream, XGROUP SETID ... ENTRIESREAD; lazy and active expiry and eviction as DEL.
-//! A PEL history read logs nothing (it changes nothing a snapshot keeps). The property test
+//! A PEL history read logs nothing, as in Redis: the delivery count and time it bumps come
+//! back from the log as they were last logged (a snapshot keeps them). The property test
 //! `engine/tests/propagation.rs` replays random sequences and compares the data.
 
 use bytes::Bytes;

@@ -280,7 +280,10 @@ fn serve(ctx: &mut Ctx, read: &GroupRead, from: &[From]) -> Vec<(Bytes, EntryLis
         }
     }
     if delivered_new || claimed_any {
-        // History reads change nothing a snapshot keeps; new deliveries and claims do.
+        // New deliveries and claims are changes. A history read's re-deliveries (count and
+        // time, `history`) are neither logged nor counted as changes, as in Redis, which
+        // propagates nothing for them either: a reload from the log keeps the last logged
+        // count and time (a snapshot or a rewrite keeps the bumped ones).
         ctx.state.stats.dirty += 1;
     }
     ctx.state.stats.dirty += consumers_created;
