@@ -1,6 +1,9 @@
 //! The embedded engine's blocking reads as futures, driven by a bare executor to show that
 //! no particular async runtime is needed.
 
+mod common;
+use common::{args, line};
+
 use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
@@ -30,16 +33,6 @@ fn block_on<F: Future>(fut: F) -> F::Output {
     }
 }
 
-fn args(line: &str) -> Vec<Bytes> {
-    line.split(' ')
-        .map(|w| Bytes::from(w.to_string()))
-        .collect()
-}
-
-fn run(s: &mut Session, line: &str) -> Reply {
-    s.execute(&args(line)).into_tree()
-}
-
 #[test]
 fn a_blocked_read_times_out_with_null() {
     let engine = Engine::new();
@@ -63,7 +56,7 @@ fn a_write_from_another_thread_wakes_the_reader() {
     while !String::from_utf8_lossy(&info_clients(&mut probe)).contains("blocked_clients:1") {
         std::thread::sleep(Duration::from_millis(5));
     }
-    run(&mut probe, "XADD s 7-1 f v");
+    line(&mut probe, "XADD s 7-1 f v");
     let got = reader.join().unwrap_or(Reply::Null);
     assert_eq!(
         got,
@@ -81,7 +74,7 @@ fn a_write_from_another_thread_wakes_the_reader() {
 fn a_blocked_group_reader_is_released_with_nogroup_when_the_key_goes() {
     let engine = Engine::new();
     let mut admin = engine.session();
-    run(&mut admin, "XGROUP CREATE s g $ MKSTREAM");
+    line(&mut admin, "XGROUP CREATE s g $ MKSTREAM");
     let reader_engine = engine.clone();
     let reader = std::thread::spawn(move || {
         let mut s = reader_engine.session();
@@ -90,7 +83,7 @@ fn a_blocked_group_reader_is_released_with_nogroup_when_the_key_goes() {
     while !String::from_utf8_lossy(&info_clients(&mut admin)).contains("blocked_clients:1") {
         std::thread::sleep(Duration::from_millis(5));
     }
-    run(&mut admin, "DEL s");
+    line(&mut admin, "DEL s");
     let got = reader.join().unwrap_or(Reply::Null);
     assert_eq!(
         got,
@@ -108,8 +101,8 @@ fn a_blocked_group_reader_is_released_when_its_stream_expires() {
     for removed_by in ["a lookup", "the active cycle"] {
         let engine = Engine::new();
         let mut admin = engine.session();
-        run(&mut admin, "XGROUP CREATE s g $ MKSTREAM");
-        run(&mut admin, "PEXPIRE s 150");
+        line(&mut admin, "XGROUP CREATE s g $ MKSTREAM");
+        line(&mut admin, "PEXPIRE s 150");
         let reader_engine = engine.clone();
         let reader = std::thread::spawn(move || {
             let mut s = reader_engine.session();
@@ -122,7 +115,7 @@ fn a_blocked_group_reader_is_released_when_its_stream_expires() {
         }
         std::thread::sleep(Duration::from_millis(300));
         if removed_by == "a lookup" {
-            assert_eq!(run(&mut admin, "EXISTS s"), Reply::Integer(0));
+            assert_eq!(line(&mut admin, "EXISTS s"), Reply::Integer(0));
         } else {
             assert_eq!(engine.active_expire_cycle(), 1);
         }
@@ -158,7 +151,7 @@ fn a_dropped_future_gives_its_block_up() {
 }
 
 fn info_clients(s: &mut Session) -> Vec<u8> {
-    match run(s, "INFO clients") {
+    match line(s, "INFO clients") {
         Reply::Bulk(b) | Reply::Verbatim(b) => b.to_vec(),
         other => panic!("INFO clients: {other:?}"),
     }
@@ -173,7 +166,7 @@ fn execute_waits_for_a_blocking_command_to_be_served() {
     let popper_engine = engine.clone();
     let popper = std::thread::spawn(move || {
         let mut s = popper_engine.session();
-        run(&mut s, "BLPOP jobs 0")
+        line(&mut s, "BLPOP jobs 0")
     });
     let mut writer = engine.session();
     // Push only once the popper waits, so the element must travel through its block.
@@ -182,7 +175,7 @@ fn execute_waits_for_a_blocking_command_to_be_served() {
         assert!(Instant::now() < deadline, "the popper never blocked");
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert_eq!(run(&mut writer, "RPUSH jobs a"), Reply::Integer(1));
+    assert_eq!(line(&mut writer, "RPUSH jobs a"), Reply::Integer(1));
     let popped = popper.join().expect("popper");
     assert_eq!(
         popped,
@@ -191,10 +184,10 @@ fn execute_waits_for_a_blocking_command_to_be_served() {
             Reply::Bulk(Bytes::from_static(b"a"))
         ])
     );
-    assert_eq!(run(&mut writer, "LLEN jobs"), Reply::Integer(0));
+    assert_eq!(line(&mut writer, "LLEN jobs"), Reply::Integer(0));
     // With a timeout, execute answers the timeout's nil after waiting it out.
     let started = Instant::now();
-    assert_eq!(run(&mut writer, "BLPOP jobs 0.05"), Reply::NullArray);
+    assert_eq!(line(&mut writer, "BLPOP jobs 0.05"), Reply::NullArray);
     assert!(started.elapsed() >= Duration::from_millis(50));
 }
 
@@ -203,11 +196,11 @@ fn execute_waits_for_a_blocking_command_to_be_served() {
 #[test]
 fn trusted_sessions_skip_requirepass() {
     let engine = Engine::new();
-    run(&mut engine.session(), "CONFIG SET requirepass sesame");
+    line(&mut engine.session(), "CONFIG SET requirepass sesame");
     let mut plain = engine.session();
-    assert!(matches!(run(&mut plain, "PING"), Reply::Error(e) if e.starts_with("NOAUTH")));
+    assert!(matches!(line(&mut plain, "PING"), Reply::Error(e) if e.starts_with("NOAUTH")));
     let mut trusted = engine.trusted_session();
-    assert_eq!(run(&mut trusted, "PING"), Reply::Simple("PONG".into()));
+    assert_eq!(line(&mut trusted, "PING"), Reply::Simple("PONG".into()));
 }
 
 /// A pipeline reads the clock once per command (each one's end starts the next), yet times
@@ -217,7 +210,7 @@ fn trusted_sessions_skip_requirepass() {
 fn a_pipeline_times_each_command_alone() {
     let engine = Engine::new();
     let mut s = engine.session();
-    run(&mut s, "CONFIG SET slowlog-log-slower-than 50000");
+    line(&mut s, "CONFIG SET slowlog-log-slower-than 50000");
     let pipeline = [
         args("XREAD BLOCK 100 STREAMS s $"),
         args("PING"),
@@ -230,8 +223,8 @@ fn a_pipeline_times_each_command_alone() {
     let replies: Vec<Reply> = replies.into_iter().map(Reply::into_tree).collect();
     assert_eq!(replies[0], Reply::NullArray);
     assert_eq!(replies[3], Reply::Integer(2));
-    assert_eq!(run(&mut s, "SLOWLOG LEN"), Reply::Integer(0));
-    let stats = match run(&mut s, "INFO commandstats") {
+    assert_eq!(line(&mut s, "SLOWLOG LEN"), Reply::Integer(0));
+    let stats = match line(&mut s, "INFO commandstats") {
         Reply::Bulk(text) | Reply::Verbatim(text) => text,
         other => panic!("INFO replies text, not {other:?}"),
     };
@@ -252,7 +245,7 @@ fn a_pipeline_times_each_command_alone() {
 fn a_slow_pipeline_iterator_ages_no_command() {
     let engine = Engine::new();
     let mut s = engine.session();
-    run(&mut s, "CONFIG SET slowlog-log-slower-than 50000");
+    line(&mut s, "CONFIG SET slowlog-log-slower-than 50000");
     let lines = [args("PING"), args("SET k v PX 150"), args("GET k")];
     let slow = lines.iter().enumerate().map(|(n, line)| {
         if n == 1 {
@@ -266,5 +259,5 @@ fn a_slow_pipeline_iterator_ages_no_command() {
         .map(Reply::into_tree)
         .collect();
     assert_eq!(replies[2], Reply::Bulk(Bytes::from_static(b"v")));
-    assert_eq!(run(&mut s, "SLOWLOG LEN"), Reply::Integer(0));
+    assert_eq!(line(&mut s, "SLOWLOG LEN"), Reply::Integer(0));
 }

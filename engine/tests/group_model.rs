@@ -7,19 +7,9 @@
 //! (From a review session's attacker, which found it passing.)
 
 mod common;
+use common::{args, line};
 
-use bytes::Bytes;
-use rill_engine::{Engine, Reply, Session};
-
-fn args(l: &str) -> Vec<Bytes> {
-    l.split(' ')
-        .map(|w| Bytes::copy_from_slice(w.as_bytes()))
-        .collect()
-}
-
-fn line(s: &mut Session, l: &str) -> Reply {
-    s.execute(&args(l)).into_tree()
-}
+use rill_engine::{Engine, Reply};
 
 fn bulk_text(r: &Reply) -> String {
     match r {

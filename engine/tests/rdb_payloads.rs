@@ -3,19 +3,11 @@
 //! panic or an unbounded allocation; and every payload Rill dumps, in every RDB version it
 //! writes, restores to the same data.
 
-use bytes::Bytes;
+mod common;
+use common::{line, words};
+
 use rill_engine::rdb::crc64::crc64;
 use rill_engine::{Engine, Reply, Session};
-
-fn run(s: &mut Session, words: &[&[u8]]) -> Reply {
-    let args: Vec<Bytes> = words.iter().map(|w| Bytes::copy_from_slice(w)).collect();
-    s.execute(&args).into_tree()
-}
-
-fn cmd(s: &mut Session, line: &str) -> Reply {
-    let words: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
-    run(s, &words)
-}
 
 /// A stream with two nodes, mixed field sets, a deletion, groups with PEL and consumers.
 fn sample(s: &mut Session) {
@@ -25,33 +17,33 @@ fn sample(s: &mut Session) {
         } else {
             "a 5 b 6"
         };
-        cmd(s, &format!("XADD s {i}-1 {fields}"));
+        line(s, &format!("XADD s {i}-1 {fields}"));
     }
-    cmd(s, "XDEL s 7-1");
-    cmd(s, "XGROUP CREATE s g 0");
-    cmd(s, "XREADGROUP GROUP g alice COUNT 3 STREAMS s >");
-    cmd(s, "XREADGROUP GROUP g bob COUNT 2 STREAMS s >");
-    cmd(s, "XGROUP CREATE s h $");
-    cmd(s, "SET str hello-world-hello-world-hello-world");
+    line(s, "XDEL s 7-1");
+    line(s, "XGROUP CREATE s g 0");
+    line(s, "XREADGROUP GROUP g alice COUNT 3 STREAMS s >");
+    line(s, "XREADGROUP GROUP g bob COUNT 2 STREAMS s >");
+    line(s, "XGROUP CREATE s h $");
+    line(s, "SET str hello-world-hello-world-hello-world");
     // Redis 8 state in a stream of its own: a NACK zone and idempotency.
     for i in 1..=5 {
-        cmd(s, &format!("XADD n {i}-1 a {i}"));
+        line(s, &format!("XADD n {i}-1 a {i}"));
     }
-    cmd(s, "XGROUP CREATE n g 0");
-    cmd(s, "XREADGROUP GROUP g alice COUNT 3 STREAMS n >");
-    cmd(s, "XNACK n g FAIL IDS 2 3-1 1-1");
-    cmd(s, "XNACK n g FATAL IDS 1 5-1 FORCE");
-    cmd(s, "XADD n IDMP p1 iid-1 * f v");
-    cmd(s, "XCFGSET n IDMP-DURATION 600");
+    line(s, "XGROUP CREATE n g 0");
+    line(s, "XREADGROUP GROUP g alice COUNT 3 STREAMS n >");
+    line(s, "XNACK n g FAIL IDS 2 3-1 1-1");
+    line(s, "XNACK n g FATAL IDS 1 5-1 FORCE");
+    line(s, "XADD n IDMP p1 iid-1 * f v");
+    line(s, "XCFGSET n IDMP-DURATION 600");
     // Sorted sets (a listpack, a skiplist) and hashes with field times (a listpackex, a table).
-    cmd(s, "ZADD z 1 a 2.5 b -inf c 12 13");
+    line(s, "ZADD z 1 a 2.5 b -inf c 12 13");
     for i in 0..140 {
-        cmd(s, &format!("ZADD zbig {i}.5 m{i}"));
-        cmd(s, &format!("HSET htbl f{i} v{i}"));
+        line(s, &format!("ZADD zbig {i}.5 m{i}"));
+        line(s, &format!("HSET htbl f{i} v{i}"));
     }
-    cmd(s, "HSET hx a 1 b 2 c 3");
-    cmd(s, "HEXPIRE hx 1000 FIELDS 2 c a");
-    cmd(s, "HEXPIRE htbl 1000 FIELDS 2 f1 f99");
+    line(s, "HSET hx a 1 b 2 c 3");
+    line(s, "HEXPIRE hx 1000 FIELDS 2 c a");
+    line(s, "HEXPIRE htbl 1000 FIELDS 2 f1 f99");
 }
 
 /// A reply's debug text with each run of digits replaced by `#`: its shape and every word,
@@ -70,7 +62,7 @@ fn numbers_blanked(reply: &Reply) -> String {
 }
 
 fn payload(s: &mut Session, key: &str) -> Vec<u8> {
-    match cmd(s, &format!("DUMP {key}")) {
+    match line(s, &format!("DUMP {key}")) {
         Reply::Bulk(p) => p.to_vec(),
         other => panic!("DUMP {key}: {other:?}"),
     }
@@ -96,7 +88,7 @@ fn damaged_payloads_are_refused_never_a_panic() {
                 let mut bad = good.clone();
                 bad[at] ^= change;
                 reseal(&mut bad);
-                match run(&mut s, &[b"RESTORE", b"x", b"0", &bad, b"REPLACE"]) {
+                match words(&mut s, &[b"RESTORE", b"x", b"0", &bad, b"REPLACE"]) {
                     Reply::Error(e) => {
                         assert!(
                             e == "ERR Bad data format"
@@ -116,7 +108,7 @@ fn damaged_payloads_are_refused_never_a_panic() {
                             "XPENDING x g",
                             "XREADGROUP GROUP g c COUNT 2 STREAMS x >",
                         ] {
-                            cmd(&mut s, read);
+                            line(&mut s, read);
                         }
                         restored += 1
                     }
@@ -129,7 +121,7 @@ fn damaged_payloads_are_refused_never_a_panic() {
                 reseal(&mut short);
             }
             assert!(matches!(
-                run(&mut s, &[b"RESTORE", b"y", b"0", &short]),
+                words(&mut s, &[b"RESTORE", b"y", b"0", &short]),
                 Reply::Error(_)
             ));
         }
@@ -143,7 +135,7 @@ fn every_written_version_restores_to_the_same_data() {
     let mut s = engine.session();
     sample(&mut s);
     for version in 9..=14 {
-        cmd(&mut s, &format!("CONFIG SET rdb-write-version {version}"));
+        line(&mut s, &format!("CONFIG SET rdb-write-version {version}"));
         // Redis 8 state needs 13 (idempotency) and 14 (NACKed entries).
         let keys: &[&str] = if version >= 14 {
             &["s", "str", "n"]
@@ -158,7 +150,7 @@ fn every_written_version_restores_to_the_same_data() {
             );
             let copy = format!("{key}-v{version}");
             assert_eq!(
-                run(&mut s, &[b"RESTORE", copy.as_bytes(), b"0", &p]),
+                words(&mut s, &[b"RESTORE", copy.as_bytes(), b"0", &p]),
                 Reply::ok()
             );
             for q in [
@@ -167,8 +159,8 @@ fn every_written_version_restores_to_the_same_data() {
                 "GET {}",
                 "XINFO CONSUMERS {} g",
             ] {
-                let original = cmd(&mut s, &q.replace("{}", key));
-                let restored = cmd(&mut s, &q.replace("{}", &copy));
+                let original = line(&mut s, &q.replace("{}", key));
+                let restored = line(&mut s, &q.replace("{}", &copy));
                 if q.starts_with("XPENDING") || q.starts_with("XINFO") {
                     // Idle times move between the two calls (and may gain a digit, 999 ms
                     // becoming 1000): compare the replies with every number blanked out.
@@ -183,14 +175,14 @@ fn every_written_version_restores_to_the_same_data() {
             }
             if version >= 10 {
                 assert_eq!(
-                    cmd(&mut s, &format!("XINFO GROUPS {key}")),
-                    cmd(&mut s, &format!("XINFO GROUPS {copy}")),
+                    line(&mut s, &format!("XINFO GROUPS {key}")),
+                    line(&mut s, &format!("XINFO GROUPS {copy}")),
                     "XINFO GROUPS v{version}"
                 );
             }
             if version >= 13 {
                 let info = |s: &mut Session, k: &str| {
-                    let reply = cmd(s, &format!("XINFO STREAM {k} FULL"));
+                    let reply = line(s, &format!("XINFO STREAM {k} FULL"));
                     format!("{reply:?}")
                         .split("entries")
                         .next()
@@ -209,9 +201,9 @@ fn every_written_version_restores_to_the_same_data() {
 fn a_stream_with_fewer_entries_added_than_entries_is_refused() {
     let engine = Engine::new();
     let mut s = engine.session();
-    cmd(&mut s, "XADD s 1-1 a 1");
-    cmd(&mut s, "XADD s 1-2 a 2");
-    cmd(&mut s, "XGROUP CREATE s g 1-1");
+    line(&mut s, "XADD s 1-1 a 1");
+    line(&mut s, "XADD s 1-2 a 2");
+    line(&mut s, "XGROUP CREATE s g 1-1");
     let mut p = payload(&mut s, "s");
     // The stream's trailer: length 2, last ID 1-2, first ID 1-1, max-deleted 0-0,
     // entries-added 2, then one group named g.
@@ -222,12 +214,12 @@ fn a_stream_with_fewer_entries_added_than_entries_is_refused() {
         .expect("the stream's trailer in the payload");
     p[at + 7] = 1;
     reseal(&mut p);
-    let reply = run(&mut s, &[b"RESTORE", b"r", b"0", &p]);
+    let reply = words(&mut s, &[b"RESTORE", b"r", b"0", &p]);
     assert_eq!(reply, Reply::Error("ERR Bad data format".into()));
     p[at + 7] = 3;
     reseal(&mut p);
-    assert_eq!(run(&mut s, &[b"RESTORE", b"r", b"0", &p]), Reply::ok());
-    assert_eq!(cmd(&mut s, "XLEN r"), Reply::Integer(2));
+    assert_eq!(words(&mut s, &[b"RESTORE", b"r", b"0", &p]), Reply::ok());
+    assert_eq!(line(&mut s, "XLEN r"), Reply::Integer(2));
 }
 
 #[test]

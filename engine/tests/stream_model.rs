@@ -10,6 +10,7 @@
 //! `RILL_MODEL_SEEDS` and `RILL_MODEL_STEPS` make a longer run by hand.
 
 mod common;
+use common::{line, words};
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -20,16 +21,6 @@ use rill_engine::{Engine, Reply, Session};
 
 type Id = (u64, u64);
 type Fields = Vec<(Vec<u8>, Vec<u8>)>;
-
-fn run(s: &mut Session, args: &[&[u8]]) -> Reply {
-    let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
-    s.execute(&args).into_tree()
-}
-
-fn line(s: &mut Session, text: &str) -> Reply {
-    let words: Vec<&[u8]> = text.split(' ').map(str::as_bytes).collect();
-    run(s, &words)
-}
 
 /// Runs `command` and checks that it answers `count` (entries it removed).
 fn answers_count(s: &mut Session, command: &str, count: usize) {
@@ -144,7 +135,7 @@ fn step(s: &mut Session, m: &mut Model, rng: &mut Rng) -> Option<String> {
             for (f, v) in &fields {
                 args.extend([&f[..], &v[..]]);
             }
-            assert_eq!(run(s, &args), Reply::Bulk(Bytes::from(id_text.clone())));
+            assert_eq!(words(s, &args), Reply::Bulk(Bytes::from(id_text.clone())));
             let sizes: Vec<usize> = fields.iter().map(|(_, v)| v.len()).take(3).collect();
             m.entries.insert(id, fields);
             m.last = id;
@@ -281,7 +272,7 @@ fn step(s: &mut Session, m: &mut Model, rng: &mut Rng) -> Option<String> {
             let Reply::Bulk(payload) = line(s, "DUMP s") else {
                 panic!("DUMP s")
             };
-            let reply = run(s, &[b"RESTORE", b"s", b"0", &payload, b"REPLACE"]);
+            let reply = words(s, &[b"RESTORE", b"s", b"0", &payload, b"REPLACE"]);
             assert_eq!(reply, Reply::ok());
             "DUMP s; RESTORE s 0 <payload> REPLACE".to_string()
         }
@@ -450,7 +441,7 @@ fn a_node_past_its_seek_points_reads_and_deletes_from_every_entry() {
             }
             let value = vec![b'a' + (i % 26) as u8; 100 + rng.below(3000) as usize];
             let id_text = text(id);
-            let reply = run(&mut s, &[b"XADD", b"s", id_text.as_bytes(), b"f", &value]);
+            let reply = words(&mut s, &[b"XADD", b"s", id_text.as_bytes(), b"f", &value]);
             assert_eq!(reply, Reply::Bulk(Bytes::from(id_text)));
             model.entries.insert(id, vec![(b"f".to_vec(), value)]);
             model.last = id;
@@ -489,7 +480,7 @@ fn a_node_past_its_seek_points_reads_and_deletes_from_every_entry() {
         let Reply::Bulk(payload) = line(&mut s, "DUMP s") else {
             panic!("DUMP s")
         };
-        let reply = run(&mut s, &[b"RESTORE", b"s", b"0", &payload, b"REPLACE"]);
+        let reply = words(&mut s, &[b"RESTORE", b"s", b"0", &payload, b"REPLACE"]);
         assert_eq!(reply, Reply::ok());
         reads_from_every_entry(&mut s, &model, "restored");
     }

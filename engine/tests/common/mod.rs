@@ -24,3 +24,24 @@ impl Rng {
         of[self.below(of.len() as u64) as usize]
     }
 }
+
+/// A command written as space-separated words, as arguments.
+pub fn args(text: &str) -> Vec<bytes::Bytes> {
+    text.split(' ')
+        .map(|w| bytes::Bytes::copy_from_slice(w.as_bytes()))
+        .collect()
+}
+
+/// Runs the command written as space-separated words; its reply as a tree.
+pub fn line(s: &mut rill_engine::Session, text: &str) -> rill_engine::Reply {
+    s.execute(&args(text)).into_tree()
+}
+
+/// Runs the command given as byte strings (arguments with spaces or any bytes in them).
+pub fn words(s: &mut rill_engine::Session, words: &[&[u8]]) -> rill_engine::Reply {
+    let args: Vec<bytes::Bytes> = words
+        .iter()
+        .map(|w| bytes::Bytes::copy_from_slice(w))
+        .collect();
+    s.execute(&args).into_tree()
+}
