@@ -304,6 +304,20 @@ impl Blocking {
     }
 }
 
+/// Answers a blocked client's command with `reply` rather than data (its timeout, CLIENT
+/// UNBLOCK): the client leaves every key's queue and its task wakes. False if it was not
+/// blocked.
+pub(crate) fn answer(state: &mut crate::State, client: u64, reply: Reply) -> bool {
+    let Some(waiter) = state.keyspace.blocking.remove(client) else {
+        return false;
+    };
+    waiter.slot.fill(reply);
+    if let Some(info) = state.clients.by_id.get_mut(&client) {
+        info.last_interaction_ms = crate::now_ms();
+    }
+    true
+}
+
 /// Timeouts of blocked clients (embedded sessions and server connections alike), run by one
 /// lazily started thread per engine, so blocking reads work under any async runtime (or
 /// none), and a timeout and a wake-up decide under the engine lock which one answers.
@@ -439,11 +453,7 @@ pub(crate) mod timer {
                     .get(d.client)
                     .is_some_and(|w| Arc::ptr_eq(&w.slot, &slot));
                 if same {
-                    state.keyspace.blocking.remove(d.client);
-                    slot.fill(Reply::NullArray);
-                    if let Some(info) = state.clients.by_id.get_mut(&d.client) {
-                        info.last_interaction_ms = crate::now_ms();
-                    }
+                    super::answer(&mut state, d.client, Reply::NullArray);
                 }
             }
         }

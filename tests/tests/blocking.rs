@@ -362,3 +362,95 @@ fn consumers_report_seen_and_active_times_as_in_7_2() {
     let full = call(&mut c, "XINFO STREAM s FULL").to_string();
     assert!(full.contains("active-time"), "{full}");
 }
+
+/// The id CLIENT ID gives `c`.
+fn client_id(c: &mut Connection) -> String {
+    match call(c, "CLIENT ID") {
+        Reply::Integer(id) => id.to_string(),
+        other => panic!("CLIENT ID answered {other:?}"),
+    }
+}
+
+/// CLIENT UNBLOCK on a server at `addr`: what the unblocked clients and the caller saw, in
+/// order, for blocked list pops and stream reads (RESP2 and RESP3), the ERROR reason, clients
+/// that are not blocked, and bad arguments.
+fn unblock_transcript(addr: std::net::SocketAddr) -> Vec<Reply> {
+    let open = || Connection::open(addr).unwrap_or_else(|e| panic!("connect: {e}"));
+    let (mut blocked, mut admin) = (open(), open());
+    let id = client_id(&mut blocked);
+    let mut seen = Vec::new();
+    call(&mut admin, "XGROUP CREATE s g $ MKSTREAM");
+    for (read, how) in [
+        ("BLPOP l 0", ""),
+        ("XREAD BLOCK 0 STREAMS s $", " ERROR"),
+        ("XREADGROUP GROUP g c BLOCK 0 STREAMS s >", " timeout"),
+        ("BLMOVE l m LEFT RIGHT 0", " error"),
+    ] {
+        send(&mut blocked, read);
+        wait_blocked(&mut admin, 1);
+        seen.push(call(&mut admin, &format!("CLIENT UNBLOCK {id}{how}")));
+        seen.push(reply(&mut blocked));
+        wait_blocked(&mut admin, 0);
+    }
+    // The unblocked client works on, and a later write is not taken by its old read.
+    seen.push(call(&mut blocked, "PING"));
+    call(&mut admin, "RPUSH l x");
+    seen.push(call(&mut admin, "LRANGE l 0 -1"));
+    call(&mut blocked, "HELLO 3");
+    send(&mut blocked, "XREAD BLOCK 0 STREAMS s $");
+    wait_blocked(&mut admin, 1);
+    seen.push(call(&mut admin, &format!("CLIENT UNBLOCK {id} TIMEOUT")));
+    seen.push(reply(&mut blocked));
+    for line in [
+        format!("CLIENT UNBLOCK {id}"),
+        format!("CLIENT UNBLOCK {}", client_id(&mut admin)),
+        "CLIENT UNBLOCK 999999".to_string(),
+        "CLIENT UNBLOCK -1".to_string(),
+        "CLIENT UNBLOCK x".to_string(),
+        "CLIENT UNBLOCK x later".to_string(),
+        format!("CLIENT UNBLOCK {id} ERROR now"),
+        "CLIENT UNBLOCK".to_string(),
+    ] {
+        seen.push(call(&mut admin, &line));
+    }
+    seen
+}
+
+#[test]
+fn client_unblock_answers_a_blocked_read_as_redis_does() {
+    let rill = server();
+    let ours = unblock_transcript(rill.addr());
+    let error = |text: &str| Reply::Error(text.as_bytes().to_vec());
+    let unblocked = error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+    assert_eq!(
+        ours[..8],
+        [
+            Reply::Integer(1),
+            Reply::NullArray,
+            Reply::Integer(1),
+            unblocked.clone(),
+            Reply::Integer(1),
+            Reply::NullArray,
+            Reply::Integer(1),
+            unblocked,
+        ]
+    );
+    assert_eq!(ours[9], Reply::Array(vec![bulk("x")]));
+    assert_eq!(ours[11], Reply::Null, "RESP3 answers a timeout with null");
+    assert_eq!(
+        ours[12..16],
+        [const { Reply::Integer(0) }; 4],
+        "not blocked"
+    );
+    assert_eq!(
+        ours[16],
+        error("ERR value is not an integer or out of range")
+    );
+    assert_eq!(
+        ours[17],
+        error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+    );
+    if let Some(redis) = rill_tests::oracle::RedisServer::start() {
+        assert_eq!(ours, unblock_transcript(redis.addr()), "Rill, then Redis");
+    }
+}

@@ -1,8 +1,8 @@
 //! `CLIENT ID | INFO | LIST | KILL | SETNAME | GETNAME | SETINFO | NO-EVICT | NO-TOUCH | REPLY |`
-//!        `GETREDIR | TRACKINGINFO | PAUSE | UNPAUSE | HELP`
+//!        `GETREDIR | TRACKINGINFO | PAUSE | UNPAUSE | UNBLOCK | HELP`
 //!
 //! What the client registry shows of every connection, and what a client may change about
-//! its own connection or ask of the others (KILL, PAUSE).
+//! its own connection or ask of the others (KILL, PAUSE, UNBLOCK).
 
 use bytes::Bytes;
 
@@ -37,6 +37,7 @@ pub(super) fn client_spec() -> Spec {
             sub("client|trackinginfo", 2, plain, "Returns information about server-assisted client-side caching for the connection.", client_trackinginfo, "6.2.0"),
             sub("client|pause", -3, admin, "Suspends commands processing.", client_pause, "3.0.0"),
             sub("client|unpause", 2, admin, "Resumes processing commands from paused clients.", client_unpause, "6.2.0"),
+            sub("client|unblock", -3, admin, "Unblocks a client blocked by a blocking command from a different connection.", client_unblock, "5.0.0"),
             sub("client|help", 2, &["loading", "stale"], "Returns helpful text about the different subcommands.", client_help, "5.0.0"),
         ])
 }
@@ -462,6 +463,31 @@ fn client_unpause(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     Reply::ok()
 }
 
+/// CLIENT UNBLOCK client-id [TIMEOUT | ERROR]: answers another client's blocking command
+/// (BLPOP and kin, XREAD and XREADGROUP with BLOCK) at once, as its timeout would (a null
+/// reply) or with an UNBLOCKED error; a worker pool uses it to stop a worker waiting for
+/// work. 1 if that client was blocked, else 0. A client held by CLIENT PAUSE is not blocked
+/// in this sense (0, as since Redis 7.2).
+fn client_unblock(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if args.len() > 4 {
+        return Reply::error(error::subcommand_syntax("client", &args[1]));
+    }
+    // Redis checks the reason before the ID.
+    let reply = match args.get(3) {
+        None => Reply::NullArray,
+        Some(reason) if is(reason, "timeout") => Reply::NullArray,
+        Some(reason) if is(reason, "error") => {
+            Reply::error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+        }
+        Some(_) => return Reply::error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+    };
+    let Some(id) = parse_i64_strict(&args[2]) else {
+        return Reply::error(error::NOT_INTEGER);
+    };
+    let unblocked = u64::try_from(id).is_ok_and(|id| crate::blocking::answer(ctx.state, id, reply));
+    Reply::Integer(unblocked as i64)
+}
+
 fn client_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     help_reply(
         "client",
@@ -504,6 +530,8 @@ fn client_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
             "    Control the replies sent to the current connection.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
             "SETINFO <option> <value>",
             "    Set client meta attr. Options are:",
             "    * LIB-NAME: the client lib name.",
