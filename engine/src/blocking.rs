@@ -298,6 +298,11 @@ impl Blocking {
         !self.ready.is_empty()
     }
 
+    /// The databases someone waits in.
+    pub fn waiting_dbs(&self) -> impl Iterator<Item = usize> + '_ {
+        self.by_key.keys().copied()
+    }
+
     /// The waiter of a client, if blocked.
     pub fn get(&self, client: u64) -> Option<&Waiter> {
         self.waiters.get(&client)

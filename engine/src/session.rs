@@ -427,7 +427,9 @@ impl Session {
             quiet = false;
         }
         // A stream the command found expired releases the clients blocked on it.
-        ctx.state.keyspace.signal_expired_streams(ctx.session.db);
+        ctx.state
+            .keyspace
+            .signal_expired_streams_after_command(ctx.session.db);
         if ctx.state.keyspace.blocking.has_ready() {
             quiet = false;
             command::serve_blocked(ctx.state, shared, now);

@@ -95,10 +95,15 @@ fn a_blocked_group_reader_is_released_with_nogroup_when_the_key_goes() {
 
 /// A stream that expires releases its blocked group readers at once, as deleting it does
 /// (Redis 7.2 and Valkey 8.1 answer the re-run read's NOGROUP), whether a lookup finds it
-/// expired or the active cycle removes it; before, they waited for their own timeout.
+/// expired (also one run while another database is selected) or the active cycle removes
+/// it; before, they waited for their own timeout.
 #[test]
 fn a_blocked_group_reader_is_released_when_its_stream_expires() {
-    for removed_by in ["a lookup", "the active cycle"] {
+    for removed_by in [
+        "a lookup",
+        "a lookup from another database",
+        "the active cycle",
+    ] {
         let engine = Engine::new();
         let mut admin = engine.session();
         line(&mut admin, "XGROUP CREATE s g $ MKSTREAM");
@@ -116,6 +121,13 @@ fn a_blocked_group_reader_is_released_when_its_stream_expires() {
         std::thread::sleep(Duration::from_millis(300));
         if removed_by == "a lookup" {
             assert_eq!(line(&mut admin, "EXISTS s"), Reply::Integer(0));
+        } else if removed_by == "a lookup from another database" {
+            // The command ends in database 1; the stream expired in database 0.
+            for step in ["SELECT 1", "MULTI", "SELECT 0", "EXISTS s", "SELECT 1"] {
+                line(&mut admin, step);
+            }
+            let replies = Reply::Array(vec![Reply::ok(), Reply::Integer(0), Reply::ok()]);
+            assert_eq!(line(&mut admin, "EXEC"), replies);
         } else {
             assert_eq!(engine.active_expire_cycle(), 1);
         }

@@ -743,6 +743,25 @@ impl Keyspace {
         }
     }
 
+    /// After a command run in `db`: tells the clients blocked on streams the command found
+    /// expired, in `db` or in any database someone waits in (MOVE, COPY ... DB and a
+    /// transaction's SELECT look keys up in another one). `db`'s list is emptied either
+    /// way, so it stays short; the expiry cycle empties the others.
+    pub fn signal_expired_streams_after_command(&mut self, db: usize) {
+        self.signal_expired_streams(db);
+        loop {
+            let dbs = &self.dbs;
+            let expired = |other: &usize| {
+                dbs.get(*other)
+                    .is_some_and(|d| !d.expired_streams.is_empty())
+            };
+            let Some(other) = self.blocking.waiting_dbs().find(expired) else {
+                return;
+            };
+            self.signal_expired_streams(other);
+        }
+    }
+
     /// Records that `key` in `db` changed, which aborts transactions that WATCH it.
     pub fn touch(&mut self, db: usize, key: &[u8]) {
         self.blocking.signal(db, key);
