@@ -133,9 +133,17 @@ impl Error {
         }
     }
 
-    /// `NOGROUP`: the stream or the group does not exist.
+    /// `NOGROUP`: the stream or the group does not exist. Also Redis 7.0's answer to a
+    /// group read blocked on a stream that was deleted meanwhile (`UNBLOCKED the stream key
+    /// no longer exists`), which Redis 7.2 and later, and Rill, answer with NOGROUP: the same
+    /// cause reads the same on every backend.
     pub fn is_no_group(&self) -> bool {
-        self.code() == Some("NOGROUP")
+        match self {
+            Error::Server { code, message } => {
+                code == "NOGROUP" || message == "UNBLOCKED the stream key no longer exists"
+            }
+            _ => false,
+        }
     }
 
     /// `BUSYGROUP`: the group exists already.
@@ -216,3 +224,24 @@ impl From<redis::RedisError> for Error {
 
 /// Results of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_released_by_a_deleted_stream_is_no_group_on_every_redis() {
+        for text in [
+            "NOGROUP No such key 's' or consumer group 'g' in XREADGROUP with GROUP option",
+            "UNBLOCKED the stream key no longer exists",
+        ] {
+            assert!(Error::server(text).is_no_group(), "{text}");
+        }
+        for text in [
+            "UNBLOCKED client unblocked via CLIENT UNBLOCK",
+            "WRONGTYPE Operation against a key holding the wrong kind of value",
+        ] {
+            assert!(!Error::server(text).is_no_group(), "{text}");
+        }
+    }
+}

@@ -421,11 +421,11 @@ impl<T: 'static> Stream<T> {
         consumer: &str,
         count: usize,
         block: Option<Duration>,
-        claim_ms: Option<u64>,
+        claim: Option<Duration>,
     ) -> Vec<Bytes> {
         let mut a = group_read_args(group, consumer, count, block);
-        if let Some(ms) = claim_ms {
-            a.extend(args!["CLAIM", ms.min(i64::MAX as u64).to_string()]);
+        if let Some(min_idle) = claim {
+            a.extend(args!["CLAIM", idle_ms(min_idle)]);
         }
         a.extend(args!["STREAMS", self.key, ">"]);
         a
@@ -490,7 +490,6 @@ impl<T: 'static> Stream<T> {
         min_idle: Duration,
         block: Option<Duration>,
     ) -> Result<Batch<Delivery<T>>> {
-        let min_idle = u64::try_from(min_idle.as_millis()).unwrap_or(i64::MAX as u64);
         let a = self.group_read_request(group, consumer, count, block, Some(min_idle));
         let reply = self.client.backend.call_read(a, block.is_some()).await?;
         Ok(parse::claimed_streams(&reply)?
@@ -593,7 +592,7 @@ impl<T: 'static> Stream<T> {
     ) -> Result<Vec<PendingEntry>> {
         let mut a = args!["XPENDING", self.key, group];
         if let Some(idle) = query.min_idle {
-            a.extend(args!["IDLE", idle.as_millis().to_string()]);
+            a.extend(args!["IDLE", idle_ms(idle)]);
         }
         a.extend(args![
             query.range.start.arg(true),
@@ -642,13 +641,7 @@ impl<T: 'static> Stream<T> {
         min_idle: Duration,
         ids: &[StreamId],
     ) -> Result<Batch<Entry<T>>> {
-        let mut a = args![
-            "XCLAIM",
-            self.key,
-            group,
-            consumer,
-            min_idle.as_millis().to_string()
-        ];
+        let mut a = args!["XCLAIM", self.key, group, consumer, idle_ms(min_idle)];
         a.extend(id_args(ids));
         let reply = self.client.backend.call(a).await?;
         Ok(self.decode_batch(parse::entries(&reply)?, None))
@@ -687,7 +680,7 @@ impl<T: 'static> Stream<T> {
             self.key,
             group,
             consumer,
-            min_idle.as_millis().to_string(),
+            idle_ms(min_idle),
             start.to_string(),
             "COUNT",
             count.max(1).to_string()
@@ -819,6 +812,13 @@ pub(crate) fn id_args(ids: &[StreamId]) -> impl Iterator<Item = Bytes> {
 /// `BLOCK 0` (which waits forever); `Duration::ZERO` does mean forever.
 pub(crate) fn block_ms(d: Duration) -> u128 {
     d.as_nanos().div_ceil(1_000_000)
+}
+
+/// An idle-time argument (CLAIM, XAUTOCLAIM's and XCLAIM's min-idle-time, XPENDING IDLE) in
+/// milliseconds, at most `i64::MAX`: Redis refuses larger ones (`Invalid min-idle-time`),
+/// while a caller may well mean "never" by a huge duration.
+pub(crate) fn idle_ms(d: Duration) -> String {
+    d.as_millis().min(i64::MAX as u128).to_string()
 }
 
 /// XAUTOCLAIM's answer before decoding.

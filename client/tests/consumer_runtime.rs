@@ -77,34 +77,35 @@ async fn pending_one(stream: &Stream<Job>, id: StreamId) -> Option<(String, u64)
     rows.into_iter().next().map(|p| (p.consumer, p.deliveries))
 }
 
-/// Consumer `a` reads up to `batch` entries, fails the first and stops without handing
-/// anything back, as a crashed process would (Redis 7.0 commands only: no XNACK): every
+/// Consumer `a` reads up to `batch` entries and its process dies while the first is being
+/// handled (the run's future is dropped: nothing is acknowledged or handed back): every
 /// entry it read stays in its PEL, delivered once. Returns how many it left pending.
 async fn crash_holding(stream: &Stream<Job>, batch: usize) -> u64 {
-    let shutdown = Shutdown::new();
-    let stop = shutdown.clone();
-    let a = stream.consumer(
-        GROUP,
-        "a",
-        quick()
-            .batch_size(batch)
-            .newer_commands(false)
-            .backoff(Duration::from_secs(3600), Duration::from_secs(3600)),
-    );
-    let summary = bounded(a.run(
-        move |_e| {
-            let stop = stop.clone();
+    let a = stream.consumer(GROUP, "a", quick().batch_size(batch).newer_commands(false));
+    let started = Arc::new(tokio::sync::Notify::new());
+    let handler = {
+        let started = started.clone();
+        move |_e: rill::Entry<Job>| {
+            let started = started.clone();
             async move {
-                stop.trigger();
-                Err("crashed")
+                started.notify_one();
+                std::future::pending::<Result<(), String>>().await
             }
-        },
-        shutdown,
-    ))
-    .await
-    .expect("run a");
-    assert_eq!(summary.metrics.failed, 1);
-    summary.left_pending
+        }
+    };
+    let run = a.run(handler, Shutdown::new());
+    bounded(async {
+        tokio::select! {
+            _ = run => panic!("consumer a ended on its own"),
+            _ = started.notified() => {}
+        }
+    })
+    .await;
+    pel(stream)
+        .await
+        .values()
+        .filter(|(owner, n)| owner == "a" && *n == 1)
+        .count() as u64
 }
 
 /// Consumer `b` (`options` with a 50 ms `claim_idle`) reclaims all of `ids`, which a crashed
@@ -197,7 +198,7 @@ async fn stopped_consumer_entries_are_reclaimed_by_another() {
     let client = Client::embedded();
     let (stream, ids) = stream_with(&client, "jobs", 5).await;
 
-    // Consumer A reads all five, fails the first and stops: five entries stay in its PEL.
+    // Consumer A reads all five and dies handling the first: five entries stay in its PEL.
     assert_eq!(crash_holding(&stream, 10).await, 5);
     let before = pel(&stream).await;
     assert!(before.values().all(|(owner, n)| owner == "a" && *n == 1));
@@ -1260,4 +1261,133 @@ async fn shutdown_hands_back_only_what_is_still_owned() {
         pending_one(&stream, ids[0]).await,
         Some(("thief".to_string(), 2))
     );
+}
+
+/// Consumer `name` runs until its handler has handled `stop_after` entries, then stops
+/// (batches of 10, one handler at a time: the rest of its batch was fetched, never started).
+async fn run_until(
+    stream: &Stream<Job>,
+    name: &str,
+    stop_after: usize,
+    options: ConsumerOptions,
+) -> RunSummary {
+    let shutdown = Shutdown::new();
+    let consumer = stream.consumer(GROUP, name, options.batch_size(10));
+    let (seen, handler) = recording(stop_after, &shutdown);
+    let summary = bounded(consumer.run(handler, shutdown)).await.expect("run");
+    assert_eq!(seen.lock().len(), stop_after);
+    summary
+}
+
+/// Without XNACK (Redis 7.0, or `newer_commands(false)`), a consumer that stops with a
+/// fetched backlog leaves it in its PEL, but with the delivery counts the entries had: a
+/// rolling restart never counts deliveries no handler saw, so five restarts in a row with
+/// `max_deliveries` 3 dead-letter nothing, and every entry is handled once.
+async fn restarts_do_not_count_unstarted_deliveries(client: &Client) {
+    let (stream, ids) = stream_with(client, "restarts", 30).await;
+    let options = quick().max_deliveries(Some(3)).newer_commands(false);
+    let first = run_until(&stream, "w", 1, options.clone()).await;
+    assert_eq!(first.left_pending, 9);
+    let counts: Vec<u64> = pel(&stream).await.values().map(|(_, n)| *n).collect();
+    assert_eq!(counts, [0; 9], "unstarted deliveries taken back");
+    for _ in 0..4 {
+        run_until(&stream, "w", 1, options.clone()).await;
+    }
+    let last = run_until(&stream, "w", 25, options).await;
+    assert_eq!(last.metrics.dead_lettered, 0);
+    assert!(pel(&stream).await.is_empty());
+    let letters = stream
+        .dead_letters(None, IdRange::all(), None)
+        .await
+        .expect("dead letters");
+    assert!(letters.is_empty(), "{letters:?}");
+    assert_eq!(ids.len(), 30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_do_not_count_unstarted_deliveries_without_xnack() {
+    for (backend, client, _server) in common::backends().await {
+        eprintln!("{backend}");
+        restarts_do_not_count_unstarted_deliveries(&client).await;
+    }
+}
+
+#[test]
+fn restarts_do_not_count_unstarted_deliveries_on_redis_7() {
+    on_redis_7(|url| async move {
+        let client = Client::connect(&url).await.expect("connect");
+        restarts_do_not_count_unstarted_deliveries(&client).await;
+    });
+}
+
+/// A `claim_idle` meant as "never" (`Duration::MAX`) works on every backend: it used to
+/// overflow the consumer's clock arithmetic (a panic), and Redis 7.0 refuses XAUTOCLAIM
+/// min-idle-times above i64::MAX ms.
+async fn claim_idle_of_never(client: &Client) {
+    for newer in [true, false] {
+        let key = format!("never-{newer}");
+        let (stream, _ids) = stream_with(client, &key, 5).await;
+        let options = quick()
+            .claim_idle(Some(Duration::MAX))
+            .newer_commands(newer);
+        let summary = run_until(&stream, "w", 5, options).await;
+        assert_eq!(summary.metrics.processed, 5);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_idle_of_never_runs() {
+    for (backend, client, _server) in common::backends().await {
+        eprintln!("{backend}");
+        claim_idle_of_never(&client).await;
+    }
+}
+
+#[test]
+fn a_claim_idle_of_never_runs_on_redis_7() {
+    on_redis_7(|url| async move {
+        let client = Client::connect(&url).await.expect("connect");
+        claim_idle_of_never(&client).await;
+    });
+}
+
+/// Stopping while the server is down, or hung, is prompt: `run` returns its summary within
+/// the wind-down limit, with what the consumer knew it held, instead of an error after the
+/// connection's own timeouts (30 s and more for a hung server).
+#[test]
+fn shutdown_during_an_outage_returns_promptly() {
+    let Some(redis) = rill_tests::oracle::RedisServer::start() else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let url = format!("redis://{}/", redis.addr());
+        let client = Client::connect(&url).await.expect("connect");
+        let (stream, _ids) = stream_with(&client, "outage", 0).await;
+        let shutdown = Shutdown::new();
+        let consumer = stream.consumer(GROUP, "w", quick().block(Duration::from_secs(10)));
+        let handler = |_e: rill::Entry<Job>| async { Ok::<(), String>(()) };
+        let run = tokio::spawn(consumer.run(handler, shutdown.clone()));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        redis.signal("-STOP");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let stopping = std::time::Instant::now();
+        shutdown.trigger();
+        let summary = tokio::time::timeout(Duration::from_secs(20), run)
+            .await
+            .expect("returned")
+            .expect("joined");
+        let took = stopping.elapsed();
+        redis.signal("-CONT");
+        let summary = summary.expect("a summary, not an error");
+        assert_eq!(summary.left_pending, 0);
+        assert!(
+            took <= rill::consumer::WIND_DOWN_LIMIT + Duration::from_secs(2),
+            "{took:?}"
+        );
+    });
 }

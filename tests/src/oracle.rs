@@ -94,6 +94,18 @@ impl RedisServer {
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
+
+    /// Sends the server process `signal` (`-STOP` hangs it, `-CONT` resumes it), as a test
+    /// of a client facing a server that stopped answering.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "kill {signal} redis-server"
+        );
+    }
 }
 
 impl Drop for RedisServer {

@@ -91,7 +91,14 @@
 //! count) and failed ones waiting for their retry (`FAIL`). They stay pending, owned by no
 //! one, and the next read of any consumer of the group takes them at once. On older servers
 //! they stay in this consumer's PEL, for its next run or another consumer's reclaim after
-//! `claim_idle`.
+//! `claim_idle`; the fetched ones never started get back the delivery count they had (an
+//! XCLAIM with RETRYCOUNT), so restarts do not count deliveries no handler saw.
+//!
+//! Acknowledging, handing back and counting what is left are the run's last calls to the
+//! server; they get [`WIND_DOWN_LIMIT`] together. A server that cannot be reached then
+//! (down, or hung) does not make `run` fail or wait longer: it returns its summary with
+//! `left_pending` as this consumer knows it, and whatever it could not acknowledge stays
+//! pending, to be handled again (at least once).
 
 mod dead_letter;
 mod metrics;
@@ -121,6 +128,10 @@ use crate::stream::Stream;
 use crate::types::{Entry, IdRange};
 
 use worker::Worker;
+
+/// How long the end of a run may wait for the server (see "Shutdown" above): long enough for
+/// a server that answers at all, short enough that stopping during an outage stays prompt.
+pub const WIND_DOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl<T: Send + 'static> Stream<T> {
     /// A consumer named `name` in `group`, to [`run`](Consumer::run) with a handler. Names must
@@ -238,7 +249,9 @@ pub struct RunSummary {
     /// Entries left in the consumer's pending list (for a pool: all workers'): on servers
     /// without XNACK, failures waiting for their retry and fetched entries that were never
     /// started (with XNACK those are handed back to the group). The next run under the same
-    /// name, or another consumer's reclaim, picks them up.
+    /// name, or another consumer's reclaim, picks them up. When the server could not be
+    /// reached at the end of the run: what this consumer knew it held (its handled entries
+    /// not acknowledged included).
     pub left_pending: u64,
 }
 
@@ -286,11 +299,23 @@ impl<T: Send + 'static> Consumer<T> {
     {
         let mut worker = Worker::new(self);
         let outcome = worker.run(&handler, &shutdown).await;
-        // Whatever ended the run, finished handlers' successes are acknowledged first.
-        let flushed = worker.flush_acks().await;
+        // Whatever ended the run, finished handlers' successes are acknowledged first; a
+        // server that cannot be reached does not hold the end of the run up for long.
+        let wound_down = tokio::time::timeout(WIND_DOWN_LIMIT, worker.wind_down(outcome.is_ok()));
+        let wound_down = wound_down.await;
         outcome?;
-        flushed?;
-        let left_pending = worker.own_pending().await?;
+        let left_pending = match wound_down {
+            Ok(Ok(held)) => held,
+            Ok(Err(e)) if !worker::is_transient(&e) => return Err(e),
+            Ok(Err(e)) => {
+                tracing::warn!(consumer = %worker.name, "ending the run: {e}");
+                worker.known_held()
+            }
+            Err(_) => {
+                tracing::warn!(consumer = %worker.name, "ending the run: no answer within {WIND_DOWN_LIMIT:?}");
+                worker.known_held()
+            }
+        };
         Ok(RunSummary {
             metrics: worker.metrics.snapshot(),
             left_pending,

@@ -30,6 +30,15 @@ const RECOVERY_PAGE: usize = 1000;
 /// Room for rounding when comparing our clock with the server's idle times (ms resolution).
 const CLOCK_SLACK: Duration = Duration::from_millis(1);
 
+/// `at` plus `wait`, or a century later when `wait` is beyond what an `Instant` holds (a
+/// `claim_idle` or backoff of `Duration::MAX` means "never", not a panic).
+fn after(at: Instant, wait: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    at.checked_add(wait)
+        .or_else(|| at.checked_add(CENTURY))
+        .unwrap_or(at)
+}
+
 /// An entry the consumer holds: how many times the server delivered it, and since when this
 /// consumer has it (for the min-idle of its retry claim).
 pub(super) struct Delivery {
@@ -138,13 +147,25 @@ impl<T: Send + 'static> Worker<T> {
         while let Some(done) = self.running.join_next_with_id().await {
             self.book(done).await;
         }
-        if outcome.is_ok() {
-            // Acknowledged first: a handled entry is never handed back.
-            if self.flush_acks().await.is_ok() {
-                self.release_held().await;
-            }
-        }
         outcome.and(self.fatal.take().map_or(Ok(()), Err))
+    }
+
+    /// The end of a run, however it ended: acknowledges what was handled (a handled entry is
+    /// never handed back), then, after a run that ended well, hands back what it holds and
+    /// will not handle; answers how many entries this consumer still holds.
+    pub(super) async fn wind_down(&mut self, ended_well: bool) -> Result<u64> {
+        self.flush_acks().await?;
+        if ended_well {
+            self.release_held().await;
+        }
+        self.own_pending().await
+    }
+
+    /// What this consumer knows it holds without asking the server (when it cannot be
+    /// reached at the end of a run): entries handled but not acknowledged, waiting for a
+    /// retry, or fetched and never started.
+    pub(super) fn known_held(&self) -> u64 {
+        (self.acks.len() + self.retries.len() + self.buffer.len()) as u64
     }
 
     /// One turn of the loop: start what the buffer holds while there is room; when a handler
@@ -219,7 +240,7 @@ impl<T: Send + 'static> Worker<T> {
             let now = Instant::now();
             for p in &page {
                 let held_since = now.checked_sub(p.idle).unwrap_or(now);
-                let due = held_since + self.opts.retry_delay(p.deliveries);
+                let due = after(held_since, self.opts.retry_delay(p.deliveries));
                 let retry = Retry {
                     due: due.max(now),
                     deliveries: p.deliveries,
@@ -309,17 +330,13 @@ impl<T: Send + 'static> Worker<T> {
         shutdown: &Shutdown,
     ) -> Result<Vec<Delivery>> {
         // Without claim_idle, only what was handed back with XNACK is claimed.
-        let claim_ms = claim_read.then(|| {
-            self.opts.claim_idle.map_or(u64::MAX, |d| {
-                u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-            })
-        });
+        let claim = claim_read.then(|| self.opts.claim_idle.unwrap_or(Duration::MAX));
         let request = self.stream.group_read_request(
             &self.group,
             &self.name,
             self.opts.batch_size,
             block,
-            claim_ms,
+            claim,
         );
         let acks = (!self.acks.is_empty()).then(|| {
             self.stream
@@ -399,13 +416,15 @@ impl<T: Send + 'static> Worker<T> {
     /// shutdown (XNACK, where the server has it), so that other consumers take them at once
     /// rather than after `claim_idle`: fetched ones never started as SILENT (the delivery did
     /// not count), failed ones waiting for their retry as FAIL. Elsewhere they stay in this
-    /// consumer's PEL for its next run or a reclaim, as before.
+    /// consumer's PEL for its next run or a reclaim, as before, but the deliveries of the
+    /// ones never started are taken back (see [`Worker::uncount_unstarted`]).
     pub(super) async fn release_held(&mut self) {
         let features = self.stream.client.backend.features(&self.stream.key);
         if !self.opts.newer_commands || !features.nack.worth_trying() {
+            self.uncount_unstarted().await;
             return;
         }
-        let mut unstarted: Vec<StreamId> = self.buffer.drain(..).map(|d| d.id).collect();
+        let mut unstarted: Vec<StreamId> = self.buffer.iter().map(|d| d.id).collect();
         let mut failed = self.retries.drain_ids();
         // XNACK names no consumer: hand back only what this one still owns (an entry held
         // longer than claim_idle may have been taken over meanwhile).
@@ -429,11 +448,59 @@ impl<T: Send + 'static> Worker<T> {
             }
             let outcome = self.stream.nack(&self.group, mode, &ids).await;
             if features.nack.learn(&outcome) {
+                // No XNACK after all (learned now): the fallback's turn.
+                self.uncount_unstarted().await;
                 return;
             }
             if let Err(e) = outcome {
                 tracing::warn!(consumer = %self.name, "handing entries back: {e}");
             }
+            if mode == NackMode::Silent {
+                self.buffer.clear();
+            }
+        }
+    }
+
+    /// Where the server has no XNACK: the entries fetched and never started stay in this
+    /// consumer's PEL, but each gets back the delivery count it had before this fetch (an
+    /// XCLAIM of its own with RETRYCOUNT, IDLE keeping its idle time), as XNACK SILENT
+    /// would. Otherwise every stop with a backlog would count one delivery more for entries
+    /// no handler saw, and a few restarts in a row (a rolling deploy) would dead-letter
+    /// healthy entries unhandled. Each claim asks for the idle time the entry has had since
+    /// this consumer got it, so an entry another consumer has taken over meanwhile is left
+    /// alone. One round trip; failures are only logged (the entries stay pending).
+    async fn uncount_unstarted(&mut self) {
+        let unstarted: Vec<Delivery> = self.buffer.drain(..).collect();
+        let commands: Vec<Vec<Bytes>> = unstarted
+            .iter()
+            .filter(|d| d.deliveries > 0)
+            .map(|d| {
+                let held = d.held_since.elapsed();
+                vec![
+                    Bytes::from_static(b"XCLAIM"),
+                    self.stream.key.clone(),
+                    arg(&self.group),
+                    arg(&self.name),
+                    Bytes::from(crate::stream::idle_ms(held.saturating_sub(CLOCK_SLACK))),
+                    arg(d.id),
+                    Bytes::from_static(b"IDLE"),
+                    Bytes::from(crate::stream::idle_ms(held)),
+                    Bytes::from_static(b"RETRYCOUNT"),
+                    arg(d.deliveries - 1),
+                    Bytes::from_static(b"JUSTID"),
+                ]
+            })
+            .collect();
+        if commands.is_empty() {
+            return;
+        }
+        let replies = self.stream.client.backend.call_many(commands).await;
+        let failure = match replies {
+            Ok(replies) => replies.into_iter().find_map(|r| r.err()),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = failure {
+            tracing::warn!(consumer = %self.name, "taking back unstarted deliveries: {e}");
         }
     }
 
@@ -462,7 +529,7 @@ impl<T: Send + 'static> Worker<T> {
                     self.stream.key.clone(),
                     arg(&self.group),
                     arg(&self.name),
-                    arg(min_idle.as_millis()),
+                    Bytes::from(crate::stream::idle_ms(min_idle)),
                     arg(id),
                 ]
             })
@@ -512,7 +579,7 @@ impl<T: Send + 'static> Worker<T> {
             .await?;
         self.reclaim_cursor = claimed.next;
         if claimed.next == StreamId::MIN {
-            self.reclaim_at = Instant::now() + (min_idle / 2).max(Duration::from_millis(1));
+            self.reclaim_at = after(Instant::now(), (min_idle / 2).max(Duration::from_millis(1)));
         }
         for id in &claimed.deleted {
             self.retries.remove(*id);
@@ -552,7 +619,7 @@ impl<T: Send + 'static> Worker<T> {
     /// one). The first pass runs when the consumer starts, the next ones every `min_idle` but
     /// at most once a second (nothing waits on them), or at once after a full page.
     async fn sweep_gone(&mut self, min_idle: Duration) -> Result<()> {
-        self.reclaim_at = Instant::now() + min_idle.max(Duration::from_secs(1));
+        self.reclaim_at = after(Instant::now(), min_idle.max(Duration::from_secs(1)));
         let Some(lowest) = self.stream.pending(&self.group).await?.first_id else {
             return Ok(());
         };
@@ -734,7 +801,7 @@ impl<T: Send + 'static> Worker<T> {
 
     pub(super) fn schedule_retry(&mut self, delivery: Delivery) {
         let retry = Retry {
-            due: Instant::now() + self.opts.retry_delay(delivery.deliveries),
+            due: after(Instant::now(), self.opts.retry_delay(delivery.deliveries)),
             deliveries: delivery.deliveries,
             held_since: delivery.held_since,
         };
