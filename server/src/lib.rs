@@ -14,10 +14,13 @@
 //! - [`connection`]: one client: read, run requests in bounded batches, flush replies within
 //!   the output-buffer limits.
 //! - [`server`]: bind, accept, the periodic work (expiry, idle clients), clean shutdown.
+//! - [`alloc`]: jemalloc with Redis's 8-byte size classes, every alignment honoured (the
+//!   binary's allocator, and the benches' that measure embedded use).
 #![deny(unsafe_code)]
 #![deny(clippy::unwrap_used)]
 #![deny(missing_docs)]
 
+pub mod alloc;
 pub mod config;
 pub mod connection;
 pub mod descriptors;

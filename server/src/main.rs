@@ -13,18 +13,19 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, EnvFilter, Registry};
 
 /// Counts the bytes the process holds, so INFO's `used_memory` is a counter read rather than
-/// a walk over every key. The allocator is jemalloc built with Redis's 8-byte size classes,
-/// which keep small blocks close to their size (the system allocator adds a header and rounds every block up to 32
-/// bytes, which small keys and packed collections pay dearly for), and what is counted is
-/// each block's usable size, the allocator's rounding included, as Redis's zmalloc counts
-/// jemalloc's. The only unsafe code in Rill: a `GlobalAlloc` must be an `unsafe impl`.
+/// a walk over every key. The allocator is jemalloc built with Redis's 8-byte size classes
+/// ([`rill_server::alloc`]), which keep small blocks close to their size (the system
+/// allocator adds a header and rounds every block up to 32 bytes, which small keys and
+/// packed collections pay dearly for), and what is counted is each block's usable size, the
+/// allocator's rounding included, as Redis's zmalloc counts jemalloc's. A `GlobalAlloc` must
+/// be an `unsafe impl`; this one only adds counting to [`Jemalloc`]'s.
 #[allow(unsafe_code)]
 mod counting_alloc {
     use std::alloc::{GlobalAlloc, Layout};
     use std::cell::Cell;
     use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering::Relaxed};
 
-    use tikv_jemallocator::Jemalloc;
+    use rill_server::alloc::{usable_size, Jemalloc};
 
     /// INFO's `mem_allocator`.
     pub const NAME: &str = "jemalloc";
@@ -64,22 +65,9 @@ mod counting_alloc {
         }
     }
 
-    /// The usable size of a block of `layout` (what jemalloc's `malloc_usable_size` reports
-    /// for it, the size class), computed from the size alone: no look-up of the block.
+    /// The usable size of a block of `layout` resized to `size`, as a count.
     fn usable(layout: Layout, size: usize) -> i64 {
-        // The flags tikv-jemallocator passes for this alignment (its `layout_to_flags`).
-        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-        const MAX_ALIGN_T: usize = 16;
-        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-        const MAX_ALIGN_T: usize = 8;
-        let align = layout.align();
-        let flags = if align <= MAX_ALIGN_T && align <= size {
-            0
-        } else {
-            tikv_jemalloc_sys::MALLOCX_ALIGN(align)
-        };
-        // SAFETY: nallocx only computes a size; it reads no memory of the caller's.
-        unsafe { tikv_jemalloc_sys::nallocx(size, flags) as i64 }
+        usable_size(layout, size) as i64
     }
 
     // SAFETY: every method forwards to `Jemalloc` with the caller's arguments unchanged; the

@@ -27,7 +27,7 @@ const BATCH: usize = 100;
 /// jemalloc, as `rill-server` links it: an application that embeds the engine for
 /// throughput picks its allocator, and glibc's malloc costs a fifth of these instructions.
 #[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+static ALLOCATOR: rill_server::alloc::Jemalloc = rill_server::alloc::Jemalloc;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Reading {
