@@ -2,8 +2,8 @@
 //! BZMPOP on sorted sets. With data they answer at once, as their non-blocking forms;
 //! otherwise the client waits (FIFO with every other blocked client, in [`crate::blocking`])
 //! until a write makes one of its keys a non-empty value of its type, or the timeout (seconds,
-//! fractions allowed). A key of another type is WRONGTYPE when the command runs, and is passed
-//! over while it waits. A served pop is logged as its non-blocking form (LPOP, RPOP, LMOVE,
+//! fractions allowed). A key of another type met before a non-empty one is WRONGTYPE when
+//! the command runs, and is passed over while it waits. A served pop is logged as its non-blocking form (LPOP, RPOP, LMOVE,
 //! ZPOPMIN, ZPOPMAX), as Redis propagates it.
 
 use bytes::Bytes;
@@ -122,12 +122,16 @@ fn holds_items(value: &Value, zsets: bool) -> Option<bool> {
     }
 }
 
-/// WRONGTYPE when one of `keys` holds something other than what the pop takes from.
+/// WRONGTYPE when, walking `keys` in order as Redis does, one holds something other than
+/// what the pop takes from before one holds items: keys after the one served are not looked
+/// at (`BLPOP full other-type 0` pops).
 fn check_types(ctx: &mut Ctx, keys: &[Bytes], zsets: bool) -> Result<(), Reply> {
     let now = ctx.now_ms;
     for key in keys {
-        if matches!(ctx.db().get(key, now), Some(v) if holds_items(v, zsets).is_none()) {
-            return Err(Reply::error(error::WRONGTYPE));
+        match ctx.db().get(key, now).map(|v| holds_items(v, zsets)) {
+            Some(None) => return Err(Reply::error(error::WRONGTYPE)),
+            Some(Some(true)) => return Ok(()),
+            _ => {}
         }
     }
     Ok(())
