@@ -604,6 +604,11 @@ fn getrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(None) => return Reply::Bulk(Bytes::new()),
         Err(e) => return e,
     };
+    // Both counted from the end with the start past the end: empty, before any clamping
+    // (which would make `-10 -20` of "hello" its first byte).
+    if start < 0 && end < 0 && start > end {
+        return Reply::Bulk(Bytes::new());
+    }
     let len = value.len() as i64;
     if start < 0 {
         start += len;
