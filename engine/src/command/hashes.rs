@@ -273,30 +273,13 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::Bulk(text)
 }
 
-/// The most picks a negative HRANDFIELD count may ask for (Rill's bound).
-pub const MAX_PICKS: u64 = 1 << 26;
-
 /// HRANDFIELD key [count [WITHVALUES]]: without a count one field (nil when no hash); a
 /// positive count gives distinct fields (the whole hash when it has no more), a negative one
 /// that many picks, repeats allowed.
 fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    if args.len() > 4 || (args.len() == 4 && !is(&args[3], "withvalues")) {
-        return Reply::error(error::SYNTAX);
-    }
-    let with_values = args.len() == 4;
-    let count = match args.get(2).map(|a| int_arg(a)) {
-        None => None,
-        Some(Err(e)) => return e,
-        // Redis's bounds, and Rill's own on repeated picks: a reply of more than
-        // MAX_PICKS entries would exhaust memory before a byte of it is sent (Redis 7.0 is
-        // killed trying).
-        Some(Ok(i64::MIN)) => {
-            return Reply::error("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
-        }
-        Some(Ok(n)) if (with_values && n < -(i64::MAX / 2)) || n < -(MAX_PICKS as i64) => {
-            return Reply::error("ERR value is out of range");
-        }
-        Some(Ok(n)) => Some(n),
+    let (count, with_values) = match super::random::count_and_option(args, "withvalues") {
+        Ok(parsed) => parsed,
+        Err(e) => return e,
     };
     let resp3 = ctx.session.protocol >= 3;
     let missing = if count.is_some() {

@@ -162,7 +162,7 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 /// The most picks a negative SRANDMEMBER count may ask for (Rill's bound, as HRANDFIELD's).
-const MAX_PICKS: u64 = super::hashes::MAX_PICKS;
+const MAX_PICKS: u64 = super::random::MAX_PICKS;
 
 fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if args.len() > 3 {

@@ -326,10 +326,14 @@ fn parse_request(
     }
     let rev = rev.or(rev_word).unwrap_or(false);
     let by = if by == By::Any { By::Rank } else { by };
-    if limit.is_some() && by == By::Rank {
-        return Err(Reply::error(
-            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
-        ));
+    if by == By::Rank {
+        // As Redis: only a count other than -1 conflicts with a range of ranks; `LIMIT n -1`
+        // is taken and ignored.
+        if limit.take().is_some_and(|l| l.count != -1) {
+            return Err(Reply::error(
+                "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+            ));
+        }
     }
     if with_scores && by == By::Lex {
         return Err(Reply::error(

@@ -430,22 +430,9 @@ fn zmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// ZRANDMEMBER key [count [WITHSCORES]], bounded as HRANDFIELD is.
 fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    if args.len() > 4 || (args.len() == 4 && !is(&args[3], "withscores")) {
-        return Reply::error(error::SYNTAX);
-    }
-    let with_scores = args.len() == 4;
-    let count = match args.get(2).map(|a| int_arg(a)) {
-        None => None,
-        Some(Err(e)) => return e,
-        Some(Ok(i64::MIN)) => {
-            return Reply::error("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
-        }
-        Some(Ok(n))
-            if (with_scores && n < -(i64::MAX / 2)) || n < -(super::hashes::MAX_PICKS as i64) =>
-        {
-            return Reply::error("ERR value is out of range");
-        }
-        Some(Ok(n)) => Some(n),
+    let (count, with_scores) = match super::random::count_and_option(args, "withscores") {
+        Ok(parsed) => parsed,
+        Err(e) => return e,
     };
     let resp3 = ctx.session.protocol >= 3;
     let z = match read_zset(ctx, &args[1]) {
