@@ -84,8 +84,9 @@ impl std::fmt::Debug for ClientInfo {
 
 impl ClientInfo {
     /// One line of CLIENT LIST, in Redis's field order; `subs` is what the client listens
-    /// to (channels, patterns, shard channels).
-    pub fn line(&self, now_ms: u64, subs: (usize, usize, usize)) -> String {
+    /// to (channels, patterns, shard channels), `blocked` whether it waits in a blocking
+    /// command (flag `b`).
+    pub fn line(&self, now_ms: u64, subs: (usize, usize, usize), blocked: bool) -> String {
         let text = |b: &Option<Bytes>| {
             b.as_ref()
                 .map(|v| String::from_utf8_lossy(v).into_owned())
@@ -97,6 +98,9 @@ impl ClientInfo {
         }
         if self.multi >= 0 {
             flags.push('x');
+        }
+        if blocked {
+            flags.push('b');
         }
         if self.no_evict {
             flags.push('e');

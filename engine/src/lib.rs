@@ -322,8 +322,11 @@ impl Engine {
         }
         for info in st.clients.by_id.values() {
             let idle_ms = now.saturating_sub(info.last_interaction_ms);
+            // As in Redis, neither a blocked client nor a subscriber is idle: both wait for
+            // the server.
             let blocked = st.keyspace.blocking.get(info.id).is_some();
-            if idle_ms / 1000 > timeout && !blocked {
+            let subscribed = st.pubsub.counts(info.id) != (0, 0, 0);
+            if idle_ms / 1000 > timeout && !blocked && !subscribed {
                 if let Some(kill) = &info.kill {
                     kill();
                     closed.push(info.id);

@@ -222,6 +222,11 @@ impl Session {
         self.state.protocol
     }
 
+    /// Whether CLIENT NO-TOUCH is on.
+    pub fn no_touch(&self) -> bool {
+        self.state.no_touch
+    }
+
     /// Where this client's pub/sub messages wait: a connection polls it while idle and
     /// writes what came (see [`crate::pubsub::Mailbox`]).
     pub fn mailbox(&self) -> Arc<crate::pubsub::Mailbox> {

@@ -101,6 +101,8 @@ fn a_low_open_files_limit_lowers_maxclients_and_extra_clients_get_an_error() {
     assert_eq!(call(&mut clients[0], "CONFIG SET maxclients 20"), "+OK\r\n");
 }
 
+/// Idle clients are closed after `timeout`; as in Redis, blocked clients and subscribers
+/// (RESP2 and RESP3) are not idle: they wait for the server.
 #[test]
 fn idle_clients_are_closed_after_timeout_but_blocked_ones_are_not() {
     let server = start(&["--timeout", "1", "--hz", "50"]);
@@ -110,6 +112,11 @@ fn idle_clients_are_closed_after_timeout_but_blocked_ones_are_not() {
     blocked
         .write_all(b"XREAD BLOCK 0 STREAMS s $\r\n")
         .unwrap_or_else(|e| panic!("write: {e}"));
+    let mut subscriber = connect(server.port);
+    assert!(call(&mut subscriber, "SUBSCRIBE news").contains("subscribe"));
+    let mut subscriber3 = connect(server.port);
+    assert!(call(&mut subscriber3, "HELLO 3").contains("proto"));
+    assert!(call(&mut subscriber3, "SUBSCRIBE news").contains("subscribe"));
     let mut active = connect(server.port);
     let started = Instant::now();
     while started.elapsed() < Duration::from_millis(3500) {
@@ -120,6 +127,13 @@ fn idle_clients_are_closed_after_timeout_but_blocked_ones_are_not() {
         closed_within(&mut idle, Duration::from_millis(100)),
         "an idle client outlived timeout 1"
     );
+    for (who, c) in [("RESP2", &mut subscriber), ("RESP3", &mut subscriber3)] {
+        let pong = call(c, "PING");
+        assert!(
+            pong.contains("pong") || pong.contains("PONG"),
+            "{who} subscriber: {pong:?}"
+        );
+    }
     // The blocked client is still there: a write serves it.
     assert!(call(&mut active, "XADD s 1-1 f v").contains("1-1"));
     blocked.set_read_timeout(Some(Duration::from_secs(5))).ok();

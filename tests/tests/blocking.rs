@@ -388,6 +388,14 @@ fn unblock_transcript(addr: std::net::SocketAddr) -> Vec<Reply> {
     ] {
         send(&mut blocked, read);
         wait_blocked(&mut admin, 1);
+        // CLIENT LIST shows the blocked client with flag b.
+        let list = text(&call(&mut admin, "CLIENT LIST"));
+        let flags = list
+            .lines()
+            .find(|l| l.starts_with(&format!("id={id} ")))
+            .and_then(|l| l.split(' ').find_map(|f| f.strip_prefix("flags=")))
+            .map(|f| Reply::Bulk(f.as_bytes().to_vec()));
+        seen.push(flags.unwrap_or(Reply::Null));
         seen.push(call(&mut admin, &format!("CLIENT UNBLOCK {id}{how}")));
         seen.push(reply(&mut blocked));
         wait_blocked(&mut admin, 0);
@@ -422,32 +430,38 @@ fn client_unblock_answers_a_blocked_read_as_redis_does() {
     let ours = unblock_transcript(rill.addr());
     let error = |text: &str| Reply::Error(text.as_bytes().to_vec());
     let unblocked = error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+    let b = bulk("b");
     assert_eq!(
-        ours[..8],
+        ours[..12],
         [
+            b.clone(),
             Reply::Integer(1),
             Reply::NullArray,
+            b.clone(),
             Reply::Integer(1),
             unblocked.clone(),
+            b.clone(),
             Reply::Integer(1),
             Reply::NullArray,
+            b,
             Reply::Integer(1),
             unblocked,
-        ]
+        ],
+        "flags b while blocked, then what each unblock answered"
     );
-    assert_eq!(ours[9], Reply::Array(vec![bulk("x")]));
-    assert_eq!(ours[11], Reply::Null, "RESP3 answers a timeout with null");
+    assert_eq!(ours[13], Reply::Array(vec![bulk("x")]));
+    assert_eq!(ours[15], Reply::Null, "RESP3 answers a timeout with null");
     assert_eq!(
-        ours[12..16],
+        ours[16..20],
         [const { Reply::Integer(0) }; 4],
         "not blocked"
     );
     assert_eq!(
-        ours[16],
+        ours[20],
         error("ERR value is not an integer or out of range")
     );
     assert_eq!(
-        ours[17],
+        ours[21],
         error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
     );
     if let Some(redis) = rill_tests::oracle::RedisServer::start() {

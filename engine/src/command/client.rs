@@ -75,7 +75,7 @@ fn client_info(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
         .clients
         .by_id
         .get(&id)
-        .map(|info| info.line(ctx.now_ms, ctx.state.pubsub.counts(id)))
+        .map(|info| info.line(ctx.now_ms, ctx.state.pubsub.counts(id), false))
         .unwrap_or_default();
     text.push('\n');
     Reply::Verbatim(Bytes::from(text))
@@ -146,7 +146,8 @@ fn client_list(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut text = String::new();
     for id in ids {
         if let Some(info) = clients.get(&id) {
-            text.push_str(&info.line(ctx.now_ms, ctx.state.pubsub.counts(id)));
+            let blocked = ctx.state.keyspace.blocking.get(id).is_some();
+            text.push_str(&info.line(ctx.now_ms, ctx.state.pubsub.counts(id), blocked));
             text.push('\n');
         }
     }

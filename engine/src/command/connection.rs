@@ -197,11 +197,14 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     ctx.session.db = 0;
     ctx.session.protocol = 2;
     ctx.session.authenticated = ctx.state.config.requirepass().is_none();
+    // CLIENT NO-TOUCH and NO-EVICT end too, as since Redis 7.2.
+    ctx.session.no_touch = false;
     let id = ctx.session.id;
     if let Some(info) = ctx.state.clients.by_id.get_mut(&id) {
         if let Some(names) = info.names.as_mut() {
             names.name = None;
         }
+        info.no_evict = false;
     }
     Reply::simple("RESET")
 }
@@ -602,6 +605,8 @@ mod tests {
         let mut s = engine.session();
         run(&mut s, &["SELECT", "2"]);
         run(&mut s, &["HELLO", "3", "SETNAME", "n"]);
+        run(&mut s, &["CLIENT", "NO-EVICT", "on"]);
+        run(&mut s, &["CLIENT", "NO-TOUCH", "on"]);
         run(&mut s, &["WATCH", "w"]);
         run(&mut s, &["MULTI"]);
         run(&mut s, &["XADD", "s", "1-1", "f", "v"]);
@@ -611,9 +616,10 @@ mod tests {
         assert_eq!(run(&mut s, &["CLIENT", "GETNAME"]), Reply::Null);
         let info = text(run(&mut s, &["CLIENT", "INFO"]));
         assert!(
-            info.contains(" db=0 ") && info.contains(" watch=0 "),
-            "{info}"
+            info.contains(" db=0 ") && info.contains(" watch=0 ") && info.contains(" flags=N "),
+            "NO-EVICT ended too: {info}"
         );
+        assert!(!s.no_touch(), "NO-TOUCH ended too");
         // The queued XADD never ran, in any database.
         run(&mut s, &["SELECT", "2"]);
         assert_eq!(run(&mut s, &["XLEN", "s"]), Reply::Integer(0));
