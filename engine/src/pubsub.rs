@@ -3,8 +3,9 @@
 //!
 //! PUBLISH runs under the engine lock like every command: it puts the message (as a RESP3
 //! push, which a RESP2 client receives as an array) in each subscriber's mailbox and wakes its
-//! connection. A subscriber that lets more than the `pubsub` class's hard output limit pile up
-//! is disconnected, as Redis disconnects it; the messages waiting for it are dropped.
+//! connection. A subscriber that lets more than the `pubsub` class's hard output limit pile up,
+//! or stays above its soft limit for longer than the soft limit's seconds, is disconnected,
+//! as Redis disconnects it; the messages waiting for it are dropped.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +16,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use crate::args::glob_match;
+use crate::config::OutputLimit;
 use crate::reply::Reply;
 
 /// Where one client's messages wait for its connection.
@@ -33,6 +35,8 @@ struct Inbox {
     /// Set when the client was disconnected for letting too much pile up: a reader with no
     /// connection to lose (an embedded session) learns it here.
     closed: bool,
+    /// When (Unix ms) what waits last went above the soft limit and has stayed above since.
+    over_soft_since: Option<u64>,
 }
 
 impl std::fmt::Debug for Mailbox {
@@ -42,26 +46,38 @@ impl std::fmt::Debug for Mailbox {
 }
 
 impl Mailbox {
-    /// Leaves `message` (about `bytes` long once encoded) and wakes the connection; the bytes
-    /// now waiting.
-    fn deliver(&self, message: Reply, bytes: usize) -> usize {
-        let (waiting, waker) = {
+    /// Leaves `message` (about `bytes` long once encoded) and wakes the connection; whether
+    /// what now waits is past `limit` at `now_ms`: above its hard bytes, or above its soft
+    /// bytes for longer than its seconds (checked as messages come, as Redis checks a
+    /// client's output buffer as replies are added to it).
+    fn deliver(&self, message: Reply, bytes: usize, limit: &OutputLimit, now_ms: u64) -> bool {
+        let (over, waker) = {
             let mut inbox = self.inner.lock();
             inbox.messages.push(message);
             inbox.bytes += bytes;
             self.waiting.store(true, Ordering::Release);
-            (inbox.bytes, inbox.waker.take())
+            let waiting = inbox.bytes as u64;
+            let over_hard = limit.hard > 0 && waiting > limit.hard;
+            let over_soft = if limit.soft > 0 && waiting > limit.soft {
+                let since = *inbox.over_soft_since.get_or_insert(now_ms);
+                now_ms.saturating_sub(since) > limit.soft_seconds.saturating_mul(1000)
+            } else {
+                inbox.over_soft_since = None;
+                false
+            };
+            (over_hard || over_soft, inbox.waker.take())
         };
         if let Some(w) = waker {
             w.wake();
         }
-        waiting
+        over
     }
 
     /// Takes every waiting message, oldest first.
     pub fn take(&self) -> Vec<Reply> {
         let mut inbox = self.inner.lock();
         inbox.bytes = 0;
+        inbox.over_soft_since = None;
         self.waiting.store(false, Ordering::Release);
         std::mem::take(&mut inbox.messages)
     }
@@ -110,6 +126,7 @@ impl Mailbox {
         let mut inbox = self.inner.lock();
         inbox.messages = Vec::new();
         inbox.bytes = 0;
+        inbox.over_soft_since = None;
         self.waiting.store(false, Ordering::Release);
     }
 }
@@ -176,7 +193,7 @@ pub struct PubSub {
 pub struct Delivery {
     /// How many subscriptions received it (PUBLISH's answer).
     pub receivers: i64,
-    /// Clients past the hard output limit.
+    /// Clients past the output limit (hard, or soft for too long).
     pub overflowing: Vec<u64>,
 }
 
@@ -281,14 +298,16 @@ impl PubSub {
     }
 
     /// Sends `payload` on `channel` (a shard channel when `shard`) to its subscribers and to
-    /// the subscribers of matching patterns; clients whose mailbox grows past `hard_limit`
-    /// bytes (0: no limit) are listed to be disconnected.
+    /// the subscribers of matching patterns; clients whose mailbox is now past `limit` (the
+    /// `pubsub` class of `client-output-buffer-limit`) at `now_ms` are listed to be
+    /// disconnected.
     pub fn publish(
         &self,
         channel: &Bytes,
         payload: &Bytes,
         shard: bool,
-        hard_limit: u64,
+        limit: &OutputLimit,
+        now_ms: u64,
     ) -> Delivery {
         let mut delivery = Delivery::default();
         let bytes = 40 + channel.len() + payload.len();
@@ -297,8 +316,7 @@ impl PubSub {
                 return;
             };
             delivery.receivers += 1;
-            let waiting = mailbox.deliver(message, bytes);
-            if hard_limit > 0 && waiting as u64 > hard_limit {
+            if mailbox.deliver(message, bytes, limit, now_ms) {
                 delivery.overflowing.push(client);
             }
         };
@@ -382,6 +400,14 @@ fn drop_one(index: &mut Index, name: &[u8], client: u64) {
 mod tests {
     use super::*;
 
+    fn limit(hard: u64, soft: u64, soft_seconds: u64) -> OutputLimit {
+        OutputLimit {
+            hard,
+            soft,
+            soft_seconds,
+        }
+    }
+
     #[test]
     fn messages_reach_channel_and_pattern_subscribers() {
         let mut ps = PubSub::default();
@@ -389,18 +415,46 @@ mod tests {
         assert!(ps.subscribe(1, &a, Kind::Channel, &Bytes::from("news")));
         assert!(!ps.subscribe(1, &a, Kind::Channel, &Bytes::from("news")));
         assert!(ps.subscribe(2, &b, Kind::Pattern, &Bytes::from("n*")));
-        let d = ps.publish(&Bytes::from("news"), &Bytes::from("hi"), false, 0);
+        let none = limit(0, 0, 0);
+        let d = ps.publish(&Bytes::from("news"), &Bytes::from("hi"), false, &none, 0);
         assert_eq!(d.receivers, 2);
         assert_eq!(a.take().len(), 1);
         assert_eq!(b.take().len(), 1);
-        assert_eq!(
-            ps.publish(&Bytes::from("news"), &Bytes::from("x"), true, 0)
-                .receivers,
-            0
-        );
+        let shard = ps.publish(&Bytes::from("news"), &Bytes::from("x"), true, &none, 0);
+        assert_eq!(shard.receivers, 0);
         ps.remove_client(1);
         assert_eq!(ps.totals(), (0, 1, 0, 1));
-        let d = ps.publish(&Bytes::from("nx"), &Bytes::from("big"), false, 10);
+        let d = ps.publish(
+            &Bytes::from("nx"),
+            &Bytes::from("big"),
+            false,
+            &limit(10, 0, 0),
+            0,
+        );
         assert_eq!(d.overflowing, vec![2]);
+    }
+
+    /// Above the soft limit for longer than its seconds, counted from when the pile first
+    /// went above it; reading in between starts the count again.
+    #[test]
+    fn a_subscriber_above_the_soft_limit_for_too_long_overflows() {
+        let mut ps = PubSub::default();
+        let mailbox = Arc::new(Mailbox::default());
+        ps.subscribe(1, &mailbox, Kind::Channel, &Bytes::from("c"));
+        let soft = limit(0, 100, 2);
+        let payload = Bytes::from(vec![b'x'; 20]); // 61 bytes a message, as counted
+        let send = |at: u64| {
+            ps.publish(&Bytes::from("c"), &payload, false, &soft, at)
+                .overflowing
+        };
+        assert!(send(1_000).is_empty(), "below the soft limit");
+        assert!(send(1_500).is_empty(), "above it since 1.5 s");
+        assert!(send(3_500).is_empty(), "above it for 2 s: not longer");
+        assert_eq!(send(3_501), vec![1], "above it for longer than 2 s");
+        mailbox.take();
+        assert!(send(10_000).is_empty(), "read meanwhile");
+        assert!(send(11_000).is_empty(), "above it since 11 s");
+        assert!(send(13_000).is_empty());
+        assert_eq!(send(13_001), vec![1]);
     }
 }

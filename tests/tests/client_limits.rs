@@ -117,6 +117,44 @@ fn output_above_the_soft_limit_for_its_seconds_closes_the_client() {
     });
 }
 
+/// A subscriber that does not read is closed once its messages stay above the `pubsub`
+/// class's soft limit for longer than its seconds, even with no hard limit: the publisher
+/// then reaches no one, and the server does not grow with the pile.
+#[test]
+fn a_subscriber_above_the_pubsub_soft_limit_for_its_seconds_is_closed() {
+    on_each_server(|name, addr| {
+        let mut admin = connect(addr);
+        let set = "CONFIG SET client-output-buffer-limit \"pubsub 0 256kb 1\"";
+        assert_eq!(call(&mut admin, set), "+OK\r\n", "{name}");
+        let mut subscriber = connect(addr);
+        assert!(
+            call(&mut subscriber, "SUBSCRIBE ch").contains("subscribe"),
+            "{name}"
+        );
+        let message = "x".repeat(256 * 1024);
+        let started = Instant::now();
+        let mut reached = String::new();
+        // About 20 MB over 4 s (more than the kernel's socket buffers take); the subscriber
+        // reads nothing.
+        let publish = format!(
+            "*3\r\n$7\r\nPUBLISH\r\n$2\r\nch\r\n${}\r\n{message}\r\n",
+            message.len()
+        );
+        while started.elapsed() < Duration::from_secs(4) {
+            admin
+                .write_all(publish.as_bytes())
+                .unwrap_or_else(|e| panic!("{name}: write: {e}"));
+            let mut buf = [0u8; 64];
+            let n = admin.read(&mut buf).unwrap_or(0);
+            reached = String::from_utf8_lossy(&buf[..n]).into_owned();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(reached, ":0\r\n", "{name}: the subscriber was still there");
+        let (_, closed) = drain(&mut subscriber, Duration::from_secs(3));
+        assert!(closed, "{name}: the subscriber's connection was not closed");
+    });
+}
+
 #[test]
 fn client_pause_holds_writes_or_everything_until_it_ends() {
     on_each_server(|name, addr| {

@@ -279,10 +279,12 @@ fn sunsubscribe(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 /// Delivers `payload` on `channel`; how many subscriptions received it. Subscribers that
-/// let more than the `pubsub` class's hard output limit pile up are disconnected.
+/// let more than the `pubsub` class's output limit pile up (hard, or soft for longer than
+/// its seconds) are disconnected.
 pub(crate) fn publish(state: &mut State, channel: &Bytes, payload: &Bytes, shard: bool) -> i64 {
-    let hard = state.config.output_limits[2].hard;
-    let delivery = state.pubsub.publish(channel, payload, shard, hard);
+    let limit = state.config.output_limits[2];
+    let now = crate::now_ms();
+    let delivery = state.pubsub.publish(channel, payload, shard, &limit, now);
     for client in delivery.overflowing {
         eprintln!("Client id={client} closed for overcoming of output buffer limits (pubsub).");
         state.pubsub.disconnect(client);
