@@ -181,6 +181,17 @@ fn client_pause_holds_writes_or_everything_until_it_ends() {
             "{name}: SET ran {:?} into a 3 s write pause",
             paused.elapsed()
         );
+        // PUBLISH and SPUBLISH, which Redis propagates, are held as writes are.
+        for publish in ["PUBLISH c x", "SPUBLISH c x"] {
+            let paused = Instant::now();
+            assert_eq!(call(&mut a, "CLIENT PAUSE 300 WRITE"), "+OK\r\n", "{name}");
+            assert_eq!(call(&mut b, publish), ":0\r\n", "{name}");
+            assert!(
+                paused.elapsed() >= Duration::from_millis(300) - margin,
+                "{name}: {publish} ran {:?} into a 300 ms write pause",
+                paused.elapsed()
+            );
+        }
         // ALL holds reads too; UNPAUSE (itself held under ALL in Redis) is not needed: the
         // pause ends on time.
         let paused = Instant::now();

@@ -644,16 +644,16 @@ fn may_grow_memory(session: &SessionState, spec: &Spec) -> bool {
     if session.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset") {
         return true;
     }
-    spec.name == "exec" && queue_has_flag(session, "denyoom")
+    spec.name == "exec" && queue_holds(session, |s| s.has_flag("denyoom"))
 }
 
-/// Whether a command queued in the session's MULTI carries `flag`: what EXEC will run decides
-/// how pauses and `maxmemory` treat the EXEC.
-fn queue_has_flag(session: &SessionState, flag: &str) -> bool {
+/// Whether a command queued in the session's MULTI is one `which` picks: what EXEC will run
+/// decides how pauses and `maxmemory` treat the EXEC.
+fn queue_holds(session: &SessionState, which: impl Fn(&Spec) -> bool) -> bool {
     session.multi.as_ref().is_some_and(|m| {
         m.queue
             .iter()
-            .any(|queued| lookup(queued).is_ok_and(|s| s.has_flag(flag)))
+            .any(|queued| lookup(queued).is_ok_and(&which))
     })
 }
 
@@ -712,8 +712,10 @@ fn call_request(ctx: &mut Ctx, spec: &Spec, request: Request) -> Reply {
     reply
 }
 
-/// Whether a command may change data, so CLIENT PAUSE WRITE holds it: a `write` command, or
-/// an EXEC whose queue holds one.
+/// Whether a command may change data or be propagated, so CLIENT PAUSE WRITE holds it: a
+/// `write` command, one Redis flags `may_replicate` (of Rill's: PUBLISH and SPUBLISH, which
+/// Redis propagates to replicas; the flag is internal, COMMAND INFO does not show it), or an
+/// EXEC whose queue holds either.
 pub fn may_write(session: &SessionState, request: Request) -> bool {
     let spec = match request {
         Request::Text(args) => lookup(args).ok(),
@@ -722,7 +724,8 @@ pub fn may_write(session: &SessionState, request: Request) -> bool {
     let Some(spec) = spec else {
         return false;
     };
-    spec.is(Flag::Write) || (spec.name == "exec" && queue_has_flag(session, "write"))
+    let held = |spec: &Spec| spec.is(Flag::Write) || matches!(spec.name, "publish" | "spublish");
+    held(spec) || (spec.name == "exec" && queue_holds(session, held))
 }
 
 /// After a command ran with a journal attached: if it changed data and logged nothing itself,
