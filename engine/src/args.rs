@@ -204,11 +204,14 @@ pub fn lower_name(arg: &Bytes) -> String {
 
 /// Splits an inline command line like Redis's `sdssplitargs`: blanks separate words,
 /// `"..."` takes escapes (`\n`, `\xHH`...), `'...'` takes only `\'`; a closing quote must be
-/// followed by a blank or the end. `None` for unbalanced quotes.
+/// followed by a blank or the end. `None` for unbalanced quotes. As in Redis, any C blank
+/// (vertical tab and form feed too) is skipped between words, but only a space, tab, CR or
+/// LF ends an unquoted word: `a\x0bb` is one word.
 pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
     let mut out = Vec::new();
     let mut i = 0;
     let blank = |c: u8| matches!(c, b' ' | b'\n' | b'\r' | b'\t' | 0x0b | 0x0c);
+    let word_end = |c: u8| matches!(c, b' ' | b'\n' | b'\r' | b'\t');
     loop {
         while i < line.len() && blank(line[i]) {
             i += 1;
@@ -275,7 +278,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
                     break;
                 }
                 match line[i] {
-                    c if blank(c) => break,
+                    c if word_end(c) => break,
                     b'"' => in_double = true,
                     b'\'' => in_single = true,
                     c => word.push(c),
