@@ -383,25 +383,27 @@ impl Connection {
             if self.args.capacity() > ARGS_KEPT {
                 self.args = Vec::new();
             }
-            // Messages the command itself caused (a PUBLISH to a channel this client
-            // listens to) come before its reply, as in Redis.
-            if self.deliver_messages() {
-                clock = PipelineClock::Fresh;
-            }
             if let Some(transfer) = self.session.take_transfer() {
                 // The snapshot is the answer: the command's reply is not sent.
                 return Batch::Transfer(transfer);
             }
             if let Some(blocked) = self.session.take_blocked() {
+                self.deliver_messages();
                 return Batch::Blocked(blocked);
             }
-            match self.session.close_requested() {
-                Close::Now => return Batch::Close,
-                Close::AfterReply => {
-                    self.encode(&reply);
-                    return Batch::Close;
-                }
-                Close::No => self.encode(&reply),
+            let close = self.session.close_requested();
+            if close != Close::Now {
+                self.encode(&reply);
+            }
+            // Messages the command itself caused (a PUBLISH to a channel this client listens
+            // to, the keyspace event of its own write) follow its reply, as since Redis 7.2
+            // (7.0 sent some before it: inside MULTI, a RESP2 client then took a message for
+            // EXEC's reply).
+            if self.deliver_messages() {
+                clock = PipelineClock::Fresh;
+            }
+            if close != Close::No {
+                return Batch::Close;
             }
         }
     }

@@ -269,7 +269,8 @@ fn resp3_subscribers_get_pushes_and_run_any_command() {
         ('a', "GET x"),
         ('a', "SET x 1"),
         ('a', "PING"),
-        ('a', "PUBLISH a self"),
+        // (A subscriber publishing to itself: reply and message in 7.2's order, which 7.0
+        // reverses; see `a_commands_own_messages_follow_its_reply`.)
         ('b', "PUBLISH a other"),
         ('a', "UNSUBSCRIBE a b"),
         ('a', "PING"),
@@ -298,6 +299,48 @@ fn resp3_subscribers_get_pushes_and_run_any_command() {
     let want = resp3(redis.addr());
     let got = resp3(rill.addr());
     assert_eq!(got, want);
+}
+
+/// Messages a command itself causes reach its own client after its reply, as since Redis
+/// 7.2 (bytes as Valkey 8.1 sends them; 7.0 sent some before the reply, and inside MULTI a
+/// RESP2 client then read a message where EXEC's reply belongs).
+#[test]
+fn a_commands_own_messages_follow_its_reply() {
+    let rill = rill_tests::rill::in_process();
+    let mut c = Peer::connect(rill.addr());
+    c.send("HELLO 3");
+    c.settle();
+    c.send("SUBSCRIBE a");
+    c.settle();
+    let mut step = |line: &str| {
+        c.send(line);
+        String::from_utf8_lossy(&c.settle()).into_owned()
+    };
+    assert_eq!(
+        step("PUBLISH a self"),
+        ":1\r\n>3\r\n$7\r\nmessage\r\n$1\r\na\r\n$4\r\nself\r\n"
+    );
+    step("CONFIG SET notify-keyspace-events KEA");
+    step("SUBSCRIBE __keyspace@0__:k");
+    assert_eq!(
+        step("SET k v"),
+        "+OK\r\n>3\r\n$7\r\nmessage\r\n$16\r\n__keyspace@0__:k\r\n$3\r\nset\r\n"
+    );
+    let mut r = Peer::connect(rill.addr());
+    let mut sent = Vec::new();
+    for line in ["MULTI", "SUBSCRIBE m", "PUBLISH m 1", "EXEC"] {
+        r.send(line);
+        sent.push(String::from_utf8_lossy(&r.settle()).into_owned());
+    }
+    assert_eq!(
+        sent,
+        [
+            "+OK\r\n",
+            "+QUEUED\r\n",
+            "+QUEUED\r\n",
+            "*2\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\nm\r\n:1\r\n:1\r\n*3\r\n$7\r\nmessage\r\n$1\r\nm\r\n$1\r\n1\r\n"
+        ]
+    );
 }
 
 #[test]
