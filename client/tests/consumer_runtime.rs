@@ -958,6 +958,37 @@ async fn entries_trimmed_while_pending_leave_the_pel() {
     }
 }
 
+/// Entries deleted from the middle of the stream (XDEL) while pending: a claiming read
+/// passes over them, so on that path the consumer looks them up once idle past
+/// `claim_idle` and acknowledges those the stream no longer holds; XAUTOCLAIM drops them
+/// on the other. Either way they count as gone and leave the PEL, and the others are
+/// reclaimed and handled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_deleted_while_pending_leave_the_pel() {
+    let backends = common::backends().await;
+    let paths = [("CLAIM", true), ("XAUTOCLAIM", false)];
+    for ((backend, client, _server), (path, newer)) in
+        backends.iter().flat_map(|b| paths.map(|p| (b, p)))
+    {
+        let key = format!("deleted-{path}");
+        let (stream, ids) = stream_with(client, &key, 10).await;
+        assert_eq!(crash_holding(&stream, 10).await, 10);
+        let deleted = [ids[2], ids[4], ids[9]];
+        assert_eq!(stream.delete(&deleted).await.expect("xdel"), 3);
+        // Idle past b's claim_idle (50 ms) before b starts.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let kept: Vec<StreamId> = ids
+            .iter()
+            .copied()
+            .filter(|id| !deleted.contains(id))
+            .collect();
+        let options = quick().batch_size(10).newer_commands(newer);
+        let summary = reclaim_everything(&stream, &kept, options).await;
+        assert_eq!(summary.metrics.gone, 3, "{backend}, {path} path");
+        assert!(pel(&stream).await.is_empty(), "{backend}, {path} path");
+    }
+}
+
 /// At shutdown a consumer hands back what it holds and will not handle (XNACK): another
 /// consumer takes those entries at once, not after `claim_idle` (an hour here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -60,6 +60,9 @@ pub(super) struct Worker<T> {
     recovered: bool,
     reclaim_cursor: StreamId,
     reclaim_at: Instant,
+    /// Where the CLAIM path's next look for deleted pending entries starts (see
+    /// [`Worker::sweep_deleted`]).
+    sweep_cursor: StreamId,
     /// Handled (or dead-lettered) entries not acknowledged yet: one XACK per fetch.
     pub(super) acks: Vec<StreamId>,
     /// Fetched entries waiting for a handler slot (at most one fetch's worth).
@@ -107,6 +110,7 @@ impl<T: Send + 'static> Worker<T> {
             recovered: false,
             reclaim_cursor: StreamId::MIN,
             reclaim_at: Instant::now(),
+            sweep_cursor: StreamId::MIN,
             acks: Vec::new(),
             buffer: VecDeque::new(),
             running: JoinSet::new(),
@@ -613,11 +617,14 @@ impl<T: Send + 'static> Worker<T> {
 
     /// On the CLAIM path, what XAUTOCLAIM does on the other: a claiming read passes over
     /// pending entries whose stream entries are gone (as Redis 8.4 does), so entries trimmed
-    /// away while pending would stay in the group's PEL for ever. Each pass acknowledges a
-    /// page of the group's pending entries below the stream's first entry (IDs there can
-    /// never come back) that are idle at least `min_idle` (a handler may still hold a fresh
-    /// one). The first pass runs when the consumer starts, the next ones every `min_idle` but
-    /// at most once a second (nothing waits on them), or at once after a full page.
+    /// or deleted (XDEL) while pending would stay in the group's PEL for ever. Each pass
+    /// acknowledges a page of the group's pending entries below the stream's first entry
+    /// (IDs there can never come back), and, when something at or after the group's oldest
+    /// pending entry was ever deleted, looks at a page of the pending entries up to the
+    /// highest deleted ID and acknowledges those the stream no longer holds; both only for
+    /// entries idle at least `min_idle` (a handler may still hold a fresh one). The first
+    /// pass runs when the consumer starts, the next ones every `min_idle` but at most once a
+    /// second (nothing waits on them), or at once after a full page.
     async fn sweep_gone(&mut self, min_idle: Duration) -> Result<()> {
         self.reclaim_at = after(Instant::now(), min_idle.max(Duration::from_secs(1)));
         let Some(lowest) = self.stream.pending(&self.group).await?.first_id else {
@@ -630,29 +637,90 @@ impl<T: Send + 'static> Worker<T> {
             Some(first) => first.predecessor(),
             None => Some(info.last_generated_id),
         };
-        let Some(end) = end.filter(|&end| end >= lowest) else {
-            return Ok(());
-        };
+        let mut full = false;
+        if let Some(end) = end.filter(|&end| end >= lowest) {
+            let below_first = self
+                .idle_pending(IdRange::between(lowest, end), min_idle)
+                .await?;
+            full |= below_first.len() == self.opts.batch_size;
+            self.give_up(&below_first).await?;
+        }
+        if info.max_deleted_entry_id >= lowest && info.first_entry_id.is_some() {
+            full |= self
+                .sweep_deleted(min_idle, info.max_deleted_entry_id)
+                .await?;
+        }
+        if full {
+            self.reclaim_at = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// One page of the group's pending entries idle at least `min_idle` in `range`.
+    async fn idle_pending(&self, range: IdRange, min_idle: Duration) -> Result<Vec<StreamId>> {
         let query = PendingQuery {
-            range: IdRange::between(lowest, end),
+            range,
             count: self.opts.batch_size,
             consumer: None,
             min_idle: Some(min_idle),
         };
         let rows = self.stream.pending_entries(&self.group, &query).await?;
-        let ids: Vec<StreamId> = rows.iter().map(|row| row.id).collect();
+        Ok(rows.iter().map(|row| row.id).collect())
+    }
+
+    /// Acknowledges pending entries whose stream entries are gone: they count as gone.
+    async fn give_up(&mut self, ids: &[StreamId]) -> Result<()> {
         if ids.is_empty() {
             return Ok(());
         }
-        let released = self.stream.ack(&self.group, &ids).await?;
-        for id in &ids {
+        let released = self.stream.ack(&self.group, ids).await?;
+        for id in ids {
             self.retries.remove(*id);
         }
         Metrics::add(&self.metrics.inner.gone, released);
-        if ids.len() == query.count {
-            self.reclaim_at = Instant::now();
-        }
         Ok(())
+    }
+
+    /// A page of idle pending entries from `sweep_cursor` up to `deleted` (the highest ID
+    /// the stream ever deleted): those the stream no longer holds (an `XRANGE id id` each,
+    /// in one round trip) are given up. The cursor moves on, and starts over after the last
+    /// page. Whether the page was full.
+    async fn sweep_deleted(&mut self, min_idle: Duration, deleted: StreamId) -> Result<bool> {
+        if self.sweep_cursor > deleted {
+            self.sweep_cursor = StreamId::MIN;
+        }
+        let page = self
+            .idle_pending(IdRange::between(self.sweep_cursor, deleted), min_idle)
+            .await?;
+        let full = page.len() == self.opts.batch_size;
+        self.sweep_cursor = match page.last() {
+            Some(last) if full => last.successor().unwrap_or(StreamId::MIN),
+            _ => StreamId::MIN,
+        };
+        let lookups: Vec<Vec<Bytes>> = page
+            .iter()
+            .map(|id| {
+                let id = arg(id);
+                vec![
+                    Bytes::from_static(b"XRANGE"),
+                    self.stream.key.clone(),
+                    id.clone(),
+                    id,
+                ]
+            })
+            .collect();
+        if lookups.is_empty() {
+            return Ok(full);
+        }
+        let replies = self.stream.client.backend.call_many(lookups).await?;
+        let mut gone = Vec::new();
+        for (id, reply) in page.iter().zip(replies) {
+            if parse::entries(&reply?)?.is_empty() {
+                gone.push(*id);
+            }
+        }
+        self.give_up(&gone).await?;
+        Ok(full)
     }
 
     /// Delivery counts of this consumer's pending entries from `first` to `last`, which hold
