@@ -318,7 +318,7 @@ fn blmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(t) => t,
         Err(e) => return e,
     };
-    let (keys, left, count) = match parse_multi_pop(args, 2, side, super::lists::TOO_MANY_KEYS) {
+    let (keys, left, count) = match parse_multi_pop(args, 2, side, error::SYNTAX) {
         Ok(parsed) => parsed,
         Err(e) => return e,
     };

@@ -323,6 +323,12 @@ fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(cursor) = super::keys::parse_cursor(&args[2]) else {
         return Reply::error("ERR invalid cursor");
     };
+    // The key before the options, as SSCAN and ZSCAN (see `typed::scan`).
+    match read_hash(ctx, &args[1]) {
+        Err(e) => return e,
+        Ok(None) => return super::typed::empty_scan(),
+        Ok(Some(_)) => {}
+    }
     let (mut count, mut pattern, mut no_values) = (10usize, None, false);
     let mut i = 3;
     while i < args.len() {
@@ -344,9 +350,8 @@ fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             return Reply::error(error::SYNTAX);
         }
     }
-    let empty = Reply::Array(vec![Reply::text("0"), Reply::Array(Vec::new())]);
     let now = ctx.now_ms;
-    with_hash(ctx, args, empty, |h| {
+    with_hash(ctx, args, super::typed::empty_scan(), |h| {
         let (next, batch) = h.scan(cursor, count);
         let mut items = Vec::with_capacity(batch.len() * 2);
         for (f, v) in batch {

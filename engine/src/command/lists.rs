@@ -194,30 +194,34 @@ fn lrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 }
 
+/// LINDEX: the key is looked up before the index is read, as in Redis (a missing key is nil
+/// and another type WRONGTYPE, whatever the index).
 fn lindex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let list = match read_list(ctx, &args[1]) {
+        Err(e) => return e,
+        Ok(None) => return Reply::Null,
+        Ok(Some(l)) => l,
+    };
     let index = match int_arg(&args[2]) {
         Ok(i) => i,
         Err(e) => return e,
     };
-    match read_list(ctx, &args[1]) {
-        Err(e) => e,
-        Ok(None) => Reply::Null,
-        Ok(Some(l)) => position(index, l.len())
-            .and_then(|i| l.get(i))
-            .map_or(Reply::Null, Reply::bulk),
-    }
+    position(index, list.len())
+        .and_then(|i| list.get(i))
+        .map_or(Reply::Null, Reply::bulk)
 }
 
+/// LSET: the key is looked up before the index is read, as LINDEX.
 fn lset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let index = match int_arg(&args[2]) {
-        Ok(i) => i,
-        Err(e) => return e,
-    };
     let limit = ctx.state.config.list_limit();
     let list = match write_list(ctx, &args[1], false) {
         Err(e) => return e,
         Ok(None) => return Reply::error(error::NO_SUCH_KEY),
         Ok(Some(l)) => l,
+    };
+    let index = match int_arg(&args[2]) {
+        Ok(i) => i,
+        Err(e) => return e,
     };
     let Some(i) = position(index, list.len()) else {
         return Reply::error("ERR index out of range");
@@ -327,6 +331,12 @@ fn lpos(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         };
         let n = match int_arg(value) {
             Ok(n) => n,
+            // Redis reads COUNT and MAXLEN as non-negative numbers with one message for
+            // both faults.
+            Err(_) if is(&args[i], "count") => return Reply::error("ERR COUNT can't be negative"),
+            Err(_) if is(&args[i], "maxlen") => {
+                return Reply::error("ERR MAXLEN can't be negative")
+            }
             Err(e) => return e,
         };
         if is(&args[i], "rank") {
@@ -475,7 +485,7 @@ fn rpoplpush(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: from the first non-empty list.
 fn lmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let (keys, left, count) = match parse_multi_pop(args, 1, side, TOO_MANY_KEYS) {
+    let (keys, left, count) = match parse_multi_pop(args, 1, side, error::SYNTAX) {
         Ok(parsed) => parsed,
         Err(e) => return e,
     };
@@ -488,7 +498,6 @@ fn lmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// The lists' error for a numkeys beyond the arguments (the sorted sets answer a syntax
 /// error).
-pub(super) const TOO_MANY_KEYS: &str = "ERR Number of keys can't be greater than number of args";
 
 /// `numkeys key [key ...] LEFT|RIGHT [COUNT count]` from `args[at]` on (LMPOP, BLMPOP; the
 /// sorted sets' MIN|MAX with their own `end`).

@@ -168,14 +168,22 @@ pub(crate) fn scan<T: Typed>(
     let Some(cursor) = super::keys::parse_cursor(&args[2]) else {
         return Reply::error("ERR invalid cursor");
     };
+    // As Redis: the cursor, then the key (missing: an empty scan, whatever the options;
+    // another type: WRONGTYPE), then the options.
+    let collection = match read::<T>(ctx, &args[1]) {
+        Err(e) => return e,
+        Ok(None) => return empty_scan(),
+        Ok(Some(c)) => c,
+    };
     let (count, pattern) = match super::keys::scan_options(args, 3) {
         Ok(options) => options,
         Err(e) => return e,
     };
-    let (next, items) = match read::<T>(ctx, &args[1]) {
-        Err(e) => return e,
-        Ok(None) => (0, Vec::new()),
-        Ok(Some(c)) => batch(c, cursor, count, pattern),
-    };
+    let (next, items) = batch(collection, cursor, count, pattern);
     Reply::Array(vec![Reply::text(next.to_string()), Reply::Array(items)])
+}
+
+/// What a scan of a missing key answers: cursor 0, nothing.
+pub(crate) fn empty_scan() -> Reply {
+    Reply::Array(vec![Reply::text("0"), Reply::Array(Vec::new())])
 }
