@@ -318,7 +318,7 @@ fn blmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(t) => t,
         Err(e) => return e,
     };
-    let (keys, left, count) = match parse_multi_pop(args, 2, side, error::SYNTAX) {
+    let (keys, left, count) = match parse_multi_pop(args, 2, side) {
         Ok(parsed) => parsed,
         Err(e) => return e,
     };
@@ -357,7 +357,7 @@ fn bzmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(t) => t,
         Err(e) => return e,
     };
-    let (keys, min, count) = match parse_multi_pop(args, 2, zsets::end, error::SYNTAX) {
+    let (keys, min, count) = match parse_multi_pop(args, 2, zsets::end) {
         Ok(parsed) => parsed,
         Err(e) => return e,
     };

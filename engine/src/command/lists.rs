@@ -485,7 +485,7 @@ fn rpoplpush(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: from the first non-empty list.
 fn lmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let (keys, left, count) = match parse_multi_pop(args, 1, side, error::SYNTAX) {
+    let (keys, left, count) = match parse_multi_pop(args, 1, side) {
         Ok(parsed) => parsed,
         Err(e) => return e,
     };
@@ -496,23 +496,20 @@ fn lmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 }
 
-/// The lists' error for a numkeys beyond the arguments (the sorted sets answer a syntax
-/// error).
-
 /// `numkeys key [key ...] LEFT|RIGHT [COUNT count]` from `args[at]` on (LMPOP, BLMPOP; the
-/// sorted sets' MIN|MAX with their own `end`).
+/// sorted sets' MIN|MAX with their own `end`). More keys than arguments is a syntax error,
+/// as in Redis.
 pub(super) fn parse_multi_pop(
     args: &[Bytes],
     at: usize,
     end: fn(&[u8]) -> Option<bool>,
-    too_many: &'static str,
 ) -> Result<(Vec<Bytes>, bool, u64), Reply> {
     let numkeys = match int_arg(&args[at]) {
         Ok(n) if n > 0 => n as usize,
         Ok(_) | Err(_) => return Err(Reply::error("ERR numkeys should be greater than 0")),
     };
     if numkeys > args.len() - at - 1 {
-        return Err(Reply::error(too_many));
+        return Err(Reply::error(error::SYNTAX));
     }
     let keys = args[at + 1..at + 1 + numkeys].to_vec();
     let rest = &args[at + 1 + numkeys..];

@@ -417,7 +417,7 @@ pub(super) fn multi_pop_reply(key: Bytes, popped: Vec<Entry>) -> Reply {
 
 /// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
 fn zmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let (keys, min, count) = match super::lists::parse_multi_pop(args, 1, end, error::SYNTAX) {
+    let (keys, min, count) = match super::lists::parse_multi_pop(args, 1, end) {
         Ok(parsed) => parsed,
         Err(e) => return e,
     };
