@@ -1422,3 +1422,69 @@ fn shutdown_during_an_outage_returns_promptly() {
         );
     });
 }
+
+/// A consumer keeps what it is handling its own: with handlers running side by side, a
+/// handler slower than `claim_idle` used to see its entry claimed again by its own
+/// consumer's next read, a delivery counted each time, so its one failure dead-lettered the
+/// entry (6 deliveries counted against `max_deliveries` 3). Now the entry is handled twice
+/// (the failure, then the retry) and nothing is dead-lettered, on both claim paths.
+async fn slow_handler_keeps_its_entry(client: &Client) {
+    for newer in [true, false] {
+        let key = format!("slow-{newer}");
+        let (stream, ids) = stream_with(client, &key, 2).await;
+        let calls: Arc<Mutex<HashMap<u32, u32>>> = Arc::default();
+        let shutdown = Shutdown::new();
+        let options = quick()
+            .concurrency(2)
+            .claim_idle(Some(Duration::from_millis(200)))
+            .max_deliveries(Some(3))
+            .block(Duration::from_millis(20))
+            .newer_commands(newer);
+        let consumer = stream.consumer(GROUP, "only", options);
+        let handler = {
+            let (calls, stop) = (calls.clone(), shutdown.clone());
+            move |e: rill::Entry<Job>| {
+                let (calls, stop) = (calls.clone(), stop.clone());
+                async move {
+                    let call = {
+                        let mut calls = calls.lock();
+                        let n = calls.entry(e.value.n).or_insert(0);
+                        *n += 1;
+                        *n
+                    };
+                    if e.value.n == 0 && call == 1 {
+                        tokio::time::sleep(Duration::from_millis(1000)).await;
+                        return Err("first attempt failed".to_string());
+                    }
+                    if e.value.n == 0 {
+                        stop.trigger();
+                    }
+                    Ok(())
+                }
+            }
+        };
+        let summary = bounded(consumer.run(handler, shutdown)).await.expect("run");
+        let calls = calls.lock().clone();
+        assert_eq!(calls, HashMap::from([(0, 2), (1, 1)]), "newer {newer}");
+        assert_eq!(summary.metrics.dead_lettered, 0, "newer {newer}");
+        assert_eq!(summary.metrics.reclaimed, 0, "newer {newer}");
+        assert!(pel(&stream).await.is_empty(), "newer {newer}");
+        assert_eq!(ids.len(), 2);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_handler_keeps_its_entry() {
+    for (backend, client, _server) in common::backends().await {
+        eprintln!("{backend}");
+        slow_handler_keeps_its_entry(&client).await;
+    }
+}
+
+#[test]
+fn a_slow_handler_keeps_its_entry_on_redis_7() {
+    on_redis_7(|url| async move {
+        let client = Client::connect(&url).await.expect("connect");
+        slow_handler_keeps_its_entry(&client).await;
+    });
+}

@@ -270,6 +270,9 @@ impl<T: Send + 'static> Worker<T> {
             return self.claim_retries(due).await;
         }
         let claim_read = self.claims_in_read();
+        if let Some(idle) = self.opts.claim_idle {
+            self.renew_held(idle).await?;
+        }
         if let Some(idle) = self.opts.claim_idle.filter(|_| now >= self.reclaim_at) {
             self.flush_acks().await?;
             if claim_read {
@@ -293,6 +296,55 @@ impl<T: Send + 'static> Worker<T> {
         // Never BLOCK 0: the server would wait for ever.
         let block = (wait >= Duration::from_millis(1)).then_some(wait);
         self.read(block, claim_read, shutdown).await
+    }
+
+    /// Keeps the entries this consumer is handling, or holds for a free slot, its own: an
+    /// XCLAIM JUSTID of its own (the delivery count unchanged) resets the idle time of each
+    /// one held for half of `claim_idle` or more, before a read that may claim. Without it,
+    /// with handlers running side by side, a handler slower than `claim_idle` saw its entry
+    /// claimed again by this consumer's next read, a delivery counted each time, and a
+    /// failure then dead-lettered the entry after one attempt. Each claim asks for the idle
+    /// time since this consumer last had the entry, so one another consumer took meanwhile
+    /// stays theirs. One round trip, only when something is held that long.
+    async fn renew_held(&mut self, claim_idle: Duration) -> Result<()> {
+        let due = claim_idle / 2;
+        let held: Vec<(StreamId, Duration)> = self
+            .handled
+            .values()
+            .chain(self.buffer.iter())
+            .map(|d| (d.id, d.held_since.elapsed()))
+            .filter(|&(_, held)| held >= due)
+            .collect();
+        if held.is_empty() {
+            return Ok(());
+        }
+        let commands: Vec<Vec<Bytes>> = held
+            .iter()
+            .map(|(id, held)| {
+                vec![
+                    Bytes::from_static(b"XCLAIM"),
+                    self.stream.key.clone(),
+                    arg(&self.group),
+                    arg(&self.name),
+                    Bytes::from(crate::stream::idle_ms(held.saturating_sub(CLOCK_SLACK))),
+                    arg(id),
+                    Bytes::from_static(b"JUSTID"),
+                ]
+            })
+            .collect();
+        let replies = self.stream.client.backend.call_many(commands).await?;
+        let now = Instant::now();
+        for ((id, _), reply) in held.iter().zip(replies) {
+            let kept = reply.is_ok_and(|r| parse::array(&r).is_ok_and(|ids| !ids.is_empty()));
+            if !kept {
+                continue;
+            }
+            let mine = self.handled.values_mut().chain(self.buffer.iter_mut());
+            for delivery in mine.filter(|d| d.id == *id) {
+                delivery.held_since = now;
+            }
+        }
+        Ok(())
     }
 
     /// Books a claimed (reclaimed) entry: false when this consumer holds it already
