@@ -9,7 +9,10 @@
 //! (PEL), where a retry, a restart of the same consumer or another consumer's reclaim finds it.
 //! A handler can run twice for one entry when it outlives `claim_idle` (another consumer takes
 //! the entry over meanwhile) or when the process dies between the handler and the XACK, so
-//! handlers should be idempotent.
+//! handlers should be idempotent. A consumer that reads while a slow handler runs (handlers
+//! side by side) first renews what it holds for half of `claim_idle` or more (an XCLAIM
+//! JUSTID of its own: the delivery count stays), so neither its own reads nor, as long as it
+//! keeps reading, other consumers take those entries over.
 //!
 //! # How an entry moves
 //!
