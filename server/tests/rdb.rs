@@ -138,8 +138,28 @@ fn bgsave_save_points_and_shutdown() {
         c.cmd("BGSAVE"),
         Resp::Simple("Background saving started".into())
     );
-    // SHUTDOWN saves (save points are set): the entry added since is in the file.
+    // Inside EXEC a BGSAVE is scheduled, as in Redis, and the periodic work runs it.
     std::thread::sleep(Duration::from_millis(200));
+    c.cmd("MULTI");
+    c.cmd("BGSAVE");
+    assert_eq!(
+        c.cmd("EXEC"),
+        Resp::Array(Some(vec![Resp::Simple(
+            "Background saving scheduled".into()
+        )]))
+    );
+    let mut scheduled_ran = false;
+    for _ in 0..60 {
+        std::thread::sleep(Duration::from_millis(50));
+        if let Resp::Bulk(Some(info)) = c.cmd("INFO persistence") {
+            if String::from_utf8_lossy(&info).contains("rdb_saves:3") {
+                scheduled_ran = true;
+                break;
+            }
+        }
+    }
+    assert!(scheduled_ran, "the scheduled BGSAVE never ran");
+    // SHUTDOWN saves (save points are set): the entry added since is in the file.
     assert_eq!(c.cmd("XADD s 2-1 f v"), Resp::Bulk(Some(b"2-1".to_vec())));
     let _ = c.call(&[b"SHUTDOWN"]);
     drop(rill);

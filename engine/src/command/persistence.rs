@@ -59,7 +59,8 @@ fn save(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 }
 
 /// BGSAVE [SCHEDULE]: a snapshot written by a thread; with SCHEDULE, once a running AOF
-/// rewrite ends.
+/// rewrite ends. Inside EXEC it is always scheduled (the periodic work starts it), as Redis
+/// does.
 fn bgsave(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let schedule = match args.len() {
         1 => false,
@@ -68,6 +69,10 @@ fn bgsave(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     if ctx.state.persistence.save.lock().running.is_some() {
         return Reply::error("ERR Background save already in progress");
+    }
+    if ctx.session.in_exec {
+        ctx.state.persistence.save.lock().scheduled = true;
+        return Reply::simple("Background saving scheduled");
     }
     if ctx.state.persistence.rewrite.lock().running_since.is_some() {
         if !schedule {
