@@ -1124,6 +1124,28 @@ fn on_redis_7<F: std::future::Future<Output = ()>>(test: impl FnOnce(String) -> 
     runtime.block_on(test(format!("redis://{}/", redis.addr())));
 }
 
+/// Runs `check` on the embedded engine and a rill-server, then on Redis 7.0 when one is
+/// installed: behaviour that must be the same on every backend.
+fn on_every_backend<F: std::future::Future<Output = ()>>(check: impl Fn(Client) -> F) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        for (backend, client, _server) in common::backends().await {
+            eprintln!("{backend}");
+            check(client).await;
+        }
+    });
+    drop(runtime);
+    let check = &check;
+    on_redis_7(|url| async move {
+        let client = Client::connect(&url).await.expect("connect");
+        check(client).await;
+    });
+}
+
 /// Against Redis 7.0 (no CLAIM, no XNACK): the consumer finds that out once and takes the
 /// XAUTOCLAIM path; reclaim, retries and shutdown work as before.
 #[test]
@@ -1314,8 +1336,8 @@ async fn run_until(
 /// fetched backlog leaves it in its PEL, but with the delivery counts the entries had: a
 /// rolling restart never counts deliveries no handler saw, so five restarts in a row with
 /// `max_deliveries` 3 dead-letter nothing, and every entry is handled once.
-async fn restarts_do_not_count_unstarted_deliveries(client: &Client) {
-    let (stream, ids) = stream_with(client, "restarts", 30).await;
+async fn restarts_do_not_count_unstarted_deliveries(client: Client) {
+    let (stream, ids) = stream_with(&client, "restarts", 30).await;
     let options = quick().max_deliveries(Some(3)).newer_commands(false);
     let first = run_until(&stream, "w", 1, options.clone()).await;
     assert_eq!(first.left_pending, 9);
@@ -1335,29 +1357,18 @@ async fn restarts_do_not_count_unstarted_deliveries(client: &Client) {
     assert_eq!(ids.len(), 30);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restarts_do_not_count_unstarted_deliveries_without_xnack() {
-    for (backend, client, _server) in common::backends().await {
-        eprintln!("{backend}");
-        restarts_do_not_count_unstarted_deliveries(&client).await;
-    }
-}
-
 #[test]
-fn restarts_do_not_count_unstarted_deliveries_on_redis_7() {
-    on_redis_7(|url| async move {
-        let client = Client::connect(&url).await.expect("connect");
-        restarts_do_not_count_unstarted_deliveries(&client).await;
-    });
+fn restarts_do_not_count_unstarted_deliveries_on_every_backend() {
+    on_every_backend(restarts_do_not_count_unstarted_deliveries);
 }
 
 /// A `claim_idle` meant as "never" (`Duration::MAX`) works on every backend: it used to
 /// overflow the consumer's clock arithmetic (a panic), and Redis 7.0 refuses XAUTOCLAIM
 /// min-idle-times above i64::MAX ms.
-async fn claim_idle_of_never(client: &Client) {
+async fn claim_idle_of_never(client: Client) {
     for newer in [true, false] {
         let key = format!("never-{newer}");
-        let (stream, _ids) = stream_with(client, &key, 5).await;
+        let (stream, _ids) = stream_with(&client, &key, 5).await;
         let options = quick()
             .claim_idle(Some(Duration::MAX))
             .newer_commands(newer);
@@ -1366,20 +1377,9 @@ async fn claim_idle_of_never(client: &Client) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_claim_idle_of_never_runs() {
-    for (backend, client, _server) in common::backends().await {
-        eprintln!("{backend}");
-        claim_idle_of_never(&client).await;
-    }
-}
-
 #[test]
-fn a_claim_idle_of_never_runs_on_redis_7() {
-    on_redis_7(|url| async move {
-        let client = Client::connect(&url).await.expect("connect");
-        claim_idle_of_never(&client).await;
-    });
+fn a_claim_idle_of_never_runs() {
+    on_every_backend(claim_idle_of_never);
 }
 
 /// Stopping while the server is down, or hung, is prompt: `run` returns its summary within
@@ -1428,10 +1428,10 @@ fn shutdown_during_an_outage_returns_promptly() {
 /// consumer's next read, a delivery counted each time, so its one failure dead-lettered the
 /// entry (6 deliveries counted against `max_deliveries` 3). Now the entry is handled twice
 /// (the failure, then the retry) and nothing is dead-lettered, on both claim paths.
-async fn slow_handler_keeps_its_entry(client: &Client) {
+async fn slow_handler_keeps_its_entry(client: Client) {
     for newer in [true, false] {
         let key = format!("slow-{newer}");
-        let (stream, ids) = stream_with(client, &key, 2).await;
+        let (stream, ids) = stream_with(&client, &key, 2).await;
         let calls: Arc<Mutex<HashMap<u32, u32>>> = Arc::default();
         let shutdown = Shutdown::new();
         let options = quick()
@@ -1473,18 +1473,7 @@ async fn slow_handler_keeps_its_entry(client: &Client) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_handler_keeps_its_entry() {
-    for (backend, client, _server) in common::backends().await {
-        eprintln!("{backend}");
-        slow_handler_keeps_its_entry(&client).await;
-    }
-}
-
 #[test]
-fn a_slow_handler_keeps_its_entry_on_redis_7() {
-    on_redis_7(|url| async move {
-        let client = Client::connect(&url).await.expect("connect");
-        slow_handler_keeps_its_entry(&client).await;
-    });
+fn a_slow_handler_keeps_its_entry() {
+    on_every_backend(slow_handler_keeps_its_entry);
 }

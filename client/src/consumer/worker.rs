@@ -298,6 +298,27 @@ impl<T: Send + 'static> Worker<T> {
         self.read(block, claim_read, shutdown).await
     }
 
+    /// `XCLAIM key group <this consumer> <min-idle> id [options]` for an entry this consumer
+    /// has held for `held`: the min-idle is that time (less the clock's slack), so the claim
+    /// does nothing if anyone took the entry over meanwhile (its idle time restarted).
+    fn own_claim(
+        &self,
+        id: StreamId,
+        held: Duration,
+        options: impl IntoIterator<Item = Bytes>,
+    ) -> Vec<Bytes> {
+        let mut command = vec![
+            Bytes::from_static(b"XCLAIM"),
+            self.stream.key.clone(),
+            arg(&self.group),
+            arg(&self.name),
+            Bytes::from(crate::stream::idle_ms(held.saturating_sub(CLOCK_SLACK))),
+            arg(id),
+        ];
+        command.extend(options);
+        command
+    }
+
     /// Keeps the entries this consumer is handling, or holds for a free slot, its own: an
     /// XCLAIM JUSTID of its own (the delivery count unchanged) resets the idle time of each
     /// one held for half of `claim_idle` or more, before a read that may claim. Without it,
@@ -320,17 +341,7 @@ impl<T: Send + 'static> Worker<T> {
         }
         let commands: Vec<Vec<Bytes>> = held
             .iter()
-            .map(|(id, held)| {
-                vec![
-                    Bytes::from_static(b"XCLAIM"),
-                    self.stream.key.clone(),
-                    arg(&self.group),
-                    arg(&self.name),
-                    Bytes::from(crate::stream::idle_ms(held.saturating_sub(CLOCK_SLACK))),
-                    arg(id),
-                    Bytes::from_static(b"JUSTID"),
-                ]
-            })
+            .map(|&(id, held)| self.own_claim(id, held, [Bytes::from_static(b"JUSTID")]))
             .collect();
         let replies = self.stream.client.backend.call_many(commands).await?;
         let now = Instant::now();
@@ -532,19 +543,14 @@ impl<T: Send + 'static> Worker<T> {
             .filter(|d| d.deliveries > 0)
             .map(|d| {
                 let held = d.held_since.elapsed();
-                vec![
-                    Bytes::from_static(b"XCLAIM"),
-                    self.stream.key.clone(),
-                    arg(&self.group),
-                    arg(&self.name),
-                    Bytes::from(crate::stream::idle_ms(held.saturating_sub(CLOCK_SLACK))),
-                    arg(d.id),
+                let options = [
                     Bytes::from_static(b"IDLE"),
                     Bytes::from(crate::stream::idle_ms(held)),
                     Bytes::from_static(b"RETRYCOUNT"),
                     arg(d.deliveries - 1),
                     Bytes::from_static(b"JUSTID"),
-                ]
+                ];
+                self.own_claim(d.id, held, options)
             })
             .collect();
         if commands.is_empty() {
@@ -578,17 +584,7 @@ impl<T: Send + 'static> Worker<T> {
     async fn claim_retries(&mut self, due: Vec<(StreamId, Retry)>) -> Result<Vec<Delivery>> {
         let commands = due
             .iter()
-            .map(|(id, retry)| {
-                let min_idle = retry.held_since.elapsed().saturating_sub(CLOCK_SLACK);
-                vec![
-                    Bytes::from_static(b"XCLAIM"),
-                    self.stream.key.clone(),
-                    arg(&self.group),
-                    arg(&self.name),
-                    Bytes::from(crate::stream::idle_ms(min_idle)),
-                    arg(id),
-                ]
-            })
+            .map(|(id, retry)| self.own_claim(*id, retry.held_since.elapsed(), []))
             .collect();
         let replies = match self.stream.client.backend.call_many(commands).await {
             Ok(replies) => replies,
