@@ -31,11 +31,7 @@ fn the_client_works_on_a_three_node_redis_cluster() {
     let Some(cluster) = RedisCluster::start(3) else {
         return; // the oracle said why (and fails under RILL_REQUIRE_REDIS=1)
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = common::runtime();
     runtime.block_on(async {
         let urls = cluster.urls();
         let seeds: Vec<&str> = urls.iter().map(String::as_str).collect();

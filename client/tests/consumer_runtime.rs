@@ -181,11 +181,7 @@ async fn success_acknowledges_every_entry() {
 fn success_acknowledges_every_entry_over_tcp() {
     // The server runs its own runtime: start it outside the test's.
     let server = rill::testing::TestServer::start().expect("server");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = common::runtime();
     runtime.block_on(async {
         let client = Client::connect(&server.url()).await.expect("connect");
         success_path(client.clone()).await;
@@ -925,67 +921,49 @@ async fn reclaim_happens_in_the_read_where_the_server_can() {
     assert!(pel(&stream).await.is_empty());
 }
 
-/// Entries trimmed away while pending: a claiming read passes over them (as Redis 8.4
-/// does), so on that path the consumer acknowledges the ones below the stream's first entry
-/// once idle past `claim_idle`; XAUTOCLAIM drops them on the other. Either way they count as
-/// gone, and the others are reclaimed and handled.
+/// Entries trimmed away, or deleted from the middle of the stream (XDEL), while pending: a
+/// claiming read passes over them (as Redis 8.4 does), so on that path the consumer, once
+/// they are idle past `claim_idle`, acknowledges the ones below the stream's first entry and
+/// looks up the others up to the highest deleted ID; XAUTOCLAIM drops them on the other
+/// path. Either way they count as gone and leave the PEL, and the others are reclaimed and
+/// handled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn entries_trimmed_while_pending_leave_the_pel() {
+async fn entries_gone_while_pending_leave_the_pel() {
     let backends = common::backends().await;
     let paths = [("CLAIM", true), ("XAUTOCLAIM", false)];
     for ((backend, client, _server), (path, newer)) in
         backends.iter().flat_map(|b| paths.map(|p| (b, p)))
     {
-        let key = format!("jobs-{path}");
-        let (stream, ids) = stream_with(client, &key, 10).await;
-        assert_eq!(crash_holding(&stream, 10).await, 10);
-        let trim = Trim::MaxLen {
-            len: 3,
-            approx: false,
-        };
-        assert_eq!(stream.trim(trim).await.expect("trim"), 7);
-        assert_eq!(
-            pel(&stream).await.len(),
-            10,
-            "{backend}: trimming keeps the PEL"
-        );
-        // Idle past b's claim_idle (50 ms) before b starts.
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        let options = quick().batch_size(10).newer_commands(newer);
-        let summary = reclaim_everything(&stream, &ids[7..], options).await;
-        assert_eq!(summary.metrics.gone, 7, "{backend}, {path} path");
-        assert!(pel(&stream).await.is_empty(), "{backend}, {path} path");
-    }
-}
-
-/// Entries deleted from the middle of the stream (XDEL) while pending: a claiming read
-/// passes over them, so on that path the consumer looks them up once idle past
-/// `claim_idle` and acknowledges those the stream no longer holds; XAUTOCLAIM drops them
-/// on the other. Either way they count as gone and leave the PEL, and the others are
-/// reclaimed and handled.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn entries_deleted_while_pending_leave_the_pel() {
-    let backends = common::backends().await;
-    let paths = [("CLAIM", true), ("XAUTOCLAIM", false)];
-    for ((backend, client, _server), (path, newer)) in
-        backends.iter().flat_map(|b| paths.map(|p| (b, p)))
-    {
-        let key = format!("deleted-{path}");
-        let (stream, ids) = stream_with(client, &key, 10).await;
-        assert_eq!(crash_holding(&stream, 10).await, 10);
-        let deleted = [ids[2], ids[4], ids[9]];
-        assert_eq!(stream.delete(&deleted).await.expect("xdel"), 3);
-        // Idle past b's claim_idle (50 ms) before b starts.
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        let kept: Vec<StreamId> = ids
-            .iter()
-            .copied()
-            .filter(|id| !deleted.contains(id))
-            .collect();
-        let options = quick().batch_size(10).newer_commands(newer);
-        let summary = reclaim_everything(&stream, &kept, options).await;
-        assert_eq!(summary.metrics.gone, 3, "{backend}, {path} path");
-        assert!(pel(&stream).await.is_empty(), "{backend}, {path} path");
+        for how in ["trimmed", "deleted"] {
+            let key = format!("jobs-{path}-{how}");
+            let (stream, ids) = stream_with(client, &key, 10).await;
+            assert_eq!(crash_holding(&stream, 10).await, 10);
+            let gone: Vec<StreamId> = if how == "trimmed" {
+                let trim = Trim::MaxLen {
+                    len: 3,
+                    approx: false,
+                };
+                assert_eq!(stream.trim(trim).await.expect("trim"), 7);
+                ids[..7].to_vec()
+            } else {
+                let deleted = vec![ids[2], ids[4], ids[9]];
+                assert_eq!(stream.delete(&deleted).await.expect("xdel"), 3);
+                deleted
+            };
+            let what = format!("{backend}, {path} path, {how}");
+            assert_eq!(pel(&stream).await.len(), 10, "{what}: the PEL stays");
+            // Idle past b's claim_idle (50 ms) before b starts.
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            let kept: Vec<StreamId> = ids
+                .iter()
+                .copied()
+                .filter(|id| !gone.contains(id))
+                .collect();
+            let options = quick().batch_size(10).newer_commands(newer);
+            let summary = reclaim_everything(&stream, &kept, options).await;
+            assert_eq!(summary.metrics.gone, gone.len() as u64, "{what}");
+            assert!(pel(&stream).await.is_empty(), "{what}");
+        }
     }
 }
 
@@ -1116,22 +1094,14 @@ fn on_redis_7<F: std::future::Future<Output = ()>>(test: impl FnOnce(String) -> 
     let Some(redis) = rill_tests::oracle::RedisServer::start() else {
         return;
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = common::runtime();
     runtime.block_on(test(format!("redis://{}/", redis.addr())));
 }
 
 /// Runs `check` on the embedded engine and a rill-server, then on Redis 7.0 when one is
 /// installed: behaviour that must be the same on every backend.
 fn on_every_backend<F: std::future::Future<Output = ()>>(check: impl Fn(Client) -> F) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = common::runtime();
     runtime.block_on(async {
         for (backend, client, _server) in common::backends().await {
             eprintln!("{backend}");
@@ -1390,11 +1360,7 @@ fn shutdown_during_an_outage_returns_promptly() {
     let Some(redis) = rill_tests::oracle::RedisServer::start() else {
         return;
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = common::runtime();
     runtime.block_on(async {
         let url = format!("redis://{}/", redis.addr());
         let client = Client::connect(&url).await.expect("connect");

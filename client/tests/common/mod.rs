@@ -15,6 +15,16 @@ pub async fn bounded<F: Future>(fut: F) -> F::Output {
         .expect("did not finish in 30 s")
 }
 
+/// A two-thread runtime for a test that starts its servers outside it (a `#[test]`, not a
+/// `#[tokio::test]`).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// Quick options for tests: short blocks and backoffs.
 pub fn quick() -> ConsumerOptions {
     ConsumerOptions::default()
