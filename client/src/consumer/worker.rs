@@ -694,8 +694,9 @@ impl<T: Send + 'static> Worker<T> {
             self.give_up(&below_first).await?;
         }
         if info.max_deleted_entry_id >= lowest && info.first_entry_id.is_some() {
-            full |= self
-                .sweep_deleted(min_idle, info.max_deleted_entry_id)
+            // One page a pass, not hurried by a full one: the page may well be live entries
+            // waiting for a consumer, looked up for nothing.
+            self.sweep_deleted(min_idle, info.max_deleted_entry_id)
                 .await?;
         }
         if full {
@@ -732,8 +733,8 @@ impl<T: Send + 'static> Worker<T> {
     /// A page of idle pending entries from `sweep_cursor` up to `deleted` (the highest ID
     /// the stream ever deleted): those the stream no longer holds (an `XRANGE id id` each,
     /// in one round trip) are given up. The cursor moves on, and starts over after the last
-    /// page. Whether the page was full.
-    async fn sweep_deleted(&mut self, min_idle: Duration, deleted: StreamId) -> Result<bool> {
+    /// page.
+    async fn sweep_deleted(&mut self, min_idle: Duration, deleted: StreamId) -> Result<()> {
         if self.sweep_cursor > deleted {
             self.sweep_cursor = StreamId::MIN;
         }
@@ -758,7 +759,7 @@ impl<T: Send + 'static> Worker<T> {
             })
             .collect();
         if lookups.is_empty() {
-            return Ok(full);
+            return Ok(());
         }
         let replies = self.stream.client.backend.call_many(lookups).await?;
         let mut gone = Vec::new();
@@ -767,8 +768,7 @@ impl<T: Send + 'static> Worker<T> {
                 gone.push(*id);
             }
         }
-        self.give_up(&gone).await?;
-        Ok(full)
+        self.give_up(&gone).await
     }
 
     /// Delivery counts of this consumer's pending entries from `first` to `last`, which hold
