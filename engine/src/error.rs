@@ -75,8 +75,25 @@ pub fn unknown_subcommand(command: &str, sub: &[u8]) -> String {
 /// a bounded length, so an error reply stays one line.
 pub fn printable(arg: &[u8], max: usize) -> String {
     let cut = &arg[..arg.len().min(max)];
-    String::from_utf8_lossy(cut)
+    c_str(cut)
         .chars()
         .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
         .collect()
+}
+
+/// An argument as Redis's `%s` prints it into an error: up to its first NUL byte (the
+/// argument is a C string there). Bytes that are not UTF-8 show as U+FFFD (Rill's error
+/// replies are text; Redis echoes them as they came).
+pub fn c_str(arg: &[u8]) -> std::borrow::Cow<'_, str> {
+    let end = arg.iter().position(|&b| b == 0).unwrap_or(arg.len());
+    String::from_utf8_lossy(&arg[..end])
+}
+
+/// `-NOGROUP No such consumer group 'g' for key name 'k'` (XGROUP, XINFO CONSUMERS).
+pub fn no_such_group(key: &[u8], group: &[u8]) -> crate::reply::Reply {
+    crate::reply::Reply::error(format!(
+        "NOGROUP No such consumer group '{}' for key name '{}'",
+        c_str(group),
+        c_str(key)
+    ))
 }

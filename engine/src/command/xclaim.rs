@@ -93,7 +93,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         } else {
             return Reply::error(format!(
                 "ERR Unrecognized XCLAIM option '{}'",
-                String::from_utf8_lossy(opt)
+                crate::error::c_str(opt)
             ));
         }
         j += 1;

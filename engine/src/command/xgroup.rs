@@ -115,11 +115,7 @@ const NEEDS_KEY: &str = "ERR The XGROUP subcommand requires the key to exist. No
 
 /// `-NOGROUP No such consumer group 'g' for key name 'k'`
 fn no_group(key: &[u8], group: &[u8]) -> Reply {
-    Reply::error(format!(
-        "NOGROUP No such consumer group '{}' for key name '{}'",
-        String::from_utf8_lossy(group),
-        String::from_utf8_lossy(key)
-    ))
+    error::no_such_group(key, group)
 }
 
 /// A group cannot have read more entries than the stream ever had: Redis 8.2.2 on lowers

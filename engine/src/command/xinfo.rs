@@ -293,11 +293,7 @@ fn consumers(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(Some(s)) => s,
     };
     let Some(g) = s.groups.get(&args[3]) else {
-        return Reply::error(format!(
-            "NOGROUP No such consumer group '{}' for key name '{}'",
-            String::from_utf8_lossy(&args[3]),
-            String::from_utf8_lossy(&args[2])
-        ));
+        return error::no_such_group(&args[2], &args[3]);
     };
     let list = g
         .consumers()

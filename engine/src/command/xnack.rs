@@ -75,7 +75,7 @@ fn parse_options(args: &[Bytes]) -> Result<NackArgs<'_>, Reply> {
         } else {
             return Err(Reply::error(format!(
                 "ERR Unrecognized XNACK option '{}'",
-                String::from_utf8_lossy(opt)
+                crate::error::c_str(opt)
             )));
         }
         i += 1;

@@ -32,8 +32,8 @@ pub fn specs() -> Vec<Spec> {
 pub fn no_group(key: &[u8], group: &[u8]) -> Reply {
     Reply::error(format!(
         "NOGROUP No such key '{}' or consumer group '{}'",
-        String::from_utf8_lossy(key),
-        String::from_utf8_lossy(group)
+        crate::error::c_str(key),
+        crate::error::c_str(group)
     ))
 }
 

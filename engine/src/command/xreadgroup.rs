@@ -97,8 +97,8 @@ fn parse(args: &[Bytes]) -> Result<Request, Reply> {
 fn no_group(key: &[u8], group: &[u8]) -> Reply {
     Reply::error(format!(
         "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
-        String::from_utf8_lossy(key),
-        String::from_utf8_lossy(group)
+        crate::error::c_str(key),
+        crate::error::c_str(group)
     ))
 }
 
