@@ -95,6 +95,47 @@ pub fn format(d: f64) -> String {
     shortest(d)
 }
 
+/// Redis's `ld2string(..., LD_STR_AUTO)` of a score, `%.17Lg`: how ZSCAN prints the scores of
+/// a sorted set in the skiplist form (it reads them from the member index as doubles; a
+/// listpack's scan shows the scores as stored, [`format`]'s form).
+pub fn format_g17(d: f64) -> String {
+    if d.is_nan() {
+        return "nan".into();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if d == 0.0 {
+        return if d.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    const PRECISION: i32 = 17;
+    // Seventeen significant digits, rounded once; the exponent after rounding decides the
+    // layout, as in C's %g.
+    let scientific = format!("{:.*e}", PRECISION as usize - 1, d);
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let trim = |digits: &str| -> String {
+        if digits.contains('.') {
+            digits
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string()
+        } else {
+            digits.to_string()
+        }
+    };
+    if exponent < -4 || exponent >= PRECISION {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{}e{sign}{:02}", trim(mantissa), exponent.abs());
+    }
+    let decimals = (PRECISION - 1 - exponent).max(0) as usize;
+    trim(&format!("{d:.decimals$}"))
+}
+
 /// The shortest digits that read back as `d`, in `fpconv_dtoa`'s layout: plain integers up to
 /// seven zeros past the digits, plain decimals down to six leading zeros (or with at most
 /// three digits before the point), and `d.ddde±x` otherwise. Redis's digits come from Grisu2,
@@ -192,5 +233,32 @@ mod tests {
         assert_eq!(parse_lax(b"1e400"), Some(f64::INFINITY));
         assert_eq!(parse_lax(b"nan"), None);
         assert_eq!(parse_lax(b"--1"), None);
+    }
+
+    /// `%.17g` as glibc prints it, for the values ZSCAN of a skiplist shows.
+    #[test]
+    fn seventeen_significant_digits_as_c_prints_them() {
+        for (d, text) in [
+            (0.1, "0.10000000000000001"),
+            (1e-5, "1.0000000000000001e-05"),
+            (1.0, "1"),
+            (-2.5, "-2.5"),
+            (100.0, "100"),
+            (1e17, "1e+17"),
+            (12345678901234567890.0, "1.2345678901234567e+19"),
+            (1e16, "10000000000000000"),
+            (9.999999999999998e16, "99999999999999984"),
+            (0.0001, "0.0001"),
+            (0.00001, "1.0000000000000001e-05"),
+            (123456.789, "123456.789"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (-0.0, "-0"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (5e-324, "4.9406564584124654e-324"),
+            (3.0000000000000004, "3.0000000000000004"),
+        ] {
+            assert_eq!(format_g17(d), text, "{d:e}");
+        }
     }
 }

@@ -460,14 +460,21 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 /// ZSCAN key cursor [MATCH pattern] [COUNT count]: members and scores (as strings).
+/// ZSCAN: scores as Redis shows them, as stored for a listpack, with `%.17Lg` for the
+/// skiplist form (Redis reads those from its member index as doubles).
 fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     typed::scan::<ZSet>(ctx, args, |z, cursor, count, pattern| {
+        let print = if z.encoding() == "skiplist" {
+            score::format_g17
+        } else {
+            score::format
+        };
         let (next, batch) = z.scan(cursor, count);
         let mut items = Vec::with_capacity(batch.len() * 2);
         for (s, m) in batch {
             if pattern.is_none_or(|p| glob_match(p, &m, false)) {
                 items.push(Reply::Bulk(m));
-                items.push(Reply::Bulk(Bytes::from(score::format(s))));
+                items.push(Reply::Bulk(Bytes::from(print(s))));
             }
         }
         (next, items)
