@@ -128,7 +128,7 @@ pub fn format_g17(d: f64) -> String {
             digits.to_string()
         }
     };
-    if exponent < -4 || exponent >= PRECISION {
+    if !(-4..PRECISION).contains(&exponent) {
         let sign = if exponent < 0 { '-' } else { '+' };
         return format!("{}e{sign}{:02}", trim(mantissa), exponent.abs());
     }
