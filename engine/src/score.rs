@@ -72,20 +72,23 @@ pub fn parse_lax(text: &[u8]) -> Option<f64> {
     strtod(text).filter(|v| !v.is_nan())
 }
 
+/// How both of Redis's score printers write NaN, the infinities and the zeros.
+fn special(d: f64) -> Option<&'static str> {
+    if d.is_nan() {
+        Some("nan")
+    } else if d.is_infinite() {
+        Some(if d > 0.0 { "inf" } else { "-inf" })
+    } else if d == 0.0 {
+        Some(if d.is_sign_negative() { "-0" } else { "0" })
+    } else {
+        None
+    }
+}
+
 /// Redis's `d2string` (7.2+): how a score prints in replies and files.
 pub fn format(d: f64) -> String {
-    if d.is_nan() {
-        return "nan".into();
-    }
-    if d.is_infinite() {
-        return if d > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if d == 0.0 {
-        return if d.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
+    if let Some(text) = special(d) {
+        return text.into();
     }
     // Integers in range print as integers (Redis's `double2ll` fast path).
     let half = (i64::MAX / 2) as f64;
@@ -99,18 +102,8 @@ pub fn format(d: f64) -> String {
 /// a sorted set in the skiplist form (it reads them from the member index as doubles; a
 /// listpack's scan shows the scores as stored, [`format`]'s form).
 pub fn format_g17(d: f64) -> String {
-    if d.is_nan() {
-        return "nan".into();
-    }
-    if d.is_infinite() {
-        return if d > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if d == 0.0 {
-        return if d.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
+    if let Some(text) = special(d) {
+        return text.into();
     }
     const PRECISION: i32 = 17;
     // Seventeen significant digits, rounded once; the exponent after rounding decides the
