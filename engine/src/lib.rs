@@ -325,7 +325,7 @@ impl Engine {
             // As in Redis, neither a blocked client nor a subscriber is idle: both wait for
             // the server.
             let blocked = st.keyspace.blocking.get(info.id).is_some();
-            let subscribed = st.pubsub.counts(info.id) != (0, 0, 0);
+            let subscribed = st.pubsub.is_subscriber(info.id);
             if idle_ms / 1000 > timeout && !blocked && !subscribed {
                 if let Some(kill) = &info.kill {
                     kill();
